@@ -1,0 +1,156 @@
+// common.cuh: device-side helpers shared by every kernel header.
+//
+// defines: to_f32, from_f32, load8, load8_stream, Vec8, store_any, load_any, warp_sum, warp_max,
+//          block_sum, ceil_div, VL_DISPATCH_DTYPE, DevKv
+//
+// Element types: DType::F32 -> float, F16 -> __half, BF16 -> __nv_bfloat16. All arithmetic is fp32;
+// conversions round to nearest even, like vl::f32_to_f16 / f32_to_bf16 on the CPU.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "../cuda_check.h"
+#include "backend.h"
+
+namespace vl {
+namespace cuda {
+
+constexpr int WARP = 32;
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// ---- scalar conversions ----
+__device__ __forceinline__ float to_f32(float v) { return v; }
+__device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T> __device__ __forceinline__ T from_f32(float v);
+template <> __device__ __forceinline__ float from_f32<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// Element i of a buffer whose dtype is only known at run time (outputs whose dtype the caller picks;
+// the branch is uniform across the grid, so it costs one predicated select per element).
+__device__ __forceinline__ float load_any(const void *p, DType t, size_t i) {
+  switch (t) {
+    case DType::F16: return __half2float(static_cast<const __half *>(p)[i]);
+    case DType::BF16: return __bfloat162float(static_cast<const __nv_bfloat16 *>(p)[i]);
+    default: return static_cast<const float *>(p)[i];
+  }
+}
+__device__ __forceinline__ void store_any(void *p, DType t, size_t i, float v) {
+  switch (t) {
+    case DType::F16: static_cast<__half *>(p)[i] = __float2half_rn(v); break;
+    case DType::BF16: static_cast<__nv_bfloat16 *>(p)[i] = __float2bfloat16_rn(v); break;
+    default: static_cast<float *>(p)[i] = v; break;
+  }
+}
+
+// ---- 8-element vectors: 16 bytes of F16/BF16, 32 bytes of F32 ----
+// Raw storage, so that loads can be issued early and converted later (keeps many bytes in flight).
+template <typename T> struct Vec8 { uint4 r; };  // 8 x 2-byte elements
+template <> struct Vec8<float> { float4 a, b; };
+
+// p must be 16-byte aligned.
+template <typename T> __device__ __forceinline__ Vec8<T> ld8(const T *p) {
+  Vec8<T> v;
+  v.r = __ldg(reinterpret_cast<const uint4 *>(p));
+  return v;
+}
+template <> __device__ __forceinline__ Vec8<float> ld8<float>(const float *p) {
+  Vec8<float> v;
+  v.a = __ldg(reinterpret_cast<const float4 *>(p));
+  v.b = __ldg(reinterpret_cast<const float4 *>(p) + 1);
+  return v;
+}
+// Streaming load (evict-first): weights are read once per step, keep L1/L2 for the activations.
+template <typename T> __device__ __forceinline__ Vec8<T> ld8_stream(const T *p) {
+  Vec8<T> v;
+  v.r = __ldcs(reinterpret_cast<const uint4 *>(p));
+  return v;
+}
+template <> __device__ __forceinline__ Vec8<float> ld8_stream<float>(const float *p) {
+  Vec8<float> v;
+  v.a = __ldcs(reinterpret_cast<const float4 *>(p));
+  v.b = __ldcs(reinterpret_cast<const float4 *>(p) + 1);
+  return v;
+}
+
+__device__ __forceinline__ void cvt8(const Vec8<float> &v, float (&f)[8]) {
+  f[0] = v.a.x; f[1] = v.a.y; f[2] = v.a.z; f[3] = v.a.w;
+  f[4] = v.b.x; f[5] = v.b.y; f[6] = v.b.z; f[7] = v.b.w;
+}
+__device__ __forceinline__ void cvt8(const Vec8<__half> &v, float (&f)[8]) {
+  const __half2 *h = reinterpret_cast<const __half2 *>(&v.r);
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    float2 p = __half22float2(h[i]);
+    f[2 * i] = p.x;
+    f[2 * i + 1] = p.y;
+  }
+}
+__device__ __forceinline__ void cvt8(const Vec8<__nv_bfloat16> &v, float (&f)[8]) {
+  const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&v.r);
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    float2 p = __bfloat1622float2(h[i]);
+    f[2 * i] = p.x;
+    f[2 * i + 1] = p.y;
+  }
+}
+
+template <typename T> __device__ __forceinline__ void load8(const T *p, float (&f)[8]) { cvt8(ld8(p), f); }
+
+// ---- reductions ----
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+// Sum over the block; every thread gets the result. `scratch` holds 32 floats. blockDim.x % 32 == 0.
+__device__ __forceinline__ float block_sum(float v, float *scratch) {
+  const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, n_warps = blockDim.x / WARP;
+  v = warp_sum(v);
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < n_warps ? scratch[lane] : 0.f;
+  return warp_sum(v);
+}
+
+// The KV pool as kernels see it (see KvLayout in backend.h):
+//   pool: (n_blocks, n_layers, 2 [K then V], block_tokens, kv_dim)
+struct DevKv {
+  void *base;
+  int32_t n_blocks, n_layers, block_tokens, kv_dim, layer;
+
+  __device__ __forceinline__ size_t plane_elems() const { return size_t(block_tokens) * size_t(kv_dim); }
+  // Element offset of (block, this layer, kv, offset, 0).
+  __device__ __forceinline__ size_t offset(int64_t block, int kv, int64_t off) const {
+    return ((size_t(block) * size_t(n_layers) + size_t(layer)) * 2 + size_t(kv)) * plane_elems() +
+           size_t(off) * size_t(kv_dim);
+  }
+};
+
+inline DevKv dev_kv(const KvLayout &kv, int32_t layer) {
+  return DevKv{kv.base, kv.n_blocks, kv.n_layers, kv.block_tokens, kv.kv_dim, layer};
+}
+
+}  // namespace cuda
+}  // namespace vl
+
+// Runs the statement with `T` bound to the element type of `dt` (a host-side switch over DType).
+#define VL_DISPATCH_DTYPE(dt, T, ...)                              \
+  switch (dt) {                                                    \
+    case ::vl::DType::F32: { using T = float; __VA_ARGS__; } break;          \
+    case ::vl::DType::F16: { using T = __half; __VA_ARGS__; } break;         \
+    case ::vl::DType::BF16: { using T = __nv_bfloat16; __VA_ARGS__; } break; \
+  }

@@ -1,0 +1,133 @@
+/* vramlab.h: the one C ABI of libvramlab.
+ *
+ * Conventions
+ *  - Opaque handles; functions are named vl_<object>_<verb>.
+ *  - Every call returns a status: VL_OK (0) or a negative vl_status. The library never aborts or
+ *    exits: CUDA errors, out-of-memory and bad files all come back as statuses.
+ *  - vl_last_error() holds the message of the last failing call on the calling thread. Calls that
+ *    callers run on worker threads (model loads, forward passes) also keep their message on the
+ *    handle they were called on: vl_runtime_error() / vl_session_error().
+ *  - Sizes are bytes; token ids are int32; logits are float32, row-major (rows, vocab).
+ */
+#ifndef VRAMLAB_H
+#define VRAMLAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define VL_API __declspec(dllexport)
+#else
+#define VL_API __attribute__((visibility("default")))
+#endif
+
+#define VL_ABI_VERSION 1
+
+typedef enum vl_status {
+  VL_OK = 0,
+  VL_ERR_INVALID_ARGUMENT = -1, /* a bad argument: null handle, token id outside the vocabulary, ... */
+  VL_ERR_IO = -2,               /* a file cannot be opened or read */
+  VL_ERR_FORMAT = -3,           /* a model file is malformed or disagrees with its config */
+  VL_ERR_UNSUPPORTED = -4,      /* valid input this build cannot run (architecture, dtype, ...) */
+  VL_ERR_OUT_OF_MEMORY = -5,    /* the VRAM budget, the KV pool or the device ran out */
+  VL_ERR_DEVICE = -6,           /* the device failed (a CUDA or cuBLAS call) */
+  VL_ERR_NO_DEVICE = -7,        /* the requested device or backend does not exist here */
+  VL_ERR_STATE = -8,            /* a call in the wrong state (busy session, disposed handle, ...) */
+  VL_ERR_INTERNAL = -9          /* a bug in vramlab: please report it */
+} vl_status;
+
+typedef enum vl_dtype { VL_F32 = 0, VL_F16 = 1, VL_BF16 = 2 } vl_dtype;
+
+typedef struct vl_runtime vl_runtime;
+typedef struct vl_model vl_model;
+typedef struct vl_session vl_session;
+
+/* The Llama-family shape of a model. */
+typedef struct vl_model_config {
+  int32_t vocab_size;
+  int32_t hidden_size;
+  int32_t intermediate_size;
+  int32_t num_layers;
+  int32_t num_heads;
+  int32_t num_kv_heads;
+  int32_t head_dim;
+  int32_t max_position_embeddings;
+  int32_t tie_word_embeddings; /* 0 or 1 */
+  int32_t dtype;               /* vl_dtype of the weights */
+  float rms_norm_eps;
+  float rope_theta;
+} vl_model_config;
+
+typedef struct vl_model_options {
+  int32_t kv_block_tokens; /* tokens per KV block; 0 = 16 */
+  int32_t kv_pool_tokens;  /* KV pool capacity in tokens, over all sessions; 0 = max_position_embeddings capped at 4096 */
+} vl_model_options;
+
+typedef struct vl_memory_info {
+  uint64_t budget;      /* the VRAM budget of the runtime */
+  uint64_t current;     /* bytes allocated now under the budget */
+  uint64_t peak;        /* the high-water mark of current */
+  uint64_t device_total;/* the device's own memory (physical RAM for the CPU backend) */
+  uint64_t device_free; /* free on the device as the device reports it */
+} vl_memory_info;
+
+typedef struct vl_model_info {
+  vl_model_config config;
+  uint64_t weight_bytes;   /* bytes of weights on the device */
+  uint64_t kv_pool_bytes;  /* bytes of the KV block pool */
+  int32_t kv_block_tokens;
+  int32_t kv_pool_blocks;
+  int32_t kv_free_blocks;
+  int32_t reserved;
+} vl_model_info;
+
+typedef struct vl_session_info {
+  int32_t n_tokens;  /* tokens held in the session's KV cache */
+  int32_t n_blocks;  /* KV blocks the session holds */
+} vl_session_info;
+
+/* Errors */
+VL_API const char *vl_last_error(void);
+VL_API const char *vl_status_name(int32_t status);
+VL_API int32_t vl_abi_version(void);
+
+/* Runtime: one device and one VRAM budget. device: "cpu" or "cuda:N"; budget 0 = the device's
+ * memory. */
+VL_API int32_t vl_runtime_open(const char *device, uint64_t vram_budget, vl_runtime **out);
+VL_API int32_t vl_runtime_close(vl_runtime *rt);
+VL_API int32_t vl_runtime_memory(vl_runtime *rt, vl_memory_info *out);
+/* Writes the device's name (NUL-terminated, truncated to cap) into buf. */
+VL_API int32_t vl_runtime_device_name(vl_runtime *rt, char *buf, int32_t cap);
+VL_API const char *vl_runtime_error(vl_runtime *rt);
+
+/* Models. vl_model_load takes a HuggingFace model directory (config.json + model.safetensors or a
+ * sharded set with model.safetensors.index.json). vl_model_synthetic fills the shape with seeded
+ * random weights generated in memory. options may be NULL. */
+VL_API int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, vl_model **out);
+VL_API int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config, uint64_t seed,
+                                  const vl_model_options *options, vl_model **out);
+VL_API int32_t vl_model_info_get(vl_model *m, vl_model_info *out);
+VL_API int32_t vl_model_free(vl_model *m);
+
+/* Sessions: one sequence with its own KV block table. */
+VL_API int32_t vl_session_create(vl_model *m, vl_session **out);
+VL_API int32_t vl_session_free(vl_session *s);
+VL_API int32_t vl_session_info_get(vl_session *s, vl_session_info *out);
+/* Drops the session's tokens and returns its KV blocks to the pool. */
+VL_API int32_t vl_session_reset(vl_session *s);
+/* Appends n tokens and runs them (a prefill, or a decode step when n == 1). logits_rows is 0 (no
+ * logits), 1 (the last position) or n (every position); logits receives logits_rows * vocab floats. */
+VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, float *logits);
+/* Greedy generation: appends ids (n >= 1) and runs them, then decodes max_new tokens, each the
+ * argmax of the previous logits; out receives the max_new new tokens. */
+VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out);
+VL_API const char *vl_session_error(vl_session *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,293 @@
+// abi.cpp: the C ABI. Every entry point runs its body inside guard(), which turns vl::Error,
+// std::bad_alloc and any other exception into a status and a message, so nothing ever unwinds into
+// the caller and the process never aborts.
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "backend_registry.h"
+#include "engine.h"
+#include "error.h"
+#include "model.h"
+#include "runtime.h"
+#include "vramlab.h"
+
+// The handles: what each opaque pointer of vramlab.h really is.
+struct vl_runtime {
+  std::unique_ptr<vl::Runtime> rt;
+  std::mutex err_mu;
+  std::string error;
+};
+struct vl_model {
+  vl_runtime *owner;
+  std::unique_ptr<vl::Model> model;
+};
+struct vl_session {
+  vl_model *owner;
+  std::unique_ptr<vl::BlockTable> table;
+  std::mutex busy;  // one call at a time per session
+  std::string error;
+};
+
+namespace {
+
+thread_local std::string t_last_error;
+
+template <typename F>
+int32_t guard(std::string *sticky, std::mutex *sticky_mu, F &&body) {
+  vl_status st = VL_OK;
+  std::string msg;
+  try {
+    body();
+    return VL_OK;
+  } catch (const vl::Error &e) {
+    st = e.status();
+    msg = e.what();
+  } catch (const std::bad_alloc &) {
+    st = VL_ERR_OUT_OF_MEMORY;
+    msg = "out of host memory";
+  } catch (const std::exception &e) {
+    st = VL_ERR_INTERNAL;
+    msg = std::string("internal error: ") + e.what();
+  } catch (...) {
+    st = VL_ERR_INTERNAL;
+    msg = "internal error: unknown exception";
+  }
+  t_last_error = msg;
+  if (sticky) {
+    if (sticky_mu) {
+      std::lock_guard<std::mutex> lock(*sticky_mu);
+      *sticky = msg;
+    } else {
+      *sticky = msg;
+    }
+  }
+  return st;
+}
+
+template <typename F>
+int32_t guard(F &&body) {
+  return guard(nullptr, nullptr, std::forward<F>(body));
+}
+
+void need(const void *p, const char *what) {
+  if (!p) throw vl::Error(VL_ERR_INVALID_ARGUMENT, std::string(what) + " is NULL");
+}
+
+// Runs body with the session marked busy; a second concurrent call is a state error.
+template <typename F>
+int32_t session_call(vl_session *s, F &&body) {
+  return guard(s ? &s->error : nullptr, nullptr, [&] {
+    need(s, "session");
+    std::unique_lock<std::mutex> lock(s->busy, std::try_to_lock);
+    if (!lock.owns_lock()) throw vl::Error(VL_ERR_STATE, "the session is already running a step");
+    body();
+  });
+}
+
+}  // namespace
+
+extern "C" {
+
+VL_API const char *vl_last_error(void) { return t_last_error.c_str(); }
+
+VL_API int32_t vl_abi_version(void) { return VL_ABI_VERSION; }
+
+VL_API const char *vl_status_name(int32_t status) {
+  switch (status) {
+    case VL_OK: return "VL_OK";
+    case VL_ERR_INVALID_ARGUMENT: return "VL_ERR_INVALID_ARGUMENT";
+    case VL_ERR_IO: return "VL_ERR_IO";
+    case VL_ERR_FORMAT: return "VL_ERR_FORMAT";
+    case VL_ERR_UNSUPPORTED: return "VL_ERR_UNSUPPORTED";
+    case VL_ERR_OUT_OF_MEMORY: return "VL_ERR_OUT_OF_MEMORY";
+    case VL_ERR_DEVICE: return "VL_ERR_DEVICE";
+    case VL_ERR_NO_DEVICE: return "VL_ERR_NO_DEVICE";
+    case VL_ERR_STATE: return "VL_ERR_STATE";
+    case VL_ERR_INTERNAL: return "VL_ERR_INTERNAL";
+  }
+  return "VL_ERR_UNKNOWN";
+}
+
+VL_API int32_t vl_runtime_open(const char *device, uint64_t vram_budget, vl_runtime **out) {
+  return guard([&] {
+    need(device, "device");
+    need(out, "out");
+    *out = nullptr;
+    std::unique_ptr<vl::Backend> be = vl::open_backend(device);
+    uint64_t budget = vram_budget;
+    if (budget == 0) {
+      vl::DeviceInfo info = be->device_info();
+      budget = std::string(device) == "cpu" ? info.total_bytes : info.free_bytes;
+    }
+    auto h = std::make_unique<vl_runtime>();
+    h->rt = std::make_unique<vl::Runtime>(std::move(be), device, budget);
+    *out = h.release();
+  });
+}
+
+VL_API int32_t vl_runtime_close(vl_runtime *rt) {
+  return guard([&] {
+    if (!rt) return;
+    if (rt->rt->live_models > 0)
+      throw vl::Error(VL_ERR_STATE, "the runtime still has " + std::to_string(rt->rt->live_models.load()) +
+                                        " model(s) loaded: free them first");
+    delete rt;
+  });
+}
+
+VL_API int32_t vl_runtime_memory(vl_runtime *rt, vl_memory_info *out) {
+  return guard([&] {
+    need(rt, "runtime");
+    need(out, "out");
+    vl::DeviceInfo info = rt->rt->backend->device_info();
+    out->budget = rt->rt->arena.budget();
+    out->current = rt->rt->arena.current();
+    out->peak = rt->rt->arena.peak();
+    out->device_total = info.total_bytes;
+    out->device_free = info.free_bytes;
+  });
+}
+
+VL_API int32_t vl_runtime_device_name(vl_runtime *rt, char *buf, int32_t cap) {
+  return guard([&] {
+    need(rt, "runtime");
+    need(buf, "buf");
+    if (cap <= 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "cap must be positive");
+    vl::DeviceInfo info = rt->rt->backend->device_info();
+    std::string s = info.name + (info.driver.empty() ? "" : " (" + info.driver + ")");
+    size_t n = std::min(s.size(), size_t(cap - 1));
+    std::memcpy(buf, s.data(), n);
+    buf[n] = '\0';
+  });
+}
+
+VL_API const char *vl_runtime_error(vl_runtime *rt) {
+  if (!rt) return "";
+  std::lock_guard<std::mutex> lock(rt->err_mu);
+  thread_local std::string copy;
+  copy = rt->error;
+  return copy.c_str();
+}
+
+VL_API int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, vl_model **out) {
+  return guard(rt ? &rt->error : nullptr, rt ? &rt->err_mu : nullptr, [&] {
+    need(rt, "runtime");
+    need(dir, "dir");
+    need(out, "out");
+    *out = nullptr;
+    auto h = std::make_unique<vl_model>();
+    h->owner = rt;
+    h->model = vl::Model::load_dir(*rt->rt, dir, options);
+    *out = h.release();
+  });
+}
+
+VL_API int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config, uint64_t seed,
+                                  const vl_model_options *options, vl_model **out) {
+  return guard(rt ? &rt->error : nullptr, rt ? &rt->err_mu : nullptr, [&] {
+    need(rt, "runtime");
+    need(config, "config");
+    need(out, "out");
+    *out = nullptr;
+    auto h = std::make_unique<vl_model>();
+    h->owner = rt;
+    h->model = vl::Model::synthetic(*rt->rt, vl::ModelConfig::from_abi(*config), seed, options);
+    *out = h.release();
+  });
+}
+
+VL_API int32_t vl_model_info_get(vl_model *m, vl_model_info *out) {
+  return guard([&] {
+    need(m, "model");
+    need(out, "out");
+    vl::Model &model = *m->model;
+    const vl::KvLayout &kv = model.kv_pool().layout();
+    *out = vl_model_info{};
+    out->config = model.config().to_abi();
+    out->weight_bytes = model.weight_bytes();
+    out->kv_pool_bytes = kv.bytes();
+    out->kv_block_tokens = kv.block_tokens;
+    out->kv_pool_blocks = kv.n_blocks;
+    out->kv_free_blocks = model.kv_pool().free_blocks();
+  });
+}
+
+VL_API int32_t vl_model_free(vl_model *m) {
+  return guard([&] {
+    if (!m) return;
+    if (m->model->live_sessions > 0)
+      throw vl::Error(VL_ERR_STATE, "the model still has " + std::to_string(m->model->live_sessions.load()) +
+                                        " session(s): free them first");
+    delete m;
+  });
+}
+
+VL_API int32_t vl_session_create(vl_model *m, vl_session **out) {
+  return guard([&] {
+    need(m, "model");
+    need(out, "out");
+    auto h = std::make_unique<vl_session>();
+    h->owner = m;
+    h->table = std::make_unique<vl::BlockTable>(m->model->kv_pool());
+    m->model->live_sessions++;
+    *out = h.release();
+  });
+}
+
+VL_API int32_t vl_session_free(vl_session *s) {
+  return guard([&] {
+    if (!s) return;
+    std::unique_lock<std::mutex> lock(s->busy, std::try_to_lock);
+    if (!lock.owns_lock()) throw vl::Error(VL_ERR_STATE, "the session is running a step: wait for it before freeing it");
+    lock.unlock();
+    s->owner->model->live_sessions--;
+    delete s;
+  });
+}
+
+VL_API int32_t vl_session_info_get(vl_session *s, vl_session_info *out) {
+  return guard([&] {
+    need(s, "session");
+    need(out, "out");
+    out->n_tokens = s->table->n_tokens();
+    out->n_blocks = int32_t(s->table->blocks().size());
+  });
+}
+
+VL_API int32_t vl_session_reset(vl_session *s) {
+  return session_call(s, [&] { s->table->clear(); });
+}
+
+VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, float *logits) {
+  return session_call(s, [&] {
+    need(ids, "ids");
+    s->owner->model->engine().forward(*s->table, ids, n, logits_rows, logits);
+  });
+}
+
+VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out) {
+  return session_call(s, [&] {
+    need(ids, "ids");
+    if (max_new < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "max_new must be >= 0");
+    if (max_new > 0) need(out, "out");
+    vl::Model &m = *s->owner->model;
+    std::vector<float> logits(size_t(m.config().vocab_size));
+    auto argmax = [&] {  // the first maximum, as torch.argmax
+      return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    };
+    m.engine().forward(*s->table, ids, n, max_new > 0 ? 1 : 0, logits.data());
+    for (int32_t i = 0; i < max_new; i++) {
+      out[i] = argmax();
+      if (i + 1 < max_new) m.engine().forward(*s->table, &out[i], 1, 1, logits.data());
+    }
+  });
+}
+
+VL_API const char *vl_session_error(vl_session *s) { return s ? s->error.c_str() : ""; }
+
+}  // extern "C"

@@ -1,0 +1,132 @@
+// backend.h: the interface every backend implements (cut like ggml-backend): device memory, pinned
+// host memory, two streams, events, asynchronous copies and the transformer kernels. The core
+// (arena, KV pool, engine) is written once above it. Backends report failures by throwing
+// vl::Error; they never abort or exit.
+//
+// Streams: every backend has exactly two in-order streams, Compute and Copy. Work on one stream runs
+// in issue order; work on different streams is ordered only through events.
+//
+// Kernels all run on the Compute stream and take Tensors: 2-D row-major views of device memory.
+// T is the number of tokens of the step, H hidden size, F intermediate size, V vocabulary,
+// nh/nkv query/KV heads, hd head dim, kv_dim = nkv * hd.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "dtype.h"
+
+namespace vl {
+
+enum class StreamId : int { Compute = 0, Copy = 1 };
+enum class CopyKind : int { HostToDevice = 0, DeviceToHost = 1, DeviceToDevice = 2, HostToHost = 3 };
+
+// A 2-D row-major view of device memory (a vector is one row).
+struct Tensor {
+  void *data = nullptr;
+  DType dtype = DType::F32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+
+  size_t bytes() const { return size_t(rows) * size_t(cols) * dtype_size(dtype); }
+  // Rows [first, first + n) of this tensor.
+  Tensor rows_slice(int64_t first, int64_t n) const {
+    return Tensor{static_cast<char *>(data) + size_t(first) * size_t(cols) * dtype_size(dtype), dtype, n, cols};
+  }
+};
+
+// Layout of the paged KV pool, the same on every backend. A block holds block_tokens positions of
+// every layer, so paging moves one contiguous range per block:
+//   pool: (n_blocks, n_layers, 2 [K then V], block_tokens, kv_dim) of dtype
+// A token's "slot" is block_id * block_tokens + offset within the block.
+struct KvLayout {
+  void *base = nullptr;
+  DType dtype = DType::F32;
+  int32_t n_blocks = 0;
+  int32_t n_layers = 0;
+  int32_t block_tokens = 0;
+  int32_t kv_dim = 0;
+
+  size_t plane_elems() const { return size_t(block_tokens) * size_t(kv_dim); }  // one K or V plane of a block
+  size_t block_bytes() const { return size_t(n_layers) * 2 * plane_elems() * dtype_size(dtype); }
+  size_t bytes() const { return size_t(n_blocks) * block_bytes(); }
+  // Element offset of (block, layer, K=0|V=1, offset in block, 0).
+  size_t elem_offset(int64_t block, int32_t layer, int kv, int64_t offset) const {
+    return ((size_t(block) * size_t(n_layers) + size_t(layer)) * 2 + size_t(kv)) * plane_elems() +
+           size_t(offset) * size_t(kv_dim);
+  }
+};
+
+struct DeviceInfo {
+  std::string name;    // e.g. "NVIDIA H100 80GB HBM3" or "cpu (2 threads)"
+  std::string driver;  // driver / runtime versions, or "" for the CPU
+  uint64_t total_bytes = 0;
+  uint64_t free_bytes = 0;
+};
+
+// Opaque to the core; each backend defines its own.
+struct Event;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual DeviceInfo device_info() = 0;
+  // The dtype of matmul inputs and of q/k/v, attention output and MLP activations. The residual
+  // stream and logits are always F32.
+  virtual DType activation_dtype() const = 0;
+  // The dtype of the KV pool.
+  virtual DType kv_dtype() const = 0;
+
+  // ---- memory (the core's Arena accounts device memory against the VRAM budget) ----
+  virtual void *device_alloc(size_t bytes) = 0;  // throws Error(VL_ERR_OUT_OF_MEMORY) when the device is full
+  virtual void device_free(void *p) = 0;
+  virtual void *host_alloc(size_t bytes) = 0;  // pinned (page-locked) host memory
+  virtual void host_free(void *p) = 0;
+
+  // ---- streams, events, copies ----
+  // Enqueues a copy on `stream`. Host memory must stay valid until the copy has run (synchronize or
+  // an event); pageable host memory is allowed but may copy synchronously.
+  virtual void copy(void *dst, const void *src, size_t bytes, CopyKind kind, StreamId stream) = 0;
+  virtual Event *event_create() = 0;
+  virtual void event_destroy(Event *e) = 0;
+  virtual void event_record(Event *e, StreamId stream) = 0;
+  // Later work on `stream` waits until the last record of e has completed.
+  virtual void stream_wait(StreamId stream, Event *e) = 0;
+  virtual void event_synchronize(Event *e) = 0;
+  // Milliseconds between two completed events.
+  virtual float event_elapsed_ms(Event *start, Event *end) = 0;
+  virtual void synchronize(StreamId stream) = 0;
+
+  // ---- kernels (Compute stream) ----
+  // out (T, H) F32 = table[ids[t]], table (V, H); ids: device (T).
+  virtual void embed(Tensor out, Tensor table, const int32_t *ids) = 0;
+  // out (T, H) = x / rms(x) * weight; x (T, H) F32, weight (1, H); out in any dtype.
+  virtual void rmsnorm(Tensor out, Tensor x, Tensor weight, float eps) = 0;
+  // out (T, N) = x (T, K) . w (N, K)^T, plus the old out when accumulate (the residual add).
+  virtual void matmul(Tensor out, Tensor x, Tensor w, bool accumulate) = 0;
+  // Rotary embedding in place on x (T, heads * hd), HF's rotate-half convention: for i < hd/2,
+  // angle = positions[t] * inv_freq[i] rotates the pair (x[i], x[i + hd/2]).
+  // positions: device (T); inv_freq: device (hd/2) F32.
+  virtual void rope(Tensor x, int32_t head_dim, const int32_t *positions, const float *inv_freq) = 0;
+  // Writes k, v (T, kv_dim) into `layer` of the pool at slots[t] (device (T)).
+  virtual void kv_store(const KvLayout &kv, int32_t layer, Tensor k, Tensor v, const int32_t *slots) = 0;
+  // Causal attention through the block table: query t (position positions[t]) attends to positions
+  // 0..positions[t] of the session, position p living at block_table[p / block_tokens], offset
+  // p % block_tokens. q, out (T, nh * hd); query head h reads KV head h / (nh / nkv).
+  // block_table, positions: device.
+  virtual void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const int32_t *block_table,
+                         const int32_t *positions, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
+                         float scale) = 0;
+  // out (T, F) = silu(gate) * up; gate, up (T, F).
+  virtual void swiglu(Tensor out, Tensor gate, Tensor up) = 0;
+};
+
+// The CPU reference backend (always built).
+Backend *create_cpu_backend();
+
+// Entry point of the CUDA backend plugin (libvramlab_cuda.so), looked up with dlsym so that the core
+// library loads on machines without CUDA. Returns a vl_status; on failure writes a message to err.
+extern "C" typedef int32_t (*vl_cuda_backend_create_fn)(int32_t device, Backend **out, char *err, size_t err_cap);
+
+}  // namespace vl

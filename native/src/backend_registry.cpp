@@ -1,0 +1,66 @@
+#include "backend_registry.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <mutex>
+
+#include "error.h"
+
+namespace vl {
+
+namespace {
+
+std::string own_directory() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void *>(&own_directory), &info) == 0 || !info.dli_fname) return ".";
+  std::string path = info.dli_fname;
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+// The plugin stays loaded for the life of the process: backends it created may outlive any handle.
+vl_cuda_backend_create_fn load_cuda_plugin() {
+  static std::mutex mu;
+  static vl_cuda_backend_create_fn fn = nullptr;
+  static std::string failure;
+  std::lock_guard<std::mutex> lock(mu);
+  if (fn) return fn;
+  std::string path = own_directory() + "/libvramlab_cuda.so";
+  if (const char *env = std::getenv("VRAMLAB_CUDA_PLUGIN")) path = env;
+  void *h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char *e = dlerror();
+    throw Error(VL_ERR_NO_DEVICE, "the CUDA backend is not available (" + std::string(e ? e : path) +
+                                      "); it is built only where nvcc is found at install time");
+  }
+  fn = reinterpret_cast<vl_cuda_backend_create_fn>(dlsym(h, "vl_cuda_backend_create"));
+  if (!fn) throw Error(VL_ERR_NO_DEVICE, path + " has no vl_cuda_backend_create: rebuild vramlab");
+  return fn;
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> open_backend(const std::string &device) {
+  if (device == "cpu") return std::unique_ptr<Backend>(create_cpu_backend());
+  if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
+    int index = 0;
+    if (device.size() > 5) {
+      std::string n = device.substr(5);
+      char *end = nullptr;
+      long v = std::strtol(n.c_str(), &end, 10);
+      if (n.empty() || *end != '\0' || v < 0 || v > 1024)
+        throw Error(VL_ERR_INVALID_ARGUMENT, "device \"" + device + "\": expected cuda:N with N a GPU index");
+      index = int(v);
+    }
+    vl_cuda_backend_create_fn create = load_cuda_plugin();
+    Backend *b = nullptr;
+    char err[512] = {0};
+    int32_t st = create(index, &b, err, sizeof err);
+    if (st != VL_OK || !b) throw Error(vl_status(st ? st : VL_ERR_NO_DEVICE), err[0] ? err : "cuda: cannot open the device");
+    return std::unique_ptr<Backend>(b);
+  }
+  throw Error(VL_ERR_INVALID_ARGUMENT, "unknown device \"" + device + "\" (use cpu or cuda:N)");
+}
+
+}  // namespace vl

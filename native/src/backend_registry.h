@@ -1,0 +1,15 @@
+// backend_registry.h: device names -> backends. "cpu" is built in; "cuda" / "cuda:N" loads the
+// CUDA plugin libvramlab_cuda.so from the directory of libvramlab itself.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "backend.h"
+
+namespace vl {
+
+// Throws Error(VL_ERR_NO_DEVICE) with a message saying why the device cannot be used, or
+// Error(VL_ERR_INVALID_ARGUMENT) for a malformed name.
+std::unique_ptr<Backend> open_backend(const std::string &device);
+
+}  // namespace vl

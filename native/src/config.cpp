@@ -1,0 +1,238 @@
+// config.cpp: config.json -> ModelConfig, with every unsupported or inconsistent setting reported
+// as a one-line error naming the file and the key.
+#include "config.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "error.h"
+#include "json.h"
+
+namespace vl {
+
+namespace {
+
+[[noreturn]] void config_error(vl_status st, const std::string &path, const std::string &what) {
+  throw Error(st, path + ": " + what);
+}
+
+struct Reader {
+  const Json &root;
+  const std::string &path;
+
+  const Json *get(const Json &obj, const char *key) const {
+    const Json *v = obj.find(key);
+    return (v && !v->is_null()) ? v : nullptr;
+  }
+  double number(const Json &obj, const char *key, const char *where = "") const {
+    const Json *v = get(obj, key);
+    if (!v) config_error(VL_ERR_FORMAT, path, std::string("missing \"") + where + key + "\"");
+    if (!v->is_number())
+      config_error(VL_ERR_FORMAT, path, std::string("\"") + where + key + "\" must be a number, not " + Json::kind_name(v->kind()));
+    return v->number();
+  }
+  int integer(const Json &obj, const char *key) const {
+    double d = number(obj, key);
+    if (d != std::floor(d) || d < 1 || d > 1e9)
+      config_error(VL_ERR_FORMAT, path, std::string("\"") + key + "\" must be a positive integer, got " + std::to_string(d));
+    return int(d);
+  }
+  int integer_or(const Json &obj, const char *key, int fallback) const {
+    return get(obj, key) ? integer(obj, key) : fallback;
+  }
+  double number_or(const Json &obj, const char *key, double fallback, const char *where = "") const {
+    return get(obj, key) ? number(obj, key, where) : fallback;
+  }
+  bool boolean_or(const Json &obj, const char *key, bool fallback) const {
+    const Json *v = get(obj, key);
+    if (!v) return fallback;
+    if (!v->is_bool()) config_error(VL_ERR_FORMAT, path, std::string("\"") + key + "\" must be true or false");
+    return v->boolean();
+  }
+  std::string string_or(const Json &obj, const char *key, const std::string &fallback) const {
+    const Json *v = get(obj, key);
+    if (!v) return fallback;
+    if (!v->is_string()) config_error(VL_ERR_FORMAT, path, std::string("\"") + key + "\" must be a string");
+    return v->string();
+  }
+};
+
+RopeConfig read_rope(const Reader &r) {
+  RopeConfig rope;
+  // transformers 5 keeps everything in rope_parameters; transformers 4 has rope_theta at top level
+  // and an optional rope_scaling object.
+  const Json *params = r.get(r.root, "rope_parameters");
+  const Json *scaling = r.get(r.root, "rope_scaling");
+  const char *where = params ? "rope_parameters." : "rope_scaling.";
+  if (params && !params->is_object()) config_error(VL_ERR_FORMAT, r.path, "\"rope_parameters\" must be an object");
+  if (scaling && !scaling->is_object()) config_error(VL_ERR_FORMAT, r.path, "\"rope_scaling\" must be an object");
+  rope.theta = r.number_or(r.root, "rope_theta", 10000.0);
+  if (params) rope.theta = r.number_or(*params, "rope_theta", rope.theta, where);
+  const Json *sc = params ? params : scaling;
+  if (sc) {
+    rope.type = r.string_or(*sc, "rope_type", r.string_or(*sc, "type", "default"));
+    if (rope.type == "linear") {
+      rope.factor = r.number(*sc, "factor", where);
+    } else if (rope.type == "llama3") {
+      rope.factor = r.number(*sc, "factor", where);
+      rope.low_freq_factor = r.number(*sc, "low_freq_factor", where);
+      rope.high_freq_factor = r.number(*sc, "high_freq_factor", where);
+      rope.original_max_position = r.number(*sc, "original_max_position_embeddings", where);
+    } else if (rope.type != "default") {
+      config_error(VL_ERR_UNSUPPORTED, r.path,
+                   "rope type \"" + rope.type + "\" is not supported (supported: default, linear, llama3)");
+    }
+  }
+  if (!(rope.theta > 0)) config_error(VL_ERR_FORMAT, r.path, "rope_theta must be positive");
+  return rope;
+}
+
+}  // namespace
+
+void ModelConfig::validate(const std::string &where) const {
+  auto need = [&](bool ok, const std::string &what) {
+    if (!ok) throw Error(VL_ERR_FORMAT, where + ": " + what);
+  };
+  need(vocab_size > 0 && hidden_size > 0 && intermediate_size > 0 && num_layers > 0 && num_heads > 0 &&
+           num_kv_heads > 0 && head_dim > 0,
+       "every dimension (vocab, hidden, ffn, layers, heads, kv heads, head dim) must be positive");
+  need(num_heads % num_kv_heads == 0, "num_attention_heads (" + std::to_string(num_heads) +
+                                          ") must be a multiple of num_key_value_heads (" +
+                                          std::to_string(num_kv_heads) + ")");
+  need(head_dim % 2 == 0, "head_dim (" + std::to_string(head_dim) + ") must be even for rotary embeddings");
+  need(rms_norm_eps > 0, "rms_norm_eps must be positive");
+  need(max_position_embeddings > 0, "max_position_embeddings must be positive");
+}
+
+std::vector<float> ModelConfig::rope_inv_freq() const {
+  // As transformers' _compute_default_rope_parameters / linear / llama3 (computed in double here).
+  std::vector<float> inv(size_t(head_dim / 2));
+  for (int i = 0; i < head_dim / 2; i++) {
+    double f = 1.0 / std::pow(rope.theta, double(2 * i) / double(head_dim));
+    if (rope.type == "linear") {
+      f /= rope.factor;
+    } else if (rope.type == "llama3") {
+      const double pi = 3.14159265358979323846;
+      double low_wavelen = rope.original_max_position / rope.low_freq_factor;
+      double high_wavelen = rope.original_max_position / rope.high_freq_factor;
+      double wavelen = 2 * pi / f;
+      if (wavelen > low_wavelen) {
+        f = f / rope.factor;
+      } else if (wavelen >= high_wavelen) {
+        double smooth = (rope.original_max_position / wavelen - rope.low_freq_factor) /
+                        (rope.high_freq_factor - rope.low_freq_factor);
+        f = (1 - smooth) * f / rope.factor + smooth * f;
+      }
+    }
+    // transformers keeps inv_freq as a buffer that model.to(float16 | bfloat16) casts with the
+    // weights, so a half-precision model rotates with frequencies rounded to that dtype. Doing the
+    // same puts our fp32 logits within 1e-6 of transformers' instead of 2e-4 (checked against a
+    // float64 numpy forward on the fixtures).
+    float rounded = float(f);
+    if (dtype == DType::F16) rounded = f16_to_f32(f32_to_f16(rounded));
+    if (dtype == DType::BF16) rounded = bf16_to_f32(f32_to_bf16(rounded));
+    inv[size_t(i)] = rounded;
+  }
+  return inv;
+}
+
+ModelConfig ModelConfig::from_abi(const vl_model_config &c) {
+  ModelConfig m;
+  m.vocab_size = c.vocab_size;
+  m.hidden_size = c.hidden_size;
+  m.intermediate_size = c.intermediate_size;
+  m.num_layers = c.num_layers;
+  m.num_heads = c.num_heads;
+  m.num_kv_heads = c.num_kv_heads ? c.num_kv_heads : c.num_heads;
+  m.head_dim = c.head_dim ? c.head_dim : (c.num_heads ? c.hidden_size / c.num_heads : 0);
+  m.max_position_embeddings = c.max_position_embeddings ? c.max_position_embeddings : 4096;
+  m.tie_word_embeddings = c.tie_word_embeddings != 0;
+  if (c.dtype < VL_F32 || c.dtype > VL_BF16) throw Error(VL_ERR_INVALID_ARGUMENT, "synthetic model: unknown dtype " + std::to_string(c.dtype));
+  m.dtype = DType(c.dtype);
+  m.dtype_declared = true;
+  m.rms_norm_eps = c.rms_norm_eps > 0 ? c.rms_norm_eps : 1e-5f;
+  m.rope.theta = c.rope_theta > 0 ? c.rope_theta : 10000.0;
+  return m;
+}
+
+vl_model_config ModelConfig::to_abi() const {
+  vl_model_config c{};
+  c.vocab_size = vocab_size;
+  c.hidden_size = hidden_size;
+  c.intermediate_size = intermediate_size;
+  c.num_layers = num_layers;
+  c.num_heads = num_heads;
+  c.num_kv_heads = num_kv_heads;
+  c.head_dim = head_dim;
+  c.max_position_embeddings = max_position_embeddings;
+  c.tie_word_embeddings = tie_word_embeddings ? 1 : 0;
+  c.dtype = int32_t(dtype);
+  c.rms_norm_eps = rms_norm_eps;
+  c.rope_theta = float(rope.theta);
+  return c;
+}
+
+ModelConfig load_config(const std::string &path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(VL_ERR_IO, path + ": cannot open (a model directory needs a config.json)");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  Json root;
+  try {
+    root = Json::parse(ss.str());
+  } catch (const std::runtime_error &e) {
+    throw Error(VL_ERR_FORMAT, path + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!root.is_object()) config_error(VL_ERR_FORMAT, path, "must hold a JSON object");
+  Reader r{root, path};
+
+  // Architecture: Llama family only.
+  std::string arch;
+  if (const Json *a = r.get(root, "architectures")) {
+    if (!a->is_array() || a->array().empty() || !a->array()[0].is_string())
+      config_error(VL_ERR_FORMAT, path, "\"architectures\" must be a list of names");
+    arch = a->array()[0].string();
+  }
+  std::string model_type = r.string_or(root, "model_type", "");
+  if (arch.empty() && model_type.empty())
+    config_error(VL_ERR_FORMAT, path, "names no architecture (\"architectures\" or \"model_type\")");
+  if ((!arch.empty() && arch != "LlamaForCausalLM") || (arch.empty() && model_type != "llama"))
+    config_error(VL_ERR_UNSUPPORTED, path,
+                 "architecture \"" + (arch.empty() ? model_type : arch) +
+                     "\" is not supported (vramlab runs LlamaForCausalLM)");
+  std::string act = r.string_or(root, "hidden_act", "silu");
+  if (act != "silu") config_error(VL_ERR_UNSUPPORTED, path, "hidden_act \"" + act + "\" is not supported (Llama uses silu)");
+  if (r.boolean_or(root, "attention_bias", false))
+    config_error(VL_ERR_UNSUPPORTED, path, "attention_bias: true is not supported");
+  if (r.boolean_or(root, "mlp_bias", false)) config_error(VL_ERR_UNSUPPORTED, path, "mlp_bias: true is not supported");
+
+  ModelConfig c;
+  c.vocab_size = r.integer(root, "vocab_size");
+  c.hidden_size = r.integer(root, "hidden_size");
+  c.intermediate_size = r.integer(root, "intermediate_size");
+  c.num_layers = r.integer(root, "num_hidden_layers");
+  c.num_heads = r.integer(root, "num_attention_heads");
+  c.num_kv_heads = r.integer_or(root, "num_key_value_heads", c.num_heads);
+  if (c.hidden_size % c.num_heads != 0 && !r.get(root, "head_dim"))
+    config_error(VL_ERR_FORMAT, path, "hidden_size is not a multiple of num_attention_heads and no head_dim is given");
+  c.head_dim = r.integer_or(root, "head_dim", c.hidden_size / c.num_heads);
+  c.max_position_embeddings = r.integer_or(root, "max_position_embeddings", 2048);
+  c.tie_word_embeddings = r.boolean_or(root, "tie_word_embeddings", false);
+  c.rms_norm_eps = float(r.number_or(root, "rms_norm_eps", 1e-6));
+  c.rope = read_rope(r);
+
+  // transformers 5 writes "dtype", transformers 4 "torch_dtype".
+  std::string dt = r.string_or(root, "dtype", r.string_or(root, "torch_dtype", ""));
+  if (!dt.empty()) {
+    c.dtype_declared = true;
+    if (dt == "float16") c.dtype = DType::F16;
+    else if (dt == "bfloat16") c.dtype = DType::BF16;
+    else if (dt == "float32") c.dtype = DType::F32;
+    else config_error(VL_ERR_UNSUPPORTED, path, "dtype \"" + dt + "\" is not supported (float16, bfloat16, float32)");
+  }
+  c.validate(path);
+  return c;
+}
+
+}  // namespace vl

@@ -1,0 +1,49 @@
+// engine.h: the forward pass, a loop over layers in the core. Streaming (prefetch, ring slots) and
+// breakpoints hook into this loop. Buffers live in one device workspace sized for the largest step.
+#pragma once
+#include <cstdint>
+#include <mutex>
+
+#include "arena.h"
+#include "backend.h"
+#include "kv_pool.h"
+
+namespace vl {
+
+class Model;
+
+class Engine {
+ public:
+  explicit Engine(Model &model);
+
+  // Appends ids (n tokens) to the session whose KV blocks `table` maps, runs them, and writes
+  // logits_rows (0, 1 or n) rows of logits, for the last positions, into out (host, rows * vocab).
+  // On any error the session is left exactly as before the call.
+  void forward(BlockTable &table, const int32_t *ids, int32_t n, int32_t logits_rows, float *out);
+
+ private:
+  void ensure_workspace(int32_t tokens);
+  void run_layer(int32_t layer, int32_t n);
+
+  Model &m_;
+  Backend &be_;
+  std::mutex mu_;  // one step at a time per model: the workspace is shared
+
+  DeviceBuffer inv_freq_;  // (hd / 2) F32 rotary inverse frequencies
+  DeviceBuffer ws_;        // the workspace below, for up to ws_tokens_ tokens
+  int32_t ws_tokens_ = 0;
+  Tensor x_;       // (T, H) F32 residual stream
+  Tensor h_;       // (T, H) normed input of attention / MLP
+  Tensor q_;       // (T, nh * hd)
+  Tensor k_, v_;   // (T, nkv * hd)
+  Tensor attn_;    // (T, nh * hd) attention output
+  Tensor gate_;    // (T, F) gate projection, then silu(gate) * up
+  Tensor up_;      // (T, F)
+  Tensor logits_;  // (T, V) F32
+  int32_t *ids_ = nullptr;        // (T) token ids
+  int32_t *positions_ = nullptr;  // (T) absolute positions
+  int32_t *slots_ = nullptr;      // (T) KV pool slots
+  int32_t *table_ = nullptr;      // (pool blocks) the session's block table
+};
+
+}  // namespace vl

@@ -1,0 +1,351 @@
+// runtime.ts: the typed API over the native library: a Runtime (one device, one VRAM budget) loads
+// Models (a HuggingFace directory or a synthetic shape); a Model makes Sessions (one sequence each,
+// with its own KV block table); sessions run prefill, decode and greedy generation.
+//
+//   const rt = await Runtime.open({ device: 'cpu', budget: '512MB' });
+//   const model = await rt.loadModel('test/fixtures/tiny-llama-gqa');
+//   const s = model.createSession();
+//   const logits = await s.forward([3, 17, 42], { logits: 'all' });
+//   const tokens = await s.generate([3, 17, 42], 8);
+//   rt.dispose();   // disposes its models and their sessions
+import { existsSync, statSync } from 'node:fs';
+import { VramlabError } from './errors.js';
+import { type Handle, native, type NativeModelConfig } from './native.js';
+import { type DType, type ModelShape, parseSyntheticSpec, type SyntheticSpec } from './synthetic.js';
+import { parseSize } from './units.js';
+
+export interface RuntimeOptions {
+  /** "cpu" (default) or "cuda:N". */
+  device?: string;
+  /** The VRAM budget: bytes or a size such as "512MB"; default: the device's memory. */
+  budget?: number | string;
+}
+
+export interface MemoryInfo {
+  budget: number;
+  current: number;
+  peak: number;
+  deviceTotal: number;
+  deviceFree: number;
+}
+
+export interface ModelOptions {
+  /** Tokens per KV block (default 16). */
+  kvBlockTokens?: number;
+  /** KV pool capacity in tokens over all sessions (default: max_position_embeddings, at most 4096). */
+  kvPoolTokens?: number;
+}
+
+export interface ModelInfo {
+  name: string;
+  shape: ModelShape;
+  weightBytes: number;
+  kvPoolBytes: number;
+  kvBlockTokens: number;
+  kvPoolBlocks: number;
+  kvFreeBlocks: number;
+}
+
+export type LogitsSelection = 'none' | 'last' | 'all';
+
+const DTYPES: DType[] = ['f32', 'f16', 'bf16'];
+
+function stateError(what: string): VramlabError {
+  return new VramlabError('VL_ERR_STATE', what);
+}
+
+function positiveInt(v: number | undefined, name: string): number {
+  if (v === undefined) return 0;
+  if (!Number.isInteger(v) || v < 1) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/** Logits rows (positions) by vocabulary, float32, row-major. */
+export class Logits {
+  constructor(
+    readonly rows: number,
+    readonly vocab: number,
+    readonly data: Float32Array,
+  ) {}
+
+  row(i: number): Float32Array {
+    if (!Number.isInteger(i) || i < 0 || i >= this.rows) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `row ${i} is outside 0..${this.rows - 1}`);
+    return this.data.subarray(i * this.vocab, (i + 1) * this.vocab);
+  }
+
+  /** The index of the first maximum of a row (torch.argmax), by default the last. */
+  argmax(i = this.rows - 1): number {
+    const r = this.row(i);
+    let best = 0;
+    for (let j = 1; j < r.length; j++) if ((r[j] as number) > (r[best] as number)) best = j;
+    return best;
+  }
+
+  toArrays(): number[][] {
+    return Array.from({ length: this.rows }, (_, i) => Array.from(this.row(i)));
+  }
+}
+
+function toIds(ids: ArrayLike<number>, vocab: number): Int32Array {
+  if (ids.length === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', 'no token ids given');
+  const out = new Int32Array(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const v = ids[i] as number;
+    if (!Number.isInteger(v) || v < 0 || v >= vocab)
+      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `token id ${v} at position ${i} is outside the vocabulary (0..${vocab - 1})`);
+    out[i] = v;
+  }
+  return out;
+}
+
+export class Session {
+  #handle: Handle | null;
+  #busy = false;
+
+  /** @internal use Model.createSession */
+  constructor(
+    readonly model: Model,
+    handle: Handle,
+  ) {
+    this.#handle = handle;
+  }
+
+  get disposed(): boolean {
+    return this.#handle === null;
+  }
+
+  /** Tokens held in the session's KV cache. */
+  get tokens(): number {
+    return native.sessionInfo(this.#live()).n_tokens;
+  }
+
+  /** KV blocks the session holds. */
+  get blocks(): number {
+    return native.sessionInfo(this.#live()).n_blocks;
+  }
+
+  /** Appends ids and runs them; returns the logits asked for (default: the last position). */
+  async forward(ids: ArrayLike<number>, options: { logits?: LogitsSelection } = {}): Promise<Logits | null> {
+    const sel = options.logits ?? 'last';
+    const vocab = this.model.shape.vocabSize;
+    const input = toIds(ids, vocab);
+    const rows = sel === 'none' ? 0 : sel === 'last' ? 1 : input.length;
+    const out = rows > 0 ? new Float32Array(rows * vocab) : null;
+    await this.#run(() => native.sessionForward(this.#live(), input, rows, out));
+    return out ? new Logits(rows, vocab, out) : null;
+  }
+
+  /** One decode step: appends one token, returns the logits of it. */
+  async decode(id: number): Promise<Logits> {
+    return (await this.forward([id], { logits: 'last' })) as Logits;
+  }
+
+  /** Greedy generation: runs ids, then returns maxNewTokens new tokens (argmax each step). */
+  async generate(ids: ArrayLike<number>, maxNewTokens: number): Promise<number[]> {
+    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0)
+      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `maxNewTokens must be a non-negative integer, got ${maxNewTokens}`);
+    const input = toIds(ids, this.model.shape.vocabSize);
+    const out = new Int32Array(maxNewTokens);
+    await this.#run(() => native.sessionGenerate(this.#live(), input, maxNewTokens, out));
+    return Array.from(out);
+  }
+
+  /** Drops the session's tokens and gives its KV blocks back to the pool. */
+  reset(): void {
+    this.#idle('reset');
+    native.sessionReset(this.#live());
+  }
+
+  dispose(): void {
+    if (this.#handle === null) return;
+    this.#idle('dispose');
+    native.sessionFree(this.#handle);
+    this.#handle = null;
+    this.model._forget(this);
+  }
+
+  #live(): Handle {
+    if (this.#handle === null) throw stateError('the session was disposed');
+    return this.#handle;
+  }
+
+  #idle(what: string): void {
+    if (this.#busy) throw stateError(`cannot ${what} the session while a step is running: await it first`);
+  }
+
+  async #run(call: () => Promise<void>): Promise<void> {
+    this.#live();
+    if (this.#busy) throw stateError('the session is already running a step: await it before starting another');
+    this.#busy = true;
+    try {
+      await call();
+    } finally {
+      this.#busy = false;
+    }
+  }
+}
+
+export class Model {
+  #handle: Handle | null;
+  readonly #sessions = new Set<Session>();
+  readonly name: string;
+  readonly shape: ModelShape;
+
+  /** @internal use Runtime.loadModel */
+  constructor(
+    readonly runtime: Runtime,
+    handle: Handle,
+    name: string,
+  ) {
+    this.#handle = handle;
+    this.name = name;
+    const c = native.modelInfo(handle).config;
+    this.shape = {
+      vocabSize: c.vocab_size,
+      hiddenSize: c.hidden_size,
+      intermediateSize: c.intermediate_size,
+      numLayers: c.num_layers,
+      numHeads: c.num_heads,
+      numKvHeads: c.num_kv_heads,
+      headDim: c.head_dim,
+      maxPositionEmbeddings: c.max_position_embeddings,
+      tieWordEmbeddings: c.tie_word_embeddings !== 0,
+      dtype: DTYPES[c.dtype] ?? 'f16',
+      rmsNormEps: c.rms_norm_eps,
+      ropeTheta: c.rope_theta,
+    };
+  }
+
+  get disposed(): boolean {
+    return this.#handle === null;
+  }
+
+  info(): ModelInfo {
+    const i = native.modelInfo(this.#live());
+    return {
+      name: this.name,
+      shape: this.shape,
+      weightBytes: i.weight_bytes,
+      kvPoolBytes: i.kv_pool_bytes,
+      kvBlockTokens: i.kv_block_tokens,
+      kvPoolBlocks: i.kv_pool_blocks,
+      kvFreeBlocks: i.kv_free_blocks,
+    };
+  }
+
+  createSession(): Session {
+    const s = new Session(this, native.sessionCreate(this.#live()));
+    this.#sessions.add(s);
+    return s;
+  }
+
+  /** Disposes the model's sessions, then the model. */
+  dispose(): void {
+    if (this.#handle === null) return;
+    for (const s of [...this.#sessions]) s.dispose();
+    native.modelFree(this.#handle);
+    this.#handle = null;
+    this.runtime._forget(this);
+  }
+
+  /** @internal */
+  _forget(s: Session): void {
+    this.#sessions.delete(s);
+  }
+
+  #live(): Handle {
+    if (this.#handle === null) throw stateError(`the model ${this.name} was disposed`);
+    return this.#handle;
+  }
+}
+
+function nativeConfig(s: ModelShape): NativeModelConfig {
+  return {
+    vocab_size: s.vocabSize,
+    hidden_size: s.hiddenSize,
+    intermediate_size: s.intermediateSize,
+    num_layers: s.numLayers,
+    num_heads: s.numHeads,
+    num_kv_heads: s.numKvHeads,
+    head_dim: s.headDim,
+    max_position_embeddings: s.maxPositionEmbeddings,
+    tie_word_embeddings: s.tieWordEmbeddings ? 1 : 0,
+    dtype: DTYPES.indexOf(s.dtype),
+    rms_norm_eps: s.rmsNormEps,
+    rope_theta: s.ropeTheta,
+  };
+}
+
+export class Runtime {
+  #handle: Handle | null;
+  readonly #models = new Set<Model>();
+  readonly device: string;
+
+  private constructor(handle: Handle, device: string) {
+    this.#handle = handle;
+    this.device = device;
+  }
+
+  static async open(options: RuntimeOptions = {}): Promise<Runtime> {
+    const device = options.device ?? 'cpu';
+    const budget = options.budget === undefined ? 0 : parseSize(options.budget);
+    if (options.budget !== undefined && budget === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', 'the VRAM budget must be larger than 0');
+    return new Runtime(native.runtimeOpen(device, budget), device);
+  }
+
+  get disposed(): boolean {
+    return this.#handle === null;
+  }
+
+  /** The device's name, e.g. "NVIDIA H100 80GB HBM3 (driver ...)" or "cpu (2 threads)". */
+  deviceName(): string {
+    return native.runtimeDeviceName(this.#live());
+  }
+
+  memory(): MemoryInfo {
+    const m = native.runtimeMemory(this.#live());
+    return { budget: m.budget, current: m.current, peak: m.peak, deviceTotal: m.device_total, deviceFree: m.device_free };
+  }
+
+  /**
+   * Loads a model: a HuggingFace Llama directory, "synthetic:<spec>" (see synthetic.ts) or a parsed
+   * SyntheticSpec.
+   */
+  async loadModel(source: string | SyntheticSpec, options: ModelOptions = {}): Promise<Model> {
+    const rt = this.#live();
+    const opts = { kv_block_tokens: positiveInt(options.kvBlockTokens, 'kvBlockTokens'), kv_pool_tokens: positiveInt(options.kvPoolTokens, 'kvPoolTokens') };
+    let handle: Handle;
+    let name: string;
+    if (typeof source === 'string' && !source.startsWith('synthetic:')) {
+      if (!existsSync(source)) throw new VramlabError('VL_ERR_IO', `${source}: no such model directory`);
+      if (!statSync(source).isDirectory()) throw new VramlabError('VL_ERR_IO', `${source}: not a directory (a model is a directory with config.json and safetensors)`);
+      handle = await native.modelLoad(rt, source, opts);
+      name = source.replace(/\/+$/, '').split('/').pop() ?? source;
+    } else {
+      const spec = typeof source === 'string' ? parseSyntheticSpec(source.slice('synthetic:'.length)) : source;
+      handle = await native.modelSynthetic(rt, nativeConfig(spec.shape), spec.seed, opts);
+      name = `synthetic:${spec.name}`;
+    }
+    const model = new Model(this, handle, name);
+    this.#models.add(model);
+    return model;
+  }
+
+  /** Disposes every model (and session) of the runtime, then the runtime. */
+  dispose(): void {
+    if (this.#handle === null) return;
+    for (const m of [...this.#models]) m.dispose();
+    native.runtimeClose(this.#handle);
+    this.#handle = null;
+  }
+
+  /** @internal */
+  _forget(m: Model): void {
+    this.#models.delete(m);
+  }
+
+  #live(): Handle {
+    if (this.#handle === null) throw stateError('the runtime was disposed');
+    return this.#handle;
+  }
+}
