@@ -9,13 +9,33 @@ namespace vl::cpu {
 
 namespace {
 
+// All 65536 F16 values as floats (256 KiB, stays in L2): weight rows are converted on every use, and
+// the bit-twiddling conversion would dominate a decode step.
+const std::vector<float> &f16_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t h = 0; h < 65536; h++) t[h] = f16_to_f32(uint16_t(h));
+    return t;
+  }();
+  return table;
+}
+
 // Row r of t as floats: a pointer into t when it is F32, else converted into scratch.
 const float *row_f32(const Tensor &t, int64_t r, std::vector<float> &scratch) {
   if (t.dtype == DType::F32) return static_cast<const float *>(t.data) + r * t.cols;
   scratch.resize(size_t(t.cols));
-  for (int64_t c = 0; c < t.cols; c++) scratch[size_t(c)] = load_f32(t.data, t.dtype, size_t(r * t.cols + c));
+  const uint16_t *src = static_cast<const uint16_t *>(t.data) + r * t.cols;
+  if (t.dtype == DType::F16) {
+    const float *table = f16_table().data();
+    for (int64_t c = 0; c < t.cols; c++) scratch[size_t(c)] = table[src[c]];
+  } else {
+    for (int64_t c = 0; c < t.cols; c++) scratch[size_t(c)] = bf16_to_f32(src[c]);
+  }
   return scratch.data();
 }
+
+// Below this many multiply-adds a parallel region costs more than it saves.
+constexpr int64_t kParallelWork = int64_t(1) << 18;
 
 float dot(const float *a, const float *b, int64_t n) {
   float acc = 0.f;
@@ -27,7 +47,7 @@ float dot(const float *a, const float *b, int64_t n) {
 }  // namespace
 
 void embed(Tensor out, Tensor table, const int32_t *ids) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (out.rows * out.cols > kParallelWork)
   for (int64_t t = 0; t < out.rows; t++) {
     size_t src = size_t(ids[t]) * size_t(table.cols);
     for (int64_t c = 0; c < out.cols; c++)
@@ -37,7 +57,7 @@ void embed(Tensor out, Tensor table, const int32_t *ids) {
 
 void rmsnorm(Tensor out, Tensor x, Tensor weight, float eps) {
   // As transformers' LlamaRMSNorm in fp32: x * rsqrt(mean(x^2) + eps) * weight.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.rows * x.cols > kParallelWork)
   for (int64_t t = 0; t < x.rows; t++) {
     std::vector<float> scratch;
     const float *xr = row_f32(x, t, scratch);
@@ -62,7 +82,7 @@ void matmul(Tensor out, Tensor x, Tensor w, bool accumulate) {
     xs = xf.data();
   }
   const int64_t T = x.rows, K = x.cols, N = w.rows;
-#pragma omp parallel
+#pragma omp parallel if (T * K * N > kParallelWork)
   {
     std::vector<float> scratch;
 #pragma omp for schedule(static)
@@ -81,7 +101,7 @@ void matmul(Tensor out, Tensor x, Tensor w, bool accumulate) {
 void rope(Tensor x, int32_t head_dim, const int32_t *positions, const float *inv_freq) {
   // transformers computes the angle in fp32 as position * inv_freq, then cos/sin of it.
   const int64_t heads = x.cols / head_dim, half = head_dim / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.rows * x.cols > kParallelWork / 8)
   for (int64_t t = 0; t < x.rows; t++) {
     for (int64_t h = 0; h < heads; h++) {
       size_t base = size_t(t * x.cols + h * head_dim);
@@ -112,7 +132,8 @@ void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const in
                const int32_t *positions, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, float scale) {
   // One (token, head) pair per iteration: scores over positions 0..pos, softmax, weighted V sum.
   const int64_t T = q.rows, group = n_heads / n_kv_heads;
-#pragma omp parallel
+  const int64_t work = T * n_heads * head_dim * (int64_t(positions[T - 1]) + 1);
+#pragma omp parallel if (work > kParallelWork)
   {
     const size_t hd = size_t(head_dim);
     std::vector<float> scores, qv(hd), acc(hd), kvrow(hd);
@@ -145,7 +166,7 @@ void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const in
 
 void swiglu(Tensor out, Tensor gate, Tensor up) {
   const size_t n = size_t(out.rows * out.cols);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > size_t(kParallelWork) / 8)
   for (size_t i = 0; i < n; i++) {
     float g = load_f32(gate.data, gate.dtype, i);
     store_f32(out.data, out.dtype, i, g / (1.f + std::exp(-g)) * load_f32(up.data, up.dtype, i));

@@ -70,7 +70,7 @@ void Model::allocate(const std::vector<Slot> &slots, const vl_model_options *opt
   const ModelConfig &c = config_;
   const Slot &last = slots.back();
   size_t total = last.offset + last.bytes(c.dtype);
-  weights_ = rt_.arena.alloc(total, "the weights of " + name_);
+  weights_ = rt_.arena.alloc(total, "loading the weights of " + name_);
   for (const Slot &s : slots) *s.target = Tensor{weights_.as<char>() + s.offset, c.dtype, s.rows, s.cols};
   if (c.tie_word_embeddings) lm_head = embed_tokens;
 

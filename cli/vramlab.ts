@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+// vramlab: the command line. User errors print one line on stderr and exit with status 1.
+//
+//   vramlab logits MODEL --ids 3,17,42 [--device cpu] [--budget SIZE] [--json]
+//   vramlab generate MODEL --ids 3,17,42 --max-new-tokens N [--device cpu] [--budget SIZE] [--json]
+//   vramlab info MODEL [--device cpu] [--budget SIZE] [--json]
+//   vramlab demo [--device cpu] [--budget SIZE]
+//
+// MODEL is a HuggingFace Llama directory or synthetic:<spec> (see runtime/synthetic.ts).
+import { parseArgs } from 'node:util';
+import { runDemo } from './demo.js';
+import { VramlabError } from '../runtime/errors.js';
+import { type Model, Runtime } from '../runtime/runtime.js';
+import { formatSize } from '../runtime/units.js';
+
+const USAGE = `usage: vramlab <command> [options]
+
+commands:
+  logits MODEL --ids 3,17,42       logits at every input position
+  generate MODEL --ids 3,17,42 --max-new-tokens N
+                                   greedy continuation (new tokens only)
+  info MODEL                       the model's shape and memory
+  demo                             a short run on the built-in tiny model
+
+options:
+  --device cpu|cuda:N              device (default cpu)
+  --budget SIZE                    VRAM budget, e.g. 512MB, 24GiB (default: the device's memory)
+  --kv-pool-tokens N               KV pool capacity in tokens (default: max positions, at most 4096)
+  --json                           machine-readable output
+
+MODEL: a HuggingFace Llama directory (config.json + safetensors), or synthetic:<spec> with
+<spec> = NAME[,key=value...] (NAME: tiny, llama-7b, llama-13b, llama-70b, llama-3-8b, llama-3-70b)
+or key=value,... (hidden, layers, heads, kv_heads, head_dim, ffn, vocab, max_pos, rope_theta, eps,
+tie, dtype=f16|bf16|f32, seed), e.g. synthetic:llama-7b,layers=2 or
+synthetic:hidden=256,layers=2,heads=4,ffn=688,vocab=1000`;
+
+const OPTIONS = {
+  ids: { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  device: { type: 'string' },
+  budget: { type: 'string' },
+  'kv-pool-tokens': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function usage(message: string): VramlabError {
+  return new VramlabError('VL_ERR_USAGE', `${message} (see vramlab --help)`);
+}
+
+function parseIds(text: string | undefined): number[] {
+  if (text === undefined) throw usage('--ids is required, e.g. --ids 3,17,42');
+  const parts = text.split(',').map((s) => s.trim());
+  const ids = parts.map(Number);
+  const bad = parts.findIndex((p, i) => p === '' || !Number.isInteger(ids[i]) || (ids[i] as number) < 0);
+  if (bad >= 0) throw usage(`--ids: "${parts[bad]}" is not a token id (non-negative integers separated by commas)`);
+  return ids;
+}
+
+function parseCount(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < 0) throw usage(`${name}: "${text}" is not a non-negative integer`);
+  return v;
+}
+
+async function withModel<T>(values: Record<string, unknown>, modelArg: string | undefined, body: (model: Model, rt: Runtime) => Promise<T>): Promise<T> {
+  if (!modelArg) throw usage('missing MODEL (a model directory or synthetic:<spec>)');
+  const rt = await Runtime.open({ device: (values['device'] as string | undefined) ?? 'cpu', budget: values['budget'] as string | undefined });
+  try {
+    const kvPoolTokens = parseCount(values['kv-pool-tokens'] as string | undefined, '--kv-pool-tokens');
+    const model = await rt.loadModel(modelArg, { kvPoolTokens: kvPoolTokens || undefined });
+    return await body(model, rt);
+  } finally {
+    rt.dispose();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw usage((e as Error).message.split('\n')[0] ?? 'bad arguments');
+  }
+  const { values, positionals } = parsed;
+  const [command, modelArg, ...rest] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  const extra = command === 'demo' ? [modelArg, ...rest].filter((x) => x !== undefined) : rest;
+  if (extra.length > 0) throw usage(`unexpected argument "${extra[0]}"`);
+  const json = values.json ?? false;
+
+  switch (command) {
+    case 'logits': {
+      const ids = parseIds(values.ids);
+      await withModel(values, modelArg, async (model) => {
+        const logits = await model.createSession().forward(ids, { logits: 'all' });
+        if (!logits) throw new VramlabError('VL_ERR_INTERNAL', 'no logits returned');
+        if (json) {
+          process.stdout.write(JSON.stringify({ logits: logits.toArrays() }) + '\n');
+        } else {
+          console.log('position  token  argmax  max logit');
+          ids.forEach((id, i) => {
+            const top = logits.argmax(i);
+            console.log(`${String(i).padStart(8)}  ${String(id).padStart(5)}  ${String(top).padStart(6)}  ${(logits.row(i)[top] as number).toFixed(4)}`);
+          });
+        }
+      });
+      return;
+    }
+    case 'generate': {
+      const ids = parseIds(values.ids);
+      const n = parseCount(values['max-new-tokens'], '--max-new-tokens');
+      if (n === undefined) throw usage('--max-new-tokens is required');
+      await withModel(values, modelArg, async (model) => {
+        const tokens = await model.createSession().generate(ids, n);
+        process.stdout.write(json ? JSON.stringify({ tokens }) + '\n' : tokens.join(' ') + '\n');
+      });
+      return;
+    }
+    case 'info': {
+      await withModel(values, modelArg, async (model, rt) => {
+        const info = model.info();
+        const mem = rt.memory();
+        if (json) {
+          process.stdout.write(JSON.stringify({ device: rt.deviceName(), model: info, memory: mem }) + '\n');
+        } else {
+          const s = info.shape;
+          console.log(`model     ${info.name}`);
+          console.log(`shape     ${s.numLayers} layers, hidden ${s.hiddenSize}, ffn ${s.intermediateSize}, ${s.numHeads} heads / ${s.numKvHeads} KV heads of ${s.headDim}, vocab ${s.vocabSize}`);
+          console.log(`weights   ${formatSize(info.weightBytes)} ${s.dtype.toUpperCase()}${s.tieWordEmbeddings ? ', tied embeddings' : ''}`);
+          console.log(`KV pool   ${info.kvPoolBlocks} blocks of ${info.kvBlockTokens} tokens, ${formatSize(info.kvPoolBytes)}`);
+          console.log(`device    ${rt.deviceName()}, ${formatSize(mem.current)} in use of a ${formatSize(mem.budget)} budget`);
+        }
+      });
+      return;
+    }
+    case 'demo':
+      await runDemo({ device: values.device ?? 'cpu', budget: values.budget });
+      return;
+    default:
+      throw usage(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof VramlabError) {
+    process.stderr.write(`vramlab: ${e.message}\n`);
+    process.exitCode = 1;
+  } else {
+    const err = e as Error;
+    process.stderr.write(`vramlab: internal error: ${err?.message ?? String(e)}\n`);
+    if (process.env['VRAMLAB_DEBUG']) process.stderr.write(`${err?.stack ?? ''}\n`);
+    process.exitCode = 2;
+  }
+});
