@@ -1,0 +1,99 @@
+// The CLI's contracts (used by outside checks): JSON shapes, exit statuses, one-line errors.
+import { spawnSync } from 'node:child_process';
+import { rmSync, truncateSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { copyModel, GQA, MHA, reference, relErr } from '../helpers.js';
+
+const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'vramlab.js');
+const temps: string[] = [];
+afterAll(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function vramlab(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A user error: status 1, exactly one line on stderr, no stack trace. */
+function expectUserError(r: ReturnType<typeof vramlab>, pattern: RegExp): void {
+  expect(r.status).toBe(1);
+  expect(r.stderr).toMatch(pattern);
+  expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+  expect(r.stderr).not.toMatch(/\bat .*\.(js|ts):\d+/);
+  expect(r.stdout).toBe('');
+}
+
+describe('vramlab logits', () => {
+  it.each([GQA, MHA])('prints {"logits": [[...]]} matching transformers at every position (%s)', (dir) => {
+    const ref = reference(dir);
+    const r = vramlab('logits', dir, '--ids', ref.input_ids.join(','), '--json');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { logits: number[][] };
+    expect(Object.keys(out)).toEqual(['logits']);
+    expect(out.logits).toHaveLength(ref.input_ids.length);
+    expect(relErr(out.logits.flat(), ref.logits.flat())).toBeLessThan(1e-4);
+  });
+
+  it('accepts --device cpu and a --budget with units', () => {
+    const r = vramlab('logits', MHA, '--ids', '3,17,42', '--device', 'cpu', '--budget', '16MiB', '--json');
+    expect(r.status).toBe(0);
+    expect((JSON.parse(r.stdout) as { logits: number[][] }).logits.map((row) => row.length)).toEqual([256, 256, 256]);
+  });
+
+  it('runs synthetic models deterministically', () => {
+    const spec = 'synthetic:hidden=64,layers=2,heads=4,kv_heads=2,ffn=128,vocab=300,seed=7';
+    const a = vramlab('logits', spec, '--ids', '1,2,3', '--json');
+    const b = vramlab('logits', spec, '--ids', '1,2,3', '--json');
+    expect(a.status).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+  });
+});
+
+describe('vramlab generate', () => {
+  it.each([GQA, MHA])('prints {"tokens": [...]}, the greedy continuation (%s)', (dir) => {
+    const ref = reference(dir);
+    const r = vramlab('generate', dir, '--ids', ref.input_ids.join(','), '--max-new-tokens', String(ref.greedy.length), '--json');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ tokens: ref.greedy });
+  });
+});
+
+describe('vramlab demo (npm start)', () => {
+  it('prints a table of what it did and continues the prompt as transformers does', () => {
+    const r = vramlab('demo');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^prefill\s+24\s+[\d.]+\s+\d+$/m);
+    expect(r.stdout).toMatch(/^decode\s+31\s+[\d.]+\s+\d+$/m);
+    const cont = /greedy continuation: ([\d ]+)/.exec(r.stdout)?.[1]?.split(' ').map(Number) ?? [];
+    expect(cont.slice(0, 24)).toEqual(reference(GQA).greedy);
+  });
+});
+
+describe('user errors: exit status 1 and one line', () => {
+  it('a missing model directory', () => expectUserError(vramlab('logits', '/nonexistent/model', '--ids', '1'), /\/nonexistent\/model: no such model directory/));
+  it('missing --ids', () => expectUserError(vramlab('logits', MHA), /--ids is required/));
+  it('a malformed --ids', () => expectUserError(vramlab('logits', MHA, '--ids', '1,x'), /"x" is not a token id/));
+  it('a token id outside the vocabulary', () => expectUserError(vramlab('logits', MHA, '--ids', '1,256', '--json'), /token id 256 at position 1 is outside the vocabulary \(0\.\.255\)/));
+  it('an unknown option', () => expectUserError(vramlab('logits', MHA, '--idz', '1'), /Unknown option '--idz'/));
+  it('an unknown command', () => expectUserError(vramlab('frobnicate'), /unknown command "frobnicate"/));
+  it('an unparseable budget', () => expectUserError(vramlab('logits', MHA, '--ids', '1', '--budget', '12 parsecs'), /size "12 parsecs" is not a size/));
+  it('a budget too small for the weights', () =>
+    expectUserError(vramlab('logits', MHA, '--ids', '1', '--budget', '100KB'), /VRAM budget too small: loading the weights of tiny-llama-mha needs .*--budget/));
+  it('an unknown device', () => expectUserError(vramlab('logits', MHA, '--ids', '1', '--device', 'tpu:0'), /unknown device "tpu:0"/));
+  it('a bad synthetic spec', () => expectUserError(vramlab('logits', 'synthetic:llama-9b', '--ids', '1'), /unknown shape "llama-9b"/));
+  it('a truncated safetensors file', () => {
+    const dir = copyModel(MHA);
+    temps.push(dir);
+    const file = join(dir, 'model.safetensors');
+    truncateSync(file, Math.floor(statSync(file).size / 2));
+    expectUserError(vramlab('generate', dir, '--ids', '1', '--max-new-tokens', '2'), new RegExp(`${file}: tensor '.*': bytes .* lie outside the data .*truncated`));
+  });
+  it('--max-new-tokens missing', () => expectUserError(vramlab('generate', MHA, '--ids', '1'), /--max-new-tokens is required/));
+});
+
+it('--help prints usage and exits 0', () => {
+  const r = vramlab('--help');
+  expect(r.status).toBe(0);
+  expect(r.stdout).toMatch(/usage: vramlab/);
+  expect(r.stdout).toMatch(/synthetic:<spec>/);
+});
