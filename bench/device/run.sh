@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (CUDA, cuBLAS, Python with torch and transformers; no Node.js, no network),
+# in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
+# backend, then runs the named suites. Everything worth keeping is written to $OUT.
+#   bash bench/device/run.sh ops|correctness|decode|all
+set -uo pipefail
+suite=${1:-all}
+OUT=${OUT:-/tmp/vramlab-out}
+mkdir -p "$OUT"
+xz -dc .device/node.xz > /tmp/node && chmod +x /tmp/node && export PATH=/tmp:$PATH
+[ -e node_modules ] || ln -s .device/node_modules node_modules
+[ -e dist ] || ln -s .device/dist dist
+export VRAMLAB_COMMIT=$(cat .device/commit 2>/dev/null || echo unknown)
+export PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv,noheader | tee "$OUT/gpu.txt"
+
+echo "== build"
+cmake -S native -B native/build -DCMAKE_BUILD_TYPE=Release > "$OUT/build.log" 2>&1 &&
+  cmake --build native/build -j 16 >> "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+ls native/build/*.so
+
+status=0
+run_suite() {
+  case "$1" in
+    ops) native/build/test-backend-ops 2>&1 | tee "$OUT/ops.txt" || status=1 ;;
+    correctness) python3 bench/device/correctness.py --out "$OUT/correctness.json" || status=1 ;;
+    decode)
+      python3 bench/device/hf_decode.py --out "$OUT/hf_decode.json" || status=1
+      node dist/bench/decode.js --device cuda:0 --hf "$OUT/hf_decode.json" --out "$OUT/decode.json" || status=1
+      ;;
+    *) echo "unknown suite $1"; status=1 ;;
+  esac
+}
+if [ "$suite" = all ]; then
+  for s in ops correctness decode; do echo "== $s"; run_suite $s; done
+else
+  for s in ${suite//,/ }; do echo "== $s"; run_suite $s; done
+fi
+exit $status
