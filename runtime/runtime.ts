@@ -116,11 +116,13 @@ export class Session {
 
   /** Tokens held in the session's KV cache. */
   get tokens(): number {
+    this.#idle('read the tokens of');
     return native.sessionInfo(this.#live()).n_tokens;
   }
 
   /** KV blocks the session holds. */
   get blocks(): number {
+    this.#idle('read the blocks of');
     return native.sessionInfo(this.#live()).n_blocks;
   }
 
@@ -140,7 +142,10 @@ export class Session {
     return (await this.forward([id], { logits: 'last' })) as Logits;
   }
 
-  /** Greedy generation: runs ids, then returns maxNewTokens new tokens (argmax each step). */
+  /**
+   * Greedy generation: runs ids, then returns maxNewTokens new tokens (argmax each step). On an error
+   * the session is left as before the call.
+   */
   async generate(ids: ArrayLike<number>, maxNewTokens: number): Promise<number[]> {
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0)
       throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `maxNewTokens must be a non-negative integer, got ${maxNewTokens}`);
@@ -279,6 +284,7 @@ function nativeConfig(s: ModelShape): NativeModelConfig {
 export class Runtime {
   #handle: Handle | null;
   readonly #models = new Set<Model>();
+  #loading = 0;
   readonly device: string;
 
   private constructor(handle: Handle, device: string) {
@@ -316,15 +322,20 @@ export class Runtime {
     const opts = { kv_block_tokens: positiveInt(options.kvBlockTokens, 'kvBlockTokens'), kv_pool_tokens: positiveInt(options.kvPoolTokens, 'kvPoolTokens') };
     let handle: Handle;
     let name: string;
-    if (typeof source === 'string' && !source.startsWith('synthetic:')) {
-      if (!existsSync(source)) throw new VramlabError('VL_ERR_IO', `${source}: no such model directory`);
-      if (!statSync(source).isDirectory()) throw new VramlabError('VL_ERR_IO', `${source}: not a directory (a model is a directory with config.json and safetensors)`);
-      handle = await native.modelLoad(rt, source, opts);
-      name = source.replace(/\/+$/, '').split('/').pop() ?? source;
-    } else {
-      const spec = typeof source === 'string' ? parseSyntheticSpec(source.slice('synthetic:'.length)) : source;
-      handle = await native.modelSynthetic(rt, nativeConfig(spec.shape), spec.seed, opts);
-      name = `synthetic:${spec.name}`;
+    this.#loading++; // dispose() must not close the runtime under a load running on a worker thread
+    try {
+      if (typeof source === 'string' && !source.startsWith('synthetic:')) {
+        if (!existsSync(source)) throw new VramlabError('VL_ERR_IO', `${source}: no such model directory`);
+        if (!statSync(source).isDirectory()) throw new VramlabError('VL_ERR_IO', `${source}: not a directory (a model is a directory with config.json and safetensors)`);
+        handle = await native.modelLoad(rt, source, opts);
+        name = source.replace(/\/+$/, '').split('/').pop() ?? source;
+      } else {
+        const spec = typeof source === 'string' ? parseSyntheticSpec(source.slice('synthetic:'.length)) : source;
+        handle = await native.modelSynthetic(rt, nativeConfig(spec.shape), spec.seed, opts);
+        name = `synthetic:${spec.name}`;
+      }
+    } finally {
+      this.#loading--;
     }
     const model = new Model(this, handle, name);
     this.#models.add(model);
@@ -334,6 +345,7 @@ export class Runtime {
   /** Disposes every model (and session) of the runtime, then the runtime. */
   dispose(): void {
     if (this.#handle === null) return;
+    if (this.#loading > 0) throw stateError('cannot dispose the runtime while a model is loading: await the load first');
     for (const m of [...this.#models]) m.dispose();
     native.runtimeClose(this.#handle);
     this.#handle = null;

@@ -90,6 +90,7 @@ export function parseSyntheticSpec(spec: string): SyntheticSpec {
     parts.shift();
   }
   let headDimGiven = false;
+  let widthChanged = name === 'custom';
   for (const part of parts) {
     const eq = part.indexOf('=');
     if (eq < 0) throw bad(spec, `"${part}" must be key=value`);
@@ -101,6 +102,7 @@ export function parseSyntheticSpec(spec: string): SyntheticSpec {
       if (!Number.isInteger(v) || v < 1) throw bad(spec, `${key} must be a positive integer, got "${value}"`);
       (shape as Record<string, unknown>)[intKey] = v;
       if (key === 'head_dim') headDimGiven = true;
+      if (key === 'hidden' || key === 'heads') widthChanged = true;
     } else if (key === 'dtype') {
       if (value !== 'f16' && value !== 'bf16' && value !== 'f32') throw bad(spec, `dtype must be f16, bf16 or f32, got "${value}"`);
       shape.dtype = value;
@@ -123,7 +125,8 @@ export function parseSyntheticSpec(spec: string): SyntheticSpec {
   for (const k of ['hiddenSize', 'numLayers', 'numHeads', 'intermediateSize', 'vocabSize'] as const)
     if (shape[k] === undefined) throw bad(spec, `missing ${Object.keys(INT_KEYS).find((x) => INT_KEYS[x] === k)}=`);
   if (shape.numKvHeads === undefined) shape.numKvHeads = shape.numHeads;
-  if (!headDimGiven && name === 'custom') {
+  // head_dim follows hidden / heads unless given (also when a named shape's width is changed).
+  if (!headDimGiven && widthChanged) {
     if ((shape.hiddenSize as number) % (shape.numHeads as number) !== 0) throw bad(spec, 'hidden must be a multiple of heads (or give head_dim)');
     shape.headDim = (shape.hiddenSize as number) / (shape.numHeads as number);
   }

@@ -1,6 +1,6 @@
 // helpers.ts: shared test utilities: fixture paths, references, relative errors, and writers for
 // (deliberately broken) model directories.
-import { mkdtempSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -87,4 +87,56 @@ export function editConfig(dir: string, edit: (c: Record<string, unknown>) => vo
   const c = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   edit(c);
   writeFileSync(path, JSON.stringify(c, null, 2));
+}
+
+/** IEEE half-precision bytes -> float32 bytes (little-endian), for re-typing a tensor in a test. */
+export function f16ToF32(data: Buffer): Buffer {
+  const out = Buffer.alloc(data.length * 2);
+  for (let i = 0; i < data.length / 2; i++) {
+    const h = data.readUInt16LE(2 * i);
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    const v = exp === 0 ? sign * frac * 2 ** -24 : exp === 31 ? (frac ? NaN : sign * Infinity) : sign * (1 + frac / 1024) * 2 ** (exp - 15);
+    out.writeFloatLE(v, 4 * i);
+  }
+  return out;
+}
+
+/**
+ * Rewrites a model directory's weights as shards: `shardOf(name, index)` picks the shard (0-based) of
+ * each tensor; writes model-0000K-of-0000N.safetensors, model.safetensors.index.json, and removes
+ * model.safetensors.
+ */
+export function writeSharded(dir: string, tensors: Map<string, StTensor>, shards: number, shardOf: (name: string, index: number) => number): void {
+  const parts = Array.from({ length: shards }, () => new Map<string, StTensor>());
+  const weightMap: Record<string, string> = {};
+  const fileName = (k: number) => `model-${String(k + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
+  let i = 0;
+  for (const [name, t] of tensors) {
+    const k = shardOf(name, i++);
+    (parts[k] as Map<string, StTensor>).set(name, t);
+    weightMap[name] = fileName(k);
+  }
+  parts.forEach((p, k) => writeSafetensors(join(dir, fileName(k)), p));
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }, null, 2));
+  rmSync(join(dir, 'model.safetensors'));
+}
+
+/** Temporary directories of one test file, removed by `removeAll` (call it in afterAll). */
+export class Temps {
+  readonly dirs: string[] = [];
+  copy(src: string): string {
+    const d = copyModel(src);
+    this.dirs.push(d);
+    return d;
+  }
+  make(): string {
+    const d = tempDir();
+    this.dirs.push(d);
+    return d;
+  }
+  removeAll(): void {
+    for (const d of this.dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  }
 }

@@ -254,6 +254,8 @@ VL_API int32_t vl_session_info_get(vl_session *s, vl_session_info *out) {
   return guard([&] {
     need(s, "session");
     need(out, "out");
+    std::unique_lock<std::mutex> lock(s->busy, std::try_to_lock);
+    if (!lock.owns_lock()) throw vl::Error(VL_ERR_STATE, "the session is running a step");
     out->n_tokens = s->table->n_tokens();
     out->n_blocks = int32_t(s->table->blocks().size());
   });
@@ -280,10 +282,16 @@ VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n,
     auto argmax = [&] {  // the first maximum, as torch.argmax
       return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
     };
-    m.engine().forward(*s->table, ids, n, max_new > 0 ? 1 : 0, logits.data());
-    for (int32_t i = 0; i < max_new; i++) {
-      out[i] = argmax();
-      if (i + 1 < max_new) m.engine().forward(*s->table, &out[i], 1, 1, logits.data());
+    const int32_t start = s->table->n_tokens();
+    try {
+      m.engine().forward(*s->table, ids, n, max_new > 0 ? 1 : 0, logits.data());
+      for (int32_t i = 0; i < max_new; i++) {
+        out[i] = argmax();
+        if (i + 1 < max_new) m.engine().forward(*s->table, &out[i], 1, 1, logits.data());
+      }
+    } catch (...) {
+      s->table->truncate(start);  // a failed generation leaves the session as before the call
+      throw;
     }
   });
 }

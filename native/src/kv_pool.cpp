@@ -55,6 +55,14 @@ int32_t BlockTable::slot(int32_t pos) const {
   return blocks_[size_t(pos / bt)] * bt + pos % bt;
 }
 
+void BlockTable::truncate(int32_t tokens) {
+  if (tokens >= n_tokens_) return;
+  const int32_t bt = pool_.layout().block_tokens;
+  int32_t keep = (tokens + bt - 1) / bt;
+  rollback(int32_t(blocks_.size()) - keep);
+  n_tokens_ = tokens;
+}
+
 void BlockTable::clear() {
   pool_.release(blocks_.data(), blocks_.size());
   blocks_.clear();

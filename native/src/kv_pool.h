@@ -45,6 +45,8 @@ class BlockTable {
   // Gives back the last `added` blocks after a failed step, so the session is as before it.
   void rollback(int32_t added);
   void commit(int32_t tokens) { n_tokens_ += tokens; }
+  // Forgets positions from `tokens` on and gives back the blocks no longer needed.
+  void truncate(int32_t tokens);
   // The pool slot of position pos: block_id * block_tokens + offset.
   int32_t slot(int32_t pos) const;
   void clear();

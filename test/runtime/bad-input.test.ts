@@ -1,0 +1,448 @@
+// Bad input: each failure is a VramlabError with a stable code and a one-line message naming the file
+// or tensor at fault, and the runtime that saw it stays usable (a good model loads and runs in it,
+// and the failed load left no device memory behind).
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type ErrorCode, type Logits, Runtime, VramlabError } from '../../runtime/index.js';
+import { editConfig, f16ToF32, GQA, MHA, readSafetensors, reference, relErr, type StTensor, Temps, writeSafetensors, writeSharded } from '../helpers.js';
+
+const temps = new Temps();
+let rt: Runtime;
+beforeAll(async () => {
+  rt = await Runtime.open({ device: 'cpu' });
+});
+afterAll(() => {
+  rt.dispose();
+  temps.removeAll();
+});
+
+/** Awaits a promise (or runs a function) that must fail with a one-line VramlabError of `code`. */
+async function failure(run: Promise<unknown> | (() => unknown), code: ErrorCode, ...mentions: Array<string | RegExp>): Promise<VramlabError> {
+  let err: unknown = null;
+  try {
+    await (typeof run === 'function' ? run() : run);
+  } catch (e) {
+    err = e;
+  }
+  expect(err, 'expected a VramlabError').toBeInstanceOf(VramlabError);
+  const e = err as VramlabError;
+  expect(e.code, e.message).toBe(code);
+  expect(e.message, 'one line').not.toContain('\n');
+  expect(e.message.length).toBeLessThan(400);
+  for (const m of mentions) {
+    if (typeof m === 'string') expect(e.message).toContain(m);
+    else expect(e.message).toMatch(m);
+  }
+  return e;
+}
+
+/** The runtime still works: nothing of the failed load is held, and a good model loads and runs. */
+async function stillUsable(runtime: Runtime = rt): Promise<void> {
+  expect(runtime.memory().current).toBe(0);
+  const ref = reference(MHA);
+  const m = await runtime.loadModel(MHA);
+  const s = m.createSession();
+  const logits = (await s.forward(ref.input_ids)) as Logits;
+  expect(relErr(logits.row(0), ref.logits[ref.input_ids.length - 1] as number[])).toBeLessThan(1e-4);
+  m.dispose();
+  expect(runtime.memory().current).toBe(0);
+}
+
+const ST = 'model.safetensors';
+
+/** A copy of the mha fixture whose model.safetensors is rewritten after `change`. */
+function withTensors(change: (t: Map<string, StTensor>) => void, edit?: (h: Record<string, unknown>) => void): string {
+  const dir = temps.copy(MHA);
+  const tensors = readSafetensors(join(dir, ST));
+  change(tensors);
+  writeSafetensors(join(dir, ST), tensors, edit);
+  return dir;
+}
+
+describe('config.json', () => {
+  afterEach(() => stillUsable());
+
+  it('missing', async () => {
+    const dir = temps.copy(MHA);
+    rmSync(join(dir, 'config.json'));
+    await failure(rt.loadModel(dir), 'VL_ERR_IO', join(dir, 'config.json'));
+  });
+
+  it('not JSON', async () => {
+    const dir = temps.copy(MHA);
+    writeFileSync(join(dir, 'config.json'), '{"architectures": ["LlamaForCausalLM"],\n "hidden_size": 64,,\n}');
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', join(dir, 'config.json'), /JSON/);
+  });
+
+  it('not an object', async () => {
+    const dir = temps.copy(MHA);
+    writeFileSync(join(dir, 'config.json'), '[1, 2, 3]');
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', join(dir, 'config.json'));
+  });
+
+  it('an unsupported architecture', async () => {
+    const dir = temps.copy(MHA);
+    editConfig(dir, (c) => {
+      c['architectures'] = ['GPT2LMHeadModel'];
+      c['model_type'] = 'gpt2';
+    });
+    await failure(rt.loadModel(dir), 'VL_ERR_UNSUPPORTED', join(dir, 'config.json'), 'GPT2LMHeadModel');
+  });
+
+  it('a missing dimension', async () => {
+    const dir = temps.copy(MHA);
+    editConfig(dir, (c) => {
+      delete c['vocab_size'];
+    });
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', join(dir, 'config.json'), 'vocab_size');
+  });
+
+  it('a dimension of the wrong type', async () => {
+    const dir = temps.copy(MHA);
+    editConfig(dir, (c) => {
+      c['hidden_size'] = '64';
+    });
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', join(dir, 'config.json'), 'hidden_size');
+  });
+});
+
+describe('safetensors files', () => {
+  afterEach(() => stillUsable());
+
+  it('truncated in the middle of the data', async () => {
+    const dir = temps.copy(MHA);
+    const path = join(dir, ST);
+    const size = readFileSync(path).length;
+    truncateSync(path, Math.floor(size / 2));
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', path, /truncated|outside the data/);
+  });
+
+  it('shorter than the 8-byte header length', async () => {
+    const dir = temps.copy(MHA);
+    const path = join(dir, ST);
+    truncateSync(path, 5);
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', path, /truncated/);
+  });
+
+  it('a header length past the end of the file', async () => {
+    const dir = temps.copy(MHA);
+    const path = join(dir, ST);
+    const buf = readFileSync(path);
+    buf.writeBigUInt64LE(0x7fff_ffff_ffff_fff0n, 0);
+    writeFileSync(path, buf);
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', path, /header length \d+ runs past the end of the file/);
+  });
+
+  it('a header that is not JSON', async () => {
+    const dir = temps.copy(MHA);
+    const path = join(dir, ST);
+    const buf = readFileSync(path);
+    buf.write('{"x": [1, 2\n', 8, 'utf8'); // same length: the header length stays right
+    writeFileSync(path, buf);
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', path, /not valid JSON/);
+  });
+
+  it("a tensor's byte range outside the data", async () => {
+    const name = 'model.norm.weight';
+    let total = 0;
+    const dir = withTensors(
+      (t) => {
+        for (const x of t.values()) total += x.data.length;
+      },
+      (h) => {
+        (h[name] as { data_offsets: number[] }).data_offsets = [total, total + 128];
+      },
+    );
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', join(dir, ST), `'${name}'`, /outside the data/);
+  });
+
+  it("a tensor's byte count disagreeing with its own shape", async () => {
+    const name = 'model.layers.0.input_layernorm.weight';
+    const dir = withTensors(
+      () => {},
+      (h) => {
+        (h[name] as { shape: number[] }).shape = [65];
+      },
+    );
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', join(dir, ST), `'${name}'`, '[65]');
+  });
+
+  it('an unknown dtype', async () => {
+    const name = 'model.layers.0.input_layernorm.weight';
+    const dir = withTensors(
+      () => {},
+      (h) => {
+        (h[name] as { dtype: string }).dtype = 'I8';
+      },
+    );
+    await failure(rt.loadModel(dir), 'VL_ERR_UNSUPPORTED', join(dir, ST), `'${name}'`, 'I8');
+  });
+
+  it('no weights at all', async () => {
+    const dir = temps.copy(MHA);
+    rmSync(join(dir, ST));
+    await failure(rt.loadModel(dir), 'VL_ERR_IO', dir, /model\.safetensors/);
+  });
+
+  it('a shard that the index names but that is missing', async () => {
+    const dir = temps.copy(MHA);
+    writeSharded(dir, readSafetensors(join(dir, ST)), 2, (_n, i) => (i < 5 ? 0 : 1));
+    const shard = join(dir, 'model-00002-of-00002.safetensors');
+    rmSync(shard);
+    await failure(rt.loadModel(dir), 'VL_ERR_IO', shard);
+  });
+
+  it('a tensor that the index names but its shard lacks', async () => {
+    const dir = temps.copy(MHA);
+    const tensors = readSafetensors(join(dir, ST));
+    writeSharded(dir, tensors, 2, (_n, i) => (i < 5 ? 0 : 1));
+    const shard = join(dir, 'model-00002-of-00002.safetensors');
+    const second = readSafetensors(shard);
+    second.delete('model.norm.weight');
+    writeSafetensors(shard, second);
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', shard, "'model.norm.weight'");
+  });
+});
+
+describe('tensors checked against config.json', () => {
+  afterEach(() => stillUsable());
+  const Q = 'model.layers.0.self_attn.q_proj.weight';
+
+  it('a tensor stored with another shape', async () => {
+    const dir = withTensors((t) => {
+      const q = t.get(Q) as StTensor;
+      t.set(Q, { ...q, shape: [32, 128] }); // the same bytes as [64, 64]
+    });
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', join(dir, ST), `'${Q}'`, '[32, 128]', '[64, 64]');
+  });
+
+  it('a config implying other shapes', async () => {
+    const dir = temps.copy(MHA);
+    editConfig(dir, (c) => {
+      c['num_attention_heads'] = 2; // head_dim stays 16: q_proj should be [32, 64]
+      c['num_key_value_heads'] = 2;
+    });
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', join(dir, ST), `'${Q}'`, '[64, 64]', '[32, 64]');
+  });
+
+  it('a tensor of another dtype than config.json declares', async () => {
+    const name = 'model.layers.1.mlp.up_proj.weight';
+    const dir = withTensors((t) => {
+      const x = t.get(name) as StTensor;
+      t.set(name, { dtype: 'F32', shape: x.shape, data: f16ToF32(x.data) });
+    });
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', join(dir, ST), `'${name}'`, 'F32', /F16|float16/);
+  });
+
+  it('a missing tensor', async () => {
+    const name = 'model.layers.1.mlp.down_proj.weight';
+    const dir = withTensors((t) => t.delete(name));
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', join(dir, ST), `'${name}'`, /missing/);
+  });
+
+  it('a missing lm_head with untied embeddings', async () => {
+    const dir = withTensors((t) => t.delete('lm_head.weight'));
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', "'lm_head.weight'", 'tie_word_embeddings');
+  });
+});
+
+describe('arguments', () => {
+  it('a nonexistent model directory', async () => {
+    await failure(rt.loadModel('/nonexistent/vramlab-model'), 'VL_ERR_IO', '/nonexistent/vramlab-model');
+    await stillUsable();
+  });
+
+  it('a file where a model directory is expected', async () => {
+    const path = join(MHA, 'config.json');
+    await failure(rt.loadModel(path), 'VL_ERR_IO', path);
+    await stillUsable();
+  });
+
+  it('a token id outside the vocabulary', async () => {
+    const m = await rt.loadModel(MHA);
+    const s = m.createSession();
+    await failure(s.forward([0, 999999]), 'VL_ERR_INVALID_ARGUMENT', '999999', 'position 1', '0..255');
+    await failure(s.forward([3, -1]), 'VL_ERR_INVALID_ARGUMENT', '-1', 'position 1');
+    await failure(s.forward([2.5]), 'VL_ERR_INVALID_ARGUMENT', '2.5', 'position 0');
+    await failure(s.generate([1, 256], 3), 'VL_ERR_INVALID_ARGUMENT', '256', 'position 1');
+    await failure(s.forward([]), 'VL_ERR_INVALID_ARGUMENT');
+    expect(s.tokens).toBe(0);
+    const ref = reference(MHA);
+    const logits = (await s.forward(ref.input_ids)) as Logits;
+    expect(relErr(logits.row(0), ref.logits[ref.input_ids.length - 1] as number[])).toBeLessThan(1e-4);
+    m.dispose();
+    await stillUsable();
+  });
+
+  it('a budget too small for the weights', async () => {
+    const small = await Runtime.open({ device: 'cpu', budget: '64KB' });
+    try {
+      expect(small.memory().budget).toBe(64000);
+      await failure(small.loadModel(GQA), 'VL_ERR_OUT_OF_MEMORY', /budget/, '--budget');
+      expect(small.memory().current).toBe(0);
+      // The runtime still works within its budget: a model that fits loads and runs.
+      const m = await small.loadModel('synthetic:hidden=16,layers=1,heads=2,ffn=32,vocab=32,max_pos=16');
+      const s = m.createSession();
+      const logits = (await s.forward([1, 2, 3])) as Logits;
+      expect(logits.data.every(Number.isFinite)).toBe(true);
+      expect(small.memory().peak).toBeLessThanOrEqual(64000);
+      m.dispose();
+      expect(small.memory().current).toBe(0);
+    } finally {
+      small.dispose();
+    }
+    await stillUsable();
+  });
+
+  it('a budget with no room for a long prompt fails that step and keeps the session', async () => {
+    // Measure what the model and a short step need, then give exactly that: a long prompt's
+    // activations cannot fit, a short step still can.
+    const probe = await Runtime.open({ device: 'cpu' });
+    const pm = await probe.loadModel(MHA);
+    const ps = pm.createSession();
+    await ps.forward([1, 2, 3]);
+    const need = probe.memory().peak;
+    probe.dispose();
+
+    const tight = await Runtime.open({ device: 'cpu', budget: need });
+    try {
+      const m = await tight.loadModel(MHA);
+      const s = m.createSession();
+      await s.forward([1, 2, 3]);
+      await failure(s.forward(Array.from({ length: 200 }, (_, i) => i % 256)), 'VL_ERR_OUT_OF_MEMORY', /budget/);
+      expect(s.tokens).toBe(3);
+      expect(s.blocks).toBe(1);
+      const step = await s.decode(4);
+      const ok = m.createSession();
+      const want = (await ok.forward([1, 2, 3, 4])) as Logits;
+      expect(relErr(step.row(0), want.row(0))).toBeLessThan(1e-6);
+      expect(tight.memory().peak).toBeLessThanOrEqual(need);
+    } finally {
+      tight.dispose();
+    }
+  });
+
+  it('an unparseable budget', async () => {
+    await failure(Runtime.open({ device: 'cpu', budget: '12 parsecs' }), 'VL_ERR_INVALID_ARGUMENT', '12 parsecs');
+    await failure(Runtime.open({ device: 'cpu', budget: 0 }), 'VL_ERR_INVALID_ARGUMENT', /budget/);
+    await stillUsable();
+  });
+
+  it('an unknown device', async () => {
+    await failure(Runtime.open({ device: 'tpu:0' }), 'VL_ERR_INVALID_ARGUMENT', 'tpu:0');
+    await failure(Runtime.open({ device: 'cuda:x' }), 'VL_ERR_INVALID_ARGUMENT', 'cuda:x');
+    await stillUsable();
+  });
+
+  it('bad model options', async () => {
+    await failure(rt.loadModel(MHA, { kvBlockTokens: 0 }), 'VL_ERR_INVALID_ARGUMENT', 'kvBlockTokens');
+    await failure(rt.loadModel(MHA, { kvPoolTokens: 1.5 }), 'VL_ERR_INVALID_ARGUMENT', 'kvPoolTokens');
+    await stillUsable();
+  });
+});
+
+describe('calls in the wrong state', () => {
+  it('a disposed session', async () => {
+    const m = await rt.loadModel(MHA);
+    const s = m.createSession();
+    await s.forward([1, 2]);
+    s.dispose();
+    expect(s.disposed).toBe(true);
+    s.dispose(); // twice is fine
+    await failure(s.forward([1]), 'VL_ERR_STATE', /disposed/);
+    await failure(s.decode(1), 'VL_ERR_STATE');
+    await failure(s.generate([1], 2), 'VL_ERR_STATE');
+    await failure(() => s.tokens, 'VL_ERR_STATE');
+    await failure(() => s.reset(), 'VL_ERR_STATE');
+    expect(m.info().kvFreeBlocks).toBe(m.info().kvPoolBlocks);
+    m.dispose();
+    await stillUsable();
+  });
+
+  it('a disposed model, and the sessions it disposed with it', async () => {
+    const m = await rt.loadModel(MHA);
+    const s = m.createSession();
+    await s.forward([1, 2]);
+    m.dispose();
+    expect(m.disposed).toBe(true);
+    expect(s.disposed).toBe(true);
+    await failure(() => m.createSession(), 'VL_ERR_STATE', /disposed/);
+    await failure(() => m.info(), 'VL_ERR_STATE');
+    await failure(s.forward([1]), 'VL_ERR_STATE');
+    await stillUsable();
+  });
+
+  it('a disposed runtime, and the models it disposed with it', async () => {
+    const other = await Runtime.open({ device: 'cpu' });
+    const m = await other.loadModel(MHA);
+    const s = m.createSession();
+    other.dispose();
+    expect(other.disposed).toBe(true);
+    expect(m.disposed).toBe(true);
+    expect(s.disposed).toBe(true);
+    await failure(other.loadModel(MHA), 'VL_ERR_STATE', /disposed/);
+    await failure(() => other.memory(), 'VL_ERR_STATE');
+    await failure(() => other.deviceName(), 'VL_ERR_STATE');
+    await failure(() => m.createSession(), 'VL_ERR_STATE');
+    await failure(s.forward([1]), 'VL_ERR_STATE');
+    await stillUsable();
+  });
+
+  it('disposing a runtime while a model load is in flight', () => {
+    // In a child process (the compiled runtime in dist/), so that a crash fails this test instead of
+    // killing the test worker. Either dispose() refuses (VL_ERR_STATE) and the load completes, or
+    // dispose() succeeds and the load fails with VL_ERR_STATE; the process must survive either way.
+    // (A race: repeated so that a use-after-free shows up reliably.)
+    const script = `
+      import { Runtime } from ${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'runtime', 'index.js'))};
+      const out = [];
+      const sources = [${JSON.stringify(GQA)}, 'synthetic:hidden=512,layers=4,heads=8,ffn=1024,vocab=4000'];
+      for (let i = 0; i < 10; i++) for (const source of sources) {
+        const rt = await Runtime.open({ device: 'cpu' });
+        const loading = rt.loadModel(source);
+        let dispose = 'ok';
+        try { rt.dispose(); } catch (e) { dispose = e.code; }
+        let load = 'ok';
+        try {
+          const m = await loading;
+          const logits = await m.createSession().forward([1, 2, 3]);
+          if (!logits.data.every(Number.isFinite)) load = 'bad logits';
+        } catch (e) { load = e.code; }
+        if (!rt.disposed) rt.dispose();
+        out.push({ dispose, load });
+      }
+      console.log(JSON.stringify(out));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    const out = JSON.parse(r.stdout) as Array<{ dispose: string; load: string }>;
+    for (const o of out) expect([JSON.stringify({ dispose: 'VL_ERR_STATE', load: 'ok' }), JSON.stringify({ dispose: 'ok', load: 'VL_ERR_STATE' })]).toContain(JSON.stringify(o));
+  });
+
+  it('a second step on a session while one is in flight', async () => {
+    const ref = reference(GQA);
+    const m = await rt.loadModel(GQA);
+    const s = m.createSession();
+    const first = s.forward(ref.input_ids, { logits: 'all' });
+    await failure(s.forward([1, 2, 3]), 'VL_ERR_STATE', /already running/);
+    await failure(s.generate([1], 2), 'VL_ERR_STATE');
+    await failure(() => s.reset(), 'VL_ERR_STATE');
+    await failure(() => s.dispose(), 'VL_ERR_STATE');
+    const logits = (await first) as Logits;
+    expect(s.tokens).toBe(ref.input_ids.length);
+    expect(relErr(logits.data, ref.logits.flat())).toBeLessThan(1e-4);
+    // Free again once the step is done.
+    await s.decode(ref.greedy[0] as number);
+    expect(s.tokens).toBe(ref.input_ids.length + 1);
+    // Another session of the same model is not blocked by this one.
+    const t = m.createSession();
+    const a = s.decode(ref.greedy[1] as number);
+    const b = t.forward([1, 2, 3]);
+    expect(((await a) as Logits).argmax()).toBe(ref.greedy[2]);
+    expect((await b)?.rows).toBe(1);
+    m.dispose();
+    await stillUsable();
+  });
+});
