@@ -6,7 +6,7 @@
 #
 #   bash bench/device/prepare.sh
 #   then, through the device tool:  run(command="bash bench/device/run.sh SUITE", carry=[".device"])
-#   SUITE: ops | correctness | decode | all     (results land in $OUT and bench/results/)
+#   SUITE: ops | perf | correctness | decode | all (or a comma list)    (results land in $OUT and bench/results/)
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"

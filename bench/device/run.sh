@@ -2,7 +2,7 @@
 # Runs on the GPU machine (CUDA, cuBLAS, Python with torch and transformers; no Node.js, no network),
 # in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
 # backend, then runs the named suites. Everything worth keeping is written to $OUT.
-#   bash bench/device/run.sh ops|correctness|decode|all
+#   bash bench/device/run.sh ops|perf|correctness|decode|all   (or a comma-separated list)
 set -uo pipefail
 suite=${1:-all}
 OUT=${OUT:-/tmp/vramlab-out}
@@ -23,6 +23,7 @@ status=0
 run_suite() {
   case "$1" in
     ops) native/build/test-backend-ops 2>&1 | tee "$OUT/ops.txt" || status=1 ;;
+    perf) native/build/test-backend-ops --perf 2>&1 | tee "$OUT/perf.txt" || status=1 ;;
     correctness) python3 bench/device/correctness.py --out "$OUT/correctness.json" || status=1 ;;
     decode)
       python3 bench/device/hf_decode.py --out "$OUT/hf_decode.json" || status=1

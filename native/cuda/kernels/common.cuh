@@ -1,7 +1,7 @@
 // common.cuh: device-side helpers shared by every kernel header.
 //
-// defines: to_f32, from_f32, load8, load8_stream, Vec8, store_any, load_any, warp_sum, warp_max,
-//          block_sum, ceil_div, VL_DISPATCH_DTYPE, DevKv
+// defines: to_f32, from_f32, load_any, store_any, Vec8, ld8, ld8_stream, cvt8, load8, warp_sum, warp_max,
+//          block_sum, ceil_div, DevKv, dev_kv, VL_DISPATCH_DTYPE
 //
 // Element types: DType::F32 -> float, F16 -> __half, BF16 -> __nv_bfloat16. All arithmetic is fp32;
 // conversions round to nearest even, like vl::f32_to_f16 / f32_to_bf16 on the CPU.

@@ -1,0 +1,564 @@
+// cuda_backend.cu: the CUDA backend (libvramlab_cuda.so), behind the interface of src/backend.h.
+//
+// defines: vl::cuda::CudaBackend, vl_cuda_backend_create (the plugin's only exported symbol)
+//
+// Reading order: the factory at the bottom, then CudaBackend top to bottom: setup and teardown,
+// memory, streams / events / copies, and the kernels, which validate their shapes on the host and
+// call the launchers of kernels/*.cuh on the Compute stream.
+//
+// Conventions
+//  - Every CUDA call goes through CUDA_CHECK, every cuBLAS call through CUBLAS_CHECK, every launch is
+//    followed by CUDA_CHECK_LAUNCH; failures throw vl::Error and leave the backend usable (except
+//    after a sticky in-kernel fault, which the message names).
+//  - Frees (device_free, host_free, event_destroy) never throw: the core calls them from destructors
+//    and during error unwinding. A failure there is cleared and ignored.
+//  - Each entry point makes this backend's device current on the calling thread (cudaSetDevice is
+//    per thread, and the core runs sessions on worker threads).
+//  - Kernel entry points take a mutex: they share the matmul scratch and the attention workspace.
+//  - Memory outside the core's VRAM budget, owned by the backend: the cuBLAS workspace (32 MiB), the
+//    matmul conversion scratch (only when x's dtype differs from w's or cuBLAS cannot write out's dtype)
+//    and the flash-decoding partials (< 1 MiB for a decode step). See NOTES.md.
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <string>
+
+#include "backend.h"
+#include "cublas_loader.h"
+#include "cuda_check.h"
+#include "error.h"
+#include "kernels/attention.cuh"
+#include "kernels/common.cuh"
+#include "kernels/embed.cuh"
+#include "kernels/kv_cache.cuh"
+#include "kernels/matmul.cuh"
+#include "kernels/rmsnorm.cuh"
+#include "kernels/rope.cuh"
+#include "kernels/swiglu.cuh"
+
+namespace vl {
+namespace cuda {
+
+namespace {
+
+constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;  // NVIDIA's recommendation for Hopper
+
+// A kernel that exists only so that init() can ask whether this build has code for the device.
+__global__ void probe_kernel() {}
+
+[[noreturn]] void invalid(const char *op, const std::string &what) {
+  throw Error(VL_ERR_INVALID_ARGUMENT, std::string("cuda ") + op + ": " + what);
+}
+
+std::string shape(const Tensor &t) {
+  return "(" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + ") " + dtype_name(t.dtype);
+}
+
+cudaDataType_t cuda_dtype(DType t) {
+  switch (t) {
+    case DType::F16: return CUDA_R_16F;
+    case DType::BF16: return CUDA_R_16BF;
+    default: return CUDA_R_32F;
+  }
+}
+
+cudaMemcpyKind memcpy_kind(CopyKind k) {
+  switch (k) {
+    case CopyKind::HostToDevice: return cudaMemcpyHostToDevice;
+    case CopyKind::DeviceToHost: return cudaMemcpyDeviceToHost;
+    case CopyKind::DeviceToDevice: return cudaMemcpyDeviceToDevice;
+    case CopyKind::HostToHost: return cudaMemcpyHostToHost;
+  }
+  return cudaMemcpyDefault;
+}
+
+// vl::Event is opaque to the core; here it is the cudaEvent_t itself (a pointer), so nothing is
+// allocated per event on the host.
+cudaEvent_t ev(Event *e) { return reinterpret_cast<cudaEvent_t>(e); }
+
+bool env_flag(const char *name) {
+  const char *v = std::getenv(name);
+  return v && *v && std::string(v) != "0";
+}
+
+// Grow-only device buffer. Growing waits for `stream` (the only stream that uses it) before freeing.
+struct DeviceBuffer {
+  void *ptr = nullptr;
+  size_t bytes = 0;
+
+  // Returns true when the buffer was (re)allocated.
+  bool reserve(size_t need, cudaStream_t stream) {
+    if (need <= bytes) return false;
+    size_t grow = bytes + bytes / 2;
+    need = need > grow ? need : grow;
+    need = (need + (size_t(1) << 16) - 1) & ~((size_t(1) << 16) - 1);  // whole 64 KiB
+    if (ptr) {
+      CUDA_CHECK(cudaStreamSynchronize(stream));
+      CUDA_CHECK(cudaFree(ptr));
+      ptr = nullptr;
+      bytes = 0;
+    }
+    CUDA_CHECK(cudaMalloc(&ptr, need));
+    bytes = need;
+    return true;
+  }
+  void release() {
+    if (ptr) (void)cudaFree(ptr);
+    ptr = nullptr;
+    bytes = 0;
+  }
+};
+
+}  // namespace
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device) : device_(device) {
+    try {
+      init();
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+  ~CudaBackend() override { release(); }
+
+  // ---- description ----
+
+  DeviceInfo device_info() override {
+    make_current();
+    DeviceInfo info;
+    info.name = prop_.name;
+    int driver = 0, runtime = 0;
+    CUDA_CHECK(cudaDriverGetVersion(&driver));
+    CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
+    info.driver = "driver " + version(driver) + " / runtime " + version(runtime) + " / sm_" +
+                  std::to_string(prop_.major) + std::to_string(prop_.minor) + " / " + blas_note_;
+    size_t free_b = 0, total_b = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    info.total_bytes = total_b;
+    info.free_bytes = free_b;
+    return info;
+  }
+
+  // F16 activations and KV: half the bytes of F32 and full tensor-core speed. Weights may be F16, BF16
+  // or F32; matmul converts x to the weight dtype where cuBLAS needs matching inputs.
+  DType activation_dtype() const override { return DType::F16; }
+  DType kv_dtype() const override { return DType::F16; }
+
+  // ---- memory ----
+
+  void *device_alloc(size_t bytes) override {
+    make_current();
+    void *p = nullptr;
+    const cudaError_t err = cudaMalloc(&p, bytes ? bytes : 1);  // distinct non-null pointers, even for 0
+    if (err != cudaSuccess) {
+      const std::string what = "cudaMalloc(" + format_bytes(bytes) + ") on cuda:" + std::to_string(device_);
+      throw_cuda_error(err, what.c_str(), __FILE__, __LINE__);
+    }
+    return p;
+  }
+
+  void device_free(void *p) override {
+    if (!p) return;
+    make_current_nothrow();
+    if (cudaFree(p) != cudaSuccess) (void)cudaGetLastError();
+  }
+
+  void *host_alloc(size_t bytes) override {
+    make_current();
+    void *p = nullptr;
+    const cudaError_t err = cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocDefault);
+    if (err != cudaSuccess) {
+      const std::string what = "cudaHostAlloc(" + format_bytes(bytes) + ")";
+      throw_cuda_error(err, what.c_str(), __FILE__, __LINE__);
+    }
+    return p;
+  }
+
+  void host_free(void *p) override {
+    if (!p) return;
+    make_current_nothrow();
+    if (cudaFreeHost(p) != cudaSuccess) (void)cudaGetLastError();
+  }
+
+  // ---- streams, events, copies ----
+
+  void copy(void *dst, const void *src, size_t bytes, CopyKind kind, StreamId s) override {
+    if (bytes == 0) return;
+    if (!dst || !src) invalid("copy", "null pointer");
+    make_current();
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, memcpy_kind(kind), stream(s)));
+  }
+
+  Event *event_create() override {
+    make_current();
+    cudaEvent_t e = nullptr;
+    CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDefault));  // with timing, for event_elapsed_ms
+    return reinterpret_cast<Event *>(e);
+  }
+
+  void event_destroy(Event *e) override {
+    if (!e) return;
+    make_current_nothrow();
+    if (cudaEventDestroy(ev(e)) != cudaSuccess) (void)cudaGetLastError();
+  }
+
+  void event_record(Event *e, StreamId s) override {
+    make_current();
+    CUDA_CHECK(cudaEventRecord(ev(e), stream(s)));
+  }
+
+  void stream_wait(StreamId s, Event *e) override {
+    make_current();
+    CUDA_CHECK(cudaStreamWaitEvent(stream(s), ev(e), 0));
+  }
+
+  void event_synchronize(Event *e) override {
+    make_current();
+    CUDA_CHECK(cudaEventSynchronize(ev(e)));
+  }
+
+  float event_elapsed_ms(Event *start, Event *end) override {
+    make_current();
+    float ms = 0.f;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, ev(start), ev(end)));
+    return ms;
+  }
+
+  void synchronize(StreamId s) override {
+    make_current();
+    CUDA_CHECK(cudaStreamSynchronize(stream(s)));
+  }
+
+  // ---- kernels (Compute stream) ----
+
+  // out (T, H) F32 = table[ids[t]]; table (V, H).
+  void embed(Tensor out, Tensor table, const int32_t *ids) override {
+    if (out.dtype != DType::F32) invalid("embed", "out must be F32, got " + shape(out));
+    if (out.cols != table.cols) invalid("embed", "out " + shape(out) + " vs table " + shape(table));
+    if (out.rows == 0) return;
+    if (!ids) invalid("embed", "ids is null");
+    std::lock_guard<std::mutex> lock(mu_);
+    make_current();
+    embed_forward(static_cast<float *>(out.data), table.data, table.dtype, ids, int(out.rows), int(table.rows),
+                  int(table.cols), compute());
+  }
+
+  // out (T, H) = x / rms(x) * weight; x (T, H) F32, weight (1, H).
+  void rmsnorm(Tensor out, Tensor x, Tensor weight, float eps) override {
+    if (x.dtype != DType::F32) invalid("rmsnorm", "x must be F32, got " + shape(x));
+    if (out.rows != x.rows || out.cols != x.cols) invalid("rmsnorm", "out " + shape(out) + " vs x " + shape(x));
+    if (weight.rows * weight.cols != x.cols) invalid("rmsnorm", "weight " + shape(weight) + " vs x " + shape(x));
+    if (x.rows == 0) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    make_current();
+    rmsnorm_forward(out.data, out.dtype, static_cast<const float *>(x.data), weight.data, weight.dtype, int(x.rows),
+                    int(x.cols), eps, compute());
+  }
+
+  // out (T, N) = x (T, K) . w (N, K)^T (+ out).
+  void matmul(Tensor out, Tensor x, Tensor w, bool accumulate) override {
+    if (x.cols != w.cols || out.rows != x.rows || out.cols != w.rows)
+      invalid("matmul", "out " + shape(out) + " = x " + shape(x) + " . w " + shape(w) + "^T");
+    if (x.rows > INT32_MAX || w.rows > INT32_MAX || w.cols > INT32_MAX) invalid("matmul", "dimension over 2^31");
+    const int T = int(x.rows), N = int(w.rows), K = int(w.cols);
+    if (T == 0 || N == 0) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    make_current();
+    cudaStream_t s = compute();
+    if (K == 0) {  // an empty sum
+      if (!accumulate) CUDA_CHECK(cudaMemsetAsync(out.data, 0, out.bytes(), s));
+      return;
+    }
+    if (T <= GEMV_MAX_T) {
+      if (gemv_vector_ok(x.data, w.data, K))
+        gemv_forward(out.data, out.dtype, x.data, x.dtype, w.data, w.dtype, T, N, K, accumulate,
+                     prop_.multiProcessorCount, s);
+      else
+        gemv_scalar_forward(out.data, out.dtype, x.data, x.dtype, w.data, w.dtype, T, N, K, accumulate, s);
+    } else if (blas_) {
+      gemm_cublas(out, x, w, accumulate, s);
+    } else {
+      gemm_tiled_forward(out.data, out.dtype, x.data, x.dtype, w.data, w.dtype, T, N, K, accumulate, s);
+    }
+  }
+
+  // In place on x (T, heads * hd).
+  void rope(Tensor x, int32_t head_dim, const int32_t *positions, const float *inv_freq) override {
+    if (head_dim <= 0 || head_dim % 2 != 0 || x.cols % head_dim != 0)
+      invalid("rope", "x " + shape(x) + " with head_dim " + std::to_string(head_dim));
+    if (x.rows == 0) return;
+    if (!positions || !inv_freq) invalid("rope", "positions or inv_freq is null");
+    std::lock_guard<std::mutex> lock(mu_);
+    make_current();
+    rope_forward(x.data, x.dtype, int(x.rows), int(x.cols), head_dim, positions, inv_freq, compute());
+  }
+
+  // k, v (T, kv_dim) -> the pool at slots[t].
+  void kv_store(const KvLayout &kv, int32_t layer, Tensor k, Tensor v, const int32_t *slots) override {
+    if (k.rows != v.rows || k.cols != v.cols || k.dtype != v.dtype)
+      invalid("kv_store", "k " + shape(k) + " vs v " + shape(v));
+    if (k.cols != kv.kv_dim) invalid("kv_store", "k " + shape(k) + " vs kv_dim " + std::to_string(kv.kv_dim));
+    if (layer < 0 || layer >= kv.n_layers) invalid("kv_store", "layer " + std::to_string(layer) + " out of range");
+    if (k.rows == 0) return;
+    if (!slots || !kv.base) invalid("kv_store", "slots or pool is null");
+    std::lock_guard<std::mutex> lock(mu_);
+    make_current();
+    kv_store_forward(dev_kv(kv, layer), kv.dtype, k.data, v.data, k.dtype, slots, int(k.rows), compute());
+  }
+
+  // out, q (T, nh * hd) over the paged pool.
+  void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const int32_t *block_table,
+                 const int32_t *positions, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
+                 float scale) override {
+    if (n_heads <= 0 || n_kv_heads <= 0 || head_dim <= 0 || n_heads % n_kv_heads != 0)
+      invalid("attention", "n_heads " + std::to_string(n_heads) + ", n_kv_heads " + std::to_string(n_kv_heads) +
+                               ", head_dim " + std::to_string(head_dim));
+    if (q.cols != int64_t(n_heads) * head_dim || out.rows != q.rows || out.cols != q.cols)
+      invalid("attention", "q " + shape(q) + ", out " + shape(out) + " for " + std::to_string(n_heads) + " x " +
+                               std::to_string(head_dim));
+    if (int64_t(n_kv_heads) * head_dim != kv.kv_dim)
+      invalid("attention", "kv_dim " + std::to_string(kv.kv_dim) + " != n_kv_heads * head_dim");
+    if (layer < 0 || layer >= kv.n_layers) invalid("attention", "layer " + std::to_string(layer) + " out of range");
+    if (q.dtype != out.dtype)
+      throw Error(VL_ERR_UNSUPPORTED, "cuda attention: q and out must share a dtype (" + shape(q) + ", " +
+                                          shape(out) + ")");
+    if (head_dim > 256)
+      throw Error(VL_ERR_UNSUPPORTED, "cuda attention: head_dim " + std::to_string(head_dim) + " > 256");
+    if (q.rows == 0) return;
+    if (!block_table || !positions || !kv.base) invalid("attention", "block_table, positions or pool is null");
+    std::lock_guard<std::mutex> lock(mu_);
+    make_current();
+    cudaStream_t s = compute();
+
+    AttnArgs a{};
+    a.out = out.data;
+    a.q = q.data;
+    a.kv = dev_kv(kv, layer);
+    a.block_table = block_table;
+    a.positions = positions;
+    a.T = int(q.rows);
+    a.n_heads = n_heads;
+    a.n_kv_heads = n_kv_heads;
+    a.head_dim = head_dim;
+    a.scale_log2 = scale * 1.4426950408889634f;  // log2(e)
+    const bool prefill =
+        attention_prefill_ok(q.dtype, out.dtype, kv.dtype, a.T, head_dim, q.data, out.data, kv.base, prop_.major);
+    int splits = 1;
+    if (!prefill) {
+      splits = attention_splits(a.T, n_heads, prop_.multiProcessorCount);
+      if (splits > 1) {
+        const size_t th = size_t(a.T) * size_t(n_heads);
+        const size_t o_bytes = th * splits * head_dim * sizeof(float);
+        const size_t ml_bytes = th * splits * sizeof(float2);
+        att_part_.reserve(o_bytes + ml_bytes, s);  // never grows (see init)
+        if (att_counters_.reserve(th * sizeof(unsigned), s))
+          CUDA_CHECK(cudaMemsetAsync(att_counters_.ptr, 0, att_counters_.bytes, s));
+        a.part_o = static_cast<float *>(att_part_.ptr);
+        a.part_ml = reinterpret_cast<float2 *>(static_cast<char *>(att_part_.ptr) + o_bytes);  // 8-byte aligned
+        a.counters = static_cast<unsigned *>(att_counters_.ptr);
+      }
+    }
+    attention_forward(a, q.dtype, kv.dtype, prefill, splits, s);
+  }
+
+  // out (T, F) = silu(gate) * up.
+  void swiglu(Tensor out, Tensor gate, Tensor up) override {
+    if (gate.rows != up.rows || gate.cols != up.cols || out.rows != gate.rows || out.cols != gate.cols)
+      invalid("swiglu", "out " + shape(out) + ", gate " + shape(gate) + ", up " + shape(up));
+    if (gate.dtype != up.dtype)
+      throw Error(VL_ERR_UNSUPPORTED, "cuda swiglu: gate and up must share a dtype (" + shape(gate) + ", " +
+                                          shape(up) + ")");
+    std::lock_guard<std::mutex> lock(mu_);
+    make_current();
+    swiglu_forward(out.data, out.dtype, gate.data, up.data, gate.dtype, size_t(gate.rows) * size_t(gate.cols),
+                   compute());
+  }
+
+ private:
+  // ---- setup / teardown ----
+
+  void init() {
+    CUDA_CHECK(cudaSetDevice(device_));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop_, device_));
+    // Does this build carry code the device can run (sm_90 SASS, or PTX it can JIT)? Ask now rather
+    // than fail at the first kernel.
+    cudaFuncAttributes attr;
+    const cudaError_t probe = cudaFuncGetAttributes(&attr, reinterpret_cast<const void *>(probe_kernel));
+    if (probe == cudaErrorNoKernelImageForDevice || probe == cudaErrorInvalidDeviceFunction ||
+        probe == cudaErrorInvalidPtx || probe == cudaErrorUnsupportedPtxVersion) {
+      (void)cudaGetLastError();
+      throw Error(VL_ERR_UNSUPPORTED,
+                  std::string("cuda:") + std::to_string(device_) + " (" + prop_.name + ", sm_" +
+                      std::to_string(prop_.major) + std::to_string(prop_.minor) +
+                      "): libvramlab_cuda has no code for this GPU (" + cudaGetErrorString(probe) +
+                      "); rebuild with cmake -DVRAMLAB_CUDA_ARCHITECTURES=" + std::to_string(prop_.major) +
+                      std::to_string(prop_.minor) + "-real");
+    }
+    CUDA_CHECK(probe);
+    CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[1], cudaStreamNonBlocking));
+    // Flash-decoding workspace, allocated once so that attention never allocates (nor synchronizes)
+    // and a decode step stays capturable in a CUDA graph. attention_splits() only splits when
+    // T * nh < 4 * SMs, so T * nh * splits < 8 * SMs partials of at most hd 256 floats: ~1.1 MiB on
+    // an H100.
+    const size_t sms = size_t(prop_.multiProcessorCount);
+    att_part_.reserve(8 * sms * (256 * sizeof(float) + sizeof(float2)), compute());
+    att_counters_.reserve(4 * sms * sizeof(unsigned), compute());
+    CUDA_CHECK(cudaMemsetAsync(att_counters_.ptr, 0, att_counters_.bytes, compute()));
+
+    // cuBLAS for prefill GEMMs; without it the tiled kernel takes over (correct, much slower).
+    const Cublas &cb = cublas();
+    if (env_flag("VRAMLAB_CUDA_NO_CUBLAS")) {
+      blas_note_ = "no cuBLAS (VRAMLAB_CUDA_NO_CUBLAS set): fallback GEMM";
+    } else if (!cb.loaded) {
+      blas_note_ = "no cuBLAS (" + cb.error + "): fallback GEMM";
+    } else {
+      cublasHandle_t h = nullptr;
+      const cublasStatus_t st = cb.Create(&h);
+      if (st != CUBLAS_STATUS_SUCCESS) {
+        (void)cudaGetLastError();
+        blas_note_ = "no cuBLAS (cublasCreate: " + cublas_status_text(st) + "): fallback GEMM";
+      } else {
+        blas_ = h;
+        try {
+          CUBLAS_CHECK(cb.SetStream(blas_, compute()));
+          // fp32 accumulation everywhere, no TF32 for F32 weights, no reduced-precision split-K sums.
+          CUBLAS_CHECK(cb.SetMathMode(blas_, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH |
+                                                                          CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
+          if (cb.SetWorkspace) {
+            CUDA_CHECK(cudaMalloc(&blas_ws_, kCublasWorkspaceBytes));
+            CUBLAS_CHECK(cb.SetWorkspace(blas_, blas_ws_, kCublasWorkspaceBytes));
+          }
+          int v = 0;
+          if (cb.GetVersion) CUBLAS_CHECK(cb.GetVersion(blas_, &v));
+          blas_note_ = "cuBLAS " + std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." +
+                       std::to_string(v % 100);
+        } catch (const Error &e) {  // a half set-up handle: drop it, the fallback GEMM still works
+          (void)cb.Destroy(blas_);
+          blas_ = nullptr;
+          if (blas_ws_) (void)cudaFree(blas_ws_);
+          blas_ws_ = nullptr;
+          blas_note_ = std::string("no cuBLAS (") + e.what() + "): fallback GEMM";
+        }
+      }
+    }
+  }
+
+  // Never throws: also runs while unwinding a failed init().
+  void release() {
+    if (device_ >= 0) (void)cudaSetDevice(device_);
+    for (cudaStream_t s : streams_)
+      if (s) (void)cudaStreamSynchronize(s);
+    if (blas_) (void)cublas().Destroy(blas_);
+    blas_ = nullptr;
+    if (blas_ws_) (void)cudaFree(blas_ws_);
+    blas_ws_ = nullptr;
+    scratch_.release();
+    att_part_.release();
+    att_counters_.release();
+    for (cudaStream_t &s : streams_) {
+      if (s) (void)cudaStreamDestroy(s);
+      s = nullptr;
+    }
+    (void)cudaGetLastError();
+  }
+
+  // ---- helpers ----
+
+  void make_current() {
+    int cur = -1;
+    CUDA_CHECK(cudaGetDevice(&cur));
+    if (cur != device_) CUDA_CHECK(cudaSetDevice(device_));
+  }
+  void make_current_nothrow() {
+    if (cudaSetDevice(device_) != cudaSuccess) (void)cudaGetLastError();
+  }
+
+  cudaStream_t stream(StreamId s) const { return streams_[s == StreamId::Copy ? 1 : 0]; }
+  cudaStream_t compute() const { return streams_[0]; }
+
+  static std::string version(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
+
+  // Prefill GEMM through cuBLAS. Row-major out (T, N) = x (T, K) . w (N, K)^T is, in cuBLAS's
+  // column-major terms, C (N x T, ld N) = op(A) B with A = w stored (K x N, ld K) transposed and
+  // B = x stored (K x T, ld K): the "TN" GEMM, cuBLAS's fastest layout.
+  // GemmEx needs A and B of one dtype: x is converted to w's dtype when they differ. C may be F32 or
+  // A's dtype (F32 only for F32 weights); other out dtypes go through an F32 scratch and an epilogue.
+  void gemm_cublas(Tensor out, Tensor x, Tensor w, bool accumulate, cudaStream_t s) {
+    const Cublas &cb = cublas();
+    const int T = int(x.rows), N = int(w.rows), K = int(w.cols);
+    const DType wt = w.dtype;
+    const size_t x_bytes = x.dtype != wt ? (size_t(T) * K * dtype_size(wt) + 255) & ~size_t(255) : 0;
+    const bool direct = out.dtype == DType::F32 || (out.dtype == wt && wt != DType::F32);
+    const size_t c_bytes = direct ? 0 : size_t(T) * N * sizeof(float);
+    if (x_bytes + c_bytes) scratch_.reserve(x_bytes + c_bytes, s);
+    char *ws = static_cast<char *>(scratch_.ptr);
+
+    const void *xp = x.data;
+    if (x_bytes) {
+      convert_forward(ws, wt, x.data, x.dtype, size_t(T) * K, s);
+      xp = ws;
+    }
+    void *cp = direct ? out.data : ws + x_bytes;
+    const float alpha = 1.f, beta = (direct && accumulate) ? 1.f : 0.f;
+    CUBLAS_CHECK(cb.GemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &alpha, w.data, cuda_dtype(wt), K, xp,
+                           cuda_dtype(wt), K, &beta, cp, direct ? cuda_dtype(out.dtype) : CUDA_R_32F, N,
+                           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    if (!direct) add_f32_forward(out.data, out.dtype, static_cast<const float *>(cp), size_t(T) * N, accumulate, s);
+  }
+
+  int device_ = -1;
+  cudaDeviceProp prop_{};
+  cudaStream_t streams_[2] = {nullptr, nullptr};  // [Compute, Copy], both non-blocking
+  cublasHandle_t blas_ = nullptr;                 // null: no cuBLAS, the tiled GEMM runs prefill
+  void *blas_ws_ = nullptr;                       // (32 MiB) cuBLAS workspace
+  std::string blas_note_;                         // "cuBLAS 13.0.2" or why not
+  DeviceBuffer scratch_;                          // matmul: x converted to w's dtype, F32 GEMM output
+  DeviceBuffer att_part_;                         // attention: (T, nh, splits, hd) partial o, then (m, l)
+  DeviceBuffer att_counters_;                     // attention: (T, nh) split counters, kept at zero
+  std::mutex mu_;
+};
+
+}  // namespace cuda
+}  // namespace vl
+
+// The plugin's entry point (see vl_cuda_backend_create_fn in backend.h). Never throws.
+extern "C" __attribute__((visibility("default"))) int32_t vl_cuda_backend_create(int32_t device, vl::Backend **out,
+                                                                                char *err, size_t err_cap) {
+  const std::string dev = "cuda:" + std::to_string(device);
+  auto fail = [&](int32_t status, const std::string &msg) {
+    if (err && err_cap) std::snprintf(err, err_cap, "%s", msg.c_str());
+    return status;
+  };
+  if (!out) return fail(VL_ERR_INVALID_ARGUMENT, "vl_cuda_backend_create: out is null");
+  *out = nullptr;
+  try {
+    int count = 0;
+    const cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      return fail(VL_ERR_NO_DEVICE, dev + ": no CUDA GPU is present (cudaGetDeviceCount: " + cudaGetErrorString(e) +
+                                        ")");
+    }
+    if (count == 0) return fail(VL_ERR_NO_DEVICE, dev + ": no CUDA GPU is present (cudaGetDeviceCount: 0 devices)");
+    if (device < 0 || device >= count)
+      return fail(VL_ERR_NO_DEVICE, dev + ": no such device (" + std::to_string(count) + " CUDA device" +
+                                        (count == 1 ? "" : "s") + " present: cuda:0" +
+                                        (count > 1 ? "..cuda:" + std::to_string(count - 1) : std::string()) + ")");
+    *out = new vl::cuda::CudaBackend(device);
+    return VL_OK;
+  } catch (const vl::Error &e) {
+    return fail(e.status(), dev + ": " + e.what());
+  } catch (const std::bad_alloc &) {
+    return fail(VL_ERR_OUT_OF_MEMORY, dev + ": out of host memory");
+  } catch (const std::exception &e) {
+    return fail(VL_ERR_INTERNAL, dev + ": " + e.what());
+  } catch (...) {
+    return fail(VL_ERR_INTERNAL, dev + ": unknown exception");
+  }
+}

@@ -1,0 +1,500 @@
+// attention.cuh: causal attention of a step's queries over the paged KV pool.
+//
+// defines: AttnArgs, attention_decode_kernel, attention_prefill_kernel, attention_forward,
+//          attention_splits, attention_prefill_ok, mma_16816
+//
+// Shapes: q, out (T, nh * hd); pool (n_blocks, n_layers, 2, block_tokens, kv_dim = nkv * hd). Query t
+// sits at position positions[t] and attends to positions 0..positions[t]; position p lives in block
+// block_table[p / block_tokens] at offset p % block_tokens. Query head h reads KV head h / (nh / nkv)
+// (GQA; MQA is nkv = 1). Softmax is online (flash attention) in fp32 with base-2 exponentials: scores
+// are pre-multiplied by scale * log2(e).
+//
+// Two kernels:
+//  - attention_decode_kernel (flash-decoding): for small T (decode) and as the generic path for any
+//    dtype and head_dim <= 256. Grid (splits, nh, T): the context of each (query, head) is cut into
+//    `splits` chunks so that a single decode token still fills the GPU. The chunk size is derived on the
+//    device from positions[t] (the host does not know the context length without a sync). Each block
+//    writes an unnormalised partial (m, l, o[hd]); the last block of a (t, h) to finish, found with an
+//    atomic counter, merges them and resets the counter for the next launch.
+//  - attention_prefill_kernel (flash-attention 2 style on tensor cores): F16/BF16 q and KV, hd 64 or
+//    128, T >= 16. Block = 4 warps = 64 queries of one head; key tiles of 64 rows are gathered from the
+//    pool into shared memory; S = Q K^T and O += P V with mma.sync.m16n8k16 (fp32 accumulators), the
+//    probabilities P going from the S accumulators straight into A fragments (same register layout).
+#pragma once
+#include <cmath>
+
+#include "common.cuh"
+
+namespace vl {
+namespace cuda {
+
+struct AttnArgs {
+  void *out;              // (T, nh * hd), activation dtype
+  const void *q;          // (T, nh * hd), activation dtype
+  DevKv kv;               // the pool, layer selected
+  const int32_t *block_table;
+  const int32_t *positions;  // (T)
+  int T, n_heads, n_kv_heads, head_dim;
+  float scale_log2;       // softmax scale * log2(e)
+  float *part_o;          // (T, nh, splits, hd) unnormalised partial outputs (splits > 1)
+  float2 *part_ml;        // (T, nh, splits) partial (max, sum)
+  unsigned *counters;     // (T, nh) finished-split counters, zero between launches
+};
+
+constexpr int ATT_WARPS = 4;   // warps per block in both kernels
+constexpr int ATT_KU = 4;      // keys per warp per step in the decode kernel
+constexpr int ATT_MIN_CHUNK = ATT_WARPS * ATT_KU;
+constexpr int ATT_MAX_SPLITS = 32;
+
+// ---------------------------------------------------------------------------------------------------
+// decode / generic kernel
+// ---------------------------------------------------------------------------------------------------
+
+// Lane `lane` owns elements [lane * J, lane * J + J) of a head row (hd <= 32 * J). FULL: hd == 32 * J and
+// the rows aligned, so the J elements come in one vector load (two for 8 x F32).
+template <typename T, int J> struct alignas(J * sizeof(T) <= 16 ? J * sizeof(T) : 16) LanePack { T v[J]; };
+
+template <typename T, int J, bool FULL>
+__device__ __forceinline__ void load_lane(const T *row, int lane, int hd, float (&f)[J]) {
+  if (FULL) {
+    const LanePack<T, J> p = *reinterpret_cast<const LanePack<T, J> *>(row + lane * J);
+#pragma unroll
+    for (int j = 0; j < J; j++) f[j] = to_f32(p.v[j]);
+  } else {
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+      const int d = lane * J + j;
+      f[j] = d < hd ? to_f32(row[d]) : 0.f;
+    }
+  }
+}
+
+template <typename TQ, typename TKV, int J, bool FULL>
+__global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_kernel(AttnArgs a) {
+  __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS];
+  __shared__ float sm_o[ATT_WARPS][WARP * J];
+  __shared__ bool sm_last;
+
+  const int s = blockIdx.x, h = blockIdx.y, t = blockIdx.z;
+  const int S = gridDim.x;
+  const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+  const int hd = a.head_dim;
+  const int kvh = h / (a.n_heads / a.n_kv_heads);
+  const int n_ctx = a.positions[t] + 1;
+  const int chunk = max((n_ctx + S - 1) / S, ATT_MIN_CHUNK);
+  const int k_begin = min(s * chunk, n_ctx), k_end = min(n_ctx, k_begin + chunk);
+
+  const size_t q_off = (size_t(t) * a.n_heads + h) * hd;
+  float qv[J];
+  load_lane<TQ, J, FULL>(static_cast<const TQ *>(a.q) + q_off, lane, hd, qv);
+#pragma unroll
+  for (int j = 0; j < J; j++) qv[j] *= a.scale_log2;
+
+  const TKV *pool = static_cast<const TKV *>(a.kv.base);
+  const int bt = a.kv.block_tokens;
+  const size_t plane = a.kv.plane_elems();
+  float m = -INFINITY, l = 0.f, acc[J];
+#pragma unroll
+  for (int j = 0; j < J; j++) acc[j] = 0.f;
+
+  // Warp w takes keys [p0, p0 + ATT_KU) for p0 = k_begin + w * ATT_KU, then strides by the block.
+  for (int p0 = k_begin + warp * ATT_KU; p0 < k_end; p0 += ATT_WARPS * ATT_KU) {
+    float kf[ATT_KU][J], vf[ATT_KU][J], sc[ATT_KU];
+    bool valid[ATT_KU];
+#pragma unroll
+    for (int i = 0; i < ATT_KU; i++) {
+      const int p = p0 + i;
+      valid[i] = p < k_end;
+      int blk = -1;
+      if (valid[i]) {
+        blk = a.block_table[p / bt];
+        valid[i] = blk >= 0 && blk < a.kv.n_blocks;  // a bad table entry is skipped, never dereferenced
+      }
+      if (valid[i]) {
+        const TKV *krow = pool + a.kv.offset(blk, 0, p % bt) + size_t(kvh) * hd;
+        load_lane<TKV, J, FULL>(krow, lane, hd, kf[i]);
+        load_lane<TKV, J, FULL>(krow + plane, lane, hd, vf[i]);
+      } else {
+#pragma unroll
+        for (int j = 0; j < J; j++) kf[i][j] = vf[i][j] = 0.f;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < ATT_KU; i++) {
+      float d = 0.f;
+#pragma unroll
+      for (int j = 0; j < J; j++) d = fmaf(qv[j], kf[i][j], d);
+      sc[i] = d;
+    }
+#pragma unroll
+    for (int i = 0; i < ATT_KU; i++) sc[i] = valid[i] ? warp_sum(sc[i]) : -INFINITY;
+    float mx = sc[0];
+#pragma unroll
+    for (int i = 1; i < ATT_KU; i++) mx = fmaxf(mx, sc[i]);
+    const float m_new = fmaxf(m, mx);
+    if (m_new == -INFINITY) continue;  // nothing valid yet
+    const float corr = exp2f(m - m_new);  // 0 when m was -inf
+    l *= corr;
+#pragma unroll
+    for (int j = 0; j < J; j++) acc[j] *= corr;
+#pragma unroll
+    for (int i = 0; i < ATT_KU; i++) {
+      const float p = exp2f(sc[i] - m_new);  // 0 for invalid keys
+      l += p;
+#pragma unroll
+      for (int j = 0; j < J; j++) acc[j] = fmaf(p, vf[i][j], acc[j]);
+    }
+    m = m_new;
+  }
+
+  // Merge the 4 warps of the block.
+  if (lane == 0) {
+    sm_m[warp] = m;
+    sm_l[warp] = l;
+  }
+#pragma unroll
+  for (int j = 0; j < J; j++) sm_o[warp][lane * J + j] = acc[j];
+  __syncthreads();
+  float M = sm_m[0];
+#pragma unroll
+  for (int w = 1; w < ATT_WARPS; w++) M = fmaxf(M, sm_m[w]);
+  float f[ATT_WARPS], L = 0.f;
+#pragma unroll
+  for (int w = 0; w < ATT_WARPS; w++) {
+    f[w] = sm_m[w] == -INFINITY ? 0.f : exp2f(sm_m[w] - M);
+    L += sm_l[w] * f[w];
+  }
+
+  if (S == 1) {
+    TQ *out = static_cast<TQ *>(a.out) + q_off;
+    const float inv = L > 0.f ? 1.f / L : 0.f;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+      float o = 0.f;
+#pragma unroll
+      for (int w = 0; w < ATT_WARPS; w++) o = fmaf(sm_o[w][d], f[w], o);
+      out[d] = from_f32<TQ>(o * inv);
+    }
+    return;
+  }
+
+  // Split: publish this block's partial, then let the last block of (t, h) merge all of them.
+  const size_t th = size_t(t) * a.n_heads + h;
+  const size_t pidx = th * S + s;
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float o = 0.f;
+#pragma unroll
+    for (int w = 0; w < ATT_WARPS; w++) o = fmaf(sm_o[w][d], f[w], o);
+    a.part_o[pidx * hd + d] = o;
+  }
+  if (threadIdx.x == 0) a.part_ml[pidx] = make_float2(M, L);
+  __threadfence();  // partials visible device-wide before the counter moves
+  __syncthreads();
+  if (threadIdx.x == 0) sm_last = atomicAdd(&a.counters[th], 1u) == unsigned(S - 1);
+  __syncthreads();
+  if (!sm_last) return;
+  __threadfence();
+
+  float Mg = -INFINITY;
+  for (int s2 = 0; s2 < S; s2++) Mg = fmaxf(Mg, __ldcg(&a.part_ml[th * S + s2]).x);
+  float Lg = 0.f;
+  for (int s2 = 0; s2 < S; s2++) {
+    const float2 ml = __ldcg(&a.part_ml[th * S + s2]);
+    Lg += ml.x == -INFINITY ? 0.f : ml.y * exp2f(ml.x - Mg);
+  }
+  const float inv = Lg > 0.f ? 1.f / Lg : 0.f;
+  TQ *out = static_cast<TQ *>(a.out) + q_off;
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float o = 0.f;
+    for (int s2 = 0; s2 < S; s2++) {
+      const float mx = __ldcg(&a.part_ml[th * S + s2]).x;
+      if (mx != -INFINITY) o = fmaf(__ldcg(&a.part_o[(th * S + s2) * hd + d]), exp2f(mx - Mg), o);
+    }
+    out[d] = from_f32<TQ>(o * inv);
+  }
+  if (threadIdx.x == 0) a.counters[th] = 0;  // ready for the next launch (kernels on a stream never overlap)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// prefill kernel (tensor cores)
+// ---------------------------------------------------------------------------------------------------
+
+__device__ __forceinline__ uint32_t pack_pair(__half lo, __half hi) {
+  return uint32_t(__half_as_ushort(lo)) | (uint32_t(__half_as_ushort(hi)) << 16);
+}
+__device__ __forceinline__ uint32_t pack_pair(__nv_bfloat16 lo, __nv_bfloat16 hi) {
+  return uint32_t(__bfloat16_as_ushort(lo)) | (uint32_t(__bfloat16_as_ushort(hi)) << 16);
+}
+template <typename T> __device__ __forceinline__ uint32_t pack_floats(float lo, float hi) {
+  return pack_pair(from_f32<T>(lo), from_f32<T>(hi));
+}
+
+// d (16x8 f32) += a (16x16, row) . b (16x8, col). Fragment layouts (PTX ISA, mma.m16n8k16), with
+// g = lane / 4 and c = lane % 4:
+//   a[0] = A[g][2c..2c+1]   a[1] = A[g+8][2c..]   a[2] = A[g][2c+8..]   a[3] = A[g+8][2c+8..]
+//   b[0] = B[2c..2c+1][g]   b[1] = B[2c+8..2c+9][g]
+//   d[0..1] = D[g][2c..2c+1]   d[2..3] = D[g+8][2c..2c+1]
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void mma_16816<__half>(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+template <>
+__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                                         uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+constexpr int ATT_BM = 64;  // queries per block (16 per warp)
+constexpr int ATT_BN = 64;  // keys per tile
+
+template <typename T, int HD>
+__global__ void __launch_bounds__(ATT_WARPS *WARP) attention_prefill_kernel(AttnArgs a) {
+  constexpr int LD = HD + 8;    // shared row stride (elements): 16-byte rows, conflict-free fragment reads
+  constexpr int CH = HD / 8;    // 16-byte chunks per row
+  constexpr int KK = HD / 16;   // k-steps of Q K^T
+  constexpr int NT = ATT_BN / 8;  // 8-key column tiles of S
+  constexpr int DT = HD / 8;      // 8-wide column tiles of O
+  __shared__ __align__(16) T ks[ATT_BN * LD];  // K tile (keys, hd); first holds the Q tile
+  __shared__ __align__(16) T vs[ATT_BN * LD];  // V tile (keys, hd)
+  __shared__ int pos_s[ATT_BM];
+  __shared__ int max_pos_s;
+
+  const int tile = gridDim.x - 1 - blockIdx.x;  // the longest query tiles start first
+  const int h = blockIdx.y;
+  const int t0 = tile * ATT_BM;
+  const int tid = threadIdx.x, lane = tid % WARP, warp = tid / WARP;
+  const int g = lane / 4, c = lane % 4;
+  const int kvh = h / (a.n_heads / a.n_kv_heads);
+  const int row_stride = a.n_heads * HD;  // elements between tokens in q and out
+  const T *q = static_cast<const T *>(a.q);
+
+  if (tid == 0) max_pos_s = -1;
+  __syncthreads();
+  if (tid < ATT_BM) {
+    const int t = t0 + tid;
+    const int p = t < a.T ? a.positions[t] : -1;
+    pos_s[tid] = p;
+    atomicMax(&max_pos_s, p);
+  }
+  // Q tile (64, HD) -> ks, rows past T zero.
+#pragma unroll
+  for (int it = 0; it < ATT_BM * CH / (ATT_WARPS * WARP); it++) {
+    const int i = tid + it * ATT_WARPS * WARP;
+    const int r = i / CH, cc = i % CH, t = t0 + r;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (t < a.T) v = __ldg(reinterpret_cast<const uint4 *>(q + size_t(t) * row_stride + size_t(h) * HD + cc * 8));
+    *reinterpret_cast<uint4 *>(&ks[r * LD + cc * 8]) = v;
+  }
+  __syncthreads();
+
+  // This warp's 16 query rows as A fragments, kept in registers for the whole key loop.
+  const int r0 = warp * 16 + g;  // rows r0 and r0 + 8 of the tile belong to this thread
+  uint32_t qf[KK][4];
+#pragma unroll
+  for (int kk = 0; kk < KK; kk++) {
+    qf[kk][0] = *reinterpret_cast<const uint32_t *>(&ks[r0 * LD + kk * 16 + 2 * c]);
+    qf[kk][1] = *reinterpret_cast<const uint32_t *>(&ks[(r0 + 8) * LD + kk * 16 + 2 * c]);
+    qf[kk][2] = *reinterpret_cast<const uint32_t *>(&ks[r0 * LD + kk * 16 + 8 + 2 * c]);
+    qf[kk][3] = *reinterpret_cast<const uint32_t *>(&ks[(r0 + 8) * LD + kk * 16 + 8 + 2 * c]);
+  }
+  const int pos0 = pos_s[r0], pos1 = pos_s[r0 + 8];
+  const int n_keys = max_pos_s + 1;
+  __syncthreads();  // ks is overwritten by the first key tile
+
+  const T *pool = static_cast<const T *>(a.kv.base);
+  const int bt = a.kv.block_tokens;
+  const size_t plane = a.kv.plane_elems();
+  float o[DT][4];
+#pragma unroll
+  for (int dt = 0; dt < DT; dt++) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+
+  for (int kb = 0; kb < n_keys; kb += ATT_BN) {
+    // Gather K and V rows kb .. kb + 63 through the block table.
+#pragma unroll
+    for (int it = 0; it < ATT_BN * CH / (ATT_WARPS * WARP); it++) {
+      const int i = tid + it * ATT_WARPS * WARP;
+      const int r = i / CH, cc = i % CH, p = kb + r;
+      uint4 kv4 = make_uint4(0, 0, 0, 0), vv4 = make_uint4(0, 0, 0, 0);
+      if (p < n_keys) {
+        const int blk = a.block_table[p / bt];
+        if (blk >= 0 && blk < a.kv.n_blocks) {
+          const T *krow = pool + a.kv.offset(blk, 0, p % bt) + size_t(kvh) * HD + cc * 8;
+          kv4 = __ldg(reinterpret_cast<const uint4 *>(krow));
+          vv4 = __ldg(reinterpret_cast<const uint4 *>(krow + plane));
+        }
+      }
+      *reinterpret_cast<uint4 *>(&ks[r * LD + cc * 8]) = kv4;
+      *reinterpret_cast<uint4 *>(&vs[r * LD + cc * 8]) = vv4;
+    }
+    __syncthreads();
+
+    // S (16 x 64 per warp) = Q K^T; B[k][n] = K[key n][dim k], contiguous in k for a key row.
+    float sc[NT][4];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+      sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
+      const T *krow = &ks[(nt * 8 + g) * LD];
+#pragma unroll
+      for (int kk = 0; kk < KK; kk++) {
+        const uint32_t b0 = *reinterpret_cast<const uint32_t *>(&krow[kk * 16 + 2 * c]);
+        const uint32_t b1 = *reinterpret_cast<const uint32_t *>(&krow[kk * 16 + 8 + 2 * c]);
+        mma_16816<T>(sc[nt], qf[kk], b0, b1);
+      }
+    }
+
+    // Causal mask, scale, row maxima (a row's 64 scores are spread over the 4 lanes of a quad).
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int key = kb + nt * 8 + 2 * c + (e & 1);
+        const int pos = e < 2 ? pos0 : pos1;
+        sc[nt][e] = key <= pos ? sc[nt][e] * a.scale_log2 : -INFINITY;
+      }
+      mx0 = fmaxf(mx0, fmaxf(sc[nt][0], sc[nt][1]));
+      mx1 = fmaxf(mx1, fmaxf(sc[nt][2], sc[nt][3]));
+    }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+    // A row with nothing visible yet (only padding rows past T) keeps m = -inf: use 0 as the base so
+    // that exp2(-inf - base) = 0 instead of NaN.
+    const float base0 = mn0 == -INFINITY ? 0.f : mn0, base1 = mn1 == -INFINITY ? 0.f : mn1;
+    const float corr0 = exp2f(m0 - base0), corr1 = exp2f(m1 - base1);
+    float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+      sc[nt][0] = exp2f(sc[nt][0] - base0);
+      sc[nt][1] = exp2f(sc[nt][1] - base0);
+      sc[nt][2] = exp2f(sc[nt][2] - base1);
+      sc[nt][3] = exp2f(sc[nt][3] - base1);
+      sum0 += sc[nt][0] + sc[nt][1];
+      sum1 += sc[nt][2] + sc[nt][3];
+    }
+    l0 = l0 * corr0 + sum0;  // per-thread partial row sums; the quad is summed once at the end
+    l1 = l1 * corr1 + sum1;
+    m0 = mn0;
+    m1 = mn1;
+#pragma unroll
+    for (int dt = 0; dt < DT; dt++) {
+      o[dt][0] *= corr0;
+      o[dt][1] *= corr0;
+      o[dt][2] *= corr1;
+      o[dt][3] *= corr1;
+    }
+
+    // O (16 x HD) += P (16 x 64) V (64 x HD). The S accumulators of key tiles 2j and 2j+1 are exactly
+    // the A fragment of k-step j; B[k][n] = V[key k][dim n] is gathered from two key rows.
+#pragma unroll
+    for (int j = 0; j < ATT_BN / 16; j++) {
+      uint32_t pa[4];
+      pa[0] = pack_floats<T>(sc[2 * j][0], sc[2 * j][1]);
+      pa[1] = pack_floats<T>(sc[2 * j][2], sc[2 * j][3]);
+      pa[2] = pack_floats<T>(sc[2 * j + 1][0], sc[2 * j + 1][1]);
+      pa[3] = pack_floats<T>(sc[2 * j + 1][2], sc[2 * j + 1][3]);
+      const T *v0 = &vs[(j * 16 + 2 * c) * LD + g];
+#pragma unroll
+      for (int dt = 0; dt < DT; dt++) {
+        const uint32_t b0 = pack_pair(v0[dt * 8], v0[LD + dt * 8]);
+        const uint32_t b1 = pack_pair(v0[8 * LD + dt * 8], v0[9 * LD + dt * 8]);
+        mma_16816<T>(o[dt], pa, b0, b1);
+      }
+    }
+    __syncthreads();  // the next tile overwrites ks / vs
+  }
+
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
+  T *out = static_cast<T *>(a.out);
+  const int ta = t0 + r0, tb = t0 + r0 + 8;
+#pragma unroll
+  for (int dt = 0; dt < DT; dt++) {
+    const size_t col = size_t(h) * HD + dt * 8 + 2 * c;
+    if (ta < a.T)
+      *reinterpret_cast<uint32_t *>(&out[size_t(ta) * row_stride + col]) =
+          pack_floats<T>(o[dt][0] * inv0, o[dt][1] * inv0);
+    if (tb < a.T)
+      *reinterpret_cast<uint32_t *>(&out[size_t(tb) * row_stride + col]) =
+          pack_floats<T>(o[dt][2] * inv1, o[dt][3] * inv1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// launcher
+// ---------------------------------------------------------------------------------------------------
+
+// How many context splits the decode kernel uses for T queries of nh heads: enough blocks for about
+// four per SM, at most ATT_MAX_SPLITS. The workspace (part_o, part_ml, counters) is sized from this.
+inline int attention_splits(int T, int n_heads, int n_sms) {
+  const int64_t blocks = int64_t(T) * n_heads;
+  const int64_t s = ceil_div(4 * int64_t(n_sms), blocks > 0 ? blocks : 1);
+  return int(s < 1 ? 1 : (s > ATT_MAX_SPLITS ? ATT_MAX_SPLITS : s));
+}
+
+// True when the tensor-core prefill kernel takes this call.
+inline bool attention_prefill_ok(DType q_dtype, DType out_dtype, DType kv_dtype, int T, int head_dim,
+                                 const void *q, const void *out, const void *kv_base, int cc_major) {
+  return T >= 16 && cc_major >= 8 && q_dtype == out_dtype && q_dtype == kv_dtype && q_dtype != DType::F32 &&
+         (head_dim == 64 || head_dim == 128) && reinterpret_cast<uintptr_t>(q) % 16 == 0 &&
+         reinterpret_cast<uintptr_t>(out) % 4 == 0 && reinterpret_cast<uintptr_t>(kv_base) % 16 == 0;
+}
+
+template <typename T>
+inline void attention_prefill_launch(const AttnArgs &a, cudaStream_t stream) {
+  const dim3 grid(unsigned(ceil_div(a.T, ATT_BM)), unsigned(a.n_heads));
+  if (a.head_dim == 64) attention_prefill_kernel<T, 64><<<grid, ATT_WARPS * WARP, 0, stream>>>(a);
+  else attention_prefill_kernel<T, 128><<<grid, ATT_WARPS * WARP, 0, stream>>>(a);
+  CUDA_CHECK_LAUNCH("attention_prefill_kernel");
+}
+
+template <typename TQ, typename TKV, int J>
+inline void attention_decode_launch(const AttnArgs &a, int splits, cudaStream_t stream) {
+  const dim3 grid(unsigned(splits), unsigned(a.n_heads), unsigned(a.T));
+  // FULL: one vector load per lane per row, which needs hd == 32 J and aligned rows.
+  const bool full = a.head_dim == WARP * J && reinterpret_cast<uintptr_t>(a.q) % 16 == 0 &&
+                    reinterpret_cast<uintptr_t>(a.kv.base) % 16 == 0;
+  if (full) attention_decode_kernel<TQ, TKV, J, true><<<grid, ATT_WARPS * WARP, 0, stream>>>(a);
+  else attention_decode_kernel<TQ, TKV, J, false><<<grid, ATT_WARPS * WARP, 0, stream>>>(a);
+  CUDA_CHECK_LAUNCH("attention_decode_kernel");
+}
+
+// `splits` must be what attention_splits() returned for the workspace in `a` (1 needs none). The
+// caller has checked dtypes (q == out), head_dim <= 256 and the divisibility of the heads.
+inline void attention_forward(const AttnArgs &a, DType q_dtype, DType kv_dtype, bool use_prefill_kernel, int splits,
+                              cudaStream_t stream) {
+  if (a.T == 0) return;
+  if (use_prefill_kernel) {
+    if (q_dtype == DType::F16) attention_prefill_launch<__half>(a, stream);
+    else attention_prefill_launch<__nv_bfloat16>(a, stream);
+    return;
+  }
+  VL_DISPATCH_DTYPE(q_dtype, TQ, {
+    VL_DISPATCH_DTYPE(kv_dtype, TKV, {
+      if (a.head_dim <= 32) attention_decode_launch<TQ, TKV, 1>(a, splits, stream);
+      else if (a.head_dim <= 64) attention_decode_launch<TQ, TKV, 2>(a, splits, stream);
+      else if (a.head_dim <= 128) attention_decode_launch<TQ, TKV, 4>(a, splits, stream);
+      else attention_decode_launch<TQ, TKV, 8>(a, splits, stream);
+    });
+  });
+}
+
+}  // namespace cuda
+}  // namespace vl

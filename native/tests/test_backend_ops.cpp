@@ -1,0 +1,726 @@
+// test_backend_ops.cpp: every op of backend.h on every available backend against the CPU backend,
+// the fp32 reference (like ggml's test-backend-ops).
+//
+// For each case the same seeded random inputs (never zeros) are built on the CPU backend and on the
+// backend under test, through the public Backend interface only. Activations and KV values are first
+// rounded to the tested backend's dtypes, so both backends see exactly the same numbers and the only
+// difference is the computation. The outputs are compared by relative L2 error against a tolerance
+// set by the dtype the tested backend writes (F32 1e-4, F16 2e-3, BF16 1e-2).
+//
+// Output: one line per case and backend, `op backend shape rel_err PASS|FAIL`; `SKIP cuda: <reason>`
+// when no GPU can be opened. Exit status 1 on any failure.
+//
+// Usage: test-backend-ops [-o OP] [DEVICE...]     (default devices: cuda:0, and cuda:0 again with
+//        VRAMLAB_CUDA_NO_CUBLAS=1 to cover the fallback GEMM)
+//        test-backend-ops --perf [DEVICE]          (default cuda:0) kernel-level performance: the
+//        device-to-device copy bandwidth (the HBM floor's denominator), decode GEMVs of the Llama-2-7B
+//        shapes, and a synthetic Llama-2-7B fp16 forward through the Backend interface (72-token
+//        prompt + 50 decode steps, and a 512-token prefill) against the issue's targets. Needs ~14 GB.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "backend_registry.h"
+#include "dtype.h"
+#include "error.h"
+
+using namespace vl;
+
+namespace {
+
+// ---- deterministic random numbers ----
+
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull) {}
+  uint64_t next() {  // splitmix64
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  float uniform(float lo, float hi) { return lo + (hi - lo) * float(next() >> 40) / float(1 << 24); }
+  int randint(int lo, int hi) { return lo + int(next() % uint64_t(hi - lo)); }  // [lo, hi)
+};
+
+float round_to(float v, DType dt) {
+  uint16_t h;
+  switch (dt) {
+    case DType::F16: h = f32_to_f16(v); return f16_to_f32(h);
+    case DType::BF16: h = f32_to_bf16(v); return bf16_to_f32(h);
+    default: return v;
+  }
+}
+
+// n values uniform in [-scale, scale], rounded to `dt` (what a backend holding them in dt sees).
+std::vector<float> random_values(Rng &rng, size_t n, float scale, DType dt) {
+  std::vector<float> v(n);
+  for (float &x : v) {
+    float r = rng.uniform(-scale, scale);
+    if (std::fabs(r) < 1e-3f * scale) r = 1e-3f * scale;  // never zero
+    x = round_to(r, dt);
+  }
+  return v;
+}
+
+// The coarser of two dtypes: values rounded to it are exact in both (F16 vs BF16: BF16, exact in F16
+// for the small magnitudes used here).
+DType coarser(DType a, DType b) {
+  if (a == DType::F32) return b;
+  if (b == DType::F32 || a == b) return a;
+  return DType::BF16;
+}
+
+// ---- one backend's side of a case ----
+
+struct Ctx {
+  Backend &be;
+  DType act, kvdt;  // this backend's activation and KV dtypes
+  DType qa, qk;     // dtypes inputs are rounded through (both backends' act, resp. kv dtypes)
+  std::vector<void *> allocs;
+
+  Ctx(Backend &b, DType qa_, DType qk_) : be(b), act(b.activation_dtype()), kvdt(b.kv_dtype()), qa(qa_), qk(qk_) {}
+  ~Ctx() {
+    for (void *p : allocs) be.device_free(p);
+  }
+  void *alloc(size_t bytes) {
+    void *p = be.device_alloc(bytes);
+    allocs.push_back(p);
+    return p;
+  }
+  void upload_bytes(void *dst, const void *src, size_t bytes) {
+    be.copy(dst, src, bytes, CopyKind::HostToDevice, StreamId::Compute);
+    be.synchronize(StreamId::Compute);
+  }
+  Tensor upload(const std::vector<float> &v, DType dt, int64_t rows, int64_t cols) {
+    std::vector<uint8_t> host(v.size() * dtype_size(dt));
+    for (size_t i = 0; i < v.size(); i++) store_f32(host.data(), dt, i, v[i]);
+    Tensor t{alloc(host.size()), dt, rows, cols};
+    upload_bytes(t.data, host.data(), host.size());
+    return t;
+  }
+  Tensor empty(DType dt, int64_t rows, int64_t cols) {
+    // Filled with a sentinel, not zeros, so that unwritten outputs show.
+    std::vector<float> v(size_t(rows * cols), 7.0f);
+    return upload(v, dt, rows, cols);
+  }
+  template <typename T> T *upload_vec(const std::vector<T> &v) {
+    T *p = static_cast<T *>(alloc(v.size() * sizeof(T)));
+    upload_bytes(p, v.data(), v.size() * sizeof(T));
+    return p;
+  }
+  std::vector<float> download(const void *p, DType dt, size_t n) {
+    std::vector<uint8_t> host(n * dtype_size(dt));
+    be.copy(host.data(), p, host.size(), CopyKind::DeviceToHost, StreamId::Compute);
+    be.synchronize(StreamId::Compute);
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; i++) v[i] = load_f32(host.data(), dt, i);
+    return v;
+  }
+  std::vector<float> download(const Tensor &t) { return download(t.data, t.dtype, size_t(t.rows * t.cols)); }
+};
+
+struct Result {
+  std::vector<float> v;
+  DType dt = DType::F32;  // the dtype the backend wrote
+};
+
+struct Case {
+  std::string op, shape;
+  double min_tol;  // a floor on the tolerance, for cases whose inputs a backend must round (see matmul)
+  std::function<Result(Ctx &)> run;
+};
+
+double tol_for(DType dt) { return dt == DType::F32 ? 1e-4 : dt == DType::F16 ? 2e-3 : 1e-2; }
+
+double rel_l2(const std::vector<float> &a, const std::vector<float> &ref) {
+  if (a.size() != ref.size()) return INFINITY;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); i++) {
+    const double d = double(a[i]) - double(ref[i]);
+    num += d * d;
+    den += double(ref[i]) * double(ref[i]);
+  }
+  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
+}
+
+const char *name(DType t) { return dtype_name(t); }
+
+// ---- the cases ----
+
+std::vector<Case> make_cases() {
+  std::vector<Case> cases;
+  const DType wdts[] = {DType::F16, DType::BF16, DType::F32};
+
+  // embed: out (T, H) F32 = table[ids]
+  for (DType wt : wdts) {
+    const int V = 300, H = 256, T = 7;
+    cases.push_back({"embed", "T=7 V=300 H=256 table=" + std::string(name(wt)), 0, [=](Ctx &c) {
+                       Rng rng(1);
+                       Tensor table = c.upload(random_values(rng, size_t(V) * H, 1.f, wt), wt, V, H);
+                       std::vector<int32_t> ids(T);
+                       for (int32_t &id : ids) id = rng.randint(0, V);
+                       Tensor out = c.empty(DType::F32, T, H);
+                       c.be.embed(out, table, c.upload_vec(ids));
+                       return Result{c.download(out), out.dtype};
+                     }});
+  }
+
+  // rmsnorm: x (T, H) F32 -> out in the activation dtype, or F32
+  for (DType wt : wdts)
+    for (int H : {4096, 100})
+      for (bool f32_out : {false, true}) {
+        const int T = 5;
+        cases.push_back({"rmsnorm",
+                         "T=5 H=" + std::to_string(H) + " w=" + name(wt) + " out=" + (f32_out ? "F32" : "act"), 0,
+                         [=](Ctx &c) {
+                           Rng rng(2);
+                           Tensor x = c.upload(random_values(rng, size_t(T) * H, 3.f, DType::F32), DType::F32, T, H);
+                           Tensor w = c.upload(random_values(rng, size_t(H), 1.f, wt), wt, 1, H);
+                           Tensor out = c.empty(f32_out ? DType::F32 : c.act, T, H);
+                           c.be.rmsnorm(out, x, w, 1e-5f);
+                           return Result{c.download(out), out.dtype};
+                         }});
+      }
+
+  // matmul: out (T, N) = x (T, K) . w (N, K)^T (+ out). T <= 8 takes the GEMV path on CUDA, larger T
+  // cuBLAS (or the tiled fallback). With BF16 weights and F16 activations cuBLAS needs x rounded to
+  // BF16, hence the 1e-2 floor.
+  struct MM { int T, N, K; };
+  const MM mms[] = {{1, 96, 256}, {3, 96, 256}, {8, 96, 256}, {37, 96, 256}, {1, 37, 99}, {37, 37, 99}};
+  for (DType wt : wdts)
+    for (const MM &mm : mms)
+      for (bool acc : {false, true}) {
+        const double floor_tol = wt == DType::BF16 ? 1e-2 : 0;
+        cases.push_back({"matmul",
+                         "T=" + std::to_string(mm.T) + " N=" + std::to_string(mm.N) + " K=" + std::to_string(mm.K) +
+                             " w=" + name(wt) + (acc ? " out=F32 acc=1" : " out=act acc=0"),
+                         floor_tol, [=](Ctx &c) {
+                           Rng rng(3);
+                           Tensor x = c.upload(random_values(rng, size_t(mm.T) * mm.K, 1.f, c.qa), c.act, mm.T, mm.K);
+                           Tensor w = c.upload(random_values(rng, size_t(mm.N) * mm.K, 0.2f, wt), wt, mm.N, mm.K);
+                           const DType odt = acc ? DType::F32 : c.act;
+                           Tensor out = c.upload(random_values(rng, size_t(mm.T) * mm.N, 1.f, DType::F32), odt, mm.T,
+                                                 mm.N);
+                           c.be.matmul(out, x, w, acc);
+                           return Result{c.download(out), out.dtype};
+                         }});
+      }
+  // Larger shapes: a GEMV over many blocks (the decode shape class), logits-like F32 output, and a
+  // prefill GEMM with several tiles in each direction.
+  cases.push_back({"matmul", "T=1 N=1000 K=4096 w=F16 out=F32 acc=0 (lm_head-like)", 0, [](Ctx &c) {
+                     Rng rng(4);
+                     Tensor x = c.upload(random_values(rng, 4096, 1.f, c.qa), c.act, 1, 4096);
+                     Tensor w = c.upload(random_values(rng, size_t(1000) * 4096, 0.05f, DType::F16), DType::F16, 1000, 4096);
+                     Tensor out = c.empty(DType::F32, 1, 1000);
+                     c.be.matmul(out, x, w, false);
+                     return Result{c.download(out), out.dtype};
+                   }});
+  cases.push_back({"matmul", "T=130 N=300 K=520 w=F16 out=act acc=0", 0, [](Ctx &c) {
+                     Rng rng(5);
+                     Tensor x = c.upload(random_values(rng, size_t(130) * 520, 1.f, c.qa), c.act, 130, 520);
+                     Tensor w = c.upload(random_values(rng, size_t(300) * 520, 0.1f, DType::F16), DType::F16, 300, 520);
+                     Tensor out = c.empty(c.act, 130, 300);
+                     c.be.matmul(out, x, w, false);
+                     return Result{c.download(out), out.dtype};
+                   }});
+
+  // rope: in place on x (T, heads * hd), positions up to 4000 (large angles)
+  for (int hd : {64, 128}) {
+    const int T = 9, heads = 4;
+    cases.push_back({"rope", "T=9 heads=4 hd=" + std::to_string(hd), 0, [=](Ctx &c) {
+                       Rng rng(6);
+                       Tensor x = c.upload(random_values(rng, size_t(T) * heads * hd, 1.f, c.qa), c.act, T, heads * hd);
+                       std::vector<int32_t> pos(T);
+                       for (int32_t &p : pos) p = rng.randint(0, 4000);
+                       std::vector<float> inv_freq(size_t(hd / 2));
+                       for (int i = 0; i < hd / 2; i++) inv_freq[size_t(i)] = std::pow(10000.f, -2.f * i / float(hd));
+                       c.be.rope(x, hd, c.upload_vec(pos), c.upload_vec(inv_freq));
+                       return Result{c.download(x), x.dtype};
+                     }});
+  }
+
+  // kv_store: scatter 20 rows into a prefilled pool at random distinct slots of layer 1; the whole
+  // pool is compared (untouched slots must stay as they were).
+  {
+    cases.push_back({"kv_store", "T=20 pool=(6 blocks, 2 layers, 16 tokens, kv_dim 256) layer=1", 0, [](Ctx &c) {
+                       Rng rng(7);
+                       KvLayout kv;
+                       kv.dtype = c.kvdt;
+                       kv.n_blocks = 6;
+                       kv.n_layers = 2;
+                       kv.block_tokens = 16;
+                       kv.kv_dim = 256;
+                       const size_t n = kv.bytes() / dtype_size(kv.dtype);
+                       Tensor pool = c.upload(random_values(rng, n, 1.f, c.qk), kv.dtype, 1, int64_t(n));
+                       kv.base = pool.data;
+                       const int T = 20;
+                       std::vector<int32_t> slots(size_t(kv.n_blocks * kv.block_tokens));
+                       std::iota(slots.begin(), slots.end(), 0);
+                       for (size_t i = slots.size() - 1; i > 0; i--) std::swap(slots[i], slots[size_t(rng.next() % (i + 1))]);
+                       slots.resize(T);
+                       Tensor k = c.upload(random_values(rng, size_t(T) * 256, 1.f, c.qk), c.act, T, 256);
+                       Tensor v = c.upload(random_values(rng, size_t(T) * 256, 1.f, c.qk), c.act, T, 256);
+                       c.be.kv_store(kv, 1, k, v, c.upload_vec(slots));
+                       return Result{c.download(pool), kv.dtype};
+                     }});
+  }
+
+  // attention over a paged pool whose block table holds shuffled, non-contiguous block ids.
+  struct AT { int T, n_past, nh, nkv, hd, bt; const char *what; };
+  const AT ats[] = {
+      {37, 0, 8, 2, 128, 16, "prefill GQA"},
+      {100, 50, 4, 2, 64, 16, "prefill GQA, 2 query tiles, past"},
+      {20, 5, 4, 1, 128, 16, "prefill MQA"},
+      {30, 3, 2, 1, 64, 7, "prefill, block_tokens 7"},
+      {1, 299, 8, 8, 128, 16, "decode MHA"},
+      {1, 40, 8, 1, 64, 16, "decode MQA"},
+      {1, 2000, 8, 2, 128, 16, "decode GQA, long context (splits)"},
+      {4, 30, 4, 2, 128, 16, "4 tokens"},
+      {3, 10, 4, 2, 80, 16, "hd 80"},
+      {20, 10, 4, 2, 80, 16, "prefill hd 80 (generic kernel)"},
+  };
+  for (const AT &at : ats) {
+    char shape[160];
+    std::snprintf(shape, sizeof shape, "T=%d past=%d nh=%d nkv=%d hd=%d bt=%d (%s)", at.T, at.n_past, at.nh, at.nkv,
+                  at.hd, at.bt, at.what);
+    cases.push_back({"attention", shape, 0, [=](Ctx &c) {
+                       Rng rng(8);
+                       const int ctx = at.n_past + at.T;
+                       const int used = (ctx + at.bt - 1) / at.bt;
+                       KvLayout kv;
+                       kv.dtype = c.kvdt;
+                       kv.n_blocks = used + 3;
+                       kv.n_layers = 2;
+                       kv.block_tokens = at.bt;
+                       kv.kv_dim = at.nkv * at.hd;
+                       const size_t n = kv.bytes() / dtype_size(kv.dtype);
+                       Tensor pool = c.upload(random_values(rng, n, 1.f, c.qk), kv.dtype, 1, int64_t(n));
+                       kv.base = pool.data;
+                       std::vector<int32_t> ids(size_t(kv.n_blocks));
+                       std::iota(ids.begin(), ids.end(), 0);
+                       for (size_t i = ids.size() - 1; i > 0; i--) std::swap(ids[i], ids[size_t(rng.next() % (i + 1))]);
+                       ids.resize(size_t(used));
+                       std::vector<int32_t> pos(size_t(at.T));
+                       for (int t = 0; t < at.T; t++) pos[size_t(t)] = at.n_past + t;
+                       const int width = at.nh * at.hd;
+                       Tensor q = c.upload(random_values(rng, size_t(at.T) * width, 1.f, c.qa), c.act, at.T, width);
+                       Tensor out = c.empty(c.act, at.T, width);
+                       c.be.attention(out, q, kv, 1, c.upload_vec(ids), c.upload_vec(pos), at.nh, at.nkv, at.hd,
+                                      1.f / std::sqrt(float(at.hd)));
+                       return Result{c.download(out), out.dtype};
+                     }});
+  }
+
+  // swiglu: out (T, F) = silu(gate) * up
+  for (auto tf : {std::pair<int, int>{5, 1000}, {37, 333}}) {
+    const int T = tf.first, F = tf.second;
+    cases.push_back({"swiglu", "T=" + std::to_string(T) + " F=" + std::to_string(F), 0, [=](Ctx &c) {
+                       Rng rng(9);
+                       Tensor g = c.upload(random_values(rng, size_t(T) * F, 6.f, c.qa), c.act, T, F);
+                       Tensor u = c.upload(random_values(rng, size_t(T) * F, 2.f, c.qa), c.act, T, F);
+                       Tensor out = c.empty(c.act, T, F);
+                       c.be.swiglu(out, g, u);
+                       return Result{c.download(out), out.dtype};
+                     }});
+  }
+  return cases;
+}
+
+// ---- checks that are not comparisons: streams and events, errors ----
+
+struct Tally {
+  int passed = 0, failed = 0, skipped = 0;
+  void line(const std::string &op, const std::string &backend, const std::string &shape, const std::string &detail,
+            bool ok) {
+    std::printf("%-10s %-18s %-64s %-28s %s\n", op.c_str(), backend.c_str(), shape.c_str(), detail.c_str(),
+                ok ? "PASS" : "FAIL");
+    std::fflush(stdout);
+    (ok ? passed : failed)++;
+  }
+};
+
+// A copy on the Copy stream from pinned memory, ordered before Compute work by an event, plus event
+// timing.
+void check_streams(Backend &be, const std::string &label, Tally &tally) {
+  const size_t n = 1 << 20;
+  void *host = nullptr, *a = nullptr, *b = nullptr;
+  Event *e = nullptr, *t0 = nullptr, *t1 = nullptr;
+  bool ok = false;
+  std::string detail;
+  try {
+    host = be.host_alloc(n * 4);
+    a = be.device_alloc(n * 4);
+    b = be.device_alloc(n * 4);
+    e = be.event_create();
+    t0 = be.event_create();
+    t1 = be.event_create();
+    uint32_t *h = static_cast<uint32_t *>(host);
+    for (size_t i = 0; i < n; i++) h[i] = uint32_t(i * 2654435761u);
+    be.event_record(t0, StreamId::Compute);
+    be.copy(a, host, n * 4, CopyKind::HostToDevice, StreamId::Copy);
+    be.event_record(e, StreamId::Copy);
+    be.stream_wait(StreamId::Compute, e);
+    be.copy(b, a, n * 4, CopyKind::DeviceToDevice, StreamId::Compute);
+    be.event_record(t1, StreamId::Compute);
+    std::vector<uint32_t> back(n);
+    be.copy(back.data(), b, n * 4, CopyKind::DeviceToHost, StreamId::Compute);
+    be.synchronize(StreamId::Compute);
+    be.event_synchronize(t1);
+    const float ms = be.event_elapsed_ms(t0, t1);
+    ok = std::memcmp(back.data(), host, n * 4) == 0 && ms >= 0.f;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "elapsed=%.3fms", ms);
+    detail = buf;
+  } catch (const Error &err) {
+    detail = err.what();
+  }
+  for (Event *ev : {e, t0, t1})
+    if (ev) be.event_destroy(ev);
+  if (a) be.device_free(a);
+  if (b) be.device_free(b);
+  if (host) be.host_free(host);
+  tally.line("streams", label, "4 MiB H2D on Copy, event, D2D on Compute", detail, ok);
+}
+
+// Errors come back as vl::Error with the right status, and the backend keeps working afterwards.
+void check_errors(Backend &be, const std::string &label, Tally &tally) {
+  auto expect = [&](const char *what, vl_status want, const std::function<void()> &fn) {
+    std::string got = "no error";
+    bool ok = false;
+    try {
+      fn();
+    } catch (const Error &err) {
+      ok = err.status() == want;
+      got = std::string(vl_status_name(err.status())) + ": " + err.what();
+    }
+    if (got.size() > 60) got = got.substr(0, 57) + "...";
+    tally.line("errors", label, what, got, ok);
+  };
+  void *dummy = nullptr;
+  expect("matmul with mismatched shapes", VL_ERR_INVALID_ARGUMENT, [&] {
+    Tensor x{nullptr, be.activation_dtype(), 2, 10}, w{nullptr, DType::F16, 5, 11}, o{nullptr, DType::F32, 2, 5};
+    be.matmul(o, x, w, false);
+  });
+  expect("device_alloc(1 PiB)", VL_ERR_OUT_OF_MEMORY, [&] { dummy = be.device_alloc(size_t(1) << 50); });
+  if (dummy) be.device_free(dummy);
+}
+
+
+// ---- --perf: kernel-level timings of the Llama-2-7B shape ----
+
+struct Perf {
+  Backend &be;
+  std::vector<void *> allocs;
+  explicit Perf(Backend &b) : be(b) {}
+  ~Perf() {
+    be.synchronize(StreamId::Compute);
+    for (void *p : allocs) be.device_free(p);
+  }
+  void *alloc(size_t bytes) {
+    void *p = be.device_alloc(bytes);
+    allocs.push_back(p);
+    return p;
+  }
+  // Device tensor filled with small random F16-representable values (weights ~ N(0, 0.02)-ish).
+  Tensor random(DType dt, int64_t rows, int64_t cols, float scale, uint64_t seed) {
+    Tensor t{alloc(size_t(rows) * size_t(cols) * dtype_size(dt)), dt, rows, cols};
+    const size_t chunk = size_t(16) << 20;  // bytes per upload
+    std::vector<uint8_t> host(std::min(chunk, t.bytes()));
+    Rng rng(seed);
+    const size_t n = host.size() / dtype_size(dt);
+    for (size_t i = 0; i < n; i++) store_f32(host.data(), dt, i, rng.uniform(-scale, scale));
+    for (size_t off = 0; off < t.bytes(); off += host.size()) {
+      be.copy(static_cast<char *>(t.data) + off, host.data(), std::min(host.size(), t.bytes() - off),
+              CopyKind::HostToDevice, StreamId::Compute);
+      be.synchronize(StreamId::Compute);  // host buffer reused
+    }
+    return t;
+  }
+  template <typename T> T *upload(const std::vector<T> &v) {
+    T *p = static_cast<T *>(alloc(v.size() * sizeof(T)));
+    be.copy(p, v.data(), v.size() * sizeof(T), CopyKind::HostToDevice, StreamId::Compute);
+    be.synchronize(StreamId::Compute);
+    return p;
+  }
+  // Milliseconds per call of fn, averaged over n calls after one warm-up call.
+  double time_ms(int n, const std::function<void(int)> &fn) {
+    Event *a = be.event_create(), *b = be.event_create();
+    fn(0);
+    be.event_record(a, StreamId::Compute);
+    for (int i = 0; i < n; i++) fn(i);
+    be.event_record(b, StreamId::Compute);
+    be.event_synchronize(b);
+    const double ms = be.event_elapsed_ms(a, b) / n;
+    be.event_destroy(a);
+    be.event_destroy(b);
+    return ms;
+  }
+};
+
+// tiny: a toy shape that exercises the same code path in seconds (a smoke test of --perf on the CPU).
+int run_perf(const std::string &dev, bool tiny) {
+  std::unique_ptr<Backend> bep;
+  try {
+    bep = open_backend(dev);
+  } catch (const Error &e) {
+    std::printf("SKIP %s: %s\n", dev.c_str(), e.what());
+    return e.status() == VL_ERR_NO_DEVICE ? 0 : 1;
+  }
+  Backend &be = *bep;
+  const DeviceInfo info = be.device_info();
+  std::printf("# %s: %s, %s\n", dev.c_str(), info.name.c_str(), info.driver.c_str());
+  try {
+    Perf p(be);
+    const DType act = be.activation_dtype(), wt = DType::F16;
+
+    // Device-to-device copy of 1 GiB, counting bytes read plus bytes written (the issue's floor).
+    double d2d_tbs = 0;
+    {
+      const size_t bytes = size_t(1) << (tiny ? 24 : 30);
+      void *a = p.alloc(bytes), *b = p.alloc(bytes);
+      const double ms = p.time_ms(10, [&](int) { be.copy(b, a, bytes, CopyKind::DeviceToDevice, StreamId::Compute); });
+      d2d_tbs = 2.0 * double(bytes) / (ms * 1e-3) / 1e12;
+      std::printf("perf %s d2d copy %s: %.3f ms, %.2f TB/s (read + write)\n", dev.c_str(), tiny ? "16 MiB" : "1 GiB",
+                  ms, d2d_tbs);
+      be.device_free(a);
+      be.device_free(b);
+      p.allocs.resize(p.allocs.size() - 2);
+    }
+
+    // Llama-2-7B: hidden 4096, intermediate 11008, 32 layers, 32 heads (MHA), head_dim 128, vocab 32000.
+    const int H = tiny ? 256 : 4096, F = tiny ? 688 : 11008, L = tiny ? 2 : 32, NH = tiny ? 4 : 32;
+    const int NKV = tiny ? 2 : 32, HD = tiny ? 64 : 128, V = tiny ? 1000 : 32000, BT = 16;
+    struct Layer { Tensor wq, wk, wv, wo, wg, wu, wd, n1, n2; };
+    std::vector<Layer> layers(L);
+    uint64_t seed = 100;
+    for (Layer &l : layers) {
+      l.wq = p.random(wt, H, H, 0.02f, seed++);
+      l.wk = p.random(wt, NKV * HD, H, 0.02f, seed++);
+      l.wv = p.random(wt, NKV * HD, H, 0.02f, seed++);
+      l.wo = p.random(wt, H, H, 0.02f, seed++);
+      l.wg = p.random(wt, F, H, 0.02f, seed++);
+      l.wu = p.random(wt, F, H, 0.02f, seed++);
+      l.wd = p.random(wt, H, F, 0.02f, seed++);
+      l.n1 = p.random(wt, 1, H, 1.0f, seed++);
+      l.n2 = p.random(wt, 1, H, 1.0f, seed++);
+    }
+    Tensor embed_w = p.random(wt, V, H, 0.02f, seed++), lm_head = p.random(wt, V, H, 0.02f, seed++);
+    Tensor norm_f = p.random(wt, 1, H, 1.0f, seed++);
+    const double weight_bytes = double(L) * (2.0 * H * H + 2.0 * NKV * HD * H + 3.0 * F * H + 2.0 * H) * 2 +
+                                2.0 * V * H * 2 + H * 2;
+    const double floor_ms = weight_bytes / (d2d_tbs * 1e12) * 1e3;
+
+    // GEMVs of the decode step (T = 1), each weight read once.
+    for (auto nk : {std::pair<int, int>{H, H}, {F, H}, {H, F}, {V, H}}) {
+      const Tensor &w = nk.first == V ? lm_head : nk.first == F ? layers[0].wg : nk.second == F ? layers[0].wd
+                                                                                                  : layers[0].wq;
+      Tensor x = p.random(act, 1, nk.second, 1.f, 7);
+      Tensor out{p.alloc(size_t(nk.first) * sizeof(float)), DType::F32, 1, nk.first};
+      // Cycle over 8 different weights of the shape when there are (so that L2 holds none of them).
+      const double ms = p.time_ms(64, [&](int i) {
+        const Layer &l = layers[size_t(i % std::min(L, 8))];
+        const Tensor &wi = nk.first == V ? lm_head : nk.first == F ? l.wg : nk.second == F ? l.wd : l.wq;
+        be.matmul(out, x, wi, false);
+      });
+      const double tbs = double(w.bytes()) / (ms * 1e-3) / 1e12;
+      std::printf("perf %s gemv T=1 N=%d K=%d F16: %.1f us, %.2f TB/s weight read (%.0f%% of the d2d figure)\n",
+                  dev.c_str(), nk.first, nk.second, ms * 1e3, tbs, 100.0 * tbs / d2d_tbs);
+    }
+
+    // A synthetic forward, op for op what the engine issues per layer.
+    const int max_ctx = 640;
+    KvLayout kv;
+    kv.dtype = be.kv_dtype();
+    kv.n_blocks = max_ctx / BT;
+    kv.n_layers = L;
+    kv.block_tokens = BT;
+    kv.kv_dim = NKV * HD;
+    kv.base = p.alloc(kv.bytes());
+    std::vector<int32_t> seq(max_ctx), table(size_t(kv.n_blocks));
+    std::iota(seq.begin(), seq.end(), 0);
+    std::iota(table.begin(), table.end(), 0);
+    for (size_t i = 0; i < table.size(); i++) std::swap(table[i], table[(i * 7) % table.size()]);  // non-contiguous
+    std::vector<int32_t> slots(max_ctx);
+    for (int pos = 0; pos < max_ctx; pos++) slots[size_t(pos)] = table[size_t(pos / BT)] * BT + pos % BT;
+    int32_t *d_pos = p.upload(seq), *d_slots = p.upload(slots), *d_table = p.upload(table);
+    std::vector<int32_t> ids(max_ctx);
+    for (int i = 0; i < max_ctx; i++) ids[size_t(i)] = (i * 7919) % V;
+    int32_t *d_ids = p.upload(ids);
+    std::vector<float> inv_freq(HD / 2);
+    for (int i = 0; i < HD / 2; i++) inv_freq[size_t(i)] = std::pow(10000.f, -2.f * i / float(HD));
+    float *d_inv = p.upload(inv_freq);
+
+    const int TMAX = 512;
+    auto act_buf = [&](int64_t cols) { return Tensor{p.alloc(size_t(TMAX) * cols * dtype_size(act)), act, TMAX, cols}; };
+    Tensor x{p.alloc(size_t(TMAX) * H * 4), DType::F32, TMAX, H};  // the residual stream
+    Tensor xn = act_buf(H), q = act_buf(H), k = act_buf(NKV * HD), v = act_buf(NKV * HD), att = act_buf(H);
+    Tensor g = act_buf(F), u = act_buf(F), a = act_buf(F);
+    Tensor logits{p.alloc(size_t(V) * 4), DType::F32, 1, V};
+
+    // Tokens [start, start + T) of one sequence: embed, 32 layers, final norm, logits of the last row.
+    auto forward = [&](int start, int T) {
+      Tensor xs = x.rows_slice(0, T), xns = xn.rows_slice(0, T), qs = q.rows_slice(0, T), ks = k.rows_slice(0, T);
+      Tensor vs = v.rows_slice(0, T), as = att.rows_slice(0, T), gs = g.rows_slice(0, T), us = u.rows_slice(0, T);
+      Tensor acts = a.rows_slice(0, T);
+      be.embed(xs, embed_w, d_ids + start);
+      for (int li = 0; li < L; li++) {
+        const Layer &l = layers[size_t(li)];
+        be.rmsnorm(xns, xs, l.n1, 1e-5f);
+        be.matmul(qs, xns, l.wq, false);
+        be.matmul(ks, xns, l.wk, false);
+        be.matmul(vs, xns, l.wv, false);
+        be.rope(qs, HD, d_pos + start, d_inv);
+        be.rope(ks, HD, d_pos + start, d_inv);
+        be.kv_store(kv, li, ks, vs, d_slots + start);
+        be.attention(as, qs, kv, li, d_table, d_pos + start, NH, NKV, HD, 1.f / std::sqrt(float(HD)));
+        be.matmul(xs, as, l.wo, true);
+        be.rmsnorm(xns, xs, l.n2, 1e-5f);
+        be.matmul(gs, xns, l.wg, false);
+        be.matmul(us, xns, l.wu, false);
+        be.swiglu(acts, gs, us);
+        be.matmul(xs, acts, l.wd, true);
+      }
+      be.rmsnorm(xns, xs, norm_f, 1e-5f);
+      be.matmul(logits, xn.rows_slice(T - 1, 1), lm_head, false);
+    };
+
+    const int prompt = 72, new_tokens = 50;
+    forward(0, prompt);
+    // Decode steps at positions 72 .. 121 (the warm-up call repeats position 72).
+    const double decode_ms = p.time_ms(new_tokens, [&](int i) { forward(prompt + i, 1); });
+    std::printf("perf %s decode %s fp16, context %d..%d: %.3f ms/token; floor %.3f ms (%.2f GB / "
+                "%.2f TB/s) -> %.2fx (target <= 1.3x)\n",
+                dev.c_str(), tiny ? "tiny shape" : "Llama-2-7B shape", prompt + 1, prompt + new_tokens, decode_ms,
+                floor_ms, weight_bytes / 1e9, d2d_tbs,
+                decode_ms / floor_ms);
+    const double prefill_ms = p.time_ms(5, [&](int) { forward(0, 512); });
+    std::printf("perf %s prefill 512 tokens: %.2f ms (target <= 20 ms), %.0f TFLOP/s on the GEMMs' flops\n",
+                dev.c_str(), prefill_ms, 2.0 * 512 * (weight_bytes / 2 - 2.0 * V * H) / (prefill_ms * 1e-3) / 1e12);
+    return 0;
+  } catch (const Error &e) {
+    std::printf("FAIL perf %s: %s\n", dev.c_str(), e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  std::string only;
+  std::vector<std::string> devices;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--perf" || a == "--perf-tiny") {
+      return run_perf(i + 1 < argc ? argv[i + 1] : "cuda:0", a == "--perf-tiny");
+    } else if (a == "-o" && i + 1 < argc) only = argv[++i];
+    else if (a == "-h" || a == "--help") {
+      std::printf("usage: %s [-o OP] [DEVICE...] | --perf [DEVICE]\n", argv[0]);
+      return 0;
+    } else devices.push_back(a);
+  }
+  const bool default_devices = devices.empty();
+  if (default_devices) devices = {"cuda:0", "cuda:0/no-cublas"};
+
+  std::unique_ptr<Backend> cpu;
+  try {
+    cpu = open_backend("cpu");
+  } catch (const Error &e) {
+    std::printf("FAIL cpu: %s\n", e.what());
+    return 1;
+  }
+
+  Tally tally;
+  const std::vector<Case> cases = make_cases();
+  for (const std::string &dev : devices) {
+    // "cuda:0/no-cublas": the same GPU with cuBLAS disabled, so that the fallback GEMM is checked.
+    std::string open_name = dev;
+    const bool no_cublas = dev.size() > 10 && dev.compare(dev.size() - 10, 10, "/no-cublas") == 0;
+    if (no_cublas) open_name = dev.substr(0, dev.size() - 10);
+    std::unique_ptr<Backend> be;
+    try {
+      if (no_cublas) setenv("VRAMLAB_CUDA_NO_CUBLAS", "1", 1);
+      be = open_backend(open_name);
+      if (no_cublas) unsetenv("VRAMLAB_CUDA_NO_CUBLAS");
+    } catch (const Error &e) {
+      if (no_cublas) unsetenv("VRAMLAB_CUDA_NO_CUBLAS");
+      if (e.status() == VL_ERR_NO_DEVICE) {
+        std::printf("SKIP cuda: %s\n", e.what());
+        tally.skipped++;
+        if (default_devices) break;  // no GPU: the no-cublas variant cannot open either
+        continue;
+      }
+      std::printf("FAIL %s: cannot open (%s): %s\n", dev.c_str(), vl_status_name(e.status()), e.what());
+      tally.failed++;
+      continue;
+    }
+    const DeviceInfo info = be->device_info();
+    std::printf("# %s: %s, %s, act %s, kv %s\n", dev.c_str(), info.name.c_str(), info.driver.c_str(),
+                dtype_name(be->activation_dtype()), dtype_name(be->kv_dtype()));
+
+    const DType qa = coarser(be->activation_dtype(), cpu->activation_dtype());
+    const DType qk = coarser(be->kv_dtype(), cpu->kv_dtype());
+    for (const Case &cs : cases) {
+      if (!only.empty() && cs.op != only) continue;
+      Result ref, got;
+      std::string error;
+      try {
+        Ctx rc(*cpu, qa, qk);
+        ref = cs.run(rc);
+      } catch (const Error &e) {
+        error = std::string("cpu: ") + e.what();
+      }
+      if (error.empty()) {
+        try {
+          Ctx tc(*be, qa, qk);
+          got = cs.run(tc);
+        } catch (const Error &e) {
+          error = e.what();
+        }
+      }
+      if (!error.empty()) {
+        if (error.size() > 80) error = error.substr(0, 77) + "...";
+        tally.line(cs.op, dev, cs.shape, error, false);
+        continue;
+      }
+      const double err = rel_l2(got.v, ref.v);
+      const double tol = std::max(tol_for(got.dt), cs.min_tol);
+      char detail[64];
+      std::snprintf(detail, sizeof detail, "rel_err=%.2e tol=%.0e", err, tol);
+      tally.line(cs.op, dev, cs.shape, detail, err <= tol);  // NaN fails
+    }
+    if (only.empty() || only == "streams") check_streams(*be, dev, tally);
+    // (not on "cpu": the reference backend does not validate shapes, the core does)
+    if ((only.empty() || only == "errors") && dev != "cpu") {
+      check_errors(*be, dev, tally);
+      // ... and the backend still computes correctly after those errors.
+      for (const Case &cs : cases) {
+        if (cs.op != "matmul" || cs.shape.rfind("T=37 N=96", 0) != 0) continue;
+        std::string detail;
+        bool ok = false;
+        try {
+          Ctx rc(*cpu, qa, qk), tc(*be, qa, qk);
+          const Result ref = cs.run(rc), got = cs.run(tc);
+          const double err = rel_l2(got.v, ref.v);
+          char buf[64];
+          std::snprintf(buf, sizeof buf, "rel_err=%.2e", err);
+          detail = buf;
+          ok = err <= std::max(tol_for(got.dt), cs.min_tol);
+        } catch (const Error &e) {
+          detail = e.what();
+        }
+        tally.line("errors", dev, "matmul after the errors: " + cs.shape, detail, ok);
+        break;
+      }
+    }
+  }
+  std::printf("%d passed, %d failed, %d skipped\n", tally.passed, tally.failed, tally.skipped);
+  return tally.failed ? 1 : 0;
+}
