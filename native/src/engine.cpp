@@ -1,5 +1,6 @@
 #include "engine.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -53,30 +54,62 @@ void Engine::ensure_workspace(int32_t tokens) {
   ws_tokens_ = T;
 }
 
+namespace {
+// True when b starts right where a ends, so [a; b] is one weight matrix (the layout keeps q, k, v
+// and gate, up adjacent; 256-byte padding can break that for odd shapes).
+bool adjacent(const Tensor &a, const Tensor &b) { return static_cast<char *>(a.data) + a.bytes() == b.data; }
+Tensor stacked(const Tensor &first, int64_t rows) { return Tensor{first.data, first.dtype, rows, first.cols}; }
+// Columns [first, first + n) of a one-row tensor.
+Tensor cols_slice(const Tensor &row, int64_t first, int64_t n) {
+  return Tensor{static_cast<char *>(row.data) + size_t(first) * dtype_size(row.dtype), row.dtype, 1, n};
+}
+}  // namespace
+
 void Engine::run_layer(int32_t l, int32_t n) {
   const ModelConfig &c = m_.config();
   const LayerWeights &w = m_.layers[size_t(l)];
-  Tensor x = x_.rows_slice(0, n), h = h_.rows_slice(0, n), q = q_.rows_slice(0, n), k = k_.rows_slice(0, n),
-         v = v_.rows_slice(0, n), attn = attn_.rows_slice(0, n), gate = gate_.rows_slice(0, n),
-         up = up_.rows_slice(0, n);
+  Tensor x = x_.rows_slice(0, n), h = h_.rows_slice(0, n), q, k, v, gate, up;
   const float *inv_freq = inv_freq_.as<float>();
 
   // Attention block: x += o_proj(attention(rope(q), rope(k), v)) over the paged KV cache.
   be_.rmsnorm(h, x, w.attn_norm, c.rms_norm_eps);
-  be_.matmul(q, h, w.wq, false);
-  be_.matmul(k, h, w.wk, false);
-  be_.matmul(v, h, w.wv, false);
-  be_.rope(q, c.head_dim, positions_, inv_freq);
-  be_.rope(k, c.head_dim, positions_, inv_freq);
+  if (n == 1 && adjacent(w.wq, w.wk) && adjacent(w.wk, w.wv)) {
+    // Decode: one GEMV over [wq; wk; wv] reads the three at full bandwidth. // qkv (1, q + 2 kv)
+    Tensor qkv{q_.data, q_.dtype, 1, c.q_dim() + 2 * c.kv_dim()};  // q_ holds >= 16 rows of q_dim
+    be_.matmul(qkv, h, stacked(w.wq, qkv.cols), false);
+    q = cols_slice(qkv, 0, c.q_dim());
+    k = cols_slice(qkv, c.q_dim(), c.kv_dim());
+    v = cols_slice(qkv, c.q_dim() + c.kv_dim(), c.kv_dim());
+  } else {
+    q = q_.rows_slice(0, n), k = k_.rows_slice(0, n), v = v_.rows_slice(0, n);
+    be_.matmul(q, h, w.wq, false);
+    be_.matmul(k, h, w.wk, false);
+    be_.matmul(v, h, w.wv, false);
+  }
+  if (n == 1 && static_cast<char *>(q.data) + q.bytes() == k.data) {
+    be_.rope(cols_slice(q, 0, c.q_dim() + c.kv_dim()), c.head_dim, positions_, inv_freq);  // q and k heads in one pass
+  } else {
+    be_.rope(q, c.head_dim, positions_, inv_freq);
+    be_.rope(k, c.head_dim, positions_, inv_freq);
+  }
   be_.kv_store(m_.kv_pool().layout(), l, k, v, slots_);
+  Tensor attn = attn_.rows_slice(0, n);
   be_.attention(attn, q, m_.kv_pool().layout(), l, table_, positions_, c.num_heads, c.num_kv_heads, c.head_dim,
                 1.0f / std::sqrt(float(c.head_dim)));
   be_.matmul(x, attn, w.wo, true);
 
   // MLP block: x += down(silu(gate(h)) * up(h)).
   be_.rmsnorm(h, x, w.mlp_norm, c.rms_norm_eps);
-  be_.matmul(gate, h, w.w_gate, false);
-  be_.matmul(up, h, w.w_up, false);
+  if (n == 1 && adjacent(w.w_gate, w.w_up)) {
+    Tensor gu{gate_.data, gate_.dtype, 1, 2 * int64_t(c.intermediate_size)};  // (1, 2F) in gate_'s >= 16 rows
+    be_.matmul(gu, h, stacked(w.w_gate, gu.cols), false);
+    gate = cols_slice(gu, 0, c.intermediate_size);
+    up = cols_slice(gu, c.intermediate_size, c.intermediate_size);
+  } else {
+    gate = gate_.rows_slice(0, n), up = up_.rows_slice(0, n);
+    be_.matmul(gate, h, w.w_gate, false);
+    be_.matmul(up, h, w.w_up, false);
+  }
   be_.swiglu(gate, gate, up);
   be_.matmul(x, gate, w.w_down, true);
 }
@@ -97,16 +130,18 @@ void Engine::forward(BlockTable &table, const int32_t *ids, int32_t n, int32_t l
   const int32_t added = table.reserve(n);
   try {
     ensure_workspace(n);
-    std::vector<int32_t> positions(static_cast<size_t>(n)), slots(static_cast<size_t>(n));
-    for (int32_t t = 0; t < n; t++) {
-      positions[size_t(t)] = start + t;
-      slots[size_t(t)] = table.slot(start + t);
-    }
+    // ids, positions, slots and the block table sit back to back in the workspace, as in `meta`:
+    // one upload per step instead of four.
     const std::vector<int32_t> &blocks = table.blocks();
-    be_.copy(ids_, ids, size_t(n) * 4, CopyKind::HostToDevice, StreamId::Compute);
-    be_.copy(positions_, positions.data(), size_t(n) * 4, CopyKind::HostToDevice, StreamId::Compute);
-    be_.copy(slots_, slots.data(), size_t(n) * 4, CopyKind::HostToDevice, StreamId::Compute);
-    be_.copy(table_, blocks.data(), blocks.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
+    const size_t stride = size_t(positions_ - ids_);  // int32s between the arrays
+    std::vector<int32_t> meta(3 * stride + blocks.size());
+    for (int32_t t = 0; t < n; t++) {
+      meta[size_t(t)] = ids[t];
+      meta[stride + size_t(t)] = start + t;
+      meta[2 * stride + size_t(t)] = table.slot(start + t);
+    }
+    std::copy(blocks.begin(), blocks.end(), meta.begin() + std::ptrdiff_t(3 * stride));
+    be_.copy(ids_, meta.data(), meta.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
 
     be_.embed(x_.rows_slice(0, n), m_.embed_tokens, ids_);
     for (int32_t l = 0; l < c.num_layers; l++) run_layer(l, n);
