@@ -10,9 +10,11 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <thread>
+#include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -25,6 +27,11 @@
 namespace vl {
 
 using Clock = std::chrono::steady_clock;
+
+// A recorded sequence of Compute-stream work (see Backend::graph_begin).
+struct Graph {
+  std::vector<std::function<void()>> steps;
+};
 
 // An event completes a "generation" each time work recorded on it has run.
 struct Event {
@@ -143,7 +150,7 @@ class CpuBackend final : public Backend {
 
   void copy(void *dst, const void *src, size_t bytes, CopyKind kind, StreamId stream) override {
     if (stream == StreamId::Compute) {
-      std::memcpy(dst, src, bytes);
+      on_compute([=] { std::memcpy(dst, src, bytes); });
     } else {
       copies_.push([=] { std::memcpy(dst, src, bytes); }, true);
     }
@@ -170,20 +177,40 @@ class CpuBackend final : public Backend {
     if (stream == StreamId::Copy) copies_.drain();
   }
 
-  void embed(Tensor out, Tensor table, const int32_t *ids) override { cpu::embed(out, table, ids); }
-  void rmsnorm(Tensor out, Tensor x, Tensor weight, float eps) override { cpu::rmsnorm(out, x, weight, eps); }
-  void matmul(Tensor out, Tensor x, Tensor w, bool accumulate) override { cpu::matmul(out, x, w, accumulate); }
+  void embed(Tensor out, Tensor table, const int32_t *ids) override {
+    on_compute([=] { cpu::embed(out, table, ids); });
+  }
+  void rmsnorm(Tensor out, Tensor x, Tensor weight, float eps) override {
+    on_compute([=] { cpu::rmsnorm(out, x, weight, eps); });
+  }
+  void matmul(Tensor out, Tensor x, Tensor w, bool accumulate) override {
+    on_compute([=] { cpu::matmul(out, x, w, accumulate); });
+  }
   void rope(Tensor x, int32_t head_dim, const int32_t *positions, const float *inv_freq) override {
-    cpu::rope(x, head_dim, positions, inv_freq);
+    on_compute([=] { cpu::rope(x, head_dim, positions, inv_freq); });
   }
   void kv_store(const KvLayout &kv, int32_t layer, Tensor k, Tensor v, const int32_t *slots) override {
-    cpu::kv_store(kv, layer, k, v, slots);
+    on_compute([=] { cpu::kv_store(kv, layer, k, v, slots); });
   }
   void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const int32_t *block_table,
                  const int32_t *positions, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, float scale) override {
-    cpu::attention(out, q, kv, layer, block_table, positions, n_heads, n_kv_heads, head_dim, scale);
+    on_compute([=] { cpu::attention(out, q, kv, layer, block_table, positions, n_heads, n_kv_heads, head_dim, scale); });
   }
-  void swiglu(Tensor out, Tensor gate, Tensor up) override { cpu::swiglu(out, gate, up); }
+  void swiglu(Tensor out, Tensor gate, Tensor up) override {
+    on_compute([=] { cpu::swiglu(out, gate, up); });
+  }
+
+  // Graphs record the Compute-stream work as closures and replay them, as CUDA stream capture does,
+  // so the engine's graph path (and any pointer it records that later goes stale) is tested in CI.
+  bool graph_begin() override {
+    recording_ = std::make_unique<Graph>();
+    return true;
+  }
+  Graph *graph_end() override { return recording_.release(); }
+  void graph_launch(Graph *g) override {
+    for (auto &step : g->steps) step();
+  }
+  void graph_destroy(Graph *g) override { delete g; }
 
  private:
   static void *aligned(size_t bytes, const char *what) {
@@ -193,7 +220,14 @@ class CpuBackend final : public Backend {
     return p;
   }
 
+  // Runs Compute-stream work now, or records it while a graph is being recorded.
+  void on_compute(std::function<void()> work) {
+    if (recording_) recording_->steps.push_back(std::move(work));
+    else work();
+  }
+
   CopyQueue copies_;
+  std::unique_ptr<Graph> recording_;  // set between graph_begin and graph_end
 };
 
 }  // namespace

@@ -379,6 +379,41 @@ class CudaBackend final : public Backend {
                    compute());
   }
 
+  // ---- graphs: stream capture of the Compute stream ----
+
+  bool graph_begin() override {
+    make_current();
+    // ThreadLocal: CUDA calls other threads make meanwhile (other sessions) are not captured.
+    CUDA_CHECK(cudaStreamBeginCapture(compute(), cudaStreamCaptureModeThreadLocal));
+    return true;
+  }
+
+  Graph *graph_end() override {
+    make_current();
+    cudaGraph_t graph = nullptr;
+    cudaError_t err = cudaStreamEndCapture(compute(), &graph);
+    cudaGraphExec_t exec = nullptr;
+    if (err == cudaSuccess && graph) err = cudaGraphInstantiate(&exec, graph, 0);
+    if (graph) (void)cudaGraphDestroy(graph);
+    if (err != cudaSuccess || !exec) {
+      (void)cudaGetLastError();  // a failed capture is not sticky; the stream is usable again
+      return nullptr;
+    }
+    return reinterpret_cast<Graph *>(exec);
+  }
+
+  void graph_launch(Graph *g) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    make_current();
+    CUDA_CHECK(cudaGraphLaunch(reinterpret_cast<cudaGraphExec_t>(g), compute()));
+  }
+
+  void graph_destroy(Graph *g) override {
+    if (!g) return;
+    make_current_nothrow();
+    if (cudaGraphExecDestroy(reinterpret_cast<cudaGraphExec_t>(g)) != cudaSuccess) (void)cudaGetLastError();
+  }
+
  private:
   // ---- setup / teardown ----
 

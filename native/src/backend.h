@@ -66,6 +66,7 @@ struct DeviceInfo {
 
 // Opaque to the core; each backend defines its own.
 struct Event;
+struct Graph;
 
 class Backend {
  public:
@@ -118,8 +119,18 @@ class Backend {
   virtual void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const int32_t *block_table,
                          const int32_t *positions, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
                          float scale) = 0;
-  // out (T, F) = silu(gate) * up; gate, up (T, F).
+  // out (T, F) = silu(gate) * up; gate, up (T, F). out may be gate.
   virtual void swiglu(Tensor out, Tensor gate, Tensor up) = 0;
+
+  // ---- graphs (optional) ----
+  // Replaying a recorded step saves the launch gaps of its many small kernels. graph_begin starts
+  // recording the kernels then issued on Compute (they do not run); graph_end stops and returns the
+  // graph, or nullptr when recording failed (Compute is usable again either way). A replay reads
+  // its inputs from the addresses recorded. Backends without graphs return false from graph_begin.
+  virtual bool graph_begin() { return false; }
+  virtual Graph *graph_end() { return nullptr; }
+  virtual void graph_launch(Graph *g) {}
+  virtual void graph_destroy(Graph *g) {}
 };
 
 // The CPU reference backend (always built).

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "error.h"
@@ -14,11 +16,15 @@ size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 }  // namespace
 
 Engine::Engine(Model &model) : m_(model), be_(*model.runtime().backend) {
+  const char *no_graphs = std::getenv("VRAMLAB_NO_GRAPHS");
+  graphs_ = !(no_graphs && *no_graphs && std::string(no_graphs) != "0");
   std::vector<float> inv = m_.config().rope_inv_freq();
   inv_freq_ = m_.runtime().arena.alloc(inv.size() * sizeof(float), "rotary frequencies");
   be_.copy(inv_freq_.get(), inv.data(), inv.size() * sizeof(float), CopyKind::HostToDevice, StreamId::Compute);
   be_.synchronize(StreamId::Compute);
 }
+
+Engine::~Engine() { be_.graph_destroy(decode_graph_); }
 
 void Engine::ensure_workspace(int32_t tokens) {
   if (tokens <= ws_tokens_) return;
@@ -52,6 +58,7 @@ void Engine::ensure_workspace(int32_t tokens) {
   slots_ = reinterpret_cast<int32_t *>(p + 2 * ints);
   table_ = reinterpret_cast<int32_t *>(p + 3 * ints);
   ws_tokens_ = T;
+  ws_generation_++;
 }
 
 namespace {
@@ -114,6 +121,44 @@ void Engine::run_layer(int32_t l, int32_t n) {
   be_.matmul(x, gate, w.w_down, true);
 }
 
+void Engine::compute(int32_t n, int32_t logits_rows) {
+  const ModelConfig &c = m_.config();
+  be_.embed(x_.rows_slice(0, n), m_.embed_tokens, ids_);
+  for (int32_t l = 0; l < c.num_layers; l++) run_layer(l, n);
+  if (logits_rows > 0) {
+    const int32_t first = n - logits_rows;
+    Tensor h = h_.rows_slice(0, logits_rows), logits = logits_.rows_slice(0, logits_rows);
+    be_.rmsnorm(h, x_.rows_slice(first, logits_rows), m_.final_norm, c.rms_norm_eps);
+    be_.matmul(logits, h, m_.lm_head, false);
+  }
+}
+
+bool Engine::replay_decode() {
+  if (!graphs_) return false;
+  if (!decode_graph_ || graph_generation_ != ws_generation_) {
+    be_.graph_destroy(decode_graph_);
+    decode_graph_ = nullptr;
+    if (!be_.graph_begin()) {
+      graphs_ = false;
+      return false;
+    }
+    try {
+      compute(1, 1);
+    } catch (...) {
+      be_.graph_destroy(be_.graph_end());
+      throw;
+    }
+    decode_graph_ = be_.graph_end();
+    if (!decode_graph_) {  // recording failed: run this and later steps kernel by kernel
+      graphs_ = false;
+      return false;
+    }
+    graph_generation_ = ws_generation_;
+  }
+  be_.graph_launch(decode_graph_);
+  return true;
+}
+
 void Engine::forward(BlockTable &table, const int32_t *ids, int32_t n, int32_t logits_rows, float *out) {
   const ModelConfig &c = m_.config();
   if (n < 1) throw Error(VL_ERR_INVALID_ARGUMENT, "a step needs at least one token");
@@ -143,14 +188,9 @@ void Engine::forward(BlockTable &table, const int32_t *ids, int32_t n, int32_t l
     std::copy(blocks.begin(), blocks.end(), meta.begin() + std::ptrdiff_t(3 * stride));
     be_.copy(ids_, meta.data(), meta.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
 
-    be_.embed(x_.rows_slice(0, n), m_.embed_tokens, ids_);
-    for (int32_t l = 0; l < c.num_layers; l++) run_layer(l, n);
-
+    if (!(n == 1 && logits_rows == 1 && replay_decode())) compute(n, logits_rows);
     if (logits_rows > 0) {
-      const int32_t first = n - logits_rows;
-      Tensor h = h_.rows_slice(0, logits_rows), logits = logits_.rows_slice(0, logits_rows);
-      be_.rmsnorm(h, x_.rows_slice(first, logits_rows), m_.final_norm, c.rms_norm_eps);
-      be_.matmul(logits, h, m_.lm_head, false);
+      Tensor logits = logits_.rows_slice(0, logits_rows);
       be_.copy(out, logits.data, logits.bytes(), CopyKind::DeviceToHost, StreamId::Compute);
     }
     be_.synchronize(StreamId::Compute);

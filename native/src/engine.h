@@ -15,6 +15,7 @@ class Model;
 class Engine {
  public:
   explicit Engine(Model &model);
+  ~Engine();
 
   // Appends ids (n tokens) to the session whose KV blocks `table` maps, runs them, and writes
   // logits_rows (0, 1 or n) rows of logits, for the last positions, into out (host, rows * vocab).
@@ -23,7 +24,12 @@ class Engine {
 
  private:
   void ensure_workspace(int32_t tokens);
+  // The step's device work: embedding, the layers, and logits for the last logits_rows positions.
+  void compute(int32_t n, int32_t logits_rows);
   void run_layer(int32_t layer, int32_t n);
+  // Runs a one-token step (logits of it) by replaying the recorded decode graph, recording it first
+  // when the workspace changed. Returns false when the backend has no graphs.
+  bool replay_decode();
 
   Model &m_;
   Backend &be_;
@@ -44,6 +50,11 @@ class Engine {
   int32_t *positions_ = nullptr;  // (T) absolute positions
   int32_t *slots_ = nullptr;      // (T) KV pool slots
   int32_t *table_ = nullptr;      // (pool blocks) the session's block table
+  uint64_t ws_generation_ = 0;    // bumped at each workspace (re)allocation
+
+  Graph *decode_graph_ = nullptr;  // the recorded one-token step, valid for graph_generation_
+  uint64_t graph_generation_ = 0;
+  bool graphs_ = true;             // false once the backend said it has none (or VRAMLAB_NO_GRAPHS)
 };
 
 }  // namespace vl

@@ -76,6 +76,8 @@ describe.each([
   });
 
   it('decodes with the KV cache as a full recompute of the whole sequence does', async () => {
+    // Decode steps replay the engine's recorded one-token graph; the growing recomputes in between
+    // reallocate the workspace (past 32 tokens), so the graph must be re-recorded, not replayed stale.
     const s = model.createSession();
     const prefill = (await s.forward(ref.input_ids)) as Logits;
     expect(prefill.argmax()).toBe(ref.greedy[0]);
