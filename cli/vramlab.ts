@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // vramlab: the command line. User errors print one line on stderr and exit with status 1.
 //
-//   vramlab logits MODEL --ids 3,17,42 [--device cpu] [--budget SIZE] [--json]
+//   vramlab logits MODEL --ids 3,17,42 [--device cpu] [--budget SIZE] [--placement P --ring SIZE --prefetch N] [--json]
 //   vramlab generate MODEL --ids 3,17,42 --max-new-tokens N [--device cpu] [--budget SIZE] [--json]
 //   vramlab info MODEL [--device cpu] [--budget SIZE] [--json]
 //   vramlab demo [--device cpu] [--budget SIZE]
@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo.js';
 import { VramlabError } from '../runtime/errors.js';
-import { type Model, Runtime } from '../runtime/runtime.js';
+import { type Model, type Placement, PLACEMENTS, Runtime } from '../runtime/runtime.js';
 import { formatSize } from '../runtime/units.js';
 
 const USAGE = `usage: vramlab <command> [options]
@@ -26,6 +26,9 @@ options:
   --device cpu|cuda:N              device (default cpu)
   --budget SIZE                    VRAM budget, e.g. 512MB, 24GiB (default: the device's memory)
   --kv-pool-tokens N               KV pool capacity in tokens (default: max positions, at most 4096)
+  --placement P                    resident (default) | stream | stream-sync | accelerate | auto
+  --ring SIZE                      ring buffer for streamed layers (default: two layers)
+  --prefetch N                     streamed layers copied ahead (default 1)
   --json                           machine-readable output
 
 MODEL: a HuggingFace Llama directory (config.json + safetensors), or synthetic:<spec> with
@@ -40,6 +43,9 @@ const OPTIONS = {
   device: { type: 'string' },
   budget: { type: 'string' },
   'kv-pool-tokens': { type: 'string' },
+  placement: { type: 'string' },
+  ring: { type: 'string' },
+  prefetch: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -69,7 +75,16 @@ async function withModel<T>(values: Record<string, unknown>, modelArg: string | 
   const rt = await Runtime.open({ device: (values['device'] as string | undefined) ?? 'cpu', budget: values['budget'] as string | undefined });
   try {
     const kvPoolTokens = parseCount(values['kv-pool-tokens'] as string | undefined, '--kv-pool-tokens');
-    const model = await rt.loadModel(modelArg, { kvPoolTokens: kvPoolTokens || undefined });
+    const prefetch = parseCount(values['prefetch'] as string | undefined, '--prefetch');
+    const placement = values['placement'] as string | undefined;
+    if (placement !== undefined && !PLACEMENTS.includes(placement as Placement))
+      throw usage(`--placement: "${placement}" is not one of ${PLACEMENTS.join(', ')}`);
+    const model = await rt.loadModel(modelArg, {
+      kvPoolTokens: kvPoolTokens || undefined,
+      placement: placement as Placement | undefined,
+      ring: values['ring'] as string | undefined,
+      prefetch,
+    });
     return await body(model, rt);
   } finally {
     rt.dispose();
@@ -132,6 +147,7 @@ async function main(argv: string[]): Promise<void> {
           console.log(`model     ${info.name}`);
           console.log(`shape     ${s.numLayers} layers, hidden ${s.hiddenSize}, ffn ${s.intermediateSize}, ${s.numHeads} heads / ${s.numKvHeads} KV heads of ${s.headDim}, vocab ${s.vocabSize}`);
           console.log(`weights   ${formatSize(info.weightBytes)} ${s.dtype.toUpperCase()}${s.tieWordEmbeddings ? ', tied embeddings' : ''}`);
+          console.log(`placement ${info.placement}: ${info.residentLayers} of ${s.numLayers} layers resident (${formatSize(info.residentBytes)} in VRAM, ${formatSize(info.hostBytes)} in host memory)${info.ringBytes ? `, ring ${formatSize(info.ringBytes)}, prefetch ${info.prefetch}` : ''}`);
           console.log(`KV pool   ${info.kvPoolBlocks} blocks of ${info.kvBlockTokens} tokens, ${formatSize(info.kvPoolBytes)}`);
           console.log(`device    ${rt.deviceName()}, ${formatSize(mem.current)} in use of a ${formatSize(mem.budget)} budget`);
         }

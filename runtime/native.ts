@@ -29,6 +29,9 @@ export interface NativeModelConfig {
 export interface NativeModelOptions {
   kv_block_tokens: number;
   kv_pool_tokens: number;
+  placement: number;
+  prefetch: number;
+  ring_bytes: number;
 }
 
 export interface NativeMemoryInfo {
@@ -46,6 +49,27 @@ export interface NativeModelInfo {
   kv_block_tokens: number;
   kv_pool_blocks: number;
   kv_free_blocks: number;
+  placement: number;
+  resident_layers: number;
+  prefetch: number;
+  resident_bytes: number;
+  host_bytes: number;
+  ring_bytes: number;
+  layer_bytes: number;
+}
+
+export interface NativeStepStats {
+  tokens: number;
+  steps: number;
+  h2d_bytes: number;
+  wall_ms: number;
+}
+
+export interface NativeLayerTiming {
+  copy_start_ms: number;
+  copy_end_ms: number;
+  compute_start_ms: number;
+  compute_end_ms: number;
 }
 
 export interface NativeSessionInfo {
@@ -92,7 +116,9 @@ function bind() {
     rms_norm_eps: 'float',
     rope_theta: 'float',
   });
-  koffi.struct('vl_model_options', { kv_block_tokens: 'int32_t', kv_pool_tokens: 'int32_t' });
+  koffi.struct('vl_model_options', { kv_block_tokens: 'int32_t', kv_pool_tokens: 'int32_t', placement: 'int32_t', prefetch: 'int32_t', ring_bytes: 'uint64_t' });
+  koffi.struct('vl_step_stats', { tokens: 'int32_t', steps: 'int32_t', h2d_bytes: 'uint64_t', wall_ms: 'double' });
+  koffi.struct('vl_layer_timing', { copy_start_ms: 'float', copy_end_ms: 'float', compute_start_ms: 'float', compute_end_ms: 'float' });
   koffi.struct('vl_memory_info', { budget: 'uint64_t', current: 'uint64_t', peak: 'uint64_t', device_total: 'uint64_t', device_free: 'uint64_t' });
   koffi.struct('vl_model_info', {
     config: 'vl_model_config',
@@ -101,7 +127,13 @@ function bind() {
     kv_block_tokens: 'int32_t',
     kv_pool_blocks: 'int32_t',
     kv_free_blocks: 'int32_t',
-    reserved: 'int32_t',
+    placement: 'int32_t',
+    resident_layers: 'int32_t',
+    prefetch: 'int32_t',
+    resident_bytes: 'uint64_t',
+    host_bytes: 'uint64_t',
+    ring_bytes: 'uint64_t',
+    layer_bytes: 'uint64_t',
   });
   koffi.struct('vl_session_info', { n_tokens: 'int32_t', n_blocks: 'int32_t' });
   return {
@@ -125,6 +157,8 @@ function bind() {
     session_forward: lib.func('int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, _Out_ float *logits)'),
     session_generate: lib.func('int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, _Out_ int32_t *out)'),
     session_error: lib.func('const char *vl_session_error(vl_session *s)'),
+    session_last_step: lib.func('int32_t vl_session_last_step(vl_session *s, _Out_ vl_step_stats *out)'),
+    session_timeline: lib.func('int32_t vl_session_timeline(vl_session *s, _Out_ uint8_t *out, int32_t cap, _Out_ int32_t *n)'),
   };
 }
 
@@ -229,6 +263,22 @@ export const native = {
   },
   sessionReset(s: Handle): void {
     check(lib().session_reset(s) as number);
+  },
+  sessionLastStep(s: Handle): NativeStepStats {
+    const out = {} as NativeStepStats;
+    check(lib().session_last_step(s, out) as number);
+    return toNumbers(out);
+  },
+  sessionTimeline(s: Handle, layers: number): NativeLayerTiming[] {
+    const out: NativeLayerTiming[] = [];
+    const n = [0];
+    // vl_layer_timing is four floats: read them from a plain buffer.
+    const buf = Buffer.alloc(16 * Math.max(layers, 1));
+    check(lib().session_timeline(s, buf, layers, n) as number);
+    const count = Math.min(n[0] as number, layers);
+    for (let i = 0; i < count; i++)
+      out.push({ copy_start_ms: buf.readFloatLE(16 * i), copy_end_ms: buf.readFloatLE(16 * i + 4), compute_start_ms: buf.readFloatLE(16 * i + 8), compute_end_ms: buf.readFloatLE(16 * i + 12) });
+    return out;
   },
   sessionForward(s: Handle, ids: Int32Array, logitsRows: number, logits: Float32Array | null): Promise<void> {
     return callAsync(lib().session_forward, [s, ids, ids.length, logitsRows, logits], () => lib().session_error(s) as string);

@@ -29,11 +29,26 @@ export interface MemoryInfo {
   deviceFree: number;
 }
 
+/**
+ * Where a model's layers live: `resident` (all in VRAM); `stream` (host memory, through a ring in
+ * VRAM, copies prefetched); `stream-sync` (the same ring, no overlap: the ablation); `accelerate`
+ * (pageable host memory, synchronous per-tensor copies, as HF Accelerate); `auto` (the first layers
+ * resident as the budget allows, the rest streamed).
+ */
+export type Placement = 'resident' | 'stream' | 'stream-sync' | 'accelerate' | 'auto';
+export const PLACEMENTS: readonly Placement[] = ['resident', 'stream', 'stream-sync', 'accelerate', 'auto'];
+
 export interface ModelOptions {
   /** Tokens per KV block (default 16). */
   kvBlockTokens?: number;
   /** KV pool capacity in tokens over all sessions (default: max_position_embeddings, at most 4096). */
   kvPoolTokens?: number;
+  /** Layer placement (default resident). */
+  placement?: Placement;
+  /** The ring's capacity for streamed layers: bytes or a size such as "2GiB" (default: two layers). */
+  ring?: number | string;
+  /** Streamed layers copied ahead of the one computing (default 1). */
+  prefetch?: number;
 }
 
 export interface ModelInfo {
@@ -44,6 +59,35 @@ export interface ModelInfo {
   kvBlockTokens: number;
   kvPoolBlocks: number;
   kvFreeBlocks: number;
+  placement: Placement;
+  /** Layers [0, residentLayers) are in VRAM, the rest streamed. */
+  residentLayers: number;
+  prefetch: number;
+  residentBytes: number;
+  hostBytes: number;
+  ringBytes: number;
+  layerBytes: number;
+}
+
+export interface LayerTiming {
+  layer: number;
+  /** Milliseconds from the start of the pass's device work; null for a layer with no copy. */
+  copyStartMs: number | null;
+  copyEndMs: number | null;
+  computeStartMs: number;
+  computeEndMs: number;
+}
+
+/** What the last forward (or whole generate) call did. */
+export interface StepStats {
+  tokens: number;
+  /** Forward passes run (a generate call runs several). */
+  passes: number;
+  /** Weight bytes copied host -> device. */
+  h2dBytes: number;
+  wallMs: number;
+  /** The last pass, per layer; empty when it was replayed from a graph. */
+  timeline: LayerTiming[];
 }
 
 export type LogitsSelection = 'none' | 'last' | 'all';
@@ -155,6 +199,21 @@ export class Session {
     return Array.from(out);
   }
 
+  /** What the last forward or generate call did: bytes copied, time, the per-layer timeline. */
+  lastStep(): StepStats {
+    this.#idle('read the last step of');
+    const h = this.#live();
+    const st = native.sessionLastStep(h);
+    const timeline = native.sessionTimeline(h, this.model.shape.numLayers).map((t, layer) => ({
+      layer,
+      copyStartMs: t.copy_start_ms < 0 ? null : t.copy_start_ms,
+      copyEndMs: t.copy_end_ms < 0 ? null : t.copy_end_ms,
+      computeStartMs: t.compute_start_ms,
+      computeEndMs: t.compute_end_ms,
+    }));
+    return { tokens: st.tokens, passes: st.steps, h2dBytes: st.h2d_bytes, wallMs: st.wall_ms, timeline };
+  }
+
   /** Drops the session's tokens and gives its KV blocks back to the pool. */
   reset(): void {
     this.#idle('reset');
@@ -235,6 +294,13 @@ export class Model {
       kvBlockTokens: i.kv_block_tokens,
       kvPoolBlocks: i.kv_pool_blocks,
       kvFreeBlocks: i.kv_free_blocks,
+      placement: PLACEMENTS[i.placement] ?? 'resident',
+      residentLayers: i.resident_layers,
+      prefetch: i.prefetch,
+      residentBytes: i.resident_bytes,
+      hostBytes: i.host_bytes,
+      ringBytes: i.ring_bytes,
+      layerBytes: i.layer_bytes,
     };
   }
 
@@ -319,7 +385,19 @@ export class Runtime {
    */
   async loadModel(source: string | SyntheticSpec, options: ModelOptions = {}): Promise<Model> {
     const rt = this.#live();
-    const opts = { kv_block_tokens: positiveInt(options.kvBlockTokens, 'kvBlockTokens'), kv_pool_tokens: positiveInt(options.kvPoolTokens, 'kvPoolTokens') };
+    const placement = options.placement ?? 'resident';
+    if (!PLACEMENTS.includes(placement))
+      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `unknown placement "${String(placement)}" (use ${PLACEMENTS.join(', ')})`);
+    if (options.prefetch !== undefined && (!Number.isInteger(options.prefetch) || options.prefetch < 1))
+      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `prefetch must be a positive number of layers, got ${options.prefetch}`);
+    const opts = {
+      kv_block_tokens: positiveInt(options.kvBlockTokens, 'kvBlockTokens'),
+      kv_pool_tokens: positiveInt(options.kvPoolTokens, 'kvPoolTokens'),
+      placement: PLACEMENTS.indexOf(placement),
+      prefetch: options.prefetch ?? 0,
+      ring_bytes: options.ring === undefined ? 0 : parseSize(options.ring),
+    };
+    if (options.ring !== undefined && opts.ring_bytes === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', 'the ring must be larger than 0');
     let handle: Handle;
     let name: string;
     this.#loading++; // dispose() must not close the runtime under a load running on a worker thread

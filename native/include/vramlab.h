@@ -62,9 +62,22 @@ typedef struct vl_model_config {
   float rope_theta;
 } vl_model_config;
 
+/* Where a model's layers live. Streamed layers stay in host memory and flow through a ring buffer
+ * in VRAM; the embedding, the final norm and the LM head are always resident. */
+typedef enum vl_placement {
+  VL_PLACE_RESIDENT = 0,    /* every layer in VRAM */
+  VL_PLACE_STREAM = 1,      /* pinned host memory -> ring, copies prefetched on the copy stream */
+  VL_PLACE_STREAM_SYNC = 2, /* the same ring, each copy waiting for the previous layer's compute */
+  VL_PLACE_ACCELERATE = 3,  /* pageable host memory, synchronous per-tensor copies (as HF Accelerate) */
+  VL_PLACE_AUTO = 4         /* the first K layers resident, the rest streamed; K from the budget */
+} vl_placement;
+
 typedef struct vl_model_options {
   int32_t kv_block_tokens; /* tokens per KV block; 0 = 16 */
   int32_t kv_pool_tokens;  /* KV pool capacity in tokens, over all sessions; 0 = max_position_embeddings capped at 4096 */
+  int32_t placement;       /* vl_placement */
+  int32_t prefetch;        /* stream: layers copied ahead of the one computing; 0 = 1 */
+  uint64_t ring_bytes;     /* ring capacity; 0 = two layers */
 } vl_model_options;
 
 typedef struct vl_memory_info {
@@ -77,13 +90,36 @@ typedef struct vl_memory_info {
 
 typedef struct vl_model_info {
   vl_model_config config;
-  uint64_t weight_bytes;   /* bytes of weights on the device */
+  uint64_t weight_bytes;   /* bytes of all weights */
   uint64_t kv_pool_bytes;  /* bytes of the KV block pool */
   int32_t kv_block_tokens;
   int32_t kv_pool_blocks;
   int32_t kv_free_blocks;
-  int32_t reserved;
+  int32_t placement;        /* vl_placement */
+  int32_t resident_layers;  /* layers [0, resident_layers) in VRAM, the rest streamed */
+  int32_t prefetch;
+  uint64_t resident_bytes;  /* weights in VRAM */
+  uint64_t host_bytes;      /* weights in host memory (streamed layers) */
+  uint64_t ring_bytes;      /* the ring's capacity, 0 when nothing is streamed */
+  uint64_t layer_bytes;     /* one layer's weights */
 } vl_model_info;
+
+/* What the last step (forward call, or the whole of a generate call) did. */
+typedef struct vl_step_stats {
+  int32_t tokens;     /* tokens run */
+  int32_t steps;      /* forward passes (a generate call runs several) */
+  uint64_t h2d_bytes; /* weight bytes copied host -> device (streamed layers) */
+  double wall_ms;     /* host wall time of the passes */
+} vl_step_stats;
+
+/* One layer of the last pass: milliseconds from the start of its device work; -1 where the layer
+ * had no copy. A pass replayed from a graph has no timeline (n_layers 0). */
+typedef struct vl_layer_timing {
+  float copy_start_ms;
+  float copy_end_ms;
+  float compute_start_ms;
+  float compute_end_ms;
+} vl_layer_timing;
 
 typedef struct vl_session_info {
   int32_t n_tokens;  /* tokens held in the session's KV cache */
@@ -126,6 +162,9 @@ VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, 
  * argmax of the previous logits; out receives the max_new new tokens. */
 VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out);
 VL_API const char *vl_session_error(vl_session *s);
+VL_API int32_t vl_session_last_step(vl_session *s, vl_step_stats *out);
+/* Copies up to cap layer timings of the last pass into out; *n receives how many there are. */
+VL_API int32_t vl_session_timeline(vl_session *s, vl_layer_timing *out, int32_t cap, int32_t *n);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,8 @@ struct vl_model {
 struct vl_session {
   vl_model *owner;
   std::unique_ptr<vl::BlockTable> table;
+  vl_step_stats last{};                 // the last forward or generate call
+  std::vector<vl::LayerTiming> timeline;  // its last pass
   std::mutex busy;  // one call at a time per session
   std::string error;
 };
@@ -214,6 +216,13 @@ VL_API int32_t vl_model_info_get(vl_model *m, vl_model_info *out) {
     out->kv_block_tokens = kv.block_tokens;
     out->kv_pool_blocks = kv.n_blocks;
     out->kv_free_blocks = model.kv_pool().free_blocks();
+    out->placement = int32_t(model.placement().placement);
+    out->resident_layers = model.resident_layers();
+    out->prefetch = model.placement().prefetch;
+    out->resident_bytes = model.resident_bytes();
+    out->host_bytes = model.host_bytes();
+    out->ring_bytes = model.streams() ? model.placement().ring_bytes : 0;
+    out->layer_bytes = model.layer_bytes();
   });
 }
 
@@ -268,7 +277,9 @@ VL_API int32_t vl_session_reset(vl_session *s) {
 VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, float *logits) {
   return session_call(s, [&] {
     need(ids, "ids");
-    s->owner->model->engine().forward(*s->table, ids, n, logits_rows, logits);
+    vl::StepStats st = s->owner->model->engine().forward(*s->table, ids, n, logits_rows, logits);
+    s->last = vl_step_stats{st.tokens, 1, st.h2d_bytes, st.wall_ms};
+    s->timeline = std::move(st.layers);
   });
 }
 
@@ -283,12 +294,22 @@ VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n,
       return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
     };
     const int32_t start = s->table->n_tokens();
+    vl_step_stats total{};
+    auto step = [&](const int32_t *tokens, int32_t count, int32_t rows) {
+      vl::StepStats st = m.engine().forward(*s->table, tokens, count, rows, logits.data());
+      total.tokens += st.tokens;
+      total.steps += 1;
+      total.h2d_bytes += st.h2d_bytes;
+      total.wall_ms += st.wall_ms;
+      if (!st.layers.empty()) s->timeline = std::move(st.layers);
+    };
     try {
-      m.engine().forward(*s->table, ids, n, max_new > 0 ? 1 : 0, logits.data());
+      step(ids, n, max_new > 0 ? 1 : 0);
       for (int32_t i = 0; i < max_new; i++) {
         out[i] = argmax();
-        if (i + 1 < max_new) m.engine().forward(*s->table, &out[i], 1, 1, logits.data());
+        if (i + 1 < max_new) step(&out[i], 1, 1);
       }
+      s->last = total;
     } catch (...) {
       s->table->truncate(start);  // a failed generation leaves the session as before the call
       throw;
@@ -297,5 +318,23 @@ VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n,
 }
 
 VL_API const char *vl_session_error(vl_session *s) { return s ? s->error.c_str() : ""; }
+
+VL_API int32_t vl_session_last_step(vl_session *s, vl_step_stats *out) {
+  return session_call(s, [&] {
+    need(out, "out");
+    *out = s->last;
+  });
+}
+
+VL_API int32_t vl_session_timeline(vl_session *s, vl_layer_timing *out, int32_t cap, int32_t *n) {
+  return session_call(s, [&] {
+    need(n, "n");
+    *n = int32_t(s->timeline.size());
+    for (int32_t i = 0; i < std::min(cap, *n); i++) {
+      const vl::LayerTiming &t = s->timeline[size_t(i)];
+      out[i] = vl_layer_timing{t.copy_start, t.copy_end, t.compute_start, t.compute_end};
+    }
+  });
+}
 
 }  // extern "C"

@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -17,14 +18,45 @@ size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
 Engine::Engine(Model &model) : m_(model), be_(*model.runtime().backend) {
   const char *no_graphs = std::getenv("VRAMLAB_NO_GRAPHS");
-  graphs_ = !(no_graphs && *no_graphs && std::string(no_graphs) != "0");
+  graphs_ = !(no_graphs && *no_graphs && std::string(no_graphs) != "0") && !m_.streams();
+  const int32_t L = m_.config().num_layers;
+  for (auto *evs : {&copy_start_, &copy_done_, &compute_start_, &compute_done_})
+    for (int32_t l = 0; l < L; l++) evs->push_back(be_.event_create());
+  step_start_ = be_.event_create();
+  if (m_.streams()) {
+    std::vector<size_t> sizes(size_t(L - m_.resident_layers()), m_.layer_bytes());
+    plan_ = RingPlan::make(m_.placement().ring_bytes, sizes);
+    ring_ = m_.runtime().arena.alloc(plan_.capacity, "the weight ring");
+  }
   std::vector<float> inv = m_.config().rope_inv_freq();
   inv_freq_ = m_.runtime().arena.alloc(inv.size() * sizeof(float), "rotary frequencies");
   be_.copy(inv_freq_.get(), inv.data(), inv.size() * sizeof(float), CopyKind::HostToDevice, StreamId::Compute);
   be_.synchronize(StreamId::Compute);
 }
 
-Engine::~Engine() { be_.graph_destroy(decode_graph_); }
+Engine::~Engine() {
+  be_.graph_destroy(decode_graph_);
+  for (auto *evs : {&copy_start_, &copy_done_, &compute_start_, &compute_done_})
+    for (Event *e : *evs) be_.event_destroy(e);
+  be_.event_destroy(step_start_);
+}
+
+namespace {
+// The workspace's parts for T tokens, in order: a tensor, its dtype and columns.
+struct WsPart {
+  Tensor *t;
+  DType dtype;
+  int64_t cols;
+};
+}  // namespace
+
+size_t Engine::workspace_bytes(const ModelConfig &c, DType act, int32_t tokens, int32_t pool_blocks) {
+  const size_t T = align_up(size_t(tokens), 16);
+  const size_t per_token = 4 * size_t(c.hidden_size) + dtype_size(act) * (size_t(c.hidden_size) + 2 * size_t(c.q_dim()) +
+                                                                            2 * size_t(c.kv_dim()) + 2 * size_t(c.intermediate_size)) +
+                           4 * size_t(c.vocab_size);
+  return T * per_token + 9 * 256 + 3 * align_up(T * 4, 256) + align_up(size_t(pool_blocks) * 4, 256);
+}
 
 void Engine::ensure_workspace(int32_t tokens) {
   if (tokens <= ws_tokens_) return;
@@ -32,24 +64,16 @@ void Engine::ensure_workspace(int32_t tokens) {
   const DType act = be_.activation_dtype();
   const int32_t T = int32_t(align_up(size_t(tokens), 16));
   const int32_t pool_blocks = m_.kv_pool().layout().n_blocks;
-  struct Part {
-    Tensor *t;
-    DType dtype;
-    int64_t cols;
-  };
-  Part parts[] = {{&x_, DType::F32, c.hidden_size}, {&h_, act, c.hidden_size},  {&q_, act, c.q_dim()},
-                  {&k_, act, c.kv_dim()},           {&v_, act, c.kv_dim()},      {&attn_, act, c.q_dim()},
-                  {&gate_, act, c.intermediate_size}, {&up_, act, c.intermediate_size}, {&logits_, DType::F32, c.vocab_size}};
-  size_t total = 0;
-  for (const Part &p : parts) total += align_up(size_t(T) * size_t(p.cols) * dtype_size(p.dtype), 256);
+  WsPart parts[] = {{&x_, DType::F32, c.hidden_size}, {&h_, act, c.hidden_size},  {&q_, act, c.q_dim()},
+                    {&k_, act, c.kv_dim()},           {&v_, act, c.kv_dim()},      {&attn_, act, c.q_dim()},
+                    {&gate_, act, c.intermediate_size}, {&up_, act, c.intermediate_size}, {&logits_, DType::F32, c.vocab_size}};
   const size_t ints = align_up(size_t(T) * 4, 256);
-  total += 3 * ints + align_up(size_t(pool_blocks) * 4, 256);
-
+  const size_t total = workspace_bytes(c, act, T, pool_blocks);
   ws_.reset();  // give the old workspace back first so growing fits a tight budget
   ws_tokens_ = 0;
   ws_ = m_.runtime().arena.alloc(total, "the activation workspace for " + std::to_string(T) + " tokens");
   char *p = ws_.as<char>();
-  for (const Part &part : parts) {
+  for (const WsPart &part : parts) {
     *part.t = Tensor{p, part.dtype, T, part.cols};
     p += align_up(part.t->bytes(), 256);
   }
@@ -72,9 +96,8 @@ Tensor cols_slice(const Tensor &row, int64_t first, int64_t n) {
 }
 }  // namespace
 
-void Engine::run_layer(int32_t l, int32_t n) {
+void Engine::run_layer(int32_t l, int32_t n, const LayerWeights &w) {
   const ModelConfig &c = m_.config();
-  const LayerWeights &w = m_.layers[size_t(l)];
   Tensor x = x_.rows_slice(0, n), h = h_.rows_slice(0, n), q, k, v, gate, up;
   const float *inv_freq = inv_freq_.as<float>();
 
@@ -121,15 +144,72 @@ void Engine::run_layer(int32_t l, int32_t n) {
   be_.matmul(x, gate, w.w_down, true);
 }
 
-void Engine::compute(int32_t n, int32_t logits_rows) {
+void Engine::compute(int32_t n, int32_t logits_rows, StepStats &stats) {
   const ModelConfig &c = m_.config();
   be_.embed(x_.rows_slice(0, n), m_.embed_tokens, ids_);
-  for (int32_t l = 0; l < c.num_layers; l++) run_layer(l, n);
+  if (m_.streams()) {
+    stream_layers(n, stats);
+  } else {
+    for (int32_t l = 0; l < c.num_layers; l++) {
+      if (timeline_) be_.event_record(compute_start_[size_t(l)], StreamId::Compute);
+      run_layer(l, n, m_.layers[size_t(l)]);
+      if (timeline_) be_.event_record(compute_done_[size_t(l)], StreamId::Compute);
+    }
+  }
   if (logits_rows > 0) {
     const int32_t first = n - logits_rows;
     Tensor h = h_.rows_slice(0, logits_rows), logits = logits_.rows_slice(0, logits_rows);
     be_.rmsnorm(h, x_.rows_slice(first, logits_rows), m_.final_norm, c.rms_norm_eps);
     be_.matmul(logits, h, m_.lm_head, false);
+  }
+}
+
+void Engine::stream_layers(int32_t n, StepStats &stats) {
+  const int32_t L = m_.config().num_layers, K = m_.resident_layers(), S = L - K;
+  const Placement p = m_.placement().placement;
+  const int32_t depth = p == Placement::StreamSync ? 0 : m_.placement().prefetch;
+  char *ring = ring_.as<char>();
+  int32_t issued = 0;  // streamed layers whose copy is enqueued
+
+  // Streamed layer j (layer K + j) into its ring slot, on the Copy stream.
+  auto issue = [&](int32_t j) {
+    const size_t l = size_t(K + j);
+    if (plan_.reuse_after[size_t(j)] >= 0) be_.stream_wait(StreamId::Copy, compute_done_[size_t(K + plan_.reuse_after[size_t(j)])]);
+    if (p == Placement::StreamSync && l > 0) be_.stream_wait(StreamId::Copy, compute_done_[l - 1]);  // no overlap: the ablation
+    be_.event_record(copy_start_[l], StreamId::Copy);
+    be_.copy(ring + plan_.offset[size_t(j)], m_.host_layer(int32_t(l)), m_.layer_bytes(), CopyKind::HostToDevice, StreamId::Copy);
+    be_.event_record(copy_done_[l], StreamId::Copy);
+    stats.h2d_bytes += m_.layer_bytes();
+  };
+
+  for (int32_t l = 0; l < L; l++) {
+    const int32_t j = l - K;  // streamed index, negative for resident layers
+    const size_t ul = size_t(l);
+    if (p != Placement::Accelerate) {
+      // Copy ahead up to `depth` layers past this one, as far as the ring lets us: a copy may only
+      // overwrite layers whose compute is already enqueued (before this layer).
+      while (issued < S && issued <= j + depth && plan_.reuse_after[size_t(issued)] < std::max(j, 0)) issue(issued++);
+    }
+    LayerWeights w = m_.layers[ul];
+    if (j >= 0) {
+      void *slot = ring + plan_.offset[size_t(j)];
+      if (p == Placement::Accelerate) {
+        // HF Accelerate's way: before the layer runs, copy each of its tensors from pageable host
+        // memory, synchronously, on the compute stream.
+        be_.event_record(copy_start_[ul], StreamId::Compute);
+        LayerWeights dst = w.rebased(m_.host_layer(l), slot);
+        for (int i = 0; i < LayerWeights::kTensors; i++)
+          be_.copy(dst.begin()[i].data, w.begin()[i].data, w.begin()[i].bytes(), CopyKind::HostToDevice, StreamId::Compute);
+        be_.event_record(copy_done_[ul], StreamId::Compute);
+        stats.h2d_bytes += m_.layer_bytes();
+      } else {
+        be_.stream_wait(StreamId::Compute, copy_done_[ul]);
+      }
+      w = w.rebased(m_.host_layer(l), slot);
+    }
+    be_.event_record(compute_start_[ul], StreamId::Compute);
+    run_layer(l, n, w);
+    be_.event_record(compute_done_[ul], StreamId::Compute);
   }
 }
 
@@ -143,8 +223,12 @@ bool Engine::replay_decode() {
       return false;
     }
     try {
-      compute(1, 1);
+      StepStats unused;
+      timeline_ = false;  // no events inside a recorded graph
+      compute(1, 1, unused);
+      timeline_ = true;
     } catch (...) {
+      timeline_ = true;
       be_.graph_destroy(be_.graph_end());
       throw;
     }
@@ -159,7 +243,8 @@ bool Engine::replay_decode() {
   return true;
 }
 
-void Engine::forward(BlockTable &table, const int32_t *ids, int32_t n, int32_t logits_rows, float *out) {
+StepStats Engine::forward(BlockTable &table, const int32_t *ids, int32_t n, int32_t logits_rows, float *out) {
+  const auto t0 = std::chrono::steady_clock::now();
   const ModelConfig &c = m_.config();
   if (n < 1) throw Error(VL_ERR_INVALID_ARGUMENT, "a step needs at least one token");
   if (logits_rows != 0 && logits_rows != 1 && logits_rows != n)
@@ -188,13 +273,36 @@ void Engine::forward(BlockTable &table, const int32_t *ids, int32_t n, int32_t l
     std::copy(blocks.begin(), blocks.end(), meta.begin() + std::ptrdiff_t(3 * stride));
     be_.copy(ids_, meta.data(), meta.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
 
-    if (!(n == 1 && logits_rows == 1 && replay_decode())) compute(n, logits_rows);
+    StepStats stats;
+    stats.tokens = n;
+    bool replayed = n == 1 && logits_rows == 1 && replay_decode();
+    if (!replayed) {
+      be_.event_record(step_start_, StreamId::Compute);
+      compute(n, logits_rows, stats);
+    }
     if (logits_rows > 0) {
       Tensor logits = logits_.rows_slice(0, logits_rows);
       be_.copy(out, logits.data, logits.bytes(), CopyKind::DeviceToHost, StreamId::Compute);
     }
     be_.synchronize(StreamId::Compute);
     table.commit(n);
+    if (!replayed) {
+      // The timeline, from the events (all complete: compute waited for every copy).
+      const bool streams = m_.streams();
+      for (int32_t l = 0; l < c.num_layers; l++) {
+        const size_t ul = size_t(l);
+        LayerTiming t;
+        t.compute_start = be_.event_elapsed_ms(step_start_, compute_start_[ul]);
+        t.compute_end = be_.event_elapsed_ms(step_start_, compute_done_[ul]);
+        if (streams && l >= m_.resident_layers()) {
+          t.copy_start = be_.event_elapsed_ms(step_start_, copy_start_[ul]);
+          t.copy_end = be_.event_elapsed_ms(step_start_, copy_done_[ul]);
+        }
+        stats.layers.push_back(t);
+      }
+    }
+    stats.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return stats;
   } catch (...) {
     table.rollback(added);
     throw;

@@ -1,9 +1,12 @@
-// model.cpp: the weight layout of a Llama model on the device, filled from safetensors files
-// (each tensor checked against config.json first) or from the synthetic generator.
+// model.cpp: the weight layout of a Llama model, its placement (which layers live in VRAM, which in
+// host memory), and filling it from safetensors files (each tensor checked against config.json
+// first) or from the synthetic generator.
 #include "model.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "engine.h"
 #include "error.h"
@@ -12,16 +15,51 @@
 
 namespace vl {
 
-// One tensor of the layout: HF name, shape, where it goes in the weights buffer, how synthetic
-// weights initialise it.
+namespace {
+size_t align256(size_t v) { return (v + 255) / 256 * 256; }  // 256-byte alignment for vector loads and cuBLAS
+
+const char *placement_name(Placement p) {
+  switch (p) {
+    case Placement::Resident: return "resident";
+    case Placement::Stream: return "stream";
+    case Placement::StreamSync: return "stream-sync";
+    case Placement::Accelerate: return "accelerate";
+    case Placement::Auto: return "auto";
+  }
+  return "?";
+}
+}  // namespace
+
+LayerWeights LayerWeights::rebased(const void *from, void *to) const {
+  LayerWeights w = *this;
+  for (Tensor *t = w.begin(); t != w.begin() + kTensors; t++)
+    t->data = static_cast<char *>(to) + (static_cast<const char *>(t->data) - static_cast<const char *>(from));
+  return w;
+}
+
+HostWeights::HostWeights(Backend &backend, size_t bytes, bool pinned) : backend_(&backend), bytes_(bytes), pinned_(pinned) {
+  if (pinned) {
+    data_ = static_cast<char *>(backend.host_alloc(bytes));
+  } else {
+    data_ = static_cast<char *>(std::aligned_alloc(4096, align256(bytes) / 4096 * 4096 + 4096));
+    if (!data_) throw Error(VL_ERR_OUT_OF_MEMORY, "out of host memory for " + format_bytes(bytes) + " of streamed weights");
+  }
+}
+
+HostWeights::~HostWeights() {
+  if (!data_) return;
+  if (pinned_) backend_->host_free(data_);
+  else std::free(data_);
+}
+
+// One tensor in file order: HF name, shape, and the Tensor it fills.
 struct Model::Slot {
   std::string name;
   int64_t rows;
   int64_t cols;
   bool is_vector;  // stored 1-D, (cols,)
-  size_t offset;   // bytes into the weights buffer
   Tensor *target;
-  size_t bytes(DType t) const { return size_t(rows) * size_t(cols) * dtype_size(t); }
+  bool on_host;    // a streamed layer's tensor, in host memory
 };
 
 Model::Model(Runtime &rt, ModelConfig config, std::string name)
@@ -32,59 +70,109 @@ Model::Model(Runtime &rt, ModelConfig config, std::string name)
 Model::~Model() {
   engine_.reset();
   kv_.reset();
-  weights_.reset();
+  device_.reset();
+  host_.reset();
   rt_.live_models--;
 }
 
-std::vector<Model::Slot> Model::layout() {
-  // Order: embedding, then each layer's nine tensors together (one contiguous range per layer, the
-  // unit that streaming copies), then the final norm and the LM head.
+std::vector<Model::Slot> Model::place(const vl_model_options *options) {
   const ModelConfig &c = config_;
-  layers.resize(size_t(c.num_layers));
-  std::vector<Slot> s;
-  s.push_back({"model.embed_tokens.weight", c.vocab_size, c.hidden_size, false, 0, &embed_tokens});
-  for (int l = 0; l < c.num_layers; l++) {
-    std::string p = "model.layers." + std::to_string(l) + ".";
-    LayerWeights &w = layers[size_t(l)];
-    s.push_back({p + "input_layernorm.weight", 1, c.hidden_size, true, 0, &w.attn_norm});
-    s.push_back({p + "self_attn.q_proj.weight", c.q_dim(), c.hidden_size, false, 0, &w.wq});
-    s.push_back({p + "self_attn.k_proj.weight", c.kv_dim(), c.hidden_size, false, 0, &w.wk});
-    s.push_back({p + "self_attn.v_proj.weight", c.kv_dim(), c.hidden_size, false, 0, &w.wv});
-    s.push_back({p + "self_attn.o_proj.weight", c.hidden_size, c.q_dim(), false, 0, &w.wo});
-    s.push_back({p + "post_attention_layernorm.weight", 1, c.hidden_size, true, 0, &w.mlp_norm});
-    s.push_back({p + "mlp.gate_proj.weight", c.intermediate_size, c.hidden_size, false, 0, &w.w_gate});
-    s.push_back({p + "mlp.up_proj.weight", c.intermediate_size, c.hidden_size, false, 0, &w.w_up});
-    s.push_back({p + "mlp.down_proj.weight", c.hidden_size, c.intermediate_size, false, 0, &w.w_down});
-  }
-  s.push_back({"model.norm.weight", 1, c.hidden_size, true, 0, &final_norm});
-  if (!c.tie_word_embeddings) s.push_back({"lm_head.weight", c.vocab_size, c.hidden_size, false, 0, &lm_head});
-  size_t off = 0;
-  for (Slot &slot : s) {
-    slot.offset = off;
-    off += (slot.bytes(c.dtype) + 255) / 256 * 256;  // 256-byte alignment for vector loads and cuBLAS
-  }
-  return s;
-}
+  const size_t esz = dtype_size(c.dtype);
+  const int L = c.num_layers;
+  auto bytes = [&](int64_t rows, int64_t cols) { return align256(size_t(rows) * size_t(cols) * esz); };
 
-void Model::allocate(const std::vector<Slot> &slots, const vl_model_options *options) {
-  const ModelConfig &c = config_;
-  const Slot &last = slots.back();
-  size_t total = last.offset + last.bytes(c.dtype);
-  weights_ = rt_.arena.alloc(total, "loading the weights of " + name_);
-  for (const Slot &s : slots) *s.target = Tensor{weights_.as<char>() + s.offset, c.dtype, s.rows, s.cols};
-  if (c.tie_word_embeddings) lm_head = embed_tokens;
+  // A layer's tensors, with their offsets inside the layer.
+  struct Part { const char *name; int64_t rows, cols; bool vec; };
+  const Part parts[LayerWeights::kTensors] = {
+      {"input_layernorm.weight", 1, c.hidden_size, true},        {"self_attn.q_proj.weight", c.q_dim(), c.hidden_size, false},
+      {"self_attn.k_proj.weight", c.kv_dim(), c.hidden_size, false}, {"self_attn.v_proj.weight", c.kv_dim(), c.hidden_size, false},
+      {"self_attn.o_proj.weight", c.hidden_size, c.q_dim(), false}, {"post_attention_layernorm.weight", 1, c.hidden_size, true},
+      {"mlp.gate_proj.weight", c.intermediate_size, c.hidden_size, false}, {"mlp.up_proj.weight", c.intermediate_size, c.hidden_size, false},
+      {"mlp.down_proj.weight", c.hidden_size, c.intermediate_size, false}};
+  size_t rel[LayerWeights::kTensors];
+  layer_bytes_ = 0;
+  for (int i = 0; i < LayerWeights::kTensors; i++) {
+    rel[i] = layer_bytes_;
+    layer_bytes_ += bytes(parts[i].rows, parts[i].cols);
+  }
+  const size_t embed_bytes = bytes(c.vocab_size, c.hidden_size), norm_bytes = bytes(1, c.hidden_size);
+  const size_t head_bytes = c.tie_word_embeddings ? 0 : embed_bytes;
+  const size_t global_bytes = embed_bytes + norm_bytes + head_bytes;
 
-  int32_t block_tokens = options && options->kv_block_tokens > 0 ? options->kv_block_tokens : 16;
-  int32_t pool_tokens = options && options->kv_pool_tokens > 0 ? options->kv_pool_tokens
-                                                               : std::min(c.max_position_embeddings, 4096);
+  // The placement asked for.
+  placement_ = PlacementOptions{};
+  if (options) {
+    if (options->placement < VL_PLACE_RESIDENT || options->placement > VL_PLACE_AUTO)
+      throw Error(VL_ERR_INVALID_ARGUMENT, "unknown placement " + std::to_string(options->placement));
+    if (options->prefetch < 0) throw Error(VL_ERR_INVALID_ARGUMENT, "prefetch must be >= 0 layers");
+    placement_.placement = Placement(options->placement);
+    placement_.prefetch = options->prefetch > 0 ? options->prefetch : 1;
+    placement_.ring_bytes = options->ring_bytes;
+  }
+  const Placement p = placement_.placement;
+  if (p == Placement::Resident && placement_.ring_bytes > 0)
+    throw Error(VL_ERR_INVALID_ARGUMENT, "a ring size was given but the placement is resident: choose stream, stream-sync, accelerate or auto");
+  uint64_t ring = p == Placement::Resident ? 0 : placement_.ring_bytes ? placement_.ring_bytes : 2 * layer_bytes_;
+  if (p != Placement::Resident && ring < layer_bytes_)
+    throw Error(VL_ERR_INVALID_ARGUMENT, "the ring (" + format_bytes(ring) + ") is smaller than one layer (" +
+                                             format_bytes(layer_bytes_) + "); give a ring of at least one layer (--ring)");
+
+  const int32_t block_tokens = options && options->kv_block_tokens > 0 ? options->kv_block_tokens : 16;
+  const int32_t pool_tokens = options && options->kv_pool_tokens > 0 ? options->kv_pool_tokens : std::min(c.max_position_embeddings, 4096);
   KvLayout kv;
   kv.dtype = rt_.backend->kv_dtype();
   kv.block_tokens = block_tokens;
   kv.n_blocks = (pool_tokens + block_tokens - 1) / block_tokens;
-  kv.n_layers = c.num_layers;
+  kv.n_layers = L;
   kv.kv_dim = c.kv_dim();
+
+  // How many layers stay resident; everything is checked against the budget before any allocation.
+  int K = p == Placement::Resident ? L : 0;
+  if (p == Placement::Auto) {
+    // Leave room for the activations of a prompt of up to 512 tokens.
+    const size_t ws = Engine::workspace_bytes(c, rt_.backend->activation_dtype(), std::min(c.max_position_embeddings, 512), kv.n_blocks);
+    const uint64_t budget = rt_.arena.budget(), used = rt_.arena.current() + global_bytes + kv.bytes() + ring + ws;
+    K = used >= budget ? 0 : int(std::min<uint64_t>(uint64_t(L), (budget - used) / layer_bytes_));
+    if (K == L) ring = 0;  // it all fits: no ring needed
+  }
+  resident_layers_ = K;
+  placement_.ring_bytes = ring;
+  const uint64_t need = global_bytes + size_t(K) * layer_bytes_ + kv.bytes() + ring;
+  rt_.arena.check_fits(need, std::string("placing ") + name_ + " (" + placement_name(p) + ": " + std::to_string(K) +
+                                 " of " + std::to_string(L) + " layers resident" +
+                                 (ring ? ", a " + format_bytes(ring) + " ring" : "") + ", the KV pool)");
+
+  device_ = rt_.arena.alloc(global_bytes + size_t(K) * layer_bytes_, "loading the weights of " + name_);
+  if (K < L) host_ = std::make_unique<HostWeights>(*rt_.backend, size_t(L - K) * layer_bytes_, p != Placement::Accelerate);
+
+  // Device: embedding, resident layers, final norm, LM head. Host: streamed layers.
+  char *dev = device_.as<char>();
+  std::vector<Slot> slots;
+  embed_tokens = Tensor{dev, c.dtype, c.vocab_size, c.hidden_size};
+  slots.push_back({"model.embed_tokens.weight", c.vocab_size, c.hidden_size, false, &embed_tokens, false});
+  layers.assign(size_t(L), LayerWeights{});
+  for (int l = 0; l < L; l++) {
+    char *base = l < K ? dev + embed_bytes + size_t(l) * layer_bytes_ : host_->data() + size_t(l - K) * layer_bytes_;
+    Tensor *t = layers[size_t(l)].begin();
+    for (int i = 0; i < LayerWeights::kTensors; i++) {
+      t[i] = Tensor{base + rel[i], c.dtype, parts[i].rows, parts[i].cols};
+      slots.push_back({"model.layers." + std::to_string(l) + "." + parts[i].name, parts[i].rows, parts[i].cols,
+                       parts[i].vec, &t[i], l >= K});
+    }
+  }
+  char *tail = dev + embed_bytes + size_t(K) * layer_bytes_;
+  final_norm = Tensor{tail, c.dtype, 1, c.hidden_size};
+  slots.push_back({"model.norm.weight", 1, c.hidden_size, true, &final_norm, false});
+  if (c.tie_word_embeddings) {
+    lm_head = embed_tokens;
+  } else {
+    lm_head = Tensor{tail + norm_bytes, c.dtype, c.vocab_size, c.hidden_size};
+    slots.push_back({"lm_head.weight", c.vocab_size, c.hidden_size, false, &lm_head, false});
+  }
+
   kv_ = std::make_unique<KvPool>(rt_.arena, kv);
   engine_ = std::make_unique<Engine>(*this);
+  return slots;
 }
 
 std::unique_ptr<Model> Model::load_dir(Runtime &rt, const std::string &dir, const vl_model_options *options) {
@@ -99,31 +187,51 @@ std::unique_ptr<Model> Model::load_dir(Runtime &rt, const std::string &dir, cons
     if (const TensorEntry *e = files.find("model.embed_tokens.weight")) cfg.dtype = e->dtype;
   }
   std::unique_ptr<Model> m(new Model(rt, cfg, name));
-  std::vector<Slot> slots = m->layout();
 
   // Check every tensor against the config before touching the device.
-  std::vector<const TensorEntry *> entries;
-  for (const Slot &s : slots) {
-    const TensorEntry *e = files.find(s.name);
-    if (!e) {
-      std::string why = s.name == "lm_head.weight" ? " (config.json has tie_word_embeddings: false)" : "";
-      throw Error(VL_ERR_FORMAT, files.origin() + ": missing tensor '" + s.name + "'" + why);
+  struct Check { std::string name; std::vector<int64_t> shape; };
+  std::vector<Check> expected;
+  {
+    const ModelConfig &c = cfg;
+    auto add = [&](std::string n, std::vector<int64_t> s) { expected.push_back({std::move(n), std::move(s)}); };
+    add("model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
+    for (int l = 0; l < c.num_layers; l++) {
+      std::string p = "model.layers." + std::to_string(l) + ".";
+      add(p + "input_layernorm.weight", {c.hidden_size});
+      add(p + "self_attn.q_proj.weight", {c.q_dim(), c.hidden_size});
+      add(p + "self_attn.k_proj.weight", {c.kv_dim(), c.hidden_size});
+      add(p + "self_attn.v_proj.weight", {c.kv_dim(), c.hidden_size});
+      add(p + "self_attn.o_proj.weight", {c.hidden_size, c.q_dim()});
+      add(p + "post_attention_layernorm.weight", {c.hidden_size});
+      add(p + "mlp.gate_proj.weight", {c.intermediate_size, c.hidden_size});
+      add(p + "mlp.up_proj.weight", {c.intermediate_size, c.hidden_size});
+      add(p + "mlp.down_proj.weight", {c.hidden_size, c.intermediate_size});
     }
-    std::vector<int64_t> want = s.is_vector ? std::vector<int64_t>{s.cols} : std::vector<int64_t>{s.rows, s.cols};
-    if (e->shape != want)
-      throw Error(VL_ERR_FORMAT, e->file + ": tensor '" + s.name + "' has shape " + shape_string(e->shape) +
-                                     " but config.json implies " + shape_string(want));
+    add("model.norm.weight", {c.hidden_size});
+    if (!c.tie_word_embeddings) add("lm_head.weight", {c.vocab_size, c.hidden_size});
+  }
+  for (const Check &x : expected) {
+    const TensorEntry *e = files.find(x.name);
+    if (!e) {
+      std::string why = x.name == "lm_head.weight" ? " (config.json has tie_word_embeddings: false)" : "";
+      throw Error(VL_ERR_FORMAT, files.origin() + ": missing tensor '" + x.name + "'" + why);
+    }
+    if (e->shape != x.shape)
+      throw Error(VL_ERR_FORMAT, e->file + ": tensor '" + x.name + "' has shape " + shape_string(e->shape) +
+                                     " but config.json implies " + shape_string(x.shape));
     if (e->dtype != cfg.dtype)
-      throw Error(VL_ERR_FORMAT, e->file + ": tensor '" + s.name + "' is " + dtype_name(e->dtype) + " but " +
+      throw Error(VL_ERR_FORMAT, e->file + ": tensor '" + x.name + "' is " + dtype_name(e->dtype) + " but " +
                                      (cfg.dtype_declared ? "config.json declares " : "the embedding is ") +
                                      dtype_name(cfg.dtype));
-    entries.push_back(e);
   }
 
-  m->allocate(slots, options);
+  std::vector<Slot> slots = m->place(options);
   Backend &be = *rt.backend;
-  for (size_t i = 0; i < slots.size(); i++)
-    be.copy(slots[i].target->data, entries[i]->data, entries[i]->bytes, CopyKind::HostToDevice, StreamId::Compute);
+  for (const Slot &s : slots) {
+    const TensorEntry *e = files.find(s.name);
+    if (s.on_host) std::memcpy(s.target->data, e->data, e->bytes);
+    else be.copy(s.target->data, e->data, e->bytes, CopyKind::HostToDevice, StreamId::Compute);
+  }
   be.synchronize(StreamId::Compute);
   return m;
 }
@@ -134,11 +242,11 @@ std::unique_ptr<Model> Model::synthetic(Runtime &rt, const ModelConfig &config, 
   const ModelConfig &c = config;
   std::string name = "synthetic-h" + std::to_string(c.hidden_size) + "-l" + std::to_string(c.num_layers);
   std::unique_ptr<Model> m(new Model(rt, config, name));
-  std::vector<Slot> slots = m->layout();
-  m->allocate(slots, options);
+  std::vector<Slot> slots = m->place(options);
 
-  // Generate on the host in chunks through one pinned staging buffer and copy each to the device.
-  // Matrices: uniform with std 0.02 (transformers' initializer_range); norms: 1 +- 0.1.
+  // Matrices: uniform with std 0.02 (transformers' initializer_range); norms: 1 +- 0.1. Streamed
+  // layers are generated in place in host memory; the rest on the host in chunks through one pinned
+  // staging buffer, then copied to the device.
   Backend &be = *rt.backend;
   const size_t chunk = size_t(64) << 20;
   void *staging = be.host_alloc(chunk);
@@ -149,6 +257,10 @@ std::unique_ptr<Model> Model::synthetic(Runtime &rt, const ModelConfig &config, 
       const size_t n = size_t(s.rows) * size_t(s.cols);
       const float center = s.is_vector ? 1.0f : 0.0f;
       const float half = s.is_vector ? 0.1f : 0.02f * std::sqrt(3.0f);
+      if (s.on_host) {
+        fill_synthetic(s.target->data, c.dtype, 0, n, seed, i, center, half);
+        continue;
+      }
       for (size_t first = 0; first < n; first += chunk / esz) {
         size_t count = std::min(chunk / esz, n - first);
         fill_synthetic(staging, c.dtype, first, count, seed, i, center, half);

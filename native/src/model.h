@@ -1,10 +1,12 @@
-// model.h: a Llama-family model on a runtime's device: its config, its weights (resident, in one
-// device allocation laid out layer by layer so a layer is one contiguous byte range), its KV block
-// pool and its engine.
+// model.h: a Llama-family model on a runtime's device: its config, its weights, its KV block pool
+// and its engine. Weights are placed per layer: resident layers in VRAM, streamed layers in host
+// memory (they flow through the engine's ring buffer). The embedding, the final norm and the LM head
+// are always resident. A layer's nine tensors are one contiguous byte range with the same internal
+// offsets in every layer, so streaming copies one range per layer.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,14 @@ namespace vl {
 
 class Engine;
 
+enum class Placement : int32_t {
+  Resident = VL_PLACE_RESIDENT,
+  Stream = VL_PLACE_STREAM,
+  StreamSync = VL_PLACE_STREAM_SYNC,
+  Accelerate = VL_PLACE_ACCELERATE,
+  Auto = VL_PLACE_AUTO,
+};
+
 // Shapes follow HuggingFace's LlamaForCausalLM: nn.Linear weights are (out_features, in_features).
 struct LayerWeights {
   Tensor attn_norm;  // (1, H)
@@ -28,6 +38,34 @@ struct LayerWeights {
   Tensor w_gate;     // (F, H)
   Tensor w_up;       // (F, H)
   Tensor w_down;     // (H, F)
+
+  static constexpr int kTensors = 9;
+  Tensor *begin() { return &attn_norm; }
+  // The same tensors at another base address (a ring slot): offsets kept relative to `from`.
+  LayerWeights rebased(const void *from, void *to) const;
+};
+
+// Host memory holding the streamed layers: pinned (stream, stream-sync, auto) or pageable (accelerate).
+class HostWeights {
+ public:
+  HostWeights(Backend &backend, size_t bytes, bool pinned);
+  ~HostWeights();
+  HostWeights(const HostWeights &) = delete;
+  HostWeights &operator=(const HostWeights &) = delete;
+  char *data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  Backend *backend_ = nullptr;
+  char *data_ = nullptr;
+  size_t bytes_ = 0;
+  bool pinned_ = false;
+};
+
+struct PlacementOptions {
+  Placement placement = Placement::Resident;
+  int32_t prefetch = 1;
+  uint64_t ring_bytes = 0;  // 0: two layers
 };
 
 class Model {
@@ -40,12 +78,21 @@ class Model {
   Runtime &runtime() { return rt_; }
   const ModelConfig &config() const { return config_; }
   const std::string &name() const { return name_; }
-  uint64_t weight_bytes() const { return weights_.bytes(); }
 
-  Tensor embed_tokens;            // (V, H)
-  std::vector<LayerWeights> layers;
-  Tensor final_norm;              // (1, H)
-  Tensor lm_head;                 // (V, H); the embedding when tie_word_embeddings
+  Tensor embed_tokens;              // (V, H)
+  std::vector<LayerWeights> layers; // in VRAM for l < resident_layers(), else in host memory
+  Tensor final_norm;                // (1, H)
+  Tensor lm_head;                   // (V, H); the embedding when tie_word_embeddings
+
+  const PlacementOptions &placement() const { return placement_; }
+  int32_t resident_layers() const { return resident_layers_; }
+  bool streams() const { return resident_layers_ < config_.num_layers; }
+  size_t layer_bytes() const { return layer_bytes_; }
+  // Streamed layer l (>= resident_layers()) as one host byte range.
+  const char *host_layer(int32_t l) const { return host_->data() + size_t(l - resident_layers_) * layer_bytes_; }
+  uint64_t resident_bytes() const { return device_.bytes(); }
+  uint64_t host_bytes() const { return host_ ? host_->bytes() : 0; }
+  uint64_t weight_bytes() const { return resident_bytes() + host_bytes(); }
 
   KvPool &kv_pool() { return *kv_; }
   Engine &engine() { return *engine_; }
@@ -54,14 +101,19 @@ class Model {
  private:
   struct Slot;
   Model(Runtime &rt, ModelConfig config, std::string name);
-  // Sets the layer list and returns every tensor's place in the weights buffer.
-  std::vector<Slot> layout();
-  void allocate(const std::vector<Slot> &slots, const vl_model_options *options);
+  // Chooses the placement, allocates VRAM and host memory, and points every tensor at its bytes;
+  // returns the tensors in file order with their destinations. Throws before allocating when the
+  // budget cannot hold the plan.
+  std::vector<Slot> place(const vl_model_options *options);
 
   Runtime &rt_;
   ModelConfig config_;
   std::string name_;
-  DeviceBuffer weights_;
+  PlacementOptions placement_;
+  int32_t resident_layers_ = 0;
+  size_t layer_bytes_ = 0;
+  DeviceBuffer device_;  // embedding, resident layers, final norm, LM head
+  std::unique_ptr<HostWeights> host_;  // streamed layers, when there are any
   std::unique_ptr<KvPool> kv_;
   std::unique_ptr<Engine> engine_;
 };

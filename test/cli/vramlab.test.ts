@@ -78,7 +78,7 @@ describe('user errors: exit status 1 and one line', () => {
   it('an unknown command', () => expectUserError(vramlab('frobnicate'), /unknown command "frobnicate"/));
   it('an unparseable budget', () => expectUserError(vramlab('logits', MHA, '--ids', '1', '--budget', '12 parsecs'), /size "12 parsecs" is not a size/));
   it('a budget too small for the weights', () =>
-    expectUserError(vramlab('logits', MHA, '--ids', '1', '--budget', '100KB'), /VRAM budget too small: loading the weights of tiny-llama-mha needs .*--budget/));
+    expectUserError(vramlab('logits', MHA, '--ids', '1', '--budget', '100KB'), /VRAM budget too small: placing tiny-llama-mha \(resident: 2 of 2 layers resident, the KV pool\) needs .*--budget/));
   it('an unknown device', () => expectUserError(vramlab('logits', MHA, '--ids', '1', '--device', 'tpu:0'), /unknown device "tpu:0"/));
   it('a bad synthetic spec', () => expectUserError(vramlab('logits', 'synthetic:llama-9b', '--ids', '1'), /unknown shape "llama-9b"/));
   it('a truncated safetensors file', () => {
