@@ -144,6 +144,7 @@ function bind() {
     runtime_memory: lib.func('int32_t vl_runtime_memory(vl_runtime *rt, _Out_ vl_memory_info *out)'),
     runtime_device_name: lib.func('int32_t vl_runtime_device_name(vl_runtime *rt, _Out_ uint8_t *buf, int32_t cap)'),
     runtime_error: lib.func('const char *vl_runtime_error(vl_runtime *rt)'),
+    runtime_copy_bandwidth: lib.func('int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, _Out_ double *gbps)'),
     model_load: lib.func('int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, _Out_ vl_model **out)'),
     model_synthetic: lib.func(
       'int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config, uint64_t seed, const vl_model_options *options, _Out_ vl_model **out)',
@@ -227,6 +228,12 @@ export const native = {
     const buf = Buffer.alloc(256);
     check(lib().runtime_device_name(rt, buf, buf.length) as number);
     return buf.toString('utf8', 0, buf.indexOf(0));
+  },
+
+  async runtimeCopyBandwidth(rt: Handle, bytes: number, pinned: boolean, reps: number): Promise<number> {
+    const out = [0];
+    await callAsync(lib().runtime_copy_bandwidth, [rt, BigInt(bytes), pinned ? 1 : 0, reps, out], () => lib().runtime_error(rt) as string);
+    return out[0] as number;
   },
 
   async modelLoad(rt: Handle, dir: string, options: NativeModelOptions): Promise<Handle> {

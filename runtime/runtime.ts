@@ -379,6 +379,12 @@ export class Runtime {
     return { budget: m.budget, current: m.current, peak: m.peak, deviceTotal: m.device_total, deviceFree: m.device_free };
   }
 
+  /** Host-to-device copy bandwidth in GB/s: `bytes` (default 1 GiB) from pinned or pageable memory. */
+  async copyBandwidth(options: { bytes?: number | string; pinned?: boolean; reps?: number } = {}): Promise<number> {
+    const bytes = parseSize(options.bytes ?? 2 ** 30);
+    return native.runtimeCopyBandwidth(this.#live(), bytes, options.pinned ?? true, options.reps ?? 5);
+  }
+
   /**
    * Loads a model: a HuggingFace Llama directory, "synthetic:<spec>" (see synthetic.ts) or a parsed
    * SyntheticSpec.

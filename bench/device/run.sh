@@ -2,7 +2,7 @@
 # Runs on the GPU machine (CUDA, cuBLAS, Python with torch and transformers; no Node.js, no network),
 # in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
 # backend, then runs the named suites. Everything worth keeping is written to $OUT.
-#   bash bench/device/run.sh ops|perf|correctness|decode|all   (or a comma-separated list)
+#   bash bench/device/run.sh ops|perf|correctness|decode|streaming|all   (or a comma-separated list)
 set -uo pipefail
 suite=${1:-all}
 OUT=${OUT:-/tmp/vramlab-out}
@@ -28,6 +28,11 @@ run_suite() {
     decode)
       python3 bench/device/hf_decode.py --out "$OUT/hf_decode.json" || status=1
       node dist/bench/decode.js --device cuda:0 --hf "$OUT/hf_decode.json" --out "$OUT/decode.json" || status=1
+      ;;
+    streaming)
+      node dist/bench/streaming.js --device cuda:0 --model "${STREAM_MODEL:-synthetic:llama-70b,layers=20}" \
+        --budget "${STREAM_BUDGET:-12GB}" --ring "${STREAM_RING:-4GB}" --prefetch 2 --prefill 512 --decode 16 \
+        --out "$OUT/streaming.json" || status=1
       ;;
     *) echo "unknown suite $1"; status=1 ;;
   esac

@@ -139,6 +139,10 @@ VL_API int32_t vl_runtime_memory(vl_runtime *rt, vl_memory_info *out);
 /* Writes the device's name (NUL-terminated, truncated to cap) into buf. */
 VL_API int32_t vl_runtime_device_name(vl_runtime *rt, char *buf, int32_t cap);
 VL_API const char *vl_runtime_error(vl_runtime *rt);
+/* Measures host-to-device copy bandwidth on the copy stream: `bytes` copied `reps` times from pinned
+ * (pinned != 0) or pageable host memory, timed with events. The device buffer counts against the
+ * budget while it lives. */
+VL_API int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, double *gbps);
 
 /* Models. vl_model_load takes a HuggingFace model directory (config.json + model.safetensors or a
  * sharded set with model.safetensors.index.json). vl_model_synthetic fills the shape with seeded

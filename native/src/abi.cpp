@@ -2,6 +2,7 @@
 // std::bad_alloc and any other exception into a status and a message, so nothing ever unwinds into
 // the caller and the process never aborts.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -174,6 +175,38 @@ VL_API const char *vl_runtime_error(vl_runtime *rt) {
   thread_local std::string copy;
   copy = rt->error;
   return copy.c_str();
+}
+
+VL_API int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, double *gbps) {
+  return guard(rt ? &rt->error : nullptr, rt ? &rt->err_mu : nullptr, [&] {
+    need(rt, "runtime");
+    need(gbps, "gbps");
+    if (bytes == 0 || reps < 1) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "bytes and reps must be positive");
+    vl::Backend &be = *rt->rt->backend;
+    vl::DeviceBuffer dev = rt->rt->arena.alloc(bytes, "the bandwidth probe");
+    char *h = pinned ? static_cast<char *>(be.host_alloc(bytes)) : static_cast<char *>(std::malloc(bytes));
+    if (!h) throw vl::Error(VL_ERR_OUT_OF_MEMORY, "out of host memory for the bandwidth probe");
+    vl::Event *a = nullptr, *b = nullptr;
+    try {
+      std::memset(h, 1, bytes);  // touch every page
+      a = be.event_create();
+      b = be.event_create();
+      be.copy(dev.get(), h, bytes, vl::CopyKind::HostToDevice, vl::StreamId::Copy);  // warm-up
+      be.event_record(a, vl::StreamId::Copy);
+      for (int32_t i = 0; i < reps; i++) be.copy(dev.get(), h, bytes, vl::CopyKind::HostToDevice, vl::StreamId::Copy);
+      be.event_record(b, vl::StreamId::Copy);
+      be.event_synchronize(b);
+      *gbps = double(bytes) * reps / (double(be.event_elapsed_ms(a, b)) * 1e6);
+    } catch (...) {
+      if (a) be.event_destroy(a);
+      if (b) be.event_destroy(b);
+      pinned ? be.host_free(h) : std::free(h);
+      throw;
+    }
+    be.event_destroy(a);
+    be.event_destroy(b);
+    pinned ? be.host_free(h) : std::free(h);
+  });
 }
 
 VL_API int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, vl_model **out) {

@@ -137,3 +137,14 @@ describe('errors before any work', () => {
     await expectError(rt.loadModel(GQA, { placement: 'stream', prefetch: 0 }), 'VL_ERR_INVALID_ARGUMENT', /prefetch/);
   });
 });
+
+describe('copy bandwidth probe', () => {
+  it('measures a positive host-to-device bandwidth, pinned and pageable, under the budget', async () => {
+    const probe = await Runtime.open({ device: 'cpu', budget: '64MB' });
+    for (const pinned of [true, false]) expect(await probe.copyBandwidth({ bytes: '8MB', pinned, reps: 2 })).toBeGreaterThan(0);
+    expect(probe.memory().peak).toBe(8_000_000);
+    expect(probe.memory().current).toBe(0);
+    await expect(probe.copyBandwidth({ bytes: '100MB' })).rejects.toThrow(/the bandwidth probe needs/);
+    probe.dispose();
+  });
+});
