@@ -14,7 +14,10 @@
 //    and during error unwinding. A failure there is cleared and ignored.
 //  - Each entry point makes this backend's device current on the calling thread (cudaSetDevice is
 //    per thread, and the core runs sessions on worker threads).
-//  - Kernel entry points take a mutex: they share the matmul scratch and the attention workspace.
+//  - Kernel entry points take a mutex: they share the matmul scratch and the attention workspace. The
+//    fused ops release it before falling back to Backend's default chain (which re-enters).
+//  - Decode kernels (the GEMVs, attention, rmsnorm, rope_kv_store) launch with programmatic dependent
+//    launch on sm_90+ (kernels/common.cuh), unless VRAMLAB_CUDA_NO_PDL=1.
 //  - Memory outside the core's VRAM budget, owned by the backend: the cuBLAS workspace (32 MiB), the
 //    matmul conversion scratch (only when x's dtype differs from w's or cuBLAS cannot write out's dtype)
 //    and the flash-decoding partials (< 1 MiB for a decode step). See NOTES.md.
@@ -33,6 +36,7 @@
 #include "kernels/attention.cuh"
 #include "kernels/common.cuh"
 #include "kernels/embed.cuh"
+#include "kernels/gemv.cuh"
 #include "kernels/kv_cache.cuh"
 #include "kernels/matmul.cuh"
 #include "kernels/rmsnorm.cuh"
@@ -136,7 +140,7 @@ class CudaBackend final : public Backend {
     CUDA_CHECK(cudaDriverGetVersion(&driver));
     CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
     info.driver = "driver " + version(driver) + " / runtime " + version(runtime) + " / sm_" +
-                  std::to_string(prop_.major) + std::to_string(prop_.minor) + " / " + blas_note_;
+                  std::to_string(prop_.major) + std::to_string(prop_.minor) + " / " + blas_note_ + decode_note_;
     size_t free_b = 0, total_b = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
     info.total_bytes = total_b;
@@ -257,7 +261,7 @@ class CudaBackend final : public Backend {
     std::lock_guard<std::mutex> lock(mu_);
     make_current();
     rmsnorm_forward(out.data, out.dtype, static_cast<const float *>(x.data), weight.data, weight.dtype, int(x.rows),
-                    int(x.cols), eps, compute());
+                    int(x.cols), eps, pdl_, compute());
   }
 
   // out (T, N) = x (T, K) . w (N, K)^T (+ out).
@@ -276,8 +280,7 @@ class CudaBackend final : public Backend {
     }
     if (T <= GEMV_MAX_T) {
       if (gemv_vector_ok(x.data, w.data, K))
-        gemv_forward(out.data, out.dtype, x.data, x.dtype, w.data, w.dtype, T, N, K, accumulate,
-                     prop_.multiProcessorCount, s);
+        gemv_forward(GEMV_PLAIN, gemv_args(out, x.data, nullptr, w, T, accumulate), w.dtype, x.dtype, gemv_cfg_, s);
       else
         gemv_scalar_forward(out.data, out.dtype, x.data, x.dtype, w.data, w.dtype, T, N, K, accumulate, s);
     } else if (blas_) {
@@ -363,7 +366,7 @@ class CudaBackend final : public Backend {
         a.counters = static_cast<unsigned *>(att_counters_.ptr);
       }
     }
-    attention_forward(a, q.dtype, kv.dtype, prefill, splits, s);
+    attention_forward(a, q.dtype, kv.dtype, prefill, splits, pdl_, s);
   }
 
   // out (T, F) = silu(gate) * up.
@@ -377,6 +380,69 @@ class CudaBackend final : public Backend {
     make_current();
     swiglu_forward(out.data, out.dtype, gate.data, up.data, gate.dtype, size_t(gate.rows) * size_t(gate.cols),
                    compute());
+  }
+
+  // ---- fused ops: one GEMV kernel each for T <= 8 (kernels/gemv.cuh), else Backend's default chain ----
+
+  // out (T, N) = rmsnorm(x) . w^T (+ out); x (T, K) F32, norm_weight (1, K).
+  void rmsnorm_matmul(Tensor out, Tensor x, Tensor norm_weight, float eps, Tensor w, bool accumulate,
+                      Tensor scratch) override {
+    check_rmsnorm_matmul("rmsnorm_matmul", out, x, norm_weight, w);
+    if (!rmsnorm_gemv_ok(x, norm_weight, w))
+      return Backend::rmsnorm_matmul(out, x, norm_weight, eps, w, accumulate, scratch);
+    if (out.cols == 0) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    make_current();
+    GemvArgs a = gemv_args(out, x.data, norm_weight.data, w, int(x.rows), accumulate);
+    a.eps = eps;
+    gemv_forward(GEMV_RMSNORM, a, w.dtype, norm_weight.dtype, gemv_cfg_, compute());
+  }
+
+  // out (T, N) = (silu(gate) * up) . w^T (+ out); gate, up (T, F).
+  void swiglu_matmul(Tensor out, Tensor gate, Tensor up, Tensor w, bool accumulate, Tensor scratch) override {
+    if (gate.rows != up.rows || gate.cols != up.cols || gate.cols != w.cols || out.rows != gate.rows ||
+        out.cols != w.rows)
+      invalid("swiglu_matmul", "out " + shape(out) + " = swiglu(gate " + shape(gate) + ", up " + shape(up) +
+                                   ") . w " + shape(w) + "^T");
+    const int64_t T = gate.rows, K = gate.cols;
+    if (!fused_ || T < 1 || T > GEMV_MAX_T || K < 1 || K > INT32_MAX || w.rows > INT32_MAX ||
+        gate.dtype != up.dtype || !gemv_vector_ok(gate.data, w.data, int(K)) ||
+        reinterpret_cast<uintptr_t>(up.data) % 16 != 0)
+      return Backend::swiglu_matmul(out, gate, up, w, accumulate, scratch);
+    if (out.cols == 0) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    make_current();
+    gemv_forward(GEMV_SWIGLU, gemv_args(out, gate.data, up.data, w, int(T), accumulate), w.dtype, gate.dtype,
+                 gemv_cfg_, compute());
+  }
+
+  // qkv (T, q_dim + 2 kv_dim): rope on q and k, k and v into the pool. One thread per rotation pair.
+  void rope_kv_store(Tensor qkv, int32_t head_dim, const int32_t *positions, const float *inv_freq,
+                     const KvLayout &kv, int32_t layer, const int32_t *slots) override {
+    RopeKv r = rope_kv_args("rope_kv_store", qkv, head_dim, positions, inv_freq, kv, layer, slots);
+    if (!fused_) return Backend::rope_kv_store(qkv, head_dim, positions, inv_freq, kv, layer, slots);
+    if (qkv.rows == 0) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    make_current();
+    rope_kv_store_forward(r, qkv.data, qkv.dtype, int(qkv.rows), pdl_, compute());
+  }
+
+  // qkv = rmsnorm(x) . wqkv^T, then rope_kv_store(qkv): one GEMV whose epilogue rotates and stores.
+  void rmsnorm_qkv_rope_store(Tensor qkv, Tensor x, Tensor norm_weight, float eps, Tensor wqkv, int32_t head_dim,
+                              const int32_t *positions, const float *inv_freq, const KvLayout &kv, int32_t layer,
+                              const int32_t *slots, Tensor scratch) override {
+    check_rmsnorm_matmul("rmsnorm_qkv_rope_store", qkv, x, norm_weight, wqkv);
+    RopeKv r = rope_kv_args("rmsnorm_qkv_rope_store", qkv, head_dim, positions, inv_freq, kv, layer, slots);
+    if (!rmsnorm_gemv_ok(x, norm_weight, wqkv) || head_dim % gemv_rows(int(x.rows)) != 0)
+      return Backend::rmsnorm_qkv_rope_store(qkv, x, norm_weight, eps, wqkv, head_dim, positions, inv_freq, kv, layer,
+                                             slots, scratch);
+    std::lock_guard<std::mutex> lock(mu_);
+    make_current();
+    GemvArgs a = gemv_args(qkv, x.data, norm_weight.data, wqkv, int(x.rows), false);
+    a.eps = eps;
+    a.rope = 1;
+    a.rkv = r;
+    gemv_forward(GEMV_RMSNORM, a, wqkv.dtype, norm_weight.dtype, gemv_cfg_, compute());
   }
 
   // ---- graphs: stream capture of the Compute stream ----
@@ -435,6 +501,15 @@ class CudaBackend final : public Backend {
                       std::to_string(prop_.minor) + "-real");
     }
     CUDA_CHECK(probe);
+    // Decode-path switches, read once (for A/B measurements; the defaults are the fast path).
+    pdl_ = prop_.major >= 9 && !env_flag("VRAMLAB_CUDA_NO_PDL");
+    fused_ = !env_flag("VRAMLAB_CUDA_NO_FUSED");
+    gemv_cfg_.n_sms = prop_.multiProcessorCount;
+    gemv_cfg_.pdl = pdl_;
+    if (const char *k = std::getenv("VRAMLAB_CUDA_GEMV_KSPLIT")) gemv_cfg_.ksplit = std::atoi(k);
+    decode_note_ = std::string(" / ") + (pdl_ ? "PDL" : "no PDL") + (fused_ ? "" : ", no fused ops") +
+                   (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "");
+    gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[1], cudaStreamNonBlocking));
     // Flash-decoding workspace, allocated once so that attention never allocates (nor synchronizes)
@@ -515,6 +590,60 @@ class CudaBackend final : public Backend {
   }
 
   cudaStream_t stream(StreamId s) const { return streams_[s == StreamId::Copy ? 1 : 0]; }
+
+  // ---- fused-op helpers ----
+
+  GemvArgs gemv_args(const Tensor &out, const void *x, const void *x2, const Tensor &w, int T, bool accumulate) const {
+    GemvArgs a{};
+    a.out = out.data;
+    a.out_dtype = out.dtype;
+    a.accumulate = accumulate ? 1 : 0;
+    a.x = x;
+    a.x2 = x2;
+    a.w = w.data;
+    a.T = T;
+    a.N = int(w.rows);
+    a.K = int(w.cols);
+    return a;
+  }
+
+  // Shapes of rmsnorm_matmul: out (T, N) = rmsnorm(x (T, K) F32, norm_weight (1, K)) . w (N, K)^T.
+  static void check_rmsnorm_matmul(const char *op, const Tensor &out, const Tensor &x, const Tensor &nw,
+                                   const Tensor &w) {
+    if (x.dtype != DType::F32) invalid(op, "x must be F32, got " + shape(x));
+    if (x.cols != w.cols || out.rows != x.rows || out.cols != w.rows || nw.rows * nw.cols != x.cols)
+      invalid(op, "out " + shape(out) + " = rmsnorm(x " + shape(x) + ", weight " + shape(nw) + ") . w " + shape(w) +
+                      "^T");
+    if (x.rows > INT32_MAX || w.rows > INT32_MAX || w.cols > INT32_MAX) invalid(op, "dimension over 2^31");
+  }
+  // The fused rmsnorm GEMV takes it: 1 <= T <= 8, K % 8 == 0, 16-byte aligned x, norm weight and w.
+  bool rmsnorm_gemv_ok(const Tensor &x, const Tensor &nw, const Tensor &w) const {
+    return fused_ && x.rows >= 1 && x.rows <= GEMV_MAX_T && w.cols > 0 && gemv_vector_ok(x.data, w.data, int(w.cols)) &&
+           reinterpret_cast<uintptr_t>(nw.data) % 16 == 0;
+  }
+
+  // Checks a q | k | v row layout against the pool and returns the kernels' view of it.
+  RopeKv rope_kv_args(const char *op, const Tensor &qkv, int32_t head_dim, const int32_t *positions,
+                      const float *inv_freq, const KvLayout &kv, int32_t layer, const int32_t *slots) {
+    const int64_t q_dim = qkv.cols - 2 * int64_t(kv.kv_dim);
+    if (head_dim <= 0 || head_dim % 2 != 0 || kv.kv_dim <= 0 || kv.kv_dim % head_dim != 0 || q_dim <= 0 ||
+        q_dim % head_dim != 0 || qkv.cols > INT32_MAX)
+      invalid(op, "qkv " + shape(qkv) + " is not q | k | v heads of head_dim " + std::to_string(head_dim) +
+                      " with kv_dim " + std::to_string(kv.kv_dim));
+    if (layer < 0 || layer >= kv.n_layers) invalid(op, "layer " + std::to_string(layer) + " out of range");
+    if (qkv.rows > 0 && (!positions || !inv_freq || !slots || !kv.base))
+      invalid(op, "positions, inv_freq, slots or pool is null");
+    RopeKv r{};
+    r.head_dim = head_dim;
+    r.q_dim = int(q_dim);
+    r.kv_dim = kv.kv_dim;
+    r.positions = positions;
+    r.inv_freq = inv_freq;
+    r.slots = slots;
+    r.kv = dev_kv(kv, layer);
+    r.kv_dtype = kv.dtype;
+    return r;
+  }
   cudaStream_t compute() const { return streams_[0]; }
 
   static std::string version(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
@@ -553,6 +682,10 @@ class CudaBackend final : public Backend {
   cublasHandle_t blas_ = nullptr;                 // null: no cuBLAS, the tiled GEMM runs prefill
   void *blas_ws_ = nullptr;                       // (32 MiB) cuBLAS workspace
   std::string blas_note_;                         // "cuBLAS 13.0.2" or why not
+  std::string decode_note_;                       // " / PDL", " / no PDL, no fused ops", ...
+  bool pdl_ = false;                              // programmatic dependent launch of the decode kernels
+  bool fused_ = true;                             // fused ops take their kernels (else Backend's chains)
+  GemvConfig gemv_cfg_;                           // how the decode GEMVs size their grid
   DeviceBuffer scratch_;                          // matmul: x converted to w's dtype, F32 GEMM output
   DeviceBuffer att_part_;                         // attention: (T, nh, splits, hd) partial o, then (m, l)
   DeviceBuffer att_counters_;                     // attention: (T, nh) split counters, kept at zero

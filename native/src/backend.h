@@ -15,6 +15,7 @@
 #include <string>
 
 #include "dtype.h"
+#include "error.h"
 
 namespace vl {
 
@@ -122,6 +123,60 @@ class Backend {
   // out (T, F) = silu(gate) * up; gate, up (T, F). out may be gate.
   virtual void swiglu(Tensor out, Tensor gate, Tensor up) = 0;
 
+  // ---- fused ops (optional) ----
+  // Each one is a chain of the kernels above, and its default implementation here is exactly that
+  // chain, so every backend runs them; a backend may override one with a fused kernel (the CUDA
+  // backend does for T <= 8, where the chain's small kernels and the gaps between them cost as much
+  // as the GEMVs' extra reads). The engine calls them for one-token steps. `scratch` is device memory
+  // the default implementation writes its intermediate to: at least T rows of the op's input width,
+  // in the activation dtype (or any dtype the intermediate kernel can write). An override need not
+  // touch it. `out` must not overlap the inputs (a fused kernel reads them while it writes). Like the
+  // kernels, they run on the Compute stream, never allocate and never synchronize.
+
+  // (optional) out (T, N) = rmsnorm(x, norm_weight, eps) . w (N, K)^T, plus the old out when
+  // accumulate. x (T, K) F32, norm_weight (1, K), scratch (>= T, K).
+  // Default: rmsnorm into scratch, then matmul.
+  virtual void rmsnorm_matmul(Tensor out, Tensor x, Tensor norm_weight, float eps, Tensor w, bool accumulate,
+                              Tensor scratch) {
+    Tensor h = scratch_rows(scratch, x.rows, x.cols, "rmsnorm_matmul");
+    rmsnorm(h, x, norm_weight, eps);
+    matmul(out, h, w, accumulate);
+  }
+  // (optional) out (T, N) = (silu(gate) * up) . w (N, F)^T, plus the old out when accumulate.
+  // gate, up (T, F); scratch (>= T, F), may be gate.
+  // Default: swiglu into scratch, then matmul.
+  virtual void swiglu_matmul(Tensor out, Tensor gate, Tensor up, Tensor w, bool accumulate, Tensor scratch) {
+    Tensor a = scratch_rows(scratch, gate.rows, gate.cols, "swiglu_matmul");
+    swiglu(a, gate, up);
+    matmul(out, a, w, accumulate);
+  }
+  // (optional) The attention inputs of a step after their projection. qkv (T, q_dim + 2 kv_dim), each
+  // row q | k | v with kv_dim = kv.kv_dim: rope (as above) in place on the q and k columns, then the
+  // (rotated) k and the v columns into `layer` of the pool at slots[t] (as kv_store).
+  // Default: rope and kv_store, one call each per row (a row's q | k columns are contiguous).
+  virtual void rope_kv_store(Tensor qkv, int32_t head_dim, const int32_t *positions, const float *inv_freq,
+                             const KvLayout &kv, int32_t layer, const int32_t *slots) {
+    const int64_t q_dim = qkv.cols - 2 * int64_t(kv.kv_dim);
+    if (q_dim <= 0) throw Error(VL_ERR_INVALID_ARGUMENT, "rope_kv_store: qkv has " + std::to_string(qkv.cols) +
+                                                             " columns, not q_dim + 2 * kv_dim (" +
+                                                             std::to_string(kv.kv_dim) + ")");
+    for (int64_t t = 0; t < qkv.rows; t++) {
+      const Tensor row = qkv.rows_slice(t, 1);
+      rope(cols_of(row, 0, q_dim + kv.kv_dim), head_dim, positions + t, inv_freq);
+      kv_store(kv, layer, cols_of(row, q_dim, kv.kv_dim), cols_of(row, q_dim + kv.kv_dim, kv.kv_dim), slots + t);
+    }
+  }
+  // (optional) The attention block's input side in one op:
+  //   qkv (T, q_dim + 2 kv_dim) = rmsnorm(x, norm_weight, eps) . wqkv^T, then rope_kv_store(qkv, ...).
+  // x (T, H) F32; wqkv (q_dim + 2 kv_dim, H) is [wq; wk; wv] stacked; scratch (>= T, H).
+  // Default: rmsnorm_matmul, then rope_kv_store.
+  virtual void rmsnorm_qkv_rope_store(Tensor qkv, Tensor x, Tensor norm_weight, float eps, Tensor wqkv,
+                                      int32_t head_dim, const int32_t *positions, const float *inv_freq,
+                                      const KvLayout &kv, int32_t layer, const int32_t *slots, Tensor scratch) {
+    rmsnorm_matmul(qkv, x, norm_weight, eps, wqkv, false, scratch);
+    rope_kv_store(qkv, head_dim, positions, inv_freq, kv, layer, slots);
+  }
+
   // ---- graphs (optional) ----
   // Replaying a recorded step saves the launch gaps of its many small kernels. graph_begin starts
   // recording the kernels then issued on Compute (they do not run); graph_end stops and returns the
@@ -131,6 +186,20 @@ class Backend {
   virtual Graph *graph_end() { return nullptr; }
   virtual void graph_launch(Graph *g) {}
   virtual void graph_destroy(Graph *g) {}
+
+ protected:
+  // The first `rows` rows of scratch viewed as (rows, cols), for the fused ops' default implementations.
+  static Tensor scratch_rows(const Tensor &scratch, int64_t rows, int64_t cols, const char *op) {
+    if (scratch.cols != cols || scratch.rows < rows)
+      throw Error(VL_ERR_INVALID_ARGUMENT, std::string(op) + ": scratch (" + std::to_string(scratch.rows) + ", " +
+                                               std::to_string(scratch.cols) + ") cannot hold (" +
+                                               std::to_string(rows) + ", " + std::to_string(cols) + ")");
+    return Tensor{scratch.data, scratch.dtype, rows, cols};
+  }
+  // Columns [first, first + n) of a one-row tensor.
+  static Tensor cols_of(const Tensor &row, int64_t first, int64_t n) {
+    return Tensor{static_cast<char *>(row.data) + size_t(first) * dtype_size(row.dtype), row.dtype, 1, n};
+  }
 };
 
 // The CPU reference backend (always built).

@@ -98,50 +98,55 @@ Tensor cols_slice(const Tensor &row, int64_t first, int64_t n) {
 
 void Engine::run_layer(int32_t l, int32_t n, const LayerWeights &w) {
   const ModelConfig &c = m_.config();
+  const KvLayout &kv = m_.kv_pool().layout();
+  const float eps = c.rms_norm_eps;
   Tensor x = x_.rows_slice(0, n), h = h_.rows_slice(0, n), q, k, v, gate, up;
   const float *inv_freq = inv_freq_.as<float>();
 
   // Attention block: x += o_proj(attention(rope(q), rope(k), v)) over the paged KV cache.
-  be_.rmsnorm(h, x, w.attn_norm, c.rms_norm_eps);
   if (n == 1 && adjacent(w.wq, w.wk) && adjacent(w.wk, w.wv)) {
-    // Decode: one GEMV over [wq; wk; wv] reads the three at full bandwidth. // qkv (1, q + 2 kv)
+    // Decode: one fused op (one kernel on CUDA): rmsnorm, one GEMV over [wq; wk; wv] into the row
+    // q | k | v, rope of the q and k heads, k and v into the pool. h is the default chain's scratch.
     Tensor qkv{q_.data, q_.dtype, 1, c.q_dim() + 2 * c.kv_dim()};  // q_ holds >= 16 rows of q_dim
-    be_.matmul(qkv, h, stacked(w.wq, qkv.cols), false);
+    be_.rmsnorm_qkv_rope_store(qkv, x, w.attn_norm, eps, stacked(w.wq, qkv.cols), c.head_dim, positions_, inv_freq,
+                               kv, l, slots_, h);
     q = cols_slice(qkv, 0, c.q_dim());
-    k = cols_slice(qkv, c.q_dim(), c.kv_dim());
-    v = cols_slice(qkv, c.q_dim() + c.kv_dim(), c.kv_dim());
   } else {
     q = q_.rows_slice(0, n), k = k_.rows_slice(0, n), v = v_.rows_slice(0, n);
+    be_.rmsnorm(h, x, w.attn_norm, eps);
     be_.matmul(q, h, w.wq, false);
     be_.matmul(k, h, w.wk, false);
     be_.matmul(v, h, w.wv, false);
-  }
-  if (n == 1 && static_cast<char *>(q.data) + q.bytes() == k.data) {
-    be_.rope(cols_slice(q, 0, c.q_dim() + c.kv_dim()), c.head_dim, positions_, inv_freq);  // q and k heads in one pass
-  } else {
     be_.rope(q, c.head_dim, positions_, inv_freq);
     be_.rope(k, c.head_dim, positions_, inv_freq);
+    be_.kv_store(kv, l, k, v, slots_);
   }
-  be_.kv_store(m_.kv_pool().layout(), l, k, v, slots_);
   Tensor attn = attn_.rows_slice(0, n);
-  be_.attention(attn, q, m_.kv_pool().layout(), l, table_, positions_, c.num_heads, c.num_kv_heads, c.head_dim,
+  be_.attention(attn, q, kv, l, table_, positions_, c.num_heads, c.num_kv_heads, c.head_dim,
                 1.0f / std::sqrt(float(c.head_dim)));
   be_.matmul(x, attn, w.wo, true);
 
   // MLP block: x += down(silu(gate(h)) * up(h)).
-  be_.rmsnorm(h, x, w.mlp_norm, c.rms_norm_eps);
-  if (n == 1 && adjacent(w.w_gate, w.w_up)) {
-    Tensor gu{gate_.data, gate_.dtype, 1, 2 * int64_t(c.intermediate_size)};  // (1, 2F) in gate_'s >= 16 rows
-    be_.matmul(gu, h, stacked(w.w_gate, gu.cols), false);
-    gate = cols_slice(gu, 0, c.intermediate_size);
-    up = cols_slice(gu, c.intermediate_size, c.intermediate_size);
+  if (n == 1) {
+    // Decode: rmsnorm fused into the gate / up GEMV (one over [gate; up] when they are adjacent).
+    if (adjacent(w.w_gate, w.w_up)) {
+      Tensor gu{gate_.data, gate_.dtype, 1, 2 * int64_t(c.intermediate_size)};  // (1, 2F) in gate_'s >= 16 rows
+      be_.rmsnorm_matmul(gu, x, w.mlp_norm, eps, stacked(w.w_gate, gu.cols), false, h);
+      gate = cols_slice(gu, 0, c.intermediate_size);
+      up = cols_slice(gu, c.intermediate_size, c.intermediate_size);
+    } else {
+      gate = gate_.rows_slice(0, 1), up = up_.rows_slice(0, 1);
+      be_.rmsnorm_matmul(gate, x, w.mlp_norm, eps, w.w_gate, false, h);
+      be_.rmsnorm_matmul(up, x, w.mlp_norm, eps, w.w_up, false, h);
+    }
   } else {
     gate = gate_.rows_slice(0, n), up = up_.rows_slice(0, n);
+    be_.rmsnorm(h, x, w.mlp_norm, eps);
     be_.matmul(gate, h, w.w_gate, false);
     be_.matmul(up, h, w.w_up, false);
   }
-  be_.swiglu(gate, gate, up);
-  be_.matmul(x, gate, w.w_down, true);
+  // silu(gate) * up fused into the down GEMV (the default chain: swiglu in place in gate, then matmul).
+  be_.swiglu_matmul(x, gate, up, w.w_down, true, gate);
 }
 
 void Engine::compute(int32_t n, int32_t logits_rows, StepStats &stats) {

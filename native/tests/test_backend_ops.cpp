@@ -14,8 +14,12 @@
 //        VRAMLAB_CUDA_NO_CUBLAS=1 to cover the fallback GEMM)
 //        test-backend-ops --perf [DEVICE]          (default cuda:0) kernel-level performance: the
 //        device-to-device copy bandwidth (the HBM floor's denominator), decode GEMVs of the Llama-2-7B
-//        shapes, and a synthetic Llama-2-7B fp16 forward through the Backend interface (72-token
-//        prompt + 50 decode steps, and a 512-token prefill) against the issue's targets. Needs ~14 GB.
+//        shapes (plain and fused), and a synthetic Llama-2-7B fp16 forward through the Backend
+//        interface (72-token prompt, then 50 decode steps with and without the fused ops, kernel by
+//        kernel and replayed as a graph, and a 512-token prefill) against the issue's targets. The
+//        line "decode per token as the engine runs it" is the engine's decode step. Needs ~14 GB.
+//        test-backend-ops --perf-gemv [DEVICE]     only the copy bandwidth and the GEMVs (~3.5 GB, seconds)
+//        test-backend-ops --perf-tiny [DEVICE]     everything on a toy shape (a smoke test, e.g. on cpu)
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -154,6 +158,212 @@ double rel_l2(const std::vector<float> &a, const std::vector<float> &ref) {
 const char *name(DType t) { return dtype_name(t); }
 
 // ---- the cases ----
+
+// A random paged pool of `blocks` blocks plus the slots of positions [first, first + n) of a sequence
+// whose block table `table` is a shuffle of the pool's blocks.
+struct PoolSetup {
+  KvLayout kv;
+  Tensor pool;
+  std::vector<int32_t> table;
+};
+PoolSetup random_pool(Ctx &c, Rng &rng, int32_t blocks, int32_t layers, int32_t block_tokens, int32_t kv_dim) {
+  PoolSetup p;
+  p.kv.dtype = c.kvdt;
+  p.kv.n_blocks = blocks;
+  p.kv.n_layers = layers;
+  p.kv.block_tokens = block_tokens;
+  p.kv.kv_dim = kv_dim;
+  const size_t n = p.kv.bytes() / dtype_size(p.kv.dtype);
+  p.pool = c.upload(random_values(rng, n, 1.f, c.qk), p.kv.dtype, 1, int64_t(n));
+  p.kv.base = p.pool.data;
+  p.table.resize(size_t(blocks));
+  std::iota(p.table.begin(), p.table.end(), 0);
+  for (size_t i = p.table.size() - 1; i > 0; i--) std::swap(p.table[i], p.table[size_t(rng.next() % (i + 1))]);
+  return p;
+}
+std::vector<float> rope_inv_freq(int hd) {
+  std::vector<float> inv(size_t(hd / 2));
+  for (int i = 0; i < hd / 2; i++) inv[size_t(i)] = std::pow(10000.f, -2.f * i / float(hd));
+  return inv;
+}
+std::vector<float> concat(std::vector<float> a, const std::vector<float> &b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+Tensor cols_of(const Tensor &row, int64_t first, int64_t n) {
+  return Tensor{static_cast<char *>(row.data) + size_t(first) * dtype_size(row.dtype), row.dtype, 1, n};
+}
+
+// The fused ops (optional in backend.h): a backend's override against the CPU backend's default chain.
+// On CUDA, T <= 8 takes the fused GEMVs (T = 1: 4-row groups for one token; 3: four tokens' registers;
+// 8: 2-row groups) and T = 12 the default chain through cuBLAS, whose intermediate (the normed or
+// activated input) is rounded to the activation dtype, and to BF16 for BF16 weights: hence the floors
+// (as for matmul). Shapes with N % 4 != 0 end in a partial row group; K = 4096 with few rows makes the
+// GEMV split K between 2 or 4 warps.
+void add_fused_cases(std::vector<Case> &cases) {
+  const DType wdts[] = {DType::F16, DType::BF16, DType::F32};
+  const auto floor_for = [](int T, DType wt) { return T > 8 ? (wt == DType::BF16 ? 1e-2 : 2e-3) : 0.0; };
+  struct NK { int N, K; };
+
+  // rmsnorm_matmul: out (T, N) = rmsnorm(x (T, K) F32, nw) . w^T (+ out)
+  for (DType wt : wdts)
+    for (int T : {1, 3, 8, 12})
+      for (NK nk : {NK{202, 1024}, NK{256, 4096}})
+        for (bool acc : {false, true}) {
+          if (nk.K == 4096 && (acc || T == 8)) continue;
+          cases.push_back({"rmsnorm_matmul",
+                           "T=" + std::to_string(T) + " N=" + std::to_string(nk.N) + " K=" + std::to_string(nk.K) +
+                               " w=" + name(wt) + (acc ? " out=F32 acc=1" : " out=act acc=0"),
+                           floor_for(T, wt), [=](Ctx &c) {
+                             Rng rng(11);
+                             Tensor x = c.upload(random_values(rng, size_t(T) * nk.K, 3.f, DType::F32), DType::F32, T, nk.K);
+                             Tensor nw = c.upload(random_values(rng, size_t(nk.K), 1.f, wt), wt, 1, nk.K);
+                             Tensor w = c.upload(random_values(rng, size_t(nk.N) * nk.K, 0.1f, wt), wt, nk.N, nk.K);
+                             const DType odt = acc ? DType::F32 : c.act;
+                             Tensor out = c.upload(random_values(rng, size_t(T) * nk.N, 1.f, DType::F32), odt, T, nk.N);
+                             Tensor scratch = c.empty(c.act, 16, nk.K);
+                             c.be.rmsnorm_matmul(out, x, nw, 1e-5f, w, acc, scratch);
+                             return Result{c.download(out), out.dtype};
+                           }});
+        }
+
+  // swiglu_matmul: out (T, N) = (silu(gate) * up) (T, F) . w^T (+ out)
+  for (DType wt : wdts)
+    for (int T : {1, 3, 8, 12})
+      for (NK nk : {NK{98, 1000}, NK{256, 11008}})
+        for (bool acc : {false, true}) {
+          if (nk.K == 11008 && (!acc || T == 8 || wt == DType::F32)) continue;
+          cases.push_back({"swiglu_matmul",
+                           "T=" + std::to_string(T) + " N=" + std::to_string(nk.N) + " F=" + std::to_string(nk.K) +
+                               " w=" + name(wt) + (acc ? " out=F32 acc=1" : " out=act acc=0"),
+                           floor_for(T, wt), [=](Ctx &c) {
+                             Rng rng(12);
+                             Tensor g = c.upload(random_values(rng, size_t(T) * nk.K, 6.f, c.qa), c.act, T, nk.K);
+                             Tensor u = c.upload(random_values(rng, size_t(T) * nk.K, 2.f, c.qa), c.act, T, nk.K);
+                             Tensor w = c.upload(random_values(rng, size_t(nk.N) * nk.K, 0.05f, wt), wt, nk.N, nk.K);
+                             const DType odt = acc ? DType::F32 : c.act;
+                             Tensor out = c.upload(random_values(rng, size_t(T) * nk.N, 1.f, DType::F32), odt, T, nk.N);
+                             Tensor scratch = c.empty(c.act, T, nk.K);
+                             c.be.swiglu_matmul(out, g, u, w, acc, scratch);
+                             return Result{c.download(out), out.dtype};
+                           }});
+        }
+
+  // rope_kv_store on q | k | v rows, and rmsnorm_qkv_rope_store: the rows and the whole pool are
+  // compared (untouched slots must stay as they were). Positions up to 4000 (large angles).
+  struct QKV { int nh, nkv, hd, H; };
+  const QKV qkvs[] = {{4, 2, 128, 512}, {8, 2, 16, 256}, {3, 3, 64, 196}};
+  for (const QKV &s : qkvs)
+    for (int T : {1, 3}) {
+      char shape[120];
+      std::snprintf(shape, sizeof shape, "T=%d nh=%d nkv=%d hd=%d", T, s.nh, s.nkv, s.hd);
+      cases.push_back({"rope_kv_store", shape, 0, [=](Ctx &c) {
+                         Rng rng(13);
+                         const int width = (s.nh + 2 * s.nkv) * s.hd;
+                         PoolSetup p = random_pool(c, rng, 8, 2, 16, s.nkv * s.hd);
+                         std::vector<int32_t> pos(static_cast<size_t>(T)), slots(static_cast<size_t>(T));
+                         for (int t = 0; t < T; t++) {
+                           pos[size_t(t)] = rng.randint(0, 4000);
+                           slots[size_t(t)] = p.table[size_t(t)] * 16 + rng.randint(0, 16);  // distinct blocks
+                         }
+                         Tensor qkv = c.upload(random_values(rng, size_t(T) * width, 1.f, c.qa), c.act, T, width);
+                         c.be.rope_kv_store(qkv, s.hd, c.upload_vec(pos), c.upload_vec(rope_inv_freq(s.hd)), p.kv, 1,
+                                            c.upload_vec(slots));
+                         return Result{concat(c.download(qkv), c.download(p.pool)), c.act};
+                       }});
+    }
+  for (DType wt : wdts)
+    for (const QKV &s : qkvs)
+      for (int T : {1, 3, 8, 12}) {
+        if (s.H % 8 != 0 && T > 1) continue;  // H = 196: K % 8 != 0, the default chain; T = 1 is enough
+        char shape[120];
+        std::snprintf(shape, sizeof shape, "T=%d H=%d nh=%d nkv=%d hd=%d w=%s", T, s.H, s.nh, s.nkv, s.hd, name(wt));
+        cases.push_back({"rmsnorm_qkv_rope_store", shape, floor_for(T, wt), [=](Ctx &c) {
+                           Rng rng(14);
+                           const int width = (s.nh + 2 * s.nkv) * s.hd;
+                           PoolSetup p = random_pool(c, rng, 16, 2, 16, s.nkv * s.hd);
+                           std::vector<int32_t> pos(static_cast<size_t>(T)), slots(static_cast<size_t>(T));
+                           for (int t = 0; t < T; t++) {
+                             pos[size_t(t)] = rng.randint(0, 4000);
+                             slots[size_t(t)] = p.table[size_t(t)] * 16 + rng.randint(0, 16);
+                           }
+                           Tensor x = c.upload(random_values(rng, size_t(T) * s.H, 3.f, DType::F32), DType::F32, T, s.H);
+                           Tensor nw = c.upload(random_values(rng, size_t(s.H), 1.f, wt), wt, 1, s.H);
+                           Tensor w = c.upload(random_values(rng, size_t(width) * s.H, 0.1f, wt), wt, width, s.H);
+                           Tensor qkv = c.empty(c.act, T, width);
+                           Tensor scratch = c.empty(c.act, T, s.H);
+                           c.be.rmsnorm_qkv_rope_store(qkv, x, nw, 1e-5f, w, s.hd, c.upload_vec(pos),
+                                                       c.upload_vec(rope_inv_freq(s.hd)), p.kv, 1, c.upload_vec(slots),
+                                                       scratch);
+                           return Result{concat(c.download(qkv), c.download(p.pool)), c.act};
+                         }});
+      }
+
+  // decode_layer: two layers of the engine's one-token step through the fused ops, issued back to back
+  // with no synchronization in between (on CUDA the kernels overlap through programmatic dependent
+  // launch, so a missing wait shows here), directly and recorded as a graph then replayed. The
+  // residual stream and the whole pool are compared; the floor covers the activation-dtype rounding
+  // of q | k | v, attention output and gate | up that the CPU does not do.
+  for (DType wt : {DType::F16, DType::BF16})
+    for (bool graph : {false, true}) {
+      const std::string shape = std::string("T=1 past=40 H=256 nh=4 nkv=2 hd=64 F=688 2 layers w=") + name(wt) +
+                                (graph ? " graph" : " direct");
+      cases.push_back({"decode_layer", shape, 5e-3, [=](Ctx &c) {
+                         Rng rng(15);
+                         const int H = 256, NH = 4, NKV = 2, HD = 64, F = 688, L = 2, past = 40;
+                         const int QD = NH * HD, KVD = NKV * HD, WIDTH = QD + 2 * KVD;
+                         PoolSetup p = random_pool(c, rng, 6, L, 16, KVD);
+                         struct W { Tensor n1, wqkv, wo, n2, wgu, wd; };
+                         std::vector<W> ws;
+                         for (int l = 0; l < L; l++) {
+                           W w;
+                           w.n1 = c.upload(random_values(rng, H, 1.f, wt), wt, 1, H);
+                           w.wqkv = c.upload(random_values(rng, size_t(WIDTH) * H, 0.08f, wt), wt, WIDTH, H);
+                           w.wo = c.upload(random_values(rng, size_t(H) * QD, 0.08f, wt), wt, H, QD);
+                           w.n2 = c.upload(random_values(rng, H, 1.f, wt), wt, 1, H);
+                           w.wgu = c.upload(random_values(rng, size_t(2 * F) * H, 0.08f, wt), wt, 2 * F, H);
+                           w.wd = c.upload(random_values(rng, size_t(H) * F, 0.05f, wt), wt, H, F);
+                           ws.push_back(w);
+                         }
+                         const std::vector<int32_t> pos = {past}, slots = {p.table[past / 16] * 16 + past % 16};
+                         const int32_t *d_pos = c.upload_vec(pos), *d_slots = c.upload_vec(slots);
+                         const int32_t *d_table = c.upload_vec(p.table);
+                         const float *d_inv = c.upload_vec(rope_inv_freq(HD));
+                         Tensor x = c.upload(random_values(rng, H, 1.f, DType::F32), DType::F32, 1, H);
+                         Tensor qkv = c.empty(c.act, 1, WIDTH), attn = c.empty(c.act, 1, QD);
+                         Tensor gu = c.empty(c.act, 1, 2 * F), h = c.empty(c.act, 1, H);
+                         const auto step = [&] {
+                           for (int l = 0; l < L; l++) {
+                             const W &w = ws[size_t(l)];
+                             c.be.rmsnorm_qkv_rope_store(qkv, x, w.n1, 1e-5f, w.wqkv, HD, d_pos, d_inv, p.kv, l, d_slots, h);
+                             c.be.attention(attn, cols_of(qkv, 0, QD), p.kv, l, d_table, d_pos, NH, NKV, HD,
+                                            1.f / std::sqrt(float(HD)));
+                             c.be.matmul(x, attn, w.wo, true);
+                             c.be.rmsnorm_matmul(gu, x, w.n2, 1e-5f, w.wgu, false, h);
+                             Tensor gate = cols_of(gu, 0, F);
+                             c.be.swiglu_matmul(x, gate, cols_of(gu, F, F), w.wd, true, gate);
+                           }
+                         };
+                         if (graph && c.be.graph_begin()) {
+                           Graph *g = nullptr;
+                           try {
+                             step();
+                           } catch (...) {
+                             c.be.graph_destroy(c.be.graph_end());
+                             throw;
+                           }
+                           g = c.be.graph_end();
+                           if (!g) throw Error(VL_ERR_DEVICE, "graph recording failed (graph_end returned null)");
+                           c.be.graph_launch(g);
+                           c.be.synchronize(StreamId::Compute);
+                           c.be.graph_destroy(g);
+                         } else {
+                           step();
+                         }
+                         return Result{concat(c.download(x), c.download(p.pool)), DType::F32};
+                       }});
+    }
+}
 
 std::vector<Case> make_cases() {
   std::vector<Case> cases;
@@ -331,6 +541,8 @@ std::vector<Case> make_cases() {
                        return Result{c.download(out), out.dtype};
                      }});
   }
+
+  add_fused_cases(cases);
   return cases;
 }
 
@@ -465,8 +677,12 @@ struct Perf {
   }
 };
 
-// tiny: a toy shape that exercises the same code path in seconds (a smoke test of --perf on the CPU).
-int run_perf(const std::string &dev, bool tiny) {
+// Which part of --perf runs: everything on the Llama-2-7B shape, the same on a toy shape (a smoke test
+// of the path, e.g. on the CPU), or only the copy bandwidth and the GEMVs (8 layers' weights, seconds).
+enum class PerfMode { Full, Tiny, Gemv };
+
+int run_perf(const std::string &dev, PerfMode mode) {
+  const bool tiny = mode == PerfMode::Tiny;
   std::unique_ptr<Backend> bep;
   try {
     bep = open_backend(dev);
@@ -496,18 +712,24 @@ int run_perf(const std::string &dev, bool tiny) {
     }
 
     // Llama-2-7B: hidden 4096, intermediate 11008, 32 layers, 32 heads (MHA), head_dim 128, vocab 32000.
-    const int H = tiny ? 256 : 4096, F = tiny ? 688 : 11008, L = tiny ? 2 : 32, NH = tiny ? 4 : 32;
+    // Each layer's weights are laid out as the engine's are: [wq; wk; wv] and [gate; up] adjacent.
+    const int H = tiny ? 256 : 4096, F = tiny ? 688 : 11008, NH = tiny ? 4 : 32;
     const int NKV = tiny ? 2 : 32, HD = tiny ? 64 : 128, V = tiny ? 1000 : 32000, BT = 16;
-    struct Layer { Tensor wq, wk, wv, wo, wg, wu, wd, n1, n2; };
-    std::vector<Layer> layers(L);
+    const int L = tiny ? 2 : 32, L_alloc = mode == PerfMode::Gemv ? 8 : L;
+    const int QD = NH * HD, KVD = NKV * HD, WQKV = QD + 2 * KVD;
+    const float eps = 1e-5f;
+    struct Layer { Tensor wqkv, wq, wk, wv, wo, wgu, wg, wu, wd, n1, n2; };
+    std::vector<Layer> layers(static_cast<size_t>(L_alloc));
     uint64_t seed = 100;
     for (Layer &l : layers) {
-      l.wq = p.random(wt, H, H, 0.02f, seed++);
-      l.wk = p.random(wt, NKV * HD, H, 0.02f, seed++);
-      l.wv = p.random(wt, NKV * HD, H, 0.02f, seed++);
-      l.wo = p.random(wt, H, H, 0.02f, seed++);
-      l.wg = p.random(wt, F, H, 0.02f, seed++);
-      l.wu = p.random(wt, F, H, 0.02f, seed++);
+      l.wqkv = p.random(wt, WQKV, H, 0.02f, seed++);
+      l.wq = l.wqkv.rows_slice(0, QD);
+      l.wk = l.wqkv.rows_slice(QD, KVD);
+      l.wv = l.wqkv.rows_slice(QD + KVD, KVD);
+      l.wo = p.random(wt, H, QD, 0.02f, seed++);
+      l.wgu = p.random(wt, 2 * F, H, 0.02f, seed++);
+      l.wg = l.wgu.rows_slice(0, F);
+      l.wu = l.wgu.rows_slice(F, F);
       l.wd = p.random(wt, H, F, 0.02f, seed++);
       l.n1 = p.random(wt, 1, H, 1.0f, seed++);
       l.n2 = p.random(wt, 1, H, 1.0f, seed++);
@@ -518,62 +740,85 @@ int run_perf(const std::string &dev, bool tiny) {
                                 2.0 * V * H * 2 + H * 2;
     const double floor_ms = weight_bytes / (d2d_tbs * 1e12) * 1e3;
 
-    // GEMVs of the decode step (T = 1), each weight read once.
-    for (auto nk : {std::pair<int, int>{H, H}, {F, H}, {H, F}, {V, H}}) {
-      const Tensor &w = nk.first == V ? lm_head : nk.first == F ? layers[0].wg : nk.second == F ? layers[0].wd
-                                                                                                  : layers[0].wq;
-      Tensor x = p.random(act, 1, nk.second, 1.f, 7);
-      Tensor out{p.alloc(size_t(nk.first) * sizeof(float)), DType::F32, 1, nk.first};
-      // Cycle over 8 different weights of the shape when there are (so that L2 holds none of them).
-      const double ms = p.time_ms(64, [&](int i) {
-        const Layer &l = layers[size_t(i % std::min(L, 8))];
-        const Tensor &wi = nk.first == V ? lm_head : nk.first == F ? l.wg : nk.second == F ? l.wd : l.wq;
-        be.matmul(out, x, wi, false);
-      });
-      const double tbs = double(w.bytes()) / (ms * 1e-3) / 1e12;
-      std::printf("perf %s gemv T=1 N=%d K=%d F16: %.1f us, %.2f TB/s weight read (%.0f%% of the d2d figure)\n",
-                  dev.c_str(), nk.first, nk.second, ms * 1e3, tbs, 100.0 * tbs / d2d_tbs);
-    }
-
-    // A synthetic forward, op for op what the engine issues per layer.
+    // The paged KV pool, a non-contiguous block table, and per-position metadata.
     const int max_ctx = 640;
     KvLayout kv;
     kv.dtype = be.kv_dtype();
     kv.n_blocks = max_ctx / BT;
-    kv.n_layers = L;
+    kv.n_layers = L_alloc;
     kv.block_tokens = BT;
-    kv.kv_dim = NKV * HD;
+    kv.kv_dim = KVD;
     kv.base = p.alloc(kv.bytes());
     std::vector<int32_t> seq(max_ctx), table(size_t(kv.n_blocks));
     std::iota(seq.begin(), seq.end(), 0);
     std::iota(table.begin(), table.end(), 0);
     for (size_t i = 0; i < table.size(); i++) std::swap(table[i], table[(i * 7) % table.size()]);  // non-contiguous
-    std::vector<int32_t> slots(max_ctx);
-    for (int pos = 0; pos < max_ctx; pos++) slots[size_t(pos)] = table[size_t(pos / BT)] * BT + pos % BT;
-    int32_t *d_pos = p.upload(seq), *d_slots = p.upload(slots), *d_table = p.upload(table);
-    std::vector<int32_t> ids(max_ctx);
-    for (int i = 0; i < max_ctx; i++) ids[size_t(i)] = (i * 7919) % V;
-    int32_t *d_ids = p.upload(ids);
+    std::vector<int32_t> slots(max_ctx), ids(max_ctx), meta(3 * size_t(max_ctx));
+    for (int pos = 0; pos < max_ctx; pos++) {
+      slots[size_t(pos)] = table[size_t(pos / BT)] * BT + pos % BT;
+      ids[size_t(pos)] = (pos * 7919) % V;
+      meta[3 * size_t(pos)] = ids[size_t(pos)];  // one decode step's {id, position, slot}
+      meta[3 * size_t(pos) + 1] = pos;
+      meta[3 * size_t(pos) + 2] = slots[size_t(pos)];
+    }
+    int32_t *d_pos = p.upload(seq), *d_slots = p.upload(slots), *d_table = p.upload(table), *d_ids = p.upload(ids);
+    int32_t *d_meta = p.upload(meta);
+    // A decode step reads {id, position, slot} from here, copied in before the step (as the engine
+    // uploads its metadata), so that a recorded graph can be replayed at every position.
+    int32_t *d_step = p.upload(std::vector<int32_t>{0, 0, 0});
     std::vector<float> inv_freq(HD / 2);
     for (int i = 0; i < HD / 2; i++) inv_freq[size_t(i)] = std::pow(10000.f, -2.f * i / float(HD));
     float *d_inv = p.upload(inv_freq);
 
-    const int TMAX = 512;
+    const int TMAX = mode == PerfMode::Gemv ? 16 : 512;
     auto act_buf = [&](int64_t cols) { return Tensor{p.alloc(size_t(TMAX) * cols * dtype_size(act)), act, TMAX, cols}; };
     Tensor x{p.alloc(size_t(TMAX) * H * 4), DType::F32, TMAX, H};  // the residual stream
-    Tensor xn = act_buf(H), q = act_buf(H), k = act_buf(NKV * HD), v = act_buf(NKV * HD), att = act_buf(H);
-    Tensor g = act_buf(F), u = act_buf(F), a = act_buf(F);
+    Tensor xn = act_buf(H), q = act_buf(WQKV), k = act_buf(KVD), v = act_buf(KVD), att = act_buf(QD);
+    Tensor g = act_buf(2 * F), u = act_buf(F), a = act_buf(F);
     Tensor logits{p.alloc(size_t(V) * 4), DType::F32, 1, V};
+    // One token's rows: q | k | v, gate | up.
+    Tensor x1 = x.rows_slice(0, 1), xn1 = xn.rows_slice(0, 1), att1 = att.rows_slice(0, 1);
+    Tensor qkv1{q.data, act, 1, WQKV}, gu1{g.data, act, 1, 2 * F};
+    Tensor q1 = cols_of(qkv1, 0, QD), gate1 = cols_of(gu1, 0, F), up1 = cols_of(gu1, F, F);
+    const std::vector<float> x_init(size_t(H), 0.5f);
+    be.copy(x1.data, x_init.data(), size_t(H) * 4, CopyKind::HostToDevice, StreamId::Compute);
+    be.synchronize(StreamId::Compute);
 
-    // Tokens [start, start + T) of one sequence: embed, 32 layers, final norm, logits of the last row.
+    // Decode GEMVs (T = 1), each weight read once per call. Calls cycle over up to 8 layers' weights so
+    // that L2 holds none of them; back to back, as in a decode step.
+    const auto gemv_line = [&](const char *op, int N, int K, const std::function<void(const Layer &)> &call) {
+      const double ms = p.time_ms(64, [&](int i) { call(layers[size_t(i % std::min(L_alloc, 8))]); });
+      const double tbs = double(N) * K * 2 / (ms * 1e-3) / 1e12;
+      std::printf("perf %s gemv %s T=1 N=%d K=%d F16: %.1f us, %.2f TB/s weight read (%.0f%% of the d2d figure)\n",
+                  dev.c_str(), op, N, K, ms * 1e3, tbs, 100.0 * tbs / d2d_tbs);
+    };
+    Tensor out_h{p.alloc(size_t(H) * 4), DType::F32, 1, H}, out_v{p.alloc(size_t(V) * 4), DType::F32, 1, V};
+    gemv_line("matmul (o_proj)", H, QD, [&](const Layer &l) { be.matmul(out_h, att1, l.wo, true); });
+    gemv_line("matmul (down)", H, F, [&](const Layer &l) { be.matmul(out_h, gate1, l.wd, true); });
+    gemv_line("matmul (gate)", F, H, [&](const Layer &l) { be.matmul(gate1, xn1, l.wg, false); });
+    gemv_line("matmul ([q; k; v])", WQKV, H, [&](const Layer &l) { be.matmul(qkv1, xn1, l.wqkv, false); });
+    gemv_line("matmul ([gate; up])", 2 * F, H, [&](const Layer &l) { be.matmul(gu1, xn1, l.wgu, false); });
+    gemv_line("matmul (lm_head)", V, H, [&](const Layer &) { be.matmul(out_v, xn1, lm_head, false); });
+    gemv_line("rmsnorm_qkv_rope_store", WQKV, H, [&](const Layer &l) {
+      be.rmsnorm_qkv_rope_store(qkv1, x1, l.n1, eps, l.wqkv, HD, d_step + 1, d_inv, kv, int32_t(&l - layers.data()),
+                                d_step + 2, xn1);
+    });
+    gemv_line("rmsnorm_matmul ([gate; up])", 2 * F, H,
+              [&](const Layer &l) { be.rmsnorm_matmul(gu1, x1, l.n2, eps, l.wgu, false, xn1); });
+    gemv_line("swiglu_matmul (down)", H, F,
+              [&](const Layer &l) { be.swiglu_matmul(out_h, gate1, up1, l.wd, true, gate1); });
+    if (mode == PerfMode::Gemv) return 0;
+
+    // A synthetic forward through the Backend interface, op for op what the engine issues per layer.
+    // Prefill (and the prompt): tokens [start, start + T) of one sequence, the T > 1 path.
     auto forward = [&](int start, int T) {
-      Tensor xs = x.rows_slice(0, T), xns = xn.rows_slice(0, T), qs = q.rows_slice(0, T), ks = k.rows_slice(0, T);
-      Tensor vs = v.rows_slice(0, T), as = att.rows_slice(0, T), gs = g.rows_slice(0, T), us = u.rows_slice(0, T);
-      Tensor acts = a.rows_slice(0, T);
+      Tensor xs = x.rows_slice(0, T), xns = xn.rows_slice(0, T), qs = Tensor{q.data, act, T, QD};
+      Tensor ks = k.rows_slice(0, T), vs = v.rows_slice(0, T), as = att.rows_slice(0, T);
+      Tensor gs = Tensor{g.data, act, T, F}, us = u.rows_slice(0, T), acts = a.rows_slice(0, T);
       be.embed(xs, embed_w, d_ids + start);
       for (int li = 0; li < L; li++) {
         const Layer &l = layers[size_t(li)];
-        be.rmsnorm(xns, xs, l.n1, 1e-5f);
+        be.rmsnorm(xns, xs, l.n1, eps);
         be.matmul(qs, xns, l.wq, false);
         be.matmul(ks, xns, l.wk, false);
         be.matmul(vs, xns, l.wv, false);
@@ -582,25 +827,90 @@ int run_perf(const std::string &dev, bool tiny) {
         be.kv_store(kv, li, ks, vs, d_slots + start);
         be.attention(as, qs, kv, li, d_table, d_pos + start, NH, NKV, HD, 1.f / std::sqrt(float(HD)));
         be.matmul(xs, as, l.wo, true);
-        be.rmsnorm(xns, xs, l.n2, 1e-5f);
+        be.rmsnorm(xns, xs, l.n2, eps);
         be.matmul(gs, xns, l.wg, false);
         be.matmul(us, xns, l.wu, false);
         be.swiglu(acts, gs, us);
         be.matmul(xs, acts, l.wd, true);
       }
-      be.rmsnorm(xns, xs, norm_f, 1e-5f);
+      be.rmsnorm(xns, xs, norm_f, eps);
       be.matmul(logits, xn.rows_slice(T - 1, 1), lm_head, false);
+    };
+    // A one-token decode step reading {id, position, slot} from d_step: the engine's n == 1 path, either
+    // through the fused ops (what it runs now) or through the chains of primitives they replace.
+    auto decode_step = [&](bool fused) {
+      const int32_t *id = d_step, *pos = d_step + 1, *slot = d_step + 2;
+      be.embed(x1, embed_w, id);
+      for (int li = 0; li < L; li++) {
+        const Layer &l = layers[size_t(li)];
+        if (fused) {
+          be.rmsnorm_qkv_rope_store(qkv1, x1, l.n1, eps, l.wqkv, HD, pos, d_inv, kv, li, slot, xn1);
+        } else {
+          be.rmsnorm(xn1, x1, l.n1, eps);
+          be.matmul(qkv1, xn1, l.wqkv, false);
+          be.rope(cols_of(qkv1, 0, QD + KVD), HD, pos, d_inv);
+          be.kv_store(kv, li, cols_of(qkv1, QD, KVD), cols_of(qkv1, QD + KVD, KVD), slot);
+        }
+        be.attention(att1, q1, kv, li, d_table, pos, NH, NKV, HD, 1.f / std::sqrt(float(HD)));
+        be.matmul(x1, att1, l.wo, true);
+        if (fused) {
+          be.rmsnorm_matmul(gu1, x1, l.n2, eps, l.wgu, false, xn1);
+          be.swiglu_matmul(x1, gate1, up1, l.wd, true, gate1);
+        } else {
+          be.rmsnorm(xn1, x1, l.n2, eps);
+          be.matmul(gu1, xn1, l.wgu, false);
+          be.swiglu(gate1, gate1, up1);
+          be.matmul(x1, gate1, l.wd, true);
+        }
+      }
+      be.rmsnorm(xn1, x1, norm_f, eps);
+      be.matmul(logits, xn1, lm_head, false);
     };
 
     const int prompt = 72, new_tokens = 50;
     forward(0, prompt);
-    // Decode steps at positions 72 .. 121 (the warm-up call repeats position 72).
-    const double decode_ms = p.time_ms(new_tokens, [&](int i) { forward(prompt + i, 1); });
-    std::printf("perf %s decode %s fp16, context %d..%d: %.3f ms/token; floor %.3f ms (%.2f GB / "
-                "%.2f TB/s) -> %.2fx (target <= 1.3x)\n",
-                dev.c_str(), tiny ? "tiny shape" : "Llama-2-7B shape", prompt + 1, prompt + new_tokens, decode_ms,
-                floor_ms, weight_bytes / 1e9, d2d_tbs,
-                decode_ms / floor_ms);
+    be.synchronize(StreamId::Compute);
+    // Decode steps at positions 72 .. 121 (the warm-up call repeats position 72), each after copying
+    // its metadata in: kernel by kernel, or replaying a graph recorded once.
+    double engine_ms = 0;
+    bool engine_graph = false;
+    for (bool fused : {false, true})
+      for (bool graph : {false, true}) {
+        Graph *gr = nullptr;
+        if (graph) {
+          if (!be.graph_begin()) {
+            std::printf("perf %s decode: no graphs on this backend\n", dev.c_str());
+            continue;
+          }
+          try {
+            decode_step(fused);
+          } catch (...) {
+            be.graph_destroy(be.graph_end());
+            throw;
+          }
+          gr = be.graph_end();
+          if (!gr) throw Error(VL_ERR_DEVICE, "recording the decode step as a graph failed");
+        }
+        const double ms = p.time_ms(new_tokens, [&](int i) {
+          be.copy(d_step, d_meta + 3 * (prompt + i), 12, CopyKind::DeviceToDevice, StreamId::Compute);
+          if (gr) be.graph_launch(gr);
+          else decode_step(fused);
+        });
+        be.synchronize(StreamId::Compute);
+        be.graph_destroy(gr);
+        std::printf("perf %s decode %s fp16, context %d..%d, %s, %s: %.3f ms/token; floor %.3f ms (%.2f GB / "
+                    "%.2f TB/s) -> %.2fx (target <= 1.3x)\n",
+                    dev.c_str(), tiny ? "tiny shape" : "Llama-2-7B shape", prompt + 1, prompt + new_tokens,
+                    fused ? "fused ops" : "unfused ops", graph ? "graph" : "kernel by kernel", ms, floor_ms,
+                    weight_bytes / 1e9, d2d_tbs, ms / floor_ms);
+        if (fused) {  // the graph run, when there is one, comes last
+          engine_ms = ms;
+          engine_graph = graph;
+        }
+      }
+    std::printf("perf %s decode per token as the engine runs it (fused ops%s): %.3f ms = %.2fx the floor "
+                "(target <= 1.3x)\n",
+                dev.c_str(), engine_graph ? ", graph" : "", engine_ms, engine_ms / floor_ms);
     const double prefill_ms = p.time_ms(5, [&](int) { forward(0, 512); });
     std::printf("perf %s prefill 512 tokens: %.2f ms (target <= 20 ms), %.0f TFLOP/s on the GEMMs' flops\n",
                 dev.c_str(), prefill_ms, 2.0 * 512 * (weight_bytes / 2 - 2.0 * V * H) / (prefill_ms * 1e-3) / 1e12);
@@ -618,11 +928,13 @@ int main(int argc, char **argv) {
   std::vector<std::string> devices;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
-    if (a == "--perf" || a == "--perf-tiny") {
-      return run_perf(i + 1 < argc ? argv[i + 1] : "cuda:0", a == "--perf-tiny");
+    if (a == "--perf" || a == "--perf-tiny" || a == "--perf-gemv") {
+      const PerfMode mode = a == "--perf-tiny" ? PerfMode::Tiny : a == "--perf-gemv" ? PerfMode::Gemv : PerfMode::Full;
+      return run_perf(i + 1 < argc ? argv[i + 1] : "cuda:0", mode);
     } else if (a == "-o" && i + 1 < argc) only = argv[++i];
     else if (a == "-h" || a == "--help") {
-      std::printf("usage: %s [-o OP] [DEVICE...] | --perf [DEVICE]\n", argv[0]);
+      std::printf("usage: %s [-o OP] [DEVICE...] | --perf [DEVICE] | --perf-gemv [DEVICE] | --perf-tiny [DEVICE]\n",
+                  argv[0]);
       return 0;
     } else devices.push_back(a);
   }

@@ -75,6 +75,8 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_kernel(AttnA
   __shared__ float sm_o[ATT_WARPS][WARP * J];
   __shared__ bool sm_last;
 
+  pdl_wait();  // launched with PDL (common.cuh): q, the pool and the counters come from earlier kernels
+  pdl_launch_dependents();
   const int s = blockIdx.x, h = blockIdx.y, t = blockIdx.z;
   const int S = gridDim.x;
   const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
@@ -466,20 +468,23 @@ inline void attention_prefill_launch(const AttnArgs &a, cudaStream_t stream) {
 }
 
 template <typename TQ, typename TKV, int J>
-inline void attention_decode_launch(const AttnArgs &a, int splits, cudaStream_t stream) {
+inline void attention_decode_launch(const AttnArgs &a, int splits, bool pdl, cudaStream_t stream) {
   const dim3 grid(unsigned(splits), unsigned(a.n_heads), unsigned(a.T));
   // FULL: one vector load per lane per row, which needs hd == 32 J and aligned rows.
   const bool full = a.head_dim == WARP * J && reinterpret_cast<uintptr_t>(a.q) % 16 == 0 &&
                     reinterpret_cast<uintptr_t>(a.kv.base) % 16 == 0;
-  if (full) attention_decode_kernel<TQ, TKV, J, true><<<grid, ATT_WARPS * WARP, 0, stream>>>(a);
-  else attention_decode_kernel<TQ, TKV, J, false><<<grid, ATT_WARPS * WARP, 0, stream>>>(a);
-  CUDA_CHECK_LAUNCH("attention_decode_kernel");
+  const cudaError_t err = full ? launch_kernel(pdl, attention_decode_kernel<TQ, TKV, J, true>, grid,
+                                               dim3(ATT_WARPS * WARP), stream, a)
+                               : launch_kernel(pdl, attention_decode_kernel<TQ, TKV, J, false>, grid,
+                                               dim3(ATT_WARPS * WARP), stream, a);
+  check(err, "attention_decode_kernel launch", __FILE__, __LINE__);
 }
 
 // `splits` must be what attention_splits() returned for the workspace in `a` (1 needs none). The
-// caller has checked dtypes (q == out), head_dim <= 256 and the divisibility of the heads.
+// caller has checked dtypes (q == out), head_dim <= 256 and the divisibility of the heads. pdl: launch
+// the decode kernel with programmatic dependent launch (common.cuh).
 inline void attention_forward(const AttnArgs &a, DType q_dtype, DType kv_dtype, bool use_prefill_kernel, int splits,
-                              cudaStream_t stream) {
+                              bool pdl, cudaStream_t stream) {
   if (a.T == 0) return;
   if (use_prefill_kernel) {
     if (q_dtype == DType::F16) attention_prefill_launch<__half>(a, stream);
@@ -488,10 +493,10 @@ inline void attention_forward(const AttnArgs &a, DType q_dtype, DType kv_dtype, 
   }
   VL_DISPATCH_DTYPE(q_dtype, TQ, {
     VL_DISPATCH_DTYPE(kv_dtype, TKV, {
-      if (a.head_dim <= 32) attention_decode_launch<TQ, TKV, 1>(a, splits, stream);
-      else if (a.head_dim <= 64) attention_decode_launch<TQ, TKV, 2>(a, splits, stream);
-      else if (a.head_dim <= 128) attention_decode_launch<TQ, TKV, 4>(a, splits, stream);
-      else attention_decode_launch<TQ, TKV, 8>(a, splits, stream);
+      if (a.head_dim <= 32) attention_decode_launch<TQ, TKV, 1>(a, splits, pdl, stream);
+      else if (a.head_dim <= 64) attention_decode_launch<TQ, TKV, 2>(a, splits, pdl, stream);
+      else if (a.head_dim <= 128) attention_decode_launch<TQ, TKV, 4>(a, splits, pdl, stream);
+      else attention_decode_launch<TQ, TKV, 8>(a, splits, pdl, stream);
     });
   });
 }

@@ -1,7 +1,8 @@
 // common.cuh: device-side helpers shared by every kernel header.
 //
-// defines: to_f32, from_f32, load_any, store_any, Vec8, ld8, ld8_stream, cvt8, load8, warp_sum, warp_max,
-//          block_sum, ceil_div, DevKv, dev_kv, VL_DISPATCH_DTYPE
+// defines: to_f32, from_f32, dtype_of, load_any, store_any, Vec8, ld8, ld8_stream, cvt8, load8, warp_sum, warp_max,
+//          block_sum, ceil_div, DevKv, dev_kv, pdl_wait, pdl_launch_dependents, launch_kernel,
+//          VL_DISPATCH_DTYPE
 //
 // Element types: DType::F32 -> float, F16 -> __half, BF16 -> __nv_bfloat16. All arithmetic is fp32;
 // conversions round to nearest even, like vl::f32_to_f16 / f32_to_bf16 on the CPU.
@@ -11,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "../cuda_check.h"
 #include "backend.h"
@@ -31,6 +33,12 @@ template <typename T> __device__ __forceinline__ T from_f32(float v);
 template <> __device__ __forceinline__ float from_f32<float>(float v) { return v; }
 template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// The DType of an element type.
+template <typename T> __host__ __device__ constexpr DType dtype_of();
+template <> __host__ __device__ constexpr DType dtype_of<float>() { return DType::F32; }
+template <> __host__ __device__ constexpr DType dtype_of<__half>() { return DType::F16; }
+template <> __host__ __device__ constexpr DType dtype_of<__nv_bfloat16>() { return DType::BF16; }
 
 // Element i of a buffer whose dtype is only known at run time (outputs whose dtype the caller picks;
 // the branch is uniform across the grid, so it costs one predicated select per element).
@@ -142,6 +150,44 @@ struct DevKv {
 
 inline DevKv dev_kv(const KvLayout &kv, int32_t layer) {
   return DevKv{kv.base, kv.n_blocks, kv.n_layers, kv.block_tokens, kv.kv_dim, layer};
+}
+
+// ---- programmatic dependent launch (sm_90+; no-ops below) ----
+// A kernel launched with launch_kernel(pdl = true) may start while the kernel before it on the stream
+// is still running, once every block of that one has called pdl_launch_dependents (or exited). Before
+// pdl_wait it may only read what no kernel of the step writes (weights); pdl_wait returns when the
+// previous kernel has completed and its writes are visible. Every kernel launched with pdl = true calls
+// pdl_wait in every thread before it touches activations, outputs or the KV pool, so that completing
+// implies its predecessor completed too (the chain stays ordered), and calls pdl_launch_dependents only
+// after pdl_wait, so that at most one kernel waits ahead. Launched without the attribute, pdl_wait
+// returns at once.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// kernel<<<grid, block, 0, stream>>>(args...), with programmatic stream serialization when pdl (the
+// kernel must follow the pdl_wait rules above). Returns the launch's error.
+template <typename... KArgs, typename... Args>
+inline cudaError_t launch_kernel(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t stream,
+                                 Args &&...args) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = 0;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
 }  // namespace cuda

@@ -1,13 +1,11 @@
 // matmul.cuh: out (T, N) = x (T, K) . w (N, K)^T (+ out), the kernels behind Backend::matmul.
 //
-// defines: gemv_kernel, gemv_forward, gemv_scalar_kernel, gemv_scalar_forward, gemm_tiled_kernel,
+// defines: store_out, gemv_vector_ok, gemv_scalar_kernel, gemv_scalar_forward, gemm_tiled_kernel,
 //          gemm_tiled_forward
 //
 // Three paths (the cuBLAS one lives in cuda_backend.cu, it needs the handle):
-//  - gemv_kernel: decode, T <= 8. Memory bound: each weight byte is read once, with 16-byte streaming
-//    loads, several rows and unrolled K steps per warp so that ~8 KiB per warp are in flight (enough
-//    to cover HBM latency with a few warps per SM); the T token rows of x are tiny and come from L1.
-//    fp32 accumulation, one warp-shuffle reduction per output.
+//  - gemv_kernel (gemv.cuh): decode, T <= 8, K % 8 == 0 and aligned. Memory bound: each weight byte is
+//    read once with 16-byte streaming loads; also the fused rmsnorm / swiglu / rope variants.
 //  - gemv_scalar_kernel: the same for shapes the vector path cannot take (K % 8 != 0, misaligned).
 //  - gemm_tiled_kernel: prefill without cuBLAS. A plain 64x64 shared-memory tiled SIMT GEMM in fp32;
 //    correct for every dtype and shape, an order of magnitude slower than cuBLAS on tensor cores.
@@ -27,126 +25,10 @@ __device__ __forceinline__ void store_out(void *out, DType dt, size_t i, float v
   store_any(out, dt, i, v);
 }
 
-// One warp computes ROWS consecutive output features (a "row group") for all T (<= NT) tokens; lanes
-// stride over K in 8-element vectors. w (N, K), x (T, K) with K % 8 == 0 and both 16-byte aligned.
-// Warps loop over row groups with a grid stride; the launcher sizes the grid so that it is one wave
-// in which every warp gets the same number of groups (no tail wave, see gemv_launch).
-template <typename TW, typename TX, int NT, int ROWS>
-__global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(void *out, DType out_dtype, const TX *__restrict__ x,
-                                                            const TW *__restrict__ w, int T, int N, int K,
-                                                            int accumulate) {
-  // 16-byte loads per row per lane in flight: 4 for 2-byte weights, 2 x 32 bytes for F32 weights.
-  constexpr int U = sizeof(TW) == 4 ? 2 : 4;
-  const int lane = threadIdx.x % WARP;
-  const int n_groups = (N + ROWS - 1) / ROWS;
-  const int warps_total = gridDim.x * (GEMV_THREADS / WARP);
-  const int nvec = K / 8;
-
-  for (int grp = blockIdx.x * (GEMV_THREADS / WARP) + threadIdx.x / WARP; grp < n_groups; grp += warps_total) {
-    const int row0 = grp * ROWS;
-    const TW *wr[ROWS];
-#pragma unroll
-    for (int r = 0; r < ROWS; r++) wr[r] = w + size_t(min(row0 + r, N - 1)) * K;  // rows past N: computed, not stored
-
-    float acc[NT][ROWS];
-#pragma unroll
-    for (int t = 0; t < NT; t++)
-#pragma unroll
-      for (int r = 0; r < ROWS; r++) acc[t][r] = 0.f;
-
-    for (int base = lane; base < nvec; base += WARP * U) {
-      // Issue all weight loads of this step first, then convert and multiply.
-      Vec8<TW> wv[U][ROWS];
-#pragma unroll
-      for (int u = 0; u < U; u++) {
-        const int v = min(base + WARP * u, nvec - 1);  // the tail re-reads a valid vector and skips it below
-#pragma unroll
-        for (int r = 0; r < ROWS; r++) wv[u][r] = ld8_stream(wr[r] + size_t(v) * 8);
-      }
-#pragma unroll
-      for (int u = 0; u < U; u++) {
-        const int v = base + WARP * u;
-        if (v < nvec) {
-          float wf[ROWS][8];
-#pragma unroll
-          for (int r = 0; r < ROWS; r++) cvt8(wv[u][r], wf[r]);
-#pragma unroll
-          for (int t = 0; t < NT; t++) {
-            if (t < T) {
-              float xf[8];
-              load8(x + size_t(t) * K + size_t(v) * 8, xf);
-#pragma unroll
-              for (int r = 0; r < ROWS; r++)
-#pragma unroll
-                for (int e = 0; e < 8; e++) acc[t][r] = fmaf(wf[r][e], xf[e], acc[t][r]);
-            }
-          }
-        }
-      }
-    }
-
-#pragma unroll
-    for (int t = 0; t < NT; t++)
-#pragma unroll
-      for (int r = 0; r < ROWS; r++) acc[t][r] = warp_sum(acc[t][r]);
-    if (lane == 0) {
-#pragma unroll
-      for (int t = 0; t < NT; t++) {
-        if (t >= T) break;
-#pragma unroll
-        for (int r = 0; r < ROWS; r++)
-          if (row0 + r < N) store_out(out, out_dtype, size_t(t) * N + row0 + r, acc[t][r], accumulate);
-      }
-    }
-  }
-}
-
-template <typename TW, typename TX, int NT>
-inline void gemv_launch(void *out, DType out_dtype, const void *x, const void *w, int T, int N, int K, bool accumulate,
-                        int n_sms, cudaStream_t stream) {
-  // More rows per warp reuse each x load more often; with 8 tokens, 2 rows keep registers in check.
-  constexpr int ROWS = NT >= 8 ? 2 : 4;
-  constexpr int WARPS = GEMV_THREADS / WARP;
-  // Resident blocks per SM for this instantiation (registers bound it), asked once.
-  static const int blocks_per_sm = [] {
-    int b = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, gemv_kernel<TW, TX, NT, ROWS>, GEMV_THREADS, 0) !=
-            cudaSuccess ||
-        b < 1) {
-      (void)cudaGetLastError();
-      b = 1;
-    }
-    return b;
-  }();
-  // One wave, equal work: each warp takes ceil(groups / resident warps) row groups, and only as many
-  // warps are launched as that needs. (With a plain one-group-per-warp grid, 11008 rows on 132 SMs
-  // spill a few blocks into a second wave that runs at a fraction of the bandwidth.)
-  const int64_t groups = ceil_div(N, ROWS);
-  const int64_t resident_warps = int64_t(n_sms > 0 ? n_sms : 1) * blocks_per_sm * WARPS;
-  const int64_t per_warp = ceil_div(groups, resident_warps);
-  const int64_t warps = ceil_div(groups, per_warp);
-  const unsigned blocks = unsigned(ceil_div(warps, WARPS));
-  gemv_kernel<TW, TX, NT, ROWS><<<blocks, GEMV_THREADS, 0, stream>>>(
-      out, out_dtype, static_cast<const TX *>(x), static_cast<const TW *>(w), T, N, K, accumulate ? 1 : 0);
-  CUDA_CHECK_LAUNCH("gemv_kernel");
-}
-
 // True when the vector GEMV can read x and w: K a multiple of 8 and both base pointers 16-byte aligned
 // (rows then stay aligned because K * dtype_size is a multiple of 16).
 inline bool gemv_vector_ok(const void *x, const void *w, int K) {
   return K % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0;
-}
-
-inline void gemv_forward(void *out, DType out_dtype, const void *x, DType x_dtype, const void *w, DType w_dtype, int T,
-                         int N, int K, bool accumulate, int n_sms, cudaStream_t stream) {
-  VL_DISPATCH_DTYPE(w_dtype, TW, {
-    VL_DISPATCH_DTYPE(x_dtype, TX, {
-      if (T <= 1) gemv_launch<TW, TX, 1>(out, out_dtype, x, w, T, N, K, accumulate, n_sms, stream);
-      else if (T <= 2) gemv_launch<TW, TX, 2>(out, out_dtype, x, w, T, N, K, accumulate, n_sms, stream);
-      else if (T <= 4) gemv_launch<TW, TX, 4>(out, out_dtype, x, w, T, N, K, accumulate, n_sms, stream);
-      else gemv_launch<TW, TX, 8>(out, out_dtype, x, w, T, N, K, accumulate, n_sms, stream);
-    });
-  });
 }
 
 // One warp per output feature, scalar loads; any K, any alignment, T <= GEMV_MAX_T.
