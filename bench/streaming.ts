@@ -5,8 +5,12 @@
 // budget, when it fits). The pinned host-to-device bandwidth is measured in the same run.
 //
 //   node dist/bench/streaming.js --device cuda:0 --model synthetic:llama-70b,layers=20 --budget 12GB
-//        --ring 4GB --prefill 512 --decode 16 [--placements stream,stream-sync,accelerate,auto] --out streaming.json
-import { writeFileSync } from 'node:fs';
+//        --ring 4GB --prefill 512 --decode 16 [--placements stream,stream-sync,accelerate,auto]
+//        [--hf hf_accelerate.json] --out streaming.json
+//
+// --hf merges the HF Accelerate row that bench/device/hf_accelerate.py measured on the same shape and
+// budget in the same device command (a separate process: host RAM holds one copy of the weights).
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Logits, type Placement, Runtime, type StepStats } from '../runtime/runtime.js';
 import { parseSize } from '../runtime/units.js';
@@ -23,6 +27,7 @@ const { values } = parseArgs({
     placements: { type: 'string', default: 'stream,stream-sync,accelerate,auto' },
     reference: { type: 'boolean', default: true },
     probe: { type: 'string', default: '1GiB' },
+    hf: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -46,6 +51,8 @@ interface Run {
   logits: Float32Array;
   steps: StepStats[];
   peak: number;
+  current: number;     // own accounting at the end of the run (weights, ring, KV pool, workspace)
+  deviceUsed: number;  // cudaMemGetInfo's total - free at the end of the run (all processes, context included)
   residentLayers: number;
   weightBytes: number;
 }
@@ -69,7 +76,16 @@ async function runPlacement(placement: Placement, budget: number | undefined): P
       steps.push(s.lastStep());
     }
     const info = model.info();
-    return { logits: first.data, steps, peak: rt.memory().peak, residentLayers: info.residentLayers, weightBytes: info.weightBytes };
+    const mem = rt.memory();
+    return {
+      logits: first.data,
+      steps,
+      peak: mem.peak,
+      current: mem.current,
+      deviceUsed: mem.deviceTotal - mem.deviceFree,
+      residentLayers: info.residentLayers,
+      weightBytes: info.weightBytes,
+    };
   } finally {
     rt.dispose();
   }
@@ -101,10 +117,19 @@ for (const placement of values.placements.split(',') as Placement[]) {
     bytes_streamed: bytes,
     resident_layers: r.residentLayers,
     peak_vram_gb: r.peak / 1e9,
+    current_vram_gb: r.current / 1e9,
+    device_used_gb: r.deviceUsed / 1e9,
     logit_rel_err: reference ? relErr(r.logits, reference.logits) : null,
   });
   timelines[placement] = { prefill: r.steps[0]?.timeline, decode_last: r.steps[r.steps.length - 1]?.timeline };
   console.log(`${placement.padEnd(12)} ${(bytes / wall / 1e6).toFixed(1).padStart(7)} GB/s  latency ${wall.toFixed(0).padStart(7)} ms  peak ${(r.peak / 1e9).toFixed(2)} GB`);
+}
+
+if (values.hf) {
+  const hf = JSON.parse(readFileSync(values.hf, 'utf8')) as { row: Record<string, unknown>; weight_bytes: number };
+  rows.push(hf.row);
+  if (reference && Math.abs(hf.weight_bytes - reference.weightBytes) / reference.weightBytes > 0.01)
+    console.warn(`warning: HF model has ${hf.weight_bytes} weight bytes, vramlab's ${reference.weightBytes}`);
 }
 
 const result = {
@@ -123,16 +148,18 @@ const result = {
   pageable_h2d_gbps: pageableGbps,
   resident_reference: reference ? { latency_ms: reference.steps.reduce((a, s) => a + s.wallMs, 0), peak_vram_gb: reference.peak / 1e9 } : null,
   rows,
+  hf_accelerate: values.hf ? JSON.parse(readFileSync(values.hf, 'utf8')) : null,
   timelines,
 };
 console.log(`\nstreaming on ${deviceName}: ${values.model}, budget ${values.budget}, ring ${values.ring}, prefetch ${values.prefetch}`);
 console.log(`pinned H2D ${pinnedGbps.toFixed(1)} GB/s, pageable ${pageableGbps.toFixed(1)} GB/s (measured in this run)`);
-console.log('placement     eff GB/s  x pinned  decode GB/s  latency ms  peak VRAM GB  logit rel err');
+const accel = rows.find((r) => r['placement'] === 'hf-accelerate')?.['effective_bandwidth_gbps'] as number | undefined;
+console.log(`placement       eff GB/s  x pinned  x HF acc  decode GB/s  latency ms  peak VRAM GB  logit rel err`);
 for (const r of rows) {
   const bw = r['effective_bandwidth_gbps'] as number;
   const err = r['logit_rel_err'] as number | null;
   console.log(
-    `${String(r['placement']).padEnd(12)}${bw.toFixed(1).padStart(10)}${(bw / pinnedGbps).toFixed(2).padStart(10)}${(r['decode_bandwidth_gbps'] as number).toFixed(1).padStart(13)}${(r['latency_ms'] as number).toFixed(0).padStart(12)}${(r['peak_vram_gb'] as number).toFixed(2).padStart(14)}  ${err === null ? 'n/a' : err.toExponential(2)}`,
+    `${String(r['placement']).padEnd(14)}${bw.toFixed(1).padStart(10)}${(bw / pinnedGbps).toFixed(2).padStart(10)}${(accel ? (bw / accel).toFixed(1) : '-').padStart(10)}${(r['decode_bandwidth_gbps'] as number).toFixed(1).padStart(13)}${(r['latency_ms'] as number).toFixed(0).padStart(12)}${(r['peak_vram_gb'] as number).toFixed(2).padStart(14)}  ${err === null ? 'n/a' : err.toExponential(2)}`,
   );
 }
 if (values.out) writeFileSync(values.out, JSON.stringify(result, null, 1) + '\n');

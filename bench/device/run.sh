@@ -3,6 +3,7 @@
 # in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
 # backend, then runs the named suites. Everything worth keeping is written to $OUT.
 #   bash bench/device/run.sh ops|perf|correctness|decode|streaming|all   (or a comma-separated list)
+#   streaming: STREAM_LAYERS (default 36: 63 GB of fp16 weights), STREAM_BUDGET_GB (20), STREAM_RING (4GB)
 set -uo pipefail
 suite=${1:-all}
 OUT=${OUT:-/tmp/vramlab-out}
@@ -30,9 +31,15 @@ run_suite() {
       node dist/bench/decode.js --device cuda:0 --hf "$OUT/hf_decode.json" --out "$OUT/decode.json" || status=1
       ;;
     streaming)
-      node dist/bench/streaming.js --device cuda:0 --model "${STREAM_MODEL:-synthetic:llama-70b,layers=20}" \
-        --budget "${STREAM_BUDGET:-12GB}" --ring "${STREAM_RING:-4GB}" --prefetch 2 --prefill 512 --decode 16 \
-        --out "$OUT/streaming.json" || status=1
+      # HF Accelerate first, in its own process (host RAM holds one copy of the weights at a time);
+      # the shape flags match synthetic:llama-70b (layers cut by STREAM_LAYERS).
+      layers=${STREAM_LAYERS:-36}
+      python3 bench/device/hf_accelerate.py --layers "$layers" --budget-gb "${STREAM_BUDGET_GB:-20}" \
+        --prefill 512 --decode 16 --out "$OUT/hf_accelerate.json" || status=1
+      hf=(); [ -f "$OUT/hf_accelerate.json" ] && hf=(--hf "$OUT/hf_accelerate.json")
+      node dist/bench/streaming.js --device cuda:0 --model "synthetic:llama-70b,layers=$layers" \
+        --budget "${STREAM_BUDGET_GB:-20}GB" --ring "${STREAM_RING:-4GB}" --prefetch 2 --prefill 512 --decode 16 \
+        "${hf[@]}" --out "$OUT/streaming.json" || status=1
       ;;
     *) echo "unknown suite $1"; status=1 ;;
   esac
