@@ -5,6 +5,7 @@
 //   vramlab generate MODEL --ids 3,17,42 --max-new-tokens N [--device cpu] [--budget SIZE] [--json]
 //   vramlab info MODEL [--device cpu] [--budget SIZE] [--json]
 //   vramlab demo [--device cpu] [--budget SIZE]
+//   vramlab report RESULTS.json... --out report.html
 //
 // MODEL is a HuggingFace Llama directory or synthetic:<spec> (see runtime/synthetic.ts).
 import { parseArgs } from 'node:util';
@@ -21,6 +22,8 @@ commands:
                                    greedy continuation (new tokens only)
   info MODEL                       the model's shape and memory
   demo                             a short run on the built-in tiny model
+  report RESULTS.json... --out report.html
+                                   an HTML report (tables, figures) of results files
 
 options:
   --device cpu|cuda:N              device (default cpu)
@@ -92,6 +95,8 @@ async function withModel<T>(values: Record<string, unknown>, modelArg: string | 
 }
 
 async function main(argv: string[]): Promise<void> {
+  // report has its own options, and loads danfojs (half a second): only when asked for
+  if (argv[0] === 'report') return (await import('./report.js')).runReport(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });

@@ -17,3 +17,21 @@ export {
 } from './runtime.js';
 export { type DType, type ModelShape, NAMED_SHAPES, parseSyntheticSpec, type SyntheticSpec, weightBytes } from './synthetic.js';
 export { formatSize, parseSize } from './units.js';
+export { type Cell, columnsOf, escapeHtml, formatNumber, frameHtml, resultsFrame, rowsFrame } from './frames.js';
+export {
+  bandwidthFigure,
+  decodeFigure,
+  evidence,
+  type Figure,
+  figureHtml,
+  figuresFor,
+  overlapMs,
+  plotlyScript,
+  resumeFigure,
+  timeline,
+  type TimelineEntry,
+  timelineFigure,
+  vramFigure,
+} from './figures.js';
+export { renderReport, type ReportInput } from './report.js';
+export { checkResults, readResults, type Results, type Row } from './results.js';

@@ -1,0 +1,32 @@
+// report.ts: `vramlab report RESULTS.json... --out report.html`: the HTML report of results files.
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { VramlabError } from '../runtime/errors.js';
+import { renderReport } from '../runtime/report.js';
+import { fileErrorReason, readResults } from '../runtime/results.js';
+
+export const REPORT_USAGE = 'vramlab report RESULTS.json... --out report.html [--title TEXT]';
+
+function usage(message: string): VramlabError {
+  return new VramlabError('VL_ERR_USAGE', `${message} (usage: ${REPORT_USAGE})`);
+}
+
+export function runReport(argv: string[]): void {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { out: { type: 'string' }, title: { type: 'string' } }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw usage((e as Error).message.split('\n')[0] ?? 'bad arguments');
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length === 0) throw usage('no results files given');
+  if (!values.out) throw usage('--out is required');
+  const inputs = positionals.map((source) => ({ source, results: readResults(source) }));
+  const html = renderReport(inputs, { title: values.title });
+  try {
+    writeFileSync(values.out, html);
+  } catch (e) {
+    throw new VramlabError('VL_ERR_IO', `${values.out}: cannot write the report (${fileErrorReason(e)})`);
+  }
+  console.log(`wrote ${values.out}: ${inputs.length} results file${inputs.length === 1 ? '' : 's'}`);
+}
