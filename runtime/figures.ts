@@ -41,13 +41,18 @@ function fixed(x: number, digits = 1): string {
   return x.toFixed(digits);
 }
 
+/** Bytes in GB (1e9), or MB below 1 GB: "12.0 GB", "6.0 MB". */
+function sizeLabel(bytes: number): string {
+  return bytes >= 1e9 ? `${fixed(bytes / 1e9)} GB` : `${fixed(bytes / 1e6)} MB`;
+}
+
 /** The run's evidence in one line: device, driver, commit, model, budget, date, correctness check. */
 export function evidence(r: Results): string {
   const parts = [r.device];
   if (typeof r['driver'] === 'string') parts.push(`driver ${r['driver']}`);
   parts.push(`commit ${r.commit.slice(0, 7)}`);
   if (r.model) parts.push(r.model);
-  if (typeof r['budget_bytes'] === 'number') parts.push(`budget ${fixed(r['budget_bytes'] / 1e9, 1)} GB`);
+  if (typeof r['budget_bytes'] === 'number') parts.push(`budget ${sizeLabel(r['budget_bytes'])}`);
   if (r.date) parts.push(r.date.slice(0, 10));
   const errs = r.rows.map((row) => row['logit_rel_err']).filter((e): e is number => typeof e === 'number');
   const worst = Math.max(...errs);
@@ -162,13 +167,18 @@ export function timelineFigure(r: Results, placement: string, pass = 'prefill'):
   };
 }
 
-/** Streaming: peak VRAM per placement against the budget (and the resident run without a budget). */
+/**
+ * Streaming: peak VRAM per placement against the budget (and the resident run without a budget), in
+ * GB, or in MB when the budget is under 1 GB (the CPU runs of tiny models).
+ */
 export function vramFigure(r: Results): Figure {
-  const peak = numbers(r.rows, 'peak_vram_gb');
-  const budget = (r['budget_bytes'] as number) / 1e9;
-  const lines = [hline(budget, `budget ${fixed(budget)} GB`, '#d62728')];
+  const budgetBytes = r['budget_bytes'] as number;
+  const [unit, scale] = budgetBytes >= 1e9 ? ['GB', 1] : ['MB', 1e3];
+  const peak = numbers(r.rows, 'peak_vram_gb').map((p) => p * scale);
+  const budget = (budgetBytes / 1e9) * scale;
+  const lines = [hline(budget, `budget ${fixed(budget)} ${unit}`, '#d62728')];
   const ref = r['resident_reference'] as { peak_vram_gb?: unknown } | null | undefined;
-  if (typeof ref?.peak_vram_gb === 'number') lines.push(hline(ref.peak_vram_gb, `resident, no budget: ${fixed(ref.peak_vram_gb)} GB`, '#444'));
+  if (typeof ref?.peak_vram_gb === 'number') lines.push(hline(ref.peak_vram_gb * scale, `resident, no budget: ${fixed(ref.peak_vram_gb * scale)} ${unit}`, '#444'));
   return {
     data: [
       {
@@ -176,7 +186,7 @@ export function vramFigure(r: Results): Figure {
         name: 'peak VRAM',
         x: strings(r.rows, 'placement'),
         y: peak,
-        text: peak.map((p) => `${fixed(p, 2)} GB`),
+        text: peak.map((p) => `${fixed(p, 2)} ${unit}`),
         textposition: 'outside',
         marker: { color: '#2ca02c' },
       },
@@ -184,7 +194,7 @@ export function vramFigure(r: Results): Figure {
     layout: layout('Peak VRAM per placement', r, {
       ...withLines(lines),
       xaxis: { title: { text: 'placement' } },
-      yaxis: { title: { text: 'GB' }, range: [0, Math.max(budget, ...peak, ...lines.map((l) => l.shape.y0 as number)) * 1.15] },
+      yaxis: { title: { text: unit }, range: [0, Math.max(...peak, ...lines.map((l) => l.shape.y0 as number)) * 1.15] },
       showlegend: false,
     }),
   };

@@ -33,5 +33,6 @@ export {
   timelineFigure,
   vramFigure,
 } from './figures.js';
+export { inNotebook, type Progress, progress, show, showHtml } from './notebook.js';
 export { renderReport, type ReportInput } from './report.js';
 export { checkResults, readResults, type Results, type Row } from './results.js';

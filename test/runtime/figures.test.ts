@@ -1,0 +1,167 @@
+// Figures from results: the traces carry the rows' numbers, the reference lines the run's evidence,
+// and every figure's title names the device, commit and model.
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  bandwidthFigure,
+  decodeFigure,
+  evidence,
+  type Figure,
+  figureHtml,
+  figuresFor,
+  overlapMs,
+  plotlyScript,
+  readResults,
+  type Results,
+  resumeFigure,
+  timeline,
+  type TimelineEntry,
+  timelineFigure,
+  VramlabError,
+  vramFigure,
+} from '../../runtime/index.js';
+import { BENCH_RESULTS, breakpointsResults, cpuStreamingResults } from '../results-fixtures.js';
+
+type Trace = Record<string, unknown> & { x: unknown[]; y: unknown[] };
+const traces = (f: Figure) => f.data as unknown as Trace[];
+const titleOf = (f: Figure) => (f.layout.title as { text: string }).text;
+
+let streaming: Results;
+beforeAll(async () => {
+  streaming = await cpuStreamingResults();
+});
+
+describe('evidence', () => {
+  it('names the device, driver, commit, model, budget, date and the worst logit error', () => {
+    const r: Results = {
+      benchmark: 'streaming', device: 'H100', driver: '580', commit: 'beb3dda0b74b', date: '2026-11-22T22:40:15Z', model: 'synthetic:llama-70b',
+      budget_bytes: 12e9, rows: [{ logit_rel_err: 1e-6 }, { logit_rel_err: 3e-4 }, { logit_rel_err: null }],
+    };
+    expect(evidence(r)).toBe('H100 · driver 580 · commit beb3dda · synthetic:llama-70b · budget 12.0 GB · 2026-11-22 · logit rel. error vs resident ≤ 3.0e-4');
+  });
+
+  it('says so when the logits were identical', () => {
+    expect(evidence({ benchmark: 'x', device: 'd', commit: 'c', rows: [{ logit_rel_err: 0 }] })).toContain('logits identical to the resident run');
+  });
+});
+
+describe('streaming figures (measured on the CPU backend)', () => {
+  it('bandwidth: one bar per placement with the measured bandwidth, and the pinned and pageable lines', () => {
+    const f = bandwidthFigure(streaming);
+    const [bars] = traces(f);
+    expect(bars!['type']).toBe('bar');
+    expect(bars!.x).toEqual(streaming.rows.map((r) => r['placement']));
+    expect(bars!.y).toEqual(streaming.rows.map((r) => r['effective_bandwidth_gbps']));
+    expect(f.layout.shapes!.map((s) => s.y0)).toEqual([streaming['pinned_h2d_gbps'], streaming['pageable_h2d_gbps']]);
+    expect(titleOf(f)).toContain(streaming.device);
+    expect(titleOf(f)).toContain(streaming.model);
+  });
+
+  it('timeline: a copy bar per streamed layer and a compute bar per layer, spanning the measured times', () => {
+    for (const placement of ['stream', 'auto']) {
+      const t = timeline(streaming, placement, 'prefill');
+      const [copy, compute] = traces(timelineFigure(streaming, placement));
+      const streamed = t.filter((e) => e.copyStartMs !== null);
+      const resident = streaming.rows.find((r) => r['placement'] === placement)!['resident_layers'] as number;
+      expect(streamed.map((e) => e.layer)).toEqual(t.slice(resident).map((e) => e.layer));
+      expect(copy!['base']).toEqual(streamed.map((e) => e.copyStartMs));
+      expect(copy!.x).toEqual(streamed.map((e) => (e.copyEndMs as number) - (e.copyStartMs as number)));
+      expect(compute!['base']).toEqual(t.map((e) => e.computeStartMs));
+      expect(compute!.x.length).toBe(6);
+    }
+  });
+
+  it('timeline: stream-sync never computes while a copy runs (the ablation of the prefetch)', () => {
+    expect(overlapMs(timeline(streaming, 'stream-sync', 'prefill'))).toBe(0);
+    const f = timelineFigure(streaming, 'stream-sync');
+    expect(JSON.stringify(f.layout.annotations)).toContain('compute overlapped with copies 0.00 of');
+  });
+
+  it('timeline: a placement without one is a clear error', () => {
+    expect(() => timelineFigure(streaming, 'resident')).toThrow(VramlabError);
+    expect(() => timelineFigure(streaming, 'resident')).toThrow('no prefill timeline for placement "resident"');
+  });
+
+  it('peak VRAM: one bar per placement, each under the budget line, in MB for a budget under 1 GB', () => {
+    const f = vramFigure(streaming);
+    const [bars] = traces(f);
+    expect(f.layout.yaxis!.title).toEqual({ text: 'MB' });
+    expect(bars!.y).toEqual(streaming.rows.map((r) => (r['peak_vram_gb'] as number) * 1e3));
+    const budget = f.layout.shapes![0]!.y0 as number;
+    expect(budget).toBe((streaming['budget_bytes'] as number) / 1e6);
+    for (const y of bars!.y as number[]) expect(y).toBeLessThanOrEqual(budget);
+    const h100 = vramFigure({ ...streaming, budget_bytes: 12e9, resident_reference: { peak_vram_gb: 35.5 } });
+    expect(h100.layout.yaxis!.title).toEqual({ text: 'GB' });
+    expect(h100.layout.shapes!.map((s) => s.y0)).toEqual([12, 35.5]);
+  });
+
+  it('figuresFor: bandwidth, a timeline per placement that copies, and VRAM', () => {
+    expect(figuresFor(streaming).map(titleOf).map((t) => t.replace(/<br>.*/, ''))).toEqual([
+      'Effective bandwidth per placement',
+      'Per-layer copy and compute, stream, prefill pass',
+      'Per-layer copy and compute, stream-sync, prefill pass',
+      'Per-layer copy and compute, accelerate, prefill pass',
+      'Per-layer copy and compute, auto, prefill pass',
+      'Peak VRAM per placement',
+    ]);
+  });
+});
+
+describe('overlapMs', () => {
+  const e = (layer: number, copy: [number, number] | null, compute: [number, number]): TimelineEntry => ({
+    layer, copyStartMs: copy?.[0] ?? null, copyEndMs: copy?.[1] ?? null, computeStartMs: compute[0], computeEndMs: compute[1],
+  });
+  it('adds the time each compute interval shares with any copy interval', () => {
+    expect(overlapMs([e(0, [0, 2], [2, 5]), e(1, [2, 4], [5, 6])])).toBe(2); // copy 1 under compute 0
+    expect(overlapMs([e(0, [0, 2], [2, 3]), e(1, [3, 4], [4, 5])])).toBe(0);
+    expect(overlapMs([e(0, null, [0, 1]), e(1, [0.5, 3], [3, 4])])).toBe(0.5);
+  });
+});
+
+describe('decode figure (bench/results/decode.json, H100)', () => {
+  const r = readResults(`${BENCH_RESULTS}/decode.json`);
+  it('bars per system and the HBM floor line, with how far each is above it', () => {
+    const f = decodeFigure(r);
+    const [bars] = traces(f);
+    expect(bars!.x).toEqual(r.rows.map((row) => row['system']));
+    expect(bars!.y).toEqual(r.rows.map((row) => row['per_token_ms']));
+    expect(f.layout.shapes![0]!.y0).toBe(r['hbm_floor_ms']);
+    const ratio = (r.rows[0]!['per_token_ms'] as number) / (r['hbm_floor_ms'] as number);
+    expect((bars!['text'] as string[])[0]).toContain(`${ratio.toFixed(2)}x floor`);
+    expect(titleOf(f)).toContain('NVIDIA H100');
+    expect(titleOf(f)).toContain(`commit ${r.commit.slice(0, 7)}`);
+  });
+});
+
+describe('resume figure (issue 5 shape)', () => {
+  it('one line per baseline over the breakpoint layers, in layer order', () => {
+    const r = breakpointsResults();
+    r.rows.reverse();
+    const f = resumeFigure(r);
+    const lines = traces(f);
+    expect(lines.map((l) => l['name'])).toEqual(['offload', 'recompute', 'resume']);
+    for (const l of lines) {
+      expect(l.x).toEqual([1, 10, 20, 30, 39]);
+      const rows = r.rows.filter((row) => row['baseline'] === l['name']).sort((a, b) => (a['layer'] as number) - (b['layer'] as number));
+      expect(l.y).toEqual(rows.map((row) => row['resume_ms']));
+    }
+    expect(JSON.stringify(f.layout.annotations)).toContain('pause overhead 0.050 ms');
+  });
+});
+
+describe('figures as HTML', () => {
+  it('plotlyScript embeds plotly.js itself, no URL', () => {
+    const s = plotlyScript();
+    expect(s.length).toBeGreaterThan(1e6);
+    expect(s.startsWith('<script>')).toBe(true);
+    expect(s).not.toMatch(/<script[^>]*\bsrc=/);
+    expect(s.slice(8, -9)).not.toContain('</script');
+  });
+
+  it('figureHtml draws into its own div and keeps the data inside the script safe', () => {
+    const f = decodeFigure({ benchmark: 'decode', device: '</script><b>', commit: 'c', hbm_floor_ms: null, rows: [{ system: 'x', per_token_ms: 1 }] });
+    const html = figureHtml(f, 'fig-7');
+    expect(html).toContain('<div class="vramlab-figure" id="fig-7"></div>');
+    expect(html.match(/<\/script>/g)).toHaveLength(1);
+    expect(html).toContain('\\u003c/script>\\u003cb>');
+  });
+});

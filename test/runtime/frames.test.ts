@@ -1,0 +1,80 @@
+// Results rows as danfojs DataFrames and as HTML tables.
+import { describe, expect, it } from 'vitest';
+import { columnsOf, escapeHtml, formatNumber, frameHtml, readResults, resultsFrame, rowsFrame } from '../../runtime/index.js';
+import { BENCH_RESULTS } from '../results-fixtures.js';
+
+describe('rowsFrame', () => {
+  it('keeps every row and the union of the columns, in first-seen order, null where a row lacks one', () => {
+    const df = rowsFrame([
+      { placement: 'stream', gbps: 52.1 },
+      { placement: 'hf-accelerate', gbps: 6.5, offloaded: true },
+    ]);
+    expect(df.columns).toEqual(['placement', 'gbps', 'offloaded']);
+    expect(df.shape).toEqual([2, 3]);
+    expect(df.values).toEqual([
+      ['stream', 52.1, null],
+      ['hf-accelerate', 6.5, true],
+    ]);
+  });
+
+  it('keeps large integers exact and turns nested values into JSON text', () => {
+    const df = rowsFrame([{ bytes: 581844992000, timeline: [{ layer: 0 }] }]);
+    expect(df.values).toEqual([[581844992000, '[{"layer":0}]']]);
+  });
+
+  it('gives an empty frame with the columns asked for', () => {
+    const df = rowsFrame([], ['a', 'b']);
+    expect(df.shape).toEqual([0, 2]);
+    expect(df.columns).toEqual(['a', 'b']);
+  });
+
+  it('works with the danfojs API (query, column access)', () => {
+    const df = resultsFrame(readResults(`${BENCH_RESULTS}/decode.json`));
+    const vramlab = df.query(df['system'].eq('vramlab'));
+    expect(vramlab.shape[0]).toBe(1);
+    expect(df['per_token_ms'].values.length).toBe(df.shape[0]);
+  });
+});
+
+describe('columnsOf', () => {
+  it('lists the keys of all rows once', () => {
+    expect(columnsOf([{ a: 1 }, { b: 2, a: 3 }, {}])).toEqual(['a', 'b']);
+  });
+});
+
+describe('formatNumber', () => {
+  it.each([
+    [581844992000, '581,844,992,000'],
+    [52.069666906241586, '52.07'],
+    [0.0011768541161503408, '0.001177'],
+    [0.00011768541161503408, '1.18e-4'],
+    [11174.355945999998, '11,174.4'],
+    [0, '0'],
+    [-3.14159, '-3.142'],
+    [Number.NaN, 'NaN'],
+  ])('%s -> %s', (x, text) => {
+    expect(formatNumber(x)).toBe(text);
+  });
+});
+
+describe('frameHtml', () => {
+  it('renders a table with a header, escaped cells, numbers right-aligned and nulls empty', () => {
+    const html = frameHtml(rowsFrame([{ name: '<b>&', value: 1.5, missing: null }]), { caption: 'a "caption"' });
+    expect(html).toContain('<caption>a &quot;caption&quot;</caption>');
+    expect(html).toContain('<th>name</th><th>value</th><th>missing</th>');
+    expect(html).toContain('<tr><td>&lt;b&gt;&amp;</td><td class="num">1.5</td><td></td></tr>');
+  });
+
+  it('has one body row per frame row', () => {
+    const results = readResults(`${BENCH_RESULTS}/correctness.json`);
+    const html = frameHtml(resultsFrame(results));
+    expect(html.match(/<tr>/g)).toHaveLength(results.rows.length + 1);
+    for (const row of results.rows) expect(html).toContain(`<td>${String(row['model'])}</td>`);
+  });
+});
+
+describe('escapeHtml', () => {
+  it('escapes the five HTML metacharacters', () => {
+    expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+});

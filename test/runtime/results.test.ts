@@ -1,0 +1,77 @@
+// Reading results files: the shapes bench/*.ts writes pass; anything else is one line naming the file.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkResults, readResults, VramlabError } from '../../runtime/index.js';
+import { BENCH_RESULTS } from '../results-fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vramlab-results-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+function expectError(f: () => unknown, code: string, message: string): void {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(VramlabError);
+    expect((e as VramlabError).code).toBe(code);
+    expect((e as VramlabError).message).toBe(message);
+    expect((e as VramlabError).message).not.toContain('\n');
+    return;
+  }
+  throw new Error('no error thrown');
+}
+
+describe('readResults', () => {
+  it.each(['decode.json', 'decode-before-fusion.json', 'correctness.json'])('reads bench/results/%s', (name) => {
+    const r = readResults(join(BENCH_RESULTS, name));
+    expect(r.rows.length).toBeGreaterThan(0);
+    expect(typeof r.device).toBe('string');
+  });
+
+  it('names the file when it is missing, a directory, or unreadable', () => {
+    expectError(() => readResults(join(dir, 'nope.json')), 'VL_ERR_IO', `${join(dir, 'nope.json')}: cannot read (no such file or directory)`);
+    expectError(() => readResults(dir), 'VL_ERR_IO', `${dir}: cannot read (is a directory)`);
+    if (process.getuid?.() !== 0) {
+      const locked = file('locked.json', '{}');
+      chmodSync(locked, 0);
+      expectError(() => readResults(locked), 'VL_ERR_IO', `${locked}: cannot read (permission denied)`);
+    }
+  });
+
+  it('says when a file is not JSON, on one line', () => {
+    const path = file('notes.json', '# notes\nnot json\n');
+    expect(() => readResults(path)).toThrow(new RegExp(`^${path}: not JSON \\(`));
+  });
+
+  it('says which field makes a file not a results file', () => {
+    const hf = join(BENCH_RESULTS, 'decode-hf.json'); // the HF half of the decode benchmark: no "benchmark"
+    expectError(() => readResults(hf), 'VL_ERR_FORMAT', `${hf}: not a vramlab results file: "benchmark" is missing (expected the JSON that bench/*.ts or an experiment run writes)`);
+    const arr = file('array.json', '[1, 2]');
+    expect(() => readResults(arr)).toThrow(`${arr}: not a vramlab results file (expected a JSON object`);
+    const norows = file('norows.json', '{"benchmark": "decode", "device": "d", "commit": "c", "rows": {}}');
+    expectError(() => readResults(norows), 'VL_ERR_FORMAT', `${norows}: not a vramlab results file: "rows" is not an array`);
+  });
+});
+
+describe('checkResults', () => {
+  const base = { device: 'd', commit: 'c' };
+  it('checks the fields the figures of a known benchmark need', () => {
+    expect(() => checkResults({ ...base, benchmark: 'streaming', budget_bytes: 1, rows: [] }, 's.json')).toThrow('s.json: a streaming result needs "pinned_h2d_gbps" (a number)');
+    expect(() => checkResults({ ...base, benchmark: 'decode', hbm_floor_ms: null, rows: [{ system: 'x', per_token_ms: '5' }] }, 'd.json')).toThrow(
+      'd.json: rows[0] of a decode result needs "per_token_ms" (a number)',
+    );
+    expect(() => checkResults({ ...base, benchmark: 'breakpoints', rows: [{ baseline: 'resume', layer: 1, resume_ms: 2 }, 7] }, 'b.json')).toThrow('b.json: rows[1] is not an object');
+  });
+
+  it('lets other benchmarks through with the common fields (a table, no figures)', () => {
+    const r = checkResults({ ...base, benchmark: 'something-new', rows: [{ a: 1 }] }, 'n.json');
+    expect(r.rows).toEqual([{ a: 1 }]);
+  });
+});
