@@ -17,8 +17,8 @@ function nodes(c: Children, key: string): CstNode[] {
   return (c[key] ?? []) as CstNode[];
 }
 
-/** The span from the first to the last token of a node (null when it holds no real token). */
-function span(node: CstNode): Position | null {
+/** The span from the first to the last token under a node's children (null when there is no real token). */
+function span(children: Children): Position | null {
   let first: IToken | undefined;
   let last: IToken | undefined;
   const walk = (n: CstNode): void => {
@@ -32,7 +32,7 @@ function span(node: CstNode): Position | null {
       }
     }
   };
-  walk(node);
+  walk({ name: '', children: children as CstNode['children'] });
   if (!first || !last) return null;
   return { ...tokenPosition(first), length: last.startOffset + last.image.length - first.startOffset };
 }
@@ -55,11 +55,11 @@ class AstBuilder extends BaseVisitor {
     return out;
   }
 
-  experiment(c: Children, node?: CstNode): Experiment | null {
+  experiment(c: Children): Experiment | null {
     const name = token(c, 'Name');
     if (!name) return null;
     const body = nodes(c, 'body')[0];
-    return { name: name.image, namePos: tokenPosition(name), items: body ? this.items(body.children as Children) : [], pos: (node && span(node)) ?? tokenPosition(name) };
+    return { name: name.image, namePos: tokenPosition(name), items: body ? this.items(body.children as Children) : [], pos: span(c) ?? tokenPosition(name) };
   }
 
   items(c: Children): Item[] {
@@ -92,11 +92,11 @@ class AstBuilder extends BaseVisitor {
     return { kind: 'sweep', name: name.image, namePos: tokenPosition(name), values, pos: { ...pos, length: values.pos.offset + values.pos.length - pos.offset } };
   }
 
-  onBlock(c: Children, node?: CstNode): OnBlock | null {
+  onBlock(c: Children): OnBlock | null {
     const target = token(c, 'Name');
     if (!target) return null;
     const body = nodes(c, 'body')[0];
-    return { kind: 'on', target: target.image, targetPos: tokenPosition(target), items: body ? this.items(body.children as Children) : [], pos: (node && span(node)) ?? tokenPosition(target) };
+    return { kind: 'on', target: target.image, targetPos: tokenPosition(target), items: body ? this.items(body.children as Children) : [], pos: span(c) ?? tokenPosition(target) };
   }
 
   value(c: Children): Value | null {
@@ -106,7 +106,7 @@ class AstBuilder extends BaseVisitor {
     return inner ? (this.visit(inner) as Value | null) : null;
   }
 
-  number(c: Children, node?: CstNode): NumberValue | RangeValue | null {
+  number(c: Children): NumberValue | RangeValue | null {
     const [fromNode, toNode, stepNode] = [nodes(c, 'from')[0], nodes(c, 'to')[0], nodes(c, 'step')[0]];
     const from = fromNode ? (this.visit(fromNode) as NumberValue | null) : null;
     if (!from) return null;
@@ -115,18 +115,18 @@ class AstBuilder extends BaseVisitor {
     if (!to) return null;
     const step = stepNode ? (this.visit(stepNode) as NumberValue | null) : null;
     if (token(c, 'Step') && !step) return null;
-    return { kind: 'range', from, to, step, pos: (node && span(node)) ?? from.pos };
+    return { kind: 'range', from, to, step, pos: span(c) ?? from.pos };
   }
 
-  quantity(c: Children, node?: CstNode): NumberValue | null {
+  quantity(c: Children): NumberValue | null {
     const n = token(c, 'Number');
     if (!n) return null;
     const unit = token(c, 'unit');
-    return { kind: 'number', value: Number(n.image), text: n.image, unit: unit ? { name: unit.image, pos: tokenPosition(unit) } : null, pos: (node && span(node)) ?? tokenPosition(n) };
+    return { kind: 'number', value: Number(n.image), text: n.image, unit: unit ? { name: unit.image, pos: tokenPosition(unit) } : null, pos: span(c) ?? tokenPosition(n) };
   }
 
-  list(c: Children, node?: CstNode): ListValue | null {
-    const pos = node && span(node);
+  list(c: Children): ListValue | null {
+    const pos = span(c);
     if (!pos) return null;
     const items = nodes(c, 'value')
       .map((n) => this.visit(n) as Value | null)
@@ -134,22 +134,22 @@ class AstBuilder extends BaseVisitor {
     return { kind: 'list', items, pos };
   }
 
-  call(c: Children, node?: CstNode): CallValue | { kind: 'name'; name: string; pos: Position } | null {
+  call(c: Children): CallValue | { kind: 'name'; name: string; pos: Position } | null {
     const name = token(c, 'Name');
     if (!name) return null;
     if (!token(c, 'LParen')) return { kind: 'name', name: name.image, pos: tokenPosition(name) };
     const args = nodes(c, 'argument')
       .map((n) => this.visit(n) as Argument | null)
       .filter((a): a is Argument => a !== null);
-    return { kind: 'call', callee: name.image, calleePos: tokenPosition(name), args, pos: (node && span(node)) ?? tokenPosition(name) };
+    return { kind: 'call', callee: name.image, calleePos: tokenPosition(name), args, pos: span(c) ?? tokenPosition(name) };
   }
 
-  argument(c: Children, node?: CstNode): Argument | null {
+  argument(c: Children): Argument | null {
     const valueNode = nodes(c, 'value')[0];
     const value = valueNode ? (this.visit(valueNode) as Value | null) : null;
     if (!value) return null;
     const key = token(c, 'key');
-    return { name: key ? { text: key.image, pos: tokenPosition(key) } : null, value, pos: (node && span(node)) ?? value.pos };
+    return { name: key ? { text: key.image, pos: tokenPosition(key) } : null, value, pos: span(c) ?? value.pos };
   }
 
   body(): null {

@@ -1,0 +1,72 @@
+// index.ts: the .vlab language as functions: check text or files (diagnostics as data), compile them
+// to Plans, and run them on the runtime.
+//
+//   const diagnostics = checkSource(text, 'streaming.vlab');            // [] when clean
+//   const plan = compileSource(text, { file: 'streaming.vlab', device: 'cpu' });
+//   const result = await runSource(text, { file: 'streaming.vlab', device: 'cpu', onProgress });
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { checkFile, checkStructure } from './checker.js';
+import { compileExperiment } from './compiler.js';
+import { type Diagnostic, DiagnosticSink, DiagnosticsError } from './diagnostics.js';
+import { parseVlab } from './parse.js';
+import { VramlabError } from '../runtime/errors.js';
+import type { ExperimentPlan, Plan } from '../runtime/plan.js';
+import { type RunOptions, type RunResult, runPlan } from '../runtime/runner.js';
+
+export { type Diagnostic, type DiagnosticCode, DiagnosticsError, formatDiagnostic, formatDiagnostics } from './diagnostics.js';
+export { parseVlab } from './parse.js';
+
+export interface SourceOptions {
+  /** The file name in diagnostics and in the plan (default "<vlab>"). */
+  file?: string;
+  /** The folder model directories are relative to (default: the file's folder, or the working directory). */
+  baseDir?: string;
+}
+
+function baseDirOf(o: SourceOptions): string {
+  return o.baseDir ?? (o.file ? dirname(resolve(o.file)) : process.cwd());
+}
+
+/** Every diagnostic of a .vlab text (syntax, then checks for each device kind it has settings for). */
+export function checkSource(text: string, options: SourceOptions = {}): Diagnostic[] {
+  const file = options.file ?? '<vlab>';
+  const parsed = parseVlab(text, file);
+  const sink = new DiagnosticSink(file);
+  checkFile(parsed.ast, sink, baseDirOf(options));
+  return [...parsed.diagnostics, ...sink.list()];
+}
+
+/** Compiles a .vlab text to a Plan for `device` (default: each experiment's own); DiagnosticsError if it does not check. */
+export function compileSource(text: string, options: SourceOptions & { device?: string } = {}): Plan {
+  const file = options.file ?? '<vlab>';
+  const parsed = parseVlab(text, file);
+  if (parsed.diagnostics.length > 0) throw new DiagnosticsError(parsed.diagnostics);
+  const sink = new DiagnosticSink(file);
+  checkStructure(parsed.ast, sink);
+  const experiments: ExperimentPlan[] = [];
+  for (const exp of parsed.ast.experiments) {
+    const p = compileExperiment(exp, sink, baseDirOf(options), options.device);
+    if (p) experiments.push(p);
+  }
+  const diagnostics = sink.list();
+  if (diagnostics.length > 0) throw new DiagnosticsError(diagnostics);
+  if (experiments.length === 0) throw new DiagnosticsError([{ file, line: 1, column: 1, offset: 0, length: 0, severity: 'error', code: 'missing', message: 'the file has no experiment', hint: 'write experiment NAME { measure = ... }' }]);
+  return { file, experiments };
+}
+
+/** Reads a .vlab file as text; a VramlabError naming the file when it cannot. */
+export function readVlabFile(path: string): string {
+  try {
+    if (statSync(path).isDirectory()) throw new VramlabError('VL_ERR_IO', `${path}: is a directory, not a .vlab file`);
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    if (e instanceof VramlabError) throw e;
+    throw new VramlabError('VL_ERR_IO', `${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+}
+
+/** Checks, compiles and runs a .vlab text; the results as runPlan gives them. */
+export async function runSource(text: string, options: SourceOptions & RunOptions & { device?: string } = {}): Promise<RunResult> {
+  return runPlan(compileSource(text, options), options);
+}
