@@ -1,17 +1,17 @@
 #!/usr/bin/env node
 // vramlab: the command line. User errors print one line on stderr and exit with status 1.
 //
-//   vramlab logits MODEL --ids 3,17,42 [--device cpu] [--budget SIZE] [--placement P --ring SIZE --prefetch N] [--json]
+//   vramlab logits MODEL --ids 3,17,42 [--steer L:S ...] [--device cpu] [--budget SIZE] [--placement P --ring SIZE --prefetch N] [--json]
 //   vramlab generate MODEL --ids 3,17,42 --max-new-tokens N [--device cpu] [--budget SIZE] [--json]
 //   vramlab info MODEL [--device cpu] [--budget SIZE] [--json]
 //   vramlab demo [--device cpu] [--budget SIZE]
 //   vramlab report RESULTS.json... --out report.html
-//   vramlab check FILE... | plan FILE [--device D] | run FILE [--device D] [--out DIR]   (.vlab files)
 //
 // MODEL is a HuggingFace Llama directory or synthetic:<spec> (see runtime/synthetic.ts).
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo.js';
 import { VramlabError } from '../runtime/errors.js';
+import type { Steer } from '../runtime/breakpoint.js';
 import { type Model, type Placement, PLACEMENTS, Runtime } from '../runtime/runtime.js';
 import { formatSize } from '../runtime/units.js';
 
@@ -19,17 +19,14 @@ const USAGE = `usage: vramlab <command> [options]
 
 commands:
   logits MODEL --ids 3,17,42       logits at every input position
+         [--steer L:S ...]         with decoder layer L's output scaled by S (through a
+                                   breakpoint after layer L; repeatable)
   generate MODEL --ids 3,17,42 --max-new-tokens N
                                    greedy continuation (new tokens only)
   info MODEL                       the model's shape and memory
   demo                             a short run on the built-in tiny model
   report RESULTS.json... --out report.html
                                    an HTML report (tables, figures) of results files
-  check FILE...                    check .vlab experiment files (exit 0 when clean)
-  plan FILE [--device D]           the compiled plan of a .vlab file, as JSON
-  run FILE [--device D] [--out DIR]
-                                   run a .vlab file; results in DIR (default results/)
-                                   as EXPERIMENT.json and EXPERIMENT.csv
 
 options:
   --device cpu|cuda:N              device (default cpu)
@@ -55,6 +52,7 @@ const OPTIONS = {
   placement: { type: 'string' },
   ring: { type: 'string' },
   prefetch: { type: 'string' },
+  steer: { type: 'string', multiple: true },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -70,6 +68,17 @@ function parseIds(text: string | undefined): number[] {
   const bad = parts.findIndex((p, i) => p === '' || !Number.isInteger(ids[i]) || (ids[i] as number) < 0);
   if (bad >= 0) throw usage(`--ids: "${parts[bad]}" is not a token id (non-negative integers separated by commas)`);
   return ids;
+}
+
+/** --steer L:S (repeatable): scale decoder layer L's output by S. */
+function parseSteer(texts: string[] | undefined): Steer[] | undefined {
+  if (texts === undefined) return undefined;
+  return texts.map((text) => {
+    const m = /^\s*(\d+)\s*:\s*([^:\s]+)\s*$/.exec(text);
+    const scale = Number(m?.[2]);
+    if (!m || !Number.isFinite(scale)) throw usage(`--steer: "${text}" is not LAYER:SCALE (e.g. --steer 2:0.9)`);
+    return { layer: Number(m[1]), scale };
+  });
 }
 
 function parseCount(text: string | undefined, name: string): number | undefined {
@@ -103,10 +112,6 @@ async function withModel<T>(values: Record<string, unknown>, modelArg: string | 
 async function main(argv: string[]): Promise<void> {
   // report has its own options, and loads danfojs (half a second): only when asked for
   if (argv[0] === 'report') return (await import('./report.js')).runReport(argv.slice(1));
-  if (argv[0] === 'check' || argv[0] === 'plan' || argv[0] === 'run') {
-    process.exitCode = await (await import('./experiment.js')).runExperimentCommand(argv);
-    return;
-  }
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -126,8 +131,10 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'logits': {
       const ids = parseIds(values.ids);
+      const steer = parseSteer(values.steer);
       await withModel(values, modelArg, async (model) => {
-        const logits = await model.createSession().forward(ids, { logits: 'all' });
+        const s = model.createSession();
+        const logits = steer ? await s.forward(ids, { logits: 'all', steer }) : await s.forward(ids, { logits: 'all' });
         if (!logits) throw new VramlabError('VL_ERR_INTERNAL', 'no logits returned');
         if (json) {
           process.stdout.write(JSON.stringify({ logits: logits.toArrays() }) + '\n');

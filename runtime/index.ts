@@ -1,6 +1,8 @@
 // The public API of vramlab's runtime.
+export { type BreakpointStats, type Breakpoints, Paused, type Steer } from './breakpoint.js';
 export { type ErrorCode, VramlabError } from './errors.js';
 export {
+  type ForwardOptions,
   type LayerTiming,
   Logits,
   type LogitsSelection,

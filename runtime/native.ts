@@ -77,6 +77,19 @@ export interface NativeSessionInfo {
   n_blocks: number;
 }
 
+export interface NativeBreakpointStats {
+  layer: number;
+  tokens: number;
+  hidden: number;
+  offloaded: number;
+  pauses: number;
+  pause_ms: number;
+  restore_ms: number;
+  to_logits_ms: number;
+  d2h_bytes: number;
+  h2d_bytes: number;
+}
+
 /** The package root: the nearest folder above this file holding vramlab's package.json. */
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -136,6 +149,18 @@ function bind() {
     layer_bytes: 'uint64_t',
   });
   koffi.struct('vl_session_info', { n_tokens: 'int32_t', n_blocks: 'int32_t' });
+  koffi.struct('vl_breakpoint_stats', {
+    layer: 'int32_t',
+    tokens: 'int32_t',
+    hidden: 'int32_t',
+    offloaded: 'int32_t',
+    pauses: 'int32_t',
+    pause_ms: 'double',
+    restore_ms: 'double',
+    to_logits_ms: 'double',
+    d2h_bytes: 'uint64_t',
+    h2d_bytes: 'uint64_t',
+  });
   return {
     abi_version: lib.func('int32_t vl_abi_version(void)'),
     last_error: lib.func('const char *vl_last_error(void)'),
@@ -160,6 +185,15 @@ function bind() {
     session_error: lib.func('const char *vl_session_error(vl_session *s)'),
     session_last_step: lib.func('int32_t vl_session_last_step(vl_session *s, _Out_ vl_step_stats *out)'),
     session_timeline: lib.func('int32_t vl_session_timeline(vl_session *s, _Out_ uint8_t *out, int32_t cap, _Out_ int32_t *n)'),
+    session_forward_breakpoints: lib.func(
+      'int32_t vl_session_forward_breakpoints(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, _Out_ float *logits, const int32_t *breakpoints, int32_t n_breakpoints, int32_t offload, _Out_ int32_t *paused_layer)',
+    ),
+    session_resume: lib.func('int32_t vl_session_resume(vl_session *s, _Out_ float *logits, _Out_ int32_t *paused_layer)'),
+    session_abort: lib.func('int32_t vl_session_abort(vl_session *s)'),
+    session_activation_get: lib.func('int32_t vl_session_activation_get(vl_session *s, _Out_ float *out, int64_t count)'),
+    session_activation_set: lib.func('int32_t vl_session_activation_set(vl_session *s, const float *in, int64_t count)'),
+    session_activation_edit: lib.func('int32_t vl_session_activation_edit(vl_session *s, float scale, const float *vec, int64_t count)'),
+    session_breakpoint_stats: lib.func('int32_t vl_session_breakpoint_stats(vl_session *s, _Out_ vl_breakpoint_stats *out)'),
   };
 }
 
@@ -292,5 +326,40 @@ export const native = {
   },
   sessionGenerate(s: Handle, ids: Int32Array, maxNew: number, out: Int32Array): Promise<void> {
     return callAsync(lib().session_generate, [s, ids, ids.length, maxNew, out], () => lib().session_error(s) as string);
+  },
+
+  /** Starts a step with breakpoints; resolves to the layer it paused after, or -1 when it finished. */
+  async sessionForwardBreakpoints(s: Handle, ids: Int32Array, logitsRows: number, logits: Float32Array | null, breakpoints: Int32Array, offload: boolean): Promise<number> {
+    const paused = [0];
+    await callAsync(
+      lib().session_forward_breakpoints,
+      [s, ids, ids.length, logitsRows, logits, breakpoints.length > 0 ? breakpoints : null, breakpoints.length, offload ? 1 : 0, paused],
+      () => lib().session_error(s) as string,
+    );
+    return paused[0] as number;
+  },
+  /** Resumes the paused step; resolves to the next layer it paused after, or -1 when it finished. */
+  async sessionResume(s: Handle, logits: Float32Array | null): Promise<number> {
+    const paused = [0];
+    await callAsync(lib().session_resume, [s, logits, paused], () => lib().session_error(s) as string);
+    return paused[0] as number;
+  },
+  sessionAbort(s: Handle): void {
+    check(lib().session_abort(s) as number);
+  },
+  /** Copies the paused activation (tokens x hidden) straight into out, which must have that length. */
+  sessionActivationGet(s: Handle, out: Float32Array): void {
+    check(lib().session_activation_get(s, out, out.length) as number);
+  },
+  sessionActivationSet(s: Handle, values: Float32Array): void {
+    check(lib().session_activation_set(s, values, values.length) as number);
+  },
+  sessionActivationEdit(s: Handle, scale: number, vec: Float32Array | null): void {
+    check(lib().session_activation_edit(s, scale, vec, vec ? vec.length : 0) as number);
+  },
+  sessionBreakpointStats(s: Handle): NativeBreakpointStats {
+    const out = {} as NativeBreakpointStats;
+    check(lib().session_breakpoint_stats(s, out) as number);
+    return toNumbers(out);
   },
 };

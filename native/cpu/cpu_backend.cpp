@@ -199,6 +199,9 @@ class CpuBackend final : public Backend {
   void swiglu(Tensor out, Tensor gate, Tensor up) override {
     on_compute([=] { cpu::swiglu(out, gate, up); });
   }
+  void scale_add_rows(Tensor x, float scale, const float *vec) override {
+    on_compute([=] { cpu::scale_add_rows(x, scale, vec); });
+  }
 
   // Graphs record the Compute-stream work as closures and replay them, as CUDA stream capture does,
   // so the engine's graph path (and any pointer it records that later goes stale) is tested in CI.

@@ -173,4 +173,14 @@ void swiglu(Tensor out, Tensor gate, Tensor up) {
   }
 }
 
+void scale_add_rows(Tensor x, float scale, const float *vec) {
+  // x (T, H) F32 in place; vec (H) or null.
+  float *xs = static_cast<float *>(x.data);
+#pragma omp parallel for schedule(static) if (x.rows * x.cols > kParallelWork)
+  for (int64_t t = 0; t < x.rows; t++) {
+    float *row = xs + t * x.cols;
+    for (int64_t c = 0; c < x.cols; c++) row[c] = row[c] * scale + (vec ? vec[c] : 0.f);
+  }
+}
+
 }  // namespace vl::cpu

@@ -13,5 +13,6 @@ void kv_store(const KvLayout &kv, int32_t layer, Tensor k, Tensor v, const int32
 void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const int32_t *block_table,
                const int32_t *positions, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, float scale);
 void swiglu(Tensor out, Tensor gate, Tensor up);
+void scale_add_rows(Tensor x, float scale, const float *vec);
 
 }  // namespace vl::cpu

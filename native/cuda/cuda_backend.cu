@@ -41,6 +41,7 @@
 #include "kernels/matmul.cuh"
 #include "kernels/rmsnorm.cuh"
 #include "kernels/rope.cuh"
+#include "kernels/scale_add.cuh"
 #include "kernels/swiglu.cuh"
 
 namespace vl {
@@ -380,6 +381,15 @@ class CudaBackend final : public Backend {
     make_current();
     swiglu_forward(out.data, out.dtype, gate.data, up.data, gate.dtype, size_t(gate.rows) * size_t(gate.cols),
                    compute());
+  }
+
+  // x (T, H) F32 in place: x * scale + vec (vec (H) F32 or null).
+  void scale_add_rows(Tensor x, float scale, const float *vec) override {
+    if (x.dtype != DType::F32) invalid("scale_add_rows", "x must be F32, got " + shape(x));
+    if (x.rows == 0 || x.cols == 0) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    make_current();
+    scale_add_rows_forward(static_cast<float *>(x.data), scale, vec, size_t(x.rows), size_t(x.cols), compute());
   }
 
   // ---- fused ops: one GEMV kernel each for T <= 8 (kernels/gemv.cuh), else Backend's default chain ----

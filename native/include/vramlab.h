@@ -126,6 +126,20 @@ typedef struct vl_session_info {
   int32_t n_blocks;  /* KV blocks the session holds */
 } vl_session_info;
 
+/* A session's breakpoints: the step paused now, or else the last step that had breakpoints. */
+typedef struct vl_breakpoint_stats {
+  int32_t layer;        /* the step is paused after this layer; -1 when the session is not paused */
+  int32_t tokens;       /* the step's positions: rows of the activation */
+  int32_t hidden;       /* columns of the activation */
+  int32_t offloaded;    /* 1 while the paused state is in host memory */
+  int32_t pauses;       /* pauses of the step so far */
+  double pause_ms;      /* the last pause: breakpoint layer done -> paused state saved (device time) */
+  double restore_ms;    /* the last resume: call -> ready to run the next layer (residual, KV, metadata back) */
+  double to_logits_ms;  /* the resume that finished the step: call -> logits on the host */
+  uint64_t d2h_bytes;   /* activation and KV bytes moved device -> host (offload, activation reads) */
+  uint64_t h2d_bytes;   /* host -> device (offload, activation writes, added vectors); weights not counted */
+} vl_breakpoint_stats;
+
 /* Errors */
 VL_API const char *vl_last_error(void);
 VL_API const char *vl_status_name(int32_t status);
@@ -167,8 +181,41 @@ VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, 
 VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out);
 VL_API const char *vl_session_error(vl_session *s);
 VL_API int32_t vl_session_last_step(vl_session *s, vl_step_stats *out);
-/* Copies up to cap layer timings of the last pass into out; *n receives how many there are. */
+/* Copies up to cap layer timings of the last pass into out; *n receives how many there are. A pass
+ * that paused at breakpoints times each layer from the start of the segment (start or resume) that ran
+ * it. */
 VL_API int32_t vl_session_timeline(vl_session *s, vl_layer_timing *out, int32_t cap, int32_t *n);
+
+/* Breakpoints. vl_session_forward_breakpoints starts a step as vl_session_forward does, with layers to
+ * pause after (breakpoints: n_breakpoints layers in [0, num_layers), any order). It runs up to the
+ * first of them: *paused_layer receives that layer and the session is paused, holding the step's state
+ * (the residual stream after the layer for every position, the KV of the layers run, the step's KV
+ * reservation) while the model runs other sessions. With no breakpoint left a step runs to the end:
+ * *paused_layer = -1 and the logits are written as by vl_session_forward. offload != 0: each pause
+ * moves what a resume needs (the residual, the step's KV rows of the layers run) to pinned host memory
+ * and gives the device copies back (its KV blocks return to the pool); the resume brings them back.
+ *
+ * While a session is paused, vl_session_forward, _generate, _reset and a second
+ * vl_session_forward_breakpoints fail with VL_ERR_STATE; these run:
+ *  - vl_session_resume: continues to the next breakpoint, or to the end (logits_rows * vocab floats into
+ *    logits, logits_rows as given at the start). If it fails the step is aborted, except when the KV
+ *    pool has no room for an offloaded step's blocks (VL_ERR_OUT_OF_MEMORY): it then stays paused.
+ *  - vl_session_abort: drops the step; the session's KV cache is exactly as before it.
+ *  - vl_session_activation_get / _set: the residual stream after the paused layer, (tokens, hidden)
+ *    float32 row-major; count must be tokens * hidden. _set drops pending edits.
+ *  - vl_session_activation_edit: x <- x * scale + vec at every position; vec (count == hidden floats)
+ *    or NULL to only scale. Applied on the device at the resume; vl_session_activation_get shows it.
+ *  - vl_session_breakpoint_stats.
+ * vl_session_free of a paused session drops its step. */
+VL_API int32_t vl_session_forward_breakpoints(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows,
+                                              float *logits, const int32_t *breakpoints, int32_t n_breakpoints,
+                                              int32_t offload, int32_t *paused_layer);
+VL_API int32_t vl_session_resume(vl_session *s, float *logits, int32_t *paused_layer);
+VL_API int32_t vl_session_abort(vl_session *s);
+VL_API int32_t vl_session_activation_get(vl_session *s, float *out, int64_t count);
+VL_API int32_t vl_session_activation_set(vl_session *s, const float *in, int64_t count);
+VL_API int32_t vl_session_activation_edit(vl_session *s, float scale, const float *vec, int64_t count);
+VL_API int32_t vl_session_breakpoint_stats(vl_session *s, vl_breakpoint_stats *out);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,7 @@
 #include "error.h"
 #include "model.h"
 #include "runtime.h"
+#include "step.h"
 #include "vramlab.h"
 
 // The handles: what each opaque pointer of vramlab.h really is.
@@ -30,6 +31,8 @@ struct vl_model {
 struct vl_session {
   vl_model *owner;
   std::unique_ptr<vl::BlockTable> table;
+  std::unique_ptr<vl::Step> step;       // a step paused at a breakpoint, or null
+  vl_breakpoint_stats breakpoints{-1, 0, 0, 0, 0, 0, 0, 0, 0, 0};  // the last step with breakpoints
   vl_step_stats last{};                 // the last forward or generate call
   std::vector<vl::LayerTiming> timeline;  // its last pass
   std::mutex busy;  // one call at a time per session
@@ -90,6 +93,56 @@ int32_t session_call(vl_session *s, F &&body) {
     if (!lock.owns_lock()) throw vl::Error(VL_ERR_STATE, "the session is already running a step");
     body();
   });
+}
+
+// Throws the state error of a call that cannot run while the session is paused at a breakpoint.
+void not_paused(const vl_session *s) {
+  if (s->step)
+    throw vl::Error(VL_ERR_STATE, "the session is paused at a breakpoint after layer " +
+                                      std::to_string(s->step->layer()) + ": resume or abort that step first");
+}
+
+// The paused step, or the state error of a call that needs one.
+vl::Step &paused_step(const vl_session *s, const char *what) {
+  if (!s->step) throw vl::Error(VL_ERR_STATE, std::string("the session is not paused at a breakpoint: ") + what);
+  return *s->step;
+}
+
+vl_breakpoint_stats breakpoint_stats(const vl::Step &st) {
+  const vl::BreakpointStats &b = st.breakpoint_stats();
+  return vl_breakpoint_stats{st.layer(),   st.tokens(),  st.hidden(),     st.offloaded() ? 1 : 0,
+                             b.pauses,     b.pause_ms,   b.restore_ms,    b.to_logits_ms,
+                             b.d2h_bytes,  b.h2d_bytes};
+}
+
+// Runs the session's step (fresh or paused) to its next breakpoint or its end; keeps it only while it
+// is paused (a failed run drops it, unless it stayed paused: see Engine::run).
+void run_step(vl_session *s, float *logits, int32_t *paused_layer) {
+  vl::Step &st = *s->step;
+  try {
+    s->owner->model->engine().run(*s->table, st, logits);
+  } catch (...) {
+    s->breakpoints = breakpoint_stats(st);
+    if (!st.paused()) s->step.reset();
+    throw;
+  }
+  s->breakpoints = breakpoint_stats(st);
+  *paused_layer = st.layer();
+  if (!st.paused()) {
+    const vl::StepStats &stats = st.stats();
+    s->last = vl_step_stats{stats.tokens, 1, stats.h2d_bytes, stats.wall_ms};
+    s->timeline = stats.layers;
+    s->step.reset();
+  }
+}
+
+// The length check of an activation passed in or out.
+void check_activation(const vl::Step &st, int64_t count) {
+  const int64_t want = int64_t(st.tokens()) * st.hidden();
+  if (count != want)
+    throw vl::Error(VL_ERR_INVALID_ARGUMENT, "the activation has " + std::to_string(count) + " values but the step paused after layer " +
+                                                 std::to_string(st.layer()) + " has " + std::to_string(st.tokens()) + " tokens x " +
+                                                 std::to_string(st.hidden()) + " hidden = " + std::to_string(want));
 }
 
 }  // namespace
@@ -304,12 +357,16 @@ VL_API int32_t vl_session_info_get(vl_session *s, vl_session_info *out) {
 }
 
 VL_API int32_t vl_session_reset(vl_session *s) {
-  return session_call(s, [&] { s->table->clear(); });
+  return session_call(s, [&] {
+    not_paused(s);
+    s->table->clear();
+  });
 }
 
 VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, float *logits) {
   return session_call(s, [&] {
     need(ids, "ids");
+    not_paused(s);
     vl::StepStats st = s->owner->model->engine().forward(*s->table, ids, n, logits_rows, logits);
     s->last = vl_step_stats{st.tokens, 1, st.h2d_bytes, st.wall_ms};
     s->timeline = std::move(st.layers);
@@ -321,6 +378,7 @@ VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n,
     need(ids, "ids");
     if (max_new < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "max_new must be >= 0");
     if (max_new > 0) need(out, "out");
+    not_paused(s);
     vl::Model &m = *s->owner->model;
     std::vector<float> logits(size_t(m.config().vocab_size));
     auto argmax = [&] {  // the first maximum, as torch.argmax
@@ -367,6 +425,68 @@ VL_API int32_t vl_session_timeline(vl_session *s, vl_layer_timing *out, int32_t 
       const vl::LayerTiming &t = s->timeline[size_t(i)];
       out[i] = vl_layer_timing{t.copy_start, t.copy_end, t.compute_start, t.compute_end};
     }
+  });
+}
+
+VL_API int32_t vl_session_forward_breakpoints(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows,
+                                              float *logits, const int32_t *breakpoints, int32_t n_breakpoints,
+                                              int32_t offload, int32_t *paused_layer) {
+  return session_call(s, [&] {
+    need(ids, "ids");
+    need(paused_layer, "paused_layer");
+    if (n_breakpoints < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "n_breakpoints must be >= 0");
+    if (n_breakpoints > 0) need(breakpoints, "breakpoints");
+    not_paused(s);
+    *paused_layer = -1;
+    s->step = std::make_unique<vl::Step>(s->owner->model->config(), ids, n, logits_rows,
+                                         std::vector<int32_t>(breakpoints, breakpoints + n_breakpoints), offload != 0);
+    run_step(s, logits, paused_layer);
+  });
+}
+
+VL_API int32_t vl_session_resume(vl_session *s, float *logits, int32_t *paused_layer) {
+  return session_call(s, [&] {
+    need(paused_layer, "paused_layer");
+    paused_step(s, "there is no step to resume");
+    run_step(s, logits, paused_layer);
+  });
+}
+
+VL_API int32_t vl_session_abort(vl_session *s) {
+  return session_call(s, [&] {
+    vl::Step &st = paused_step(s, "there is no step to abort");
+    s->owner->model->engine().abort(*s->table, st);
+    s->breakpoints = breakpoint_stats(st);
+    s->step.reset();
+  });
+}
+
+VL_API int32_t vl_session_activation_get(vl_session *s, float *out, int64_t count) {
+  return session_call(s, [&] {
+    vl::Step &st = paused_step(s, "there is no activation to read");
+    need(out, "out");
+    check_activation(st, count);
+    s->owner->model->engine().read_activation(st, out);
+  });
+}
+
+VL_API int32_t vl_session_activation_set(vl_session *s, const float *in, int64_t count) {
+  return session_call(s, [&] {
+    vl::Step &st = paused_step(s, "there is no activation to replace");
+    need(in, "in");
+    check_activation(st, count);
+    s->owner->model->engine().write_activation(st, in);
+  });
+}
+
+VL_API int32_t vl_session_activation_edit(vl_session *s, float scale, const float *vec, int64_t count) {
+  return session_call(s, [&] { paused_step(s, "there is no activation to edit").edit(scale, vec, count); });
+}
+
+VL_API int32_t vl_session_breakpoint_stats(vl_session *s, vl_breakpoint_stats *out) {
+  return session_call(s, [&] {
+    need(out, "out");
+    *out = s->step ? breakpoint_stats(*s->step) : s->breakpoints;
   });
 }
 

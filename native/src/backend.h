@@ -122,6 +122,9 @@ class Backend {
                          float scale) = 0;
   // out (T, F) = silu(gate) * up; gate, up (T, F). out may be gate.
   virtual void swiglu(Tensor out, Tensor gate, Tensor up) = 0;
+  // In place on x (T, H) F32: x[t] = x[t] * scale + vec, for every row t; vec: device (H) F32, or null
+  // to only scale. The breakpoints' edits of a paused residual stream (steering).
+  virtual void scale_add_rows(Tensor x, float scale, const float *vec) = 0;
 
   // ---- fused ops (optional) ----
   // Each one is a chain of the kernels above, and its default implementation here is exactly that

@@ -4,16 +4,20 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "../cpu/cpu_kernels.h"  // the reference scale_add_rows, for host-side edits
 #include "error.h"
 #include "model.h"
 
 namespace vl {
 
 namespace {
+using Clock = std::chrono::steady_clock;
 size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 }  // namespace
 
 Engine::Engine(Model &model) : m_(model), be_(*model.runtime().backend) {
@@ -23,6 +27,7 @@ Engine::Engine(Model &model) : m_(model), be_(*model.runtime().backend) {
   for (auto *evs : {&copy_start_, &copy_done_, &compute_start_, &compute_done_})
     for (int32_t l = 0; l < L; l++) evs->push_back(be_.event_create());
   step_start_ = be_.event_create();
+  saved_ = be_.event_create();
   if (m_.streams()) {
     std::vector<size_t> sizes(size_t(L - m_.resident_layers()), m_.layer_bytes());
     plan_ = RingPlan::make(m_.placement().ring_bytes, sizes);
@@ -39,6 +44,7 @@ Engine::~Engine() {
   for (auto *evs : {&copy_start_, &copy_done_, &compute_start_, &compute_done_})
     for (Event *e : *evs) be_.event_destroy(e);
   be_.event_destroy(step_start_);
+  be_.event_destroy(saved_);
 }
 
 namespace {
@@ -149,32 +155,32 @@ void Engine::run_layer(int32_t l, int32_t n, const LayerWeights &w) {
   be_.swiglu_matmul(x, gate, up, w.w_down, true, gate);
 }
 
-void Engine::compute(int32_t n, int32_t logits_rows, StepStats &stats) {
-  const ModelConfig &c = m_.config();
-  be_.embed(x_.rows_slice(0, n), m_.embed_tokens, ids_);
-  if (m_.streams()) {
-    stream_layers(n, stats);
-  } else {
-    for (int32_t l = 0; l < c.num_layers; l++) {
-      if (timeline_) be_.event_record(compute_start_[size_t(l)], StreamId::Compute);
-      run_layer(l, n, m_.layers[size_t(l)]);
-      if (timeline_) be_.event_record(compute_done_[size_t(l)], StreamId::Compute);
-    }
-  }
-  if (logits_rows > 0) {
-    const int32_t first = n - logits_rows;
-    Tensor h = h_.rows_slice(0, logits_rows), logits = logits_.rows_slice(0, logits_rows);
-    be_.rmsnorm(h, x_.rows_slice(first, logits_rows), m_.final_norm, c.rms_norm_eps);
-    be_.matmul(logits, h, m_.lm_head, false);
+void Engine::run_layers(int32_t n, int32_t first, int32_t last, StepStats &stats) {
+  if (m_.streams()) return stream_layers(n, first, last, stats);
+  for (int32_t l = first; l <= last; l++) {
+    if (timeline_) be_.event_record(compute_start_[size_t(l)], StreamId::Compute);
+    run_layer(l, n, m_.layers[size_t(l)]);
+    if (timeline_) be_.event_record(compute_done_[size_t(l)], StreamId::Compute);
   }
 }
 
-void Engine::stream_layers(int32_t n, StepStats &stats) {
-  const int32_t L = m_.config().num_layers, K = m_.resident_layers(), S = L - K;
+void Engine::compute_logits(int32_t n, int32_t rows) {
+  const int32_t first = n - rows;
+  Tensor h = h_.rows_slice(0, rows), logits = logits_.rows_slice(0, rows);
+  be_.rmsnorm(h, x_.rows_slice(first, rows), m_.final_norm, m_.config().rms_norm_eps);
+  be_.matmul(logits, h, m_.lm_head, false);
+}
+
+void Engine::stream_layers(int32_t n, int32_t first, int32_t last, StepStats &stats) {
+  const int32_t K = m_.resident_layers();
   const Placement p = m_.placement().placement;
   const int32_t depth = p == Placement::StreamSync ? 0 : m_.placement().prefetch;
   char *ring = ring_.as<char>();
-  int32_t issued = 0;  // streamed layers whose copy is enqueued
+  // Streamed layers whose copy is enqueued: none of this segment yet. A resumed segment copies again
+  // from its first layer (other sessions may have used the ring while the step was paused), and no
+  // segment copies past its last layer (the ring is not ours while paused).
+  int32_t issued = std::max(first - K, 0);
+  const int32_t end = last - K + 1;  // streamed layers up to `last`
 
   // Streamed layer j (layer K + j) into its ring slot, on the Copy stream.
   auto issue = [&](int32_t j) {
@@ -187,13 +193,13 @@ void Engine::stream_layers(int32_t n, StepStats &stats) {
     stats.h2d_bytes += m_.layer_bytes();
   };
 
-  for (int32_t l = 0; l < L; l++) {
+  for (int32_t l = first; l <= last; l++) {
     const int32_t j = l - K;  // streamed index, negative for resident layers
     const size_t ul = size_t(l);
     if (p != Placement::Accelerate) {
       // Copy ahead up to `depth` layers past this one, as far as the ring lets us: a copy may only
       // overwrite layers whose compute is already enqueued (before this layer).
-      while (issued < S && issued <= j + depth && plan_.reuse_after[size_t(issued)] < std::max(j, 0)) issue(issued++);
+      while (issued < end && issued <= j + depth && plan_.reuse_after[size_t(issued)] < std::max(j, 0)) issue(issued++);
     }
     LayerWeights w = m_.layers[ul];
     if (j >= 0) {
@@ -230,7 +236,9 @@ bool Engine::replay_decode() {
     try {
       StepStats unused;
       timeline_ = false;  // no events inside a recorded graph
-      compute(1, 1, unused);
+      be_.embed(x_.rows_slice(0, 1), m_.embed_tokens, ids_);
+      run_layers(1, 0, m_.config().num_layers - 1, unused);
+      compute_logits(1, 1);
       timeline_ = true;
     } catch (...) {
       timeline_ = true;
@@ -249,69 +257,214 @@ bool Engine::replay_decode() {
 }
 
 StepStats Engine::forward(BlockTable &table, const int32_t *ids, int32_t n, int32_t logits_rows, float *out) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const ModelConfig &c = m_.config();
-  if (n < 1) throw Error(VL_ERR_INVALID_ARGUMENT, "a step needs at least one token");
-  if (logits_rows != 0 && logits_rows != 1 && logits_rows != n)
-    throw Error(VL_ERR_INVALID_ARGUMENT, "logits_rows must be 0, 1 or the number of tokens (" + std::to_string(n) + ")");
-  if (logits_rows > 0 && !out) throw Error(VL_ERR_INVALID_ARGUMENT, "no buffer for the logits");
-  for (int32_t i = 0; i < n; i++)
-    if (ids[i] < 0 || ids[i] >= c.vocab_size)
-      throw Error(VL_ERR_INVALID_ARGUMENT, "token id " + std::to_string(ids[i]) + " at position " + std::to_string(i) +
-                                               " is outside the vocabulary (0.." + std::to_string(c.vocab_size - 1) + ")");
+  Step step(m_.config(), ids, n, logits_rows, {}, false);
+  run(table, step, out);
+  return step.stats();
+}
+
+void Engine::upload_meta(const BlockTable &table, const Step &st) {
+  // ids, positions, slots and the block table sit back to back in the workspace, as in `meta`: one
+  // upload per segment instead of four.
+  const int32_t n = st.tokens();
+  const std::vector<int32_t> &blocks = table.blocks();
+  const size_t stride = size_t(positions_ - ids_);  // int32s between the arrays
+  std::vector<int32_t> &meta = meta_;
+  meta.assign(3 * stride + blocks.size(), 0);
+  for (int32_t t = 0; t < n; t++) {
+    meta[size_t(t)] = st.ids_[size_t(t)];
+    meta[stride + size_t(t)] = st.start_ + t;
+    meta[2 * stride + size_t(t)] = table.slot(st.start_ + t);
+  }
+  std::copy(blocks.begin(), blocks.end(), meta.begin() + std::ptrdiff_t(3 * stride));
+  be_.copy(ids_, meta.data(), meta.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
+}
+
+void Engine::run(BlockTable &table, Step &st, float *out) {
+  const auto t0 = Clock::now();
+  const int32_t n = st.tokens(), L = m_.config().num_layers;
+  if (st.logits_rows_ > 0 && !out) throw Error(VL_ERR_INVALID_ARGUMENT, "no buffer for the logits");
 
   std::lock_guard<std::mutex> lock(mu_);
-  const int32_t start = table.n_tokens();
-  const int32_t added = table.reserve(n);
+  const bool resuming = st.paused();
+  // Outside the try: a pool with no room leaves a fresh step unstarted, an offloaded one paused.
+  if (!resuming) {
+    st.start_ = table.n_tokens();
+    st.added_ = table.reserve(n);
+  } else if (st.offload_) {
+    st.added_ = table.reserve(n);
+  }
   try {
     ensure_workspace(n);
-    // ids, positions, slots and the block table sit back to back in the workspace, as in `meta`:
-    // one upload per step instead of four.
-    const std::vector<int32_t> &blocks = table.blocks();
-    const size_t stride = size_t(positions_ - ids_);  // int32s between the arrays
-    std::vector<int32_t> meta(3 * stride + blocks.size());
-    for (int32_t t = 0; t < n; t++) {
-      meta[size_t(t)] = ids[t];
-      meta[stride + size_t(t)] = start + t;
-      meta[2 * stride + size_t(t)] = table.slot(start + t);
+    upload_meta(table, st);
+    be_.event_record(step_start_, StreamId::Compute);
+    int32_t first = 0;
+    if (resuming) {
+      restore(table, st);
+      be_.synchronize(StreamId::Compute);  // ready to run the next layer
+      st.clear_edit();                     // (its vector was the source of a copy)
+      first = st.layer_ + 1;
+      st.layer_ = -1;
+      st.bp_.restore_ms = ms_since(t0);
     }
-    std::copy(blocks.begin(), blocks.end(), meta.begin() + std::ptrdiff_t(3 * stride));
-    be_.copy(ids_, meta.data(), meta.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
-
-    StepStats stats;
-    stats.tokens = n;
-    bool replayed = n == 1 && logits_rows == 1 && replay_decode();
+    const int32_t bp = st.next_breakpoint(first);
+    const int32_t last = bp >= 0 ? bp : L - 1;
+    // A recorded graph runs the whole step from the embedding: never for a step with breakpoints.
+    const bool replayed = !resuming && st.breakpoints_.empty() && n == 1 && st.logits_rows_ == 1 && replay_decode();
     if (!replayed) {
-      be_.event_record(step_start_, StreamId::Compute);
-      compute(n, logits_rows, stats);
+      if (!resuming) be_.embed(x_.rows_slice(0, n), m_.embed_tokens, ids_);
+      run_layers(n, first, last, st.stats_);
     }
-    if (logits_rows > 0) {
-      Tensor logits = logits_.rows_slice(0, logits_rows);
+    if (bp >= 0) {
+      save(table, st, bp);
+      read_timeline(first, last, st.stats_);
+      st.stats_.wall_ms += ms_since(t0);
+      return;
+    }
+    if (!replayed && st.logits_rows_ > 0) compute_logits(n, st.logits_rows_);
+    if (st.logits_rows_ > 0) {
+      Tensor logits = logits_.rows_slice(0, st.logits_rows_);
       be_.copy(out, logits.data, logits.bytes(), CopyKind::DeviceToHost, StreamId::Compute);
     }
     be_.synchronize(StreamId::Compute);
     table.commit(n);
-    if (!replayed) {
-      // The timeline, from the events (all complete: compute waited for every copy).
-      const bool streams = m_.streams();
-      for (int32_t l = 0; l < c.num_layers; l++) {
-        const size_t ul = size_t(l);
-        LayerTiming t;
-        t.compute_start = be_.event_elapsed_ms(step_start_, compute_start_[ul]);
-        t.compute_end = be_.event_elapsed_ms(step_start_, compute_done_[ul]);
-        if (streams && l >= m_.resident_layers()) {
-          t.copy_start = be_.event_elapsed_ms(step_start_, copy_start_[ul]);
-          t.copy_end = be_.event_elapsed_ms(step_start_, copy_done_[ul]);
-        }
-        stats.layers.push_back(t);
-      }
-    }
-    stats.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    return stats;
+    st.added_ = 0;
+    if (!replayed) read_timeline(first, L - 1, st.stats_);
+    if (resuming) st.bp_.to_logits_ms = ms_since(t0);
+    st.stats_.wall_ms += ms_since(t0);
   } catch (...) {
-    table.rollback(added);
+    table.rollback(st.added_);
+    st.added_ = 0;
+    st.layer_ = -1;
     throw;
   }
+}
+
+namespace {
+// The start of a pool block: its layers' K and V planes follow one another from there (KvLayout).
+char *block_base(const KvLayout &kv, int32_t block) { return static_cast<char *>(kv.base) + size_t(block) * kv.block_bytes(); }
+}  // namespace
+
+void Engine::save(BlockTable &table, Step &st, int32_t layer) {
+  const Tensor x = x_.rows_slice(0, st.tokens());  // (n, H) F32
+  if (!st.offload_) {
+    if (!st.residual_.get())
+      st.residual_ = m_.runtime().arena.alloc(x.bytes(), "the residual stream of a step paused at a breakpoint (" +
+                                                             std::to_string(st.tokens()) + " tokens)");
+    be_.copy(st.residual_.get(), x.data, x.bytes(), CopyKind::DeviceToDevice, StreamId::Compute);
+  } else {
+    // To pinned host memory: the residual, and the K and V planes of layers [0, layer] of each block
+    // the step reserved (one contiguous range per block). Positions of the step that share a block
+    // with earlier tokens stay on the device with them.
+    const KvLayout &kv = m_.kv_pool().layout();
+    const size_t chunk = size_t(layer + 1) * 2 * kv.plane_elems() * dtype_size(kv.dtype);
+    const std::vector<int32_t> &blocks = table.blocks();
+    const size_t first = blocks.size() - size_t(st.added_);
+    st.host_residual_.ensure(be_, x.bytes());
+    be_.copy(st.host_residual_.data(), x.data, x.bytes(), CopyKind::DeviceToHost, StreamId::Compute);
+    if (st.added_ > 0) st.host_kv_.ensure(be_, size_t(st.added_) * chunk);
+    for (size_t i = 0; i < size_t(st.added_); i++)
+      be_.copy(st.host_kv_.data() + i * chunk, block_base(kv, blocks[first + i]), chunk, CopyKind::DeviceToHost,
+               StreamId::Compute);
+    st.bp_.d2h_bytes += x.bytes() + size_t(st.added_) * chunk;
+  }
+  be_.event_record(saved_, StreamId::Compute);
+  be_.synchronize(StreamId::Compute);
+  if (st.offload_) {  // the blocks go back to the pool until the resume
+    table.rollback(st.added_);
+    st.host_kv_blocks_ = st.added_;
+    st.added_ = 0;
+  }
+  st.layer_ = layer;
+  st.bp_.pauses++;
+  st.bp_.pause_ms = be_.event_elapsed_ms(compute_done_[size_t(layer)], saved_);
+}
+
+void Engine::restore(BlockTable &table, Step &st) {
+  const Tensor x = x_.rows_slice(0, st.tokens());  // (n, H) F32
+  if (!st.offload_) {
+    be_.copy(x.data, st.residual_.get(), x.bytes(), CopyKind::DeviceToDevice, StreamId::Compute);
+  } else {
+    // The table reserved as many blocks as the step gave back (nothing else ran on this session), at
+    // other ids maybe: upload_meta's slots and block table already point at them.
+    if (st.added_ != st.host_kv_blocks_)
+      throw Error(VL_ERR_INTERNAL, "resuming an offloaded step: " + std::to_string(st.added_) + " KV blocks reserved for " +
+                                       std::to_string(st.host_kv_blocks_) + " saved");
+    const KvLayout &kv = m_.kv_pool().layout();
+    const size_t chunk = size_t(st.layer_ + 1) * 2 * kv.plane_elems() * dtype_size(kv.dtype);
+    const std::vector<int32_t> &blocks = table.blocks();
+    const size_t first = blocks.size() - size_t(st.added_);
+    for (size_t i = 0; i < size_t(st.added_); i++)
+      be_.copy(block_base(kv, blocks[first + i]), st.host_kv_.data() + i * chunk, chunk, CopyKind::HostToDevice,
+               StreamId::Compute);
+    be_.copy(x.data, st.host_residual_.data(), x.bytes(), CopyKind::HostToDevice, StreamId::Compute);
+    st.bp_.h2d_bytes += x.bytes() + size_t(st.added_) * chunk;
+  }
+  if (st.has_edit()) {
+    const float *vec = nullptr;
+    if (!st.edit_add_.empty()) {
+      const size_t bytes = st.edit_add_.size() * sizeof(float);
+      if (!st.edit_vec_.get()) st.edit_vec_ = m_.runtime().arena.alloc(bytes, "the vector added to a paused activation");
+      be_.copy(st.edit_vec_.get(), st.edit_add_.data(), bytes, CopyKind::HostToDevice, StreamId::Compute);
+      st.bp_.h2d_bytes += bytes;
+      vec = st.edit_vec_.as<float>();
+    }
+    be_.scale_add_rows(x, st.edit_scale_, vec);
+  }
+}
+
+void Engine::read_timeline(int32_t first, int32_t last, StepStats &stats) {
+  // The events are complete: the segment ended with a synchronize, and compute waited for every copy.
+  const int32_t L = m_.config().num_layers;
+  if (stats.layers.empty()) stats.layers.resize(size_t(L));
+  const bool streams = m_.streams();
+  for (int32_t l = first; l <= last; l++) {
+    const size_t ul = size_t(l);
+    LayerTiming &t = stats.layers[ul];
+    t = LayerTiming{};
+    t.compute_start = be_.event_elapsed_ms(step_start_, compute_start_[ul]);
+    t.compute_end = be_.event_elapsed_ms(step_start_, compute_done_[ul]);
+    if (streams && l >= m_.resident_layers()) {
+      t.copy_start = be_.event_elapsed_ms(step_start_, copy_start_[ul]);
+      t.copy_end = be_.event_elapsed_ms(step_start_, copy_done_[ul]);
+    }
+  }
+}
+
+void Engine::abort(BlockTable &table, Step &st) {
+  if (!st.paused()) throw Error(VL_ERR_STATE, "the session is not paused at a breakpoint: there is no step to abort");
+  table.rollback(st.added_);  // 0 when offloaded: its blocks went back at the pause
+  st.added_ = 0;
+  st.layer_ = -1;
+}
+
+void Engine::read_activation(Step &st, float *out) {
+  if (!st.paused()) throw Error(VL_ERR_STATE, "the session is not paused at a breakpoint: there is no activation to read");
+  const int32_t n = st.tokens();
+  const size_t bytes = size_t(n) * size_t(st.hidden()) * sizeof(float);
+  if (st.offload_) {
+    std::memcpy(out, st.host_residual_.data(), bytes);
+  } else {
+    be_.copy(out, st.residual_.get(), bytes, CopyKind::DeviceToHost, StreamId::Copy);
+    be_.synchronize(StreamId::Copy);
+    st.bp_.d2h_bytes += bytes;
+  }
+  // The pending edit, as the device will apply it at the resume (the reference kernel, on the host).
+  if (st.has_edit())
+    cpu::scale_add_rows(Tensor{out, DType::F32, n, st.hidden()}, st.edit_scale_,
+                        st.edit_add_.empty() ? nullptr : st.edit_add_.data());
+}
+
+void Engine::write_activation(Step &st, const float *in) {
+  if (!st.paused()) throw Error(VL_ERR_STATE, "the session is not paused at a breakpoint: there is no activation to replace");
+  const size_t bytes = size_t(st.tokens()) * size_t(st.hidden()) * sizeof(float);
+  if (st.offload_) {
+    std::memcpy(st.host_residual_.data(), in, bytes);
+  } else {
+    be_.copy(st.residual_.get(), in, bytes, CopyKind::HostToDevice, StreamId::Copy);
+    be_.synchronize(StreamId::Copy);
+    st.bp_.h2d_bytes += bytes;
+  }
+  st.clear_edit();
 }
 
 }  // namespace vl

@@ -1,5 +1,6 @@
 // engine.h: the forward pass, a loop over layers in the core. Streaming (prefetch, ring slots) and
-// breakpoints hook into this loop. Buffers live in one device workspace sized for the largest step.
+// breakpoints hook into this loop. Buffers live in one device workspace sized for the largest step,
+// shared by the model's sessions: one step segment runs at a time.
 #pragma once
 #include <cstdint>
 #include <mutex>
@@ -8,27 +9,15 @@
 
 #include "arena.h"
 #include "backend.h"
-#include "kv_pool.h"
 #include "config.h"
+#include "kv_pool.h"
+#include "step.h"
 #include "weight_ring.h"
 
 namespace vl {
 
 class Model;
 struct LayerWeights;
-
-// Milliseconds from the start of a step's device work; -1 where a layer had no copy.
-struct LayerTiming {
-  float copy_start = -1, copy_end = -1, compute_start = -1, compute_end = -1;
-};
-
-// What one step (a forward call) did.
-struct StepStats {
-  int32_t tokens = 0;
-  uint64_t h2d_bytes = 0;          // weight bytes copied host -> device
-  double wall_ms = 0;              // the whole call, on the host clock
-  std::vector<LayerTiming> layers; // empty when the step was a replayed graph
-};
 
 class Engine {
  public:
@@ -44,14 +33,41 @@ class Engine {
   // On any error the session is left exactly as before the call.
   StepStats forward(BlockTable &table, const int32_t *ids, int32_t n, int32_t logits_rows, float *out);
 
+  // Runs `step` (for the session whose blocks `table` maps) from its start, or from where it paused,
+  // up to its next breakpoint: it is then paused (step.layer() says after which layer) and the engine
+  // is free for other sessions. Without a breakpoint left it runs to the end: logits into out (host,
+  // logits_rows * vocab) and its tokens committed to the table. On an error the step is dropped and the
+  // table is exactly as before the step; except when the KV pool cannot take back an offloaded step's
+  // blocks at a resume: it then stays paused (and offloaded) and can be resumed later.
+  void run(BlockTable &table, Step &step, float *out);
+  // Drops a paused step: its KV reservation goes back and the table is exactly as before the step.
+  void abort(BlockTable &table, Step &step);
+  // The paused step's activation, (tokens, hidden) F32 on the host with its pending edits applied,
+  // copied into out; and its replacement from in (pending edits dropped). The copies run on the Copy
+  // stream and never take the engine, so they do not wait for other sessions' steps.
+  void read_activation(Step &step, float *out);
+  void write_activation(Step &step, const float *in);
+
  private:
   void ensure_workspace(int32_t tokens);
-  // The step's device work: embedding, the layers, and logits for the last logits_rows positions.
-  void compute(int32_t n, int32_t logits_rows, StepStats &stats);
+  // Uploads the step's ids, positions, KV slots and the session's block table (one copy).
+  void upload_meta(const BlockTable &table, const Step &step);
+  // Layers [first, last] of the step's n tokens, on the residual stream x_.
+  void run_layers(int32_t n, int32_t first, int32_t last, StepStats &stats);
   // The layer loop of a model with streamed layers: copies into the ring on the Copy stream, ahead of
-  // compute by the prefetch depth, each waiting for the compute of the layer whose bytes it overwrites.
-  void stream_layers(int32_t n, StepStats &stats);
+  // compute by the prefetch depth (never past `last`), each waiting for the compute of the layer whose
+  // bytes it overwrites.
+  void stream_layers(int32_t n, int32_t first, int32_t last, StepStats &stats);
   void run_layer(int32_t layer, int32_t n, const LayerWeights &w);
+  // logits_ (rows, V) of the last `rows` of the n positions.
+  void compute_logits(int32_t n, int32_t rows);
+  // Pausing after `layer`: saves the residual stream (and, offloading, the step's KV) and the timing.
+  void save(BlockTable &table, Step &step, int32_t layer);
+  // Resuming: the residual stream (and an offloaded step's KV) back, then the pending edit (enqueued;
+  // the caller synchronizes before clearing the edit).
+  void restore(BlockTable &table, Step &step);
+  // The timeline of layers [first, last] of the segment that began at step_start_ (completed events).
+  void read_timeline(int32_t first, int32_t last, StepStats &stats);
   // Runs a one-token step (logits of it) by replaying the recorded decode graph, recording it first
   // when the workspace changed. Returns false when the backend has no graphs.
   bool replay_decode();
@@ -75,6 +91,7 @@ class Engine {
   int32_t *positions_ = nullptr;  // (T) absolute positions
   int32_t *slots_ = nullptr;      // (T) KV pool slots
   int32_t *table_ = nullptr;      // (pool blocks) the session's block table
+  std::vector<int32_t> meta_;     // the host side of the last upload_meta, kept until the next one
   uint64_t ws_generation_ = 0;    // bumped at each workspace (re)allocation
 
   // Streaming: the ring, where each streamed layer lands in it, and per-layer events (also the
@@ -82,7 +99,8 @@ class Engine {
   DeviceBuffer ring_;
   RingPlan plan_;
   std::vector<Event *> copy_start_, copy_done_, compute_start_, compute_done_;
-  Event *step_start_ = nullptr;
+  Event *step_start_ = nullptr;  // the start of a step segment
+  Event *saved_ = nullptr;       // a paused step's state saved
 
   Graph *decode_graph_ = nullptr;  // the recorded one-token step, valid for graph_generation_
   uint64_t graph_generation_ = 0;

@@ -542,6 +542,23 @@ std::vector<Case> make_cases() {
                      }});
   }
 
+  // scale_add_rows: in place on x (T, H) F32, x * scale + vec, with and without vec (the breakpoints'
+  // edits of a paused residual stream)
+  for (auto th : {std::pair<int, int>{5, 4096}, {37, 100}})
+    for (bool with_vec : {true, false}) {
+      const int T = th.first, H = th.second;
+      cases.push_back({"scale_add_rows", "T=" + std::to_string(T) + " H=" + std::to_string(H) + " scale=0.9" +
+                                             (with_vec ? " vec" : " no vec"),
+                       0, [=](Ctx &c) {
+                         Rng rng(10);
+                         Tensor x = c.upload(random_values(rng, size_t(T) * H, 3.f, DType::F32), DType::F32, T, H);
+                         const float *vec =
+                             with_vec ? c.upload_vec(random_values(rng, size_t(H), 1.f, DType::F32)) : nullptr;
+                         c.be.scale_add_rows(x, 0.9f, vec);
+                         return Result{c.download(x), x.dtype};
+                       }});
+    }
+
   add_fused_cases(cases);
   return cases;
 }

@@ -49,6 +49,28 @@ describe('vramlab logits', () => {
   });
 });
 
+describe('vramlab logits --steer L:S', () => {
+  it.each([GQA, MHA])('scales decoder layer L\'s output by S at every position: the last row matches transformers (%s)', (dir) => {
+    const ref = reference(dir);
+    const r = vramlab('logits', dir, '--ids', ref.input_ids.join(','), '--steer', `${ref.steer.layer}:${ref.steer.scale}`, '--json');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { logits: number[][] };
+    expect(Object.keys(out)).toEqual(['logits']);
+    expect(out.logits).toHaveLength(ref.input_ids.length);
+    expect(relErr(out.logits[ref.input_ids.length - 1] as number[], ref.steer.logits_last)).toBeLessThan(1e-4);
+  });
+
+  it('is repeatable, and a scale of 1 changes nothing', () => {
+    const ids = reference(GQA).input_ids.join(',');
+    const plain = vramlab('logits', GQA, '--ids', ids, '--json').stdout;
+    expect(vramlab('logits', GQA, '--ids', ids, '--steer', '2:1', '--json').stdout).toBe(plain);
+    const one = vramlab('logits', GQA, '--ids', ids, '--steer', '0:1.5', '--json').stdout;
+    const two = vramlab('logits', GQA, '--ids', ids, '--steer', '0:1.5', '--steer', '2:0.5', '--json');
+    expect(two.status).toBe(0);
+    expect(new Set([plain, one, two.stdout]).size).toBe(3);
+  });
+});
+
 describe('vramlab generate', () => {
   it.each([GQA, MHA])('prints {"tokens": [...]}, the greedy continuation (%s)', (dir) => {
     const ref = reference(dir);
@@ -89,6 +111,8 @@ describe('user errors: exit status 1 and one line', () => {
     expectUserError(vramlab('generate', dir, '--ids', '1', '--max-new-tokens', '2'), new RegExp(`${file}: tensor '.*': bytes .* lie outside the data .*truncated`));
   });
   it('--max-new-tokens missing', () => expectUserError(vramlab('generate', MHA, '--ids', '1'), /--max-new-tokens is required/));
+  it('a malformed --steer', () => expectUserError(vramlab('logits', MHA, '--ids', '1', '--steer', '1'), /--steer: "1" is not LAYER:SCALE \(e\.g\. --steer 2:0\.9\)/));
+  it('a --steer layer past the last', () => expectUserError(vramlab('logits', MHA, '--ids', '1', '--steer', '2:0.9'), /steer layer 2 is outside the model's layers \(0\.\.1\)/));
 });
 
 it('--help prints usage and exits 0', () => {

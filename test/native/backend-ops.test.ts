@@ -21,7 +21,7 @@ describe('test-backend-ops', () => {
     expect(run.error).toBeUndefined();
     const failures = lines.filter((l) => /\bFAIL\b/.test(l));
     expect(failures).toEqual([]);
-    for (const op of ['embed', 'rmsnorm', 'matmul', 'rope', 'kv_store', 'attention', 'swiglu', 'streams'])
+    for (const op of ['embed', 'rmsnorm', 'matmul', 'rope', 'kv_store', 'attention', 'swiglu', 'scale_add_rows', 'streams'])
       expect(lines.some((l) => l.startsWith(op) && / cpu /.test(l) && /\bPASS\b/.test(l)), op).toBe(true);
     expect(run.status).toBe(0);
   });
