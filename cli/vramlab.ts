@@ -6,6 +6,7 @@
 //   vramlab info MODEL [--device cpu] [--budget SIZE] [--json]
 //   vramlab demo [--device cpu] [--budget SIZE]
 //   vramlab report RESULTS.json... --out report.html
+//   vramlab check FILE... | plan FILE [--device D] | run FILE [--device D] [--out DIR]   (.vlab files)
 //
 // MODEL is a HuggingFace Llama directory or synthetic:<spec> (see runtime/synthetic.ts).
 import { parseArgs } from 'node:util';
@@ -27,6 +28,11 @@ commands:
   demo                             a short run on the built-in tiny model
   report RESULTS.json... --out report.html
                                    an HTML report (tables, figures) of results files
+  check FILE...                    check .vlab experiment files (exit 0 when clean)
+  plan FILE [--device D]           the compiled plan of a .vlab file, as JSON
+  run FILE [--device D] [--out DIR]
+                                   run a .vlab file; results in DIR (default results/)
+                                   as EXPERIMENT.json and EXPERIMENT.csv
 
 options:
   --device cpu|cuda:N              device (default cpu)
@@ -112,6 +118,10 @@ async function withModel<T>(values: Record<string, unknown>, modelArg: string | 
 async function main(argv: string[]): Promise<void> {
   // report has its own options, and loads danfojs (half a second): only when asked for
   if (argv[0] === 'report') return (await import('./report.js')).runReport(argv.slice(1));
+  if (argv[0] === 'check' || argv[0] === 'plan' || argv[0] === 'run') {
+    process.exitCode = await (await import('./experiment.js')).runExperimentCommand(argv);
+    return;
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
