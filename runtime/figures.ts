@@ -2,14 +2,23 @@
 // for, each titled with its evidence (device, commit, model, budget, the run's correctness check);
 // and the HTML that draws them on a page that has plotly.js (plotlyScript embeds it, offline).
 //
-//   streaming    effective bandwidth per placement (bars, pinned H2D line); per-layer copy and compute
-//                timeline of each streamed placement; peak VRAM per placement (budget line)
-//   decode       per-token latency per system (HF transformers, vramlab) and the HBM floor
-//   breakpoints  resume latency against breakpoint depth, one line per baseline (the crossover)
+//   copy_bandwidth  host-to-device bandwidth against copy size, pinned and pageable
+//   streaming       effective bandwidth per placement (bars, pinned H2D line); per-layer copy and
+//                   compute timeline of each placement that copies (when the result has timelines);
+//                   peak VRAM per placement (budget line)
+//   decode          per-token latency per system or baseline (HBM floor line when measured); bytes
+//                   moved host-to-device per token
+//   breakpoints     resume latency against breakpoint depth, one line per baseline (the crossover)
+//   steering        output change against the steered layer
+//
+// Results come from bench/*.ts (one row per system) or from an experiment run (one row per measured
+// run, parameters swept): rows with the same parameters are one point, at their median, with an error
+// bar from the smallest to the largest run; runs that failed (status out_of_memory, ...) are named in
+// a note instead.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { Annotation, Data, Layout, Shape } from 'plotly.js-dist-min';
+import type { Annotation, BarData, Data, ErrorBar, Layout, Shape } from 'plotly.js-dist-min';
 import { VramlabError } from './errors.js';
 import type { Results, Row } from './results.js';
 
@@ -28,14 +37,7 @@ export interface TimelineEntry {
 }
 
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
-
-function numbers(rows: readonly Row[], key: string): number[] {
-  return rows.map((r) => r[key] as number);
-}
-
-function strings(rows: readonly Row[], key: string): string[] {
-  return rows.map((r) => String(r[key]));
-}
+const color = (i: number): string => COLORS[i % COLORS.length] as string;
 
 function fixed(x: number, digits = 1): string {
   return x.toFixed(digits);
@@ -46,6 +48,88 @@ function sizeLabel(bytes: number): string {
   return bytes >= 1e9 ? `${fixed(bytes / 1e9)} GB` : `${fixed(bytes / 1e6)} MB`;
 }
 
+// --- rows: grouping, sweeps, medians -------------------------------------------------------------
+
+/** The parameters (columns naming what was run, not what was measured) that can be swept, by benchmark. */
+const PARAMETERS: Record<string, string[]> = {
+  copy_bandwidth: ['copies'],
+  streaming: ['budget_bytes', 'ring_bytes', 'prefetch', 'prompt_tokens', 'new_tokens'],
+  decode: ['placement', 'budget_bytes', 'kv_pool_tokens', 'prompt_tokens', 'new_tokens', 'sessions'],
+  breakpoints: ['placement', 'prompt_tokens', 'edit'],
+  steering: ['placement', 'prompt_tokens', 'new_tokens', 'edit'],
+};
+
+/** The parameters among `fields` whose value differs between rows (what a sweep varied). */
+function swept(rows: readonly Row[], fields: readonly string[]): string[] {
+  return fields.filter((f) => new Set(rows.map((r) => JSON.stringify(r[f] ?? null))).size > 1);
+}
+
+function paramText(field: string, v: unknown): string {
+  if (typeof v === 'number' && field.endsWith('_bytes')) return `${field.slice(0, -6)}=${sizeLabel(v)}`;
+  return `${field}=${String(v)}`;
+}
+
+/** A row's name in a figure: `base` and the swept parameters' values ("stream ring=1.0 GB"). */
+function rowLabel(row: Row, base: string, fields: readonly string[]): string {
+  return [base, ...fields.map((f) => paramText(f, row[f]))].join(' ');
+}
+
+/** Rows grouped by a key, in the order the keys first appear. */
+function groupBy(rows: readonly Row[], key: (r: Row) => string): Map<string, Row[]> {
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    const k = key(r);
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  return groups;
+}
+
+interface Point {
+  name: string;
+  median: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** The median and range of `metric` over a group's rows; null when no run measured it. */
+function point(name: string, rows: readonly Row[], metric: string): Point | null {
+  const xs = rows.map((r) => r[metric]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+  if (xs.length === 0) return null;
+  return { name, median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs.length };
+}
+
+/** Points per group; the groups without a measurement are returned as `missing`. */
+function points(groups: Map<string, Row[]>, metric: string): { points: Point[]; missing: string[] } {
+  const out: Point[] = [];
+  const missing: string[] = [];
+  for (const [name, rows] of groups) {
+    const p = point(name, rows, metric);
+    if (p) out.push(p);
+    else missing.push(`${name} (${[...new Set(rows.map((r) => String(r['status'] ?? 'not measured')))].join(', ')})`);
+  }
+  return { points: out, missing };
+}
+
+/** Error bars from each point's smallest to largest run, when any point has more than one run. */
+function spread(ps: readonly Point[]): { error_y?: Partial<ErrorBar> } {
+  if (!ps.some((p) => p.runs > 1)) return {};
+  return { error_y: { type: 'data', symmetric: false, array: ps.map((p) => p.max - p.median), arrayminus: ps.map((p) => p.median - p.min), visible: true } };
+}
+
+function runsNote(ps: readonly Point[]): string {
+  const most = Math.max(0, ...ps.map((p) => p.runs));
+  return most > 1 ? ` (median of ${most} runs, bars from min to max)` : '';
+}
+
+// --- layout: evidence, reference lines, notes --------------------------------------------------------
+
 /** The run's evidence in one line: device, driver, commit, model, budget, date, correctness check. */
 export function evidence(r: Results): string {
   const parts = [r.device];
@@ -54,28 +138,39 @@ export function evidence(r: Results): string {
   if (r.model) parts.push(r.model);
   if (typeof r['budget_bytes'] === 'number') parts.push(`budget ${sizeLabel(r['budget_bytes'])}`);
   if (r.date) parts.push(r.date.slice(0, 10));
+  const check = r['check'] as { what?: unknown; pass?: unknown; worst?: unknown; tolerance?: unknown } | null | undefined;
   const errs = r.rows.map((row) => row['logit_rel_err']).filter((e): e is number => typeof e === 'number');
-  const worst = Math.max(...errs);
-  if (errs.length > 0) parts.push(worst === 0 ? 'logits identical to the resident run' : `logit rel. error vs resident ≤ ${worst.toExponential(1)}`);
+  if (typeof check?.worst === 'number')
+    parts.push(`check ${check.pass ? 'passed' : 'FAILED'}: worst error ${check.worst.toExponential(1)} (tolerance ${Number(check.tolerance).toExponential(0)})`);
+  else if (errs.length > 0) {
+    const worst = Math.max(...errs);
+    parts.push(worst === 0 ? 'logits identical to the resident run' : `logit rel. error vs resident ≤ ${worst.toExponential(1)}`);
+  }
+  if (typeof r['stopped'] === 'string') parts.push(`stopped early (${r['stopped']})`);
   return parts.join(' · ');
 }
 
-function layout(title: string, r: Results, extra: Layout): Layout {
+function note(text: string): Annotation {
+  return { xref: 'paper', x: 0, xanchor: 'left', yref: 'paper', y: 1.02, yanchor: 'bottom', showarrow: false, font: { size: 11 }, text };
+}
+
+function layout(title: string, r: Results, extra: Layout, notes: string[] = []): Layout {
   return {
     title: { text: `${title}<br><span style="font-size:11px;color:#666">${evidence(r)}</span>`, font: { size: 15 } },
     height: 420,
-    margin: { t: 80, l: 70, r: 30, b: 60 },
+    margin: { t: 90, l: 70, r: 30, b: 60 },
     showlegend: true,
     legend: { orientation: 'h', y: -0.18 },
     ...extra,
+    annotations: [...(extra.annotations ?? []), ...(notes.filter(Boolean).length > 0 ? [note(notes.filter(Boolean).join('; '))] : [])],
   };
 }
 
 /** A horizontal reference line across the plot at y, labelled at its right end. */
-function hline(y: number, label: string, color: string): { shape: Shape; annotation: Annotation } {
+function hline(y: number, label: string, lineColor: string): { shape: Shape; annotation: Annotation } {
   return {
-    shape: { type: 'line', xref: 'paper', x0: 0, x1: 1, yref: 'y', y0: y, y1: y, line: { color, width: 2, dash: 'dash' } },
-    annotation: { xref: 'paper', x: 1, xanchor: 'right', yref: 'y', y, yanchor: 'bottom', text: label, showarrow: false, font: { color, size: 11 } },
+    shape: { type: 'line', xref: 'paper', x0: 0, x1: 1, yref: 'y', y0: y, y1: y, line: { color: lineColor, width: 2, dash: 'dash' } },
+    annotation: { xref: 'paper', x: 1, xanchor: 'right', yref: 'y', y, yanchor: 'bottom', text: label, showarrow: false, font: { color: lineColor, size: 11 } },
   };
 }
 
@@ -83,34 +178,84 @@ function withLines(lines: { shape: Shape; annotation: Annotation }[]): Layout {
   return { shapes: lines.map((l) => l.shape), annotations: lines.map((l) => l.annotation) };
 }
 
-/** Streaming: effective bandwidth (bytes streamed / wall time) per placement, with the machine's pinned and pageable H2D bandwidth. */
-export function bandwidthFigure(r: Results): Figure {
-  const bw = numbers(r.rows, 'effective_bandwidth_gbps');
-  const pinned = r['pinned_h2d_gbps'] as number;
-  const lines = [hline(pinned, `pinned H2D ${fixed(pinned)} GB/s`, '#444')];
-  if (typeof r['pageable_h2d_gbps'] === 'number') lines.push(hline(r['pageable_h2d_gbps'], `pageable H2D ${fixed(r['pageable_h2d_gbps'])} GB/s`, '#999'));
+const missingNote = (missing: string[]): string => (missing.length > 0 ? `not measured: ${missing.join(', ')}` : '');
+
+/** Bars of points (median, range), coloured in turn, labelled by `text`. */
+function bars(name: string, ps: Point[], text: (p: Point) => string): Partial<BarData> {
   return {
-    data: [
-      {
-        type: 'bar',
-        name: 'effective bandwidth',
-        x: strings(r.rows, 'placement'),
-        y: bw,
-        text: bw.map((b) => `${fixed(b)} GB/s (${fixed((100 * b) / pinned, 0)}% of pinned)`),
-        textposition: 'auto',
-        marker: { color: r.rows.map((_, i) => COLORS[i % COLORS.length] as string) },
-      },
-    ],
-    layout: layout('Effective bandwidth per placement', r, {
-      ...withLines(lines),
-      xaxis: { title: { text: 'placement' } },
-      yaxis: { title: { text: 'GB/s' }, range: [0, Math.max(pinned, ...bw) * 1.2] },
-      showlegend: false,
-    }),
+    type: 'bar',
+    name,
+    x: ps.map((p) => p.name),
+    y: ps.map((p) => p.median),
+    text: ps.map(text),
+    textposition: 'auto',
+    marker: { color: ps.map((_, i) => color(i)) },
+    ...spread(ps),
   };
 }
 
-/** The per-layer timeline of a streaming run, or an error naming what is missing. */
+/** One line per group of rows (`traceOf`), x from `x`, y the median of `metric` over equal x. */
+function lines(rows: readonly Row[], traceOf: (r: Row) => string, x: string, metric: string, hover: string): { data: Data[]; ps: Point[]; missing: string[] } {
+  const data: Data[] = [];
+  const all: Point[] = [];
+  const missing: string[] = [];
+  [...groupBy(rows, traceOf)].forEach(([name, group], i) => {
+    const byX = groupBy(group, (r) => String(r[x]));
+    const got = points(byX, metric);
+    const ps = got.points.sort((a, b) => Number(a.name) - Number(b.name));
+    missing.push(...got.missing.map((m) => `${name} ${x}=${m}`));
+    all.push(...ps);
+    data.push({
+      type: 'scatter',
+      mode: 'lines+markers',
+      name,
+      x: ps.map((p) => Number(p.name)),
+      y: ps.map((p) => p.median),
+      marker: { size: 9, color: color(i) },
+      line: { color: color(i) },
+      hovertemplate: `${name}, ${x} %{x}: %{y:.3f} ${hover}<extra></extra>`,
+      ...spread(ps),
+    });
+  });
+  return { data, ps: all, missing };
+}
+
+// --- the figures -------------------------------------------------------------------------------------
+
+/** copy_bandwidth: host-to-device bandwidth against copy size, one line per baseline (pinned, pageable). */
+export function copyBandwidthFigure(r: Results): Figure {
+  const rows = r.rows.map((row) => ({ ...row, size_mb: typeof row['bytes'] === 'number' ? row['bytes'] / 1e6 : null }));
+  const fields = swept(r.rows, PARAMETERS['copy_bandwidth'] as string[]);
+  const { data, ps, missing } = lines(rows, (row) => rowLabel(row, String(row['baseline']), fields), 'size_mb', 'bandwidth_gbps', 'GB/s');
+  return {
+    data,
+    layout: layout('Host-to-device copy bandwidth', r, {
+      xaxis: { title: { text: 'copy size (MB)' }, type: 'log' },
+      yaxis: { title: { text: 'GB/s' }, rangemode: 'tozero' },
+    }, [runsNote(ps).trim(), missingNote(missing)]),
+  };
+}
+
+/** streaming: effective bandwidth (bytes streamed / time) per placement, with the machine's pinned and pageable H2D bandwidth. */
+export function bandwidthFigure(r: Results): Figure {
+  const fields = swept(r.rows, PARAMETERS['streaming'] as string[]);
+  const { points: ps, missing } = points(groupBy(r.rows, (row) => rowLabel(row, String(row['placement']), fields)), 'effective_bandwidth_gbps');
+  const pinned = typeof r['pinned_h2d_gbps'] === 'number' ? r['pinned_h2d_gbps'] : null;
+  const refs = [];
+  if (pinned !== null) refs.push(hline(pinned, `pinned H2D ${fixed(pinned)} GB/s`, '#444'));
+  if (typeof r['pageable_h2d_gbps'] === 'number') refs.push(hline(r['pageable_h2d_gbps'], `pageable H2D ${fixed(r['pageable_h2d_gbps'])} GB/s`, '#999'));
+  return {
+    data: [bars('effective bandwidth', ps, (p) => `${fixed(p.median)} GB/s${pinned ? ` (${fixed((100 * p.median) / pinned, 0)}% of pinned)` : ''}`)],
+    layout: layout('Effective bandwidth per placement', r, {
+      ...withLines(refs),
+      xaxis: { title: { text: 'placement' } },
+      yaxis: { title: { text: 'GB/s' }, range: [0, Math.max(pinned ?? 0, ...ps.map((p) => p.max)) * 1.2] },
+      showlegend: false,
+    }, [runsNote(ps).trim(), missingNote(missing)]),
+  };
+}
+
+/** The per-layer timeline of a streaming result, or an error naming what is missing. */
 export function timeline(r: Results, placement: string, pass: string): TimelineEntry[] {
   const all = r['timelines'] as Record<string, Record<string, TimelineEntry[] | undefined> | undefined> | undefined;
   const t = all?.[placement]?.[pass];
@@ -128,12 +273,12 @@ export function overlapMs(t: readonly TimelineEntry[]): number {
   return sum;
 }
 
-/** Streaming: when each layer's weights were copied (copy stream) and computed (compute stream) in one pass. */
+/** streaming: when each layer's weights were copied (copy stream) and computed (compute stream) in one pass. */
 export function timelineFigure(r: Results, placement: string, pass = 'prefill'): Figure {
   const t = timeline(r, placement, pass);
   const copies = t.filter((e) => e.copyStartMs !== null && e.copyEndMs !== null);
   const computeMs = t.reduce((a, e) => a + e.computeEndMs - e.computeStartMs, 0);
-  const lane = (name: string, entries: TimelineEntry[], start: (e: TimelineEntry) => number, end: (e: TimelineEntry) => number, color: string): Data => ({
+  const lane = (name: string, entries: TimelineEntry[], start: (e: TimelineEntry) => number, end: (e: TimelineEntry) => number, laneColor: string): Data => ({
     type: 'bar',
     orientation: 'h',
     name,
@@ -144,9 +289,8 @@ export function timelineFigure(r: Results, placement: string, pass = 'prefill'):
     textposition: 'inside',
     customdata: entries.map((e) => e.layer),
     hovertemplate: `${name} layer %{customdata}: %{base:.2f} ms + %{x:.2f} ms<extra></extra>`,
-    marker: { color, line: { color: '#fff', width: 1 } },
+    marker: { color: laneColor, line: { color: '#fff', width: 1 } },
   });
-  const overlap = overlapMs(t);
   return {
     data: [
       lane('copy (H2D)', copies, (e) => e.copyStartMs as number, (e) => e.copyEndMs as number, '#ff7f0e'),
@@ -157,121 +301,126 @@ export function timelineFigure(r: Results, placement: string, pass = 'prefill'):
       height: 300,
       xaxis: { title: { text: 'ms from the start of the pass' } },
       yaxis: { categoryorder: 'array', categoryarray: ['compute', 'copy (H2D)'] },
-      annotations: [
-        {
-          xref: 'paper', x: 0, xanchor: 'left', yref: 'paper', y: 1.02, yanchor: 'bottom', showarrow: false, font: { size: 11 },
-          text: `${copies.length} of ${t.length} layers copied; compute overlapped with copies ${fixed(overlap, 2)} of ${fixed(computeMs, 2)} ms`,
-        },
-      ],
-    }),
+    }, [`${copies.length} of ${t.length} layers copied; compute overlapped with copies ${fixed(overlapMs(t), 2)} of ${fixed(computeMs, 2)} ms`]),
   };
 }
 
 /**
- * Streaming: peak VRAM per placement against the budget (and the resident run without a budget), in
+ * streaming: peak VRAM per placement against the budget (and the resident run without a budget), in
  * GB, or in MB when the budget is under 1 GB (the CPU runs of tiny models).
  */
 export function vramFigure(r: Results): Figure {
-  const budgetBytes = r['budget_bytes'] as number;
-  const [unit, scale] = budgetBytes >= 1e9 ? ['GB', 1] : ['MB', 1e3];
-  const peak = numbers(r.rows, 'peak_vram_gb').map((p) => p * scale);
-  const budget = (budgetBytes / 1e9) * scale;
-  const lines = [hline(budget, `budget ${fixed(budget)} ${unit}`, '#d62728')];
+  const fields = swept(r.rows, PARAMETERS['streaming'] as string[]);
+  const { points: gb, missing } = points(groupBy(r.rows, (row) => rowLabel(row, String(row['placement']), fields)), 'peak_vram_gb');
+  const budgetBytes = typeof r['budget_bytes'] === 'number' ? r['budget_bytes'] : null;
+  const [unit, scale] = (budgetBytes ?? Math.max(0, ...gb.map((p) => p.max * 1e9))) >= 1e9 ? ['GB', 1] : ['MB', 1e3];
+  const ps = gb.map((p) => ({ ...p, median: p.median * scale, min: p.min * scale, max: p.max * scale }));
+  const refs = [];
+  if (budgetBytes !== null) refs.push(hline((budgetBytes / 1e9) * scale, `budget ${fixed((budgetBytes / 1e9) * scale)} ${unit}`, '#d62728'));
   const ref = r['resident_reference'] as { peak_vram_gb?: unknown } | null | undefined;
-  if (typeof ref?.peak_vram_gb === 'number') lines.push(hline(ref.peak_vram_gb * scale, `resident, no budget: ${fixed(ref.peak_vram_gb * scale)} ${unit}`, '#444'));
+  if (typeof ref?.peak_vram_gb === 'number') refs.push(hline(ref.peak_vram_gb * scale, `resident, no budget: ${fixed(ref.peak_vram_gb * scale)} ${unit}`, '#444'));
   return {
-    data: [
-      {
-        type: 'bar',
-        name: 'peak VRAM',
-        x: strings(r.rows, 'placement'),
-        y: peak,
-        text: peak.map((p) => `${fixed(p, 2)} ${unit}`),
-        textposition: 'outside',
-        marker: { color: '#2ca02c' },
-      },
-    ],
+    data: [{ ...bars('peak VRAM', ps, (p) => `${fixed(p.median, 2)} ${unit}`), marker: { color: '#2ca02c' } }],
     layout: layout('Peak VRAM per placement', r, {
-      ...withLines(lines),
+      ...withLines(refs),
       xaxis: { title: { text: 'placement' } },
-      yaxis: { title: { text: unit }, range: [0, Math.max(...peak, ...lines.map((l) => l.shape.y0 as number)) * 1.15] },
+      yaxis: { title: { text: unit }, range: [0, Math.max(...ps.map((p) => p.max), ...refs.map((l) => l.shape.y0 as number)) * 1.15] },
       showlegend: false,
-    }),
+    }, [runsNote(ps).trim(), missingNote(missing)]),
   };
 }
 
-/** Breakpoints: resume latency against the breakpoint's layer, one line per baseline. */
+/** breakpoints: resume latency against the breakpoint's layer, one line per baseline. */
 export function resumeFigure(r: Results): Figure {
-  const baselines = [...new Set(strings(r.rows, 'baseline'))];
-  const data: Data[] = baselines.map((b, i) => {
-    const rows = r.rows.filter((row) => row['baseline'] === b).sort((a, c) => (a['layer'] as number) - (c['layer'] as number));
-    return {
-      type: 'scatter',
-      mode: 'lines+markers',
-      name: b,
-      x: numbers(rows, 'layer'),
-      y: numbers(rows, 'resume_ms'),
-      marker: { size: 9, color: COLORS[i % COLORS.length] },
-      hovertemplate: `${b}, layer %{x}: %{y:.3f} ms<extra></extra>`,
-    };
-  });
+  const fields = swept(r.rows, PARAMETERS['breakpoints'] as string[]);
+  const { data, ps, missing } = lines(r.rows, (row) => rowLabel(row, String(row['baseline']), fields), 'layer', 'resume_ms', 'ms');
   const pause = r['pause_overhead_ms'];
   return {
     data,
     layout: layout('Resume latency against breakpoint depth', r, {
       xaxis: { title: { text: 'breakpoint after layer' } },
       yaxis: { title: { text: 'resume latency (ms)' }, rangemode: 'tozero' },
-      annotations: typeof pause === 'number'
-        ? [{ xref: 'paper', x: 0, xanchor: 'left', yref: 'paper', y: 1.02, yanchor: 'bottom', showarrow: false, font: { size: 11 }, text: `pause overhead ${pause.toFixed(3)} ms` }]
-        : [],
-    }),
+    }, [typeof pause === 'number' ? `pause overhead ${pause.toFixed(3)} ms` : '', runsNote(ps).trim(), missingNote(missing)]),
   };
 }
 
-/** Decode: per-token latency per system, with the HBM floor (weight bytes / device-to-device bandwidth). */
+/** The name of a decode row's system: `system` (bench) or `baseline` (experiment runs). */
+function decodeSystem(row: Row): string {
+  return String(row['system'] ?? row['baseline']);
+}
+
+/** decode: per-token latency per system, with the HBM floor (weight bytes / device-to-device bandwidth) when measured. */
 export function decodeFigure(r: Results): Figure {
-  const ms = numbers(r.rows, 'per_token_ms');
-  const floor = r['hbm_floor_ms'] as number | null;
+  const fields = swept(r.rows, PARAMETERS['decode'] as string[]);
+  const { points: ps, missing } = points(groupBy(r.rows, (row) => rowLabel(row, decodeSystem(row), fields)), 'per_token_ms');
+  const floor = typeof r['hbm_floor_ms'] === 'number' ? r['hbm_floor_ms'] : null;
   return {
-    data: [
-      {
-        type: 'bar',
-        name: 'per-token latency',
-        x: strings(r.rows, 'system'),
-        y: ms,
-        text: ms.map((m) => (floor ? `${fixed(m, 2)} ms (${fixed(m / floor, 2)}x floor)` : `${fixed(m, 2)} ms`)),
-        textposition: 'outside',
-        marker: { color: r.rows.map((_, i) => COLORS[i % COLORS.length] as string) },
-      },
-    ],
+    data: [bars('per-token latency', ps, (p) => (floor ? `${fixed(p.median, 2)} ms (${fixed(p.median / floor, 2)}x floor)` : `${fixed(p.median, 2)} ms`))],
     layout: layout('Decode latency per token', r, {
       ...(floor ? withLines([hline(floor, `HBM floor ${fixed(floor, 2)} ms`, '#444')]) : {}),
       xaxis: { title: { text: 'system' } },
-      yaxis: { title: { text: 'ms per token' }, range: [0, Math.max(...ms, floor ?? 0) * 1.2] },
+      yaxis: { title: { text: 'ms per token' }, range: [0, Math.max(...ps.map((p) => p.max), floor ?? 0) * 1.2] },
       showlegend: false,
-    }),
+    }, [runsNote(ps).trim(), missingNote(missing)]),
   };
 }
 
-/** The streamed placements that have a timeline with copies, in row order. */
-function streamedPlacements(r: Results): string[] {
-  const all = (r['timelines'] ?? {}) as Record<string, Record<string, TimelineEntry[] | undefined>>;
-  return strings(r.rows, 'placement').filter((p) => (all[p]?.['prefill'] ?? []).some((e) => e.copyStartMs !== null));
+/** decode: bytes copied host-to-device per generated token, per system (the KV round trip of stateless decoding). */
+export function bytesPerTokenFigure(r: Results): Figure {
+  const fields = swept(r.rows, PARAMETERS['decode'] as string[]);
+  const { points: ps, missing } = points(groupBy(r.rows, (row) => rowLabel(row, decodeSystem(row), fields)), 'h2d_bytes_per_token');
+  const mb = ps.map((p) => ({ ...p, median: p.median / 1e6, min: p.min / 1e6, max: p.max / 1e6 }));
+  return {
+    data: [bars('bytes per token', mb, (p) => `${fixed(p.median, 3)} MB`)],
+    layout: layout('Host-to-device bytes per decoded token', r, {
+      xaxis: { title: { text: 'system' } },
+      yaxis: { title: { text: 'MB per token' }, rangemode: 'tozero' },
+      showlegend: false,
+    }, [runsNote(mb).trim(), missingNote(missing)]),
+  };
 }
+
+/** steering: how much the output changes against the steered layer, one line per edit. */
+export function steeringFigure(r: Results): Figure {
+  const fields = swept(r.rows, PARAMETERS['steering'] as string[]).filter((f) => f !== 'edit');
+  const { data, ps, missing } = lines(r.rows, (row) => rowLabel(row, String(row['edit'] ?? 'edit'), fields), 'layer', 'output_change', '');
+  return {
+    data,
+    layout: layout('Output change against the steered layer', r, {
+      xaxis: { title: { text: 'steered layer' } },
+      yaxis: { title: { text: 'output change' }, rangemode: 'tozero' },
+    }, [runsNote(ps).trim(), missingNote(missing)]),
+  };
+}
+
+/** The placements of a streaming result that have a prefill timeline with copies, in row order. */
+function copyingPlacements(r: Results): string[] {
+  const all = (r['timelines'] ?? {}) as Record<string, Record<string, TimelineEntry[] | undefined>>;
+  const placements = [...new Set(r.rows.map((row) => String(row['placement'])))];
+  return placements.filter((p) => (all[p]?.['prefill'] ?? []).some((e) => e.copyStartMs !== null));
+}
+
+const hasMetric = (r: Results, metric: string): boolean => r.rows.some((row) => typeof row[metric] === 'number');
 
 /** Every figure a result has (none for benchmarks without figures, e.g. correctness). */
 export function figuresFor(r: Results): Figure[] {
   switch (r.benchmark) {
+    case 'copy_bandwidth':
+      return [copyBandwidthFigure(r)];
     case 'streaming':
-      return [bandwidthFigure(r), ...streamedPlacements(r).map((p) => timelineFigure(r, p)), vramFigure(r)];
+      return [bandwidthFigure(r), ...copyingPlacements(r).map((p) => timelineFigure(r, p)), ...(hasMetric(r, 'peak_vram_gb') ? [vramFigure(r)] : [])];
     case 'decode':
-      return [decodeFigure(r)];
+      return [decodeFigure(r), ...(hasMetric(r, 'h2d_bytes_per_token') ? [bytesPerTokenFigure(r)] : [])];
     case 'breakpoints':
       return [resumeFigure(r)];
+    case 'steering':
+      return hasMetric(r, 'output_change') ? [steeringFigure(r)] : [];
     default:
       return [];
   }
 }
+
+// --- HTML --------------------------------------------------------------------------------------------
 
 let plotlySource: string | undefined;
 

@@ -22,6 +22,8 @@ export { formatSize, parseSize } from './units.js';
 export { type Cell, columnsOf, escapeHtml, formatNumber, frameHtml, resultsFrame, rowsFrame } from './frames.js';
 export {
   bandwidthFigure,
+  bytesPerTokenFigure,
+  copyBandwidthFigure,
   decodeFigure,
   evidence,
   type Figure,
@@ -30,6 +32,7 @@ export {
   overlapMs,
   plotlyScript,
   resumeFigure,
+  steeringFigure,
   timeline,
   type TimelineEntry,
   timelineFigure,

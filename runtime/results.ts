@@ -22,18 +22,25 @@ export interface Results {
   [key: string]: unknown;
 }
 
-/** The row fields each known benchmark's figures need, with their types. */
+/**
+ * The fields naming what each row of a known benchmark ran (its figures group by them), with their
+ * types; "a|b" means either field. Measured values may be null or missing: a run that failed (out of
+ * memory) has a row too, with its status.
+ */
 const ROW_FIELDS: Record<string, Record<string, 'string' | 'number'>> = {
-  streaming: { placement: 'string', effective_bandwidth_gbps: 'number', peak_vram_gb: 'number' },
-  decode: { system: 'string', per_token_ms: 'number' },
-  breakpoints: { baseline: 'string', layer: 'number', resume_ms: 'number' },
+  copy_bandwidth: { baseline: 'string', bytes: 'number' },
+  streaming: { placement: 'string' },
+  decode: { 'system|baseline': 'string' },
+  breakpoints: { baseline: 'string', layer: 'number' },
+  steering: { layer: 'number' },
   correctness: { model: 'string' },
 };
 
-/** The top-level numbers each known benchmark's figures need (null allowed where marked). */
-const TOP_FIELDS: Record<string, Record<string, 'number' | 'number|null'>> = {
-  streaming: { pinned_h2d_gbps: 'number', budget_bytes: 'number' },
-  decode: { hbm_floor_ms: 'number|null' },
+/** The top-level fields of known benchmarks that must be numbers or null when present. */
+const TOP_NUMBERS: Record<string, string[]> = {
+  streaming: ['pinned_h2d_gbps', 'pageable_h2d_gbps', 'budget_bytes'],
+  decode: ['hbm_floor_ms'],
+  breakpoints: ['pause_overhead_ms'],
 };
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -58,15 +65,15 @@ export function checkResults(value: unknown, source: string): Results {
   rows.forEach((row, i) => {
     if (!isObject(row)) fail(`rows[${i}] is not an object`);
   });
-  for (const [key, type] of Object.entries(TOP_FIELDS[benchmark] ?? {})) {
+  for (const key of TOP_NUMBERS[benchmark] ?? []) {
     const x = v[key];
-    if (!(typeof x === 'number' || (type === 'number|null' && x === null)))
-      fail(`a ${benchmark} result needs "${key}" (a number${type === 'number|null' ? ' or null' : ''})`);
+    if (!(x === undefined || x === null || typeof x === 'number')) fail(`"${key}" of a ${benchmark} result must be a number or null`);
   }
   const fields = ROW_FIELDS[benchmark] ?? {};
   (rows as Row[]).forEach((row, i) => {
-    for (const [key, type] of Object.entries(fields))
-      if (typeof row[key] !== type) fail(`rows[${i}] of a ${benchmark} result needs "${key}" (a ${type})`);
+    for (const [keys, type] of Object.entries(fields))
+      if (!keys.split('|').some((key) => typeof row[key] === type))
+        fail(`rows[${i}] of a ${benchmark} result needs ${keys.split('|').map((k) => `"${k}"`).join(' or ')} (a ${type})`);
   });
   return v as Results;
 }

@@ -43,8 +43,8 @@ describe('vramlab report', () => {
     const hf = join(BENCH_RESULTS, 'decode-hf.json');
     expectUserError(vramlab('report', hf, '--out', out), `${hf}: not a vramlab results file: "benchmark" is missing (expected the JSON that bench/*.ts or an experiment run writes)`);
     const bad = join(dir, 'bad.json');
-    writeFileSync(bad, '{"benchmark": "streaming", "device": "d", "commit": "c", "rows": [{"placement": "stream"}]}');
-    expectUserError(vramlab('report', bad, '--out', out), `${bad}: a streaming result needs "pinned_h2d_gbps" (a number)`);
+    writeFileSync(bad, '{"benchmark": "streaming", "device": "d", "commit": "c", "rows": [{"placement": 3}]}');
+    expectUserError(vramlab('report', bad, '--out', out), `${bad}: rows[0] of a streaming result needs "placement" (a string)`);
     expectUserError(vramlab('report', '--out', out), 'no results files given (usage: vramlab report RESULTS.json... --out report.html [--title TEXT])');
     expectUserError(vramlab('report', join(BENCH_RESULTS, 'decode.json')), '--out is required (usage: vramlab report RESULTS.json... --out report.html [--title TEXT])');
     expectUserError(vramlab('report', join(BENCH_RESULTS, 'decode.json'), '--out', join(dir, 'no', 'such', 'dir.html')), `${join(dir, 'no', 'such', 'dir.html')}: cannot write the report (no such file or directory)`);

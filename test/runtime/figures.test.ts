@@ -3,6 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   bandwidthFigure,
+  copyBandwidthFigure,
   decodeFigure,
   evidence,
   type Figure,
@@ -13,6 +14,7 @@ import {
   readResults,
   type Results,
   resumeFigure,
+  steeringFigure,
   timeline,
   type TimelineEntry,
   timelineFigure,
@@ -145,6 +147,61 @@ describe('resume figure (issue 5 shape)', () => {
       expect(l.y).toEqual(rows.map((row) => row['resume_ms']));
     }
     expect(JSON.stringify(f.layout.annotations)).toContain('pause overhead 0.050 ms');
+  });
+});
+
+describe('results of experiment runs: repeats, failed runs, sweeps', () => {
+  const run = (rows: Results['rows'], benchmark: string): Results => ({ benchmark, device: 'cpu', commit: 'abcdef0123', rows, check: { what: 'logits', tolerance: 1e-4, pass: true, worst: 2e-6 } });
+
+  it('plots the median of repeated runs with an error bar from min to max', () => {
+    const r = run([
+      { placement: 'stream', run_id: 0, effective_bandwidth_gbps: 10, peak_vram_gb: 1, status: 'ok' },
+      { placement: 'stream', run_id: 1, effective_bandwidth_gbps: 14, peak_vram_gb: 1, status: 'ok' },
+      { placement: 'stream', run_id: 2, effective_bandwidth_gbps: 11, peak_vram_gb: 1, status: 'ok' },
+      { placement: 'accelerate', run_id: 0, effective_bandwidth_gbps: 3, peak_vram_gb: 1, status: 'ok' },
+      { placement: 'accelerate', run_id: 1, effective_bandwidth_gbps: 4, peak_vram_gb: 1, status: 'ok' },
+    ], 'streaming');
+    const f = bandwidthFigure(r);
+    const [bars] = traces(f);
+    expect(bars!.x).toEqual(['stream', 'accelerate']);
+    expect(bars!.y).toEqual([11, 3.5]);
+    expect(bars!['error_y']).toMatchObject({ array: [3, 0.5], arrayminus: [1, 0.5] });
+    expect(JSON.stringify(f.layout.annotations)).toContain('median of 3 runs');
+    expect(titleOf(f)).toContain('check passed: worst error 2.0e-6');
+  });
+
+  it('names the runs that failed instead of drawing them', () => {
+    const r = run([
+      { placement: 'resident', run_id: null, effective_bandwidth_gbps: null, peak_vram_gb: null, status: 'out_of_memory' },
+      { placement: 'stream', run_id: 0, effective_bandwidth_gbps: 10, peak_vram_gb: 1, status: 'ok' },
+    ], 'streaming');
+    const f = bandwidthFigure(r);
+    expect(traces(f)[0]!.x).toEqual(['stream']);
+    expect(JSON.stringify(f.layout.annotations)).toContain('not measured: resident (out_of_memory)');
+    expect(traces(vramFigure(r))[0]!.x).toEqual(['stream']);
+  });
+
+  it('labels swept parameters, and draws lines against a swept size or layer', () => {
+    const streamingSweep = run([1e9, 2e9].flatMap((ring) => [{ placement: 'stream', ring_bytes: ring, prefetch: 1, effective_bandwidth_gbps: ring / 1e8, status: 'ok' }]), 'streaming');
+    expect(traces(bandwidthFigure(streamingSweep))[0]!.x).toEqual(['stream ring=1.0 GB', 'stream ring=2.0 GB']);
+
+    const copies = run(['pinned', 'pageable'].flatMap((baseline) => [4e6, 1e6].map((bytes) => ({ baseline, bytes, copies: 2, bandwidth_gbps: bytes / 1e6 + (baseline === 'pinned' ? 10 : 0), status: 'ok' }))), 'copy_bandwidth');
+    const [pinned, pageable] = traces(copyBandwidthFigure(copies));
+    expect(pinned!['name']).toBe('pinned');
+    expect(pinned!.x).toEqual([1, 4]);
+    expect(pinned!.y).toEqual([11, 14]);
+    expect(pageable!.y).toEqual([1, 4]);
+
+    const decode = run(['kv-cache', 'stateless'].flatMap((baseline) => [1, 4].map((sessions) => ({ baseline, sessions, per_token_ms: sessions * (baseline === 'kv-cache' ? 1 : 5), h2d_bytes_per_token: baseline === 'kv-cache' ? 0 : 2e6, status: 'ok' }))), 'decode');
+    expect(traces(decodeFigure(decode))[0]!.x).toEqual(['kv-cache sessions=1', 'kv-cache sessions=4', 'stateless sessions=1', 'stateless sessions=4']);
+    expect(figuresFor(decode).map((f) => titleOf(f).replace(/<br>.*/, ''))).toEqual(['Decode latency per token', 'Host-to-device bytes per decoded token']);
+    expect(traces(figuresFor(decode)[1]!)[0]!.y).toEqual([0, 0, 2, 2]);
+
+    const steer = run([0, 2, 4].map((layer) => ({ layer, scale: 0.9, edit: 'scale 0.9', output_change: layer / 10, status: 'ok' })), 'steering');
+    const [line] = traces(steeringFigure(steer));
+    expect(line!['name']).toBe('scale 0.9');
+    expect(line!.x).toEqual([0, 2, 4]);
+    expect(line!.y).toEqual([0, 0.2, 0.4]);
   });
 });
 

@@ -62,12 +62,22 @@ describe('readResults', () => {
 
 describe('checkResults', () => {
   const base = { device: 'd', commit: 'c' };
-  it('checks the fields the figures of a known benchmark need', () => {
-    expect(() => checkResults({ ...base, benchmark: 'streaming', budget_bytes: 1, rows: [] }, 's.json')).toThrow('s.json: a streaming result needs "pinned_h2d_gbps" (a number)');
-    expect(() => checkResults({ ...base, benchmark: 'decode', hbm_floor_ms: null, rows: [{ system: 'x', per_token_ms: '5' }] }, 'd.json')).toThrow(
-      'd.json: rows[0] of a decode result needs "per_token_ms" (a number)',
+  it('checks the fields that name what each row of a known benchmark ran', () => {
+    expect(() => checkResults({ ...base, benchmark: 'streaming', rows: [{ placement: 'stream' }, { effective_bandwidth_gbps: 5 }] }, 's.json')).toThrow(
+      's.json: rows[1] of a streaming result needs "placement" (a string)',
     );
+    expect(() => checkResults({ ...base, benchmark: 'decode', rows: [{ per_token_ms: 5 }] }, 'd.json')).toThrow('d.json: rows[0] of a decode result needs "system" or "baseline" (a string)');
     expect(() => checkResults({ ...base, benchmark: 'breakpoints', rows: [{ baseline: 'resume', layer: 1, resume_ms: 2 }, 7] }, 'b.json')).toThrow('b.json: rows[1] is not an object');
+    expect(() => checkResults({ ...base, benchmark: 'breakpoints', rows: [{ baseline: 'resume', layer: '1' }] }, 'b.json')).toThrow('b.json: rows[0] of a breakpoints result needs "layer" (a number)');
+  });
+
+  it('checks the evidence numbers of a known benchmark', () => {
+    expect(() => checkResults({ ...base, benchmark: 'streaming', pinned_h2d_gbps: '55', rows: [] }, 's.json')).toThrow('s.json: "pinned_h2d_gbps" of a streaming result must be a number or null');
+  });
+
+  it('accepts rows of runs that failed: the measured values null, the status saying why', () => {
+    const r = checkResults({ ...base, benchmark: 'streaming', budget_bytes: null, rows: [{ placement: 'resident', effective_bandwidth_gbps: null, status: 'out_of_memory' }] }, 's.json');
+    expect(r.rows).toHaveLength(1);
   });
 
   it('lets other benchmarks through with the common fields (a table, no figures)', () => {
