@@ -41,6 +41,7 @@ run_suite() {
         --budget "${STREAM_BUDGET_GB:-20}GB" --ring "${STREAM_RING:-4GB}" --prefetch 2 --prefill 512 --decode 16 \
         "${hf[@]}" --out "$OUT/streaming.json" || status=1
       ;;
+    breakpoints) node dist/bench/breakpoints.js --device cuda:0 --out "$OUT/breakpoints.json" || status=1 ;;
     *) echo "unknown suite $1"; status=1 ;;
   esac
 }

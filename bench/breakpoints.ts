@@ -1,0 +1,200 @@
+// breakpoints.ts: the breakpoint benchmark (issue 5; the seeds' experiment 3). A prompt's prefill
+// pauses after layer N, the activation is edited (scaled by 0.9, the seed's steering), and the step
+// goes on to the logits, three ways, in the same run:
+//   resume     the held state: the residual stream after N and the KV stay on the device
+//   recompute  the state is dropped (abort) and the tokens re-run up to N, where the edit is made again
+//   offload    the pause moves the state (residual, the step's KV of layers 0..N) to pinned host
+//              memory and frees it on the device; the resume brings it back
+// Per row: resume_ms (resume call -> ready to run layer N + 1: residual, KV and metadata restored;
+// for recompute the abort and the re-run to the pause count too), to_logits_ms (-> logits on the
+// host), bytes_moved (device <-> host, weights not counted) and pause_ms (layer N done -> paused state
+// saved, device time). pause_overhead_ms checks "pause plus resume costs at most 0.5 ms over an
+// uninterrupted pass": a pass with one pause and resume (no edit) minus an uninterrupted pass, medians
+// of interleaved reps after warm-up, at each depth; the top-level value is the worst depth. Every
+// baseline's logits are compared with the resume's, and a pause and resume without an edit with the
+// uninterrupted pass. Prints the table and writes
+//   {"benchmark": "breakpoints", "device", "commit", "date", "pause_overhead_ms", "rows": [...], ...}
+//
+//   node dist/bench/breakpoints.js --device cuda:0 --out breakpoints.json     (Llama-2-13B shape, 2048 tokens)
+//   node dist/bench/breakpoints.js --device cpu --model synthetic:tiny --prompt 64 --layers 0,1,2,3
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { type Logits, Paused, Runtime, type Session } from '../runtime/index.js';
+
+const { values } = parseArgs({
+  options: {
+    device: { type: 'string', default: 'cuda:0' },
+    model: { type: 'string', default: 'synthetic:llama-13b' },
+    prompt: { type: 'string', default: '2048' },
+    layers: { type: 'string', default: '1,10,20,30,39' },
+    reps: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '2' },
+    scale: { type: 'string', default: '0.9' },
+    out: { type: 'string' },
+  },
+});
+
+const OVERHEAD_LIMIT_MS = 0.5;
+const reps = Number(values.reps);
+const warmup = Number(values.warmup);
+const scale = Number(values.scale);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+function prompt(n: number, vocab: number): number[] {
+  let x = 7;
+  return Array.from({ length: n }, () => (x = (x * 1103515245 + 12345) % 2147483648) % vocab);
+}
+
+function relErr(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += ((a[i] as number) - (b[i] as number)) ** 2;
+    den += (b[i] as number) ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+function paused(r: Logits | Paused): Paused {
+  if (!(r instanceof Paused)) throw new Error('the step did not pause');
+  return r;
+}
+
+function logits(r: Logits | Paused): Logits {
+  if (r instanceof Paused) throw new Error(`the step paused again after layer ${r.layer}`);
+  return r;
+}
+
+/** One measurement of a baseline at layer `layer`: the session is reset first. */
+interface Sample {
+  resumeMs: number;
+  toLogitsMs: number;
+  bytesMoved: number;
+  pauseMs: number;
+  logits: Float32Array;
+}
+
+type Baseline = 'resume' | 'recompute' | 'offload';
+
+async function sample(s: Session, ids: number[], layer: number, baseline: Baseline): Promise<Sample> {
+  s.reset();
+  const p = paused(await s.forward(ids, { breakpoints: [layer], offload: baseline === 'offload' }));
+  p.scale(scale);
+  if (baseline !== 'recompute') {
+    const out = logits(await p.resume());
+    const st = p.stats();
+    return { resumeMs: st.restoreMs, toLogitsMs: st.toLogitsMs, bytesMoved: st.bytesMoved, pauseMs: st.pauseMs, logits: out.data };
+  }
+  // Recompute: the held state is dropped; getting back to the paused, edited state costs a re-run.
+  const t0 = performance.now();
+  p.abort();
+  const again = paused(await s.forward(ids, { breakpoints: [layer] }));
+  again.scale(scale);
+  const backMs = performance.now() - t0;
+  const out = logits(await again.resume());
+  const st = again.stats();
+  return { resumeMs: backMs + st.restoreMs, toLogitsMs: backMs + st.toLogitsMs, bytesMoved: st.bytesMoved, pauseMs: st.pauseMs, logits: out.data };
+}
+
+const rt = await Runtime.open({ device: values.device });
+const n = Number(values.prompt);
+const model = await rt.loadModel(values.model, { kvPoolTokens: n + 16 });
+const L = model.shape.numLayers;
+const layers = values.layers.split(',').map(Number);
+for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new Error(`--layers: ${l} is outside the model's layers (0..${L - 1})`);
+const ids = prompt(n, model.shape.vocabSize);
+const s = model.createSession();
+
+// Pause overhead: interleaved uninterrupted and paused passes (no edit) at each depth.
+const plainMs: number[] = [];
+const overhead: Record<number, { paused_pass_ms: number; pause_overhead_ms: number }> = {};
+let plain: Float32Array | null = null;
+let pauseResumeRelErr = 0;
+for (const layer of layers) {
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let r = 0; r < warmup + reps; r++) {
+    s.reset();
+    let t0 = performance.now();
+    const whole = (await s.forward(ids)) as Logits;
+    const tPlain = performance.now() - t0;
+    s.reset();
+    t0 = performance.now();
+    const resumed = logits(await paused(await s.forward(ids, { breakpoints: [layer] })).resume());
+    const tPaused = performance.now() - t0;
+    if (r < warmup) continue;
+    a.push(tPlain);
+    b.push(tPaused);
+    plain ??= whole.data;
+    pauseResumeRelErr = Math.max(pauseResumeRelErr, relErr(resumed.data, plain));
+  }
+  plainMs.push(...a);
+  overhead[layer] = { paused_pass_ms: median(b), pause_overhead_ms: median(b) - median(a) };
+}
+
+// The three baselines at each depth, interleaved.
+const rows: Record<string, unknown>[] = [];
+let steerChange = 0;
+for (const layer of layers) {
+  const samples: Record<Baseline, Sample[]> = { resume: [], recompute: [], offload: [] };
+  for (let r = 0; r < warmup + reps; r++)
+    for (const baseline of ['resume', 'recompute', 'offload'] as const) {
+      const x = await sample(s, ids, layer, baseline);
+      if (r >= warmup) samples[baseline].push(x);
+    }
+  const ref = (samples.resume[0] as Sample).logits;
+  steerChange = Math.max(steerChange, relErr(ref, plain as Float32Array));
+  for (const baseline of ['resume', 'recompute', 'offload'] as const) {
+    const xs = samples[baseline];
+    const last = (xs[xs.length - 1] as Sample).logits;
+    rows.push({
+      baseline,
+      layer,
+      resume_ms: median(xs.map((x) => x.resumeMs)),
+      to_logits_ms: median(xs.map((x) => x.toLogitsMs)),
+      bytes_moved: median(xs.map((x) => x.bytesMoved)),
+      pause_ms: median(xs.map((x) => x.pauseMs)),
+      rel_err_vs_resume: relErr(last, ref),
+      ...(baseline === 'resume' ? overhead[layer] : {}),
+    });
+  }
+}
+
+const worst = Math.max(...layers.map((l) => (overhead[l] as { pause_overhead_ms: number }).pause_overhead_ms));
+const info = model.info();
+const result = {
+  benchmark: 'breakpoints',
+  device: rt.deviceName(),
+  commit: process.env['VRAMLAB_COMMIT'] ?? 'unknown',
+  date: new Date().toISOString(),
+  model: values.model,
+  weight_bytes: info.weightBytes,
+  prompt_tokens: n,
+  edit: `scale ${scale}`,
+  reps,
+  warmup,
+  uninterrupted_ms: median(plainMs),
+  pause_overhead_ms: worst,
+  pause_overhead_limit_ms: OVERHEAD_LIMIT_MS,
+  pause_overhead_ok: worst <= OVERHEAD_LIMIT_MS,
+  pause_resume_rel_err: pauseResumeRelErr,
+  steer_change: steerChange,
+  rows,
+};
+rt.dispose();
+
+console.log(`breakpoints on ${result.device}; ${values.model}, ${(info.weightBytes / 1e9).toFixed(2)} GB weights, a ${n}-token prefill paused after layer N and edited (scale ${scale})`);
+console.log(`uninterrupted pass ${result.uninterrupted_ms.toFixed(2)} ms; pause + resume overhead at worst ${worst.toFixed(3)} ms (limit ${OVERHEAD_LIMIT_MS} ms: ${result.pause_overhead_ok ? 'ok' : 'OVER'})`);
+console.log(`pause/resume without an edit vs uninterrupted: rel err ${pauseResumeRelErr.toExponential(2)}; the edit changes the logits by ${steerChange.toExponential(2)} (rel)`);
+console.log('baseline    layer  resume ms  to logits ms   bytes moved  pause ms  overhead ms  rel err vs resume');
+for (const r of rows) {
+  const ov = r['pause_overhead_ms'] as number | undefined;
+  console.log(
+    `${String(r['baseline']).padEnd(10)}${String(r['layer']).padStart(7)}${(r['resume_ms'] as number).toFixed(3).padStart(11)}${(r['to_logits_ms'] as number).toFixed(3).padStart(14)}${String(r['bytes_moved']).padStart(14)}${(r['pause_ms'] as number).toFixed(3).padStart(10)}${(ov === undefined ? '' : ov.toFixed(3)).padStart(13)}  ${(r['rel_err_vs_resume'] as number).toExponential(2)}`,
+  );
+}
+if (values.out) writeFileSync(values.out, JSON.stringify(result, null, 1) + '\n');
