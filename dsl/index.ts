@@ -28,13 +28,13 @@ function baseDirOf(o: SourceOptions): string {
   return o.baseDir ?? (o.file ? dirname(resolve(o.file)) : process.cwd());
 }
 
-/** Every diagnostic of a .vlab text (syntax, then checks for each device kind it has settings for). */
+/** Every diagnostic of a .vlab text (syntax, and checks for each device kind it has settings for), in source order. */
 export function checkSource(text: string, options: SourceOptions = {}): Diagnostic[] {
   const file = options.file ?? '<vlab>';
   const parsed = parseVlab(text, file);
   const sink = new DiagnosticSink(file);
   checkFile(parsed.ast, sink, baseDirOf(options));
-  return [...parsed.diagnostics, ...sink.list()];
+  return [...parsed.diagnostics, ...sink.list()].sort((a, b) => a.offset - b.offset);
 }
 
 /** Compiles a .vlab text to a Plan for `device` (default: each experiment's own); DiagnosticsError if it does not check. */

@@ -47,8 +47,10 @@ export function parseVlab(text: string, file: string): ParseResult {
     return { ast: empty, diagnostics: sink.list() };
   }
   const lexed = lexer.tokenize(text);
-  // Lines with an error: the parser's errors there would only echo it, and items there are dropped.
+  // Lines with an error: the parser's errors there would only echo it. Items on the lines of
+  // unterminated tokens and syntax errors are dropped (their values are not what was meant).
   const badLines = new Set<number>();
+  const dropLines = new Set<number>();
   let cutOffset = Infinity; // where an unterminated comment swallows the rest of the file
   for (const e of lexed.errors) {
     const ch = text.slice(e.offset, e.offset + e.length);
@@ -67,6 +69,7 @@ export function parseVlab(text: string, file: string): ParseResult {
       sink.error(tokenPosition(t), 'unterminated-string', 'unterminated string: " has no closing " on its line', 'close the string with " before the end of the line (write \\" for a quote inside it)');
     }
     badLines.add(t.startLine ?? 1);
+    dropLines.add(t.startLine ?? 1);
   }
   const deep = tooDeep(lexed.tokens);
   if (deep) {
@@ -79,18 +82,22 @@ export function parseVlab(text: string, file: string): ParseResult {
   for (const e of parser.errors) {
     const atEnd = e.token.tokenType === EOF || !Number.isFinite(e.token.startOffset);
     const at = atEnd ? endPosition(text) : tokenPosition(e.token);
-    errorOffsets.push(at.offset);
-    // One syntax error per line, none caused by an error the lexer reported.
+    // One syntax error per line, none caused by an error the lexer reported. (A missing '}' at the
+    // end of the file spoils nothing before it.)
     if (badLines.has(at.line) || at.offset >= cutOffset) continue;
-    badLines.add(at.line);
+    if (!atEnd) {
+      errorOffsets.push(at.offset);
+      badLines.add(at.line);
+      dropLines.add(at.line);
+    }
     sink.error(at, 'syntax', e.message);
   }
-  return { ast: dropBroken(buildAst(cst), badLines, errorOffsets), diagnostics: sink.list() };
+  return { ast: dropBroken(buildAst(cst), dropLines, errorOffsets), diagnostics: sink.list() };
 }
 
 /** The tree without the items that start on a line with an error or hold an error's position. */
-function dropBroken(ast: VlabFile, badLines: Set<number>, errorOffsets: number[]): VlabFile {
-  const broken = (p: Position): boolean => badLines.has(p.line) || errorOffsets.some((o) => o > p.offset && o < p.offset + p.length);
+function dropBroken(ast: VlabFile, lines: Set<number>, errorOffsets: number[]): VlabFile {
+  const broken = (p: Position): boolean => lines.has(p.line) || errorOffsets.some((o) => o > p.offset && o < p.offset + p.length);
   const keep = (items: Item[]): Item[] =>
     items.filter((i) => i.kind === 'on' || !broken(i.pos)).map((i) => (i.kind === 'on' ? { ...i, items: keep(i.items) } : i));
   return { experiments: ast.experiments.map((e) => ({ ...e, items: keep(e.items) })), strays: keep(ast.strays) };

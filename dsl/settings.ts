@@ -290,6 +290,12 @@ export interface SettingSpec<T> {
   read: (v: Value, r: Reader) => T | undefined;
 }
 
+/** The seeds' experiments the runtime cannot run yet, and why. */
+const NOT_YET: Record<string, string> = {
+  paging: 'the runtime has no KV paging yet (the seeds\' memory oversubscription needs it)',
+  agents: 'the runtime has no KV paging yet (the seeds\' agent scaling needs it)',
+};
+
 const MODEL_MEASURES: readonly Measure[] = ['streaming', 'decode', 'breakpoints', 'steering'];
 const EDIT_MEASURES: readonly Measure[] = ['breakpoints', 'steering'];
 
@@ -298,7 +304,10 @@ export const SETTINGS: { [K in SettingName]: SettingSpec<Settings[K]> } = {
     doc: `what the experiment measures: ${MEASURES.join(', ')} (required)`,
     measures: null,
     sweep: false,
-    read: (v, r) => r.choice(v, 'measure', MEASURES),
+    read: (v, r) => {
+      if (v.kind === 'name' && NOT_YET[v.name]) return r.fail(v, 'unsupported', `measure ${v.name} is not supported: ${NOT_YET[v.name]}`, `measures: ${MEASURES.join(', ')}`);
+      return r.choice(v, 'measure', MEASURES);
+    },
   },
   device: { doc: 'cpu or cuda:N (default cpu; vramlab run --device overrides it)', measures: null, sweep: false, read: readDevice },
   budget: { doc: "the VRAM budget, a size (default: the device's memory)", measures: null, sweep: true, read: (v, r) => r.size(v, 'budget') },
