@@ -302,6 +302,12 @@ describe('offload: the paused state in host memory', () => {
 });
 
 describe('streamed layers (a ring of 1.5 layers, delayed copies)', () => {
+  it.each(['stream-sync', 'accelerate'] as const)('%s: breakpoints at every layer give logits identical to resident', async (placement) => {
+    const m = await rt.loadModel(GQA, { placement, ring: Math.floor(1.5 * model.info().layerBytes) });
+    same((await finish(await m.createSession().forward(IDS, { logits: 'all', breakpoints: 'all' }))).logits, plain);
+    m.dispose();
+  });
+
   it('pause and resume give logits identical to resident, also when another session used the ring meanwhile', async () => {
     const m = await rt.loadModel(GQA, { placement: 'stream', ring: Math.floor(1.5 * model.info().layerBytes), prefetch: 2 });
     same((await finish(await m.createSession().forward(IDS, { logits: 'all', breakpoints: 'all' }))).logits, plain);
