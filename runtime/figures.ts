@@ -59,9 +59,9 @@ const PARAMETERS: Record<string, string[]> = {
   steering: ['placement', 'prompt_tokens', 'new_tokens', 'edit'],
 };
 
-/** The parameters among `fields` whose value differs between rows (what a sweep varied). */
+/** The parameters among `fields` with more than one value (null aside) between rows: what a sweep varied. */
 function swept(rows: readonly Row[], fields: readonly string[]): string[] {
-  return fields.filter((f) => new Set(rows.map((r) => JSON.stringify(r[f] ?? null))).size > 1);
+  return fields.filter((f) => new Set(rows.map((r) => r[f]).filter((v) => v !== null && v !== undefined).map((v) => JSON.stringify(v))).size > 1);
 }
 
 function paramText(field: string, v: unknown): string {
@@ -69,9 +69,14 @@ function paramText(field: string, v: unknown): string {
   return `${field}=${String(v)}`;
 }
 
-/** A row's name in a figure: `base` and the swept parameters' values ("stream ring=1.0 GB"). */
-function rowLabel(row: Row, base: string, fields: readonly string[]): string {
-  return [base, ...fields.map((f) => paramText(f, row[f]))].join(' ');
+/** A row's name in a figure: `base` and its values of the swept parameters ("stream ring=1.0 GB"). */
+function rowLabel(row: Row, base: string, fields: readonly string[], separator = ' '): string {
+  return [base, ...fields.filter((f) => row[f] !== null && row[f] !== undefined).map((f) => paramText(f, row[f]))].join(separator);
+}
+
+/** The label of a bar: the parameters on lines of their own under the name. */
+function barLabel(row: Row, base: string, fields: readonly string[]): string {
+  return rowLabel(row, base, fields, '<br>');
 }
 
 /** Rows grouped by a key, in the order the keys first appear. */
@@ -239,7 +244,7 @@ export function copyBandwidthFigure(r: Results): Figure {
 /** streaming: effective bandwidth (bytes streamed / time) per placement, with the machine's pinned and pageable H2D bandwidth. */
 export function bandwidthFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS['streaming'] as string[]);
-  const { points: ps, missing } = points(groupBy(r.rows, (row) => rowLabel(row, String(row['placement']), fields)), 'effective_bandwidth_gbps');
+  const { points: ps, missing } = points(groupBy(r.rows, (row) => barLabel(row, String(row['placement']), fields)), 'effective_bandwidth_gbps');
   const pinned = typeof r['pinned_h2d_gbps'] === 'number' ? r['pinned_h2d_gbps'] : null;
   const refs = [];
   if (pinned !== null) refs.push(hline(pinned, `pinned H2D ${fixed(pinned)} GB/s`, '#444'));
@@ -249,7 +254,7 @@ export function bandwidthFigure(r: Results): Figure {
     layout: layout('Effective bandwidth per placement', r, {
       ...withLines(refs),
       xaxis: { title: { text: 'placement' } },
-      yaxis: { title: { text: 'GB/s' }, range: [0, Math.max(pinned ?? 0, ...ps.map((p) => p.max)) * 1.2] },
+      yaxis: { title: { text: 'GB/s' }, range: [0, Math.max(...refs.map((l) => l.shape.y0 as number), ...ps.map((p) => p.max)) * 1.2] },
       showlegend: false,
     }, [runsNote(ps).trim(), missingNote(missing)]),
   };
@@ -311,7 +316,7 @@ export function timelineFigure(r: Results, placement: string, pass = 'prefill'):
  */
 export function vramFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS['streaming'] as string[]);
-  const { points: gb, missing } = points(groupBy(r.rows, (row) => rowLabel(row, String(row['placement']), fields)), 'peak_vram_gb');
+  const { points: gb, missing } = points(groupBy(r.rows, (row) => barLabel(row, String(row['placement']), fields)), 'peak_vram_gb');
   const budgetBytes = typeof r['budget_bytes'] === 'number' ? r['budget_bytes'] : null;
   const [unit, scale] = (budgetBytes ?? Math.max(0, ...gb.map((p) => p.max * 1e9))) >= 1e9 ? ['GB', 1] : ['MB', 1e3];
   const ps = gb.map((p) => ({ ...p, median: p.median * scale, min: p.min * scale, max: p.max * scale }));
@@ -349,10 +354,25 @@ function decodeSystem(row: Row): string {
   return String(row['system'] ?? row['baseline']);
 }
 
-/** decode: per-token latency per system, with the HBM floor (weight bytes / device-to-device bandwidth) when measured. */
+/**
+ * decode: per-token latency per system, with the HBM floor (weight bytes / device-to-device bandwidth)
+ * when measured; against the number of sessions, one line per system, when sessions were swept.
+ */
 export function decodeFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS['decode'] as string[]);
-  const { points: ps, missing } = points(groupBy(r.rows, (row) => rowLabel(row, decodeSystem(row), fields)), 'per_token_ms');
+  if (fields.includes('sessions')) {
+    // The KV pool grows with the sessions: it is not a parameter of its own there.
+    const others = fields.filter((f) => f !== 'sessions' && f !== 'kv_pool_tokens');
+    const { data, ps, missing } = lines(r.rows, (row) => rowLabel(row, decodeSystem(row), others), 'sessions', 'per_token_ms', 'ms');
+    return {
+      data,
+      layout: layout('Decode latency per token against sessions sharing the weights', r, {
+        xaxis: { title: { text: 'sessions' } },
+        yaxis: { title: { text: 'ms per token' }, rangemode: 'tozero' },
+      }, [runsNote(ps).trim(), missingNote(missing)]),
+    };
+  }
+  const { points: ps, missing } = points(groupBy(r.rows, (row) => barLabel(row, decodeSystem(row), fields)), 'per_token_ms');
   const floor = typeof r['hbm_floor_ms'] === 'number' ? r['hbm_floor_ms'] : null;
   return {
     data: [bars('per-token latency', ps, (p) => (floor ? `${fixed(p.median, 2)} ms (${fixed(p.median / floor, 2)}x floor)` : `${fixed(p.median, 2)} ms`))],
@@ -368,7 +388,7 @@ export function decodeFigure(r: Results): Figure {
 /** decode: bytes copied host-to-device per generated token, per system (the KV round trip of stateless decoding). */
 export function bytesPerTokenFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS['decode'] as string[]);
-  const { points: ps, missing } = points(groupBy(r.rows, (row) => rowLabel(row, decodeSystem(row), fields)), 'h2d_bytes_per_token');
+  const { points: ps, missing } = points(groupBy(r.rows, (row) => barLabel(row, decodeSystem(row), fields)), 'h2d_bytes_per_token');
   const mb = ps.map((p) => ({ ...p, median: p.median / 1e6, min: p.min / 1e6, max: p.max / 1e6 }));
   return {
     data: [bars('bytes per token', mb, (p) => `${fixed(p.median, 3)} MB`)],
@@ -402,19 +422,23 @@ function copyingPlacements(r: Results): string[] {
 
 const hasMetric = (r: Results, metric: string): boolean => r.rows.some((row) => typeof row[metric] === 'number');
 
-/** Every figure a result has (none for benchmarks without figures, e.g. correctness). */
+/**
+ * Every figure a result has data for: none for benchmarks without figures (correctness), none for a
+ * metric no run measured (every run failed: the table says why).
+ */
 export function figuresFor(r: Results): Figure[] {
+  const when = (metric: string, figure: (r: Results) => Figure): Figure[] => (hasMetric(r, metric) ? [figure(r)] : []);
   switch (r.benchmark) {
     case 'copy_bandwidth':
-      return [copyBandwidthFigure(r)];
+      return when('bandwidth_gbps', copyBandwidthFigure);
     case 'streaming':
-      return [bandwidthFigure(r), ...copyingPlacements(r).map((p) => timelineFigure(r, p)), ...(hasMetric(r, 'peak_vram_gb') ? [vramFigure(r)] : [])];
+      return [...when('effective_bandwidth_gbps', bandwidthFigure), ...copyingPlacements(r).map((p) => timelineFigure(r, p)), ...when('peak_vram_gb', vramFigure)];
     case 'decode':
-      return [decodeFigure(r), ...(hasMetric(r, 'h2d_bytes_per_token') ? [bytesPerTokenFigure(r)] : [])];
+      return [...when('per_token_ms', decodeFigure), ...when('h2d_bytes_per_token', bytesPerTokenFigure)];
     case 'breakpoints':
-      return [resumeFigure(r)];
+      return when('resume_ms', resumeFigure);
     case 'steering':
-      return hasMetric(r, 'output_change') ? [steeringFigure(r)] : [];
+      return when('output_change', steeringFigure);
     default:
       return [];
   }

@@ -15,8 +15,9 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; 
 h1 { margin-bottom: 0.2em; }
 section { margin-top: 2.5em; border-top: 1px solid #ddd; }
 .evidence { color: #555; font-size: 0.9em; }
-table.vramlab-frame { border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }
-table.vramlab-frame th, table.vramlab-frame td { border: 1px solid #ddd; padding: 0.25em 0.6em; }
+.table-scroll { overflow-x: auto; margin: 1em 0; }
+table.vramlab-frame { border-collapse: collapse; font-size: 0.85em; }
+table.vramlab-frame th, table.vramlab-frame td { border: 1px solid #ddd; padding: 0.25em 0.6em; white-space: nowrap; }
 table.vramlab-frame th { background: #f4f4f4; }
 table.vramlab-frame td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .vramlab-figure { margin: 1em 0; }
@@ -31,7 +32,7 @@ export function renderReport(inputs: readonly ReportInput[], options: { title?: 
     return `<section id="results-${i + 1}">
 <h2>${escapeHtml(results.benchmark)} <small>${escapeHtml(source)}</small></h2>
 <p class="evidence">${escapeHtml(evidence(results))}</p>
-${frameHtml(resultsFrame(results))}
+<div class="table-scroll">${frameHtml(resultsFrame(results))}</div>
 ${figs.join('\n')}
 </section>`;
   });
