@@ -159,6 +159,6 @@ export const METRICS: Readonly<Record<Measure, readonly string[]>> = {
     'logit_match',
   ],
   decode: ['per_token_ms', 'prefill_ms', 'total_ms', 'tokens_generated', 'h2d_bytes_per_token', 'peak_vram_gb', 'token_match'],
-  breakpoints: ['resume_ms', 'pause_ms', 'bytes_moved', 'logit_rel_err', 'token_match'],
+  breakpoints: ['resume_ms', 'to_logits_ms', 'pause_ms', 'bytes_moved', 'logit_rel_err', 'token_match'],
   steering: ['output_change', 'top1_changed', 'token_agreement', 'per_token_ms', 'logit_rel_err'],
 };

@@ -8,7 +8,8 @@
 import { execFileSync } from 'node:child_process';
 import { VramlabError } from './errors.js';
 import { packageRoot } from './native.js';
-import type { CopyStep, DecodeStep, EditPlan, ExperimentPlan, LoadPlan, Measure, Plan, PromptPlan, ReferenceStep, Step, StreamStep } from './plan.js';
+import { Paused, type Steer } from './breakpoint.js';
+import type { BreakpointStep, CopyStep, DecodeStep, EditPlan, ExperimentPlan, LoadPlan, Measure, Plan, PromptPlan, ReferenceStep, SteerStep, Step, StreamStep } from './plan.js';
 import type { ResultRow } from './result-files.js';
 import { type Logits, type Model, Runtime, type StepStats } from './runtime.js';
 import type { ModelShape } from './synthetic.js';
@@ -125,6 +126,38 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   return den === 0 ? (num === 0 ? 0 : Infinity) : Math.sqrt(num / den);
 }
 
+/** The vector an edit adds, if any. */
+export function addVector(e: EditPlan, hidden: number): Float32Array | null {
+  if (!e.add) return null;
+  return 'norm' in e.add ? randomVector(hidden, e.add.norm, e.add.seed) : Float32Array.from(e.add.values);
+}
+
+/** The steer entry of an edit (scale and add; replace has none). */
+function steerOf(layer: number, e: EditPlan | null, hidden: number): Steer | null {
+  if (!e || (e.scale === undefined && !e.add)) return null;
+  const steer: Steer = { layer };
+  if (e.scale !== undefined) steer.scale = e.scale;
+  const add = addVector(e, hidden);
+  if (add) steer.add = add;
+  return steer;
+}
+
+function argmax(xs: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < xs.length; i++) if ((xs[i] as number) > (xs[best] as number)) best = i;
+  return best;
+}
+
+function paused(r: Logits | Paused): Paused {
+  if (!(r instanceof Paused)) throw new VramlabError('VL_ERR_INTERNAL', 'the step did not pause at its breakpoint');
+  return r;
+}
+
+function finished(r: Logits | Paused): Logits {
+  if (r instanceof Paused) throw new VramlabError('VL_ERR_INTERNAL', `the step paused again after layer ${r.layer}`);
+  return r;
+}
+
 /** "scale 0.9, add random(norm 4, seed 1)" */
 export function describeEdit(e: EditPlan | null): string | null {
   if (!e) return null;
@@ -159,8 +192,10 @@ class ExperimentRun {
   readonly result: ExperimentResult;
   #loaded: Loaded | null = null;
   #probeRt: Runtime | null = null;
-  /** Reference logits (streaming) and tokens (decode) by prompt and sweep point. */
+  /** What runs are checked against, by step and point: logits, tokens, patch activations. */
   readonly #reference = new Map<string, Float32Array | number[]>();
+  /** steering: the unsteered generation of each prompt. */
+  readonly #plain = new Map<string, { first: Float32Array; tokens: number[] }>();
   readonly #deadline: number;
   #worst: number | null = null;
   #pass = true;
@@ -330,9 +365,137 @@ class ExperimentRun {
       case 'decode':
         return this.#decode(s);
       case 'breakpoint':
+        return this.#breakpoint(s);
       case 'steer':
-        throw new VramlabError('VL_ERR_UNSUPPORTED', `${s.op} steps need the breakpoints runtime, which this build does not have yet`);
+        return this.#steer(s);
     }
+  }
+
+  /** The activation of another prompt after `layer` (for replace), taken once per step. */
+  async #patch(model: Model, prompt: PromptPlan, layer: number): Promise<Float32Array> {
+    const key = JSON.stringify(['patch', prompt, layer]);
+    const held = this.#reference.get(key);
+    if (held instanceof Float32Array) return held;
+    const session = model.createSession();
+    try {
+      const p = paused(await session.forward(promptIds(prompt, model.shape.vocabSize), { breakpoints: [layer] }));
+      const a = p.activation().slice();
+      p.abort();
+      this.#reference.set(key, a);
+      return a;
+    } finally {
+      session.dispose();
+    }
+  }
+
+  async #applyEdit(p: Paused, edit: EditPlan | null, model: Model, layer: number): Promise<void> {
+    if (!edit) return;
+    if (edit.replace) p.setActivation(await this.#patch(model, edit.replace, layer));
+    if (edit.scale !== undefined) p.scale(edit.scale);
+    if (edit.add) p.add(addVector(edit, model.shape.hiddenSize) as Float32Array);
+  }
+
+  /**
+   * A prefill paused after `layer`, edited and finished: resume continues from the held state,
+   * offload brings the state back from host memory, recompute drops it and re-runs the tokens to the
+   * breakpoint. resume_ms: resume call -> ready to run the next layer (with the re-run for recompute);
+   * to_logits_ms: -> logits on the host. The logits are checked against an uninterrupted pass with
+   * the same edit made by `steer` (none for replace).
+   */
+  async #breakpoint(s: BreakpointStep): Promise<ResultRow> {
+    const { model } = await this.#model(s.load);
+    const ids = promptIds(s.prompt, model.shape.vocabSize);
+    const refKey = JSON.stringify(['breakpoint', s.point, s.prompt, s.layer, s.edit]);
+    const session = model.createSession();
+    try {
+      if (!this.#reference.has(refKey) && !s.edit?.replace) {
+        const steer = steerOf(s.layer, s.edit, model.shape.hiddenSize);
+        const whole = (steer ? await session.forward(ids, { steer: [steer] }) : await session.forward(ids)) as Logits;
+        this.#reference.set(refKey, whole.data.slice());
+        session.reset();
+      }
+      let p = paused(await session.forward(ids, { breakpoints: [s.layer], offload: s.baseline === 'offload' }));
+      await this.#applyEdit(p, s.edit, model, s.layer);
+      let backMs = 0;
+      if (s.baseline === 'recompute') {
+        const t0 = performance.now();
+        p.abort();
+        p = paused(await session.forward(ids, { breakpoints: [s.layer] }));
+        await this.#applyEdit(p, s.edit, model, s.layer);
+        backMs = performance.now() - t0;
+      }
+      const out = finished(await p.resume());
+      const st = p.stats();
+      const ref = this.#reference.get(refKey);
+      const err = ref instanceof Float32Array ? relativeError(out.data, ref) : null;
+      this.#checked(err);
+      return {
+        resume_ms: backMs + st.restoreMs,
+        to_logits_ms: backMs + st.toLogitsMs,
+        pause_ms: st.pauseMs,
+        bytes_moved: st.bytesMoved,
+        logit_rel_err: err,
+        token_match: ref instanceof Float32Array ? argmax(out.data) === argmax(ref) : null,
+      };
+    } finally {
+      session.dispose();
+    }
+  }
+
+  /** Greedy tokens and the first logits of a prompt, with `steer` at every step or without. */
+  async #generate(model: Model, ids: number[], newTokens: number, steer: Steer | null): Promise<{ first: Float32Array; tokens: number[]; stepsMs: number[] }> {
+    const session = model.createSession();
+    const opts = steer ? { steer: [steer] } : {};
+    try {
+      let logits = (await session.forward(ids, opts)) as Logits;
+      const first = logits.data.slice();
+      const tokens = [logits.argmax()];
+      const stepsMs: number[] = [];
+      for (let t = 1; t < newTokens; t++) {
+        this.checkpoint();
+        const t0 = performance.now();
+        logits = (await session.forward([tokens[tokens.length - 1] as number], opts)) as Logits;
+        stepsMs.push(performance.now() - t0);
+        tokens.push(logits.argmax());
+      }
+      return { first, tokens, stepsMs };
+    } finally {
+      session.dispose();
+    }
+  }
+
+  /**
+   * Greedy decoding with the layer's output edited at every step (forward's `steer`) against the
+   * same without: how much the first logits move, whether the top token changes, how many tokens
+   * agree. Checked against the same edit made by pausing, editing and resuming the prefill.
+   */
+  async #steer(s: SteerStep): Promise<ResultRow> {
+    const { model } = await this.#model(s.load);
+    const ids = promptIds(s.prompt, model.shape.vocabSize);
+    const steer = steerOf(s.layer, s.edit, model.shape.hiddenSize) as Steer;
+    const plainKey = JSON.stringify(['plain', s.prompt, s.newTokens]);
+    const plain = this.#plain.get(plainKey) ?? (await this.#generate(model, ids, s.newTokens, null));
+    this.#plain.set(plainKey, plain);
+    const steered = await this.#generate(model, ids, s.newTokens, steer);
+    const session = model.createSession();
+    let viaPause: Float32Array;
+    try {
+      const p = paused(await session.forward(ids, { breakpoints: [s.layer] }));
+      await this.#applyEdit(p, s.edit, model, s.layer);
+      viaPause = finished(await p.resume()).data;
+    } finally {
+      session.dispose();
+    }
+    const err = relativeError(steered.first, viaPause);
+    this.#checked(err);
+    const agree = steered.tokens.filter((t, i) => t === plain.tokens[i]).length;
+    return {
+      output_change: relativeError(steered.first, plain.first),
+      top1_changed: argmax(steered.first) !== argmax(plain.first),
+      token_agreement: steered.tokens.length > 0 ? agree / steered.tokens.length : null,
+      per_token_ms: mean(steered.stepsMs),
+      logit_rel_err: err,
+    };
   }
 
   async #copy(s: CopyStep): Promise<ResultRow> {
