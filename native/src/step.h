@@ -66,7 +66,6 @@ class Step {
 
   int32_t tokens() const { return int32_t(ids_.size()); }
   int32_t hidden() const { return hidden_; }
-  int32_t logits_rows() const { return logits_rows_; }
   bool paused() const { return layer_ >= 0; }
   int32_t layer() const { return layer_; }  // paused after this layer; -1 when not paused
   bool offloaded() const { return paused() && offload_; }
