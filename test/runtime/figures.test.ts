@@ -170,20 +170,22 @@ describe('results of experiment runs: repeats, failed runs, sweeps', () => {
     expect(titleOf(f)).toContain('check passed: worst error 2.0e-6');
   });
 
-  it('names the runs that failed instead of drawing them', () => {
+  it('names the runs that failed instead of drawing them, and draws no figure when none was measured', () => {
     const r = run([
-      { placement: 'resident', run_id: null, effective_bandwidth_gbps: null, peak_vram_gb: null, status: 'out_of_memory' },
-      { placement: 'stream', run_id: 0, effective_bandwidth_gbps: 10, peak_vram_gb: 1, status: 'ok' },
+      { placement: 'resident', ring_bytes: null, run_id: null, effective_bandwidth_gbps: null, peak_vram_gb: null, status: 'out_of_memory' },
+      { placement: 'stream', ring_bytes: 1e6, run_id: 0, effective_bandwidth_gbps: 10, peak_vram_gb: 1, status: 'ok' },
     ], 'streaming');
     const f = bandwidthFigure(r);
     expect(traces(f)[0]!.x).toEqual(['stream']);
     expect(JSON.stringify(f.layout.annotations)).toContain('not measured: resident (out_of_memory)');
     expect(traces(vramFigure(r))[0]!.x).toEqual(['stream']);
+    const failed = run([{ baseline: 'resume', layer: 1, resume_ms: null, status: 'error: no breakpoints' }], 'breakpoints');
+    expect(figuresFor(failed)).toEqual([]);
   });
 
   it('labels swept parameters, and draws lines against a swept size or layer', () => {
     const streamingSweep = run([1e9, 2e9].flatMap((ring) => [{ placement: 'stream', ring_bytes: ring, prefetch: 1, effective_bandwidth_gbps: ring / 1e8, status: 'ok' }]), 'streaming');
-    expect(traces(bandwidthFigure(streamingSweep))[0]!.x).toEqual(['stream ring=1.0 GB', 'stream ring=2.0 GB']);
+    expect(traces(bandwidthFigure(streamingSweep))[0]!.x).toEqual(['stream<br>ring=1.0 GB', 'stream<br>ring=2.0 GB']);
 
     const copies = run(['pinned', 'pageable'].flatMap((baseline) => [4e6, 1e6].map((bytes) => ({ baseline, bytes, copies: 2, bandwidth_gbps: bytes / 1e6 + (baseline === 'pinned' ? 10 : 0), status: 'ok' }))), 'copy_bandwidth');
     const [pinned, pageable] = traces(copyBandwidthFigure(copies));
@@ -193,9 +195,14 @@ describe('results of experiment runs: repeats, failed runs, sweeps', () => {
     expect(pageable!.y).toEqual([1, 4]);
 
     const decode = run(['kv-cache', 'stateless'].flatMap((baseline) => [1, 4].map((sessions) => ({ baseline, sessions, per_token_ms: sessions * (baseline === 'kv-cache' ? 1 : 5), h2d_bytes_per_token: baseline === 'kv-cache' ? 0 : 2e6, status: 'ok' }))), 'decode');
-    expect(traces(decodeFigure(decode))[0]!.x).toEqual(['kv-cache sessions=1', 'kv-cache sessions=4', 'stateless sessions=1', 'stateless sessions=4']);
-    expect(figuresFor(decode).map((f) => titleOf(f).replace(/<br>.*/, ''))).toEqual(['Decode latency per token', 'Host-to-device bytes per decoded token']);
-    expect(traces(figuresFor(decode)[1]!)[0]!.y).toEqual([0, 0, 2, 2]);
+    const [kv, stateless] = traces(decodeFigure(decode));
+    expect([kv!['name'], stateless!['name']]).toEqual(['kv-cache', 'stateless']);
+    expect(kv!.x).toEqual([1, 4]);
+    expect(stateless!.y).toEqual([5, 20]);
+    expect(figuresFor(decode).map((f) => titleOf(f).replace(/<br>.*/, ''))).toEqual(['Decode latency per token against sessions sharing the weights', 'Host-to-device bytes per decoded token']);
+    const [perToken] = traces(figuresFor(decode)[1]!);
+    expect(perToken!.x).toEqual(['kv-cache<br>sessions=1', 'kv-cache<br>sessions=4', 'stateless<br>sessions=1', 'stateless<br>sessions=4']);
+    expect(perToken!.y).toEqual([0, 0, 2, 2]);
 
     const steer = run([0, 2, 4].map((layer) => ({ layer, scale: 0.9, edit: 'scale 0.9', output_change: layer / 10, status: 'ok' })), 'steering');
     const [line] = traces(steeringFigure(steer));
