@@ -20,20 +20,11 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Annotation, BarData, Data, ErrorBar, Layout, Shape } from 'plotly.js-dist-min';
 import { VramlabError } from './errors.js';
-import type { Results, Row } from './results.js';
+import type { Results, Row, TimelineEntry } from './results.js';
 
 export interface Figure {
   data: Data[];
   layout: Layout;
-}
-
-/** One layer of a pass, as the runtime's per-layer timeline reports it (ms from the pass's start). */
-export interface TimelineEntry {
-  layer: number;
-  copyStartMs: number | null;
-  copyEndMs: number | null;
-  computeStartMs: number;
-  computeEndMs: number;
 }
 
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
@@ -138,20 +129,20 @@ function runsNote(ps: readonly Point[]): string {
 /** The run's evidence in one line: device, driver, commit, model, budget, date, correctness check. */
 export function evidence(r: Results): string {
   const parts = [r.device];
-  if (typeof r['driver'] === 'string') parts.push(`driver ${r['driver']}`);
+  if (r.driver) parts.push(`driver ${r.driver}`);
   parts.push(`commit ${r.commit.slice(0, 7)}`);
   if (r.model) parts.push(r.model);
-  if (typeof r['budget_bytes'] === 'number') parts.push(`budget ${sizeLabel(r['budget_bytes'])}`);
+  if (typeof r.budget_bytes === 'number') parts.push(`budget ${sizeLabel(r.budget_bytes)}`);
   if (r.date) parts.push(r.date.slice(0, 10));
-  const check = r['check'] as { what?: unknown; pass?: unknown; worst?: unknown; tolerance?: unknown } | null | undefined;
+  const check = r.check;
   const errs = r.rows.map((row) => row['logit_rel_err']).filter((e): e is number => typeof e === 'number');
   if (typeof check?.worst === 'number')
-    parts.push(`check ${check.pass ? 'passed' : 'FAILED'}: worst error ${check.worst.toExponential(1)} (tolerance ${Number(check.tolerance).toExponential(0)})`);
+    parts.push(`check ${check.pass ? 'passed' : 'FAILED'}: worst error ${check.worst.toExponential(1)} (tolerance ${check.tolerance.toExponential(0)})`);
   else if (errs.length > 0) {
     const worst = Math.max(...errs);
     parts.push(worst === 0 ? 'logits identical to the resident run' : `logit rel. error vs resident ≤ ${worst.toExponential(1)}`);
   }
-  if (typeof r['stopped'] === 'string') parts.push(`stopped early (${r['stopped']})`);
+  if (r.stopped) parts.push(`stopped early (${r.stopped})`);
   return parts.join(' · ');
 }
 
@@ -245,10 +236,10 @@ export function copyBandwidthFigure(r: Results): Figure {
 export function bandwidthFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS['streaming'] as string[]);
   const { points: ps, missing } = points(groupBy(r.rows, (row) => barLabel(row, String(row['placement']), fields)), 'effective_bandwidth_gbps');
-  const pinned = typeof r['pinned_h2d_gbps'] === 'number' ? r['pinned_h2d_gbps'] : null;
+  const pinned = r.pinned_h2d_gbps ?? null;
   const refs = [];
   if (pinned !== null) refs.push(hline(pinned, `pinned H2D ${fixed(pinned)} GB/s`, '#444'));
-  if (typeof r['pageable_h2d_gbps'] === 'number') refs.push(hline(r['pageable_h2d_gbps'], `pageable H2D ${fixed(r['pageable_h2d_gbps'])} GB/s`, '#999'));
+  if (typeof r.pageable_h2d_gbps === 'number') refs.push(hline(r.pageable_h2d_gbps, `pageable H2D ${fixed(r.pageable_h2d_gbps)} GB/s`, '#999'));
   return {
     data: [bars('effective bandwidth', ps, (p) => `${fixed(p.median)} GB/s${pinned ? ` (${fixed((100 * p.median) / pinned, 0)}% of pinned)` : ''}`)],
     layout: layout('Effective bandwidth per placement', r, {
@@ -262,8 +253,7 @@ export function bandwidthFigure(r: Results): Figure {
 
 /** The per-layer timeline of a streaming result, or an error naming what is missing. */
 export function timeline(r: Results, placement: string, pass: string): TimelineEntry[] {
-  const all = r['timelines'] as Record<string, Record<string, TimelineEntry[] | undefined> | undefined> | undefined;
-  const t = all?.[placement]?.[pass];
+  const t = r.timelines?.[placement]?.[pass];
   if (!Array.isArray(t)) throw new VramlabError('VL_ERR_FORMAT', `the ${r.benchmark} result has no ${pass} timeline for placement "${placement}"`);
   return t;
 }
@@ -317,12 +307,12 @@ export function timelineFigure(r: Results, placement: string, pass = 'prefill'):
 export function vramFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS['streaming'] as string[]);
   const { points: gb, missing } = points(groupBy(r.rows, (row) => barLabel(row, String(row['placement']), fields)), 'peak_vram_gb');
-  const budgetBytes = typeof r['budget_bytes'] === 'number' ? r['budget_bytes'] : null;
+  const budgetBytes = r.budget_bytes ?? null;
   const [unit, scale] = (budgetBytes ?? Math.max(0, ...gb.map((p) => p.max * 1e9))) >= 1e9 ? ['GB', 1] : ['MB', 1e3];
   const ps = gb.map((p) => ({ ...p, median: p.median * scale, min: p.min * scale, max: p.max * scale }));
   const refs = [];
   if (budgetBytes !== null) refs.push(hline((budgetBytes / 1e9) * scale, `budget ${fixed((budgetBytes / 1e9) * scale)} ${unit}`, '#d62728'));
-  const ref = r['resident_reference'] as { peak_vram_gb?: unknown } | null | undefined;
+  const ref = r.resident_reference;
   if (typeof ref?.peak_vram_gb === 'number') refs.push(hline(ref.peak_vram_gb * scale, `resident, no budget: ${fixed(ref.peak_vram_gb * scale)} ${unit}`, '#444'));
   return {
     data: [{ ...bars('peak VRAM', ps, (p) => `${fixed(p.median, 2)} ${unit}`), marker: { color: '#2ca02c' } }],
@@ -339,7 +329,7 @@ export function vramFigure(r: Results): Figure {
 export function resumeFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS['breakpoints'] as string[]);
   const { data, ps, missing } = lines(r.rows, (row) => rowLabel(row, String(row['baseline']), fields), 'layer', 'resume_ms', 'ms');
-  const pause = r['pause_overhead_ms'];
+  const pause = r.pause_overhead_ms;
   return {
     data,
     layout: layout('Resume latency against breakpoint depth', r, {
@@ -373,7 +363,7 @@ export function decodeFigure(r: Results): Figure {
     };
   }
   const { points: ps, missing } = points(groupBy(r.rows, (row) => barLabel(row, decodeSystem(row), fields)), 'per_token_ms');
-  const floor = typeof r['hbm_floor_ms'] === 'number' ? r['hbm_floor_ms'] : null;
+  const floor = r.hbm_floor_ms ?? null;
   return {
     data: [bars('per-token latency', ps, (p) => (floor ? `${fixed(p.median, 2)} ms (${fixed(p.median / floor, 2)}x floor)` : `${fixed(p.median, 2)} ms`))],
     layout: layout('Decode latency per token', r, {
@@ -415,9 +405,8 @@ export function steeringFigure(r: Results): Figure {
 
 /** The placements of a streaming result that have a prefill timeline with copies, in row order. */
 function copyingPlacements(r: Results): string[] {
-  const all = (r['timelines'] ?? {}) as Record<string, Record<string, TimelineEntry[] | undefined>>;
   const placements = [...new Set(r.rows.map((row) => String(row['placement'])))];
-  return placements.filter((p) => (all[p]?.['prefill'] ?? []).some((e) => e.copyStartMs !== null));
+  return placements.filter((p) => (r.timelines?.[p]?.['prefill'] ?? []).some((e) => e.copyStartMs !== null));
 }
 
 const hasMetric = (r: Results, metric: string): boolean => r.rows.some((row) => typeof row[metric] === 'number');

@@ -34,10 +34,9 @@ export {
   resumeFigure,
   steeringFigure,
   timeline,
-  type TimelineEntry,
   timelineFigure,
   vramFigure,
 } from './figures.js';
 export { inNotebook, type Progress, progress, show, showHtml } from './notebook.js';
 export { renderReport, type ReportInput } from './report.js';
-export { checkResults, readResults, type Results, type Row } from './results.js';
+export { checkResults, readResults, type Results, type Row, type TimelineEntry } from './results.js';

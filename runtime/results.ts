@@ -10,16 +10,43 @@ import { VramlabError } from './errors.js';
 /** One measured row: scalar values by column name (nested values are allowed and shown as JSON). */
 export type Row = Record<string, unknown>;
 
+/** One layer of a pass, as the runtime's per-layer timeline reports it (ms from the pass's start). */
+export interface TimelineEntry {
+  layer: number;
+  copyStartMs: number | null;
+  copyEndMs: number | null;
+  computeStartMs: number;
+  computeEndMs: number;
+}
+
+/**
+ * A results object: the rows and the evidence of the run. Files may hold more fields (they are kept,
+ * and ignored here); the optional ones below are read by the figures when present.
+ */
 export interface Results {
-  /** What was measured: "streaming", "decode", "breakpoints", "correctness", ... */
+  /** What was measured: "streaming", "decode", "breakpoints", "copy_bandwidth", "correctness", ... */
   benchmark: string;
   device: string;
   commit: string;
   date?: string;
-  model?: string;
+  model?: string | null;
+  driver?: string | null;
+  budget_bytes?: number | null;
+  /** streaming: the machine's host-to-device bandwidth, probed in the same run. */
+  pinned_h2d_gbps?: number | null;
+  pageable_h2d_gbps?: number | null;
+  /** streaming: the resident run without a budget the placements are checked against. */
+  resident_reference?: { latency_ms?: number; peak_vram_gb?: number } | null;
+  /** streaming: per placement, per pass ("prefill", "decode_last"), the per-layer timeline. */
+  timelines?: Record<string, Record<string, TimelineEntry[]>>;
+  /** decode: weight bytes / device-to-device bandwidth, the per-token latency floor. */
+  hbm_floor_ms?: number | null;
+  /** breakpoints: what pausing costs an uninterrupted pass. */
+  pause_overhead_ms?: number | null;
+  /** experiment runs: the correctness check of the run, and why it stopped early. */
+  check?: { what: string; tolerance: number; pass: boolean; worst: number | null } | null;
+  stopped?: string | null;
   rows: Row[];
-  /** The run's evidence and extras, by benchmark (budget_bytes, pinned_h2d_gbps, timelines, ...). */
-  [key: string]: unknown;
 }
 
 /**
@@ -36,12 +63,31 @@ const ROW_FIELDS: Record<string, Record<string, 'string' | 'number'>> = {
   correctness: { model: 'string' },
 };
 
-/** The top-level fields of known benchmarks that must be numbers or null when present. */
-const TOP_NUMBERS: Record<string, string[]> = {
-  streaming: ['pinned_h2d_gbps', 'pageable_h2d_gbps', 'budget_bytes'],
-  decode: ['hbm_floor_ms'],
-  breakpoints: ['pause_overhead_ms'],
+/** The evidence fields, when present, by type ("number" and "object" allow null). */
+const EVIDENCE: Record<string, 'string' | 'number' | 'object'> = {
+  date: 'string',
+  model: 'string',
+  driver: 'string',
+  budget_bytes: 'number',
+  pinned_h2d_gbps: 'number',
+  pageable_h2d_gbps: 'number',
+  resident_reference: 'object',
+  timelines: 'object',
+  hbm_floor_ms: 'number',
+  pause_overhead_ms: 'number',
+  check: 'object',
+  stopped: 'string',
 };
+
+function checkTimelines(timelines: Record<string, unknown>, fail: (what: string) => never): void {
+  for (const [placement, passes] of Object.entries(timelines)) {
+    if (!isObject(passes)) fail(`timelines.${placement} is not an object of passes`);
+    for (const [pass, entries] of Object.entries(passes as Record<string, unknown>)) {
+      const ok = Array.isArray(entries) && entries.every((e) => isObject(e) && typeof e['layer'] === 'number' && typeof e['computeStartMs'] === 'number' && typeof e['computeEndMs'] === 'number');
+      if (!ok) fail(`timelines.${placement}.${pass} is not a list of {layer, copyStartMs, copyEndMs, computeStartMs, computeEndMs}`);
+    }
+  }
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -65,17 +111,19 @@ export function checkResults(value: unknown, source: string): Results {
   rows.forEach((row, i) => {
     if (!isObject(row)) fail(`rows[${i}] is not an object`);
   });
-  for (const key of TOP_NUMBERS[benchmark] ?? []) {
+  for (const [key, type] of Object.entries(EVIDENCE)) {
     const x = v[key];
-    if (!(x === undefined || x === null || typeof x === 'number')) fail(`"${key}" of a ${benchmark} result must be a number or null`);
+    if (x === undefined || x === null) continue;
+    if (type === 'object' ? !isObject(x) : typeof x !== type) fail(`"${key}" must be ${type === 'object' ? 'an object' : `a ${type}`} or null`);
   }
+  if (isObject(v['timelines'])) checkTimelines(v['timelines'], fail);
   const fields = ROW_FIELDS[benchmark] ?? {};
   (rows as Row[]).forEach((row, i) => {
     for (const [keys, type] of Object.entries(fields))
       if (!keys.split('|').some((key) => typeof row[key] === type))
         fail(`rows[${i}] of a ${benchmark} result needs ${keys.split('|').map((k) => `"${k}"`).join(' or ')} (a ${type})`);
   });
-  return v as Results;
+  return v as unknown as Results;
 }
 
 /** Why a file operation failed, in a few words ("no such file", "permission denied", ...). */

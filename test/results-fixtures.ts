@@ -2,7 +2,7 @@
 // bench/results files, a streaming result measured here on the CPU backend (real timelines), and a
 // breakpoints result in issue 5's shape.
 import { join } from 'node:path';
-import { type Placement, type Results, Runtime } from '../runtime/index.js';
+import { type Placement, type Results, Runtime, type TimelineEntry } from '../runtime/index.js';
 
 export const BENCH_RESULTS = join(import.meta.dirname, '..', 'bench', 'results');
 
@@ -20,7 +20,7 @@ export async function cpuStreamingResults(placements: Placement[] = ['stream', '
   const device = probe.deviceName();
   probe.dispose();
   const rows: Results['rows'] = [];
-  const timelines: Record<string, unknown> = {};
+  const timelines: Record<string, Record<string, TimelineEntry[]>> = {};
   for (const placement of placements) {
     const rt = await Runtime.open({ device: 'cpu', budget: BUDGET });
     const model = await rt.loadModel(SPEC, { placement, kvPoolTokens: 64 });

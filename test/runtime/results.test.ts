@@ -71,8 +71,14 @@ describe('checkResults', () => {
     expect(() => checkResults({ ...base, benchmark: 'breakpoints', rows: [{ baseline: 'resume', layer: '1' }] }, 'b.json')).toThrow('b.json: rows[0] of a breakpoints result needs "layer" (a number)');
   });
 
-  it('checks the evidence numbers of a known benchmark', () => {
-    expect(() => checkResults({ ...base, benchmark: 'streaming', pinned_h2d_gbps: '55', rows: [] }, 's.json')).toThrow('s.json: "pinned_h2d_gbps" of a streaming result must be a number or null');
+  it('checks the types of the evidence fields, and the timelines', () => {
+    expect(() => checkResults({ ...base, benchmark: 'streaming', pinned_h2d_gbps: '55', rows: [] }, 's.json')).toThrow('s.json: "pinned_h2d_gbps" must be a number or null');
+    expect(() => checkResults({ ...base, benchmark: 'x', check: true, rows: [] }, 'x.json')).toThrow('x.json: "check" must be an object or null');
+    expect(() => checkResults({ ...base, benchmark: 'streaming', timelines: { stream: { prefill: [{ layer: 0 }] } }, rows: [] }, 's.json')).toThrow(
+      's.json: timelines.stream.prefill is not a list of {layer, copyStartMs, copyEndMs, computeStartMs, computeEndMs}',
+    );
+    const ok = checkResults({ ...base, benchmark: 'streaming', budget_bytes: null, timelines: { stream: { prefill: [{ layer: 0, copyStartMs: null, copyEndMs: null, computeStartMs: 0, computeEndMs: 1 }] } }, rows: [] }, 's.json');
+    expect(ok.timelines?.['stream']?.['prefill']).toHaveLength(1);
   });
 
   it('accepts rows of runs that failed: the measured values null, the status saying why', () => {
