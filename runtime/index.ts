@@ -19,6 +19,27 @@ export {
 } from './runtime.js';
 export { type DType, type ModelShape, NAMED_SHAPES, parseSyntheticSpec, type SyntheticSpec, weightBytes } from './synthetic.js';
 export { formatSize, parseSize } from './units.js';
+export { type ExperimentResult, runPlan, type RunOptions, type RunProgress, type RunResult } from './runner.js';
+export {
+  BASELINES,
+  type BreakpointStep,
+  type CopyStep,
+  type DecodeStep,
+  type EditPlan,
+  type ExperimentPlan,
+  type LoadPlan,
+  type Measure,
+  MEASURES,
+  METRICS,
+  type Plan,
+  type PromptPlan,
+  type ReferenceStep,
+  type SteerStep,
+  type Step,
+  type StreamStep,
+  type SweepPoint,
+} from './plan.js';
+export { type ResultRow, rowsToCsv, writeResultFiles } from './result-files.js';
 export { type Cell, columnsOf, escapeHtml, formatNumber, frameHtml, resultsFrame, rowsFrame } from './frames.js';
 export {
   bandwidthFigure,
