@@ -20,6 +20,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Annotation, BarData, Data, ErrorBar, Layout, Shape } from 'plotly.js-dist-min';
 import { VramlabError } from './errors.js';
+import { median } from './frames.js';
 import type { Results, Row, TimelineEntry } from './results.js';
 
 export interface Figure {
@@ -86,12 +87,6 @@ interface Point {
   min: number;
   max: number;
   runs: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
 /** The median and range of `metric` over a group's rows; null when no run measured it. */
@@ -390,15 +385,22 @@ export function bytesPerTokenFigure(r: Results): Figure {
   };
 }
 
-/** steering: how much the output changes against the steered layer, one line per edit. */
+/**
+ * steering: how much the output changes (relative change of the logits) against the scale the layer's
+ * output was multiplied by, one line per layer; or, when the scale was not swept, against the layer,
+ * one line per edit.
+ */
 export function steeringFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS['steering'] as string[]).filter((f) => f !== 'edit');
-  const { data, ps, missing } = lines(r.rows, (row) => rowLabel(row, String(row['edit'] ?? 'edit'), fields), 'layer', 'output_change', '');
+  const byScale = swept(r.rows, ['scale']).length > 0;
+  const { data, ps, missing } = byScale
+    ? lines(r.rows, (row) => rowLabel(row, `layer ${String(row['layer'])}`, fields), 'scale', 'output_change', '')
+    : lines(r.rows, (row) => rowLabel(row, String(row['edit'] ?? 'edit'), fields), 'layer', 'output_change', '');
   return {
     data,
-    layout: layout('Output change against the steered layer', r, {
-      xaxis: { title: { text: 'steered layer' } },
-      yaxis: { title: { text: 'output change' }, rangemode: 'tozero' },
+    layout: layout(`Output change against the steering ${byScale ? 'scale' : 'layer'}`, r, {
+      xaxis: { title: { text: byScale ? 'scale of the layer output' : 'steered layer' } },
+      yaxis: { title: { text: 'output change (relative, logits)' }, rangemode: 'tozero' },
     }, [runsNote(ps).trim(), missingNote(missing)]),
   };
 }

@@ -1,5 +1,5 @@
-// frames.ts: results rows as danfojs-node DataFrames, and DataFrames as HTML tables (notebooks and the
-// report).
+// frames.ts: results rows as danfojs-node DataFrames, medians over repeated runs, and DataFrames as
+// HTML tables (notebooks and the report).
 //
 //   const df = resultsFrame(results);          // one row per measured row, one column per field
 //   df.query(df['placement'].eq('stream'));     // the danfojs API
@@ -38,6 +38,39 @@ export function rowsFrame(rows: readonly Row[], columns: string[] = columnsOf(ro
 /** A results object's rows as a DataFrame. */
 export function resultsFrame(results: Results): DataFrame {
   return rowsFrame(results.rows);
+}
+
+/** The median of numbers; NaN for none. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? Number.NaN : s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/**
+ * One row per group of rows with equal `by` columns (in first-seen order): those columns, the median
+ * of each metric over the group's runs that measured it (null when none did), `runs` (the rows of the
+ * group) and `status` (the statuses of its rows, "ok" when all were).
+ *
+ *   medians(streaming.rows, ['placement', 'ring_bytes'], ['effective_bandwidth_gbps'])
+ */
+export function medians(rows: readonly Row[], by: readonly string[], metrics: readonly string[]): Row[] {
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    const key = JSON.stringify(by.map((c) => r[c] ?? null));
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((group) => {
+    const out: Row = {};
+    for (const c of by) out[c] = group[0]![c] ?? null;
+    for (const m of metrics) {
+      const xs = group.map((r) => r[m]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+      out[m] = xs.length > 0 ? median(xs) : null;
+    }
+    out['runs'] = group.length;
+    out['status'] = [...new Set(group.map((r) => String(r['status'] ?? 'ok')))].join(', ');
+    return out;
+  });
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };

@@ -40,7 +40,7 @@ export {
   type SweepPoint,
 } from './plan.js';
 export { type ResultRow, rowsToCsv, writeResultFiles } from './result-files.js';
-export { type Cell, columnsOf, escapeHtml, formatNumber, frameHtml, resultsFrame, rowsFrame } from './frames.js';
+export { type Cell, columnsOf, escapeHtml, formatNumber, frameHtml, median, medians, resultsFrame, rowsFrame } from './frames.js';
 export {
   bandwidthFigure,
   bytesPerTokenFigure,
@@ -58,6 +58,6 @@ export {
   timelineFigure,
   vramFigure,
 } from './figures.js';
-export { inNotebook, type Progress, progress, show, showHtml } from './notebook.js';
+export { inNotebook, type Progress, progress, show, showHtml, showMarkdown } from './notebook.js';
 export { renderReport, type ReportInput } from './report.js';
 export { checkResults, readResults, type Results, type Row, type TimelineEntry } from './results.js';

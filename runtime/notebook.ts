@@ -15,6 +15,7 @@ import type { Results } from './results.js';
 /** The part of tslab's display API used here (tslab's `Display`). */
 interface Display {
   html(s: string): void;
+  markdown(s: string): void;
 }
 
 interface Tslab {
@@ -95,6 +96,13 @@ export function showHtml(markup: string): void {
   const nb = kernel();
   if (nb) nb.display.html(markup);
   else console.log(markup.replace(/<[^>]*>/g, ''));
+}
+
+/** Shows Markdown text (notebook) or prints it (elsewhere): conclusions written from the data, code. */
+export function showMarkdown(text: string): void {
+  const nb = kernel();
+  if (nb) nb.display.markdown(text);
+  else console.log(text);
 }
 
 export interface Progress {

@@ -209,6 +209,11 @@ describe('results of experiment runs: repeats, failed runs, sweeps', () => {
     expect(line!['name']).toBe('scale 0.9');
     expect(line!.x).toEqual([0, 2, 4]);
     expect(line!.y).toEqual([0, 0.2, 0.4]);
+    const scales = run([2, 0.5, 1.1].map((scale) => ({ layer: 2, scale, edit: `scale ${scale}`, output_change: Math.abs(1 - scale), status: 'ok' })), 'steering');
+    const [byScale] = traces(steeringFigure(scales));
+    expect(byScale!['name']).toBe('layer 2');
+    expect(byScale!.x).toEqual([0.5, 1.1, 2]);
+    expect(byScale!.y).toEqual([0.5, Math.abs(1 - 1.1), 1]);
   });
 });
 

@@ -1,6 +1,6 @@
 // Results rows as danfojs DataFrames and as HTML tables.
 import { describe, expect, it } from 'vitest';
-import { columnsOf, escapeHtml, formatNumber, frameHtml, readResults, resultsFrame, rowsFrame } from '../../runtime/index.js';
+import { columnsOf, escapeHtml, formatNumber, frameHtml, median, medians, readResults, resultsFrame, rowsFrame } from '../../runtime/index.js';
 import { BENCH_RESULTS } from '../results-fixtures.js';
 
 describe('rowsFrame', () => {
@@ -33,6 +33,28 @@ describe('rowsFrame', () => {
     const vramlab = df.query(df['system'].eq('vramlab'));
     expect(vramlab.shape[0]).toBe(1);
     expect(df['per_token_ms'].values.length).toBe(df.shape[0]);
+  });
+});
+
+describe('medians', () => {
+  it('gives one row per group of equal parameters with the median of each metric over the runs that measured it', () => {
+    const rows = [
+      { placement: 'stream', ring: 1, gbps: 10, status: 'ok' },
+      { placement: 'stream', ring: 2, gbps: 20, status: 'ok' },
+      { placement: 'stream', ring: 1, gbps: 14, status: 'ok' },
+      { placement: 'resident', ring: null, gbps: null, status: 'out_of_memory' },
+      { placement: 'stream', ring: 1, gbps: 11, status: 'ok' },
+    ];
+    expect(medians(rows, ['placement', 'ring'], ['gbps', 'missing'])).toEqual([
+      { placement: 'stream', ring: 1, gbps: 11, missing: null, runs: 3, status: 'ok' },
+      { placement: 'stream', ring: 2, gbps: 20, missing: null, runs: 1, status: 'ok' },
+      { placement: 'resident', ring: null, gbps: null, missing: null, runs: 1, status: 'out_of_memory' },
+    ]);
+  });
+
+  it('median of an even count is the mean of the middle two; of none, NaN', () => {
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeNaN();
   });
 });
 
