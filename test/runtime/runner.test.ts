@@ -132,3 +132,25 @@ describe('helpers', () => {
     expect(rowsToCsv([{ a: 1, b: 'x,y' }, { a: null, c: 'say "hi"', b: true }])).toBe('a,b,c\n1,"x,y",\n,true,"say ""hi"""\n');
   });
 });
+
+describe('breakpoint edits', () => {
+  it('replace: patches in the activation of another prompt of the same length (no steer reference to check against)', async () => {
+    const step = (replace: number[]) => ({
+      op: 'breakpoint' as const,
+      baseline: 'resume' as const,
+      load: load({ kvPoolTokens: 32 }),
+      prompt: { ids: [5, 6, 7, 8] },
+      layer: 1,
+      edit: { replace: { ids: replace } },
+      point: {},
+    });
+    const base = decodePlan().experiments[0]!;
+    const plan: Plan = { file: 'test', experiments: [{ ...base, measure: 'breakpoints', repeat: 1, warmup: 0, metrics: ['resume_ms', 'logit_rel_err'], steps: [step([5, 6, 7, 8]), step([9, 10, 11, 12])] }] };
+    const e = (await runPlan(plan)).experiments[0]!;
+    expect(e.rows.map((r) => [r['edit'], r['status']])).toEqual([
+      ['replace with the activation of ids 5 6 7 8', 'ok'],
+      ['replace with the activation of ids 9 10 11 12', 'ok'],
+    ]);
+    expect(e.rows[0]!['logit_rel_err']).toBeNull(); // replace has no steer reference
+  });
+});
