@@ -55,17 +55,20 @@ interface Run {
   deviceUsed: number;  // cudaMemGetInfo's total - free at the end of the run (all processes, context included)
   residentLayers: number;
   weightBytes: number;
+  loadMs: number;      // loadModel: allocation (pinned host memory included) and weight generation
 }
 
 async function runPlacement(placement: Placement, budget: number | undefined): Promise<Run> {
   const rt = await Runtime.open({ device: values.device, budget });
   try {
+    const t0 = performance.now();
     const model = await rt.loadModel(values.model, {
       placement,
       ring: placement === 'resident' ? undefined : values.ring,
       prefetch: Number(values.prefetch),
       kvPoolTokens: Number(values.prefill) + Number(values.decode) + 16,
     });
+    const loadMs = performance.now() - t0;
     const s = model.createSession();
     const steps: StepStats[] = [];
     const first = (await s.forward(prompt(Number(values.prefill), model.shape.vocabSize))) as Logits;
@@ -85,6 +88,7 @@ async function runPlacement(placement: Placement, budget: number | undefined): P
       deviceUsed: mem.deviceTotal - mem.deviceFree,
       residentLayers: info.residentLayers,
       weightBytes: info.weightBytes,
+      loadMs,
     };
   } finally {
     rt.dispose();
@@ -100,9 +104,44 @@ probe.dispose();
 
 const reference = values.reference ? await runPlacement('resident', undefined).catch(() => null) : null;
 const rows: Record<string, unknown>[] = [];
+let firstWeightBytes: number | null = null;
 const timelines: Record<string, unknown> = {};
+if (values.hf) {
+  const hf = JSON.parse(readFileSync(values.hf, 'utf8')) as { row: Record<string, unknown>; weight_bytes: number };
+  rows.push(hf.row);
+  if (reference && Math.abs(hf.weight_bytes - reference.weightBytes) / reference.weightBytes > 0.01)
+    console.warn(`warning: HF model has ${hf.weight_bytes} weight bytes, vramlab's ${reference.weightBytes}`);
+}
+
+function result(): Record<string, unknown> {
+  return {
+    benchmark: 'streaming',
+    device: deviceName,
+    commit: process.env['VRAMLAB_COMMIT'] ?? 'unknown',
+    date: new Date().toISOString(),
+    model: values.model,
+    weight_bytes: reference?.weightBytes ?? firstWeightBytes,
+    budget_bytes: budget,
+    ring: values.ring,
+    prefetch: Number(values.prefetch),
+    prefill_tokens: Number(values.prefill),
+    decode_tokens: Number(values.decode),
+    pinned_h2d_gbps: pinnedGbps,
+    pageable_h2d_gbps: pageableGbps,
+    resident_reference: reference ? { latency_ms: reference.steps.reduce((a, s) => a + s.wallMs, 0), peak_vram_gb: reference.peak / 1e9 } : null,
+    rows,
+    hf_accelerate: values.hf ? JSON.parse(readFileSync(values.hf, 'utf8')) : null,
+    timelines,
+  };
+}
+
+function save(): void {
+  if (values.out) writeFileSync(values.out, JSON.stringify(result(), null, 1) + '\n');
+}
+
 for (const placement of values.placements.split(',') as Placement[]) {
   const r = await runPlacement(placement, budget);
+  firstWeightBytes ??= r.weightBytes;
   const bytes = r.steps.reduce((a, s) => a + s.h2dBytes, 0);
   const wall = r.steps.reduce((a, s) => a + s.wallMs, 0);
   const decode = r.steps.slice(1);
@@ -120,37 +159,13 @@ for (const placement of values.placements.split(',') as Placement[]) {
     current_vram_gb: r.current / 1e9,
     device_used_gb: r.deviceUsed / 1e9,
     logit_rel_err: reference ? relErr(r.logits, reference.logits) : null,
+    load_s: r.loadMs / 1e3,
   });
   timelines[placement] = { prefill: r.steps[0]?.timeline, decode_last: r.steps[r.steps.length - 1]?.timeline };
+  save();  // after each placement, so a run cut short keeps the rows so far
   console.log(`${placement.padEnd(12)} ${(bytes / wall / 1e6).toFixed(1).padStart(7)} GB/s  latency ${wall.toFixed(0).padStart(7)} ms  peak ${(r.peak / 1e9).toFixed(2)} GB`);
 }
 
-if (values.hf) {
-  const hf = JSON.parse(readFileSync(values.hf, 'utf8')) as { row: Record<string, unknown>; weight_bytes: number };
-  rows.push(hf.row);
-  if (reference && Math.abs(hf.weight_bytes - reference.weightBytes) / reference.weightBytes > 0.01)
-    console.warn(`warning: HF model has ${hf.weight_bytes} weight bytes, vramlab's ${reference.weightBytes}`);
-}
-
-const result = {
-  benchmark: 'streaming',
-  device: deviceName,
-  commit: process.env['VRAMLAB_COMMIT'] ?? 'unknown',
-  date: new Date().toISOString(),
-  model: values.model,
-  weight_bytes: reference?.weightBytes ?? null,
-  budget_bytes: budget,
-  ring: values.ring,
-  prefetch: Number(values.prefetch),
-  prefill_tokens: Number(values.prefill),
-  decode_tokens: Number(values.decode),
-  pinned_h2d_gbps: pinnedGbps,
-  pageable_h2d_gbps: pageableGbps,
-  resident_reference: reference ? { latency_ms: reference.steps.reduce((a, s) => a + s.wallMs, 0), peak_vram_gb: reference.peak / 1e9 } : null,
-  rows,
-  hf_accelerate: values.hf ? JSON.parse(readFileSync(values.hf, 'utf8')) : null,
-  timelines,
-};
 console.log(`\nstreaming on ${deviceName}: ${values.model}, budget ${values.budget}, ring ${values.ring}, prefetch ${values.prefetch}`);
 console.log(`pinned H2D ${pinnedGbps.toFixed(1)} GB/s, pageable ${pageableGbps.toFixed(1)} GB/s (measured in this run)`);
 const accel = rows.find((r) => r['placement'] === 'hf-accelerate')?.['effective_bandwidth_gbps'] as number | undefined;
@@ -162,4 +177,4 @@ for (const r of rows) {
     `${String(r['placement']).padEnd(14)}${bw.toFixed(1).padStart(10)}${(bw / pinnedGbps).toFixed(2).padStart(10)}${(accel ? (bw / accel).toFixed(1) : '-').padStart(10)}${(r['decode_bandwidth_gbps'] as number).toFixed(1).padStart(13)}${(r['latency_ms'] as number).toFixed(0).padStart(12)}${(r['peak_vram_gb'] as number).toFixed(2).padStart(14)}  ${err === null ? 'n/a' : err.toExponential(2)}`,
   );
 }
-if (values.out) writeFileSync(values.out, JSON.stringify(result, null, 1) + '\n');
+save();

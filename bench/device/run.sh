@@ -3,7 +3,8 @@
 # in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
 # backend, then runs the named suites. Everything worth keeping is written to $OUT.
 #   bash bench/device/run.sh ops|perf|correctness|decode|streaming|all   (or a comma-separated list)
-#   streaming: STREAM_LAYERS (default 36: 63 GB of fp16 weights), STREAM_BUDGET_GB (20), STREAM_RING (4GB)
+#   streaming-hf,streaming: STREAM_LAYERS (default 36: 63 GB of fp16 weights), STREAM_BUDGET_GB (20),
+#   STREAM_RING (4GB), STREAM_PLACEMENTS (stream,stream-sync,accelerate,auto); STREAM_HF=FILE merges an HF Accelerate row measured by an earlier streaming-hf.
 set -uo pipefail
 suite=${1:-all}
 OUT=${OUT:-/tmp/vramlab-out}
@@ -20,6 +21,8 @@ cmake -S native -B native/build -DCMAKE_BUILD_TYPE=Release > "$OUT/build.log" 2>
   cmake --build native/build -j 16 >> "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 ls native/build/*.so
 
+layers=${STREAM_LAYERS:-36}
+budget_gb=${STREAM_BUDGET_GB:-20}
 status=0
 run_suite() {
   case "$1" in
@@ -30,16 +33,19 @@ run_suite() {
       python3 bench/device/hf_decode.py --out "$OUT/hf_decode.json" || status=1
       node dist/bench/decode.js --device cuda:0 --hf "$OUT/hf_decode.json" --out "$OUT/decode.json" || status=1
       ;;
-    streaming)
-      # HF Accelerate first, in its own process (host RAM holds one copy of the weights at a time);
-      # the shape flags match synthetic:llama-70b (layers cut by STREAM_LAYERS).
-      layers=${STREAM_LAYERS:-36}
-      python3 bench/device/hf_accelerate.py --layers "$layers" --budget-gb "${STREAM_BUDGET_GB:-20}" \
+    streaming-hf)
+      # HF Accelerate's dispatch_model on the streaming benchmark's shape and budget, in its own process
+      # (host RAM holds one copy of the weights at a time); shape flags match synthetic:llama-70b.
+      python3 bench/device/hf_accelerate.py --layers "$layers" --budget-gb "$budget_gb" \
         --prefill 512 --decode 16 --out "$OUT/hf_accelerate.json" || status=1
-      hf=(); [ -f "$OUT/hf_accelerate.json" ] && hf=(--hf "$OUT/hf_accelerate.json")
+      ;;
+    streaming)
+      # Merges the streaming-hf row when that ran first in this command (or STREAM_HF names its JSON).
+      hf_json=${STREAM_HF:-$OUT/hf_accelerate.json}
+      hf=(); [ -f "$hf_json" ] && hf=(--hf "$hf_json")
       node dist/bench/streaming.js --device cuda:0 --model "synthetic:llama-70b,layers=$layers" \
-        --budget "${STREAM_BUDGET_GB:-20}GB" --ring "${STREAM_RING:-4GB}" --prefetch 2 --prefill 512 --decode 16 \
-        "${hf[@]}" --out "$OUT/streaming.json" || status=1
+        --budget "${budget_gb}GB" --ring "${STREAM_RING:-4GB}" --prefetch 2 --prefill 512 --decode 16 \
+        --placements "${STREAM_PLACEMENTS:-stream,stream-sync,accelerate,auto}" "${hf[@]}" --out "$OUT/streaming.json" || status=1
       ;;
     breakpoints) node dist/bench/breakpoints.js --device cuda:0 --out "$OUT/breakpoints.json" || status=1 ;;
     *) echo "unknown suite $1"; status=1 ;;
