@@ -10,7 +10,6 @@ import type { ExperimentResult } from './runtime/runner.js';
 
 export * from './runtime/index.js';
 export * from './dsl/index.js';
-export type { ExperimentResult, RunProgress, RunResult } from './runtime/runner.js';
 
 export interface RunVlabOptions extends SourceOptions {
   /** "cpu" or "cuda:N": runs each experiment's variant for that device (default: each one's own). */
