@@ -320,16 +320,21 @@ export function vramFigure(r: Results): Figure {
   };
 }
 
-/** breakpoints: resume latency against the breakpoint's layer, one line per baseline. */
+/**
+ * breakpoints: resume latency against the breakpoint's layer, one line per baseline; on a log axis
+ * when the baselines are orders of magnitude apart.
+ */
 export function resumeFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS['breakpoints'] as string[]);
   const { data, ps, missing } = lines(r.rows, (row) => rowLabel(row, String(row['baseline']), fields), 'layer', 'resume_ms', 'ms');
   const pause = r.pause_overhead_ms;
+  const positive = ps.map((p) => p.median).filter((m) => m > 0);
+  const log = positive.length === ps.length && Math.max(...positive) / Math.min(...positive) > 100;
   return {
     data,
     layout: layout('Resume latency against breakpoint depth', r, {
       xaxis: { title: { text: 'breakpoint after layer' } },
-      yaxis: { title: { text: 'resume latency (ms)' }, rangemode: 'tozero' },
+      yaxis: log ? { title: { text: 'resume latency (ms, log scale)' }, type: 'log' } : { title: { text: 'resume latency (ms)' }, rangemode: 'tozero' },
     }, [typeof pause === 'number' ? `pause overhead ${pause.toFixed(3)} ms` : '', runsNote(ps).trim(), missingNote(missing)]),
   };
 }

@@ -7,12 +7,13 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { figuresFor, readResults, renderReport } from '../../runtime/index.js';
-import { BENCH_RESULTS, breakpointsResults, cpuStreamingResults } from '../results-fixtures.js';
+import { figuresFor, readResults, renderReport, runFile } from '../../index.js';
+import { BENCH_RESULTS, cpuStreamingResults } from '../results-fixtures.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const OUT = join(ROOT, 'test', 'out');
 const NOTEBOOK = join(ROOT, 'notebooks', 'streaming.ipynb');
+const EXPERIMENTS = join(ROOT, 'experiments');
 
 const CHROMIUM = [process.env['CHROMIUM_PATH'], '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => p && existsSync(p));
 
@@ -73,10 +74,13 @@ async function open(file: string, screenshot: string): Promise<{ drawn: Drawn[];
 
 describe.skipIf(noChromium !== null)(`figures in headless Chromium${noChromium ? ` (skipped: ${noChromium})` : ''}`, () => {
   it('the HTML report draws every figure with a mark per data point', async () => {
+    const experiments = [];
+    for (const name of ['bandwidth', 'decode', 'breakpoints', 'steering'])
+      for (const results of await runFile(join(EXPERIMENTS, `${name}.vlab`), { device: 'cpu' })) experiments.push({ source: `experiments/${name}.vlab (cpu)`, results });
     const inputs = [
       { source: 'bench/results/decode.json', results: readResults(join(BENCH_RESULTS, 'decode.json')) },
-      { source: 'streaming (CPU, this test)', results: await cpuStreamingResults() },
-      { source: 'breakpoints (issue 5 shape)', results: breakpointsResults() },
+      { source: 'streaming with timelines (CPU, this test)', results: await cpuStreamingResults() },
+      ...experiments,
     ];
     const file = join(OUT, 'report.html');
     writeFileSync(file, renderReport(inputs));
@@ -88,6 +92,7 @@ describe.skipIf(noChromium !== null)(`figures in headless Chromium${noChromium ?
       expect(d.points).toBeGreaterThan(0);
       expect(d.marks).toBe(d.points);
     }
+    expect(drawn.length).toBeGreaterThanOrEqual(1 + 6 + 1 + 3 + 1 + 1);
     expect(drawn[0]!.title).toContain('Decode latency per token');
     expect(drawn[0]!.title).toContain('NVIDIA H100');
   });

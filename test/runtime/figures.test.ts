@@ -147,6 +147,13 @@ describe('resume figure (issue 5 shape)', () => {
       expect(l.y).toEqual(rows.map((row) => row['resume_ms']));
     }
     expect(JSON.stringify(f.layout.annotations)).toContain('pause overhead 0.050 ms');
+    expect(f.layout.yaxis!.type).toBeUndefined();
+  });
+
+  it('uses a log axis when the baselines are orders of magnitude apart', () => {
+    const r = breakpointsResults();
+    for (const row of r.rows) if (row['baseline'] === 'resume') row['resume_ms'] = 0.003;
+    expect(resumeFigure(r).layout.yaxis!.type).toBe('log');
   });
 });
 
