@@ -9,7 +9,7 @@
 //   decode          per-token latency per system or baseline (HBM floor line when measured); bytes
 //                   moved host-to-device per token
 //   breakpoints     resume latency against breakpoint depth, one line per baseline (the crossover)
-//   steering        output change against the steered layer
+//   steering        output change against the steering scale (or the steered layer)
 //
 // Results come from bench/*.ts (one row per system) or from an experiment run (one row per measured
 // run, parameters swept): rows with the same parameters are one point, at their median, with an error
@@ -116,7 +116,7 @@ function spread(ps: readonly Point[]): { error_y?: Partial<ErrorBar> } {
 
 function runsNote(ps: readonly Point[]): string {
   const most = Math.max(0, ...ps.map((p) => p.runs));
-  return most > 1 ? ` (median of ${most} runs, bars from min to max)` : '';
+  return most > 1 ? `(median of ${most} runs, bars from min to max)` : '';
 }
 
 // --- layout: evidence, reference lines, notes --------------------------------------------------------
@@ -223,7 +223,7 @@ export function copyBandwidthFigure(r: Results): Figure {
     layout: layout('Host-to-device copy bandwidth', r, {
       xaxis: { title: { text: 'copy size (MB)' }, type: 'log' },
       yaxis: { title: { text: 'GB/s' }, rangemode: 'tozero' },
-    }, [runsNote(ps).trim(), missingNote(missing)]),
+    }, [runsNote(ps), missingNote(missing)]),
   };
 }
 
@@ -242,7 +242,7 @@ export function bandwidthFigure(r: Results): Figure {
       xaxis: { title: { text: 'placement' } },
       yaxis: { title: { text: 'GB/s' }, range: [0, Math.max(...refs.map((l) => l.shape.y0 as number), ...ps.map((p) => p.max)) * 1.2] },
       showlegend: false,
-    }, [runsNote(ps).trim(), missingNote(missing)]),
+    }, [runsNote(ps), missingNote(missing)]),
   };
 }
 
@@ -316,7 +316,7 @@ export function vramFigure(r: Results): Figure {
       xaxis: { title: { text: 'placement' } },
       yaxis: { title: { text: unit }, range: [0, Math.max(...ps.map((p) => p.max), ...refs.map((l) => l.shape.y0 as number)) * 1.15] },
       showlegend: false,
-    }, [runsNote(ps).trim(), missingNote(missing)]),
+    }, [runsNote(ps), missingNote(missing)]),
   };
 }
 
@@ -335,7 +335,7 @@ export function resumeFigure(r: Results): Figure {
     layout: layout('Resume latency against breakpoint depth', r, {
       xaxis: { title: { text: 'breakpoint after layer' } },
       yaxis: log ? { title: { text: 'resume latency (ms, log scale)' }, type: 'log' } : { title: { text: 'resume latency (ms)' }, rangemode: 'tozero' },
-    }, [typeof pause === 'number' ? `pause overhead ${pause.toFixed(3)} ms` : '', runsNote(ps).trim(), missingNote(missing)]),
+    }, [typeof pause === 'number' ? `pause overhead ${pause.toFixed(3)} ms` : '', runsNote(ps), missingNote(missing)]),
   };
 }
 
@@ -359,7 +359,7 @@ export function decodeFigure(r: Results): Figure {
       layout: layout('Decode latency per token against sessions sharing the weights', r, {
         xaxis: { title: { text: 'sessions' } },
         yaxis: { title: { text: 'ms per token' }, rangemode: 'tozero' },
-      }, [runsNote(ps).trim(), missingNote(missing)]),
+      }, [runsNote(ps), missingNote(missing)]),
     };
   }
   const { points: ps, missing } = points(groupBy(r.rows, (row) => barLabel(row, decodeSystem(row), fields)), 'per_token_ms');
@@ -371,7 +371,7 @@ export function decodeFigure(r: Results): Figure {
       xaxis: { title: { text: 'system' } },
       yaxis: { title: { text: 'ms per token' }, range: [0, Math.max(...ps.map((p) => p.max), floor ?? 0) * 1.2] },
       showlegend: false,
-    }, [runsNote(ps).trim(), missingNote(missing)]),
+    }, [runsNote(ps), missingNote(missing)]),
   };
 }
 
@@ -386,7 +386,7 @@ export function bytesPerTokenFigure(r: Results): Figure {
       xaxis: { title: { text: 'system' } },
       yaxis: { title: { text: 'MB per token' }, rangemode: 'tozero' },
       showlegend: false,
-    }, [runsNote(mb).trim(), missingNote(missing)]),
+    }, [runsNote(mb), missingNote(missing)]),
   };
 }
 
@@ -406,7 +406,7 @@ export function steeringFigure(r: Results): Figure {
     layout: layout(`Output change against the steering ${byScale ? 'scale' : 'layer'}`, r, {
       xaxis: { title: { text: byScale ? 'scale of the layer output' : 'steered layer' } },
       yaxis: { title: { text: 'output change (relative, logits)' }, rangemode: 'tozero' },
-    }, [runsNote(ps).trim(), missingNote(missing)]),
+    }, [runsNote(ps), missingNote(missing)]),
   };
 }
 
