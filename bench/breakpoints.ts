@@ -19,7 +19,8 @@
 //   node dist/bench/breakpoints.js --device cpu --model synthetic:tiny --prompt 64 --layers 0,1,2,3
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type Logits, Paused, Runtime, type Session } from '../runtime/index.js';
+import { Paused } from '../runtime/breakpoint.js';
+import { type Logits, Runtime, type Session } from '../runtime/runtime.js';
 
 const { values } = parseArgs({
   options: {
