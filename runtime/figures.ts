@@ -121,12 +121,12 @@ function runsNote(ps: readonly Point[]): string {
 
 // --- layout: evidence, reference lines, notes --------------------------------------------------------
 
-/** The run's evidence in one line: device, driver, commit, model, budget, date, correctness check. */
+/** The run's evidence in one line: device, driver, commit, model and its size, budget, date, correctness check. */
 export function evidence(r: Results): string {
   const parts = [r.device];
   if (r.driver) parts.push(`driver ${r.driver}`);
   parts.push(`commit ${r.commit.slice(0, 7)}`);
-  if (r.model) parts.push(r.model);
+  if (r.model) parts.push(typeof r.weight_bytes === 'number' ? `${r.model} (${sizeLabel(r.weight_bytes)} of weights)` : r.model);
   if (typeof r.budget_bytes === 'number') parts.push(`budget ${sizeLabel(r.budget_bytes)}`);
   if (r.date) parts.push(r.date.slice(0, 10));
   const check = r.check;

@@ -30,6 +30,8 @@ export interface Results {
   commit: string;
   date?: string;
   model?: string | null;
+  /** The model's weight bytes (its size, as the evidence names it). */
+  weight_bytes?: number | null;
   driver?: string | null;
   budget_bytes?: number | null;
   /** streaming: the machine's host-to-device bandwidth, probed in the same run. */
@@ -67,6 +69,7 @@ const ROW_FIELDS: Record<string, Record<string, 'string' | 'number'>> = {
 const EVIDENCE: Record<string, 'string' | 'number' | 'object'> = {
   date: 'string',
   model: 'string',
+  weight_bytes: 'number',
   driver: 'string',
   budget_bytes: 'number',
   pinned_h2d_gbps: 'number',

@@ -35,10 +35,10 @@ beforeAll(async () => {
 describe('evidence', () => {
   it('names the device, driver, commit, model, budget, date and the worst logit error', () => {
     const r: Results = {
-      benchmark: 'streaming', device: 'H100', driver: '580', commit: 'beb3dda0b74b', date: '2026-11-22T22:40:15Z', model: 'synthetic:llama-70b',
+      benchmark: 'streaming', device: 'H100', driver: '580', commit: 'beb3dda0b74b', date: '2026-11-22T22:40:15Z', model: 'synthetic:llama-70b', weight_bytes: 35274768384,
       budget_bytes: 12e9, rows: [{ logit_rel_err: 1e-6 }, { logit_rel_err: 3e-4 }, { logit_rel_err: null }],
     };
-    expect(evidence(r)).toBe('H100 · driver 580 · commit beb3dda · synthetic:llama-70b · budget 12.0 GB · 2026-11-22 · logit rel. error vs resident ≤ 3.0e-4');
+    expect(evidence(r)).toBe('H100 · driver 580 · commit beb3dda · synthetic:llama-70b (35.3 GB of weights) · budget 12.0 GB · 2026-11-22 · logit rel. error vs resident ≤ 3.0e-4');
   });
 
   it('says so when the logits were identical', () => {
