@@ -43,7 +43,7 @@ export async function run(text: string, options: RunVlabOptions = {}): Promise<E
       bar.update(p.done, p.label);
     },
   });
-  (bar as Progress | null)?.done(summary(result.experiments));
+  (bar as Progress | null)?.done(summary(result.experiments)); // set in the callback, which TypeScript does not follow
   return result.experiments;
 }
 
