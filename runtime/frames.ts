@@ -4,8 +4,22 @@
 //   const df = resultsFrame(results);          // one row per measured row, one column per field
 //   df.query(df['placement'].eq('stream'));     // the danfojs API
 //   const html = frameHtml(df, { caption: 'streaming' });
-import { DataFrame } from 'danfojs-node';
+import { createRequire } from 'node:module';
+import type { DataFrame } from 'danfojs-node';
 import type { Results, Row } from './results.js';
+
+/**
+ * danfojs-node, loaded on first use: it takes half a second and brings TensorFlow.js, which
+ * `import 'vramlab'` should not cost programs that make no DataFrames.
+ */
+function danfo(): typeof import('danfojs-node') {
+  return createRequire(import.meta.url)('danfojs-node') as typeof import('danfojs-node');
+}
+
+/** True for a danfojs DataFrame. */
+export function isFrame(value: unknown): value is DataFrame {
+  return value instanceof danfo().DataFrame;
+}
 
 /** A DataFrame cell: rows' nested values (arrays, objects) become JSON text. */
 export type Cell = number | string | boolean | null;
@@ -28,6 +42,7 @@ export function columnsOf(rows: readonly Row[]): string[] {
  * empty list gives an empty DataFrame with `columns`, when given.
  */
 export function rowsFrame(rows: readonly Row[], columns: string[] = columnsOf(rows)): DataFrame {
+  const { DataFrame } = danfo();
   if (rows.length === 0) return new DataFrame([], { columns });
   return new DataFrame(
     rows.map((row) => columns.map((c) => cell(row[c]))),

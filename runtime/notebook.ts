@@ -7,8 +7,8 @@
 //   show(bandwidthFigure(results));
 //   const p = progress('placements', 4); ... p.update(1, 'stream'); ... p.done();
 import { createRequire } from 'node:module';
-import { DataFrame } from 'danfojs-node';
-import { escapeHtml, frameHtml, resultsFrame } from './frames.js';
+import type { DataFrame } from 'danfojs-node';
+import { escapeHtml, frameHtml, isFrame, resultsFrame } from './frames.js';
 import { type Figure, figureHtml, figuresFor, plotlyScript } from './figures.js';
 import type { Results } from './results.js';
 
@@ -76,7 +76,7 @@ function figureTitle(f: Figure): string {
  */
 export function show(value: Figure | readonly Figure[] | DataFrame | Results): void {
   const nb = kernel();
-  if (value instanceof DataFrame) {
+  if (isFrame(value)) {
     if (nb) nb.display.html(frameHtml(value));
     else console.log(value.toString());
   } else if (isResults(value)) {

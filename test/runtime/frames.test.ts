@@ -1,4 +1,6 @@
 // Results rows as danfojs DataFrames and as HTML tables.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { columnsOf, escapeHtml, formatNumber, frameHtml, median, medians, readResults, resultsFrame, rowsFrame } from '../../runtime/index.js';
 import { BENCH_RESULTS } from '../results-fixtures.js';
@@ -26,6 +28,18 @@ describe('rowsFrame', () => {
     const df = rowsFrame([], ['a', 'b']);
     expect(df.shape).toEqual([0, 2]);
     expect(df.columns).toEqual(['a', 'b']);
+  });
+
+  it('loads danfojs on first use, not when the package is imported', () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      import { rowsFrame } from 'vramlab';
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('danfojs-node'));
+      const before = loaded();
+      rowsFrame([{ a: 1 }]);
+      console.log(JSON.stringify([before, loaded()]));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '..', '..'), encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual([false, true]);
   });
 
   it('works with the danfojs API (query, column access)', () => {
