@@ -11,6 +11,7 @@
 // MODEL is a HuggingFace Llama directory or synthetic:<spec> (see runtime/synthetic.ts).
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo.js';
+import { runReport } from './report.js';
 import { VramlabError } from '../runtime/errors.js';
 import type { Steer } from '../runtime/breakpoint.js';
 import { type Model, type Placement, PLACEMENTS, Runtime } from '../runtime/runtime.js';
@@ -116,8 +117,7 @@ async function withModel<T>(values: Record<string, unknown>, modelArg: string | 
 }
 
 async function main(argv: string[]): Promise<void> {
-  // report has its own options, and loads danfojs (half a second): only when asked for
-  if (argv[0] === 'report') return (await import('./report.js')).runReport(argv.slice(1));
+  if (argv[0] === 'report') return runReport(argv.slice(1)); // its own options
   if (argv[0] === 'check' || argv[0] === 'plan' || argv[0] === 'run') {
     process.exitCode = await (await import('./experiment.js')).runExperimentCommand(argv);
     return;
