@@ -9,8 +9,9 @@
 // for recompute the abort and the re-run to the pause count too), to_logits_ms (-> logits on the
 // host), bytes_moved (device <-> host, weights not counted) and pause_ms (layer N done -> paused state
 // saved, device time). pause_overhead_ms checks "pause plus resume costs at most 0.5 ms over an
-// uninterrupted pass": a pass with one pause and resume (no edit) minus an uninterrupted pass, medians
-// of interleaved reps after warm-up, at each depth; the top-level value is the worst depth. Every
+// uninterrupted pass": the median over reps of (a pass with one pause and resume, no edit) minus (an
+// uninterrupted pass run next to it, the order alternating), at each depth, with the differences'
+// interquartile range as the noise; the top-level value is the worst depth. Every
 // baseline's logits are compared with the resume's, and a pause and resume without an edit with the
 // uninterrupted pass. Prints the table and writes
 //   {"benchmark": "breakpoints", "device", "commit", "date", "pause_overhead_ms", "rows": [...], ...}
@@ -28,7 +29,7 @@ const { values } = parseArgs({
     model: { type: 'string', default: 'synthetic:llama-13b' },
     prompt: { type: 'string', default: '2048' },
     layers: { type: 'string', default: '1,10,20,30,39' },
-    reps: { type: 'string', default: '5' },
+    reps: { type: 'string', default: '15' },
     warmup: { type: 'string', default: '2' },
     scale: { type: 'string', default: '0.9' },
     out: { type: 'string' },
@@ -40,9 +41,13 @@ const reps = Number(values.reps);
 const warmup = Number(values.warmup);
 const scale = Number(values.scale);
 
-function median(xs: number[]): number {
+function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] as number;
+}
+
+function median(xs: number[]): number {
+  return quantile(xs, 0.5);
 }
 
 function prompt(n: number, vocab: number): number[] {
@@ -110,31 +115,34 @@ for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new E
 const ids = prompt(n, model.shape.vocabSize);
 const s = model.createSession();
 
-// Pause overhead: interleaved uninterrupted and paused passes (no edit) at each depth.
+// Pause overhead: an uninterrupted pass and a paused pass (no edit) back to back, their order
+// alternating from rep to rep so that clock and thermal drift cancel; the overhead at a depth is the
+// median of the paired differences, and their interquartile range says how much of it is noise.
 const plainMs: number[] = [];
-const overhead: Record<number, { paused_pass_ms: number; pause_overhead_ms: number }> = {};
+const overhead: Record<number, { paused_pass_ms: number; pause_overhead_ms: number; pause_overhead_iqr_ms: number }> = {};
 let plain: Float32Array | null = null;
 let pauseResumeRelErr = 0;
+async function timedPass(layer: number | null): Promise<{ ms: number; logits: Float32Array }> {
+  s.reset();
+  const t0 = performance.now();
+  const out = layer === null ? ((await s.forward(ids)) as Logits) : logits(await paused(await s.forward(ids, { breakpoints: [layer] })).resume());
+  return { ms: performance.now() - t0, logits: out.data };
+}
 for (const layer of layers) {
-  const a: number[] = [];
-  const b: number[] = [];
+  const diffs: number[] = [];
+  const pausedMs: number[] = [];
   for (let r = 0; r < warmup + reps; r++) {
-    s.reset();
-    let t0 = performance.now();
-    const whole = (await s.forward(ids)) as Logits;
-    const tPlain = performance.now() - t0;
-    s.reset();
-    t0 = performance.now();
-    const resumed = logits(await paused(await s.forward(ids, { breakpoints: [layer] })).resume());
-    const tPaused = performance.now() - t0;
+    const first = await timedPass(r % 2 === 0 ? null : layer);
+    const second = await timedPass(r % 2 === 0 ? layer : null);
+    const [whole, resumed] = r % 2 === 0 ? [first, second] : [second, first];
     if (r < warmup) continue;
-    a.push(tPlain);
-    b.push(tPaused);
-    plain ??= whole.data;
-    pauseResumeRelErr = Math.max(pauseResumeRelErr, relErr(resumed.data, plain));
+    plainMs.push(whole.ms);
+    pausedMs.push(resumed.ms);
+    diffs.push(resumed.ms - whole.ms);
+    plain ??= whole.logits;
+    pauseResumeRelErr = Math.max(pauseResumeRelErr, relErr(resumed.logits, plain));
   }
-  plainMs.push(...a);
-  overhead[layer] = { paused_pass_ms: median(b), pause_overhead_ms: median(b) - median(a) };
+  overhead[layer] = { paused_pass_ms: median(pausedMs), pause_overhead_ms: median(diffs), pause_overhead_iqr_ms: quantile(diffs, 0.75) - quantile(diffs, 0.25) };
 }
 
 // The three baselines at each depth, interleaved.
@@ -191,11 +199,12 @@ rt.dispose();
 console.log(`breakpoints on ${result.device}; ${values.model}, ${(info.weightBytes / 1e9).toFixed(2)} GB weights, a ${n}-token prefill paused after layer N and edited (scale ${scale})`);
 console.log(`uninterrupted pass ${result.uninterrupted_ms.toFixed(2)} ms; pause + resume overhead at worst ${worst.toFixed(3)} ms (limit ${OVERHEAD_LIMIT_MS} ms: ${result.pause_overhead_ok ? 'ok' : 'OVER'})`);
 console.log(`pause/resume without an edit vs uninterrupted: rel err ${pauseResumeRelErr.toExponential(2)}; the edit changes the logits by ${steerChange.toExponential(2)} (rel)`);
-console.log('baseline    layer  resume ms  to logits ms   bytes moved  pause ms  overhead ms  rel err vs resume');
+console.log('baseline    layer  resume ms  to logits ms   bytes moved  pause ms  overhead ms (IQR)  rel err vs resume');
 for (const r of rows) {
   const ov = r['pause_overhead_ms'] as number | undefined;
+  const iqr = r['pause_overhead_iqr_ms'] as number | undefined;
   console.log(
-    `${String(r['baseline']).padEnd(10)}${String(r['layer']).padStart(7)}${(r['resume_ms'] as number).toFixed(3).padStart(11)}${(r['to_logits_ms'] as number).toFixed(3).padStart(14)}${String(r['bytes_moved']).padStart(14)}${(r['pause_ms'] as number).toFixed(3).padStart(10)}${(ov === undefined ? '' : ov.toFixed(3)).padStart(13)}  ${(r['rel_err_vs_resume'] as number).toExponential(2)}`,
+    `${String(r['baseline']).padEnd(10)}${String(r['layer']).padStart(7)}${(r['resume_ms'] as number).toFixed(3).padStart(11)}${(r['to_logits_ms'] as number).toFixed(3).padStart(14)}${String(r['bytes_moved']).padStart(14)}${(r['pause_ms'] as number).toFixed(3).padStart(10)}${(ov === undefined ? '' : `${ov.toFixed(3)} (${(iqr as number).toFixed(3)})`).padStart(19)}  ${(r['rel_err_vs_resume'] as number).toExponential(2)}`,
   );
 }
 if (values.out) writeFileSync(values.out, JSON.stringify(result, null, 1) + '\n');
