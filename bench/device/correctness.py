@@ -40,6 +40,10 @@ for name, d in [("tiny-llama-gqa", "test/fixtures/tiny-llama-gqa"), ("tiny-llama
     ok &= passed
     rows.append({"model": name, "logit_rel_err": rel, "greedy_match": match, "greedy_len": n, "pass": passed})
     print(f"{name:22s} logits rel err {rel:.3e}   greedy tokens matching {match}/{n}   {'PASS' if passed else 'FAIL'}")
-json.dump({"benchmark": "correctness", "device": a.device, "commit": os.environ.get("VRAMLAB_COMMIT", "unknown"), "rows": rows},
+# The GPU by name (the results' evidence), as nvidia-smi gives it for the device index asked for.
+index = a.device.split(":")[1] if ":" in a.device else "0"
+gpu = subprocess.run(["nvidia-smi", "-i", index, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                     capture_output=True, text=True).stdout.strip().split(", ")
+json.dump({"benchmark": "correctness", "device": f"{gpu[0]} ({a.device})", "driver": gpu[-1], "commit": os.environ.get("VRAMLAB_COMMIT", "unknown"), "rows": rows},
           open(a.out, "w"), indent=1)
 sys.exit(0 if ok else 1)

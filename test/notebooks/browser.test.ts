@@ -94,7 +94,7 @@ describe.skipIf(noChromium !== null)(`figures in headless Chromium${noChromium ?
     }
     expect(drawn.length).toBeGreaterThanOrEqual(1 + 6 + 1 + 3 + 1 + 1);
     expect(drawn[0]!.title).toContain('Decode latency per token');
-    expect(drawn[0]!.title).toContain('NVIDIA H100');
+    expect(drawn[0]!.title).toContain('NVIDIA H200');
   });
 
   it.skipIf(noNotebook !== null)(`an executed notebook exported to HTML draws its figures${noNotebook && !noChromium ? ` (skipped: ${noNotebook})` : ''}`, async () => {

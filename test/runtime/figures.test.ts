@@ -119,7 +119,7 @@ describe('overlapMs', () => {
   });
 });
 
-describe('decode figure (bench/results/decode.json, H100)', () => {
+describe('decode figure (bench/results/decode.json, measured on the H200)', () => {
   const r = readResults(`${BENCH_RESULTS}/decode.json`);
   it('bars per system and the HBM floor line, with how far each is above it', () => {
     const f = decodeFigure(r);
@@ -129,8 +129,28 @@ describe('decode figure (bench/results/decode.json, H100)', () => {
     expect(f.layout.shapes![0]!.y0).toBe(r['hbm_floor_ms']);
     const ratio = (r.rows[0]!['per_token_ms'] as number) / (r['hbm_floor_ms'] as number);
     expect((bars!['text'] as string[])[0]).toContain(`${ratio.toFixed(2)}x floor`);
-    expect(titleOf(f)).toContain('NVIDIA H100');
+    expect(titleOf(f)).toContain('NVIDIA H200');
     expect(titleOf(f)).toContain(`commit ${r.commit.slice(0, 7)}`);
+  });
+});
+
+describe('GPU results (bench/results/streaming.json and breakpoints.json, measured on the H200)', () => {
+  it('streaming: a bar per placement, HF Accelerate included, and the stream timeline overlaps copy and compute', () => {
+    const r = readResults(`${BENCH_RESULTS}/streaming.json`);
+    const [bars] = traces(bandwidthFigure(r));
+    expect(bars!.x).toEqual(['hf-accelerate', 'stream', 'stream-sync', 'accelerate', 'auto']);
+    expect(bars!.y).toEqual(r.rows.map((row) => row['effective_bandwidth_gbps']));
+    const t = timeline(r, 'stream', 'prefill');
+    expect(t).toHaveLength(36);
+    expect(overlapMs(t)).toBeGreaterThan(0);
+    expect(titleOf(bandwidthFigure(r))).toContain('NVIDIA H200');
+  });
+
+  it('breakpoints: a resume-latency line per baseline over the seed\'s depths', () => {
+    const r = readResults(`${BENCH_RESULTS}/breakpoints.json`);
+    const lines = traces(resumeFigure(r));
+    expect(lines.map((l) => l['name']).sort()).toEqual(['offload', 'recompute', 'resume']);
+    for (const l of lines) expect(l.x).toEqual([1, 10, 20, 30, 39]);
   });
 });
 

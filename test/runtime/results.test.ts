@@ -1,5 +1,5 @@
 // Reading results files: the shapes bench/*.ts writes pass; anything else is one line naming the file.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,7 +29,7 @@ function expectError(f: () => unknown, code: string, message: string): void {
 }
 
 describe('readResults', () => {
-  it.each(['decode.json', 'decode-before-fusion.json', 'correctness.json'])('reads bench/results/%s', (name) => {
+  it.each(readdirSync(BENCH_RESULTS).filter((f) => f.endsWith('.json')))('reads bench/results/%s', (name) => {
     const r = readResults(join(BENCH_RESULTS, name));
     expect(r.rows.length).toBeGreaterThan(0);
     expect(typeof r.device).toBe('string');
@@ -51,7 +51,7 @@ describe('readResults', () => {
   });
 
   it('says which field makes a file not a results file', () => {
-    const hf = join(BENCH_RESULTS, 'decode-hf.json'); // the HF half of the decode benchmark: no "benchmark"
+    const hf = join(BENCH_RESULTS, 'logs', 'hf-decode-h200.json'); // the HF half of the decode benchmark: no "benchmark"
     expectError(() => readResults(hf), 'VL_ERR_FORMAT', `${hf}: not a vramlab results file: "benchmark" is missing (expected the JSON that bench/*.ts or an experiment run writes)`);
     const arr = file('array.json', '[1, 2]');
     expect(() => readResults(arr)).toThrow(`${arr}: not a vramlab results file (expected a JSON object`);
