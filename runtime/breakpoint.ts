@@ -42,6 +42,12 @@ export interface BreakpointStats {
   restoreMs: number;
   /** The resume that finished the step: call -> logits on the host. */
   toLogitsMs: number;
+  /**
+   * The last resume: the breakpoint layer done -> the next layer's work enqueued, in device time: how
+   * long the pause left the device idle (saving and restoring the state included). null before any
+   * resume, or when another step ran on the model while this one was paused.
+   */
+  gapMs: number | null;
   /** Activation and KV bytes moved device -> host and host -> device (weights not counted). */
   d2hBytes: number;
   h2dBytes: number;

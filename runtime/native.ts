@@ -86,6 +86,7 @@ export interface NativeBreakpointStats {
   pause_ms: number;
   restore_ms: number;
   to_logits_ms: number;
+  gap_ms: number;
   d2h_bytes: number;
   h2d_bytes: number;
 }
@@ -158,6 +159,7 @@ function bind() {
     pause_ms: 'double',
     restore_ms: 'double',
     to_logits_ms: 'double',
+    gap_ms: 'double',
     d2h_bytes: 'uint64_t',
     h2d_bytes: 'uint64_t',
   });

@@ -373,6 +373,7 @@ function breakpointStats(b: NativeBreakpointStats): BreakpointStats {
     pauseMs: b.pause_ms,
     restoreMs: b.restore_ms,
     toLogitsMs: b.to_logits_ms,
+    gapMs: b.gap_ms < 0 ? null : b.gap_ms,
     d2hBytes: b.d2h_bytes,
     h2dBytes: b.h2d_bytes,
     bytesMoved: b.d2h_bytes + b.h2d_bytes,

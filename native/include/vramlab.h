@@ -25,7 +25,7 @@ extern "C" {
 #define VL_API __attribute__((visibility("default")))
 #endif
 
-#define VL_ABI_VERSION 1
+#define VL_ABI_VERSION 2
 
 typedef enum vl_status {
   VL_OK = 0,
@@ -136,6 +136,9 @@ typedef struct vl_breakpoint_stats {
   double pause_ms;      /* the last pause: breakpoint layer done -> paused state saved (device time) */
   double restore_ms;    /* the last resume: call -> ready to run the next layer (residual, KV, metadata back) */
   double to_logits_ms;  /* the resume that finished the step: call -> logits on the host */
+  double gap_ms;        /* the last resume: breakpoint layer done -> the next work enqueued (device time): what
+                           the pause left the device idle, saving and restoring included; -1 when another step
+                           ran on the model while paused (the events were reused) or before any resume */
   uint64_t d2h_bytes;   /* activation and KV bytes moved device -> host (offload, activation reads) */
   uint64_t h2d_bytes;   /* host -> device (offload, activation writes, added vectors); weights not counted */
 } vl_breakpoint_stats;

@@ -111,7 +111,7 @@ vl::Step &paused_step(const vl_session *s, const char *what) {
 vl_breakpoint_stats breakpoint_stats(const vl::Step &st) {
   const vl::BreakpointStats &b = st.breakpoint_stats();
   return vl_breakpoint_stats{st.layer(),   st.tokens(),  st.hidden(),     st.offloaded() ? 1 : 0,
-                             b.pauses,     b.pause_ms,   b.restore_ms,    b.to_logits_ms,
+                             b.pauses,     b.pause_ms,   b.restore_ms,    b.to_logits_ms,  b.gap_ms,
                              b.d2h_bytes,  b.h2d_bytes};
 }
 

@@ -28,6 +28,7 @@ Engine::Engine(Model &model) : m_(model), be_(*model.runtime().backend) {
     for (int32_t l = 0; l < L; l++) evs->push_back(be_.event_create());
   step_start_ = be_.event_create();
   saved_ = be_.event_create();
+  resumed_ = be_.event_create();
   if (m_.streams()) {
     std::vector<size_t> sizes(size_t(L - m_.resident_layers()), m_.layer_bytes());
     plan_ = RingPlan::make(m_.placement().ring_bytes, sizes);
@@ -45,6 +46,7 @@ Engine::~Engine() {
     for (Event *e : *evs) be_.event_destroy(e);
   be_.event_destroy(step_start_);
   be_.event_destroy(saved_);
+  be_.event_destroy(resumed_);
 }
 
 namespace {
@@ -285,6 +287,7 @@ void Engine::run(BlockTable &table, Step &st, float *out) {
   if (st.logits_rows_ > 0 && !out) throw Error(VL_ERR_INVALID_ARGUMENT, "no buffer for the logits");
 
   std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t segment = ++segments_;
   const bool resuming = st.paused();
   // Outside the try: a pool with no room leaves a fresh step unstarted, an offloaded one paused.
   if (!resuming) {
@@ -302,6 +305,8 @@ void Engine::run(BlockTable &table, Step &st, float *out) {
       restore(table, st);
       be_.synchronize(StreamId::Compute);  // ready to run the next layer
       st.clear_edit();                     // (its vector was the source of a copy)
+      // The stream is empty: this event's time is when the next layer's work starts being enqueued.
+      be_.event_record(resumed_, StreamId::Compute);
       first = st.layer_ + 1;
       st.layer_ = -1;
       st.bp_.restore_ms = ms_since(t0);
@@ -315,7 +320,9 @@ void Engine::run(BlockTable &table, Step &st, float *out) {
       run_layers(n, first, last, st.stats_);
     }
     if (bp >= 0) {
-      save(table, st, bp);
+      save(table, st, bp);  // synchronizes: this segment's events are complete
+      if (resuming) st.bp_.gap_ms = gap_ms(st, segment, first - 1);
+      st.paused_segment_ = segment;
       read_timeline(first, last, st.stats_);
       st.stats_.wall_ms += ms_since(t0);
       return;
@@ -326,6 +333,7 @@ void Engine::run(BlockTable &table, Step &st, float *out) {
       be_.copy(out, logits.data, logits.bytes(), CopyKind::DeviceToHost, StreamId::Compute);
     }
     be_.synchronize(StreamId::Compute);
+    if (resuming) st.bp_.gap_ms = gap_ms(st, segment, first - 1);
     table.commit(n);
     st.added_ = 0;
     if (!replayed) read_timeline(first, L - 1, st.stats_);
@@ -343,6 +351,12 @@ namespace {
 // The start of a pool block: its layers' K and V planes follow one another from there (KvLayout).
 char *block_base(const KvLayout &kv, int32_t block) { return static_cast<char *>(kv.base) + size_t(block) * kv.block_bytes(); }
 }  // namespace
+
+double Engine::gap_ms(const Step &st, uint64_t segment, int32_t paused_after) {
+  // compute_done_[paused_after] is the pausing segment's only if no other step ran in between.
+  if (st.paused_segment_ + 1 != segment) return -1;
+  return be_.event_elapsed_ms(compute_done_[size_t(paused_after)], resumed_);
+}
 
 void Engine::save(BlockTable &table, Step &st, int32_t layer) {
   const Tensor x = x_.rows_slice(0, st.tokens());  // (n, H) F32

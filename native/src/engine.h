@@ -66,6 +66,9 @@ class Engine {
   // Resuming: the residual stream (and an offloaded step's KV) back, then the pending edit (enqueued;
   // the caller synchronizes before clearing the edit).
   void restore(BlockTable &table, Step &step);
+  // A resumed segment's gap (BreakpointStats::gap_ms): the pausing layer done -> resumed_, or -1 when
+  // another segment ran on the model since the pause (its events were re-recorded). Events complete.
+  double gap_ms(const Step &step, uint64_t segment, int32_t paused_after);
   // The timeline of layers [first, last] of the segment that began at step_start_ (completed events).
   void read_timeline(int32_t first, int32_t last, StepStats &stats);
   // Runs a one-token step (logits of it) by replaying the recorded decode graph, recording it first
@@ -101,6 +104,8 @@ class Engine {
   std::vector<Event *> copy_start_, copy_done_, compute_start_, compute_done_;
   Event *step_start_ = nullptr;  // the start of a step segment
   Event *saved_ = nullptr;       // a paused step's state saved
+  Event *resumed_ = nullptr;     // a resumed step's state restored, the next layer about to be enqueued
+  uint64_t segments_ = 0;        // segments run (Engine::run calls), to tell whether a pause's events still hold
 
   Graph *decode_graph_ = nullptr;  // the recorded one-token step, valid for graph_generation_
   uint64_t graph_generation_ = 0;

@@ -52,6 +52,7 @@ struct BreakpointStats {
   double pause_ms = 0;      // the last pause: breakpoint layer done -> paused state saved (device time)
   double restore_ms = 0;    // the last resume: call -> ready to run the next layer (host wall time)
   double to_logits_ms = 0;  // the resume that finished the step: call -> logits on the host
+  double gap_ms = -1;       // the last resume: breakpoint layer done -> the next work enqueued (device time)
   uint64_t d2h_bytes = 0;   // activation and KV bytes moved device -> host (offload, activation reads)
   uint64_t h2d_bytes = 0;   // host -> device (offload, activation writes, edit vectors)
 };
@@ -92,6 +93,7 @@ class Step {
   int32_t start_ = 0;           // the session's tokens before the step: the step's first position
   int32_t added_ = 0;           // KV blocks the step reserved and holds in the table (0 while offloaded)
   int32_t layer_ = -1;          // paused after this layer
+  uint64_t paused_segment_ = 0; // the engine segment that paused: the resume's gap is measured only right after it
   DeviceBuffer residual_;       // (n, H) F32 the residual stream after layer_, held on the device
   PinnedBuffer host_residual_;  // (n, H) F32 the same, offloaded
   PinnedBuffer host_kv_;        // offloaded: per reserved block, its K and V planes of layers [0, layer_]

@@ -192,18 +192,27 @@ describe('the paused state', () => {
   it('reports what the breakpoints cost', async () => {
     const p = paused(await newSession().forward(IDS, { breakpoints: [1, 2] }));
     let st = p.stats();
-    expect(st).toMatchObject({ layer: 1, tokens: 24, hidden: 128, offloaded: false, pauses: 1, restoreMs: 0, bytesMoved: 0 });
+    expect(st).toMatchObject({ layer: 1, tokens: 24, hidden: 128, offloaded: false, pauses: 1, restoreMs: 0, gapMs: null, bytesMoved: 0 });
     expect(st.pauseMs).toBeGreaterThanOrEqual(0);
+    await new Promise((r) => setTimeout(r, 20)); // paused for 20 ms: the device idles at least that long
     const q = paused(await p.resume());
     st = q.stats();
     expect(st).toMatchObject({ layer: 2, pauses: 2, bytesMoved: 0 });
     expect(st.restoreMs).toBeGreaterThan(0);
+    expect(st.gapMs).toBeGreaterThanOrEqual(20);
+    expect(st.gapMs).toBeLessThan(2000);
     q.activation();
     expect(q.stats().d2hBytes).toBe(24 * 128 * 4); // a read copies the activation device -> host
     await q.resume();
     st = q.stats(); // as the resume ended
     expect(st.layer).toBeNull();
     expect(st.toLogitsMs).toBeGreaterThanOrEqual(st.restoreMs);
+  });
+  it('measures no gap when another step ran on the model while paused (its events were reused)', async () => {
+    const p = paused(await newSession().forward(IDS, { breakpoints: [1] }));
+    await newSession().forward(IDS.slice(0, 5));
+    await p.resume();
+    expect(p.stats().gapMs).toBeNull();
   });
 });
 
