@@ -328,6 +328,7 @@ export function resumeFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS['breakpoints'] as string[]);
   const { data, ps, missing } = lines(r.rows, (row) => rowLabel(row, String(row['baseline']), fields), 'layer', 'resume_ms', 'ms');
   const pause = r.pause_overhead_ms;
+  const gap = r.pause_gap_ms;
   const positive = ps.map((p) => p.median).filter((m) => m > 0);
   const log = positive.length === ps.length && Math.max(...positive) / Math.min(...positive) > 100;
   return {
@@ -335,7 +336,7 @@ export function resumeFigure(r: Results): Figure {
     layout: layout('Resume latency against breakpoint depth', r, {
       xaxis: { title: { text: 'breakpoint after layer' } },
       yaxis: log ? { title: { text: 'resume latency (ms, log scale)' }, type: 'log' } : { title: { text: 'resume latency (ms)' }, rangemode: 'tozero' },
-    }, [typeof pause === 'number' ? `pause overhead ${pause.toFixed(3)} ms` : '', runsNote(ps), missingNote(missing)]),
+    }, [typeof pause === 'number' ? `pause overhead ${pause.toFixed(3)} ms` : '', typeof gap === 'number' ? `device idle per pause ${gap.toFixed(3)} ms` : '', runsNote(ps), missingNote(missing)]),
   };
 }
 

@@ -45,6 +45,10 @@ export interface Results {
   hbm_floor_ms?: number | null;
   /** breakpoints: what pausing costs an uninterrupted pass. */
   pause_overhead_ms?: number | null;
+  /** breakpoints: the device time a pause leaves idle (breakpoint layer done -> next work enqueued). */
+  pause_gap_ms?: number | null;
+  /** breakpoints: the uninterrupted pass the pauses are compared with (median, wall clock). */
+  uninterrupted_ms?: number | null;
   /** experiment runs: the correctness check of the run, and why it stopped early. */
   check?: { what: string; tolerance: number; pass: boolean; worst: number | null } | null;
   stopped?: string | null;
@@ -78,6 +82,8 @@ const EVIDENCE: Record<string, 'string' | 'number' | 'object'> = {
   timelines: 'object',
   hbm_floor_ms: 'number',
   pause_overhead_ms: 'number',
+  pause_gap_ms: 'number',
+  uninterrupted_ms: 'number',
   check: 'object',
   stopped: 'string',
 };

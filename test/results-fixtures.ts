@@ -68,6 +68,7 @@ export function breakpointsResults(): Results {
     date: '2026-01-01T00:00:00Z',
     model: 'synthetic:llama-13b',
     pause_overhead_ms: 0.05,
+    pause_gap_ms: 0.04,
     rows: [
       ...layers.map((layer) => ({ baseline: 'resume', layer, resume_ms: 20 + layer * 0.01, bytes_moved: 0 })),
       ...layers.map((layer) => ({ baseline: 'recompute', layer, resume_ms: 5 + layer * 2, bytes_moved: 0 })),
