@@ -6,14 +6,14 @@
 
 namespace vl {
 
-std::string format_bytes(uint64_t b) {
+std::string format_bytes(uint64_t b, int decimals) {
   const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = double(b);
   int u = 0;
   while (v >= 1024 && u < 4) { v /= 1024; u++; }
-  char buf[32];
+  char buf[48];
   if (u == 0) std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
-  else std::snprintf(buf, sizeof buf, "%.2f %s", v, units[u]);
+  else std::snprintf(buf, sizeof buf, "%.*f %s", decimals, v, units[u]);
   return buf;
 }
 
@@ -39,10 +39,15 @@ void DeviceBuffer::reset() {
 
 namespace {
 Error budget_error(uint64_t bytes, const std::string &what, uint64_t current, uint64_t budget) {
-  return Error(VL_ERR_OUT_OF_MEMORY, "VRAM budget too small: " + what + " needs " + format_bytes(bytes) + " but " +
-                                         format_bytes(budget - current) + " of the " + format_bytes(budget) +
-                                         " budget is free; raise the budget (--budget) to at least " +
-                                         format_bytes(current + bytes));
+  // Enough decimals that what is needed and what is free never read the same (1.91 MiB vs 1.91 MiB);
+  // past 6 decimals, exact byte counts.
+  const uint64_t free = budget - current, least = current + bytes;
+  int d = 2;
+  while (d <= 6 && (format_bytes(bytes, d) == format_bytes(free, d) || format_bytes(least, d) == format_bytes(budget, d))) d++;
+  const auto fmt = [d](uint64_t b) { return d <= 6 ? format_bytes(b, d) : std::to_string(b) + " B"; };
+  return Error(VL_ERR_OUT_OF_MEMORY, "VRAM budget too small: " + what + " needs " + fmt(bytes) + " but " + fmt(free) +
+                                         " of the " + fmt(budget) + " budget is free; raise the budget (--budget) to at least " +
+                                         fmt(least));
 }
 }  // namespace
 

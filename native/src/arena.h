@@ -11,7 +11,7 @@
 namespace vl {
 
 // "1.50 GiB", "312.0 KiB", "17 B".
-std::string format_bytes(uint64_t bytes);
+std::string format_bytes(uint64_t bytes, int decimals = 2);
 
 class Arena;
 

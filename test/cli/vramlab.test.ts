@@ -101,6 +101,13 @@ describe('user errors: exit status 1 and one line', () => {
   it('an unparseable budget', () => expectUserError(vramlab('logits', MHA, '--ids', '1', '--budget', '12 parsecs'), /size "12 parsecs" is not a size/));
   it('a budget too small for the weights', () =>
     expectUserError(vramlab('logits', MHA, '--ids', '1', '--budget', '100KB'), /VRAM budget too small: placing tiny-llama-mha \(resident: 2 of 2 layers resident, the KV pool\) needs .*--budget/));
+  it('a budget just short of what is needed: the sizes in the message read differently', () => {
+    const r = vramlab('generate', 'synthetic:tiny', '--ids', '1', '--max-new-tokens', '1', '--placement', 'auto', '--budget', '2MB');
+    expectUserError(r, /VRAM budget too small: /);
+    const [, need, free, budget, least] = /needs (.+?) but (.+?) of the (.+?) budget is free; .* at least (.+)$/.exec(r.stderr.trimEnd())!;
+    expect(need).not.toBe(free);
+    expect(least).not.toBe(budget);
+  });
   it('an unknown device', () => expectUserError(vramlab('logits', MHA, '--ids', '1', '--device', 'tpu:0'), /unknown device "tpu:0"/));
   it('a bad synthetic spec', () => expectUserError(vramlab('logits', 'synthetic:llama-9b', '--ids', '1'), /unknown shape "llama-9b"/));
   it('a truncated safetensors file', () => {
