@@ -5,16 +5,20 @@
 //   recompute  the state is dropped (abort) and the tokens re-run up to N, where the edit is made again
 //   offload    the pause moves the state (residual, the step's KV of layers 0..N) to pinned host
 //              memory and frees it on the device; the resume brings it back
-// Per row: resume_ms (resume call -> ready to run layer N + 1: residual, KV and metadata restored;
-// for recompute the abort and the re-run to the pause count too), to_logits_ms (-> logits on the
-// host), bytes_moved (device <-> host, weights not counted) and pause_ms (layer N done -> paused state
-// saved, device time). pause_overhead_ms checks "pause plus resume costs at most 0.5 ms over an
+// Each is timed from the paused state held (the device has reached the pause: Paused.stats() waits for
+// that). Per row: resume_ms (the resume's own cost: host time to enqueue it plus the device time of
+// restoring residual, KV and metadata; for recompute the abort and the re-run to the pause, waited for,
+// count too), to_logits_ms (resume call -> logits on the host), bytes_moved (device <-> host, weights
+// not counted) and pause_ms (layer N done -> paused state saved, device time). pause_overhead_ms checks "pause plus resume costs at most 0.5 ms over an
 // uninterrupted pass": the median over reps of (a pass with one pause and resume, no edit) minus (an
 // uninterrupted pass run next to it, the order alternating), at each depth, with the differences'
 // interquartile range as the noise; the top-level value is the worst depth. pause_gap_ms is the same
 // cost without the pass-to-pass noise: the device time from the breakpoint layer done to the next
-// layer's work enqueued (save, the round trip through JavaScript and the restore), the idle time the
-// pause puts into an otherwise back-to-back stream of layers; median over the reps, worst depth. Every
+// layer ready to run (the save, any wait for the host's round trip through JavaScript, the restore),
+// what the pause puts into an otherwise back-to-back stream of layers; median over the reps, worst
+// depth. A pause returns before the device gets there, so a prompt resume is enqueued behind it;
+// pause_gap_read_ms is the same gap when the activation is read between the pause and the resume (the
+// host then waits for the device, and the device for the host's round trip). Every
 // baseline's logits are compared with the resume's, and a pause and resume without an edit with the
 // uninterrupted pass. Prints the table and writes
 //   {"benchmark": "breakpoints", "device", "commit", "date", "pause_overhead_ms", "rows": [...], ...}
@@ -93,6 +97,7 @@ async function sample(s: Session, ids: number[], layer: number, baseline: Baseli
   s.reset();
   const p = paused(await s.forward(ids, { breakpoints: [layer], offload: baseline === 'offload' }));
   p.scale(scale);
+  p.stats(); // waits for the device to reach the pause: the state is held
   if (baseline !== 'recompute') {
     const out = logits(await p.resume());
     const st = p.stats();
@@ -103,6 +108,7 @@ async function sample(s: Session, ids: number[], layer: number, baseline: Baseli
   p.abort();
   const again = paused(await s.forward(ids, { breakpoints: [layer] }));
   again.scale(scale);
+  again.stats(); // the re-run has reached the pause
   const backMs = performance.now() - t0;
   const out = logits(await again.resume());
   const st = again.stats();
@@ -122,10 +128,10 @@ const s = model.createSession();
 // alternating from rep to rep so that clock and thermal drift cancel; the overhead at a depth is the
 // median of the paired differences, and their interquartile range says how much of it is noise.
 const plainMs: number[] = [];
-const overhead: Record<number, { paused_pass_ms: number; pause_overhead_ms: number; pause_overhead_iqr_ms: number; pause_gap_ms: number }> = {};
+const overhead: Record<number, { paused_pass_ms: number; pause_overhead_ms: number; pause_overhead_iqr_ms: number; pause_gap_ms: number; pause_gap_read_ms: number }> = {};
 let plain: Float32Array | null = null;
 let pauseResumeRelErr = 0;
-async function timedPass(layer: number | null): Promise<{ ms: number; gapMs: number | null; logits: Float32Array }> {
+async function timedPass(layer: number | null, read = false): Promise<{ ms: number; gapMs: number | null; logits: Float32Array }> {
   s.reset();
   const t0 = performance.now();
   if (layer === null) {
@@ -133,6 +139,7 @@ async function timedPass(layer: number | null): Promise<{ ms: number; gapMs: num
     return { ms: performance.now() - t0, gapMs: null, logits: out.data };
   }
   const p = paused(await s.forward(ids, { breakpoints: [layer] }));
+  if (read) p.activation();
   const out = logits(await p.resume());
   return { ms: performance.now() - t0, gapMs: p.stats().gapMs, logits: out.data };
 }
@@ -140,19 +147,23 @@ for (const layer of layers) {
   const diffs: number[] = [];
   const pausedMs: number[] = [];
   const gaps: number[] = [];
+  const readGaps: number[] = [];
   for (let r = 0; r < warmup + reps; r++) {
     const first = await timedPass(r % 2 === 0 ? null : layer);
     const second = await timedPass(r % 2 === 0 ? layer : null);
     const [whole, resumed] = r % 2 === 0 ? [first, second] : [second, first];
+    const read = await timedPass(layer, true);
     if (r < warmup) continue;
     plainMs.push(whole.ms);
     pausedMs.push(resumed.ms);
     gaps.push(resumed.gapMs as number);
+    readGaps.push(read.gapMs as number);
+    pauseResumeRelErr = Math.max(pauseResumeRelErr, relErr(read.logits, whole.logits));
     diffs.push(resumed.ms - whole.ms);
     plain ??= whole.logits;
     pauseResumeRelErr = Math.max(pauseResumeRelErr, relErr(resumed.logits, plain));
   }
-  overhead[layer] = { paused_pass_ms: median(pausedMs), pause_overhead_ms: median(diffs), pause_overhead_iqr_ms: quantile(diffs, 0.75) - quantile(diffs, 0.25), pause_gap_ms: median(gaps) };
+  overhead[layer] = { paused_pass_ms: median(pausedMs), pause_overhead_ms: median(diffs), pause_overhead_iqr_ms: quantile(diffs, 0.75) - quantile(diffs, 0.25), pause_gap_ms: median(gaps), pause_gap_read_ms: median(readGaps) };
 }
 
 // The three baselines at each depth, interleaved.
@@ -185,6 +196,7 @@ for (const layer of layers) {
 
 const worst = Math.max(...layers.map((l) => overhead[l]!.pause_overhead_ms));
 const worstGap = Math.max(...layers.map((l) => overhead[l]!.pause_gap_ms));
+const worstReadGap = Math.max(...layers.map((l) => overhead[l]!.pause_gap_read_ms));
 const info = model.info();
 const result = {
   benchmark: 'breakpoints',
@@ -203,6 +215,7 @@ const result = {
   pause_overhead_ok: worst <= OVERHEAD_LIMIT_MS,
   pause_gap_ms: worstGap,
   pause_gap_ok: worstGap <= OVERHEAD_LIMIT_MS,
+  pause_gap_read_ms: worstReadGap,
   pause_resume_rel_err: pauseResumeRelErr,
   steer_change: steerChange,
   rows,
@@ -210,15 +223,16 @@ const result = {
 rt.dispose();
 
 console.log(`breakpoints on ${result.device}; ${values.model}, ${(info.weightBytes / 1e9).toFixed(2)} GB weights, a ${n}-token prefill paused after layer N and edited (scale ${scale})`);
-console.log(`uninterrupted pass ${result.uninterrupted_ms.toFixed(2)} ms; pause + resume overhead at worst ${worst.toFixed(3)} ms wall (limit ${OVERHEAD_LIMIT_MS} ms: ${result.pause_overhead_ok ? 'ok' : 'OVER'}), device idle gap at worst ${worstGap.toFixed(3)} ms (${result.pause_gap_ok ? 'ok' : 'OVER'})`);
+console.log(`uninterrupted pass ${result.uninterrupted_ms.toFixed(2)} ms; pause + resume overhead at worst ${worst.toFixed(3)} ms wall (limit ${OVERHEAD_LIMIT_MS} ms: ${result.pause_overhead_ok ? 'ok' : 'OVER'}), device gap at worst ${worstGap.toFixed(3)} ms (${result.pause_gap_ok ? 'ok' : 'OVER'}); ${worstReadGap.toFixed(3)} ms with the activation read before the resume`);
 console.log(`pause/resume without an edit vs uninterrupted: rel err ${pauseResumeRelErr.toExponential(2)}; the edit changes the logits by ${steerChange.toExponential(2)} (rel)`);
-console.log('baseline    layer  resume ms  to logits ms   bytes moved  pause ms  overhead ms (IQR)  gap ms  rel err vs resume');
+console.log('baseline    layer  resume ms  to logits ms   bytes moved  pause ms  overhead ms (IQR)  gap ms  gap read ms  rel err vs resume');
 for (const r of rows) {
   const ov = r['pause_overhead_ms'] as number | undefined;
   const iqr = r['pause_overhead_iqr_ms'] as number | undefined;
   const gap = r['pause_gap_ms'] as number | undefined;
+  const readGap = r['pause_gap_read_ms'] as number | undefined;
   console.log(
-    `${String(r['baseline']).padEnd(10)}${String(r['layer']).padStart(7)}${(r['resume_ms'] as number).toFixed(3).padStart(11)}${(r['to_logits_ms'] as number).toFixed(3).padStart(14)}${String(r['bytes_moved']).padStart(14)}${(r['pause_ms'] as number).toFixed(3).padStart(10)}${(ov === undefined ? '' : `${ov.toFixed(3)} (${(iqr as number).toFixed(3)})`).padStart(19)}${(gap === undefined ? '' : gap.toFixed(3)).padStart(8)}  ${(r['rel_err_vs_resume'] as number).toExponential(2)}`,
+    `${String(r['baseline']).padEnd(10)}${String(r['layer']).padStart(7)}${(r['resume_ms'] as number).toFixed(3).padStart(11)}${(r['to_logits_ms'] as number).toFixed(3).padStart(14)}${String(r['bytes_moved']).padStart(14)}${(r['pause_ms'] as number).toFixed(3).padStart(10)}${(ov === undefined ? '' : `${ov.toFixed(3)} (${(iqr as number).toFixed(3)})`).padStart(19)}${(gap === undefined ? '' : gap.toFixed(3)).padStart(8)}${(readGap === undefined ? '' : readGap.toFixed(3)).padStart(13)}  ${(r['rel_err_vs_resume'] as number).toExponential(2)}`,
   );
 }
 if (values.out) writeFileSync(values.out, JSON.stringify(result, null, 1) + '\n');

@@ -26,7 +26,11 @@ export interface Steer {
   add?: Float32Array;
 }
 
-/** What a step's breakpoints cost. */
+/**
+ * What a step's breakpoints cost. A pause returns before the device has reached it (a resume right
+ * away then keeps the device busy); reading these waits until it has, so that the device times are
+ * known.
+ */
 export interface BreakpointStats {
   /** The step is paused after this layer; null when it is not (it finished or was aborted). */
   layer: number | null;
@@ -38,14 +42,18 @@ export interface BreakpointStats {
   pauses: number;
   /** The last pause: the breakpoint layer done -> the paused state saved (device time). */
   pauseMs: number;
-  /** The last resume: call -> ready to run the next layer (residual, KV and metadata restored). */
+  /**
+   * The last resume's own cost: host time from the call to its device work enqueued, plus the device
+   * time of restoring the residual, KV and metadata and applying the edit.
+   */
   restoreMs: number;
   /** The resume that finished the step: call -> logits on the host. */
   toLogitsMs: number;
   /**
-   * The last resume: the breakpoint layer done -> the next layer's work enqueued, in device time: how
-   * long the pause left the device idle (saving and restoring the state included). null before any
-   * resume, or when another step ran on the model while this one was paused.
+   * The last resume: the breakpoint layer done -> the state restored and the next layer ready to run, in
+   * device time: what the pause and resume added between two layers (saving and restoring the state,
+   * and any time the device waited for the host). null before any resume, or when another step ran on
+   * the model while this one was paused.
    */
   gapMs: number | null;
   /** Activation and KV bytes moved device -> host and host -> device (weights not counted). */
@@ -89,6 +97,7 @@ export class Paused {
   #over: string | null = null; // why this pause is no longer usable
   #activation: Float32Array | null = null; // the last activation read, until an edit
   #finalStats: BreakpointStats | null = null;
+  #next: Paused | null = null; // the pause the resume led to: the same step, its stats now live there
 
   /** @internal use Session.forward with breakpoints */
   constructor(
@@ -147,7 +156,10 @@ export class Paused {
     this.#over = 'it was already resumed (continue with what resume() returned)';
     try {
       const next = await this.#driver.resume();
-      this.#finalStats = this.#driver.stats();
+      // Paused again: reading the stats now would wait for the device, so they are read from the next
+      // pause when asked for.
+      if (next instanceof Paused) this.#next = next;
+      else this.#finalStats = this.#driver.stats();
       return next;
     } catch (e) {
       // An offloaded step whose KV blocks the pool could not take back stays paused: resume again later.
@@ -169,9 +181,13 @@ export class Paused {
     this.#over = 'it was aborted';
   }
 
-  /** The step's breakpoint costs: now while paused; after resume() or abort(), as they ended. */
+  /**
+   * The step's breakpoint costs: now while paused (waiting for the device to reach the pause); after a
+   * resume that paused again, those of the step now; after one that finished, or abort(), as they ended.
+   */
   stats(): BreakpointStats {
     if (this.#over === null) return this.#driver.stats();
+    if (this.#next) return this.#next.stats();
     if (this.#finalStats) return this.#finalStats;
     throw new VramlabError('VL_ERR_STATE', `cannot read the stats of this pause (after layer ${this.layer}): ${this.#over}`);
   }

@@ -398,7 +398,8 @@ class ExperimentRun {
   /**
    * A prefill paused after `layer`, edited and finished: resume continues from the held state,
    * offload brings the state back from host memory, recompute drops it and re-runs the tokens to the
-   * breakpoint. resume_ms: resume call -> ready to run the next layer (with the re-run for recompute);
+   * breakpoint. resume_ms: the resume's own cost, host enqueue plus the device's restore (with the
+   * re-run for recompute);
    * to_logits_ms: -> logits on the host. The logits are checked against an uninterrupted pass with
    * the same edit made by `steer` (none for replace).
    */
@@ -416,12 +417,14 @@ class ExperimentRun {
       }
       let p = paused(await session.forward(ids, { breakpoints: [s.layer], offload: s.baseline === 'offload' }));
       await this.#applyEdit(p, s.edit, model, s.layer);
+      p.stats(); // waits for the device to reach the pause: the resume is timed from the held state
       let backMs = 0;
       if (s.baseline === 'recompute') {
         const t0 = performance.now();
         p.abort();
         p = paused(await session.forward(ids, { breakpoints: [s.layer] }));
         await this.#applyEdit(p, s.edit, model, s.layer);
+        p.stats(); // the re-run has reached the pause
         backMs = performance.now() - t0;
       }
       const out = finished(await p.resume());

@@ -25,7 +25,7 @@ extern "C" {
 #define VL_API __attribute__((visibility("default")))
 #endif
 
-#define VL_ABI_VERSION 2
+#define VL_ABI_VERSION 3
 
 typedef enum vl_status {
   VL_OK = 0,
@@ -126,7 +126,9 @@ typedef struct vl_session_info {
   int32_t n_blocks;  /* KV blocks the session holds */
 } vl_session_info;
 
-/* A session's breakpoints: the step paused now, or else the last step that had breakpoints. */
+/* A session's breakpoints: the step paused now, or else the last step that had breakpoints. A pause
+ * returns as soon as its save is enqueued, before the device has got there; the device times below
+ * are read when the step settles: vl_session_breakpoint_stats waits for that. */
 typedef struct vl_breakpoint_stats {
   int32_t layer;        /* the step is paused after this layer; -1 when the session is not paused */
   int32_t tokens;       /* the step's positions: rows of the activation */
@@ -134,11 +136,13 @@ typedef struct vl_breakpoint_stats {
   int32_t offloaded;    /* 1 while the paused state is in host memory */
   int32_t pauses;       /* pauses of the step so far */
   double pause_ms;      /* the last pause: breakpoint layer done -> paused state saved (device time) */
-  double restore_ms;    /* the last resume: call -> ready to run the next layer (residual, KV, metadata back) */
+  double restore_ms;    /* the last resume's own cost: host time from the call to its device work enqueued, plus
+                           the device time of the restore (residual, KV, metadata back, the edit applied) */
   double to_logits_ms;  /* the resume that finished the step: call -> logits on the host */
-  double gap_ms;        /* the last resume: breakpoint layer done -> the next work enqueued (device time): what
-                           the pause left the device idle, saving and restoring included; -1 when another step
-                           ran on the model while paused (the events were reused) or before any resume */
+  double gap_ms;        /* the last resume: breakpoint layer done -> state restored, the next layer ready to run
+                           (device time): what the pause and resume added to the device's stream of layers,
+                           saving and restoring included; -1 when another step ran on the model while paused
+                           (the events were reused) or before any resume */
   uint64_t d2h_bytes;   /* activation and KV bytes moved device -> host (offload, activation reads) */
   uint64_t h2d_bytes;   /* host -> device (offload, activation writes, added vectors); weights not counted */
 } vl_breakpoint_stats;
@@ -208,7 +212,9 @@ VL_API int32_t vl_session_timeline(vl_session *s, vl_layer_timing *out, int32_t 
  *    float32 row-major; count must be tokens * hidden. _set drops pending edits.
  *  - vl_session_activation_edit: x <- x * scale + vec at every position; vec (count == hidden floats)
  *    or NULL to only scale. Applied on the device at the resume; vl_session_activation_get shows it.
- *  - vl_session_breakpoint_stats.
+ *  - vl_session_breakpoint_stats: waits for the device to reach the pause (see vl_breakpoint_stats).
+ * The pause itself does not wait for the device (unless offloading): a resume right away keeps the
+ * device busy, and activation reads and writes wait for the pause's save on their own.
  * vl_session_free of a paused session drops its step. */
 VL_API int32_t vl_session_forward_breakpoints(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows,
                                               float *logits, const int32_t *breakpoints, int32_t n_breakpoints,

@@ -32,7 +32,7 @@ struct vl_session {
   vl_model *owner;
   std::unique_ptr<vl::BlockTable> table;
   std::unique_ptr<vl::Step> step;       // a step paused at a breakpoint, or null
-  vl_breakpoint_stats breakpoints{-1, 0, 0, 0, 0, 0, 0, 0, 0, 0};  // the last step with breakpoints
+  vl_breakpoint_stats breakpoints{-1, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0};  // the last step with breakpoints
   vl_step_stats last{};                 // the last forward or generate call
   std::vector<vl::LayerTiming> timeline;  // its last pass
   std::mutex busy;  // one call at a time per session
@@ -340,6 +340,12 @@ VL_API int32_t vl_session_free(vl_session *s) {
     std::unique_lock<std::mutex> lock(s->busy, std::try_to_lock);
     if (!lock.owns_lock()) throw vl::Error(VL_ERR_STATE, "the session is running a step: wait for it before freeing it");
     lock.unlock();
+    if (s->step) {  // paused: its save may still be running into buffers that go with it
+      try {
+        s->owner->model->engine().settle(*s->step);
+      } catch (...) {  // settle forgot the step first; the device error shows at the next call
+      }
+    }
     s->owner->model->live_sessions--;
     delete s;
   });
@@ -486,6 +492,7 @@ VL_API int32_t vl_session_activation_edit(vl_session *s, float scale, const floa
 VL_API int32_t vl_session_breakpoint_stats(vl_session *s, vl_breakpoint_stats *out) {
   return session_call(s, [&] {
     need(out, "out");
+    if (s->step) s->owner->model->engine().settle(*s->step);  // its device times, once the device got there
     *out = s->step ? breakpoint_stats(*s->step) : s->breakpoints;
   });
 }

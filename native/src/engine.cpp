@@ -24,11 +24,11 @@ Engine::Engine(Model &model) : m_(model), be_(*model.runtime().backend) {
   const char *no_graphs = std::getenv("VRAMLAB_NO_GRAPHS");
   graphs_ = !(no_graphs && *no_graphs && std::string(no_graphs) != "0") && !m_.streams();
   const int32_t L = m_.config().num_layers;
-  for (auto *evs : {&copy_start_, &copy_done_, &compute_start_, &compute_done_})
+  for (auto *evs : {&copy_start_, &copy_done_, &compute_start_, &compute_done_, &saved_})
     for (int32_t l = 0; l < L; l++) evs->push_back(be_.event_create());
-  step_start_ = be_.event_create();
-  saved_ = be_.event_create();
-  resumed_ = be_.event_create();
+  // A segment may begin at layer L: the resume of a pause after the last layer runs only the logits.
+  for (auto *evs : {&segment_start_, &resumed_})
+    for (int32_t l = 0; l <= L; l++) evs->push_back(be_.event_create());
   if (m_.streams()) {
     std::vector<size_t> sizes(size_t(L - m_.resident_layers()), m_.layer_bytes());
     plan_ = RingPlan::make(m_.placement().ring_bytes, sizes);
@@ -42,11 +42,8 @@ Engine::Engine(Model &model) : m_(model), be_(*model.runtime().backend) {
 
 Engine::~Engine() {
   be_.graph_destroy(decode_graph_);
-  for (auto *evs : {&copy_start_, &copy_done_, &compute_start_, &compute_done_})
+  for (auto *evs : {&copy_start_, &copy_done_, &compute_start_, &compute_done_, &segment_start_, &resumed_, &saved_})
     for (Event *e : *evs) be_.event_destroy(e);
-  be_.event_destroy(step_start_);
-  be_.event_destroy(saved_);
-  be_.event_destroy(resumed_);
 }
 
 namespace {
@@ -287,8 +284,13 @@ void Engine::run(BlockTable &table, Step &st, float *out) {
   if (st.logits_rows_ > 0 && !out) throw Error(VL_ERR_INVALID_ARGUMENT, "no buffer for the logits");
 
   std::lock_guard<std::mutex> lock(mu_);
+  // Another step's pause is read before this segment re-records the events it used.
+  if (unsettled_ && unsettled_ != &st) settle_locked(*unsettled_);
   const uint64_t segment = ++segments_;
   const bool resuming = st.paused();
+  // A resume right after its pause: nothing ran on the model in between, so the workspace still holds
+  // the step's ids, positions, slots and block table (unless offloading gave the blocks back).
+  const bool consecutive = resuming && st.paused_segment_ + 1 == segment;
   // Outside the try: a pool with no room leaves a fresh step unstarted, an offloaded one paused.
   if (!resuming) {
     st.start_ = table.n_tokens();
@@ -298,18 +300,15 @@ void Engine::run(BlockTable &table, Step &st, float *out) {
   }
   try {
     ensure_workspace(n);
-    upload_meta(table, st);
-    be_.event_record(step_start_, StreamId::Compute);
-    int32_t first = 0;
+    const int32_t first = resuming ? st.layer_ + 1 : 0;
+    be_.event_record(segment_start_[size_t(first)], StreamId::Compute);
+    const Step::Segment seg{first, -1, false, consecutive, ms_since(t0)};
+    if (!consecutive || st.offload_) upload_meta(table, st);
     if (resuming) {
       restore(table, st);
-      be_.synchronize(StreamId::Compute);  // ready to run the next layer
-      st.clear_edit();                     // (its vector was the source of a copy)
-      // The stream is empty: this event's time is when the next layer's work starts being enqueued.
-      be_.event_record(resumed_, StreamId::Compute);
-      first = st.layer_ + 1;
+      st.clear_edit();  // (its vector was the source of a copy from pageable memory: staged by now)
+      be_.event_record(resumed_[size_t(first)], StreamId::Compute);
       st.layer_ = -1;
-      st.bp_.restore_ms = ms_since(t0);
     }
     const int32_t bp = st.next_breakpoint(first);
     const int32_t last = bp >= 0 ? bp : L - 1;
@@ -318,12 +317,15 @@ void Engine::run(BlockTable &table, Step &st, float *out) {
     if (!replayed) {
       if (!resuming) be_.embed(x_.rows_slice(0, n), m_.embed_tokens, ids_);
       run_layers(n, first, last, st.stats_);
+      st.unread_.push_back(seg);
+      st.unread_.back().last = last;
+      st.unread_.back().paused = bp >= 0;
     }
     if (bp >= 0) {
-      save(table, st, bp);  // synchronizes: this segment's events are complete
-      if (resuming) st.bp_.gap_ms = gap_ms(st, segment, first - 1);
+      save(table, st, bp);
       st.paused_segment_ = segment;
-      read_timeline(first, last, st.stats_);
+      unsettled_ = &st;
+      if (st.offload_) settle_locked(st);  // save waited for the device anyway
       st.stats_.wall_ms += ms_since(t0);
       return;
     }
@@ -332,14 +334,20 @@ void Engine::run(BlockTable &table, Step &st, float *out) {
       Tensor logits = logits_.rows_slice(0, st.logits_rows_);
       be_.copy(out, logits.data, logits.bytes(), CopyKind::DeviceToHost, StreamId::Compute);
     }
-    be_.synchronize(StreamId::Compute);
-    if (resuming) st.bp_.gap_ms = gap_ms(st, segment, first - 1);
+    unsettled_ = &st;
+    settle_locked(st);
     table.commit(n);
     st.added_ = 0;
-    if (!replayed) read_timeline(first, L - 1, st.stats_);
     if (resuming) st.bp_.to_logits_ms = ms_since(t0);
     st.stats_.wall_ms += ms_since(t0);
   } catch (...) {
+    // The step is dropped: wait for what it enqueued (its buffers go with it), forget its times.
+    if (unsettled_ == &st) unsettled_ = nullptr;
+    st.unread_.clear();
+    try {
+      be_.synchronize(StreamId::Compute);
+    } catch (...) {
+    }
     table.rollback(st.added_);
     st.added_ = 0;
     st.layer_ = -1;
@@ -347,16 +355,33 @@ void Engine::run(BlockTable &table, Step &st, float *out) {
   }
 }
 
+void Engine::settle(Step &st) {
+  std::lock_guard<std::mutex> lock(mu_);
+  settle_locked(st);
+}
+
+void Engine::settle_locked(Step &st) {
+  if (unsettled_ == &st) unsettled_ = nullptr;
+  if (st.unread_.empty()) return;
+  std::vector<Step::Segment> segs;
+  segs.swap(st.unread_);
+  be_.synchronize(StreamId::Compute);  // compute waited for every copy: all the events below are complete
+  for (const Step::Segment &g : segs) {
+    read_timeline(g.first, g.last, st.stats_);
+    if (g.first > 0) {  // a resume
+      const size_t f = size_t(g.first);
+      st.bp_.restore_ms = g.host_ms + be_.event_elapsed_ms(segment_start_[f], resumed_[f]);
+      // compute_done_[first - 1] is the pausing segment's only if no other step ran in between.
+      st.bp_.gap_ms = g.consecutive ? be_.event_elapsed_ms(compute_done_[f - 1], resumed_[f]) : -1;
+    }
+    if (g.paused) st.bp_.pause_ms = be_.event_elapsed_ms(compute_done_[size_t(g.last)], saved_[size_t(g.last)]);
+  }
+}
+
 namespace {
 // The start of a pool block: its layers' K and V planes follow one another from there (KvLayout).
 char *block_base(const KvLayout &kv, int32_t block) { return static_cast<char *>(kv.base) + size_t(block) * kv.block_bytes(); }
 }  // namespace
-
-double Engine::gap_ms(const Step &st, uint64_t segment, int32_t paused_after) {
-  // compute_done_[paused_after] is the pausing segment's only if no other step ran in between.
-  if (st.paused_segment_ + 1 != segment) return -1;
-  return be_.event_elapsed_ms(compute_done_[size_t(paused_after)], resumed_);
-}
 
 void Engine::save(BlockTable &table, Step &st, int32_t layer) {
   const Tensor x = x_.rows_slice(0, st.tokens());  // (n, H) F32
@@ -381,16 +406,15 @@ void Engine::save(BlockTable &table, Step &st, int32_t layer) {
                StreamId::Compute);
     st.bp_.d2h_bytes += x.bytes() + size_t(st.added_) * chunk;
   }
-  be_.event_record(saved_, StreamId::Compute);
-  be_.synchronize(StreamId::Compute);
-  if (st.offload_) {  // the blocks go back to the pool until the resume
+  be_.event_record(saved_[size_t(layer)], StreamId::Compute);
+  if (st.offload_) {  // the blocks go back to the pool until the resume, once their bytes are on the host
+    be_.synchronize(StreamId::Compute);
     table.rollback(st.added_);
     st.host_kv_blocks_ = st.added_;
     st.added_ = 0;
   }
   st.layer_ = layer;
   st.bp_.pauses++;
-  st.bp_.pause_ms = be_.event_elapsed_ms(compute_done_[size_t(layer)], saved_);
 }
 
 void Engine::restore(BlockTable &table, Step &st) {
@@ -427,7 +451,7 @@ void Engine::restore(BlockTable &table, Step &st) {
 }
 
 void Engine::read_timeline(int32_t first, int32_t last, StepStats &stats) {
-  // The events are complete: the segment ended with a synchronize, and compute waited for every copy.
+  Event *start = segment_start_[size_t(first)];
   const int32_t L = m_.config().num_layers;
   if (stats.layers.empty()) stats.layers.resize(size_t(L));
   const bool streams = m_.streams();
@@ -435,17 +459,18 @@ void Engine::read_timeline(int32_t first, int32_t last, StepStats &stats) {
     const size_t ul = size_t(l);
     LayerTiming &t = stats.layers[ul];
     t = LayerTiming{};
-    t.compute_start = be_.event_elapsed_ms(step_start_, compute_start_[ul]);
-    t.compute_end = be_.event_elapsed_ms(step_start_, compute_done_[ul]);
+    t.compute_start = be_.event_elapsed_ms(start, compute_start_[ul]);
+    t.compute_end = be_.event_elapsed_ms(start, compute_done_[ul]);
     if (streams && l >= m_.resident_layers()) {
-      t.copy_start = be_.event_elapsed_ms(step_start_, copy_start_[ul]);
-      t.copy_end = be_.event_elapsed_ms(step_start_, copy_done_[ul]);
+      t.copy_start = be_.event_elapsed_ms(start, copy_start_[ul]);
+      t.copy_end = be_.event_elapsed_ms(start, copy_done_[ul]);
     }
   }
 }
 
 void Engine::abort(BlockTable &table, Step &st) {
   if (!st.paused()) throw Error(VL_ERR_STATE, "the session is not paused at a breakpoint: there is no step to abort");
+  settle(st);
   table.rollback(st.added_);  // 0 when offloaded: its blocks went back at the pause
   st.added_ = 0;
   st.layer_ = -1;
@@ -458,6 +483,7 @@ void Engine::read_activation(Step &st, float *out) {
   if (st.offload_) {
     std::memcpy(out, st.host_residual_.data(), bytes);
   } else {
+    be_.stream_wait(StreamId::Copy, saved_[size_t(st.layer_)]);  // the pause returned before its save ran
     be_.copy(out, st.residual_.get(), bytes, CopyKind::DeviceToHost, StreamId::Copy);
     be_.synchronize(StreamId::Copy);
     st.bp_.d2h_bytes += bytes;
@@ -474,6 +500,7 @@ void Engine::write_activation(Step &st, const float *in) {
   if (st.offload_) {
     std::memcpy(st.host_residual_.data(), in, bytes);
   } else {
+    be_.stream_wait(StreamId::Copy, saved_[size_t(st.layer_)]);  // not before the pause's own save
     be_.copy(st.residual_.get(), in, bytes, CopyKind::HostToDevice, StreamId::Copy);
     be_.synchronize(StreamId::Copy);
     st.bp_.h2d_bytes += bytes;

@@ -39,7 +39,14 @@ class Engine {
   // logits_rows * vocab) and its tokens committed to the table. On an error the step is dropped and the
   // table is exactly as before the step; except when the KV pool cannot take back an offloaded step's
   // blocks at a resume: it then stays paused (and offloaded) and can be resumed later.
+  // A pause does not wait for the device: it returns once the save of the state is enqueued, so that a
+  // resume right after it leaves the device no idle time; the device times of the step (timeline,
+  // pause_ms, restore_ms, gap_ms) are read when the step settles.
   void run(BlockTable &table, Step &step, float *out);
+  // Waits for the paused step's device work and reads its device times (a no-op when already read:
+  // any other step's segment, an offloaded pause or the step's end settle it first). Called before its
+  // stats are read and before it is freed.
+  void settle(Step &step);
   // Drops a paused step: its KV reservation goes back and the table is exactly as before the step.
   void abort(BlockTable &table, Step &step);
   // The paused step's activation, (tokens, hidden) F32 on the host with its pending edits applied,
@@ -61,15 +68,16 @@ class Engine {
   void run_layer(int32_t layer, int32_t n, const LayerWeights &w);
   // logits_ (rows, V) of the last `rows` of the n positions.
   void compute_logits(int32_t n, int32_t rows);
-  // Pausing after `layer`: saves the residual stream (and, offloading, the step's KV) and the timing.
+  // Pausing after `layer`: enqueues the save of the residual stream (offloading: the step's KV too,
+  // and waits for it, the blocks going back to the pool).
   void save(BlockTable &table, Step &step, int32_t layer);
   // Resuming: the residual stream (and an offloaded step's KV) back, then the pending edit (enqueued;
   // the caller synchronizes before clearing the edit).
   void restore(BlockTable &table, Step &step);
-  // A resumed segment's gap (BreakpointStats::gap_ms): the pausing layer done -> resumed_, or -1 when
-  // another segment ran on the model since the pause (its events were re-recorded). Events complete.
-  double gap_ms(const Step &step, uint64_t segment, int32_t paused_after);
-  // The timeline of layers [first, last] of the segment that began at step_start_ (completed events).
+  // settle() with mu_ held. It forgets the step first, so that it is never left half-read.
+  void settle_locked(Step &step);
+  // The timeline of layers [first, last] of the segment that began at segment_start_[first] (completed
+  // events).
   void read_timeline(int32_t first, int32_t last, StepStats &stats);
   // Runs a one-token step (logits of it) by replaying the recorded decode graph, recording it first
   // when the workspace changed. Returns false when the backend has no graphs.
@@ -102,10 +110,12 @@ class Engine {
   DeviceBuffer ring_;
   RingPlan plan_;
   std::vector<Event *> copy_start_, copy_done_, compute_start_, compute_done_;
-  Event *step_start_ = nullptr;  // the start of a step segment
-  Event *saved_ = nullptr;       // a paused step's state saved
-  Event *resumed_ = nullptr;     // a resumed step's state restored, the next layer about to be enqueued
+  // Per layer too, so that no segment of a step re-records another's: segment_start_[l] and resumed_[l]
+  // (l in [0, L]) for the segment that begins at layer l (its device work starts; the state restored),
+  // saved_[l] for the pause after layer l (the state saved).
+  std::vector<Event *> segment_start_, resumed_, saved_;
   uint64_t segments_ = 0;        // segments run (Engine::run calls), to tell whether a pause's events still hold
+  Step *unsettled_ = nullptr;    // the paused step whose device times are not read yet (at most one)
 
   Graph *decode_graph_ = nullptr;  // the recorded one-token step, valid for graph_generation_
   uint64_t graph_generation_ = 0;

@@ -50,9 +50,9 @@ struct StepStats {
 struct BreakpointStats {
   int32_t pauses = 0;
   double pause_ms = 0;      // the last pause: breakpoint layer done -> paused state saved (device time)
-  double restore_ms = 0;    // the last resume: call -> ready to run the next layer (host wall time)
+  double restore_ms = 0;    // the last resume's cost: host time to enqueue it + device time of the restore
   double to_logits_ms = 0;  // the resume that finished the step: call -> logits on the host
-  double gap_ms = -1;       // the last resume: breakpoint layer done -> the next work enqueued (device time)
+  double gap_ms = -1;       // the last resume: breakpoint layer done -> state restored (device time)
   uint64_t d2h_bytes = 0;   // activation and KV bytes moved device -> host (offload, activation reads)
   uint64_t h2d_bytes = 0;   // host -> device (offload, activation writes, edit vectors)
 };
@@ -94,6 +94,15 @@ class Step {
   int32_t added_ = 0;           // KV blocks the step reserved and holds in the table (0 while offloaded)
   int32_t layer_ = -1;          // paused after this layer
   uint64_t paused_segment_ = 0; // the engine segment that paused: the resume's gap is measured only right after it
+  // A segment whose device times are not read yet (Engine::settle): a pause returns without waiting
+  // for the device, so that a prompt resume leaves it no idle time.
+  struct Segment {
+    int32_t first, last;   // the layers it ran
+    bool paused;           // it ended in a pause after `last`
+    bool consecutive;      // a resume right after its pause: the pausing layer's events still hold
+    double host_ms;        // host time from the call to its first device work enqueued
+  };
+  std::vector<Segment> unread_;
   DeviceBuffer residual_;       // (n, H) F32 the residual stream after layer_, held on the device
   PinnedBuffer host_residual_;  // (n, H) F32 the same, offloaded
   PinnedBuffer host_kv_;        // offloaded: per reserved block, its K and V planes of layers [0, layer_]

@@ -208,6 +208,15 @@ describe('the paused state', () => {
     expect(st.layer).toBeNull();
     expect(st.toLogitsMs).toBeGreaterThanOrEqual(st.restoreMs);
   });
+  it('a pause that resumed into another reads the step stats from the new one, and keeps them once it ends', async () => {
+    const p = paused(await newSession().forward(IDS, { breakpoints: [0, 2] }));
+    const q = paused(await p.resume());
+    expect(p.stats()).toMatchObject({ layer: 2, pauses: 2 });
+    expect(p.stats()).toEqual(q.stats());
+    await q.resume();
+    expect(p.stats()).toMatchObject({ layer: null, pauses: 2 });
+    expect(p.stats()).toEqual(q.stats());
+  });
   it('measures no gap when another step ran on the model while paused (its events were reused)', async () => {
     const p = paused(await newSession().forward(IDS, { breakpoints: [1] }));
     await newSession().forward(IDS.slice(0, 5));
