@@ -183,4 +183,18 @@ void scale_add_rows(Tensor x, float scale, const float *vec) {
   }
 }
 
+void argmax_rows(int32_t *out, Tensor x) {
+  // x (T, V) F32; out (T): the first maximum, as torch.argmax; a NaN never wins (0 if all are NaN or
+  // -inf), as in the CUDA kernel's reduction.
+  const float *xs = static_cast<const float *>(x.data);
+  for (int64_t t = 0; t < x.rows; t++) {
+    const float *row = xs + t * x.cols;
+    float best = -INFINITY;
+    int32_t at = 0;
+    for (int64_t c = 0; c < x.cols; c++)
+      if (row[c] > best) best = row[c], at = int32_t(c);
+    out[t] = at;
+  }
+}
+
 }  // namespace vl::cpu

@@ -385,28 +385,11 @@ VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n,
     if (max_new < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "max_new must be >= 0");
     if (max_new > 0) need(out, "out");
     not_paused(s);
-    vl::Model &m = *s->owner->model;
-    std::vector<float> logits(size_t(m.config().vocab_size));
-    auto argmax = [&] {  // the first maximum, as torch.argmax
-      return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    };
     const int32_t start = s->table->n_tokens();
-    vl_step_stats total{};
-    auto step = [&](const int32_t *tokens, int32_t count, int32_t rows) {
-      vl::StepStats st = m.engine().forward(*s->table, tokens, count, rows, logits.data());
-      total.tokens += st.tokens;
-      total.steps += 1;
-      total.h2d_bytes += st.h2d_bytes;
-      total.wall_ms += st.wall_ms;
-      if (!st.layers.empty()) s->timeline = std::move(st.layers);
-    };
     try {
-      step(ids, n, max_new > 0 ? 1 : 0);
-      for (int32_t i = 0; i < max_new; i++) {
-        out[i] = argmax();
-        if (i + 1 < max_new) step(&out[i], 1, 1);
-      }
-      s->last = total;
+      const vl::StepStats st = s->owner->model->engine().generate(*s->table, ids, n, max_new, out);
+      s->last = vl_step_stats{st.tokens, std::max(max_new, 1), st.h2d_bytes, st.wall_ms};
+      s->timeline.clear();  // decode steps run without per-layer events
     } catch (...) {
       s->table->truncate(start);  // a failed generation leaves the session as before the call
       throw;

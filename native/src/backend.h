@@ -125,6 +125,10 @@ class Backend {
   // In place on x (T, H) F32: x[t] = x[t] * scale + vec, for every row t; vec: device (H) F32, or null
   // to only scale. The breakpoints' edits of a paused residual stream (steering).
   virtual void scale_add_rows(Tensor x, float scale, const float *vec) = 0;
+  // out[t] = the first column of row t that holds the row's maximum (torch.argmax); x (T, V) F32, out:
+  // device (T). Greedy decoding's pick, on the device, so that the next step reads it from there
+  // instead of waiting for the host.
+  virtual void argmax_rows(int32_t *out, Tensor x) = 0;
 
   // ---- fused ops (optional) ----
   // Each one is a chain of the kernels above, and its default implementation here is exactly that

@@ -279,11 +279,79 @@ void Engine::upload_meta(const BlockTable &table, const Step &st) {
 }
 
 void Engine::run(BlockTable &table, Step &st, float *out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  run_locked(table, st, out);
+}
+
+StepStats Engine::generate(BlockTable &table, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out) {
+  const auto t0 = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  // The prompt: a step of its own, its last position's logits left in logits_ (and copied to the host
+  // once, which run_locked needs a buffer for).
+  Step prompt(m_.config(), ids, n, max_new > 0 ? 1 : 0, {}, false);
+  std::vector<float> first_logits(max_new > 0 ? size_t(m_.config().vocab_size) : 0);
+  run_locked(table, prompt, first_logits.data());
+  StepStats total = prompt.stats();
+  if (max_new == 0) return total;
+
+  // Decode steps 1 .. max_new - 1 at positions p0 .. p0 + steps - 1: their KV blocks reserved now, their
+  // positions and slots uploaded once; token i lands in tokens[i] on the device.
+  const int32_t steps = max_new - 1, p0 = table.n_tokens();
+  const int32_t added = table.reserve(steps);
+  try {
+    DeviceBuffer gen = m_.runtime().arena.alloc(size_t(max_new + 2 * steps) * 4, "the tokens, positions and slots of a generation");
+    int32_t *tokens = gen.as<int32_t>(), *pos = tokens + max_new, *slots = pos + steps;
+    std::vector<int32_t> meta(size_t(2 * steps));
+    for (int32_t i = 0; i < steps; i++) {
+      meta[size_t(i)] = p0 + i;
+      meta[size_t(steps + i)] = table.slot(p0 + i);
+    }
+    ensure_workspace(1);
+    if (steps > 0) be_.copy(pos, meta.data(), meta.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
+    const std::vector<int32_t> &blocks = table.blocks();
+    be_.copy(table_, blocks.data(), blocks.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
+    be_.argmax_rows(tokens, logits_.rows_slice(0, 1));
+    for (int32_t i = 0; i < steps; i++) {
+      // Step i + 1: token i at position p0 + i, from the device (no host round trip).
+      be_.copy(ids_, tokens + i, 4, CopyKind::DeviceToDevice, StreamId::Compute);
+      be_.copy(positions_, pos + i, 4, CopyKind::DeviceToDevice, StreamId::Compute);
+      be_.copy(slots_, slots + i, 4, CopyKind::DeviceToDevice, StreamId::Compute);
+      if (!replay_decode()) {
+        be_.embed(x_.rows_slice(0, 1), m_.embed_tokens, ids_);
+        StepStats st;
+        timeline_ = false;  // the events would be re-recorded before anyone read them
+        run_layers(1, 0, m_.config().num_layers - 1, st);
+        timeline_ = true;
+        total.h2d_bytes += st.h2d_bytes;
+        compute_logits(1, 1);
+      }
+      be_.argmax_rows(tokens + i + 1, logits_.rows_slice(0, 1));
+      // A streamed model's next step would copy layers into ring slots that this step may still read.
+      if (m_.streams()) be_.synchronize(StreamId::Compute);
+    }
+    be_.copy(out, tokens, size_t(max_new) * 4, CopyKind::DeviceToHost, StreamId::Compute);
+    be_.synchronize(StreamId::Compute);
+  } catch (...) {
+    timeline_ = true;
+    try {
+      be_.synchronize(StreamId::Compute);
+    } catch (...) {
+    }
+    table.rollback(added);
+    throw;
+  }
+  table.commit(steps);
+  total.tokens += steps;
+  total.layers.clear();  // the prompt's timeline is not the last pass's
+  total.wall_ms = ms_since(t0);
+  return total;
+}
+
+void Engine::run_locked(BlockTable &table, Step &st, float *out) {
   const auto t0 = Clock::now();
   const int32_t n = st.tokens(), L = m_.config().num_layers;
   if (st.logits_rows_ > 0 && !out) throw Error(VL_ERR_INVALID_ARGUMENT, "no buffer for the logits");
 
-  std::lock_guard<std::mutex> lock(mu_);
   // Another step's pause is read before this segment re-records the events it used.
   if (unsettled_ && unsettled_ != &st) settle_locked(*unsettled_);
   const uint64_t segment = ++segments_;

@@ -43,6 +43,12 @@ class Engine {
   // resume right after it leaves the device no idle time; the device times of the step (timeline,
   // pause_ms, restore_ms, gap_ms) are read when the step settles.
   void run(BlockTable &table, Step &step, float *out);
+  // Greedy generation for the session of `table`: appends the n ids, then max_new tokens, each the
+  // argmax of the previous position's logits (the last one is not run), into out (host, max_new).
+  // The argmax runs on the device and each decode step reads its token from there, so the steps are
+  // enqueued back to back and the device never waits for the host between tokens. On an error the
+  // decoded positions are given back (the caller truncates the prompt's). Returns the summed stats.
+  StepStats generate(BlockTable &table, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out);
   // Waits for the paused step's device work and reads its device times (a no-op when already read:
   // any other step's segment, an offloaded pause or the step's end settle it first). Called before its
   // stats are read and before it is freed.
@@ -74,6 +80,8 @@ class Engine {
   // Resuming: the residual stream (and an offloaded step's KV) back, then the pending edit (enqueued;
   // the caller synchronizes before clearing the edit).
   void restore(BlockTable &table, Step &step);
+  // run() with mu_ held.
+  void run_locked(BlockTable &table, Step &step, float *out);
   // settle() with mu_ held. It forgets the step first, so that it is never left half-read.
   void settle_locked(Step &step);
   // The timeline of layers [first, last] of the segment that began at segment_start_[first] (completed

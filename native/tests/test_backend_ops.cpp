@@ -559,6 +559,36 @@ std::vector<Case> make_cases() {
                        }});
     }
 
+  // argmax_rows: out (T) int32, the first maximum of each row of x (T, V) F32. Rows hold their maximum
+  // twice (the lower column must win) and the result is compared as one-hot rows, so that a wrong
+  // column is an error of ~1.4, never within tolerance.
+  for (auto tv : {std::pair<int, int>{3, 32000}, {2, 7}, {1, 100003}}) {
+    const int T = tv.first, V = tv.second;
+    cases.push_back({"argmax_rows", "T=" + std::to_string(T) + " V=" + std::to_string(V) + " tied maxima", 0, [=](Ctx &c) {
+                       Rng rng(11);
+                       std::vector<float> v = random_values(rng, size_t(T) * V, 4.f, DType::F32);
+                       for (int t = 0; t < T; t++) {
+                         const size_t hi = size_t(t) * V + size_t(V - 1 - t), lo = size_t(t) * V + size_t(V / 3 + t);
+                         v[hi] = v[lo] = 9.f;  // ties: column lo must win
+                       }
+                       Tensor x = c.upload(v, DType::F32, T, V);
+                       int32_t *out = c.upload_vec(std::vector<int32_t>(size_t(T), -1));
+                       c.be.argmax_rows(out, x);
+                       std::vector<int32_t> at(static_cast<size_t>(T));
+                       c.be.copy(at.data(), out, size_t(T) * 4, CopyKind::DeviceToHost, StreamId::Compute);
+                       c.be.synchronize(StreamId::Compute);
+                       // One-hot rows; NaN where the pick is not the planted lower column (the reference
+                       // backend is checked too, not only compared).
+                       std::vector<float> onehot(size_t(T) * V, 0.f);
+                       for (int t = 0; t < T; t++) {
+                         const int32_t a = at[size_t(t)];
+                         if (a == V / 3 + t) onehot[size_t(t) * V + size_t(a)] = 1.f;
+                         else onehot[size_t(t) * V] = NAN;
+                       }
+                       return Result{onehot, DType::F32};
+                     }});
+  }
+
   add_fused_cases(cases);
   return cases;
 }
