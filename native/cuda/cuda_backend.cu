@@ -527,8 +527,11 @@ class CudaBackend final : public Backend {
     gemv_cfg_.n_sms = prop_.multiProcessorCount;
     gemv_cfg_.pdl = pdl_;
     if (const char *k = std::getenv("VRAMLAB_CUDA_GEMV_KSPLIT")) gemv_cfg_.ksplit = std::atoi(k);
+    const bool stage = !env_flag("VRAMLAB_CUDA_GEMV_NO_STAGE");
+    gemv_cfg_.smem_per_sm = stage ? int(prop_.sharedMemPerMultiprocessor) : 0;
     decode_note_ = std::string(" / ") + (pdl_ ? "PDL" : "no PDL") + (fused_ ? "" : ", no fused ops") +
-                   (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "");
+                   (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "") +
+                   (stage ? "" : ", no GEMV staging");
     gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[1], cudaStreamNonBlocking));

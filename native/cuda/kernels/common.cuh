@@ -1,7 +1,7 @@
 // common.cuh: device-side helpers shared by every kernel header.
 //
 // defines: to_f32, from_f32, dtype_of, load_any, store_any, Vec8, ld8, ld8_stream, cvt8, load8, warp_sum, warp_max,
-//          block_sum, ceil_div, DevKv, dev_kv, pdl_wait, pdl_launch_dependents, launch_kernel,
+//          block_sum, ceil_div, DevKv, dev_kv, pdl_wait, pdl_launch_dependents, launch_kernel(_smem),
 //          VL_DISPATCH_DTYPE
 //
 // Element types: DType::F32 -> float, F16 -> __half, BF16 -> __nv_bfloat16. All arithmetic is fp32;
@@ -172,22 +172,28 @@ __device__ __forceinline__ void pdl_launch_dependents() {
 #endif
 }
 
-// kernel<<<grid, block, 0, stream>>>(args...), with programmatic stream serialization when pdl (the
+// kernel<<<grid, block, smem, stream>>>(args...), with programmatic stream serialization when pdl (the
 // kernel must follow the pdl_wait rules above). Returns the launch's error.
 template <typename... KArgs, typename... Args>
-inline cudaError_t launch_kernel(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t stream,
-                                 Args &&...args) {
+inline cudaError_t launch_kernel_smem(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                                      cudaStream_t stream, Args &&...args) {
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = grid;
   cfg.blockDim = block;
-  cfg.dynamicSmemBytes = 0;
+  cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
   cfg.attrs = attr;
   cfg.numAttrs = pdl ? 1 : 0;
   return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+}
+// The same without dynamic shared memory.
+template <typename... KArgs, typename... Args>
+inline cudaError_t launch_kernel(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t stream,
+                                 Args &&...args) {
+  return launch_kernel_smem(pdl, kernel, grid, block, 0, stream, std::forward<Args>(args)...);
 }
 
 }  // namespace cuda

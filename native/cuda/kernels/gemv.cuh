@@ -13,8 +13,13 @@
 //    finished sum once. No extra pass, no extra bytes, nothing rounded to the activation dtype.
 //  - GEMV_SWIGLU:  in = silu(gate) * up, gate and up (T, K) of TX, computed per element as it is read
 //    (__expf / __fdividef: 2 MUFU ops per element, hidden under the weight stream).
-// All three read their small inputs through L1/L2 (<= 8 x 11008 elements) in every warp; only the
-// weights come from HBM, each byte once, with 16-byte evict-first loads.
+// Only the weights come from HBM, each byte once, with 16-byte evict-first loads. The small inputs come
+// from L2: staged, when in(x) (T, K) fits in GEMV_STAGE_MAX bytes of f32 (T = 1 up to K = 14336), each
+// block computes in(x) once into shared memory (for RMSNORM with the sums of squares, one block
+// reduction) and its warps read it from there. Unstaged, every warp reads and computes its inputs from
+// L1/L2 itself: for a 4-row group that is 1 to 1.5 input bytes per weight byte through L2 (x F32 and the
+// norm weight for rmsnorm, gate and up for swiglu), which costs the fused GEMVs about 10 % of their
+// bandwidth.
 //
 // Work split. A "row group" is ROWS output features (4, or 2 when T > 4 to bound registers). A block
 // has 4 warps; `ksplit` (1, 2 or 4) warps share a row group, each taking an interleaved slice of K
@@ -58,13 +63,19 @@ struct GemvArgs {
   int n_bgroups;      // ceil(n_groups / (GEMV_WARPS / ksplit))
   int rope;           // 1: rope epilogue, out is qkv (T, q_dim + 2 kv_dim), N == its width
   RopeKv rkv;         // rope epilogue's parameters
+  int staged;         // 1: in(x) (T, K) staged as f32 in dynamic shared memory (set by gemv_forward)
 };
+
+// The most dynamic shared memory a block stages in(x) in: T * K * 4 bytes (K 14336 at T = 1, four
+// blocks per SM).
+constexpr int GEMV_STAGE_MAX = 56 * 1024;
 
 // How gemv_forward sizes its launch.
 struct GemvConfig {
   int n_sms = 1;
   int ksplit = 0;    // 0: chosen per shape; 1, 2 or 4: forced (VRAMLAB_CUDA_GEMV_KSPLIT)
   bool pdl = false;  // launch with programmatic stream serialization
+  int smem_per_sm = 0;  // shared memory per SM (bytes); 0: never stage (VRAMLAB_CUDA_GEMV_NO_STAGE)
 };
 
 __device__ __forceinline__ float silu(float g) { return __fdividef(g, 1.0f + __expf(-g)); }
@@ -110,10 +121,61 @@ __device__ __forceinline__ void gemv_fma(const float (&wf)[ROWS][8], const float
     for (int e = 0; e < 8; e++) acc[t][r] = fmaf(wf[r][e], xf[e], acc[t][r]);
 }
 
-// Multiplies the step's weights (already loaded) with the inputs of every token.
+// Stages in(x) (T, K) as f32 in xs (shared), every thread of the block taking 8-element vectors (K % 8
+// == 0: a vector never straddles two tokens); for RMSNORM also each warp's sums of squares per token
+// into ss[warp][t]. Ends with a barrier.
+template <typename TX, int MODE, int NT>
+__device__ __forceinline__ void gemv_stage(const GemvArgs &a, float *xs, float (&ss)[GEMV_WARPS][NT]) {
+  const size_t K = size_t(a.K), n = size_t(a.T) * K;
+  float part[NT];
+#pragma unroll
+  for (int t = 0; t < NT; t++) part[t] = 0.f;
+  for (size_t i = size_t(threadIdx.x) * 8; i < n; i += size_t(GEMV_THREADS) * 8) {
+    float f[8];
+    if constexpr (MODE == GEMV_PLAIN) {
+      load8(static_cast<const TX *>(a.x) + i, f);
+    } else if constexpr (MODE == GEMV_RMSNORM) {
+      const size_t t = i / K;
+      float nf[8];
+      load8(static_cast<const float *>(a.x) + i, f);
+      load8(static_cast<const TX *>(a.x2) + (i - t * K), nf);
+      float s = 0.f;
+#pragma unroll
+      for (int e = 0; e < 8; e++) {
+        s = fmaf(f[e], f[e], s);
+        f[e] *= nf[e];
+      }
+#pragma unroll
+      for (int tt = 0; tt < NT; tt++)
+        if (size_t(tt) == t) part[tt] += s;  // (static indexes keep part in registers)
+    } else {
+      float uf[8];
+      load8(static_cast<const TX *>(a.x) + i, f);
+      load8(static_cast<const TX *>(a.x2) + i, uf);
+#pragma unroll
+      for (int e = 0; e < 8; e++) f[e] = silu(f[e]) * uf[e];
+    }
+    float4 *dst = reinterpret_cast<float4 *>(xs + i);
+    dst[0] = make_float4(f[0], f[1], f[2], f[3]);
+    dst[1] = make_float4(f[4], f[5], f[6], f[7]);
+  }
+  if constexpr (MODE == GEMV_RMSNORM) {
+    const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+      const float v = warp_sum(part[t]);
+      if (lane == 0) ss[warp][t] = v;
+    }
+  }
+  __syncthreads();
+}
+
+// Multiplies the step's weights (already loaded) with the inputs of every token: from xs when staged
+// (non-null), else read and computed here.
 template <typename TW, typename TX, int MODE, int NT, int U, int ROWS>
-__device__ __forceinline__ void gemv_consume(const GemvArgs &a, const Vec8<TW> (&wv)[U][ROWS], int base, int kstride,
-                                             int nvec, float (&acc)[NT][ROWS], float (&ss)[NT]) {
+__device__ __forceinline__ void gemv_consume(const GemvArgs &a, const float *xs, const Vec8<TW> (&wv)[U][ROWS],
+                                             int base, int kstride, int nvec, float (&acc)[NT][ROWS],
+                                             float (&ss)[NT]) {
   const int T = a.T;
   const size_t K = size_t(a.K);
 #pragma unroll
@@ -124,7 +186,17 @@ __device__ __forceinline__ void gemv_consume(const GemvArgs &a, const Vec8<TW> (
 #pragma unroll
       for (int r = 0; r < ROWS; r++) cvt8(wv[u][r], wf[r]);
       const size_t off = size_t(v) * 8;
-      if constexpr (MODE == GEMV_PLAIN) {
+      if (xs) {
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+          if (t < T) {
+            const float4 *p = reinterpret_cast<const float4 *>(xs + t * K + off);
+            const float4 lo = p[0], hi = p[1];
+            const float xf[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+            gemv_fma<NT, ROWS>(wf, xf, acc, t);
+          }
+        }
+      } else if constexpr (MODE == GEMV_PLAIN) {
 #pragma unroll
         for (int t = 0; t < NT; t++) {
           if (t < T) {
@@ -171,6 +243,9 @@ __global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(const GemvArgs a) {
   constexpr int U = sizeof(TW) == 4 ? 2 : 4;  // 16-byte loads per row per lane in flight (2 x 32 B for F32)
   constexpr int NS = NT * ROWS;               // partial sums per warp, then NT sums of squares
   __shared__ float red[2][GEMV_WARPS][NS + NT];
+  __shared__ float stage_ss[GEMV_WARPS][NT];  // staged RMSNORM: each warp's share of the sums of squares
+  extern __shared__ float4 gemv_stage_raw[];  // staged: in(x) (T, K) f32
+  float *const xs = a.staged ? reinterpret_cast<float *>(gemv_stage_raw) : nullptr;
 
   const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
   const int ks = a.ksplit, sub = warp % ks, slot = warp / ks, gpb = GEMV_WARPS / ks;
@@ -189,6 +264,7 @@ __global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(const GemvArgs a) {
   }
   pdl_wait();
   pdl_launch_dependents();
+  if (xs) gemv_stage<TX, MODE, NT>(a, xs, stage_ss);
 
   for (int it = 0; bg < a.n_bgroups; bg += gridDim.x, it++) {
     const int grp = bg * gpb + slot;
@@ -206,7 +282,7 @@ __global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(const GemvArgs a) {
         gemv_load_step<TW, U, ROWS>(wr, kfirst, kstride, nvec, wv);
       }
       for (int base = kfirst; base < nvec; base += kstride * U) {
-        gemv_consume<TW, TX, MODE, NT, U, ROWS>(a, wv, base, kstride, nvec, acc, ss);
+        gemv_consume<TW, TX, MODE, NT, U, ROWS>(a, xs, wv, base, kstride, nvec, acc, ss);
         if (base + kstride * U < nvec) gemv_load_step<TW, U, ROWS>(wr, base + kstride * U, kstride, nvec, wv);
       }
     }
@@ -239,8 +315,16 @@ __global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(const GemvArgs a) {
       return s;
     };
     const auto scale = [&](int t) {
-      if constexpr (MODE == GEMV_RMSNORM) return 1.0f / sqrtf(total(NS + t) / float(a.K) + a.eps);  // as rmsnorm_kernel
-      else return 1.0f;
+      if constexpr (MODE == GEMV_RMSNORM) {
+        float sq = 0.f;
+        if (xs)
+          for (int w = 0; w < GEMV_WARPS; w++) sq += stage_ss[w][t];
+        else
+          sq = total(NS + t);
+        return 1.0f / sqrtf(sq / float(a.K) + a.eps);  // as rmsnorm_kernel
+      } else {
+        return 1.0f;
+      }
     };
     if (!a.rope) {
       if (lane < NS) {
@@ -268,12 +352,13 @@ __global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(const GemvArgs a) {
 template <typename TW, typename TX, int MODE, int NT>
 inline int gemv_blocks_per_sm() {
   static const int blocks = [] {
+    void (*kernel)(GemvArgs) = gemv_kernel<TW, TX, MODE, NT, (NT > 4 ? 2 : 4)>;
     int b = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, gemv_kernel<TW, TX, MODE, NT, (NT > 4 ? 2 : 4)>,
-                                                      GEMV_THREADS, 0) != cudaSuccess ||
-        b < 1) {
+    // Registers bound it (the staged shared memory is accounted for per launch, in gemv_launch).
+    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, GEMV_STAGE_MAX) != cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, kernel, GEMV_THREADS, 0) != cudaSuccess || b < 1) {
       (void)cudaGetLastError();
-      b = 1;
+      b = -1;  // unknown: never stage, one block per SM
     }
     return b;
   }();
@@ -285,7 +370,13 @@ inline void gemv_launch(GemvArgs a, const GemvConfig &cfg, cudaStream_t stream) 
   constexpr int ROWS = NT > 4 ? 2 : 4;
   constexpr int U = sizeof(TW) == 4 ? 2 : 4;
   void (*kernel)(GemvArgs) = gemv_kernel<TW, TX, MODE, NT, ROWS>;
-  const int blocks_per_sm = gemv_blocks_per_sm<TW, TX, MODE, NT>();
+  const int reg_blocks = gemv_blocks_per_sm<TW, TX, MODE, NT>();
+  // Staging in(x) when it fits; shared memory may then bound the blocks per SM (1 KiB each reserved by
+  // the hardware, and the static reduction buffers).
+  const size_t stage_bytes = size_t(a.T) * size_t(a.K) * 4;
+  a.staged = cfg.smem_per_sm > 0 && reg_blocks > 0 && stage_bytes <= size_t(GEMV_STAGE_MAX);
+  int blocks_per_sm = reg_blocks > 0 ? reg_blocks : 1;
+  if (a.staged) blocks_per_sm = std::max(1, std::min(blocks_per_sm, int(size_t(cfg.smem_per_sm) / (stage_bytes + 2048))));
   a.n_groups = int(ceil_div(a.N, ROWS));
   const int64_t resident = int64_t(cfg.n_sms > 0 ? cfg.n_sms : 1) * blocks_per_sm;
   // One wave, equal work: each block takes ceil(block groups / resident blocks) block groups, and only
@@ -314,8 +405,9 @@ inline void gemv_launch(GemvArgs a, const GemvConfig &cfg, cudaStream_t stream) 
   const int64_t blocks = blocks_for(ks, bgroups);
   a.ksplit = ks;
   a.n_bgroups = int(bgroups);
-  check(launch_kernel(cfg.pdl, kernel, dim3(unsigned(blocks)), dim3(GEMV_THREADS), stream, a), "gemv_kernel launch",
-        __FILE__, __LINE__);
+  check(launch_kernel_smem(cfg.pdl, kernel, dim3(unsigned(blocks)), dim3(GEMV_THREADS), a.staged ? stage_bytes : 0,
+                           stream, a),
+        "gemv_kernel launch", __FILE__, __LINE__);
 }
 
 // a.T in 1..8; a.x, a.x2 and a.w 16-byte aligned, a.K % 8 == 0 (gemv_vector_ok). tx: the dtype of x
