@@ -38,6 +38,8 @@
 // never written by a step), so they overlap the previous kernel's tail; every thread then waits before
 // reading x / gate / up / out, and lets the next kernel launch (see common.cuh).
 #pragma once
+#include <type_traits>
+
 #include "common.cuh"
 #include "matmul.cuh"
 #include "rope.cuh"
@@ -122,42 +124,57 @@ __device__ __forceinline__ void gemv_fma(const float (&wf)[ROWS][8], const float
 }
 
 // Stages in(x) (T, K) as f32 in xs (shared), every thread of the block taking 8-element vectors (K % 8
-// == 0: a vector never straddles two tokens); for RMSNORM also each warp's sums of squares per token
-// into ss[warp][t]. Ends with a barrier.
+// == 0: a vector never straddles two tokens), GEMV_STAGE_U of them per round with all their loads
+// issued first (an L2 round trip per round, not per vector: 3 rounds for K = 11008); for RMSNORM also
+// each warp's sums of squares per token into ss[warp][t]. Ends with a barrier.
+constexpr int GEMV_STAGE_U = 4;
 template <typename TX, int MODE, int NT>
 __device__ __forceinline__ void gemv_stage(const GemvArgs &a, float *xs, float (&ss)[GEMV_WARPS][NT]) {
-  const size_t K = size_t(a.K), n = size_t(a.T) * K;
+  using TA = std::conditional_t<MODE == GEMV_RMSNORM, float, TX>;  // x: F32 for RMSNORM, else TX
+  const size_t K = size_t(a.K), n = size_t(a.T) * K, stride = size_t(GEMV_THREADS) * 8;
+  const TA *x = static_cast<const TA *>(a.x);
+  const TX *x2 = static_cast<const TX *>(a.x2);
   float part[NT];
 #pragma unroll
   for (int t = 0; t < NT; t++) part[t] = 0.f;
-  for (size_t i = size_t(threadIdx.x) * 8; i < n; i += size_t(GEMV_THREADS) * 8) {
-    float f[8];
-    if constexpr (MODE == GEMV_PLAIN) {
-      load8(static_cast<const TX *>(a.x) + i, f);
-    } else if constexpr (MODE == GEMV_RMSNORM) {
-      const size_t t = i / K;
-      float nf[8];
-      load8(static_cast<const float *>(a.x) + i, f);
-      load8(static_cast<const TX *>(a.x2) + (i - t * K), nf);
-      float s = 0.f;
+  for (size_t i0 = size_t(threadIdx.x) * 8; i0 < n; i0 += stride * GEMV_STAGE_U) {
+    Vec8<TA> va[GEMV_STAGE_U];
+    Vec8<TX> vb[GEMV_STAGE_U];  // RMSNORM: the norm weight; SWIGLU: up
 #pragma unroll
-      for (int e = 0; e < 8; e++) {
-        s = fmaf(f[e], f[e], s);
-        f[e] *= nf[e];
-      }
-#pragma unroll
-      for (int tt = 0; tt < NT; tt++)
-        if (size_t(tt) == t) part[tt] += s;  // (static indexes keep part in registers)
-    } else {
-      float uf[8];
-      load8(static_cast<const TX *>(a.x) + i, f);
-      load8(static_cast<const TX *>(a.x2) + i, uf);
-#pragma unroll
-      for (int e = 0; e < 8; e++) f[e] = silu(f[e]) * uf[e];
+    for (int u = 0; u < GEMV_STAGE_U; u++) {
+      const size_t i = min(i0 + stride * u, n - 8);  // past the end: re-read the last vector, unused
+      va[u] = ld8(x + i);
+      if constexpr (MODE == GEMV_RMSNORM) vb[u] = ld8(x2 + i % K);
+      if constexpr (MODE == GEMV_SWIGLU) vb[u] = ld8(x2 + i);
     }
-    float4 *dst = reinterpret_cast<float4 *>(xs + i);
-    dst[0] = make_float4(f[0], f[1], f[2], f[3]);
-    dst[1] = make_float4(f[4], f[5], f[6], f[7]);
+#pragma unroll
+    for (int u = 0; u < GEMV_STAGE_U; u++) {
+      const size_t i = i0 + stride * u;
+      if (i >= n) break;
+      float f[8];
+      cvt8(va[u], f);
+      if constexpr (MODE == GEMV_RMSNORM) {
+        float nf[8], s = 0.f;
+        cvt8(vb[u], nf);
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+          s = fmaf(f[e], f[e], s);
+          f[e] *= nf[e];
+        }
+        const size_t t = i / K;
+#pragma unroll
+        for (int tt = 0; tt < NT; tt++)
+          if (size_t(tt) == t) part[tt] += s;  // (static indexes keep part in registers)
+      } else if constexpr (MODE == GEMV_SWIGLU) {
+        float uf[8];
+        cvt8(vb[u], uf);
+#pragma unroll
+        for (int e = 0; e < 8; e++) f[e] = silu(f[e]) * uf[e];
+      }
+      float4 *dst = reinterpret_cast<float4 *>(xs + i);
+      dst[0] = make_float4(f[0], f[1], f[2], f[3]);
+      dst[1] = make_float4(f[4], f[5], f[6], f[7]);
+    }
   }
   if constexpr (MODE == GEMV_RMSNORM) {
     const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
