@@ -63,6 +63,7 @@ export interface NativeStepStats {
   steps: number;
   h2d_bytes: number;
   wall_ms: number;
+  device_ms: number;
 }
 
 export interface NativeLayerTiming {
@@ -131,7 +132,7 @@ function bind() {
     rope_theta: 'float',
   });
   koffi.struct('vl_model_options', { kv_block_tokens: 'int32_t', kv_pool_tokens: 'int32_t', placement: 'int32_t', prefetch: 'int32_t', ring_bytes: 'uint64_t' });
-  koffi.struct('vl_step_stats', { tokens: 'int32_t', steps: 'int32_t', h2d_bytes: 'uint64_t', wall_ms: 'double' });
+  koffi.struct('vl_step_stats', { tokens: 'int32_t', steps: 'int32_t', h2d_bytes: 'uint64_t', wall_ms: 'double', device_ms: 'double' });
   koffi.struct('vl_layer_timing', { copy_start_ms: 'float', copy_end_ms: 'float', compute_start_ms: 'float', compute_end_ms: 'float' });
   koffi.struct('vl_memory_info', { budget: 'uint64_t', current: 'uint64_t', peak: 'uint64_t', device_total: 'uint64_t', device_free: 'uint64_t' });
   koffi.struct('vl_model_info', {

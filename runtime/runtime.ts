@@ -88,6 +88,11 @@ export interface StepStats {
   /** Weight bytes copied host -> device. */
   h2dBytes: number;
   wallMs: number;
+  /**
+   * Device time from the call's first work to its last logits on the host, a paused step's pauses
+   * included; null when another step ran on the model while this one was paused.
+   */
+  deviceMs: number | null;
   /** The last pass, per layer; empty when it was replayed from a graph. */
   timeline: LayerTiming[];
 }
@@ -256,7 +261,7 @@ export class Session {
       computeStartMs: t.compute_start_ms,
       computeEndMs: t.compute_end_ms,
     }));
-    return { tokens: st.tokens, passes: st.steps, h2dBytes: st.h2d_bytes, wallMs: st.wall_ms, timeline };
+    return { tokens: st.tokens, passes: st.steps, h2dBytes: st.h2d_bytes, wallMs: st.wall_ms, deviceMs: st.device_ms < 0 ? null : st.device_ms, timeline };
   }
 
   /** The paused step, if the session is paused at a breakpoint. */

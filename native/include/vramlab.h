@@ -110,6 +110,8 @@ typedef struct vl_step_stats {
   int32_t steps;      /* forward passes (a generate call runs several) */
   uint64_t h2d_bytes; /* weight bytes copied host -> device (streamed layers) */
   double wall_ms;     /* host wall time of the passes */
+  double device_ms;   /* device time from the first pass's start to the last one's logits on the host (a
+                         step's pauses included); -1 when another step ran on the model while it paused */
 } vl_step_stats;
 
 /* One layer of the last pass: milliseconds from the start of its device work; -1 where the layer

@@ -130,7 +130,7 @@ void run_step(vl_session *s, float *logits, int32_t *paused_layer) {
   *paused_layer = st.layer();
   if (!st.paused()) {
     const vl::StepStats &stats = st.stats();
-    s->last = vl_step_stats{stats.tokens, 1, stats.h2d_bytes, stats.wall_ms};
+    s->last = vl_step_stats{stats.tokens, 1, stats.h2d_bytes, stats.wall_ms, stats.device_ms};
     s->timeline = stats.layers;
     s->step.reset();
   }
@@ -374,7 +374,7 @@ VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, 
     need(ids, "ids");
     not_paused(s);
     vl::StepStats st = s->owner->model->engine().forward(*s->table, ids, n, logits_rows, logits);
-    s->last = vl_step_stats{st.tokens, 1, st.h2d_bytes, st.wall_ms};
+    s->last = vl_step_stats{st.tokens, 1, st.h2d_bytes, st.wall_ms, st.device_ms};
     s->timeline = std::move(st.layers);
   });
 }
@@ -388,7 +388,7 @@ VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n,
     const int32_t start = s->table->n_tokens();
     try {
       const vl::StepStats st = s->owner->model->engine().generate(*s->table, ids, n, max_new, out);
-      s->last = vl_step_stats{st.tokens, std::max(max_new, 1), st.h2d_bytes, st.wall_ms};
+      s->last = vl_step_stats{st.tokens, std::max(max_new, 1), st.h2d_bytes, st.wall_ms, st.device_ms};
       s->timeline.clear();  // decode steps run without per-layer events
     } catch (...) {
       s->table->truncate(start);  // a failed generation leaves the session as before the call

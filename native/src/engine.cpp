@@ -29,6 +29,7 @@ Engine::Engine(Model &model) : m_(model), be_(*model.runtime().backend) {
   // A segment may begin at layer L: the resume of a pause after the last layer runs only the logits.
   for (auto *evs : {&segment_start_, &resumed_})
     for (int32_t l = 0; l <= L; l++) evs->push_back(be_.event_create());
+  step_end_ = be_.event_create();
   if (m_.streams()) {
     std::vector<size_t> sizes(size_t(L - m_.resident_layers()), m_.layer_bytes());
     plan_ = RingPlan::make(m_.placement().ring_bytes, sizes);
@@ -44,6 +45,7 @@ Engine::~Engine() {
   be_.graph_destroy(decode_graph_);
   for (auto *evs : {&copy_start_, &copy_done_, &compute_start_, &compute_done_, &segment_start_, &resumed_, &saved_})
     for (Event *e : *evs) be_.event_destroy(e);
+  be_.event_destroy(step_end_);
 }
 
 namespace {
@@ -330,7 +332,9 @@ StepStats Engine::generate(BlockTable &table, const int32_t *ids, int32_t n, int
       if (m_.streams()) be_.synchronize(StreamId::Compute);
     }
     be_.copy(out, tokens, size_t(max_new) * 4, CopyKind::DeviceToHost, StreamId::Compute);
+    be_.event_record(step_end_, StreamId::Compute);
     be_.synchronize(StreamId::Compute);
+    total.device_ms = be_.event_elapsed_ms(segment_start_[0], step_end_);  // the prompt's start: nothing ran in between
   } catch (...) {
     timeline_ = true;
     try {
@@ -359,6 +363,7 @@ void Engine::run_locked(BlockTable &table, Step &st, float *out) {
   // A resume right after its pause: nothing ran on the model in between, so the workspace still holds
   // the step's ids, positions, slots and block table (unless offloading gave the blocks back).
   const bool consecutive = resuming && st.paused_segment_ + 1 == segment;
+  if (resuming && !consecutive) st.spans_ = false;
   // Outside the try: a pool with no room leaves a fresh step unstarted, an offloaded one paused.
   if (!resuming) {
     st.start_ = table.n_tokens();
@@ -402,8 +407,11 @@ void Engine::run_locked(BlockTable &table, Step &st, float *out) {
       Tensor logits = logits_.rows_slice(0, st.logits_rows_);
       be_.copy(out, logits.data, logits.bytes(), CopyKind::DeviceToHost, StreamId::Compute);
     }
-    unsettled_ = &st;
-    settle_locked(st);
+    be_.event_record(step_end_, StreamId::Compute);
+    be_.synchronize(StreamId::Compute);
+    settle_locked(st, true);
+    if (st.spans_) st.stats_.device_ms = be_.event_elapsed_ms(segment_start_[0], step_end_);
+    recycle_pinned(st);
     table.commit(n);
     st.added_ = 0;
     if (resuming) st.bp_.to_logits_ms = ms_since(t0);
@@ -414,6 +422,7 @@ void Engine::run_locked(BlockTable &table, Step &st, float *out) {
     st.unread_.clear();
     try {
       be_.synchronize(StreamId::Compute);
+      recycle_pinned(st);
     } catch (...) {
     }
     table.rollback(st.added_);
@@ -428,12 +437,12 @@ void Engine::settle(Step &st) {
   settle_locked(st);
 }
 
-void Engine::settle_locked(Step &st) {
+void Engine::settle_locked(Step &st, bool synced) {
   if (unsettled_ == &st) unsettled_ = nullptr;
   if (st.unread_.empty()) return;
   std::vector<Step::Segment> segs;
   segs.swap(st.unread_);
-  be_.synchronize(StreamId::Compute);  // compute waited for every copy: all the events below are complete
+  if (!synced) be_.synchronize(StreamId::Compute);  // compute waited for every copy: the events below are complete
   for (const Step::Segment &g : segs) {
     read_timeline(g.first, g.last, st.stats_);
     if (g.first > 0) {  // a resume
@@ -466,9 +475,9 @@ void Engine::save(BlockTable &table, Step &st, int32_t layer) {
     const size_t chunk = size_t(layer + 1) * 2 * kv.plane_elems() * dtype_size(kv.dtype);
     const std::vector<int32_t> &blocks = table.blocks();
     const size_t first = blocks.size() - size_t(st.added_);
-    st.host_residual_.ensure(be_, x.bytes());
+    take_pinned(st.host_residual_, x.bytes());
     be_.copy(st.host_residual_.data(), x.data, x.bytes(), CopyKind::DeviceToHost, StreamId::Compute);
-    if (st.added_ > 0) st.host_kv_.ensure(be_, size_t(st.added_) * chunk);
+    if (st.added_ > 0) take_pinned(st.host_kv_, size_t(st.added_) * chunk);
     for (size_t i = 0; i < size_t(st.added_); i++)
       be_.copy(st.host_kv_.data() + i * chunk, block_base(kv, blocks[first + i]), chunk, CopyKind::DeviceToHost,
                StreamId::Compute);
@@ -483,6 +492,31 @@ void Engine::save(BlockTable &table, Step &st, int32_t layer) {
   }
   st.layer_ = layer;
   st.bp_.pauses++;
+}
+
+void Engine::take_pinned(PinnedBuffer &buf, size_t bytes) {
+  if (!buf.data() && !spare_pinned_.empty()) {
+    size_t best = 0;  // the smallest spare that holds `bytes`, else the largest
+    for (size_t i = 1; i < spare_pinned_.size(); i++) {
+      const size_t b = spare_pinned_[i].bytes(), cur = spare_pinned_[best].bytes();
+      if (cur >= bytes ? (b >= bytes && b < cur) : b > cur) best = i;
+    }
+    buf = std::move(spare_pinned_[best]);
+    spare_pinned_.erase(spare_pinned_.begin() + std::ptrdiff_t(best));
+  }
+  buf.ensure(be_, bytes);
+}
+
+void Engine::recycle_pinned(Step &st) {
+  for (PinnedBuffer *b : {&st.host_residual_, &st.host_kv_}) {
+    if (!b->data()) continue;
+    spare_pinned_.push_back(std::move(*b));
+    if (spare_pinned_.size() > kSparePinned) {  // drop the smallest
+      auto smallest = std::min_element(spare_pinned_.begin(), spare_pinned_.end(),
+                                       [](const PinnedBuffer &a, const PinnedBuffer &c) { return a.bytes() < c.bytes(); });
+      spare_pinned_.erase(smallest);
+    }
+  }
 }
 
 void Engine::restore(BlockTable &table, Step &st) {
@@ -539,6 +573,10 @@ void Engine::read_timeline(int32_t first, int32_t last, StepStats &stats) {
 void Engine::abort(BlockTable &table, Step &st) {
   if (!st.paused()) throw Error(VL_ERR_STATE, "the session is not paused at a breakpoint: there is no step to abort");
   settle(st);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    recycle_pinned(st);
+  }
   table.rollback(st.added_);  // 0 when offloaded: its blocks went back at the pause
   st.added_ = 0;
   st.layer_ = -1;

@@ -82,8 +82,14 @@ class Engine {
   void restore(BlockTable &table, Step &step);
   // run() with mu_ held.
   void run_locked(BlockTable &table, Step &step, float *out);
-  // settle() with mu_ held. It forgets the step first, so that it is never left half-read.
-  void settle_locked(Step &step);
+  // An offload's host buffer: buf as is when it holds `bytes`, else the best spare (the smallest that
+  // does, or the largest), grown to `bytes`.
+  void take_pinned(PinnedBuffer &buf, size_t bytes);
+  // A step that will not offload again gives its host buffers to the spares (mu_ held).
+  void recycle_pinned(Step &step);
+  // settle() with mu_ held. It forgets the step first, so that it is never left half-read. synced: the
+  // caller has just synchronized the compute stream.
+  void settle_locked(Step &step, bool synced = false);
   // The timeline of layers [first, last] of the segment that began at segment_start_[first] (completed
   // events).
   void read_timeline(int32_t first, int32_t last, StepStats &stats);
@@ -124,6 +130,11 @@ class Engine {
   std::vector<Event *> segment_start_, resumed_, saved_;
   uint64_t segments_ = 0;        // segments run (Engine::run calls), to tell whether a pause's events still hold
   Step *unsettled_ = nullptr;    // the paused step whose device times are not read yet (at most one)
+  Event *step_end_ = nullptr;    // a step's logits on the host (for StepStats::device_ms)
+  // Pinned host buffers of finished offloaded steps, for the next offload to take instead of pinning
+  // new memory (cudaHostAlloc of GBs costs more than the copies); at most kSparePinned.
+  static constexpr size_t kSparePinned = 4;
+  std::vector<PinnedBuffer> spare_pinned_;
 
   Graph *decode_graph_ = nullptr;  // the recorded one-token step, valid for graph_generation_
   uint64_t graph_generation_ = 0;

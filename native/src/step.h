@@ -5,6 +5,7 @@
 // engine and the model's shared workspace are free for other sessions meanwhile.
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "arena.h"
@@ -20,11 +21,22 @@ class PinnedBuffer {
   ~PinnedBuffer() { reset(); }
   PinnedBuffer(const PinnedBuffer &) = delete;
   PinnedBuffer &operator=(const PinnedBuffer &) = delete;
+  PinnedBuffer(PinnedBuffer &&o) noexcept { swap(o); }
+  PinnedBuffer &operator=(PinnedBuffer &&o) noexcept {
+    PinnedBuffer(std::move(o)).swap(*this);
+    return *this;
+  }
+  void swap(PinnedBuffer &o) noexcept {
+    std::swap(be_, o.be_);
+    std::swap(data_, o.data_);
+    std::swap(bytes_, o.bytes_);
+  }
 
   // Holds at least `bytes` afterwards (contents not kept when it grows).
   void ensure(Backend &be, size_t bytes);
   void reset();
   char *data() const { return data_; }
+  size_t bytes() const { return bytes_; }
 
  private:
   Backend *be_ = nullptr;
@@ -43,6 +55,8 @@ struct StepStats {
   int32_t tokens = 0;
   uint64_t h2d_bytes = 0;          // weight bytes copied host -> device
   double wall_ms = 0;              // host wall time of the segments (not the time spent paused)
+  double device_ms = -1;           // device time from the step's first work to its logits (pauses included);
+                                   // -1 when another step ran on the model while it was paused
   std::vector<LayerTiming> layers; // per layer; empty when the step was a replayed graph
 };
 
@@ -103,6 +117,7 @@ class Step {
     double host_ms;        // host time from the call to its first device work enqueued
   };
   std::vector<Segment> unread_;
+  bool spans_ = true;           // no other step ran on the model between its segments (device_ms holds)
   DeviceBuffer residual_;       // (n, H) F32 the residual stream after layer_, held on the device
   PinnedBuffer host_residual_;  // (n, H) F32 the same, offloaded
   PinnedBuffer host_kv_;        // offloaded: per reserved block, its K and V planes of layers [0, layer_]

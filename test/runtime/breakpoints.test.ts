@@ -217,6 +217,22 @@ describe('the paused state', () => {
     expect(p.stats()).toMatchObject({ layer: null, pauses: 2 });
     expect(p.stats()).toEqual(q.stats());
   });
+  it('times the whole step on the device, its pause included, unless another step ran while it paused', async () => {
+    const s = newSession();
+    await s.forward(IDS);
+    const whole = s.lastStep().deviceMs as number;
+    expect(whole).toBeGreaterThan(0);
+    s.reset();
+    const p = paused(await s.forward(IDS, { breakpoints: [1] }));
+    await new Promise((r) => setTimeout(r, 20));
+    await p.resume();
+    expect(s.lastStep().deviceMs).toBeGreaterThanOrEqual(20);
+    s.reset();
+    const q = paused(await s.forward(IDS, { breakpoints: [1] }));
+    await newSession().forward(IDS.slice(0, 5));
+    await q.resume();
+    expect(s.lastStep().deviceMs).toBeNull();
+  });
   it('measures no gap when another step ran on the model while paused (its events were reused)', async () => {
     const p = paused(await newSession().forward(IDS, { breakpoints: [1] }));
     await newSession().forward(IDS.slice(0, 5));
