@@ -308,7 +308,6 @@ StepStats Engine::generate(BlockTable &table, const int32_t *ids, int32_t n, int
       meta[size_t(i)] = p0 + i;
       meta[size_t(steps + i)] = table.slot(p0 + i);
     }
-    ensure_workspace(1);
     if (steps > 0) be_.copy(pos, meta.data(), meta.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
     const std::vector<int32_t> &blocks = table.blocks();
     be_.copy(table_, blocks.data(), blocks.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
