@@ -336,7 +336,7 @@ export function resumeFigure(r: Results): Figure {
     layout: layout('Resume latency against breakpoint depth', r, {
       xaxis: { title: { text: 'breakpoint after layer' } },
       yaxis: log ? { title: { text: 'resume latency (ms, log scale)' }, type: 'log' } : { title: { text: 'resume latency (ms)' }, rangemode: 'tozero' },
-    }, [typeof pause === 'number' ? `pause overhead ${pause.toFixed(3)} ms` : '', typeof gap === 'number' ? `device idle per pause ${gap.toFixed(3)} ms` : '', runsNote(ps), missingNote(missing)]),
+    }, [typeof pause === 'number' ? `pause overhead ${pause.toFixed(3)} ms` : '', typeof gap === 'number' ? `device gap per pause ${gap.toFixed(3)} ms` : '', runsNote(ps), missingNote(missing)]),
   };
 }
 

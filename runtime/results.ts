@@ -45,9 +45,9 @@ export interface Results {
   hbm_floor_ms?: number | null;
   /** breakpoints: what pausing costs an uninterrupted pass. */
   pause_overhead_ms?: number | null;
-  /** breakpoints: the device time a pause leaves idle (breakpoint layer done -> next work enqueued). */
+  /** breakpoints: the device time a pause adds between two layers (breakpoint layer done -> the next ready). */
   pause_gap_ms?: number | null;
-  /** breakpoints: the uninterrupted pass the pauses are compared with (median, wall clock). */
+  /** breakpoints: the uninterrupted pass the pauses are compared with (median; device time since b935b88). */
   uninterrupted_ms?: number | null;
   /** experiment runs: the correctness check of the run, and why it stopped early. */
   check?: { what: string; tolerance: number; pass: boolean; worst: number | null } | null;

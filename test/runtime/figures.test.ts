@@ -167,7 +167,7 @@ describe('resume figure (issue 5 shape)', () => {
       expect(l.y).toEqual(rows.map((row) => row['resume_ms']));
     }
     expect(JSON.stringify(f.layout.annotations)).toContain('pause overhead 0.050 ms');
-    expect(JSON.stringify(f.layout.annotations)).toContain('device idle per pause 0.040 ms');
+    expect(JSON.stringify(f.layout.annotations)).toContain('device gap per pause 0.040 ms');
     expect(f.layout.yaxis!.type).toBeUndefined();
   });
 
