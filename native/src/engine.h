@@ -46,8 +46,10 @@ class Engine {
   // Greedy generation for the session of `table`: appends the n ids, then max_new tokens, each the
   // argmax of the previous position's logits (the last one is not run), into out (host, max_new).
   // The argmax runs on the device and each decode step reads its token from there, so the steps are
-  // enqueued back to back and the device never waits for the host between tokens. On an error the
-  // decoded positions are given back (the caller truncates the prompt's). Returns the summed stats.
+  // enqueued back to back and the device never waits for the host between tokens. It holds the model
+  // for the whole call (other sessions' steps wait; one `decode` call per token interleaves instead).
+  // On an error the decoded positions are given back (the caller truncates the prompt's). Returns the
+  // summed stats.
   StepStats generate(BlockTable &table, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out);
   // Waits for the paused step's device work and reads its device times (a no-op when already read:
   // any other step's segment, an offloaded pause or the step's end settle it first). Called before its
