@@ -300,8 +300,9 @@ StepStats Engine::generate(BlockTable &table, const int32_t *ids, int32_t n, int
   // positions and slots uploaded once; token i lands in tokens[i] on the device.
   const int32_t steps = max_new - 1, p0 = table.n_tokens();
   const int32_t added = table.reserve(steps);
+  DeviceBuffer gen;  // outside the try: freed only after the synchronize of an error
   try {
-    DeviceBuffer gen = m_.runtime().arena.alloc(size_t(max_new + 2 * steps) * 4, "the tokens, positions and slots of a generation");
+    gen = m_.runtime().arena.alloc(size_t(max_new + 2 * steps) * 4, "the tokens, positions and slots of a generation");
     int32_t *tokens = gen.as<int32_t>(), *pos = tokens + max_new, *slots = pos + steps;
     std::vector<int32_t> meta(size_t(2 * steps));
     for (int32_t i = 0; i < steps; i++) {
