@@ -288,11 +288,10 @@ void Engine::run(BlockTable &table, Step &st, float *out) {
 StepStats Engine::generate(BlockTable &table, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out) {
   const auto t0 = Clock::now();
   std::lock_guard<std::mutex> lock(mu_);
-  // The prompt: a step of its own, its last position's logits left in logits_ (and copied to the host
-  // once, which run_locked needs a buffer for).
-  Step prompt(m_.config(), ids, n, max_new > 0 ? 1 : 0, {}, false);
-  std::vector<float> first_logits(max_new > 0 ? size_t(m_.config().vocab_size) : 0);
-  run_locked(table, prompt, first_logits.data());
+  // The prompt: a step of its own, without logits on the host; its last position's logits go to
+  // logits_ below, for the first pick (x_ still holds its residual stream: the model is ours).
+  Step prompt(m_.config(), ids, n, 0, {}, false);
+  run_locked(table, prompt, nullptr);
   StepStats total = prompt.stats();
   if (max_new == 0) return total;
 
@@ -312,6 +311,7 @@ StepStats Engine::generate(BlockTable &table, const int32_t *ids, int32_t n, int
     if (steps > 0) be_.copy(pos, meta.data(), meta.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
     const std::vector<int32_t> &blocks = table.blocks();
     be_.copy(table_, blocks.data(), blocks.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
+    compute_logits(n, 1);
     be_.argmax_rows(tokens, logits_.rows_slice(0, 1));
     for (int32_t i = 0; i < steps; i++) {
       // Step i + 1: token i at position p0 + i, from the device (no host round trip).
@@ -346,7 +346,6 @@ StepStats Engine::generate(BlockTable &table, const int32_t *ids, int32_t n, int
   }
   table.commit(steps);
   total.tokens += steps;
-  total.layers.clear();  // the prompt's timeline is not the last pass's
   total.wall_ms = ms_since(t0);
   return total;
 }
@@ -375,7 +374,7 @@ void Engine::run_locked(BlockTable &table, Step &st, float *out) {
     ensure_workspace(n);
     const int32_t first = resuming ? st.layer_ + 1 : 0;
     be_.event_record(segment_start_[size_t(first)], StreamId::Compute);
-    const Step::Segment seg{first, -1, false, consecutive, ms_since(t0)};
+    Step::Segment seg{first, -1, false, consecutive, ms_since(t0)};  // last and paused once known
     if (!consecutive || st.offload_) upload_meta(table, st);
     if (resuming) {
       restore(table, st);
@@ -390,9 +389,9 @@ void Engine::run_locked(BlockTable &table, Step &st, float *out) {
     if (!replayed) {
       if (!resuming) be_.embed(x_.rows_slice(0, n), m_.embed_tokens, ids_);
       run_layers(n, first, last, st.stats_);
+      seg.last = last;
+      seg.paused = bp >= 0;
       st.unread_.push_back(seg);
-      st.unread_.back().last = last;
-      st.unread_.back().paused = bp >= 0;
     }
     if (bp >= 0) {
       save(table, st, bp);
@@ -572,9 +571,9 @@ void Engine::read_timeline(int32_t first, int32_t last, StepStats &stats) {
 
 void Engine::abort(BlockTable &table, Step &st) {
   if (!st.paused()) throw Error(VL_ERR_STATE, "the session is not paused at a breakpoint: there is no step to abort");
-  settle(st);
   {
     std::lock_guard<std::mutex> lock(mu_);
+    settle_locked(st);
     recycle_pinned(st);
   }
   table.rollback(st.added_);  // 0 when offloaded: its blocks went back at the pause

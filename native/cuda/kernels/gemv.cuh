@@ -123,6 +123,22 @@ __device__ __forceinline__ void gemv_fma(const float (&wf)[ROWS][8], const float
     for (int e = 0; e < 8; e++) acc[t][r] = fmaf(wf[r][e], xf[e], acc[t][r]);
 }
 
+// in(x) of 8 elements, in place on f (x), with g the second operand: RMSNORM ss += x^2, then x * g (the
+// norm weight; the 1 / rms scale comes at the end); SWIGLU silu(x) * g (up). Shared by the staged and
+// the unstaged paths, so that both compute the same values.
+template <int MODE>
+__device__ __forceinline__ void gemv_in8(float (&f)[8], const float (&g)[8], float &ss) {
+#pragma unroll
+  for (int e = 0; e < 8; e++) {
+    if constexpr (MODE == GEMV_RMSNORM) {
+      ss = fmaf(f[e], f[e], ss);
+      f[e] *= g[e];
+    } else {
+      f[e] = silu(f[e]) * g[e];
+    }
+  }
+}
+
 // Stages in(x) (T, K) as f32 in xs (shared), every thread of the block taking 8-element vectors (K % 8
 // == 0: a vector never straddles two tokens), GEMV_STAGE_U of them per round with all their loads
 // issued first (an L2 round trip per round, not per vector: 3 rounds for K = 11008); for RMSNORM also
@@ -153,23 +169,14 @@ __device__ __forceinline__ void gemv_stage(const GemvArgs &a, float *xs, float (
       if (i >= n) break;
       float f[8];
       cvt8(va[u], f);
-      if constexpr (MODE == GEMV_RMSNORM) {
-        float nf[8], s = 0.f;
-        cvt8(vb[u], nf);
-#pragma unroll
-        for (int e = 0; e < 8; e++) {
-          s = fmaf(f[e], f[e], s);
-          f[e] *= nf[e];
-        }
+      if constexpr (MODE != GEMV_PLAIN) {
+        float g[8], s = 0.f;
+        cvt8(vb[u], g);
+        gemv_in8<MODE>(f, g, s);
         const size_t t = i / K;
 #pragma unroll
         for (int tt = 0; tt < NT; tt++)
-          if (size_t(tt) == t) part[tt] += s;  // (static indexes keep part in registers)
-      } else if constexpr (MODE == GEMV_SWIGLU) {
-        float uf[8];
-        cvt8(vb[u], uf);
-#pragma unroll
-        for (int e = 0; e < 8; e++) f[e] = silu(f[e]) * uf[e];
+          if (MODE == GEMV_RMSNORM && size_t(tt) == t) part[tt] += s;  // (static indexes keep part in registers)
       }
       float4 *dst = reinterpret_cast<float4 *>(xs + i);
       dst[0] = make_float4(f[0], f[1], f[2], f[3]);
@@ -230,11 +237,7 @@ __device__ __forceinline__ void gemv_consume(const GemvArgs &a, const float *xs,
           if (t < T) {
             float xf[8];
             load8(static_cast<const float *>(a.x) + t * K + off, xf);
-#pragma unroll
-            for (int e = 0; e < 8; e++) {
-              ss[t] = fmaf(xf[e], xf[e], ss[t]);
-              xf[e] *= nf[e];
-            }
+            gemv_in8<GEMV_RMSNORM>(xf, nf, ss[t]);
             gemv_fma<NT, ROWS>(wf, xf, acc, t);
           }
         }
@@ -245,8 +248,7 @@ __device__ __forceinline__ void gemv_consume(const GemvArgs &a, const float *xs,
             float xf[8], uf[8];
             load8(static_cast<const TX *>(a.x) + t * K + off, xf);
             load8(static_cast<const TX *>(a.x2) + t * K + off, uf);
-#pragma unroll
-            for (int e = 0; e < 8; e++) xf[e] = silu(xf[e]) * uf[e];
+            gemv_in8<GEMV_SWIGLU>(xf, uf, ss[t]);  // (ss unused)
             gemv_fma<NT, ROWS>(wf, xf, acc, t);
           }
         }
