@@ -1,30 +1,27 @@
 // errors.ts: every error vramlab throws at users is a VramlabError with a stable code. Native
 // statuses map to the codes of vramlab.h; the TypeScript layers add their own.
 
-export type ErrorCode =
-  | 'VL_ERR_INVALID_ARGUMENT'
-  | 'VL_ERR_IO'
-  | 'VL_ERR_FORMAT'
-  | 'VL_ERR_UNSUPPORTED'
-  | 'VL_ERR_OUT_OF_MEMORY'
-  | 'VL_ERR_DEVICE'
-  | 'VL_ERR_NO_DEVICE'
-  | 'VL_ERR_STATE'
-  | 'VL_ERR_INTERNAL'
-  | 'VL_ERR_NOT_BUILT'
-  | 'VL_ERR_USAGE';
+/** The codes of vramlab.h's vl_status (the library names them: vl_status_name), then the TypeScript layers' own. */
+export const ERROR_CODES = [
+  'VL_ERR_INVALID_ARGUMENT',
+  'VL_ERR_IO',
+  'VL_ERR_FORMAT',
+  'VL_ERR_UNSUPPORTED',
+  'VL_ERR_OUT_OF_MEMORY',
+  'VL_ERR_DEVICE',
+  'VL_ERR_NO_DEVICE',
+  'VL_ERR_STATE',
+  'VL_ERR_INTERNAL',
+  'VL_ERR_NOT_BUILT',
+  'VL_ERR_USAGE',
+] as const;
 
-const STATUS_CODES: Record<number, ErrorCode> = {
-  [-1]: 'VL_ERR_INVALID_ARGUMENT',
-  [-2]: 'VL_ERR_IO',
-  [-3]: 'VL_ERR_FORMAT',
-  [-4]: 'VL_ERR_UNSUPPORTED',
-  [-5]: 'VL_ERR_OUT_OF_MEMORY',
-  [-6]: 'VL_ERR_DEVICE',
-  [-7]: 'VL_ERR_NO_DEVICE',
-  [-8]: 'VL_ERR_STATE',
-  [-9]: 'VL_ERR_INTERNAL',
-};
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The ErrorCode of a status name (vl_status_name); VL_ERR_INTERNAL for one this vramlab does not know. */
+export function errorCode(name: string): ErrorCode {
+  return (ERROR_CODES as readonly string[]).includes(name) ? (name as ErrorCode) : 'VL_ERR_INTERNAL';
+}
 
 export class VramlabError extends Error {
   readonly code: ErrorCode;
@@ -33,10 +30,5 @@ export class VramlabError extends Error {
     super(message);
     this.name = 'VramlabError';
     this.code = code;
-  }
-
-  /** The error of a failed native call: status from vramlab.h, message from the library. */
-  static fromStatus(status: number, message: string): VramlabError {
-    return new VramlabError(STATUS_CODES[status] ?? 'VL_ERR_INTERNAL', message || `native call failed with status ${status}`);
   }
 }

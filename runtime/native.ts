@@ -1,96 +1,149 @@
 // native.ts: the one file that binds libvramlab with koffi. It declares the C ABI of
-// native/include/vramlab.h, turns statuses into VramlabErrors carrying the native message, and runs
-// long calls (model loads, forward passes) as koffi async calls on worker threads so that Node's
-// thread never blocks. Nothing else in vramlab touches koffi.
+// native/include/vramlab.h (each struct once, in STRUCTS; the TypeScript types are derived from it),
+// checks the library's ABI version when it is loaded, turns statuses into VramlabErrors (the code from
+// vl_status_name, the native message), and runs long calls (model loads, forward passes, page-ins) as
+// koffi async calls on worker threads so that Node's thread never blocks. Nothing else in vramlab
+// touches koffi.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
-import { VramlabError } from './errors.js';
+import { errorCode, VramlabError } from './errors.js';
+
+/** The VL_ABI_VERSION of vramlab.h this file declares. */
+export const ABI_VERSION = 4;
 
 /** A native handle: an opaque pointer, as koffi 3 returns it. */
 export type Handle = bigint;
 
-export interface NativeModelConfig {
-  vocab_size: number;
-  hidden_size: number;
-  intermediate_size: number;
-  num_layers: number;
-  num_heads: number;
-  num_kv_heads: number;
-  head_dim: number;
-  max_position_embeddings: number;
-  tie_word_embeddings: number;
-  dtype: number;
-  rms_norm_eps: number;
-  rope_theta: number;
-}
+/** vramlab.h's structs, field by field, in declaration order (nested structs by name, declared first). */
+const STRUCTS = {
+  vl_runtime_options: { budget: 'uint64_t', host_budget: 'uint64_t' },
+  vl_model_config: {
+    vocab_size: 'int32_t',
+    hidden_size: 'int32_t',
+    intermediate_size: 'int32_t',
+    num_layers: 'int32_t',
+    num_heads: 'int32_t',
+    num_kv_heads: 'int32_t',
+    head_dim: 'int32_t',
+    max_position_embeddings: 'int32_t',
+    tie_word_embeddings: 'int32_t',
+    dtype: 'int32_t',
+    rms_norm_eps: 'float',
+    rope_theta: 'float',
+  },
+  vl_model_options: {
+    kv_block_tokens: 'int32_t',
+    placement: 'int32_t',
+    kv_pool_tokens: 'int64_t',
+    prefetch: 'int32_t',
+    paging: 'int32_t',
+    ring_bytes: 'uint64_t',
+  },
+  vl_memory_info: {
+    budget: 'uint64_t',
+    current: 'uint64_t',
+    peak: 'uint64_t',
+    device_total: 'uint64_t',
+    device_free: 'uint64_t',
+    host_budget: 'uint64_t',
+    host_current: 'uint64_t',
+    host_peak: 'uint64_t',
+  },
+  vl_model_info: {
+    config: 'vl_model_config',
+    weight_bytes: 'uint64_t',
+    kv_pool_bytes: 'uint64_t',
+    kv_block_tokens: 'int32_t',
+    kv_pool_blocks: 'int32_t',
+    kv_free_blocks: 'int32_t',
+    placement: 'int32_t',
+    resident_layers: 'int32_t',
+    prefetch: 'int32_t',
+    resident_bytes: 'uint64_t',
+    host_bytes: 'uint64_t',
+    ring_bytes: 'uint64_t',
+    layer_bytes: 'uint64_t',
+    kv_block_bytes: 'uint64_t',
+    paging: 'int32_t',
+    kv_host_blocks: 'int32_t',
+    sessions: 'int32_t',
+    max_step_tokens: 'int32_t',
+  },
+  vl_step_stats: { tokens: 'int32_t', steps: 'int32_t', h2d_bytes: 'uint64_t', wall_ms: 'double', device_ms: 'double' },
+  vl_layer_timing: { copy_start_ms: 'float', copy_end_ms: 'float', compute_start_ms: 'float', compute_end_ms: 'float' },
+  vl_session_info: {
+    n_tokens: 'int32_t',
+    n_blocks: 'int32_t',
+    id: 'int32_t',
+    device_blocks: 'int32_t',
+    host_blocks: 'int32_t',
+    dropped_tokens: 'int32_t',
+    quota: 'int32_t',
+    running: 'int32_t',
+    in_bytes: 'uint64_t',
+    out_bytes: 'uint64_t',
+    next_use: 'double',
+  },
+  vl_breakpoint_stats: {
+    layer: 'int32_t',
+    tokens: 'int32_t',
+    hidden: 'int32_t',
+    offloaded: 'int32_t',
+    pauses: 'int32_t',
+    pause_ms: 'double',
+    restore_ms: 'double',
+    to_logits_ms: 'double',
+    gap_ms: 'double',
+    d2h_bytes: 'uint64_t',
+    h2d_bytes: 'uint64_t',
+  },
+  vl_paging_stats: {
+    out_bytes: 'uint64_t',
+    in_bytes: 'uint64_t',
+    out_blocks: 'uint64_t',
+    in_blocks: 'uint64_t',
+    evictions: 'uint64_t',
+    dropped_blocks: 'uint64_t',
+    recomputed_tokens: 'uint64_t',
+    prefetched_blocks: 'uint64_t',
+    out_ms: 'double',
+    in_ms: 'double',
+    stall_ms: 'double',
+  },
+  vl_paging_event: {
+    seq: 'uint64_t',
+    t_ms: 'double',
+    session: 'int32_t',
+    kind: 'int32_t',
+    reason: 'int32_t',
+    blocks: 'int32_t',
+    bytes: 'uint64_t',
+    key: 'double',
+    device_blocks: 'int32_t',
+    host_blocks: 'int32_t',
+    pool_used: 'int32_t',
+    host_used: 'int32_t',
+  },
+} as const;
 
-export interface NativeModelOptions {
-  kv_block_tokens: number;
-  kv_pool_tokens: number;
-  placement: number;
-  prefetch: number;
-  ring_bytes: number;
-}
+type Structs = typeof STRUCTS;
+type StructName = keyof Structs;
+/** A struct as JavaScript sees it: numbers (64-bit fields too, exact up to 2^53) and nested structs. */
+type StructOf<K extends StructName> = { -readonly [F in keyof Structs[K]]: Structs[K][F] extends StructName ? StructOf<Structs[K][F]> : number };
 
-export interface NativeMemoryInfo {
-  budget: number;
-  current: number;
-  peak: number;
-  device_total: number;
-  device_free: number;
-}
-
-export interface NativeModelInfo {
-  config: NativeModelConfig;
-  weight_bytes: number;
-  kv_pool_bytes: number;
-  kv_block_tokens: number;
-  kv_pool_blocks: number;
-  kv_free_blocks: number;
-  placement: number;
-  resident_layers: number;
-  prefetch: number;
-  resident_bytes: number;
-  host_bytes: number;
-  ring_bytes: number;
-  layer_bytes: number;
-}
-
-export interface NativeStepStats {
-  tokens: number;
-  steps: number;
-  h2d_bytes: number;
-  wall_ms: number;
-  device_ms: number;
-}
-
-export interface NativeLayerTiming {
-  copy_start_ms: number;
-  copy_end_ms: number;
-  compute_start_ms: number;
-  compute_end_ms: number;
-}
-
-export interface NativeSessionInfo {
-  n_tokens: number;
-  n_blocks: number;
-}
-
-export interface NativeBreakpointStats {
-  layer: number;
-  tokens: number;
-  hidden: number;
-  offloaded: number;
-  pauses: number;
-  pause_ms: number;
-  restore_ms: number;
-  to_logits_ms: number;
-  gap_ms: number;
-  d2h_bytes: number;
-  h2d_bytes: number;
-}
+export type NativeRuntimeOptions = StructOf<'vl_runtime_options'>;
+export type NativeModelConfig = StructOf<'vl_model_config'>;
+export type NativeModelOptions = StructOf<'vl_model_options'>;
+export type NativeMemoryInfo = StructOf<'vl_memory_info'>;
+export type NativeModelInfo = StructOf<'vl_model_info'>;
+export type NativeStepStats = StructOf<'vl_step_stats'>;
+export type NativeLayerTiming = StructOf<'vl_layer_timing'>;
+export type NativeSessionInfo = StructOf<'vl_session_info'>;
+export type NativeBreakpointStats = StructOf<'vl_breakpoint_stats'>;
+export type NativePagingStats = StructOf<'vl_paging_stats'>;
+export type NativePagingEvent = StructOf<'vl_paging_event'>;
 
 /** The package root: the nearest folder above this file holding vramlab's package.json. */
 export function packageRoot(): string {
@@ -113,72 +166,33 @@ function libraryPath(): string {
 }
 
 function bind() {
-  const lib = koffi.load(libraryPath());
+  const path = libraryPath();
+  const lib = koffi.load(path);
+  const version = lib.func('int32_t vl_abi_version(void)')() as number;
+  if (version !== ABI_VERSION)
+    throw new VramlabError('VL_ERR_NOT_BUILT', `${path} has ABI version ${version} but this vramlab declares version ${ABI_VERSION}: rebuild the native library (npm run build)`);
   koffi.opaque('vl_runtime');
   koffi.opaque('vl_model');
   koffi.opaque('vl_session');
-  koffi.struct('vl_model_config', {
-    vocab_size: 'int32_t',
-    hidden_size: 'int32_t',
-    intermediate_size: 'int32_t',
-    num_layers: 'int32_t',
-    num_heads: 'int32_t',
-    num_kv_heads: 'int32_t',
-    head_dim: 'int32_t',
-    max_position_embeddings: 'int32_t',
-    tie_word_embeddings: 'int32_t',
-    dtype: 'int32_t',
-    rms_norm_eps: 'float',
-    rope_theta: 'float',
-  });
-  koffi.struct('vl_model_options', { kv_block_tokens: 'int32_t', kv_pool_tokens: 'int32_t', placement: 'int32_t', prefetch: 'int32_t', ring_bytes: 'uint64_t' });
-  koffi.struct('vl_step_stats', { tokens: 'int32_t', steps: 'int32_t', h2d_bytes: 'uint64_t', wall_ms: 'double', device_ms: 'double' });
-  koffi.struct('vl_layer_timing', { copy_start_ms: 'float', copy_end_ms: 'float', compute_start_ms: 'float', compute_end_ms: 'float' });
-  koffi.struct('vl_memory_info', { budget: 'uint64_t', current: 'uint64_t', peak: 'uint64_t', device_total: 'uint64_t', device_free: 'uint64_t' });
-  koffi.struct('vl_model_info', {
-    config: 'vl_model_config',
-    weight_bytes: 'uint64_t',
-    kv_pool_bytes: 'uint64_t',
-    kv_block_tokens: 'int32_t',
-    kv_pool_blocks: 'int32_t',
-    kv_free_blocks: 'int32_t',
-    placement: 'int32_t',
-    resident_layers: 'int32_t',
-    prefetch: 'int32_t',
-    resident_bytes: 'uint64_t',
-    host_bytes: 'uint64_t',
-    ring_bytes: 'uint64_t',
-    layer_bytes: 'uint64_t',
-  });
-  koffi.struct('vl_session_info', { n_tokens: 'int32_t', n_blocks: 'int32_t' });
-  koffi.struct('vl_breakpoint_stats', {
-    layer: 'int32_t',
-    tokens: 'int32_t',
-    hidden: 'int32_t',
-    offloaded: 'int32_t',
-    pauses: 'int32_t',
-    pause_ms: 'double',
-    restore_ms: 'double',
-    to_logits_ms: 'double',
-    gap_ms: 'double',
-    d2h_bytes: 'uint64_t',
-    h2d_bytes: 'uint64_t',
-  });
+  for (const [name, fields] of Object.entries(STRUCTS)) koffi.struct(name, fields);
   return {
-    abi_version: lib.func('int32_t vl_abi_version(void)'),
     last_error: lib.func('const char *vl_last_error(void)'),
-    runtime_open: lib.func('int32_t vl_runtime_open(const char *device, uint64_t budget, _Out_ vl_runtime **out)'),
+    status_name: lib.func('const char *vl_status_name(int32_t status)'),
+    runtime_open: lib.func('int32_t vl_runtime_open(const char *device, const vl_runtime_options *options, _Out_ vl_runtime **out)'),
     runtime_close: lib.func('int32_t vl_runtime_close(vl_runtime *rt)'),
     runtime_memory: lib.func('int32_t vl_runtime_memory(vl_runtime *rt, _Out_ vl_memory_info *out)'),
     runtime_device_name: lib.func('int32_t vl_runtime_device_name(vl_runtime *rt, _Out_ uint8_t *buf, int32_t cap)'),
     runtime_error: lib.func('const char *vl_runtime_error(vl_runtime *rt)'),
-    runtime_copy_bandwidth: lib.func('int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, _Out_ double *gbps)'),
+    runtime_copy_bandwidth: lib.func('int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, int32_t direction, _Out_ double *gbps)'),
     model_load: lib.func('int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, _Out_ vl_model **out)'),
     model_synthetic: lib.func(
       'int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config, uint64_t seed, const vl_model_options *options, _Out_ vl_model **out)',
     ),
     model_info: lib.func('int32_t vl_model_info_get(vl_model *m, _Out_ vl_model_info *out)'),
     model_free: lib.func('int32_t vl_model_free(vl_model *m)'),
+    model_set_paging: lib.func('int32_t vl_model_set_paging(vl_model *m, int32_t policy)'),
+    model_paging_stats: lib.func('int32_t vl_model_paging_stats(vl_model *m, _Out_ vl_paging_stats *out)'),
+    model_paging_events: lib.func('int32_t vl_model_paging_events(vl_model *m, uint64_t first, _Out_ uint8_t *out, int32_t cap, _Out_ int32_t *n, _Out_ uint64_t *total)'),
     session_create: lib.func('int32_t vl_session_create(vl_model *m, _Out_ vl_session **out)'),
     session_free: lib.func('int32_t vl_session_free(vl_session *s)'),
     session_info: lib.func('int32_t vl_session_info_get(vl_session *s, _Out_ vl_session_info *out)'),
@@ -186,6 +200,10 @@ function bind() {
     session_forward: lib.func('int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, _Out_ float *logits)'),
     session_generate: lib.func('int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, _Out_ int32_t *out)'),
     session_error: lib.func('const char *vl_session_error(vl_session *s)'),
+    session_page_out: lib.func('int32_t vl_session_page_out(vl_session *s)'),
+    session_page_in: lib.func('int32_t vl_session_page_in(vl_session *s)'),
+    session_set_next_use: lib.func('int32_t vl_session_set_next_use(vl_session *s, double key)'),
+    session_set_quota: lib.func('int32_t vl_session_set_quota(vl_session *s, int32_t max_device_blocks)'),
     session_last_step: lib.func('int32_t vl_session_last_step(vl_session *s, _Out_ vl_step_stats *out)'),
     session_timeline: lib.func('int32_t vl_session_timeline(vl_session *s, _Out_ uint8_t *out, int32_t cap, _Out_ int32_t *n)'),
     session_forward_breakpoints: lib.func(
@@ -209,9 +227,15 @@ function lib(): Bindings {
   return bindings;
 }
 
+/** The VramlabError of a failed call: its code named by the library (vl_status_name), its message. */
+function failure(status: number, message: string): VramlabError {
+  const name = lib().status_name(status) as string;
+  return new VramlabError(errorCode(name), message || `native call failed with ${name} (${status})`);
+}
+
 /** Throws the VramlabError of a failed synchronous call (message from vl_last_error). */
 function check(status: number): void {
-  if (status !== 0) throw VramlabError.fromStatus(status, lib().last_error() as string);
+  if (status !== 0) throw failure(status, lib().last_error() as string);
 }
 
 /** Runs a native call on a koffi worker thread; on failure reads the message kept on the handle. */
@@ -219,7 +243,7 @@ function callAsync(fn: KoffiFunction, args: unknown[], errorOf: () => string): P
   return new Promise((resolve, reject) => {
     (fn.async as (...a: unknown[]) => void)(...args, (err: unknown, status: number) => {
       if (err) reject(new VramlabError('VL_ERR_INTERNAL', `native call failed: ${String(err)}`));
-      else if (status !== 0) reject(VramlabError.fromStatus(status, errorOf()));
+      else if (status !== 0) reject(failure(status, errorOf()));
       else resolve();
     });
   });
@@ -234,32 +258,46 @@ function handleOf(out: [Handle | null]): Handle {
   return out[0];
 }
 
-function toNumbers<T extends object>(o: T): T {
-  const r: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) r[k] = typeof v === 'bigint' ? Number(v) : v;
-  return r as T;
+/** A struct koffi decoded, with its 64-bit fields (bigints) as numbers, nested structs too. */
+function numbers<T>(value: unknown): T {
+  if (typeof value === 'bigint') return Number(value) as T;
+  if (typeof value !== 'object' || value === null) return value as T;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = numbers(v);
+  return out as T;
+}
+
+/** Reads a struct out-parameter: `call` fills the object it is given. */
+function readStruct<K extends StructName>(call: (out: object) => number): StructOf<K> {
+  const out = {};
+  check(call(out));
+  return numbers<StructOf<K>>(out);
+}
+
+/** Reads `n` structs from a buffer an out-parameter array was written into. */
+function decodeArray<K extends StructName>(buf: Buffer, name: K, n: number): StructOf<K>[] {
+  if (n === 0) return [];
+  return (koffi.decode(buf, name, n) as unknown[]).map((v) => numbers<StructOf<K>>(v));
 }
 
 export const native = {
   abiVersion(): number {
-    return lib().abi_version() as number;
+    return ABI_VERSION;
   },
 
-  runtimeOpen(device: string, budget: number): Handle {
+  runtimeOpen(device: string, options: NativeRuntimeOptions): Handle {
     const out = outHandle();
     // vl_runtime_open has no handle to keep its message on yet; koffi runs async calls on worker
     // threads, so the thread-local vl_last_error() is not ours to read: open synchronously (fast,
     // except CUDA context creation, a one-off).
-    check(lib().runtime_open(device, BigInt(budget), out) as number);
+    check(lib().runtime_open(device, { budget: BigInt(options.budget), host_budget: BigInt(options.host_budget) }, out) as number);
     return handleOf(out);
   },
   runtimeClose(rt: Handle): void {
     check(lib().runtime_close(rt) as number);
   },
   runtimeMemory(rt: Handle): NativeMemoryInfo {
-    const out = {} as NativeMemoryInfo;
-    check(lib().runtime_memory(rt, out) as number);
-    return toNumbers(out);
+    return readStruct<'vl_memory_info'>((out) => lib().runtime_memory(rt, out) as number);
   },
   runtimeDeviceName(rt: Handle): string {
     const buf = Buffer.alloc(256);
@@ -267,9 +305,10 @@ export const native = {
     return buf.toString('utf8', 0, buf.indexOf(0));
   },
 
-  async runtimeCopyBandwidth(rt: Handle, bytes: number, pinned: boolean, reps: number): Promise<number> {
+  /** GB/s of `bytes` copied `reps` times; direction: 0 host to device, 1 device to host, 2 both at once. */
+  async runtimeCopyBandwidth(rt: Handle, bytes: number, pinned: boolean, reps: number, direction: number): Promise<number> {
     const out = [0];
-    await callAsync(lib().runtime_copy_bandwidth, [rt, BigInt(bytes), pinned ? 1 : 0, reps, out], () => lib().runtime_error(rt) as string);
+    await callAsync(lib().runtime_copy_bandwidth, [rt, BigInt(bytes), pinned ? 1 : 0, reps, direction, out], () => lib().runtime_error(rt) as string);
     return out[0] as number;
   },
 
@@ -284,12 +323,24 @@ export const native = {
     return handleOf(out);
   },
   modelInfo(m: Handle): NativeModelInfo {
-    const out = {} as NativeModelInfo;
-    check(lib().model_info(m, out) as number);
-    return { ...toNumbers(out), config: out.config };
+    return readStruct<'vl_model_info'>((out) => lib().model_info(m, out) as number);
   },
   modelFree(m: Handle): void {
     check(lib().model_free(m) as number);
+  },
+  modelSetPaging(m: Handle, policy: number): void {
+    check(lib().model_set_paging(m, policy) as number);
+  },
+  modelPagingStats(m: Handle): NativePagingStats {
+    return readStruct<'vl_paging_stats'>((out) => lib().model_paging_stats(m, out) as number);
+  },
+  /** Records [first, first + cap) of the model's paging records, and how many there are. */
+  modelPagingEvents(m: Handle, first: number, cap: number): { events: NativePagingEvent[]; total: number } {
+    const buf = Buffer.alloc(koffi.sizeof('vl_paging_event') * Math.max(cap, 1));
+    const n = [0];
+    const total = [0];
+    check(lib().model_paging_events(m, BigInt(first), buf, cap, n, total) as number);
+    return { events: decodeArray(buf, 'vl_paging_event', n[0] as number), total: Number(total[0]) };
   },
 
   sessionCreate(m: Handle): Handle {
@@ -301,28 +352,32 @@ export const native = {
     check(lib().session_free(s) as number);
   },
   sessionInfo(s: Handle): NativeSessionInfo {
-    const out = {} as NativeSessionInfo;
-    check(lib().session_info(s, out) as number);
-    return out;
+    return readStruct<'vl_session_info'>((out) => lib().session_info(s, out) as number);
   },
   sessionReset(s: Handle): void {
     check(lib().session_reset(s) as number);
   },
+  sessionPageOut(s: Handle): void {
+    check(lib().session_page_out(s) as number);
+  },
+  /** Resolves once every block of the session is on the device. */
+  sessionPageIn(s: Handle): Promise<void> {
+    return callAsync(lib().session_page_in, [s], () => lib().session_error(s) as string);
+  },
+  sessionSetNextUse(s: Handle, key: number): void {
+    check(lib().session_set_next_use(s, key) as number);
+  },
+  sessionSetQuota(s: Handle, blocks: number): void {
+    check(lib().session_set_quota(s, blocks) as number);
+  },
   sessionLastStep(s: Handle): NativeStepStats {
-    const out = {} as NativeStepStats;
-    check(lib().session_last_step(s, out) as number);
-    return toNumbers(out);
+    return readStruct<'vl_step_stats'>((out) => lib().session_last_step(s, out) as number);
   },
   sessionTimeline(s: Handle, layers: number): NativeLayerTiming[] {
-    const out: NativeLayerTiming[] = [];
+    const buf = Buffer.alloc(koffi.sizeof('vl_layer_timing') * Math.max(layers, 1));
     const n = [0];
-    // vl_layer_timing is four floats: read them from a plain buffer.
-    const buf = Buffer.alloc(16 * Math.max(layers, 1));
     check(lib().session_timeline(s, buf, layers, n) as number);
-    const count = Math.min(n[0] as number, layers);
-    for (let i = 0; i < count; i++)
-      out.push({ copy_start_ms: buf.readFloatLE(16 * i), copy_end_ms: buf.readFloatLE(16 * i + 4), compute_start_ms: buf.readFloatLE(16 * i + 8), compute_end_ms: buf.readFloatLE(16 * i + 12) });
-    return out;
+    return decodeArray(buf, 'vl_layer_timing', Math.min(n[0] as number, layers));
   },
   sessionForward(s: Handle, ids: Int32Array, logitsRows: number, logits: Float32Array | null): Promise<void> {
     return callAsync(lib().session_forward, [s, ids, ids.length, logitsRows, logits], () => lib().session_error(s) as string);
@@ -361,8 +416,6 @@ export const native = {
     check(lib().session_activation_edit(s, scale, vec, vec ? vec.length : 0) as number);
   },
   sessionBreakpointStats(s: Handle): NativeBreakpointStats {
-    const out = {} as NativeBreakpointStats;
-    check(lib().session_breakpoint_stats(s, out) as number);
-    return toNumbers(out);
+    return readStruct<'vl_breakpoint_stats'>((out) => lib().session_breakpoint_stats(s, out) as number);
   },
 };

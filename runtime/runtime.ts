@@ -19,8 +19,13 @@ import { parseSize } from './units.js';
 export interface RuntimeOptions {
   /** "cpu" (default) or "cuda:N". */
   device?: string;
-  /** The VRAM budget: bytes or a size such as "512MB"; default: the device's memory. */
+  /**
+   * The VRAM budget: bytes or a size such as "512MB"; default: the device's memory. With a budget, a
+   * model's KV pool takes what its weights, ring and workspace leave of it (unless kvPoolTokens says).
+   */
   budget?: number | string;
+  /** Pinned host memory the KV pagers may hold (paged-out blocks); default: half the machine's RAM. */
+  hostBudget?: number | string;
 }
 
 export interface MemoryInfo {
@@ -29,7 +34,73 @@ export interface MemoryInfo {
   peak: number;
   deviceTotal: number;
   deviceFree: number;
+  /** Pinned host memory of the KV pagers: their budget, what they hold now and at most. */
+  hostBudget: number;
+  hostCurrent: number;
+  hostPeak: number;
 }
+
+/**
+ * How a model makes room when a step needs KV blocks the device pool lacks: page out the least recently
+ * run sessions (`lru`), those whose next turn is furthest away (`next-use`, prefetching the next one),
+ * drop their KV and re-run it when they return (`recompute`), or fail (`none`).
+ */
+export type PagingPolicy = 'lru' | 'next-use' | 'recompute' | 'none';
+export const PAGING_POLICIES: readonly PagingPolicy[] = ['lru', 'next-use', 'recompute', 'none'];
+
+/** What a model's pager has done. Bytes and blocks each way; times in device milliseconds. */
+export interface PagingStats {
+  outBytes: number;
+  inBytes: number;
+  outBlocks: number;
+  inBlocks: number;
+  evictions: number;
+  droppedBlocks: number;
+  recomputedTokens: number;
+  prefetchedBlocks: number;
+  /** The copies' own device time, each direction (copies known to be complete). */
+  outMs: number;
+  inMs: number;
+  /** The compute stream waiting for pages. */
+  stallMs: number;
+}
+
+/** One paging record: what moved for which session (Session.id), and the rule that chose it. */
+export interface PagingEvent {
+  seq: number;
+  /** Host milliseconds since the model was loaded. */
+  tMs: number;
+  session: number;
+  kind: 'out' | 'in' | 'drop' | 'run';
+  reason: 'step' | 'lru' | 'next-use' | 'prefetch' | 'explicit' | 'offload';
+  blocks: number;
+  bytes: number;
+  /** The policy's value for the session: its last use (lru), its next-use key; for a run, the tokens. */
+  key: number;
+  /** The session's blocks on the device and on the host after it. */
+  deviceBlocks: number;
+  hostBlocks: number;
+  /** Device blocks in use and host slots in use, all sessions, after it. */
+  poolUsed: number;
+  hostUsed: number;
+}
+
+/** Where a session's KV blocks are. */
+export interface Residency {
+  blocks: number;
+  deviceBlocks: number;
+  hostBlocks: number;
+  /** Tokens whose KV was dropped (recompute), re-run at the session's next step. */
+  droppedTokens: number;
+  /** At most this many device blocks (0: no limit). */
+  quota: number;
+  inBytes: number;
+  outBytes: number;
+}
+
+const KINDS: PagingEvent['kind'][] = ['out', 'in', 'drop', 'run'];
+const REASONS: PagingEvent['reason'][] = ['step', 'lru', 'next-use', 'prefetch', 'explicit', 'offload'];
+const COPY_DIRECTIONS = { h2d: 0, d2h: 1, both: 2 } as const;
 
 /**
  * Where a model's layers live: `resident` (all in VRAM); `stream` (host memory, through a ring in
@@ -51,6 +122,8 @@ export interface ModelOptions {
   ring?: number | string;
   /** Streamed layers copied ahead of the one computing (default 1). */
   prefetch?: number;
+  /** How the KV pager makes room (default lru). */
+  paging?: PagingPolicy;
 }
 
 export interface ModelInfo {
@@ -69,6 +142,14 @@ export interface ModelInfo {
   hostBytes: number;
   ringBytes: number;
   layerBytes: number;
+  /** One KV block (every layer of block tokens positions). */
+  kvBlockBytes: number;
+  paging: PagingPolicy;
+  /** KV blocks paged out to host memory now, all sessions. */
+  kvHostBlocks: number;
+  sessions: number;
+  /** Steps up to this many tokens always find their workspace. */
+  maxStepTokens: number;
 }
 
 export interface LayerTiming {
@@ -116,9 +197,14 @@ function stateError(what: string): VramlabError {
   return new VramlabError('VL_ERR_STATE', what);
 }
 
-function positiveInt(v: number | undefined, name: string): number {
+function positiveInt(v: number | undefined, name: string, max = 2 ** 31 - 1): number {
   if (v === undefined) return 0;
-  if (!Number.isInteger(v) || v < 1) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `${name} must be a positive integer, got ${v}`);
+  return checkedInt(v, name, 1, max);
+}
+
+/** A whole number in [min, max] (the C ABI narrows it: checked before it crosses). */
+function checkedInt(v: number, name: string, min: number, max: number): number {
+  if (!Number.isInteger(v) || v < min || v > max) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `${name} must be a whole number from ${min} to ${max}, got ${v}`);
   return v;
 }
 
@@ -192,10 +278,54 @@ export class Session {
     return native.sessionInfo(this.#live()).n_tokens;
   }
 
-  /** KV blocks the session holds. */
+  /** KV blocks the session holds, on the device or paged out. */
   get blocks(): number {
     this.#idle('read the blocks of');
     return native.sessionInfo(this.#live()).n_blocks;
+  }
+
+  /** The model's n-th session (from 0): how the paging records (Model.pagingEvents) name it. */
+  get id(): number {
+    this.#idle('read the id of');
+    return native.sessionInfo(this.#live()).id;
+  }
+
+  /** Where its KV blocks are: on the device, paged out to host memory, dropped (recompute). */
+  residency(): Residency {
+    this.#idle('read the residency of');
+    const i = native.sessionInfo(this.#live());
+    return { blocks: i.n_blocks, deviceBlocks: i.device_blocks, hostBlocks: i.host_blocks, droppedTokens: i.dropped_tokens, quota: i.quota, inBytes: i.in_bytes, outBytes: i.out_bytes };
+  }
+
+  /**
+   * Pages every device block of the session out to pinned host memory: the copies run on the device's
+   * offload stream, and the blocks are free for other sessions at once. The next step (or pageIn)
+   * brings them back. A paused session can be paged out too.
+   */
+  pageOut(): void {
+    this.#idle('page out');
+    native.sessionPageOut(this.#live());
+  }
+
+  /** Brings every paged-out block back to the device (making room as the model's policy says); resolves once they are there. */
+  async pageIn(): Promise<void> {
+    await this.#run(() => native.sessionPageIn(this.#live()));
+  }
+
+  /**
+   * When the session runs next, for the next-use policy: smaller = sooner (a turn index or an expected
+   * start time in ms, one scale per model); null: unknown (paged out first).
+   */
+  nextUse(key: number | null): void {
+    this.#idle('set the next use of');
+    if (key !== null && !(Number.isFinite(key) && key >= 0)) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `the next-use key must be a number >= 0 or null, got ${key}`);
+    native.sessionSetNextUse(this.#live(), key ?? -1);
+  }
+
+  /** At most this many KV blocks on the device for the session (a step that needs more fails); 0: no limit. */
+  setQuota(maxDeviceBlocks: number): void {
+    this.#idle('set the quota of');
+    native.sessionSetQuota(this.#live(), checkedInt(maxDeviceBlocks, 'the quota', 0, 2 ** 31 - 1));
   }
 
   /**
@@ -437,7 +567,67 @@ export class Model {
       hostBytes: i.host_bytes,
       ringBytes: i.ring_bytes,
       layerBytes: i.layer_bytes,
+      kvBlockBytes: i.kv_block_bytes,
+      paging: PAGING_POLICIES[i.paging] ?? 'lru',
+      kvHostBlocks: i.kv_host_blocks,
+      sessions: i.sessions,
+      maxStepTokens: i.max_step_tokens,
     };
+  }
+
+  /** Changes how the KV pager makes room (takes effect at the next step). */
+  setPaging(policy: PagingPolicy): void {
+    const p = PAGING_POLICIES.indexOf(policy);
+    if (p < 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `unknown paging policy "${String(policy)}" (use ${PAGING_POLICIES.join(', ')})`);
+    native.modelSetPaging(this.#live(), p);
+  }
+
+  /** The next-use keys of an upcoming order of turns: sessions[i] runs i-th (for the next-use policy). */
+  planTurns(sessions: readonly Session[]): void {
+    sessions.forEach((s, i) => s.nextUse(i));
+  }
+
+  pagingStats(): PagingStats {
+    const p = native.modelPagingStats(this.#live());
+    return {
+      outBytes: p.out_bytes,
+      inBytes: p.in_bytes,
+      outBlocks: p.out_blocks,
+      inBlocks: p.in_blocks,
+      evictions: p.evictions,
+      droppedBlocks: p.dropped_blocks,
+      recomputedTokens: p.recomputed_tokens,
+      prefetchedBlocks: p.prefetched_blocks,
+      outMs: p.out_ms,
+      inMs: p.in_ms,
+      stallMs: p.stall_ms,
+    };
+  }
+
+  /** The pager's records from the `from`-th on (0: all), in order: every decision it made. */
+  pagingEvents(from = 0): PagingEvent[] {
+    const h = this.#live();
+    const out: PagingEvent[] = [];
+    for (let first = from; ; ) {
+      const { events, total } = native.modelPagingEvents(h, first, 4096);
+      for (const e of events)
+        out.push({
+          seq: e.seq,
+          tMs: e.t_ms,
+          session: e.session,
+          kind: KINDS[e.kind] ?? 'run',
+          reason: REASONS[e.reason] ?? 'step',
+          blocks: e.blocks,
+          bytes: e.bytes,
+          key: e.key,
+          deviceBlocks: e.device_blocks,
+          hostBlocks: e.host_blocks,
+          poolUsed: e.pool_used,
+          hostUsed: e.host_used,
+        });
+      first += events.length;
+      if (events.length === 0 || first >= total) return out;
+    }
   }
 
   createSession(): Session {
@@ -498,7 +688,9 @@ export class Runtime {
     const device = options.device ?? 'cpu';
     const budget = options.budget === undefined ? 0 : parseSize(options.budget);
     if (options.budget !== undefined && budget === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', 'the VRAM budget must be larger than 0');
-    return new Runtime(native.runtimeOpen(device, budget), device);
+    const hostBudget = options.hostBudget === undefined ? 0 : parseSize(options.hostBudget);
+    if (options.hostBudget !== undefined && hostBudget === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', 'the host budget must be larger than 0');
+    return new Runtime(native.runtimeOpen(device, { budget, host_budget: hostBudget }), device);
   }
 
   get disposed(): boolean {
@@ -512,13 +704,29 @@ export class Runtime {
 
   memory(): MemoryInfo {
     const m = native.runtimeMemory(this.#live());
-    return { budget: m.budget, current: m.current, peak: m.peak, deviceTotal: m.device_total, deviceFree: m.device_free };
+    return {
+      budget: m.budget,
+      current: m.current,
+      peak: m.peak,
+      deviceTotal: m.device_total,
+      deviceFree: m.device_free,
+      hostBudget: m.host_budget,
+      hostCurrent: m.host_current,
+      hostPeak: m.host_peak,
+    };
   }
 
-  /** Host-to-device copy bandwidth in GB/s: `bytes` (default 1 GiB) from pinned or pageable memory. */
-  async copyBandwidth(options: { bytes?: number | string; pinned?: boolean; reps?: number } = {}): Promise<number> {
+  /**
+   * Copy bandwidth in GB/s: `bytes` (default 1 GiB) between the device and pinned or pageable host
+   * memory, host to device (default), device to host, or both at once (the bytes of both directions
+   * over the time of the pair).
+   */
+  async copyBandwidth(options: { bytes?: number | string; pinned?: boolean; reps?: number; direction?: 'h2d' | 'd2h' | 'both' } = {}): Promise<number> {
     const bytes = parseSize(options.bytes ?? 2 ** 30);
-    return native.runtimeCopyBandwidth(this.#live(), bytes, options.pinned ?? true, options.reps ?? 5);
+    const direction = COPY_DIRECTIONS[options.direction ?? 'h2d'];
+    if (direction === undefined) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `unknown copy direction "${String(options.direction)}" (h2d, d2h or both)`);
+    const reps = checkedInt(options.reps ?? 5, 'reps', 1, 100000);
+    return native.runtimeCopyBandwidth(this.#live(), bytes, options.pinned ?? true, reps, direction);
   }
 
   /**
@@ -532,11 +740,14 @@ export class Runtime {
       throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `unknown placement "${String(placement)}" (use ${PLACEMENTS.join(', ')})`);
     if (options.prefetch !== undefined && (!Number.isInteger(options.prefetch) || options.prefetch < 1))
       throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `prefetch must be a positive number of layers, got ${options.prefetch}`);
+    const paging = PAGING_POLICIES.indexOf(options.paging ?? 'lru');
+    if (paging < 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `unknown paging policy "${String(options.paging)}" (use ${PAGING_POLICIES.join(', ')})`);
     const opts = {
-      kv_block_tokens: positiveInt(options.kvBlockTokens, 'kvBlockTokens'),
-      kv_pool_tokens: positiveInt(options.kvPoolTokens, 'kvPoolTokens'),
+      kv_block_tokens: positiveInt(options.kvBlockTokens, 'kvBlockTokens', 1 << 20),
       placement: PLACEMENTS.indexOf(placement),
+      kv_pool_tokens: positiveInt(options.kvPoolTokens, 'kvPoolTokens', 2 ** 31 - 1),
       prefetch: options.prefetch ?? 0,
+      paging,
       ring_bytes: options.ring === undefined ? 0 : parseSize(options.ring),
     };
     if (options.ring !== undefined && opts.ring_bytes === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', 'the ring must be larger than 0');

@@ -54,6 +54,10 @@ struct Event {
     std::lock_guard<std::mutex> lock(mu);
     return ++recorded;
   }
+  bool done() {
+    std::lock_guard<std::mutex> lock(mu);
+    return completed >= recorded;
+  }
   uint64_t last_generation() {
     std::lock_guard<std::mutex> lock(mu);
     return recorded;
@@ -152,7 +156,7 @@ class CpuBackend final : public Backend {
     if (stream == StreamId::Compute) {
       on_compute([=] { std::memcpy(dst, src, bytes); });
     } else {
-      copies_.push([=] { std::memcpy(dst, src, bytes); }, true);
+      queue(stream).push([=] { std::memcpy(dst, src, bytes); }, true);
     }
   }
 
@@ -161,20 +165,21 @@ class CpuBackend final : public Backend {
   void event_record(Event *e, StreamId stream) override {
     uint64_t gen = e->next_generation();
     if (stream == StreamId::Compute) e->complete(gen);  // compute work before this point has run
-    else copies_.push([e, gen] { e->complete(gen); }, false);
+    else queue(stream).push([e, gen] { e->complete(gen); }, false);
   }
   void stream_wait(StreamId stream, Event *e) override {
     uint64_t gen = e->last_generation();
     if (stream == StreamId::Compute) e->wait_for(gen);
-    else copies_.push([e, gen] { e->wait_for(gen); }, false);
+    else queue(stream).push([e, gen] { e->wait_for(gen); }, false);
   }
   void event_synchronize(Event *e) override { e->wait_for(e->last_generation()); }
+  bool event_query(Event *e) override { return e->done(); }
   float event_elapsed_ms(Event *a, Event *b) override {
     std::chrono::duration<double, std::milli> d = b->when - a->when;
     return float(d.count());
   }
   void synchronize(StreamId stream) override {
-    if (stream == StreamId::Copy) copies_.drain();
+    if (stream != StreamId::Compute) queue(stream).drain();
   }
 
   void embed(Tensor out, Tensor table, const int32_t *ids) override {
@@ -233,7 +238,10 @@ class CpuBackend final : public Backend {
     else work();
   }
 
-  CopyQueue copies_;
+  // The Copy and Offload streams: one queue and thread each, so page-ins and page-outs overlap.
+  CopyQueue &queue(StreamId s) { return s == StreamId::Offload ? offload_ : copies_; }
+
+  CopyQueue copies_, offload_;
   std::unique_ptr<Graph> recording_;  // set between graph_begin and graph_end
 };
 

@@ -228,6 +228,17 @@ class CudaBackend final : public Backend {
     CUDA_CHECK(cudaEventSynchronize(ev(e)));
   }
 
+  bool event_query(Event *e) override {
+    make_current();
+    const cudaError_t st = cudaEventQuery(ev(e));
+    if (st == cudaErrorNotReady) {
+      (void)cudaGetLastError();  // not an error: the event is still pending
+      return false;
+    }
+    CUDA_CHECK(st);
+    return true;
+  }
+
   float event_elapsed_ms(Event *start, Event *end) override {
     make_current();
     float ms = 0.f;
@@ -535,6 +546,7 @@ class CudaBackend final : public Backend {
     gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[1], cudaStreamNonBlocking));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[2], cudaStreamNonBlocking));
     // Flash-decoding workspace, allocated once so that attention never allocates (nor synchronizes)
     // and a decode step stays capturable in a CUDA graph. attention_splits() only splits when
     // T * nh < 4 * SMs, so T * nh * splits < 8 * SMs partials of at most hd 256 floats: ~1.1 MiB on
@@ -612,7 +624,7 @@ class CudaBackend final : public Backend {
     if (cudaSetDevice(device_) != cudaSuccess) (void)cudaGetLastError();
   }
 
-  cudaStream_t stream(StreamId s) const { return streams_[s == StreamId::Copy ? 1 : 0]; }
+  cudaStream_t stream(StreamId s) const { return streams_[int(s)]; }
 
   // ---- fused-op helpers ----
 
@@ -701,7 +713,7 @@ class CudaBackend final : public Backend {
 
   int device_ = -1;
   cudaDeviceProp prop_{};
-  cudaStream_t streams_[2] = {nullptr, nullptr};  // [Compute, Copy], both non-blocking
+  cudaStream_t streams_[3] = {nullptr, nullptr, nullptr};  // [Compute, Copy, Offload], all non-blocking
   cublasHandle_t blas_ = nullptr;                 // null: no cuBLAS, the tiled GEMM runs prefill
   void *blas_ws_ = nullptr;                       // (32 MiB) cuBLAS workspace
   std::string blas_note_;                         // "cuBLAS 13.0.2" or why not

@@ -25,7 +25,7 @@ extern "C" {
 #define VL_API __attribute__((visibility("default")))
 #endif
 
-#define VL_ABI_VERSION 3
+#define VL_ABI_VERSION 4
 
 typedef enum vl_status {
   VL_OK = 0,
@@ -72,20 +72,48 @@ typedef enum vl_placement {
   VL_PLACE_AUTO = 4         /* the first K layers resident, the rest streamed; K from the budget */
 } vl_placement;
 
+/* How a model's KV pager makes room when a step needs KV blocks the device pool lacks (see
+ * native/src/kv_pager.h): it pages out blocks of sessions that are not running to pinned host memory. */
+typedef enum vl_paging_policy {
+  VL_PAGING_LRU = 0,       /* the least recently run sessions first */
+  VL_PAGING_NEXT_USE = 1,  /* the sessions whose next turn (vl_session_set_next_use) is furthest away; the next
+                              session is prefetched while the current one computes */
+  VL_PAGING_RECOMPUTE = 2, /* drop the KV instead, and re-run the tokens when the session returns */
+  VL_PAGING_NONE = 3       /* never: a step that does not fit fails with VL_ERR_OUT_OF_MEMORY */
+} vl_paging_policy;
+
+typedef struct vl_runtime_options {
+  uint64_t budget;      /* the VRAM budget; 0 = the device's free memory (the machine's RAM for the CPU) */
+  uint64_t host_budget; /* pinned host memory for KV pages; 0 = half the machine's RAM */
+} vl_runtime_options;
+
 typedef struct vl_model_options {
   int32_t kv_block_tokens; /* tokens per KV block; 0 = 16 */
-  int32_t kv_pool_tokens;  /* KV pool capacity in tokens, over all sessions; 0 = max_position_embeddings capped at 4096 */
   int32_t placement;       /* vl_placement */
+  int64_t kv_pool_tokens;  /* device KV pool capacity in tokens, over all sessions; 0 = what the budget leaves after the
+                              weights, the ring and a 2048-token step's workspace when the runtime was given a budget,
+                              else max_position_embeddings capped at 4096 */
   int32_t prefetch;        /* stream: layers copied ahead of the one computing; 0 = 1 */
+  int32_t paging;          /* vl_paging_policy */
   uint64_t ring_bytes;     /* ring capacity; 0 = two layers */
 } vl_model_options;
 
+/* What a copy-bandwidth probe times. */
+typedef enum vl_copy_direction {
+  VL_COPY_H2D = 0,  /* host to device */
+  VL_COPY_D2H = 1,  /* device to host */
+  VL_COPY_BOTH = 2  /* both at once, on two streams: the bytes of both over the time of the pair */
+} vl_copy_direction;
+
 typedef struct vl_memory_info {
-  uint64_t budget;      /* the VRAM budget of the runtime */
-  uint64_t current;     /* bytes allocated now under the budget */
-  uint64_t peak;        /* the high-water mark of current */
-  uint64_t device_total;/* the device's own memory (physical RAM for the CPU backend) */
-  uint64_t device_free; /* free on the device as the device reports it */
+  uint64_t budget;       /* the VRAM budget of the runtime */
+  uint64_t current;      /* bytes allocated now under the budget */
+  uint64_t peak;         /* the high-water mark of current */
+  uint64_t device_total; /* the device's own memory (physical RAM for the CPU backend) */
+  uint64_t device_free;  /* free on the device as the device reports it */
+  uint64_t host_budget;  /* pinned host memory the KV pagers may take */
+  uint64_t host_current; /* pinned host memory they hold now (their host block stores) */
+  uint64_t host_peak;    /* the high-water mark of host_current */
 } vl_memory_info;
 
 typedef struct vl_model_info {
@@ -102,6 +130,11 @@ typedef struct vl_model_info {
   uint64_t host_bytes;      /* weights in host memory (streamed layers) */
   uint64_t ring_bytes;      /* the ring's capacity, 0 when nothing is streamed */
   uint64_t layer_bytes;     /* one layer's weights */
+  uint64_t kv_block_bytes;  /* one KV block (all layers) */
+  int32_t paging;           /* vl_paging_policy */
+  int32_t kv_host_blocks;   /* KV blocks in the host block store now, all sessions */
+  int32_t sessions;         /* live sessions */
+  int32_t max_step_tokens;  /* steps up to this long always find their workspace */
 } vl_model_info;
 
 /* What the last step (forward call, or the whole of a generate call) did. */
@@ -124,9 +157,55 @@ typedef struct vl_layer_timing {
 } vl_layer_timing;
 
 typedef struct vl_session_info {
-  int32_t n_tokens;  /* tokens held in the session's KV cache */
-  int32_t n_blocks;  /* KV blocks the session holds */
+  int32_t n_tokens;       /* tokens held in the session's KV cache */
+  int32_t n_blocks;       /* KV blocks the session holds, on the device or paged out */
+  int32_t id;             /* the model's n-th session (from 0): how the paging records name it */
+  int32_t device_blocks;  /* its blocks on the device */
+  int32_t host_blocks;    /* its blocks paged out to host memory */
+  int32_t dropped_tokens; /* tokens whose KV was dropped (recompute) and is re-run at its next step */
+  int32_t quota;          /* at most this many device blocks; 0 = no limit */
+  int32_t running;        /* 1 while a step of it runs */
+  uint64_t in_bytes;      /* KV bytes paged in for it */
+  uint64_t out_bytes;     /* KV bytes paged out */
+  double next_use;        /* its next-use key, or -1 */
 } vl_session_info;
+
+/* What a model's pager did. */
+typedef struct vl_paging_stats {
+  uint64_t out_bytes, in_bytes;   /* KV bytes paged device -> host, host -> device */
+  uint64_t out_blocks, in_blocks;
+  uint64_t evictions;             /* victim choices (each page-out or drop of a session) */
+  uint64_t dropped_blocks;        /* recompute: blocks dropped */
+  uint64_t recomputed_tokens;     /* recompute: tokens re-run */
+  uint64_t prefetched_blocks;     /* next-use: blocks paged in ahead of their step */
+  double out_ms, in_ms;           /* the copies' own device time (copies known to be complete) */
+  double stall_ms;                /* the compute stream waiting for pages (device time) */
+} vl_paging_stats;
+
+/* One paging record: what moved, for which session, and the rule that chose it. */
+typedef enum vl_page_kind { VL_PAGE_OUT = 0, VL_PAGE_IN = 1, VL_PAGE_DROP = 2, VL_PAGE_RUN = 3 } vl_page_kind;
+typedef enum vl_page_reason {
+  VL_REASON_STEP = 0,     /* in: the step's own blocks; run: a step started */
+  VL_REASON_LRU = 1,      /* out or drop: the least recently run session */
+  VL_REASON_NEXT_USE = 2, /* out: the session whose next turn is furthest away */
+  VL_REASON_PREFETCH = 3, /* in: the next session, while the current one computes */
+  VL_REASON_EXPLICIT = 4, /* vl_session_page_out / _page_in */
+  VL_REASON_OFFLOAD = 5   /* out: a breakpoint pause with offload */
+} vl_page_reason;
+typedef struct vl_paging_event {
+  uint64_t seq;           /* from 1 */
+  double t_ms;            /* host milliseconds since the model was loaded */
+  int32_t session;        /* vl_session_info.id */
+  int32_t kind;           /* vl_page_kind */
+  int32_t reason;         /* vl_page_reason */
+  int32_t blocks;         /* blocks moved or dropped (run: the session's blocks) */
+  uint64_t bytes;         /* bytes copied */
+  double key;             /* the policy's value for the session (lru: its last use; next-use: its key); run: tokens */
+  int32_t device_blocks;  /* the session's blocks on the device after it */
+  int32_t host_blocks;    /* and on the host */
+  int32_t pool_used;      /* device KV blocks in use, all sessions, after it */
+  int32_t host_used;      /* host slots in use after it */
+} vl_paging_event;
 
 /* A session's breakpoints: the step paused now, or else the last step that had breakpoints. A pause
  * returns as soon as its save is enqueued, before the device has got there; the device times below
@@ -154,18 +233,20 @@ VL_API const char *vl_last_error(void);
 VL_API const char *vl_status_name(int32_t status);
 VL_API int32_t vl_abi_version(void);
 
-/* Runtime: one device and one VRAM budget. device: "cpu" or "cuda:N"; budget 0 = the device's
- * memory. */
-VL_API int32_t vl_runtime_open(const char *device, uint64_t vram_budget, vl_runtime **out);
+/* Runtime: one device, one VRAM budget and one host budget. device: "cpu" or "cuda:N"; options may be
+ * NULL (the defaults). */
+VL_API int32_t vl_runtime_open(const char *device, const vl_runtime_options *options, vl_runtime **out);
 VL_API int32_t vl_runtime_close(vl_runtime *rt);
 VL_API int32_t vl_runtime_memory(vl_runtime *rt, vl_memory_info *out);
 /* Writes the device's name (NUL-terminated, truncated to cap) into buf. */
 VL_API int32_t vl_runtime_device_name(vl_runtime *rt, char *buf, int32_t cap);
 VL_API const char *vl_runtime_error(vl_runtime *rt);
-/* Measures host-to-device copy bandwidth on the copy stream: `bytes` copied `reps` times from pinned
- * (pinned != 0) or pageable host memory, timed with events. The device buffer counts against the
- * budget while it lives. */
-VL_API int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, double *gbps);
+/* Measures copy bandwidth in GB/s: `bytes` copied `reps` times between device memory and pinned
+ * (pinned != 0) or pageable host memory, host to device on the Copy stream, device to host on the Offload
+ * stream, or both at once (vl_copy_direction), timed with events. The device buffers count against the
+ * budget while they live. */
+VL_API int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, int32_t direction,
+                                         double *gbps);
 
 /* Models. vl_model_load takes a HuggingFace model directory (config.json + model.safetensors or a
  * sharded set with model.safetensors.index.json). vl_model_synthetic fills the shape with seeded
@@ -175,6 +256,15 @@ VL_API int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config,
                                   const vl_model_options *options, vl_model **out);
 VL_API int32_t vl_model_info_get(vl_model *m, vl_model_info *out);
 VL_API int32_t vl_model_free(vl_model *m);
+
+/* Paging. A step runs only when every KV block of its session is on the device: the model's pager
+ * brings them back and makes room as its policy says (vl_paging_policy). */
+VL_API int32_t vl_model_set_paging(vl_model *m, int32_t policy);
+VL_API int32_t vl_model_paging_stats(vl_model *m, vl_paging_stats *out);
+/* Copies records [first, first + cap) of the model's paging records into out; *n receives how many were
+ * copied, *total how many there are. */
+VL_API int32_t vl_model_paging_events(vl_model *m, uint64_t first, vl_paging_event *out, int32_t cap, int32_t *n,
+                                      uint64_t *total);
 
 /* Sessions: one sequence with its own KV block table. */
 VL_API int32_t vl_session_create(vl_model *m, vl_session **out);
@@ -189,6 +279,18 @@ VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, 
  * argmax of the previous logits; out receives the max_new new tokens. */
 VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out);
 VL_API const char *vl_session_error(vl_session *s);
+/* Pages every device block of the session out to host memory (the copies run asynchronously; the
+ * device blocks are free for other sessions at once). Not while a step of it runs. */
+VL_API int32_t vl_session_page_out(vl_session *s);
+/* Brings every paged-out block of the session back to the device, making room as the policy says;
+ * returns once they are there. */
+VL_API int32_t vl_session_page_in(vl_session *s);
+/* The session's next turn, for the next-use policy: smaller = sooner (a turn index or an expected start
+ * time, one scale per model); < 0 = unknown (evicted first). */
+VL_API int32_t vl_session_set_next_use(vl_session *s, double key);
+/* At most max_device_blocks KV blocks on the device for the session (a step that needs more fails);
+ * 0 = no limit. */
+VL_API int32_t vl_session_set_quota(vl_session *s, int32_t max_device_blocks);
 VL_API int32_t vl_session_last_step(vl_session *s, vl_step_stats *out);
 /* Copies up to cap layer timings of the last pass into out; *n receives how many there are. A pass
  * that paused at breakpoints times each layer from the start of the segment (start or resume) that ran
@@ -207,8 +309,8 @@ VL_API int32_t vl_session_timeline(vl_session *s, vl_layer_timing *out, int32_t 
  * While a session is paused, vl_session_forward, _generate, _reset and a second
  * vl_session_forward_breakpoints fail with VL_ERR_STATE; these run:
  *  - vl_session_resume: continues to the next breakpoint, or to the end (logits_rows * vocab floats into
- *    logits, logits_rows as given at the start). If it fails the step is aborted, except when the KV
- *    pool has no room for an offloaded step's blocks (VL_ERR_OUT_OF_MEMORY): it then stays paused.
+ *    logits, logits_rows as given at the start). If it fails the step is aborted, except when the pager
+ *    cannot bring the session's blocks back (VL_ERR_OUT_OF_MEMORY): it then stays paused.
  *  - vl_session_abort: drops the step; the session's KV cache is exactly as before it.
  *  - vl_session_activation_get / _set: the residual stream after the paused layer, (tokens, hidden)
  *    float32 row-major; count must be tokens * hidden. _set drops pending edits.

@@ -1,8 +1,9 @@
 // abi.cpp: the C ABI. Every entry point runs its body inside guard(), which turns vl::Error,
 // std::bad_alloc and any other exception into a status and a message, so nothing ever unwinds into
-// the caller and the process never aborts.
+// the caller and the process never aborts. This file converts between the ABI's structs and the core's
+// (ModelConfig, ModelOptions, RuntimeOptions, the stats) and owns nothing but the handles.
 #include <algorithm>
-#include <cstdlib>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -13,8 +14,10 @@
 #include "backend_registry.h"
 #include "engine.h"
 #include "error.h"
+#include "kv_pager.h"
 #include "model.h"
 #include "runtime.h"
+#include "session.h"
 #include "step.h"
 #include "vramlab.h"
 
@@ -30,12 +33,7 @@ struct vl_model {
 };
 struct vl_session {
   vl_model *owner;
-  std::unique_ptr<vl::BlockTable> table;
-  std::unique_ptr<vl::Step> step;       // a step paused at a breakpoint, or null
-  vl_breakpoint_stats breakpoints{-1, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0};  // the last step with breakpoints
-  vl_step_stats last{};                 // the last forward or generate call
-  std::vector<vl::LayerTiming> timeline;  // its last pass
-  std::mutex busy;  // one call at a time per session
+  std::unique_ptr<vl::Session> session;
   std::string error;
 };
 
@@ -65,12 +63,9 @@ int32_t guard(std::string *sticky, std::mutex *sticky_mu, F &&body) {
   }
   t_last_error = msg;
   if (sticky) {
-    if (sticky_mu) {
-      std::lock_guard<std::mutex> lock(*sticky_mu);
-      *sticky = msg;
-    } else {
-      *sticky = msg;
-    }
+    std::unique_lock<std::mutex> lock;
+    if (sticky_mu) lock = std::unique_lock<std::mutex>(*sticky_mu);
+    *sticky = msg;
   }
   return st;
 }
@@ -78,6 +73,12 @@ int32_t guard(std::string *sticky, std::mutex *sticky_mu, F &&body) {
 template <typename F>
 int32_t guard(F &&body) {
   return guard(nullptr, nullptr, std::forward<F>(body));
+}
+
+// A runtime call whose message is also kept on the runtime (for calls run on worker threads).
+template <typename F>
+int32_t runtime_call(vl_runtime *rt, F &&body) {
+  return guard(rt ? &rt->error : nullptr, rt ? &rt->err_mu : nullptr, std::forward<F>(body));
 }
 
 void need(const void *p, const char *what) {
@@ -89,50 +90,110 @@ template <typename F>
 int32_t session_call(vl_session *s, F &&body) {
   return guard(s ? &s->error : nullptr, nullptr, [&] {
     need(s, "session");
-    std::unique_lock<std::mutex> lock(s->busy, std::try_to_lock);
+    std::unique_lock<std::mutex> lock(s->session->busy, std::try_to_lock);
     if (!lock.owns_lock()) throw vl::Error(VL_ERR_STATE, "the session is already running a step");
-    body();
+    body(*s->session);
   });
 }
 
 // Throws the state error of a call that cannot run while the session is paused at a breakpoint.
-void not_paused(const vl_session *s) {
-  if (s->step)
-    throw vl::Error(VL_ERR_STATE, "the session is paused at a breakpoint after layer " +
-                                      std::to_string(s->step->layer()) + ": resume or abort that step first");
+void not_paused(const vl::Session &s) {
+  if (s.step)
+    throw vl::Error(VL_ERR_STATE, "the session is paused at a breakpoint after layer " + std::to_string(s.step->layer()) +
+                                      ": resume or abort that step first");
 }
 
 // The paused step, or the state error of a call that needs one.
-vl::Step &paused_step(const vl_session *s, const char *what) {
-  if (!s->step) throw vl::Error(VL_ERR_STATE, std::string("the session is not paused at a breakpoint: ") + what);
-  return *s->step;
+vl::Step &paused_step(const vl::Session &s, const char *what) {
+  if (!s.step) throw vl::Error(VL_ERR_STATE, std::string("the session is not paused at a breakpoint: ") + what);
+  return *s.step;
 }
 
-vl_breakpoint_stats breakpoint_stats(const vl::Step &st) {
-  const vl::BreakpointStats &b = st.breakpoint_stats();
-  return vl_breakpoint_stats{st.layer(),   st.tokens(),  st.hidden(),     st.offloaded() ? 1 : 0,
-                             b.pauses,     b.pause_ms,   b.restore_ms,    b.to_logits_ms,  b.gap_ms,
-                             b.d2h_bytes,  b.h2d_bytes};
+// ---- ABI structs <-> core structs ----
+
+vl::ModelConfig config_from_abi(const vl_model_config &c) {
+  vl::ModelConfig m;
+  m.vocab_size = c.vocab_size;
+  m.hidden_size = c.hidden_size;
+  m.intermediate_size = c.intermediate_size;
+  m.num_layers = c.num_layers;
+  m.num_heads = c.num_heads;
+  m.num_kv_heads = c.num_kv_heads ? c.num_kv_heads : c.num_heads;
+  m.head_dim = c.head_dim ? c.head_dim : (c.num_heads ? c.hidden_size / c.num_heads : 0);
+  m.max_position_embeddings = c.max_position_embeddings ? c.max_position_embeddings : 4096;
+  m.tie_word_embeddings = c.tie_word_embeddings != 0;
+  if (c.dtype < VL_F32 || c.dtype > VL_BF16) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "synthetic model: unknown dtype " + std::to_string(c.dtype));
+  m.dtype = vl::DType(c.dtype);
+  m.dtype_declared = true;
+  m.rms_norm_eps = c.rms_norm_eps > 0 ? c.rms_norm_eps : 1e-5f;
+  m.rope.theta = c.rope_theta > 0 ? c.rope_theta : 10000.0;
+  return m;
+}
+
+vl_model_config config_to_abi(const vl::ModelConfig &m) {
+  vl_model_config c{};
+  c.vocab_size = m.vocab_size;
+  c.hidden_size = m.hidden_size;
+  c.intermediate_size = m.intermediate_size;
+  c.num_layers = m.num_layers;
+  c.num_heads = m.num_heads;
+  c.num_kv_heads = m.num_kv_heads;
+  c.head_dim = m.head_dim;
+  c.max_position_embeddings = m.max_position_embeddings;
+  c.tie_word_embeddings = m.tie_word_embeddings ? 1 : 0;
+  c.dtype = int32_t(m.dtype);
+  c.rms_norm_eps = m.rms_norm_eps;
+  c.rope_theta = float(m.rope.theta);
+  return c;
+}
+
+vl::PagingPolicy policy_from_abi(int32_t p) {
+  if (p < VL_PAGING_LRU || p > VL_PAGING_NONE)
+    throw vl::Error(VL_ERR_INVALID_ARGUMENT, "unknown paging policy " + std::to_string(p) + " (lru, next-use, recompute or none)");
+  return vl::PagingPolicy(p);  // the same order
+}
+
+vl::ModelOptions options_from_abi(const vl_model_options *o) {
+  vl::ModelOptions m;
+  if (!o) return m;
+  if (o->placement < VL_PLACE_RESIDENT || o->placement > VL_PLACE_AUTO)
+    throw vl::Error(VL_ERR_INVALID_ARGUMENT, "unknown placement " + std::to_string(o->placement));
+  m.kv_block_tokens = o->kv_block_tokens;
+  m.kv_pool_tokens = o->kv_pool_tokens;
+  m.placement = vl::Placement(o->placement);  // the same order
+  m.prefetch = o->prefetch;
+  m.ring_bytes = o->ring_bytes;
+  m.paging = policy_from_abi(o->paging);
+  return m;
+}
+
+vl_step_stats step_to_abi(const vl::StepStats &st, int32_t passes) {
+  return vl_step_stats{st.tokens, passes, st.h2d_bytes, st.wall_ms, st.device_ms};
+}
+
+vl_breakpoint_stats breakpoints_to_abi(const vl::BreakpointView &v) {
+  const vl::BreakpointStats &b = v.stats;
+  return vl_breakpoint_stats{v.layer,    v.tokens,   v.hidden,       v.offloaded ? 1 : 0, b.pauses,   b.pause_ms,
+                             b.restore_ms, b.to_logits_ms, b.gap_ms, b.d2h_bytes,         b.h2d_bytes};
 }
 
 // Runs the session's step (fresh or paused) to its next breakpoint or its end; keeps it only while it
 // is paused (a failed run drops it, unless it stayed paused: see Engine::run).
-void run_step(vl_session *s, float *logits, int32_t *paused_layer) {
-  vl::Step &st = *s->step;
+void run_step(vl::Session &s, float *logits, int32_t *paused_layer) {
+  vl::Step &st = *s.step;
   try {
-    s->owner->model->engine().run(*s->table, st, logits);
+    s.model().engine().run(s, st, logits);
   } catch (...) {
-    s->breakpoints = breakpoint_stats(st);
-    if (!st.paused()) s->step.reset();
+    s.breakpoints = st.view();
+    if (!st.paused()) s.step.reset();
     throw;
   }
-  s->breakpoints = breakpoint_stats(st);
+  s.breakpoints = st.view();
   *paused_layer = st.layer();
   if (!st.paused()) {
-    const vl::StepStats &stats = st.stats();
-    s->last = vl_step_stats{stats.tokens, 1, stats.h2d_bytes, stats.wall_ms, stats.device_ms};
-    s->timeline = stats.layers;
-    s->step.reset();
+    s.last = st.stats();
+    s.last_passes = 1;
+    s.step.reset();
   }
 }
 
@@ -169,19 +230,15 @@ VL_API const char *vl_status_name(int32_t status) {
   return "VL_ERR_UNKNOWN";
 }
 
-VL_API int32_t vl_runtime_open(const char *device, uint64_t vram_budget, vl_runtime **out) {
+VL_API int32_t vl_runtime_open(const char *device, const vl_runtime_options *options, vl_runtime **out) {
   return guard([&] {
     need(device, "device");
     need(out, "out");
     *out = nullptr;
-    std::unique_ptr<vl::Backend> be = vl::open_backend(device);
-    uint64_t budget = vram_budget;
-    if (budget == 0) {
-      vl::DeviceInfo info = be->device_info();
-      budget = std::string(device) == "cpu" ? info.total_bytes : info.free_bytes;
-    }
+    vl::RuntimeOptions o;
+    if (options) o = vl::RuntimeOptions{options->budget, options->host_budget};
     auto h = std::make_unique<vl_runtime>();
-    h->rt = std::make_unique<vl::Runtime>(std::move(be), device, budget);
+    h->rt = std::make_unique<vl::Runtime>(vl::open_backend(device), device, o);
     *out = h.release();
   });
 }
@@ -200,12 +257,10 @@ VL_API int32_t vl_runtime_memory(vl_runtime *rt, vl_memory_info *out) {
   return guard([&] {
     need(rt, "runtime");
     need(out, "out");
-    vl::DeviceInfo info = rt->rt->backend->device_info();
-    out->budget = rt->rt->arena.budget();
-    out->current = rt->rt->arena.current();
-    out->peak = rt->rt->arena.peak();
-    out->device_total = info.total_bytes;
-    out->device_free = info.free_bytes;
+    vl::Runtime &r = *rt->rt;
+    const vl::DeviceInfo info = r.backend->device_info();
+    *out = vl_memory_info{r.arena.budget(), r.arena.current(), r.arena.peak(), info.total_bytes, info.free_bytes,
+                          r.host.budget(),  r.host.current(),  r.host.peak()};
   });
 }
 
@@ -214,9 +269,9 @@ VL_API int32_t vl_runtime_device_name(vl_runtime *rt, char *buf, int32_t cap) {
     need(rt, "runtime");
     need(buf, "buf");
     if (cap <= 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "cap must be positive");
-    vl::DeviceInfo info = rt->rt->backend->device_info();
-    std::string s = info.name + (info.driver.empty() ? "" : " (" + info.driver + ")");
-    size_t n = std::min(s.size(), size_t(cap - 1));
+    const vl::DeviceInfo info = rt->rt->backend->device_info();
+    const std::string s = info.name + (info.driver.empty() ? "" : " (" + info.driver + ")");
+    const size_t n = std::min(s.size(), size_t(cap - 1));
     std::memcpy(buf, s.data(), n);
     buf[n] = '\0';
   });
@@ -230,61 +285,40 @@ VL_API const char *vl_runtime_error(vl_runtime *rt) {
   return copy.c_str();
 }
 
-VL_API int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, double *gbps) {
-  return guard(rt ? &rt->error : nullptr, rt ? &rt->err_mu : nullptr, [&] {
+VL_API int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, int32_t direction,
+                                         double *gbps) {
+  return runtime_call(rt, [&] {
     need(rt, "runtime");
     need(gbps, "gbps");
-    if (bytes == 0 || reps < 1) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "bytes and reps must be positive");
-    vl::Backend &be = *rt->rt->backend;
-    vl::DeviceBuffer dev = rt->rt->arena.alloc(bytes, "the bandwidth probe");
-    char *h = pinned ? static_cast<char *>(be.host_alloc(bytes)) : static_cast<char *>(std::malloc(bytes));
-    if (!h) throw vl::Error(VL_ERR_OUT_OF_MEMORY, "out of host memory for the bandwidth probe");
-    vl::Event *a = nullptr, *b = nullptr;
-    try {
-      std::memset(h, 1, bytes);  // touch every page
-      a = be.event_create();
-      b = be.event_create();
-      be.copy(dev.get(), h, bytes, vl::CopyKind::HostToDevice, vl::StreamId::Copy);  // warm-up
-      be.event_record(a, vl::StreamId::Copy);
-      for (int32_t i = 0; i < reps; i++) be.copy(dev.get(), h, bytes, vl::CopyKind::HostToDevice, vl::StreamId::Copy);
-      be.event_record(b, vl::StreamId::Copy);
-      be.event_synchronize(b);
-      *gbps = double(bytes) * reps / (double(be.event_elapsed_ms(a, b)) * 1e6);
-    } catch (...) {
-      if (a) be.event_destroy(a);
-      if (b) be.event_destroy(b);
-      pinned ? be.host_free(h) : std::free(h);
-      throw;
-    }
-    be.event_destroy(a);
-    be.event_destroy(b);
-    pinned ? be.host_free(h) : std::free(h);
+    if (direction < VL_COPY_H2D || direction > VL_COPY_BOTH)
+      throw vl::Error(VL_ERR_INVALID_ARGUMENT, "unknown copy direction " + std::to_string(direction));
+    *gbps = rt->rt->copy_bandwidth(bytes, pinned != 0, reps, vl::CopyDirection(direction));
   });
 }
 
 VL_API int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, vl_model **out) {
-  return guard(rt ? &rt->error : nullptr, rt ? &rt->err_mu : nullptr, [&] {
+  return runtime_call(rt, [&] {
     need(rt, "runtime");
     need(dir, "dir");
     need(out, "out");
     *out = nullptr;
     auto h = std::make_unique<vl_model>();
     h->owner = rt;
-    h->model = vl::Model::load_dir(*rt->rt, dir, options);
+    h->model = vl::Model::load_dir(*rt->rt, dir, options_from_abi(options));
     *out = h.release();
   });
 }
 
 VL_API int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config, uint64_t seed,
                                   const vl_model_options *options, vl_model **out) {
-  return guard(rt ? &rt->error : nullptr, rt ? &rt->err_mu : nullptr, [&] {
+  return runtime_call(rt, [&] {
     need(rt, "runtime");
     need(config, "config");
     need(out, "out");
     *out = nullptr;
     auto h = std::make_unique<vl_model>();
     h->owner = rt;
-    h->model = vl::Model::synthetic(*rt->rt, vl::ModelConfig::from_abi(*config), seed, options);
+    h->model = vl::Model::synthetic(*rt->rt, config_from_abi(*config), seed, options_from_abi(options));
     *out = h.release();
   });
 }
@@ -296,7 +330,7 @@ VL_API int32_t vl_model_info_get(vl_model *m, vl_model_info *out) {
     vl::Model &model = *m->model;
     const vl::KvLayout &kv = model.kv_pool().layout();
     *out = vl_model_info{};
-    out->config = model.config().to_abi();
+    out->config = config_to_abi(model.config());
     out->weight_bytes = model.weight_bytes();
     out->kv_pool_bytes = kv.bytes();
     out->kv_block_tokens = kv.block_tokens;
@@ -309,6 +343,11 @@ VL_API int32_t vl_model_info_get(vl_model *m, vl_model_info *out) {
     out->host_bytes = model.host_bytes();
     out->ring_bytes = model.streams() ? model.placement().ring_bytes : 0;
     out->layer_bytes = model.layer_bytes();
+    out->kv_block_bytes = kv.block_bytes();
+    out->paging = int32_t(model.pager().policy());
+    out->kv_host_blocks = model.kv_pool().used_slots();
+    out->sessions = model.live_sessions.load();
+    out->max_step_tokens = model.max_step_tokens();
   });
 }
 
@@ -322,14 +361,49 @@ VL_API int32_t vl_model_free(vl_model *m) {
   });
 }
 
+VL_API int32_t vl_model_set_paging(vl_model *m, int32_t policy) {
+  return guard([&] {
+    need(m, "model");
+    m->model->pager().set_policy(policy_from_abi(policy));
+  });
+}
+
+VL_API int32_t vl_model_paging_stats(vl_model *m, vl_paging_stats *out) {
+  return guard([&] {
+    need(m, "model");
+    need(out, "out");
+    const vl::PagingStats s = m->model->pager().stats();
+    *out = vl_paging_stats{s.out_bytes,         s.in_bytes,          s.out_blocks, s.in_blocks, s.evictions, s.dropped_blocks,
+                           s.recomputed_tokens, s.prefetched_blocks, s.out_ms,     s.in_ms,     s.stall_ms};
+  });
+}
+
+VL_API int32_t vl_model_paging_events(vl_model *m, uint64_t first, vl_paging_event *out, int32_t cap, int32_t *n,
+                                      uint64_t *total) {
+  return guard([&] {
+    need(m, "model");
+    need(n, "n");
+    need(total, "total");
+    if (cap < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "cap must be >= 0");
+    if (cap > 0) need(out, "out");
+    const std::vector<vl::PagingEvent> ev = m->model->pager().events();
+    *total = ev.size();
+    *n = 0;
+    for (uint64_t i = first; i < ev.size() && *n < cap; i++) {
+      const vl::PagingEvent &e = ev[size_t(i)];
+      out[(*n)++] = vl_paging_event{e.seq,    e.t_ms, e.session,       int32_t(e.kind),  int32_t(e.reason), e.blocks,
+                                    e.bytes,  e.key,  e.device_blocks, e.host_blocks,    e.pool_used,       e.host_used};
+    }
+  });
+}
+
 VL_API int32_t vl_session_create(vl_model *m, vl_session **out) {
   return guard([&] {
     need(m, "model");
     need(out, "out");
     auto h = std::make_unique<vl_session>();
     h->owner = m;
-    h->table = std::make_unique<vl::BlockTable>(m->model->kv_pool());
-    m->model->live_sessions++;
+    h->session = std::make_unique<vl::Session>(*m->model);
     *out = h.release();
   });
 }
@@ -337,61 +411,54 @@ VL_API int32_t vl_session_create(vl_model *m, vl_session **out) {
 VL_API int32_t vl_session_free(vl_session *s) {
   return guard([&] {
     if (!s) return;
-    std::unique_lock<std::mutex> lock(s->busy, std::try_to_lock);
-    if (!lock.owns_lock()) throw vl::Error(VL_ERR_STATE, "the session is running a step: wait for it before freeing it");
-    lock.unlock();
-    if (s->step) {  // paused: its save may still be running into buffers that go with it
-      try {
-        s->owner->model->engine().settle(*s->step);
-      } catch (...) {  // settle forgot the step first; the device error shows at the next call
-      }
+    {
+      std::unique_lock<std::mutex> lock(s->session->busy, std::try_to_lock);
+      if (!lock.owns_lock()) throw vl::Error(VL_ERR_STATE, "the session is running a step: wait for it before freeing it");
     }
-    s->owner->model->live_sessions--;
-    delete s;
+    delete s;  // vl::Session's destructor drops a paused step and gives every block back
   });
 }
 
 VL_API int32_t vl_session_info_get(vl_session *s, vl_session_info *out) {
-  return guard([&] {
-    need(s, "session");
+  return session_call(s, [&](vl::Session &ss) {
     need(out, "out");
-    std::unique_lock<std::mutex> lock(s->busy, std::try_to_lock);
-    if (!lock.owns_lock()) throw vl::Error(VL_ERR_STATE, "the session is running a step");
-    out->n_tokens = s->table->n_tokens();
-    out->n_blocks = int32_t(s->table->blocks().size());
+    const vl::BlockTable &t = ss.table();
+    *out = vl_session_info{t.n_tokens(),          int32_t(t.blocks().size()), ss.id(),
+                           t.device_blocks(),     t.host_blocks(),            ss.dropped_tokens(),
+                           ss.paging.quota,       ss.paging.running ? 1 : 0,  ss.paging.in_bytes,
+                           ss.paging.out_bytes,   ss.paging.next_use};
   });
 }
 
 VL_API int32_t vl_session_reset(vl_session *s) {
-  return session_call(s, [&] {
-    not_paused(s);
-    s->table->clear();
+  return session_call(s, [&](vl::Session &ss) {
+    not_paused(ss);
+    ss.reset();
   });
 }
 
 VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, float *logits) {
-  return session_call(s, [&] {
+  return session_call(s, [&](vl::Session &ss) {
     need(ids, "ids");
-    not_paused(s);
-    vl::StepStats st = s->owner->model->engine().forward(*s->table, ids, n, logits_rows, logits);
-    s->last = vl_step_stats{st.tokens, 1, st.h2d_bytes, st.wall_ms, st.device_ms};
-    s->timeline = std::move(st.layers);
+    not_paused(ss);
+    ss.last = ss.model().engine().forward(ss, ids, n, logits_rows, logits);
+    ss.last_passes = 1;
   });
 }
 
 VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out) {
-  return session_call(s, [&] {
+  return session_call(s, [&](vl::Session &ss) {
     need(ids, "ids");
     if (max_new < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "max_new must be >= 0");
     if (max_new > 0) need(out, "out");
-    not_paused(s);
-    const int32_t start = s->table->n_tokens();
+    not_paused(ss);
+    const int32_t start = ss.table().n_tokens();
     try {
-      const vl::StepStats st = s->owner->model->engine().generate(*s->table, ids, n, max_new, out);
-      s->last = vl_step_stats{st.tokens, std::max(max_new, 1), st.h2d_bytes, st.wall_ms, st.device_ms};
-      s->timeline.clear();  // decode steps run without per-layer events
+      ss.last = ss.model().engine().generate(ss, ids, n, max_new, out);
+      ss.last.layers.clear();  // decode steps run without per-layer events
+      ss.last_passes = std::max(max_new, 1);
     } catch (...) {
-      s->table->truncate(start);  // a failed generation leaves the session as before the call
+      ss.truncate(start);  // a failed generation leaves the session as before the call
       throw;
     }
   });
@@ -399,84 +466,103 @@ VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n,
 
 VL_API const char *vl_session_error(vl_session *s) { return s ? s->error.c_str() : ""; }
 
+VL_API int32_t vl_session_page_out(vl_session *s) {
+  return session_call(s, [&](vl::Session &ss) { ss.model().pager().page_out(ss); });
+}
+
+VL_API int32_t vl_session_page_in(vl_session *s) {
+  return session_call(s, [&](vl::Session &ss) { ss.model().pager().page_in(ss); });
+}
+
+VL_API int32_t vl_session_set_next_use(vl_session *s, double key) {
+  return session_call(s, [&](vl::Session &ss) { ss.model().pager().set_next_use(ss, key); });
+}
+
+VL_API int32_t vl_session_set_quota(vl_session *s, int32_t max_device_blocks) {
+  return session_call(s, [&](vl::Session &ss) { ss.model().pager().set_quota(ss, max_device_blocks); });
+}
+
 VL_API int32_t vl_session_last_step(vl_session *s, vl_step_stats *out) {
-  return session_call(s, [&] {
+  return session_call(s, [&](vl::Session &ss) {
     need(out, "out");
-    *out = s->last;
+    *out = step_to_abi(ss.last, ss.last_passes);
   });
 }
 
 VL_API int32_t vl_session_timeline(vl_session *s, vl_layer_timing *out, int32_t cap, int32_t *n) {
-  return session_call(s, [&] {
+  return session_call(s, [&](vl::Session &ss) {
     need(n, "n");
-    *n = int32_t(s->timeline.size());
-    for (int32_t i = 0; i < std::min(cap, *n); i++) {
-      const vl::LayerTiming &t = s->timeline[size_t(i)];
-      out[i] = vl_layer_timing{t.copy_start, t.copy_end, t.compute_start, t.compute_end};
-    }
+    if (cap > 0) need(out, "out");
+    const std::vector<vl::LayerTiming> &t = ss.last.layers;
+    *n = int32_t(t.size());
+    for (int32_t i = 0; i < std::min(cap, *n); i++)
+      out[i] = vl_layer_timing{t[size_t(i)].copy_start, t[size_t(i)].copy_end, t[size_t(i)].compute_start, t[size_t(i)].compute_end};
   });
 }
 
 VL_API int32_t vl_session_forward_breakpoints(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows,
                                               float *logits, const int32_t *breakpoints, int32_t n_breakpoints,
                                               int32_t offload, int32_t *paused_layer) {
-  return session_call(s, [&] {
+  return session_call(s, [&](vl::Session &ss) {
     need(ids, "ids");
     need(paused_layer, "paused_layer");
     if (n_breakpoints < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "n_breakpoints must be >= 0");
     if (n_breakpoints > 0) need(breakpoints, "breakpoints");
-    not_paused(s);
+    not_paused(ss);
     *paused_layer = -1;
-    s->step = std::make_unique<vl::Step>(s->owner->model->config(), ids, n, logits_rows,
+    ss.step = std::make_unique<vl::Step>(ss.model().config(), ids, n, logits_rows,
                                          std::vector<int32_t>(breakpoints, breakpoints + n_breakpoints), offload != 0);
-    run_step(s, logits, paused_layer);
+    run_step(ss, logits, paused_layer);
   });
 }
 
 VL_API int32_t vl_session_resume(vl_session *s, float *logits, int32_t *paused_layer) {
-  return session_call(s, [&] {
+  return session_call(s, [&](vl::Session &ss) {
     need(paused_layer, "paused_layer");
-    paused_step(s, "there is no step to resume");
-    run_step(s, logits, paused_layer);
+    paused_step(ss, "there is no step to resume");
+    run_step(ss, logits, paused_layer);
   });
 }
 
 VL_API int32_t vl_session_abort(vl_session *s) {
-  return session_call(s, [&] {
-    vl::Step &st = paused_step(s, "there is no step to abort");
-    s->owner->model->engine().abort(*s->table, st);
-    s->breakpoints = breakpoint_stats(st);
-    s->step.reset();
+  return session_call(s, [&](vl::Session &ss) {
+    vl::Step &st = paused_step(ss, "there is no step to abort");
+    ss.model().engine().abort(ss, st);
+    ss.breakpoints = st.view();
+    ss.step.reset();
   });
 }
 
 VL_API int32_t vl_session_activation_get(vl_session *s, float *out, int64_t count) {
-  return session_call(s, [&] {
-    vl::Step &st = paused_step(s, "there is no activation to read");
+  return session_call(s, [&](vl::Session &ss) {
+    vl::Step &st = paused_step(ss, "there is no activation to read");
     need(out, "out");
     check_activation(st, count);
-    s->owner->model->engine().read_activation(st, out);
+    ss.model().engine().read_activation(st, out);
   });
 }
 
 VL_API int32_t vl_session_activation_set(vl_session *s, const float *in, int64_t count) {
-  return session_call(s, [&] {
-    vl::Step &st = paused_step(s, "there is no activation to replace");
+  return session_call(s, [&](vl::Session &ss) {
+    vl::Step &st = paused_step(ss, "there is no activation to replace");
     need(in, "in");
     check_activation(st, count);
-    s->owner->model->engine().write_activation(st, in);
+    ss.model().engine().write_activation(st, in);
   });
 }
 
 VL_API int32_t vl_session_activation_edit(vl_session *s, float scale, const float *vec, int64_t count) {
-  return session_call(s, [&] { paused_step(s, "there is no activation to edit").edit(scale, vec, count); });
+  return session_call(s, [&](vl::Session &ss) { paused_step(ss, "there is no activation to edit").edit(scale, vec, count); });
 }
 
 VL_API int32_t vl_session_breakpoint_stats(vl_session *s, vl_breakpoint_stats *out) {
-  return session_call(s, [&] {
+  return session_call(s, [&](vl::Session &ss) {
     need(out, "out");
-    if (s->step) s->owner->model->engine().settle(*s->step);  // its device times, once the device got there
-    *out = s->step ? breakpoint_stats(*s->step) : s->breakpoints;
+    if (ss.step) {
+      ss.model().engine().settle(*ss.step);  // its device times, once the device got there
+      ss.breakpoints = ss.step->view();
+    }
+    *out = breakpoints_to_abi(ss.breakpoints);
   });
 }
 

@@ -3,8 +3,10 @@
 // (arena, KV pool, engine) is written once above it. Backends report failures by throwing
 // vl::Error; they never abort or exit.
 //
-// Streams: every backend has exactly two in-order streams, Compute and Copy. Work on one stream runs
-// in issue order; work on different streams is ordered only through events.
+// Streams: every backend has exactly three in-order streams: Compute (kernels), Copy (host-to-device
+// copies: streamed weights, KV page-ins) and Offload (device-to-host copies: KV page-outs), so that
+// the link runs both ways at once. Work on one stream runs in issue order; work on different streams
+// is ordered only through events.
 //
 // Kernels all run on the Compute stream and take Tensors: 2-D row-major views of device memory.
 // T is the number of tokens of the step, H hidden size, F intermediate size, V vocabulary,
@@ -19,7 +21,7 @@
 
 namespace vl {
 
-enum class StreamId : int { Compute = 0, Copy = 1 };
+enum class StreamId : int { Compute = 0, Copy = 1, Offload = 2 };
 enum class CopyKind : int { HostToDevice = 0, DeviceToHost = 1, DeviceToDevice = 2, HostToHost = 3 };
 
 // A 2-D row-major view of device memory (a vector is one row).
@@ -96,6 +98,8 @@ class Backend {
   // Later work on `stream` waits until the last record of e has completed.
   virtual void stream_wait(StreamId stream, Event *e) = 0;
   virtual void event_synchronize(Event *e) = 0;
+  // True once the last record of e has completed (never blocks).
+  virtual bool event_query(Event *e) = 0;
   // Milliseconds between two completed events.
   virtual float event_elapsed_ms(Event *start, Event *end) = 0;
   virtual void synchronize(StreamId stream) = 0;

@@ -137,41 +137,6 @@ std::vector<float> ModelConfig::rope_inv_freq() const {
   return inv;
 }
 
-ModelConfig ModelConfig::from_abi(const vl_model_config &c) {
-  ModelConfig m;
-  m.vocab_size = c.vocab_size;
-  m.hidden_size = c.hidden_size;
-  m.intermediate_size = c.intermediate_size;
-  m.num_layers = c.num_layers;
-  m.num_heads = c.num_heads;
-  m.num_kv_heads = c.num_kv_heads ? c.num_kv_heads : c.num_heads;
-  m.head_dim = c.head_dim ? c.head_dim : (c.num_heads ? c.hidden_size / c.num_heads : 0);
-  m.max_position_embeddings = c.max_position_embeddings ? c.max_position_embeddings : 4096;
-  m.tie_word_embeddings = c.tie_word_embeddings != 0;
-  if (c.dtype < VL_F32 || c.dtype > VL_BF16) throw Error(VL_ERR_INVALID_ARGUMENT, "synthetic model: unknown dtype " + std::to_string(c.dtype));
-  m.dtype = DType(c.dtype);
-  m.dtype_declared = true;
-  m.rms_norm_eps = c.rms_norm_eps > 0 ? c.rms_norm_eps : 1e-5f;
-  m.rope.theta = c.rope_theta > 0 ? c.rope_theta : 10000.0;
-  return m;
-}
-
-vl_model_config ModelConfig::to_abi() const {
-  vl_model_config c{};
-  c.vocab_size = vocab_size;
-  c.hidden_size = hidden_size;
-  c.intermediate_size = intermediate_size;
-  c.num_layers = num_layers;
-  c.num_heads = num_heads;
-  c.num_kv_heads = num_kv_heads;
-  c.head_dim = head_dim;
-  c.max_position_embeddings = max_position_embeddings;
-  c.tie_word_embeddings = tie_word_embeddings ? 1 : 0;
-  c.dtype = int32_t(dtype);
-  c.rms_norm_eps = rms_norm_eps;
-  c.rope_theta = float(rope.theta);
-  return c;
-}
 
 ModelConfig load_config(const std::string &path) {
   std::ifstream f(path, std::ios::binary);

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "dtype.h"
-#include "vramlab.h"
 
 namespace vl {
 
@@ -42,8 +41,6 @@ struct ModelConfig {
   // dtype, as transformers does.
   std::vector<float> rope_inv_freq() const;
 
-  static ModelConfig from_abi(const vl_model_config &c);
-  vl_model_config to_abi() const;
 };
 
 // Reads DIR/config.json. Throws Error with the file's path in the message.

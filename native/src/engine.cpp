@@ -8,9 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "../cpu/cpu_kernels.h"  // the reference scale_add_rows, for host-side edits
 #include "error.h"
+#include "kv_pager.h"
 #include "model.h"
+#include "session.h"
 
 namespace vl {
 
@@ -257,17 +258,18 @@ bool Engine::replay_decode() {
   return true;
 }
 
-StepStats Engine::forward(BlockTable &table, const int32_t *ids, int32_t n, int32_t logits_rows, float *out) {
+StepStats Engine::forward(Session &s, const int32_t *ids, int32_t n, int32_t logits_rows, float *out) {
   Step step(m_.config(), ids, n, logits_rows, {}, false);
-  run(table, step, out);
+  run(s, step, out);
   return step.stats();
 }
 
-void Engine::upload_meta(const BlockTable &table, const Step &st) {
+void Engine::upload_meta(const BlockTable &table, Step &st) {
   // ids, positions, slots and the block table sit back to back in the workspace, as in `meta`: one
   // upload per segment instead of four.
   const int32_t n = st.tokens();
-  const std::vector<int32_t> &blocks = table.blocks();
+  std::vector<int32_t> blocks;
+  table.device_ids(blocks);
   const size_t stride = size_t(positions_ - ids_);  // int32s between the arrays
   std::vector<int32_t> &meta = meta_;
   meta.assign(3 * stride + blocks.size(), 0);
@@ -278,28 +280,42 @@ void Engine::upload_meta(const BlockTable &table, const Step &st) {
   }
   std::copy(blocks.begin(), blocks.end(), meta.begin() + std::ptrdiff_t(3 * stride));
   be_.copy(ids_, meta.data(), meta.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
+  st.paused_table_ = table.generation();
 }
 
-void Engine::run(BlockTable &table, Step &st, float *out) {
+void Engine::run(Session &s, Step &st, float *out) {
   std::lock_guard<std::mutex> lock(mu_);
-  run_locked(table, st, out);
+  run_locked(s, st, out);
 }
 
-StepStats Engine::generate(BlockTable &table, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out) {
+void Engine::recompute_locked(Session &s) {
+  const int32_t from = s.table().n_tokens(), dropped = s.dropped_tokens();
+  if (dropped <= 0) return;
+  const std::vector<int32_t> ids(s.history().begin() + from, s.history().end());
+  const int32_t chunk = std::max(1, m_.max_step_tokens());
+  for (int32_t off = 0; off < dropped; off += chunk) {
+    Step redo(m_.config(), ids.data() + off, std::min(chunk, dropped - off), 0, {}, false);
+    run_locked(s, redo, nullptr, false);
+  }
+  m_.pager().note_recompute(s, dropped);
+}
+
+StepStats Engine::generate(Session &s, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out) {
   const auto t0 = Clock::now();
   std::lock_guard<std::mutex> lock(mu_);
+  BlockTable &table = s.table();
   // The prompt: a step of its own, without logits on the host; its last position's logits go to
   // logits_ below, for the first pick (x_ still holds its residual stream: the model is ours).
   Step prompt(m_.config(), ids, n, 0, {}, false);
-  run_locked(table, prompt, nullptr);
+  run_locked(s, prompt, nullptr);
   StepStats total = prompt.stats();
   if (max_new == 0) return total;
 
   // Decode steps 1 .. max_new - 1 at positions p0 .. p0 + steps - 1: their KV blocks reserved now, their
   // positions and slots uploaded once; token i lands in tokens[i] on the device.
   const int32_t steps = max_new - 1, p0 = table.n_tokens();
-  const int32_t added = table.reserve(steps);
-  DeviceBuffer gen;  // outside the try: freed only after the synchronize of an error
+  const int32_t added = m_.pager().reserve(s, steps);
+  Buffer gen;  // outside the try: freed only after the synchronize of an error
   try {
     gen = m_.runtime().arena.alloc(size_t(max_new + 2 * steps) * 4, "the tokens, positions and slots of a generation");
     int32_t *tokens = gen.as<int32_t>(), *pos = tokens + max_new, *slots = pos + steps;
@@ -309,7 +325,8 @@ StepStats Engine::generate(BlockTable &table, const int32_t *ids, int32_t n, int
       meta[size_t(steps + i)] = table.slot(p0 + i);
     }
     if (steps > 0) be_.copy(pos, meta.data(), meta.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
-    const std::vector<int32_t> &blocks = table.blocks();
+    std::vector<int32_t> &blocks = meta_;  // kept until the next upload: the copy reads it later
+    table.device_ids(blocks);
     be_.copy(table_, blocks.data(), blocks.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
     compute_logits(n, 1);
     be_.argmax_rows(tokens, logits_.rows_slice(0, 1));
@@ -344,40 +361,44 @@ StepStats Engine::generate(BlockTable &table, const int32_t *ids, int32_t n, int
     table.rollback(added);
     throw;
   }
-  table.commit(steps);
+  s.commit(out, steps);  // the tokens run: all but the last one picked
   total.tokens += steps;
   total.wall_ms = ms_since(t0);
   return total;
 }
 
-void Engine::run_locked(BlockTable &table, Step &st, float *out) {
+void Engine::run_locked(Session &s, Step &st, float *out, bool recompute) {
   const auto t0 = Clock::now();
   const int32_t n = st.tokens(), L = m_.config().num_layers;
   if (st.logits_rows_ > 0 && !out) throw Error(VL_ERR_INVALID_ARGUMENT, "no buffer for the logits");
+  BlockTable &table = s.table();
+  KvPager &pager = m_.pager();
 
   // Another step's pause is read before this segment re-records the events it used.
   if (unsettled_ && unsettled_ != &st) settle_locked(*unsettled_);
-  const uint64_t segment = ++segments_;
   const bool resuming = st.paused();
+  // The KV first, outside the try: when the pager cannot make the session resident a fresh step is
+  // left unstarted and a paused one paused. (A recompute re-runs the dropped tokens as steps of their own.)
+  if (!resuming) {
+    if (recompute) recompute_locked(s);
+    st.start_ = table.n_tokens();
+    st.added_ = pager.prepare(s, n);
+  } else {
+    pager.prepare(s, 0);  // what was paged out while it was paused comes back
+  }
+  const uint64_t segment = ++segments_;
   // A resume right after its pause: nothing ran on the model in between, so the workspace still holds
-  // the step's ids, positions, slots and block table (unless offloading gave the blocks back).
+  // the step's ids, positions, slots and block table (unless its blocks moved meanwhile).
   const bool consecutive = resuming && st.paused_segment_ + 1 == segment;
   if (resuming && !consecutive) st.spans_ = false;
-  // Outside the try: a pool with no room leaves a fresh step unstarted, an offloaded one paused.
-  if (!resuming) {
-    st.start_ = table.n_tokens();
-    st.added_ = table.reserve(n);
-  } else if (st.offload_) {
-    st.added_ = table.reserve(n);
-  }
   try {
     ensure_workspace(n);
     const int32_t first = resuming ? st.layer_ + 1 : 0;
     be_.event_record(segment_start_[size_t(first)], StreamId::Compute);
     Step::Segment seg{first, -1, false, consecutive, ms_since(t0)};  // last and paused once known
-    if (!consecutive || st.offload_) upload_meta(table, st);
+    if (!consecutive || st.paused_table_ != table.generation()) upload_meta(table, st);
     if (resuming) {
-      restore(table, st);
+      restore(st);
       st.clear_edit();  // (its vector was the source of a copy from pageable memory: staged by now)
       be_.event_record(resumed_[size_t(first)], StreamId::Compute);
       st.layer_ = -1;
@@ -394,11 +415,13 @@ void Engine::run_locked(BlockTable &table, Step &st, float *out) {
       st.unread_.push_back(seg);
     }
     if (bp >= 0) {
-      save(table, st, bp);
+      save(s, st, bp);
       st.paused_segment_ = segment;
+      st.paused_table_ = table.generation();
       unsettled_ = &st;
       if (st.offload_) settle_locked(st);  // save waited for the device anyway
       st.stats_.wall_ms += ms_since(t0);
+      pager.finish(s);
       return;
     }
     if (!replayed && st.logits_rows_ > 0) compute_logits(n, st.logits_rows_);
@@ -410,23 +433,25 @@ void Engine::run_locked(BlockTable &table, Step &st, float *out) {
     be_.synchronize(StreamId::Compute);
     settle_locked(st, true);
     if (st.spans_) st.stats_.device_ms = be_.event_elapsed_ms(segment_start_[0], step_end_);
-    recycle_pinned(st);
-    table.commit(n);
+    release_stash(st);
+    s.commit(st.ids_.data(), n);
     st.added_ = 0;
     if (resuming) st.bp_.to_logits_ms = ms_since(t0);
     st.stats_.wall_ms += ms_since(t0);
+    pager.finish(s);
   } catch (...) {
     // The step is dropped: wait for what it enqueued (its buffers go with it), forget its times.
     if (unsettled_ == &st) unsettled_ = nullptr;
     st.unread_.clear();
     try {
       be_.synchronize(StreamId::Compute);
-      recycle_pinned(st);
+      release_stash(st);
     } catch (...) {
     }
     table.rollback(st.added_);
     st.added_ = 0;
     st.layer_ = -1;
+    pager.finish(s);
     throw;
   }
 }
@@ -454,89 +479,45 @@ void Engine::settle_locked(Step &st, bool synced) {
   }
 }
 
-namespace {
-// The start of a pool block: its layers' K and V planes follow one another from there (KvLayout).
-char *block_base(const KvLayout &kv, int32_t block) { return static_cast<char *>(kv.base) + size_t(block) * kv.block_bytes(); }
-}  // namespace
-
-void Engine::save(BlockTable &table, Step &st, int32_t layer) {
+void Engine::save(Session &s, Step &st, int32_t layer) {
   const Tensor x = x_.rows_slice(0, st.tokens());  // (n, H) F32
   if (!st.offload_) {
     if (!st.residual_.get())
       st.residual_ = m_.runtime().arena.alloc(x.bytes(), "the residual stream of a step paused at a breakpoint (" +
                                                              std::to_string(st.tokens()) + " tokens)");
     be_.copy(st.residual_.get(), x.data, x.bytes(), CopyKind::DeviceToDevice, StreamId::Compute);
+    be_.event_record(saved_[size_t(layer)], StreamId::Compute);
   } else {
-    // To pinned host memory: the residual, and the K and V planes of layers [0, layer] of each block
-    // the step reserved (one contiguous range per block). Positions of the step that share a block
-    // with earlier tokens stay on the device with them.
+    // To the pager's host store: the residual (on Compute, behind the layer), and the layers [0, layer]
+    // of each block the step reserved (one contiguous range per block, on the Offload stream). Positions
+    // of the step that share a block with earlier tokens stay on the device with them.
     const KvLayout &kv = m_.kv_pool().layout();
-    const size_t chunk = size_t(layer + 1) * 2 * kv.plane_elems() * dtype_size(kv.dtype);
-    const std::vector<int32_t> &blocks = table.blocks();
-    const size_t first = blocks.size() - size_t(st.added_);
-    take_pinned(st.host_residual_, x.bytes());
-    be_.copy(st.host_residual_.data(), x.data, x.bytes(), CopyKind::DeviceToHost, StreamId::Compute);
-    if (st.added_ > 0) take_pinned(st.host_kv_, size_t(st.added_) * chunk);
-    for (size_t i = 0; i < size_t(st.added_); i++)
-      be_.copy(st.host_kv_.data() + i * chunk, block_base(kv, blocks[first + i]), chunk, CopyKind::DeviceToHost,
-               StreamId::Compute);
-    st.bp_.d2h_bytes += x.bytes() + size_t(st.added_) * chunk;
-  }
-  be_.event_record(saved_[size_t(layer)], StreamId::Compute);
-  if (st.offload_) {  // the blocks go back to the pool until the resume, once their bytes are on the host
+    m_.pager().stash(st.stash_, x.data, x.bytes());
+    be_.event_record(saved_[size_t(layer)], StreamId::Compute);
+    const size_t first = s.table().blocks().size() - size_t(st.added_);
+    m_.pager().offload(s, first, size_t(st.added_), layer + 1);
+    // The pause hands its state over in host memory: wait for the copies (the device blocks are free).
     be_.synchronize(StreamId::Compute);
-    table.rollback(st.added_);
-    st.host_kv_blocks_ = st.added_;
-    st.added_ = 0;
+    be_.synchronize(StreamId::Offload);
+    st.bp_.d2h_bytes += x.bytes() + size_t(st.added_) * size_t(layer + 1) * 2 * kv.plane_elems() * dtype_size(kv.dtype);
   }
   st.layer_ = layer;
   st.bp_.pauses++;
 }
 
-void Engine::take_pinned(PinnedBuffer &buf, size_t bytes) {
-  if (!buf.data() && !spare_pinned_.empty()) {
-    size_t best = 0;  // the smallest spare that holds `bytes`, else the largest
-    for (size_t i = 1; i < spare_pinned_.size(); i++) {
-      const size_t b = spare_pinned_[i].bytes(), cur = spare_pinned_[best].bytes();
-      if (cur >= bytes ? (b >= bytes && b < cur) : b > cur) best = i;
-    }
-    buf = std::move(spare_pinned_[best]);
-    spare_pinned_.erase(spare_pinned_.begin() + std::ptrdiff_t(best));
-  }
-  buf.ensure(be_, bytes);
+void Engine::release_stash(Step &st) {
+  if (!st.stash_.empty()) m_.pager().release_stash(st.stash_);
 }
 
-void Engine::recycle_pinned(Step &st) {
-  for (PinnedBuffer *b : {&st.host_residual_, &st.host_kv_}) {
-    if (!b->data()) continue;
-    spare_pinned_.push_back(std::move(*b));
-    if (spare_pinned_.size() > kSparePinned) {  // drop the smallest
-      auto smallest = std::min_element(spare_pinned_.begin(), spare_pinned_.end(),
-                                       [](const PinnedBuffer &a, const PinnedBuffer &c) { return a.bytes() < c.bytes(); });
-      spare_pinned_.erase(smallest);
-    }
-  }
-}
-
-void Engine::restore(BlockTable &table, Step &st) {
+void Engine::restore(Step &st) {
   const Tensor x = x_.rows_slice(0, st.tokens());  // (n, H) F32
   if (!st.offload_) {
     be_.copy(x.data, st.residual_.get(), x.bytes(), CopyKind::DeviceToDevice, StreamId::Compute);
   } else {
-    // The table reserved as many blocks as the step gave back (nothing else ran on this session), at
-    // other ids maybe: upload_meta's slots and block table already point at them.
-    if (st.added_ != st.host_kv_blocks_)
-      throw Error(VL_ERR_INTERNAL, "resuming an offloaded step: " + std::to_string(st.added_) + " KV blocks reserved for " +
-                                       std::to_string(st.host_kv_blocks_) + " saved");
+    // The pager brought the step's KV blocks back (Compute waits for them); the residual comes here.
     const KvLayout &kv = m_.kv_pool().layout();
-    const size_t chunk = size_t(st.layer_ + 1) * 2 * kv.plane_elems() * dtype_size(kv.dtype);
-    const std::vector<int32_t> &blocks = table.blocks();
-    const size_t first = blocks.size() - size_t(st.added_);
-    for (size_t i = 0; i < size_t(st.added_); i++)
-      be_.copy(block_base(kv, blocks[first + i]), st.host_kv_.data() + i * chunk, chunk, CopyKind::HostToDevice,
-               StreamId::Compute);
-    be_.copy(x.data, st.host_residual_.data(), x.bytes(), CopyKind::HostToDevice, StreamId::Compute);
-    st.bp_.h2d_bytes += x.bytes() + size_t(st.added_) * chunk;
+    m_.pager().unstash(st.stash_, x.data, x.bytes());
+    st.bp_.h2d_bytes += x.bytes() + size_t(st.added_) * size_t(st.layer_ + 1) * 2 * kv.plane_elems() * dtype_size(kv.dtype);
   }
   if (st.has_edit()) {
     const float *vec = nullptr;
@@ -569,41 +550,44 @@ void Engine::read_timeline(int32_t first, int32_t last, StepStats &stats) {
   }
 }
 
-void Engine::abort(BlockTable &table, Step &st) {
+void Engine::abort(Session &s, Step &st) {
   if (!st.paused()) throw Error(VL_ERR_STATE, "the session is not paused at a breakpoint: there is no step to abort");
   {
     std::lock_guard<std::mutex> lock(mu_);
-    settle_locked(st);
-    recycle_pinned(st);
+    settle_locked(st);  // waits for the pause's save: the Compute stream is past the stash's copies
+    release_stash(st);
   }
-  table.rollback(st.added_);  // 0 when offloaded: its blocks went back at the pause
+  s.table().rollback(st.added_);  // on the device or on the host
   st.added_ = 0;
   st.layer_ = -1;
 }
 
 void Engine::read_activation(Step &st, float *out) {
   if (!st.paused()) throw Error(VL_ERR_STATE, "the session is not paused at a breakpoint: there is no activation to read");
-  const int32_t n = st.tokens();
-  const size_t bytes = size_t(n) * size_t(st.hidden()) * sizeof(float);
+  const int32_t n = st.tokens(), H = st.hidden();
+  const size_t bytes = size_t(n) * size_t(H) * sizeof(float);
   if (st.offload_) {
-    std::memcpy(out, st.host_residual_.data(), bytes);
+    m_.pager().read_stash(st.stash_, out, bytes);
   } else {
     be_.stream_wait(StreamId::Copy, saved_[size_t(st.layer_)]);  // the pause returned before its save ran
     be_.copy(out, st.residual_.get(), bytes, CopyKind::DeviceToHost, StreamId::Copy);
     be_.synchronize(StreamId::Copy);
     st.bp_.d2h_bytes += bytes;
   }
-  // The pending edit, as the device will apply it at the resume (the reference kernel, on the host).
+  // The pending edit, as the device will apply it at the resume: x * scale + add, row by row.
   if (st.has_edit())
-    cpu::scale_add_rows(Tensor{out, DType::F32, n, st.hidden()}, st.edit_scale_,
-                        st.edit_add_.empty() ? nullptr : st.edit_add_.data());
+    for (int32_t t = 0; t < n; t++)
+      for (int32_t c = 0; c < H; c++) {
+        float &v = out[size_t(t) * size_t(H) + size_t(c)];
+        v = v * st.edit_scale_ + (st.edit_add_.empty() ? 0.f : st.edit_add_[size_t(c)]);
+      }
 }
 
 void Engine::write_activation(Step &st, const float *in) {
   if (!st.paused()) throw Error(VL_ERR_STATE, "the session is not paused at a breakpoint: there is no activation to replace");
   const size_t bytes = size_t(st.tokens()) * size_t(st.hidden()) * sizeof(float);
   if (st.offload_) {
-    std::memcpy(st.host_residual_.data(), in, bytes);
+    m_.pager().write_stash(st.stash_, in, bytes);
   } else {
     be_.stream_wait(StreamId::Copy, saved_[size_t(st.layer_)]);  // not before the pause's own save
     be_.copy(st.residual_.get(), in, bytes, CopyKind::HostToDevice, StreamId::Copy);

@@ -17,6 +17,7 @@
 namespace vl {
 
 class Model;
+class Session;
 struct LayerWeights;
 
 class Engine {
@@ -28,35 +29,37 @@ class Engine {
   Engine(const Engine &) = delete;
   Engine &operator=(const Engine &) = delete;
 
-  // Appends ids (n tokens) to the session whose KV blocks `table` maps, runs them, and writes
-  // logits_rows (0, 1 or n) rows of logits, for the last positions, into out (host, rows * vocab).
-  // On any error the session is left exactly as before the call.
-  StepStats forward(BlockTable &table, const int32_t *ids, int32_t n, int32_t logits_rows, float *out);
+  // Appends ids (n tokens) to session s, runs them, and writes logits_rows (0, 1 or n) rows of logits,
+  // for the last positions, into out (host, rows * vocab). On any error the session is left exactly as
+  // before the call. Every step first has the pager make the session resident (its blocks back from
+  // host memory, room for the new tokens, others evicted as the model's policy says) and, when its KV
+  // was dropped (the recompute policy), re-runs the dropped tokens.
+  StepStats forward(Session &s, const int32_t *ids, int32_t n, int32_t logits_rows, float *out);
 
-  // Runs `step` (for the session whose blocks `table` maps) from its start, or from where it paused,
-  // up to its next breakpoint: it is then paused (step.layer() says after which layer) and the engine
-  // is free for other sessions. Without a breakpoint left it runs to the end: logits into out (host,
-  // logits_rows * vocab) and its tokens committed to the table. On an error the step is dropped and the
-  // table is exactly as before the step; except when the KV pool cannot take back an offloaded step's
-  // blocks at a resume: it then stays paused (and offloaded) and can be resumed later.
+  // Runs `step` of session s from its start, or from where it paused, up to its next breakpoint: it is
+  // then paused (step.layer() says after which layer) and the engine is free for other sessions. Without
+  // a breakpoint left it runs to the end: logits into out (host, logits_rows * vocab) and its tokens
+  // committed to the session. On an error the step is dropped and the session is exactly as before the
+  // step; except when the pager cannot make a paused step's session resident at a resume (out of
+  // memory): it then stays paused and can be resumed later.
   // A pause does not wait for the device: it returns once the save of the state is enqueued, so that a
   // resume right after it leaves the device no idle time; the device times of the step (timeline,
   // pause_ms, restore_ms, gap_ms) are read when the step settles.
-  void run(BlockTable &table, Step &step, float *out);
-  // Greedy generation for the session of `table`: appends the n ids, then max_new tokens, each the
+  void run(Session &s, Step &step, float *out);
+  // Greedy generation for session s: appends the n ids, then max_new tokens, each the
   // argmax of the previous position's logits (the last one is not run), into out (host, max_new).
   // The argmax runs on the device and each decode step reads its token from there, so the steps are
   // enqueued back to back and the device never waits for the host between tokens. It holds the model
   // for the whole call (other sessions' steps wait; one `decode` call per token interleaves instead).
   // On an error the decoded positions are given back (the caller truncates the prompt's). Returns the
   // summed stats.
-  StepStats generate(BlockTable &table, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out);
+  StepStats generate(Session &s, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out);
   // Waits for the paused step's device work and reads its device times (a no-op when already read:
   // any other step's segment, an offloaded pause or the step's end settle it first). Called before its
   // stats are read and before it is freed.
   void settle(Step &step);
-  // Drops a paused step: its KV reservation goes back and the table is exactly as before the step.
-  void abort(BlockTable &table, Step &step);
+  // Drops a paused step: its KV reservation goes back and the session is exactly as before the step.
+  void abort(Session &s, Step &step);
   // The paused step's activation, (tokens, hidden) F32 on the host with its pending edits applied,
   // copied into out; and its replacement from in (pending edits dropped). The copies run on the Copy
   // stream and never take the engine, so they do not wait for other sessions' steps.
@@ -66,7 +69,7 @@ class Engine {
  private:
   void ensure_workspace(int32_t tokens);
   // Uploads the step's ids, positions, KV slots and the session's block table (one copy).
-  void upload_meta(const BlockTable &table, const Step &step);
+  void upload_meta(const BlockTable &table, Step &step);
   // Layers [first, last] of the step's n tokens, on the residual stream x_.
   void run_layers(int32_t n, int32_t first, int32_t last, StepStats &stats);
   // The layer loop of a model with streamed layers: copies into the ring on the Copy stream, ahead of
@@ -76,19 +79,18 @@ class Engine {
   void run_layer(int32_t layer, int32_t n, const LayerWeights &w);
   // logits_ (rows, V) of the last `rows` of the n positions.
   void compute_logits(int32_t n, int32_t rows);
-  // Pausing after `layer`: enqueues the save of the residual stream (offloading: the step's KV too,
-  // and waits for it, the blocks going back to the pool).
-  void save(BlockTable &table, Step &step, int32_t layer);
-  // Resuming: the residual stream (and an offloaded step's KV) back, then the pending edit (enqueued;
-  // the caller synchronizes before clearing the edit).
-  void restore(BlockTable &table, Step &step);
-  // run() with mu_ held.
-  void run_locked(BlockTable &table, Step &step, float *out);
-  // An offload's host buffer: buf as is when it holds `bytes`, else the best spare (the smallest that
-  // does, or the largest), grown to `bytes`.
-  void take_pinned(PinnedBuffer &buf, size_t bytes);
-  // A step that will not offload again gives its host buffers to the spares (mu_ held).
-  void recycle_pinned(Step &step);
+  // Pausing after `layer`: enqueues the save of the residual stream (offloading: to the pager's host
+  // store, with the step's KV blocks, and waits for it, the device blocks going back to the pool).
+  void save(Session &s, Step &step, int32_t layer);
+  // Resuming: the residual stream (and an offloaded step's residual) back, then the pending edit
+  // (enqueued; the caller synchronizes before clearing the edit). The pager brought the KV back.
+  void restore(Step &step);
+  // run() with mu_ held; `recompute`: first re-run the session's dropped tokens, if any.
+  void run_locked(Session &s, Step &step, float *out, bool recompute = true);
+  // Re-runs the tokens whose KV the pager dropped (recompute), in steps of the workspace's size.
+  void recompute_locked(Session &s);
+  // A step that ends gives its host slots back (the Compute stream is past their copies).
+  void release_stash(Step &step);
   // settle() with mu_ held. It forgets the step first, so that it is never left half-read. synced: the
   // caller has just synchronized the compute stream.
   void settle_locked(Step &step, bool synced = false);
@@ -103,8 +105,8 @@ class Engine {
   Backend &be_;
   std::mutex mu_;  // one step at a time per model: the workspace is shared
 
-  DeviceBuffer inv_freq_;  // (hd / 2) F32 rotary inverse frequencies
-  DeviceBuffer ws_;        // the workspace below, for up to ws_tokens_ tokens
+  Buffer inv_freq_;  // (hd / 2) F32 rotary inverse frequencies
+  Buffer ws_;        // the workspace below, for up to ws_tokens_ tokens
   int32_t ws_tokens_ = 0;
   Tensor x_;       // (T, H) F32 residual stream
   Tensor h_;       // (T, H) normed input of attention / MLP
@@ -123,7 +125,7 @@ class Engine {
 
   // Streaming: the ring, where each streamed layer lands in it, and per-layer events (also the
   // compute timeline of resident layers).
-  DeviceBuffer ring_;
+  Buffer ring_;
   RingPlan plan_;
   std::vector<Event *> copy_start_, copy_done_, compute_start_, compute_done_;
   // Per layer too, so that no segment of a step re-records another's: segment_start_[l] and resumed_[l]
@@ -133,10 +135,6 @@ class Engine {
   uint64_t segments_ = 0;        // segments run (Engine::run calls), to tell whether a pause's events still hold
   Step *unsettled_ = nullptr;    // the paused step whose device times are not read yet (at most one)
   Event *step_end_ = nullptr;    // a step's logits on the host (for StepStats::device_ms)
-  // Pinned host buffers of finished offloaded steps, for the next offload to take instead of pinning
-  // new memory (cudaHostAlloc of GBs costs more than the copies); at most kSparePinned.
-  static constexpr size_t kSparePinned = 4;
-  std::vector<PinnedBuffer> spare_pinned_;
 
   Graph *decode_graph_ = nullptr;  // the recorded one-token step, valid for graph_generation_
   uint64_t graph_generation_ = 0;

@@ -4,6 +4,7 @@
 #include "model.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +18,7 @@ namespace vl {
 
 namespace {
 size_t align256(size_t v) { return (v + 255) / 256 * 256; }  // 256-byte alignment for vector loads and cuBLAS
+}  // namespace
 
 const char *placement_name(Placement p) {
   switch (p) {
@@ -28,7 +30,6 @@ const char *placement_name(Placement p) {
   }
   return "?";
 }
-}  // namespace
 
 LayerWeights LayerWeights::rebased(const void *from, void *to) const {
   LayerWeights w = *this;
@@ -69,13 +70,14 @@ Model::Model(Runtime &rt, ModelConfig config, std::string name)
 
 Model::~Model() {
   engine_.reset();
+  pager_.reset();
   kv_.reset();
   device_.reset();
   host_.reset();
   rt_.live_models--;
 }
 
-std::vector<Model::Slot> Model::place(const vl_model_options *options) {
+std::vector<Model::Slot> Model::place(const ModelOptions &options) {
   const ModelConfig &c = config_;
   const size_t esz = dtype_size(c.dtype);
   const int L = c.num_layers;
@@ -100,15 +102,8 @@ std::vector<Model::Slot> Model::place(const vl_model_options *options) {
   const size_t global_bytes = embed_bytes + norm_bytes + head_bytes;
 
   // The placement asked for.
-  placement_ = PlacementOptions{};
-  if (options) {
-    if (options->placement < VL_PLACE_RESIDENT || options->placement > VL_PLACE_AUTO)
-      throw Error(VL_ERR_INVALID_ARGUMENT, "unknown placement " + std::to_string(options->placement));
-    if (options->prefetch < 0) throw Error(VL_ERR_INVALID_ARGUMENT, "prefetch must be >= 0 layers");
-    placement_.placement = Placement(options->placement);
-    placement_.prefetch = options->prefetch > 0 ? options->prefetch : 1;
-    placement_.ring_bytes = options->ring_bytes;
-  }
+  if (options.prefetch < 0) throw Error(VL_ERR_INVALID_ARGUMENT, "prefetch must be >= 0 layers");
+  placement_ = PlacementOptions{options.placement, options.prefetch > 0 ? options.prefetch : 1, options.ring_bytes};
   const Placement p = placement_.placement;
   if (p == Placement::Resident && placement_.ring_bytes > 0)
     throw Error(VL_ERR_INVALID_ARGUMENT, "a ring size was given but the placement is resident: choose stream, stream-sync, accelerate or auto");
@@ -117,32 +112,56 @@ std::vector<Model::Slot> Model::place(const vl_model_options *options) {
     throw Error(VL_ERR_INVALID_ARGUMENT, "the ring (" + format_bytes(ring) + ") is smaller than one layer (" +
                                              format_bytes(layer_bytes_) + "); give a ring of at least one layer (--ring)");
 
-  const int32_t block_tokens = options && options->kv_block_tokens > 0 ? options->kv_block_tokens : 16;
-  const int32_t pool_tokens = options && options->kv_pool_tokens > 0 ? options->kv_pool_tokens : std::min(c.max_position_embeddings, 4096);
+  if (options.kv_block_tokens < 0 || options.kv_pool_tokens < 0)
+    throw Error(VL_ERR_INVALID_ARGUMENT, "kv_block_tokens and kv_pool_tokens must be >= 0 (0: the default)");
   KvLayout kv;
   kv.dtype = rt_.backend->kv_dtype();
-  kv.block_tokens = block_tokens;
-  kv.n_blocks = (pool_tokens + block_tokens - 1) / block_tokens;
+  kv.block_tokens = options.kv_block_tokens > 0 ? options.kv_block_tokens : 16;
   kv.n_layers = L;
   kv.kv_dim = c.kv_dim();
+  const int64_t default_tokens = std::min(c.max_position_embeddings, 4096);
+  const auto blocks_for = [&](int64_t tokens) { return (tokens + kv.block_tokens - 1) / kv.block_tokens; };
+  // Steps up to a 2048-token prefill (or the model's positions) find room for their workspace.
+  max_step_tokens_ = std::min(c.max_position_embeddings, 2048);
+  const size_t ws = Engine::workspace_bytes(c, rt_.backend->activation_dtype(), max_step_tokens_, int32_t(blocks_for(default_tokens)));
 
   // How many layers stay resident; everything is checked against the budget before any allocation.
   int K = p == Placement::Resident ? L : 0;
+  const uint64_t budget = rt_.arena.budget();
   if (p == Placement::Auto) {
-    // Leave room for the activations of a prompt of up to 512 tokens.
-    const size_t ws = Engine::workspace_bytes(c, rt_.backend->activation_dtype(), std::min(c.max_position_embeddings, 512), kv.n_blocks);
-    const uint64_t budget = rt_.arena.budget(), used = rt_.arena.current() + global_bytes + kv.bytes() + ring + ws;
+    // Leave room for the KV pool asked for (or a default one) and the activations of a prompt of up to 512 tokens.
+    KvLayout least = kv;
+    least.n_blocks = int32_t(std::min<int64_t>(blocks_for(options.kv_pool_tokens > 0 ? options.kv_pool_tokens : default_tokens), INT32_MAX / kv.block_tokens));
+    const size_t ws512 = Engine::workspace_bytes(c, rt_.backend->activation_dtype(), std::min(c.max_position_embeddings, 512), least.n_blocks);
+    const uint64_t used = rt_.arena.current() + global_bytes + least.bytes() + ring + ws512;
     K = used >= budget ? 0 : int(std::min<uint64_t>(uint64_t(L), (budget - used) / layer_bytes_));
     if (K == L) ring = 0;  // it all fits: no ring needed
   }
   resident_layers_ = K;
   placement_.ring_bytes = ring;
-  const uint64_t need = global_bytes + size_t(K) * layer_bytes_ + kv.bytes() + ring;
+  const uint64_t weights = global_bytes + size_t(K) * layer_bytes_;
+  int64_t pool_blocks = blocks_for(options.kv_pool_tokens > 0 ? options.kv_pool_tokens : default_tokens);
+  if (options.kv_pool_tokens == 0 && rt_.budget_given) {
+    // The pool takes what the budget leaves after the weights, the ring and a step's workspace, less a
+    // margin for the small buffers of steps (a paused step's residual, a generation's tokens).
+    const uint64_t margin = std::min<uint64_t>(uint64_t(256) << 20, budget / 32);
+    const uint64_t taken = rt_.arena.current() + weights + ring + ws + margin;
+    const uint64_t per_block = KvLayout{nullptr, kv.dtype, 1, kv.n_layers, kv.block_tokens, kv.kv_dim}.bytes();
+    if (taken < budget) pool_blocks = std::max<int64_t>(pool_blocks, int64_t((budget - taken) / per_block));
+  }
+  // A slot (block * block_tokens + offset) is an int32 on the device.
+  const int64_t max_blocks = INT32_MAX / kv.block_tokens;
+  if (options.kv_pool_tokens > 0 && pool_blocks > max_blocks)
+    throw Error(VL_ERR_INVALID_ARGUMENT, "kv_pool_tokens " + std::to_string(options.kv_pool_tokens) + " is more than a pool can address (" +
+                                             std::to_string(max_blocks * kv.block_tokens) + " tokens)");
+  kv.n_blocks = int32_t(std::min(pool_blocks, max_blocks));
+  const uint64_t need = weights + kv.bytes() + ring;
   rt_.arena.check_fits(need, std::string("placing ") + name_ + " (" + placement_name(p) + ": " + std::to_string(K) +
                                  " of " + std::to_string(L) + " layers resident" +
-                                 (ring ? ", a " + format_bytes(ring) + " ring" : "") + ", the KV pool)");
+                                 (ring ? ", a " + format_bytes(ring) + " ring" : "") + ", a KV pool of " +
+                                 std::to_string(int64_t(kv.n_blocks) * kv.block_tokens) + " tokens)");
 
-  device_ = rt_.arena.alloc(global_bytes + size_t(K) * layer_bytes_, "loading the weights of " + name_);
+  device_ = rt_.arena.alloc(weights, "loading the weights of " + name_);
   if (K < L) host_ = std::make_unique<HostWeights>(*rt_.backend, size_t(L - K) * layer_bytes_, p != Placement::Accelerate);
 
   // Device: embedding, resident layers, final norm, LM head. Host: streamed layers.
@@ -170,12 +189,13 @@ std::vector<Model::Slot> Model::place(const vl_model_options *options) {
     slots.push_back({"lm_head.weight", c.vocab_size, c.hidden_size, false, &lm_head, false});
   }
 
-  kv_ = std::make_unique<KvPool>(rt_.arena, kv);
+  kv_ = std::make_unique<KvPool>(rt_.arena, rt_.host, kv);
+  pager_ = std::make_unique<KvPager>(*rt_.backend, *kv_, options.paging);
   engine_ = std::make_unique<Engine>(*this);
   return slots;
 }
 
-std::unique_ptr<Model> Model::load_dir(Runtime &rt, const std::string &dir, const vl_model_options *options) {
+std::unique_ptr<Model> Model::load_dir(Runtime &rt, const std::string &dir, const ModelOptions &options) {
   ModelConfig cfg = load_config(dir + "/config.json");
   WeightFiles files = WeightFiles::open_dir(dir);
   std::string name = dir;
@@ -236,8 +256,7 @@ std::unique_ptr<Model> Model::load_dir(Runtime &rt, const std::string &dir, cons
   return m;
 }
 
-std::unique_ptr<Model> Model::synthetic(Runtime &rt, const ModelConfig &config, uint64_t seed,
-                                        const vl_model_options *options) {
+std::unique_ptr<Model> Model::synthetic(Runtime &rt, const ModelConfig &config, uint64_t seed, const ModelOptions &options) {
   config.validate("synthetic model");
   const ModelConfig &c = config;
   std::string name = "synthetic-h" + std::to_string(c.hidden_size) + "-l" + std::to_string(c.num_layers);

@@ -1,4 +1,5 @@
 // model.h: a Llama-family model on a runtime's device: its config, its weights, its KV block pool
+// with the pager that moves blocks between VRAM and host memory (and the registry of its sessions),
 // and its engine. Weights are placed per layer: resident layers in VRAM, streamed layers in host
 // memory (they flow through the engine's ring buffer). The embedding, the final norm and the LM head
 // are always resident. A layer's nine tensors are one contiguous byte range with the same internal
@@ -12,6 +13,7 @@
 
 #include "arena.h"
 #include "config.h"
+#include "kv_pager.h"
 #include "kv_pool.h"
 #include "runtime.h"
 
@@ -19,13 +21,9 @@ namespace vl {
 
 class Engine;
 
-enum class Placement : int32_t {
-  Resident = VL_PLACE_RESIDENT,
-  Stream = VL_PLACE_STREAM,
-  StreamSync = VL_PLACE_STREAM_SYNC,
-  Accelerate = VL_PLACE_ACCELERATE,
-  Auto = VL_PLACE_AUTO,
-};
+// Where the layers live (model.cpp's place() says how each one works).
+enum class Placement : int32_t { Resident, Stream, StreamSync, Accelerate, Auto };
+const char *placement_name(Placement p);
 
 // Shapes follow HuggingFace's LlamaForCausalLM: nn.Linear weights are (out_features, in_features).
 struct LayerWeights {
@@ -68,11 +66,21 @@ struct PlacementOptions {
   uint64_t ring_bytes = 0;  // 0: two layers
 };
 
+// How to load a model (the C ABI's vl_model_options, checked).
+struct ModelOptions {
+  int32_t kv_block_tokens = 0;  // 0: 16
+  int64_t kv_pool_tokens = 0;   // 0: with a budget given, what it leaves after the weights, ring and workspace;
+                                //    else max_position_embeddings, at most 4096
+  Placement placement = Placement::Resident;
+  int32_t prefetch = 0;         // streamed layers copied ahead; 0: 1
+  uint64_t ring_bytes = 0;      // 0: two layers
+  PagingPolicy paging = PagingPolicy::Lru;
+};
+
 class Model {
  public:
-  static std::unique_ptr<Model> load_dir(Runtime &rt, const std::string &dir, const vl_model_options *options);
-  static std::unique_ptr<Model> synthetic(Runtime &rt, const ModelConfig &config, uint64_t seed,
-                                          const vl_model_options *options);
+  static std::unique_ptr<Model> load_dir(Runtime &rt, const std::string &dir, const ModelOptions &options);
+  static std::unique_ptr<Model> synthetic(Runtime &rt, const ModelConfig &config, uint64_t seed, const ModelOptions &options);
   ~Model();
 
   Runtime &runtime() { return rt_; }
@@ -95,8 +103,12 @@ class Model {
   uint64_t weight_bytes() const { return resident_bytes() + host_bytes(); }
 
   KvPool &kv_pool() { return *kv_; }
+  KvPager &pager() { return *pager_; }
   Engine &engine() { return *engine_; }
   std::atomic<int> live_sessions{0};
+  // Steps of up to this many tokens always find their workspace: it is set aside when the KV pool is
+  // sized from the budget.
+  int32_t max_step_tokens() const { return max_step_tokens_; }
 
  private:
   struct Slot;
@@ -104,7 +116,7 @@ class Model {
   // Chooses the placement, allocates VRAM and host memory, and points every tensor at its bytes;
   // returns the tensors in file order with their destinations. Throws before allocating when the
   // budget cannot hold the plan.
-  std::vector<Slot> place(const vl_model_options *options);
+  std::vector<Slot> place(const ModelOptions &options);
 
   Runtime &rt_;
   ModelConfig config_;
@@ -112,9 +124,11 @@ class Model {
   PlacementOptions placement_;
   int32_t resident_layers_ = 0;
   size_t layer_bytes_ = 0;
-  DeviceBuffer device_;  // embedding, resident layers, final norm, LM head
+  Buffer device_;  // embedding, resident layers, final norm, LM head
   std::unique_ptr<HostWeights> host_;  // streamed layers, when there are any
+  int32_t max_step_tokens_ = 0;
   std::unique_ptr<KvPool> kv_;
+  std::unique_ptr<KvPager> pager_;
   std::unique_ptr<Engine> engine_;
 };
 

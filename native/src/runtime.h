@@ -1,5 +1,6 @@
-// runtime.h: what the C ABI's vl_runtime handle holds: one backend (device) and the Arena that caps
-// its device memory at the VRAM budget.
+// runtime.h: what the C ABI's vl_runtime handle holds: one backend (device), the Arena that caps its
+// device memory at the VRAM budget, and the Arena that caps the pinned host memory of the KV pagers
+// (their host block stores) at the host budget.
 #pragma once
 #include <atomic>
 #include <memory>
@@ -10,14 +11,34 @@
 
 namespace vl {
 
+// What a copy-bandwidth probe times: host to device (on the Copy stream), device to host (on the
+// Offload stream), or both at once (one copy on each, started together).
+enum class CopyDirection { HostToDevice, DeviceToHost, Both };
+
+struct RuntimeOptions {
+  uint64_t budget = 0;       // the VRAM budget; 0: the device's free memory (all of it for the CPU)
+  uint64_t host_budget = 0;  // pinned host memory for KV pages; 0: default_host_budget()
+};
+
 struct Runtime {
-  Runtime(std::unique_ptr<Backend> b, std::string dev, uint64_t budget)
-      : backend(std::move(b)), arena(*backend, budget), device(std::move(dev)) {}
+  Runtime(std::unique_ptr<Backend> b, std::string dev, const RuntimeOptions &options);
 
   std::unique_ptr<Backend> backend;
-  Arena arena;
   std::string device;
+  // True when the caller gave the VRAM budget: a model's KV pool then takes what the budget leaves.
+  bool budget_given;
+  Arena arena;  // device memory, under the VRAM budget
+  Arena host;   // pinned host memory of the KV pagers, under the host budget
   std::atomic<int> live_models{0};
+
+  // Copy bandwidth in GB/s (1e9 bytes/s): `bytes` copied `reps` times between a device buffer (under
+  // the budget while it lives) and pinned (or pageable) host memory, timed with events; Both counts
+  // the bytes of both directions over the time of the pair.
+  double copy_bandwidth(uint64_t bytes, bool pinned, int32_t reps, CopyDirection direction);
 };
+
+// Half the machine's physical memory: what can be pinned without starving the host (the weights of
+// streamed layers and the process itself live there too).
+uint64_t default_host_budget();
 
 }  // namespace vl

@@ -7,20 +7,6 @@
 
 namespace vl {
 
-void PinnedBuffer::ensure(Backend &be, size_t bytes) {
-  if (data_ && bytes <= bytes_) return;
-  reset();
-  data_ = static_cast<char *>(be.host_alloc(bytes));
-  be_ = &be;
-  bytes_ = bytes;
-}
-
-void PinnedBuffer::reset() {
-  if (data_) be_->host_free(data_);
-  data_ = nullptr;
-  bytes_ = 0;
-}
-
 Step::Step(const ModelConfig &c, const int32_t *ids, int32_t n, int32_t logits_rows, std::vector<int32_t> breakpoints,
            bool offload)
     : hidden_(c.hidden_size), logits_rows_(logits_rows), breakpoints_(std::move(breakpoints)), offload_(offload) {

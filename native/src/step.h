@@ -5,7 +5,6 @@
 // engine and the model's shared workspace are free for other sessions meanwhile.
 #pragma once
 #include <cstdint>
-#include <utility>
 #include <vector>
 
 #include "arena.h"
@@ -13,36 +12,6 @@
 #include "config.h"
 
 namespace vl {
-
-// Pinned host memory of a backend, grown on demand and freed on destruction.
-class PinnedBuffer {
- public:
-  PinnedBuffer() = default;
-  ~PinnedBuffer() { reset(); }
-  PinnedBuffer(const PinnedBuffer &) = delete;
-  PinnedBuffer &operator=(const PinnedBuffer &) = delete;
-  PinnedBuffer(PinnedBuffer &&o) noexcept { swap(o); }
-  PinnedBuffer &operator=(PinnedBuffer &&o) noexcept {
-    PinnedBuffer(std::move(o)).swap(*this);
-    return *this;
-  }
-  void swap(PinnedBuffer &o) noexcept {
-    std::swap(be_, o.be_);
-    std::swap(data_, o.data_);
-    std::swap(bytes_, o.bytes_);
-  }
-
-  // Holds at least `bytes` afterwards (contents not kept when it grows).
-  void ensure(Backend &be, size_t bytes);
-  void reset();
-  char *data() const { return data_; }
-  size_t bytes() const { return bytes_; }
-
- private:
-  Backend *be_ = nullptr;
-  char *data_ = nullptr;
-  size_t bytes_ = 0;
-};
 
 // Milliseconds from the start of a segment's device work (the start of the step, or a resume); -1
 // where a layer had no copy.
@@ -71,11 +40,20 @@ struct BreakpointStats {
   uint64_t h2d_bytes = 0;   // host -> device (offload, activation writes, edit vectors)
 };
 
+// A session's breakpoints as the C ABI reports them: the step paused now, or the last one that had any.
+struct BreakpointView {
+  int32_t layer = -1;  // paused after this layer; -1 when not paused
+  int32_t tokens = 0, hidden = 0;
+  bool offloaded = false;
+  BreakpointStats stats;
+};
+
 class Step {
  public:
   // Checks the request against the model: n >= 1 ids in the vocabulary, logits_rows 0, 1 or n, and
   // breakpoints (any order, repeats allowed) in [0, num_layers). offload: each pause moves the state
-  // to pinned host memory and gives the step's KV blocks back to the pool until the resume.
+  // (the residual, the step's KV blocks) to the pager's host store and gives the device blocks back to
+  // the pool until the resume.
   Step(const ModelConfig &c, const int32_t *ids, int32_t n, int32_t logits_rows, std::vector<int32_t> breakpoints,
        bool offload);
 
@@ -86,6 +64,7 @@ class Step {
   bool offloaded() const { return paused() && offload_; }
   const StepStats &stats() const { return stats_; }
   const BreakpointStats &breakpoint_stats() const { return bp_; }
+  BreakpointView view() const { return BreakpointView{layer_, tokens(), hidden_, offloaded(), bp_}; }
 
   // Edits the paused residual stream: x <- x * scale + vec, vec (count == hidden) or null. Kept on the
   // host (composed with earlier edits) and applied on the device at the resume, in one scale_add_rows.
@@ -105,9 +84,10 @@ class Step {
   bool offload_;
 
   int32_t start_ = 0;           // the session's tokens before the step: the step's first position
-  int32_t added_ = 0;           // KV blocks the step reserved and holds in the table (0 while offloaded)
+  int32_t added_ = 0;           // KV blocks the step reserved: the last of the table (on the host while offloaded)
   int32_t layer_ = -1;          // paused after this layer
   uint64_t paused_segment_ = 0; // the engine segment that paused: the resume's gap is measured only right after it
+  uint64_t paused_table_ = 0;   // the table's generation at the pause: unchanged, the uploaded table still holds
   // A segment whose device times are not read yet (Engine::settle): a pause returns without waiting
   // for the device, so that a prompt resume leaves it no idle time.
   struct Segment {
@@ -118,13 +98,11 @@ class Step {
   };
   std::vector<Segment> unread_;
   bool spans_ = true;           // no other step ran on the model between its segments (device_ms holds)
-  DeviceBuffer residual_;       // (n, H) F32 the residual stream after layer_, held on the device
-  PinnedBuffer host_residual_;  // (n, H) F32 the same, offloaded
-  PinnedBuffer host_kv_;        // offloaded: per reserved block, its K and V planes of layers [0, layer_]
-  int32_t host_kv_blocks_ = 0;  // blocks in host_kv_
+  Buffer residual_;             // (n, H) F32 the residual stream after layer_, held on the device
+  std::vector<int32_t> stash_;  // offloaded: the pager's host slots holding the same
   float edit_scale_ = 1.f;      // the pending edit x * edit_scale_ + edit_add_
   std::vector<float> edit_add_; // (H), or empty for none
-  DeviceBuffer edit_vec_;       // (H) F32 edit_add_ on the device, at the resume
+  Buffer edit_vec_;       // (H) F32 edit_add_ on the device, at the resume
 
   StepStats stats_;
   BreakpointStats bp_;

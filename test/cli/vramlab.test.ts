@@ -100,7 +100,7 @@ describe('user errors: exit status 1 and one line', () => {
   it('an unknown command', () => expectUserError(vramlab('frobnicate'), /unknown command "frobnicate"/));
   it('an unparseable budget', () => expectUserError(vramlab('logits', MHA, '--ids', '1', '--budget', '12 parsecs'), /size "12 parsecs" is not a size/));
   it('a budget too small for the weights', () =>
-    expectUserError(vramlab('logits', MHA, '--ids', '1', '--budget', '100KB'), /VRAM budget too small: placing tiny-llama-mha \(resident: 2 of 2 layers resident, the KV pool\) needs .*--budget/));
+    expectUserError(vramlab('logits', MHA, '--ids', '1', '--budget', '100KB'), /VRAM budget too small: placing tiny-llama-mha \(resident: 2 of 2 layers resident, a KV pool of \d+ tokens\) needs .*--budget/));
   it('a budget just short of what is needed: the sizes in the message read differently', () => {
     const r = vramlab('generate', 'synthetic:tiny', '--ids', '1', '--max-new-tokens', '1', '--placement', 'auto', '--budget', '2MB');
     expectUserError(r, /VRAM budget too small: /);

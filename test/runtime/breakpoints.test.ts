@@ -320,17 +320,33 @@ describe('offload: the paused state in host memory', () => {
     same((await finish(await b.forward([7], { breakpoints: [3], offload: true }))).logits, await a.decode(7));
   });
 
-  it('stays paused when the pool has no room for its blocks at the resume; resumes once it has', async () => {
-    const m = await rt.loadModel(GQA, { kvPoolTokens: 32 }); // 2 blocks
+  it('without paging, stays paused when the pool has no room for its blocks at the resume; resumes once it has', async () => {
+    const m = await rt.loadModel(GQA, { kvPoolTokens: 32, paging: 'none' }); // 2 blocks
     const p = paused(await m.createSession().forward(IDS, { logits: 'all', breakpoints: [1], offload: true }));
     const hog = m.createSession();
     await hog.forward([1, 2, 3]);
     const err = await errorOf(() => p.resume());
     expect(err.code).toBe('VL_ERR_OUT_OF_MEMORY');
-    expect(err.message).toMatch(/^KV pool exhausted: the step needs 2 more blocks of 16 tokens but 1 of 2 are free/);
+    expect(err.message).toMatch(/^KV pool exhausted: the step needs 2 blocks \(.*: 2 of the session's back from host memory, 0 new\) but only 1 of the 2 are free \(0 held by running sessions, 1 by idle ones\); paging is off/);
     expect(p.stats()).toMatchObject({ layer: 1, offloaded: true });
     hog.dispose();
     same(logits(await p.resume()), plain);
+    m.dispose();
+  });
+
+  it('with paging, the resume pages out an idle session to bring its blocks back', async () => {
+    const m = await rt.loadModel(GQA, { kvPoolTokens: 32 }); // 2 blocks, lru
+    const p = paused(await m.createSession().forward(IDS, { logits: 'all', breakpoints: [1], offload: true }));
+    const hog = m.createSession();
+    const before = await hog.forward([1, 2, 3]);
+    same(logits(await p.resume()), plain);
+    expect(hog.residency()).toMatchObject({ deviceBlocks: 0, hostBlocks: 1 });
+    same(await hog.decode(4), await (async () => {
+      const fresh = m.createSession();
+      await fresh.forward([1, 2, 3]);
+      return fresh.decode(4);
+    })());
+    expect(before.rows).toBe(1);
     m.dispose();
   });
 });
@@ -445,8 +461,8 @@ describe('wrong calls are clear errors, and the session stays usable', () => {
 
 describe('the C ABI (runtime/native.ts) in the wrong state', () => {
   it('resume, abort, activation calls on a session that is not paused', async () => {
-    const h = native.runtimeOpen('cpu', 0);
-    const m = await native.modelLoad(h, MHA, { kv_block_tokens: 0, kv_pool_tokens: 64, placement: 0, prefetch: 0, ring_bytes: 0 });
+    const h = native.runtimeOpen('cpu', { budget: 0, host_budget: 0 });
+    const m = await native.modelLoad(h, MHA, { kv_block_tokens: 0, placement: 0, kv_pool_tokens: 64, prefetch: 0, paging: 0, ring_bytes: 0 });
     const s = native.sessionCreate(m);
     const cases: [() => unknown, string][] = [
       [() => native.sessionResume(s, null), 'the session is not paused at a breakpoint: there is no step to resume'],

@@ -219,7 +219,7 @@ describe('an exhausted KV pool', () => {
   let small: Model;
   let large: Model;
   beforeAll(async () => {
-    small = await rt.loadModel(GQA, { kvPoolTokens: 32 }); // two blocks of 16
+    small = await rt.loadModel(GQA, { kvPoolTokens: 32, paging: 'none' }); // two blocks of 16, no paging
     large = await rt.loadModel(GQA);
   });
   afterAll(() => {
