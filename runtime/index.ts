@@ -22,6 +22,7 @@ export {
   Session,
   type StepStats,
 } from './runtime.js';
+export { Scheduler, type SchedulerOptions, type StepReport, type WorkResult } from './scheduler.js';
 export { type DType, type ModelShape, NAMED_SHAPES, parseSyntheticSpec, type SyntheticSpec, weightBytes } from './synthetic.js';
 export { formatSize, parseSize } from './units.js';
 export { type ExperimentResult, runPlan, type RunOptions, type RunProgress, type RunResult } from './runner.js';

@@ -112,6 +112,18 @@ const STRUCTS = {
     in_ms: 'double',
     stall_ms: 'double',
   },
+  vl_scheduler_options: { prefill_chunk: 'int32_t', max_batch: 'int32_t' },
+  vl_schedule_step: {
+    sessions: 'int32_t',
+    decode_tokens: 'int32_t',
+    prefill_tokens: 'int32_t',
+    finished: 'int32_t',
+    pending: 'int32_t',
+    left_out: 'int32_t',
+    wall_ms: 'double',
+    device_ms: 'double',
+  },
+  vl_work_info: { active: 'int32_t', status: 'int32_t', prompt_tokens: 'int32_t', prefilled: 'int32_t', new_tokens: 'int32_t', tokens: 'int32_t' },
   vl_paging_event: {
     seq: 'uint64_t',
     t_ms: 'double',
@@ -144,6 +156,8 @@ export type NativeSessionInfo = StructOf<'vl_session_info'>;
 export type NativeBreakpointStats = StructOf<'vl_breakpoint_stats'>;
 export type NativePagingStats = StructOf<'vl_paging_stats'>;
 export type NativePagingEvent = StructOf<'vl_paging_event'>;
+export type NativeScheduleStep = StructOf<'vl_schedule_step'>;
+export type NativeWorkInfo = StructOf<'vl_work_info'>;
 
 /** The package root: the nearest folder above this file holding vramlab's package.json. */
 export function packageRoot(): string {
@@ -193,7 +207,16 @@ function bind() {
     model_set_paging: lib.func('int32_t vl_model_set_paging(vl_model *m, int32_t policy)'),
     model_paging_stats: lib.func('int32_t vl_model_paging_stats(vl_model *m, _Out_ vl_paging_stats *out)'),
     model_paging_events: lib.func('int32_t vl_model_paging_events(vl_model *m, uint64_t first, _Out_ uint8_t *out, int32_t cap, _Out_ int32_t *n, _Out_ uint64_t *total)'),
+    model_set_scheduler: lib.func('int32_t vl_model_set_scheduler(vl_model *m, const vl_scheduler_options *options)'),
+    model_step: lib.func('int32_t vl_model_step(vl_model *m, _Out_ vl_schedule_step *out)'),
+    model_forward_batch: lib.func(
+      'int32_t vl_model_forward_batch(vl_model *m, vl_session **sessions, int32_t n, const int32_t *counts, const int32_t *ids, _Out_ float *logits, _Out_ int32_t *statuses, _Out_ vl_step_stats *out)',
+    ),
     session_create: lib.func('int32_t vl_session_create(vl_model *m, _Out_ vl_session **out)'),
+    session_submit: lib.func('int32_t vl_session_submit(vl_session *s, const int32_t *ids, int32_t n, int32_t new_tokens)'),
+    session_cancel: lib.func('int32_t vl_session_cancel(vl_session *s)'),
+    session_work: lib.func('int32_t vl_session_work(vl_session *s, _Out_ vl_work_info *out, _Out_ int32_t *tokens, int32_t cap)'),
+    session_work_error: lib.func('const char *vl_session_work_error(vl_session *s)'),
     session_free: lib.func('int32_t vl_session_free(vl_session *s)'),
     session_info: lib.func('int32_t vl_session_info_get(vl_session *s, _Out_ vl_session_info *out)'),
     session_reset: lib.func('int32_t vl_session_reset(vl_session *s)'),
@@ -341,6 +364,43 @@ export const native = {
     const total = [0];
     check(lib().model_paging_events(m, BigInt(first), buf, cap, n, total) as number);
     return { events: decodeArray(buf, 'vl_paging_event', n[0] as number), total: Number(total[0]) };
+  },
+
+  modelSetScheduler(m: Handle, prefillChunk: number, maxBatch: number): void {
+    check(lib().model_set_scheduler(m, { prefill_chunk: prefillChunk, max_batch: maxBatch }) as number);
+  },
+  /** One batched step of the model's scheduler, on a worker thread. */
+  async modelStep(m: Handle, rt: Handle): Promise<NativeScheduleStep> {
+    const out = {};
+    await callAsync(lib().model_step, [m, out], () => lib().runtime_error(rt) as string);
+    return numbers<NativeScheduleStep>(out);
+  },
+  /** One batched forward: session i appends counts[i] of ids; its last logits into logits (row i); statuses[i] 0 when it ran. */
+  async modelForwardBatch(m: Handle, rt: Handle, sessions: Handle[], counts: Int32Array, ids: Int32Array, logits: Float32Array, statuses: Int32Array): Promise<NativeStepStats> {
+    const out = {};
+    await callAsync(lib().model_forward_batch, [m, sessions, sessions.length, counts, ids, logits, statuses, out], () => lib().runtime_error(rt) as string);
+    return numbers<NativeStepStats>(out);
+  },
+  /** The message kept on a session (a batch item's failure). */
+  sessionError(s: Handle): string {
+    return lib().session_error(s) as string;
+  },
+  sessionSubmit(s: Handle, ids: Int32Array, newTokens: number): void {
+    check(lib().session_submit(s, ids, ids.length, newTokens) as number);
+  },
+  sessionCancel(s: Handle): void {
+    check(lib().session_cancel(s) as number);
+  },
+  /** The session's work, and its first `cap` picked tokens. */
+  sessionWork(s: Handle, cap: number): { info: NativeWorkInfo; tokens: Int32Array; error: string } {
+    const tokens = new Int32Array(Math.max(cap, 0));
+    const info = readStruct<'vl_work_info'>((out) => lib().session_work(s, out, cap > 0 ? tokens : null, cap) as number);
+    const error = info.status !== 0 ? (lib().session_work_error(s) as string) : '';
+    return { info, tokens: tokens.subarray(0, Math.min(cap, info.tokens)), error };
+  },
+  /** The VramlabError of a failed work item. */
+  workError(status: number, message: string): VramlabError {
+    return failure(status, message);
   },
 
   sessionCreate(m: Handle): Handle {

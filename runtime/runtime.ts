@@ -13,6 +13,7 @@ import { existsSync, statSync } from 'node:fs';
 import { type BreakpointStats, type Breakpoints, checkScale, checkVector, Paused, type Steer, type StepDriver } from './breakpoint.js';
 import { VramlabError } from './errors.js';
 import { type Handle, native, type NativeBreakpointStats, type NativeModelConfig } from './native.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { type DType, type ModelShape, parseSyntheticSpec, type SyntheticSpec } from './synthetic.js';
 import { parseSize } from './units.js';
 
@@ -409,11 +410,17 @@ export class Session {
   dispose(): void {
     if (this.#handle === null) return;
     this.#idle('dispose');
+    this.model._forgetWork(this);
     native.sessionFree(this.#handle);
     this.#handle = null;
     this.#paused?._end('the session was disposed');
     this.#paused = null;
     this.model._forget(this);
+  }
+
+  /** @internal the live handle (the scheduler's). */
+  _handle(): Handle {
+    return this.#live();
   }
 
   #live(): Handle {
@@ -636,6 +643,49 @@ export class Model {
     return s;
   }
 
+  #scheduler: Scheduler | null = null;
+
+  /**
+   * The model's scheduler, which decodes its sessions together in batched steps (created on first
+   * use; options change its prefill chunk and batch size).
+   */
+  scheduler(options?: SchedulerOptions): Scheduler {
+    this.#live();
+    this.#scheduler ??= new Scheduler(() => this.#live(), () => this.runtime._handle(), this.shape.vocabSize);
+    if (options) this.#scheduler.configure(options);
+    return this.#scheduler;
+  }
+
+  /**
+   * One batched forward by hand (node-llama-cpp's decodeBatch): each session appends its ids, all of
+   * them in one step (one read of the weights); each gets its last position's logits, or the error
+   * that left it out of the step (out of memory, paused at a breakpoint), its session as before.
+   */
+  async forwardBatch(items: readonly { session: Session; ids: ArrayLike<number> }[]): Promise<({ logits: Logits; error: null } | { logits: null; error: VramlabError })[]> {
+    const h = this.#live();
+    if (items.length === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', 'a batch needs at least one session');
+    const vocab = this.shape.vocabSize;
+    const parts = items.map((it) => toIds(it.ids, vocab));
+    const ids = new Int32Array(parts.reduce((a, p) => a + p.length, 0));
+    let at = 0;
+    for (const p of parts) ids.set(p, (at += p.length) - p.length);
+    const counts = Int32Array.from(parts, (p) => p.length);
+    const logits = new Float32Array(items.length * vocab);
+    const statuses = new Int32Array(items.length);
+    const handles = items.map((it) => it.session._handle());
+    await native.modelForwardBatch(h, this.runtime._handle(), handles, counts, ids, logits, statuses);
+    return items.map((_, i) =>
+      statuses[i] === 0
+        ? { logits: new Logits(1, vocab, logits.subarray(i * vocab, (i + 1) * vocab)), error: null }
+        : { logits: null, error: native.workError(statuses[i] as number, native.sessionError(handles[i] as Handle)) },
+    );
+  }
+
+  /** @internal a session of it is being disposed: its scheduled work ends first. */
+  _forgetWork(s: Session): void {
+    this.#scheduler?._forget(s);
+  }
+
   /** Disposes the model's sessions, then the model. */
   dispose(): void {
     if (this.#handle === null) return;
@@ -785,6 +835,11 @@ export class Runtime {
   /** @internal */
   _forget(m: Model): void {
     this.#models.delete(m);
+  }
+
+  /** @internal */
+  _handle(): Handle {
+    return this.#live();
   }
 
   #live(): Handle {

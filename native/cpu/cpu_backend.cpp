@@ -197,9 +197,9 @@ class CpuBackend final : public Backend {
   void kv_store(const KvLayout &kv, int32_t layer, Tensor k, Tensor v, const int32_t *slots) override {
     on_compute([=] { cpu::kv_store(kv, layer, k, v, slots); });
   }
-  void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const int32_t *block_table,
+  void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const int32_t *block_table, const int32_t *tables,
                  const int32_t *positions, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, float scale) override {
-    on_compute([=] { cpu::attention(out, q, kv, layer, block_table, positions, n_heads, n_kv_heads, head_dim, scale); });
+    on_compute([=] { cpu::attention(out, q, kv, layer, block_table, tables, positions, n_heads, n_kv_heads, head_dim, scale); });
   }
   void swiglu(Tensor out, Tensor gate, Tensor up) override {
     on_compute([=] { cpu::swiglu(out, gate, up); });

@@ -2,6 +2,7 @@
 // CI machine), reading F16/BF16/F32 inputs and writing any dtype.
 #include "cpu_kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -128,11 +129,13 @@ void kv_store(const KvLayout &kv, int32_t layer, Tensor k, Tensor v, const int32
   }
 }
 
-void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const int32_t *block_table,
+void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const int32_t *block_table, const int32_t *tables,
                const int32_t *positions, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, float scale) {
   // One (token, head) pair per iteration: scores over positions 0..pos, softmax, weighted V sum.
   const int64_t T = q.rows, group = n_heads / n_kv_heads;
-  const int64_t work = T * n_heads * head_dim * (int64_t(positions[T - 1]) + 1);
+  int64_t longest = 0;
+  for (int64_t t = 0; t < T; t++) longest = std::max<int64_t>(longest, int64_t(positions[t]) + 1);
+  const int64_t work = T * n_heads * head_dim * longest;
 #pragma omp parallel if (work > kParallelWork)
   {
     const size_t hd = size_t(head_dim);
@@ -141,11 +144,12 @@ void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const in
     for (int64_t th = 0; th < T * n_heads; th++) {
       const int64_t t = th / n_heads, h = th % n_heads, kvh = h / group;
       const int64_t ctx = int64_t(positions[t]) + 1;
+      const int32_t *table = block_table + (tables ? tables[t] : 0);  // this query's sequence
       for (int64_t d = 0; d < head_dim; d++) qv[size_t(d)] = load_f32(q.data, q.dtype, size_t(t * q.cols + h * head_dim + d));
       scores.resize(size_t(ctx));
       float mx = -INFINITY;
       for (int64_t p = 0; p < ctx; p++) {
-        size_t kofs = kv.elem_offset(block_table[p / kv.block_tokens], layer, 0, p % kv.block_tokens) + size_t(kvh * head_dim);
+        size_t kofs = kv.elem_offset(table[p / kv.block_tokens], layer, 0, p % kv.block_tokens) + size_t(kvh * head_dim);
         for (int64_t d = 0; d < head_dim; d++) kvrow[size_t(d)] = load_f32(kv.base, kv.dtype, kofs + size_t(d));
         float s = dot(qv.data(), kvrow.data(), head_dim) * scale;
         scores[size_t(p)] = s;
@@ -155,7 +159,7 @@ void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const in
       for (int64_t p = 0; p < ctx; p++) sum += (scores[size_t(p)] = std::exp(scores[size_t(p)] - mx));
       std::fill(acc.begin(), acc.end(), 0.f);
       for (int64_t p = 0; p < ctx; p++) {
-        size_t vofs = kv.elem_offset(block_table[p / kv.block_tokens], layer, 1, p % kv.block_tokens) + size_t(kvh * head_dim);
+        size_t vofs = kv.elem_offset(table[p / kv.block_tokens], layer, 1, p % kv.block_tokens) + size_t(kvh * head_dim);
         float wgt = scores[size_t(p)] / sum;
         for (int64_t d = 0; d < head_dim; d++) acc[size_t(d)] += wgt * load_f32(kv.base, kv.dtype, vofs + size_t(d));
       }

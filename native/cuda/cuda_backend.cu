@@ -329,8 +329,8 @@ class CudaBackend final : public Backend {
 
   // out, q (T, nh * hd) over the paged pool.
   void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const int32_t *block_table,
-                 const int32_t *positions, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
-                 float scale) override {
+                 const int32_t *tables, const int32_t *positions, int32_t n_heads, int32_t n_kv_heads,
+                 int32_t head_dim, float scale) override {
     if (n_heads <= 0 || n_kv_heads <= 0 || head_dim <= 0 || n_heads % n_kv_heads != 0)
       invalid("attention", "n_heads " + std::to_string(n_heads) + ", n_kv_heads " + std::to_string(n_kv_heads) +
                                ", head_dim " + std::to_string(head_dim));
@@ -356,14 +356,16 @@ class CudaBackend final : public Backend {
     a.q = q.data;
     a.kv = dev_kv(kv, layer);
     a.block_table = block_table;
+    a.tables = tables;
     a.positions = positions;
     a.T = int(q.rows);
     a.n_heads = n_heads;
     a.n_kv_heads = n_kv_heads;
     a.head_dim = head_dim;
     a.scale_log2 = scale * 1.4426950408889634f;  // log2(e)
-    const bool prefill =
-        attention_prefill_ok(q.dtype, out.dtype, kv.dtype, a.T, head_dim, q.data, out.data, kv.base, prop_.major);
+    // The tensor-core kernel shares key tiles between the queries of a tile: one sequence only.
+    const bool prefill = !tables && attention_prefill_ok(q.dtype, out.dtype, kv.dtype, a.T, head_dim, q.data, out.data,
+                                                         kv.base, prop_.major);
     int splits = 1;
     if (!prefill) {
       splits = attention_splits(a.T, n_heads, prop_.multiProcessorCount);

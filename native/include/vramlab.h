@@ -182,6 +182,34 @@ typedef struct vl_paging_stats {
   double stall_ms;                /* the compute stream waiting for pages (device time) */
 } vl_paging_stats;
 
+/* The scheduler of a model's batched steps (vl_model_step). */
+typedef struct vl_scheduler_options {
+  int32_t prefill_chunk; /* prompt tokens per step, all sessions together; 0 = 256 */
+  int32_t max_batch;     /* sessions per step; 0 = 256 */
+} vl_scheduler_options;
+
+/* What one vl_model_step did. */
+typedef struct vl_schedule_step {
+  int32_t sessions;       /* in the batch */
+  int32_t decode_tokens;  /* one per decoding session */
+  int32_t prefill_tokens; /* prompt chunk tokens */
+  int32_t finished;       /* work items that ended in it (done, or failed: vl_session_work says why) */
+  int32_t pending;        /* work items still active after it */
+  int32_t left_out;       /* sessions with work it did not take (busy, paused, out of memory: tried again) */
+  double wall_ms;         /* host time of the step */
+  double device_ms;       /* device time of the step, -1 when none ran */
+} vl_schedule_step;
+
+/* A session's submitted work (vl_session_submit). */
+typedef struct vl_work_info {
+  int32_t active;         /* 1 until it is done, failed or cancelled */
+  int32_t status;         /* VL_OK, or why it failed (vl_session_work_error has the message) */
+  int32_t prompt_tokens;  /* submitted to prefill */
+  int32_t prefilled;      /* of them, run so far */
+  int32_t new_tokens;     /* asked for */
+  int32_t tokens;         /* picked so far */
+} vl_work_info;
+
 /* One paging record: what moved, for which session, and the rule that chose it. */
 typedef enum vl_page_kind { VL_PAGE_OUT = 0, VL_PAGE_IN = 1, VL_PAGE_DROP = 2, VL_PAGE_RUN = 3 } vl_page_kind;
 typedef enum vl_page_reason {
@@ -261,6 +289,17 @@ VL_API int32_t vl_model_free(vl_model *m);
  * brings them back and makes room as its policy says (vl_paging_policy). */
 VL_API int32_t vl_model_set_paging(vl_model *m, int32_t policy);
 VL_API int32_t vl_model_paging_stats(vl_model *m, vl_paging_stats *out);
+/* Batched steps. Sessions submit work; each vl_model_step runs one forward over every runnable
+ * session: one decode token of each decoding session and prompt chunks (at most prefill_chunk tokens a
+ * step) of those prefilling, one read of the weights, attention through each session's own block
+ * table. A session paused at a breakpoint, or busy in another call, is left out of that step. */
+VL_API int32_t vl_model_set_scheduler(vl_model *m, const vl_scheduler_options *options);
+VL_API int32_t vl_model_step(vl_model *m, vl_schedule_step *out);
+/* One batched forward by hand: session i appends counts[i] ids (taken in order from ids) and its last
+ * position's logits go to logits + i * vocab. A session that cannot run (out of memory, paused) is left
+ * out: statuses[i] says why (VL_OK when it ran). out: the step's stats (steps = 1). */
+VL_API int32_t vl_model_forward_batch(vl_model *m, vl_session *const *sessions, int32_t n, const int32_t *counts,
+                                      const int32_t *ids, float *logits, int32_t *statuses, vl_step_stats *out);
 /* Copies records [first, first + cap) of the model's paging records into out; *n receives how many were
  * copied, *total how many there are. */
 VL_API int32_t vl_model_paging_events(vl_model *m, uint64_t first, vl_paging_event *out, int32_t cap, int32_t *n,
@@ -279,6 +318,15 @@ VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, 
  * argmax of the previous logits; out receives the max_new new tokens. */
 VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out);
 VL_API const char *vl_session_error(vl_session *s);
+/* Submits work to the model's scheduler: prefill ids (n >= 1), then pick new_tokens tokens greedily
+ * (each run in the next step, except the last). One work item at a time; while it is active the
+ * session's own forward / generate calls fail with VL_ERR_STATE. */
+VL_API int32_t vl_session_submit(vl_session *s, const int32_t *ids, int32_t n, int32_t new_tokens);
+/* Drops the rest of the session's work (what ran stays in its KV cache). */
+VL_API int32_t vl_session_cancel(vl_session *s);
+/* The session's work; the first cap picked tokens into tokens (may be NULL when cap is 0). */
+VL_API int32_t vl_session_work(vl_session *s, vl_work_info *out, int32_t *tokens, int32_t cap);
+VL_API const char *vl_session_work_error(vl_session *s);
 /* Pages every device block of the session out to host memory (the copies run asynchronously; the
  * device blocks are free for other sessions at once). Not while a step of it runs. */
 VL_API int32_t vl_session_page_out(vl_session *s);

@@ -103,6 +103,12 @@ void not_paused(const vl::Session &s) {
                                       ": resume or abort that step first");
 }
 
+// Throws the state error of a call that cannot run while the session has scheduled work.
+void not_scheduled(const vl::Session &s) {
+  if (s.model().scheduler().busy(s))
+    throw vl::Error(VL_ERR_STATE, "the session has work submitted to the scheduler: wait for it (vl_model_step) or cancel it first");
+}
+
 // The paused step, or the state error of a call that needs one.
 vl::Step &paused_step(const vl::Session &s, const char *what) {
   if (!s.step) throw vl::Error(VL_ERR_STATE, std::string("the session is not paused at a breakpoint: ") + what);
@@ -378,6 +384,65 @@ VL_API int32_t vl_model_paging_stats(vl_model *m, vl_paging_stats *out) {
   });
 }
 
+VL_API int32_t vl_model_set_scheduler(vl_model *m, const vl_scheduler_options *options) {
+  return guard([&] {
+    need(m, "model");
+    need(options, "options");
+    m->model->scheduler().set_options(vl::SchedulerOptions{options->prefill_chunk ? options->prefill_chunk : 256,
+                                                          options->max_batch ? options->max_batch : 256});
+  });
+}
+
+VL_API int32_t vl_model_step(vl_model *m, vl_schedule_step *out) {
+  return runtime_call(m ? m->owner : nullptr, [&] {
+    need(m, "model");
+    need(out, "out");
+    const vl::SchedulerStep r = m->model->scheduler().step();
+    *out = vl_schedule_step{r.sessions, r.decode_tokens, r.prefill_tokens, r.finished, r.pending, r.left_out, r.wall_ms, r.device_ms};
+  });
+}
+
+VL_API int32_t vl_model_forward_batch(vl_model *m, vl_session *const *sessions, int32_t n, const int32_t *counts,
+                                      const int32_t *ids, float *logits, int32_t *statuses, vl_step_stats *out) {
+  return runtime_call(m ? m->owner : nullptr, [&] {
+    need(m, "model");
+    need(sessions, "sessions");
+    need(counts, "counts");
+    need(ids, "ids");
+    need(logits, "logits");
+    need(statuses, "statuses");
+    need(out, "out");
+    if (n < 1) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "a batch needs at least one session");
+    std::vector<vl::BatchItem> items(static_cast<size_t>(n));
+    std::vector<std::unique_lock<std::mutex>> locks;
+    const size_t vocab = size_t(m->model->config().vocab_size);
+    int64_t at = 0;
+    for (int32_t i = 0; i < n; i++) {
+      need(sessions[i], "a session of the batch");
+      if (&sessions[i]->session->model() != m->model.get()) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "a session of the batch belongs to another model");
+      for (int32_t j = 0; j < i; j++)
+        if (sessions[j] == sessions[i]) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "a session is twice in the batch");
+      if (counts[i] < 1) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "every session of a batch needs at least one token");
+      std::unique_lock<std::mutex> lock(sessions[i]->session->busy, std::try_to_lock);
+      if (!lock.owns_lock()) throw vl::Error(VL_ERR_STATE, "a session of the batch is already running a step");
+      not_scheduled(*sessions[i]->session);
+      locks.push_back(std::move(lock));
+      vl::BatchItem &it = items[size_t(i)];
+      it.session = sessions[i]->session.get();
+      it.ids = ids + at;
+      it.n = counts[i];
+      it.logits = logits + size_t(i) * vocab;
+      at += counts[i];
+    }
+    const vl::StepStats st = m->model->engine().run_batch(items);
+    for (int32_t i = 0; i < n; i++) {
+      statuses[i] = items[size_t(i)].status;
+      if (items[size_t(i)].status != VL_OK) sessions[i]->error = items[size_t(i)].error;
+    }
+    *out = step_to_abi(st, 1);
+  });
+}
+
 VL_API int32_t vl_model_paging_events(vl_model *m, uint64_t first, vl_paging_event *out, int32_t cap, int32_t *n,
                                       uint64_t *total) {
   return guard([&] {
@@ -411,11 +476,15 @@ VL_API int32_t vl_session_create(vl_model *m, vl_session **out) {
 VL_API int32_t vl_session_free(vl_session *s) {
   return guard([&] {
     if (!s) return;
+    vl::Scheduler &sched = s->session->model().scheduler();
     {
       std::unique_lock<std::mutex> lock(s->session->busy, std::try_to_lock);
-      if (!lock.owns_lock()) throw vl::Error(VL_ERR_STATE, "the session is running a step: wait for it before freeing it");
+      // Busy in a batched step of the scheduler: its work ends, and the step (milliseconds) is waited for.
+      if (!lock.owns_lock() && !sched.busy(*s->session))
+        throw vl::Error(VL_ERR_STATE, "the session is running a step: wait for it before freeing it");
     }
-    delete s;  // vl::Session's destructor drops a paused step and gives every block back
+    sched.cancel(*s->session);
+    delete s;  // vl::Session's destructor waits for the step, drops a paused step and gives every block back
   });
 }
 
@@ -433,6 +502,7 @@ VL_API int32_t vl_session_info_get(vl_session *s, vl_session_info *out) {
 VL_API int32_t vl_session_reset(vl_session *s) {
   return session_call(s, [&](vl::Session &ss) {
     not_paused(ss);
+    not_scheduled(ss);
     ss.reset();
   });
 }
@@ -441,6 +511,7 @@ VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, 
   return session_call(s, [&](vl::Session &ss) {
     need(ids, "ids");
     not_paused(ss);
+    not_scheduled(ss);
     ss.last = ss.model().engine().forward(ss, ids, n, logits_rows, logits);
     ss.last_passes = 1;
   });
@@ -452,6 +523,7 @@ VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n,
     if (max_new < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "max_new must be >= 0");
     if (max_new > 0) need(out, "out");
     not_paused(ss);
+    not_scheduled(ss);
     const int32_t start = ss.table().n_tokens();
     try {
       ss.last = ss.model().engine().generate(ss, ids, n, max_new, out);
@@ -465,6 +537,42 @@ VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n,
 }
 
 VL_API const char *vl_session_error(vl_session *s) { return s ? s->error.c_str() : ""; }
+
+VL_API int32_t vl_session_submit(vl_session *s, const int32_t *ids, int32_t n, int32_t new_tokens) {
+  return session_call(s, [&](vl::Session &ss) {
+    need(ids, "ids");
+    ss.model().scheduler().submit(ss, ids, n, new_tokens);
+  });
+}
+
+VL_API int32_t vl_session_cancel(vl_session *s) {
+  // Not session_call: the scheduler's step may hold the session; the work is changed under its lock.
+  return guard([&] {
+    need(s, "session");
+    s->session->model().scheduler().cancel(*s->session);
+  });
+}
+
+VL_API int32_t vl_session_work(vl_session *s, vl_work_info *out, int32_t *tokens, int32_t cap) {
+  // Not session_call: the scheduler's step holds the session's `busy` while it runs it, and the work
+  // is read under the scheduler's own lock.
+  return guard([&] {
+    need(s, "session");
+    need(out, "out");
+    if (cap < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "cap must be >= 0");
+    if (cap > 0) need(tokens, "tokens");
+    const vl::SessionWork w = s->session->model().scheduler().work(*s->session);
+    *out = vl_work_info{w.active ? 1 : 0, int32_t(w.status), int32_t(w.prompt.size()), int32_t(w.prefilled), w.new_tokens,
+                        int32_t(w.tokens.size())};
+    std::copy_n(w.tokens.begin(), std::min<size_t>(size_t(cap), w.tokens.size()), tokens);
+  });
+}
+
+VL_API const char *vl_session_work_error(vl_session *s) {
+  thread_local std::string copy;
+  copy = s ? s->session->model().scheduler().work(*s->session).error : "";
+  return copy.c_str();
+}
 
 VL_API int32_t vl_session_page_out(vl_session *s) {
   return session_call(s, [&](vl::Session &ss) { ss.model().pager().page_out(ss); });
@@ -509,6 +617,7 @@ VL_API int32_t vl_session_forward_breakpoints(vl_session *s, const int32_t *ids,
     if (n_breakpoints < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "n_breakpoints must be >= 0");
     if (n_breakpoints > 0) need(breakpoints, "breakpoints");
     not_paused(ss);
+    not_scheduled(ss);
     *paused_layer = -1;
     ss.step = std::make_unique<vl::Step>(ss.model().config(), ids, n, logits_rows,
                                          std::vector<int32_t>(breakpoints, breakpoints + n_breakpoints), offload != 0);

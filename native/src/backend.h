@@ -117,13 +117,14 @@ class Backend {
   virtual void rope(Tensor x, int32_t head_dim, const int32_t *positions, const float *inv_freq) = 0;
   // Writes k, v (T, kv_dim) into `layer` of the pool at slots[t] (device (T)).
   virtual void kv_store(const KvLayout &kv, int32_t layer, Tensor k, Tensor v, const int32_t *slots) = 0;
-  // Causal attention through the block table: query t (position positions[t]) attends to positions
-  // 0..positions[t] of the session, position p living at block_table[p / block_tokens], offset
-  // p % block_tokens. q, out (T, nh * hd); query head h reads KV head h / (nh / nkv).
-  // block_table, positions: device.
+  // Causal attention through block tables: query t (position positions[t]) attends to positions
+  // 0..positions[t] of its sequence, position p living at table[p / block_tokens], offset
+  // p % block_tokens, where table = block_table + tables[t] (a batch of sequences: each query names its
+  // own table in block_table), or block_table itself when tables is null (one sequence). q, out
+  // (T, nh * hd); query head h reads KV head h / (nh / nkv). block_table, tables, positions: device.
   virtual void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const int32_t *block_table,
-                         const int32_t *positions, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
-                         float scale) = 0;
+                         const int32_t *tables, const int32_t *positions, int32_t n_heads, int32_t n_kv_heads,
+                         int32_t head_dim, float scale) = 0;
   // out (T, F) = silu(gate) * up; gate, up (T, F). out may be gate.
   virtual void swiglu(Tensor out, Tensor gate, Tensor up) = 0;
   // In place on x (T, H) F32: x[t] = x[t] * scale + vec, for every row t; vec: device (H) F32, or null

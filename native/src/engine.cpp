@@ -44,6 +44,7 @@ Engine::Engine(Model &model) : m_(model), be_(*model.runtime().backend) {
 
 Engine::~Engine() {
   be_.graph_destroy(decode_graph_);
+  for (auto &[T, g] : batch_graphs_) be_.graph_destroy(g.graph);
   for (auto *evs : {&copy_start_, &copy_done_, &compute_start_, &compute_done_, &segment_start_, &resumed_, &saved_})
     for (Event *e : *evs) be_.event_destroy(e);
   be_.event_destroy(step_end_);
@@ -63,7 +64,7 @@ size_t Engine::workspace_bytes(const ModelConfig &c, DType act, int32_t tokens, 
   const size_t per_token = 4 * size_t(c.hidden_size) + dtype_size(act) * (size_t(c.hidden_size) + 2 * size_t(c.q_dim()) +
                                                                             2 * size_t(c.kv_dim()) + 2 * size_t(c.intermediate_size)) +
                            4 * size_t(c.vocab_size);
-  return T * per_token + 9 * 256 + 3 * align_up(T * 4, 256) + align_up(size_t(pool_blocks) * 4, 256);
+  return T * per_token + 9 * 256 + 5 * align_up(T * 4, 256) + align_up(size_t(pool_blocks) * 4, 256);
 }
 
 void Engine::ensure_workspace(int32_t tokens) {
@@ -88,7 +89,9 @@ void Engine::ensure_workspace(int32_t tokens) {
   ids_ = reinterpret_cast<int32_t *>(p);
   positions_ = reinterpret_cast<int32_t *>(p + ints);
   slots_ = reinterpret_cast<int32_t *>(p + 2 * ints);
-  table_ = reinterpret_cast<int32_t *>(p + 3 * ints);
+  tables_ = reinterpret_cast<int32_t *>(p + 3 * ints);
+  picks_ = reinterpret_cast<int32_t *>(p + 4 * ints);
+  table_ = reinterpret_cast<int32_t *>(p + 5 * ints);
   ws_tokens_ = T;
   ws_generation_++;
 }
@@ -130,8 +133,13 @@ void Engine::run_layer(int32_t l, int32_t n, const LayerWeights &w) {
     be_.kv_store(kv, l, k, v, slots_);
   }
   Tensor attn = attn_.rows_slice(0, n);
-  be_.attention(attn, q, kv, l, table_, positions_, c.num_heads, c.num_kv_heads, c.head_dim,
-                1.0f / std::sqrt(float(c.head_dim)));
+  const float scale = 1.0f / std::sqrt(float(c.head_dim));
+  for (const AttnGroup &g : groups_) {
+    // q rows may be wider than q_dim (the fused decode's q | k | v row): view them at q's own stride.
+    const Tensor gq{static_cast<char *>(q.data) + size_t(g.first) * size_t(q.cols) * dtype_size(q.dtype), q.dtype, g.n, q.cols};
+    be_.attention(attn.rows_slice(g.first, g.n), gq, kv, l, table_ + g.table, g.batched ? tables_ + g.first : nullptr,
+                  positions_ + g.first, c.num_heads, c.num_kv_heads, c.head_dim, scale);
+  }
   be_.matmul(x, attn, w.wo, true);
 
   // MLP block: x += down(silu(gate(h)) * up(h)).
@@ -272,15 +280,16 @@ void Engine::upload_meta(const BlockTable &table, Step &st) {
   table.device_ids(blocks);
   const size_t stride = size_t(positions_ - ids_);  // int32s between the arrays
   std::vector<int32_t> &meta = meta_;
-  meta.assign(3 * stride + blocks.size(), 0);
+  meta.assign(5 * stride + blocks.size(), 0);
   for (int32_t t = 0; t < n; t++) {
     meta[size_t(t)] = st.ids_[size_t(t)];
     meta[stride + size_t(t)] = st.start_ + t;
     meta[2 * stride + size_t(t)] = table.slot(st.start_ + t);
   }
-  std::copy(blocks.begin(), blocks.end(), meta.begin() + std::ptrdiff_t(3 * stride));
+  std::copy(blocks.begin(), blocks.end(), meta.begin() + std::ptrdiff_t(5 * stride));
   be_.copy(ids_, meta.data(), meta.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
   st.paused_table_ = table.generation();
+  groups_.assign(1, AttnGroup{0, n, 0, false});
 }
 
 void Engine::run(Session &s, Step &st, float *out) {
@@ -328,6 +337,7 @@ StepStats Engine::generate(Session &s, const int32_t *ids, int32_t n, int32_t ma
     std::vector<int32_t> &blocks = meta_;  // kept until the next upload: the copy reads it later
     table.device_ids(blocks);
     be_.copy(table_, blocks.data(), blocks.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
+    groups_.assign(1, AttnGroup{0, 1, 0, false});  // the decode steps: one token each
     compute_logits(n, 1);
     be_.argmax_rows(tokens, logits_.rows_slice(0, 1));
     for (int32_t i = 0; i < steps; i++) {
@@ -365,6 +375,153 @@ StepStats Engine::generate(Session &s, const int32_t *ids, int32_t n, int32_t ma
   total.tokens += steps;
   total.wall_ms = ms_since(t0);
   return total;
+}
+
+void Engine::upload_batch_meta(const std::vector<BatchItem *> &items, const std::vector<int32_t> &starts) {
+  // As upload_meta, for many sessions: tokens in item order; tables back to back after the arrays.
+  // Prompt chunks attend in groups of their own (the tensor-core prefill kernel takes one sequence);
+  // the single decode tokens in one batched group, each naming its table.
+  const size_t stride = size_t(positions_ - ids_);
+  std::vector<int32_t> &meta = meta_;
+  meta.assign(5 * stride, 0);
+  groups_.clear();
+  int32_t t = 0, decode_first = -1;
+  std::vector<int32_t> blocks;
+  for (size_t i = 0; i < items.size(); i++) {
+    const BatchItem &it = *items[i];
+    const BlockTable &table = it.session->table();
+    const int32_t at = int32_t(meta.size() - 5 * stride);  // this session's table, in table_
+    table.device_ids(blocks);
+    meta.insert(meta.end(), blocks.begin(), blocks.end());
+    for (int32_t k = 0; k < it.n; k++, t++) {
+      meta[size_t(t)] = it.ids[k];
+      meta[stride + size_t(t)] = starts[i] + k;
+      meta[2 * stride + size_t(t)] = table.slot(starts[i] + k);
+      meta[3 * stride + size_t(t)] = at;
+    }
+    if (it.n > 1) groups_.push_back(AttnGroup{t - it.n, it.n, at, false});
+    else if (decode_first < 0) decode_first = t - 1;
+  }
+  // Prompt chunks first in the batch (run_batch orders them so): the decode tokens are one run.
+  if (decode_first >= 0) groups_.push_back(AttnGroup{decode_first, t - decode_first, 0, true});
+  be_.copy(ids_, meta.data(), meta.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
+}
+
+void Engine::batch_body(int32_t T, StepStats &stats) {
+  be_.embed(x_.rows_slice(0, T), m_.embed_tokens, ids_);
+  run_layers(T, 0, m_.config().num_layers - 1, stats);
+  compute_logits(T, T);
+  be_.argmax_rows(picks_, logits_.rows_slice(0, T));
+}
+
+bool Engine::replay_batch(int32_t T) {
+  if (!graphs_) return false;
+  BatchGraph &g = batch_graphs_[T];
+  if (g.graph && g.generation == ws_generation_) {
+    be_.graph_launch(g.graph);
+    return true;
+  }
+  be_.graph_destroy(g.graph);
+  g.graph = nullptr;
+  if (g.generation != ws_generation_) g.seen = 0;
+  g.generation = ws_generation_;
+  if (++g.seen < 2 || !be_.graph_begin()) return false;  // the first time eagerly: buffers find their size
+  try {
+    StepStats unused;
+    timeline_ = false;  // no events inside a recorded graph
+    batch_body(T, unused);
+    timeline_ = true;
+  } catch (...) {
+    timeline_ = true;
+    be_.graph_destroy(be_.graph_end());
+    throw;
+  }
+  g.graph = be_.graph_end();
+  if (!g.graph) return false;  // recording failed: this size runs eagerly
+  be_.graph_launch(g.graph);
+  return true;
+}
+
+StepStats Engine::run_batch(std::vector<BatchItem> &items) {
+  const auto t0 = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  KvPager &pager = m_.pager();
+  if (unsettled_) settle_locked(*unsettled_);
+  // Prompt chunks first, then the decode tokens (upload_batch_meta's groups).
+  std::vector<BatchItem *> order;
+  for (BatchItem &it : items)
+    if (it.n > 1) order.push_back(&it);
+  for (BatchItem &it : items)
+    if (it.n == 1) order.push_back(&it);
+  std::vector<BatchItem *> run;
+  std::vector<int32_t> starts, added;
+  for (BatchItem *it : order) {
+    it->status = VL_OK;
+    it->token = -1;
+    try {
+      if (!it->session || it->n < 1) throw Error(VL_ERR_INVALID_ARGUMENT, "a batch item needs a session and at least one token");
+      if (it->session->step) throw Error(VL_ERR_STATE, "the session is paused at a breakpoint: it leaves batches until resumed");
+      Step check(m_.config(), it->ids, it->n, 0, {}, false);  // the ids, against the vocabulary
+      recompute_locked(*it->session);
+      const int32_t start = it->session->table().n_tokens();
+      added.push_back(pager.prepare(*it->session, it->n));  // running now: no later item evicts it
+      starts.push_back(start);
+      run.push_back(it);
+    } catch (const Error &e) {
+      it->status = e.status();
+      it->error = e.what();
+    }
+  }
+  StepStats stats;
+  if (run.empty()) return stats;
+  int32_t T = 0;
+  bool decode_only = true;
+  for (BatchItem *it : run) {
+    T += it->n;
+    decode_only = decode_only && it->n == 1;
+  }
+  ++segments_;  // a paused step's events are not its own after this
+  try {
+    ensure_workspace(T);
+    be_.event_record(segment_start_[0], StreamId::Compute);
+    upload_batch_meta(run, starts);
+    const bool replayed = decode_only && replay_batch(T);
+    if (!replayed) batch_body(T, stats);
+    // Every row's pick comes back (T ints); the logits asked for, a row each.
+    std::vector<int32_t> picks(static_cast<size_t>(T));
+    be_.copy(picks.data(), picks_, size_t(T) * 4, CopyKind::DeviceToHost, StreamId::Compute);
+    int32_t row = 0;
+    for (BatchItem *it : run) {
+      row += it->n;
+      if (it->logits)
+        be_.copy(it->logits, logits_.rows_slice(row - 1, 1).data, size_t(m_.config().vocab_size) * 4, CopyKind::DeviceToHost,
+                 StreamId::Compute);
+    }
+    be_.event_record(step_end_, StreamId::Compute);
+    be_.synchronize(StreamId::Compute);
+    if (!replayed && timeline_) read_timeline(0, m_.config().num_layers - 1, stats);
+    stats.device_ms = be_.event_elapsed_ms(segment_start_[0], step_end_);
+    row = 0;
+    for (BatchItem *it : run) {
+      row += it->n;
+      if (it->pick) it->token = picks[size_t(row - 1)];
+      it->session->commit(it->ids, it->n);
+      pager.finish(*it->session);
+    }
+  } catch (...) {
+    try {
+      be_.synchronize(StreamId::Compute);
+    } catch (...) {
+    }
+    for (size_t i = 0; i < run.size(); i++) {
+      run[i]->session->table().rollback(added[i]);
+      pager.finish(*run[i]->session);
+    }
+    throw;
+  }
+  stats.tokens = T;
+  stats.wall_ms = ms_since(t0);
+  return stats;
 }
 
 void Engine::run_locked(Session &s, Step &st, float *out, bool recompute) {

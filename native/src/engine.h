@@ -3,8 +3,9 @@
 // shared by the model's sessions: one step segment runs at a time.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <mutex>
-
+#include <string>
 #include <vector>
 
 #include "arena.h"
@@ -19,6 +20,20 @@ namespace vl {
 class Model;
 class Session;
 struct LayerWeights;
+
+// One session's part of a batched step (Engine::run_batch): its next n tokens (a decode token, or a
+// chunk of a prompt), and whether its last position's next token is picked.
+struct BatchItem {
+  Session *session = nullptr;
+  const int32_t *ids = nullptr;  // (n) host
+  int32_t n = 0;
+  bool pick = false;             // pick the argmax of its last position's logits into `token`
+  float *logits = nullptr;       // or null: its last position's logits (host, vocab floats)
+  // Out:
+  int32_t token = -1;
+  vl_status status = VL_OK;      // VL_OK, or why it was left out of the step (its session is then as before)
+  std::string error;
+};
 
 class Engine {
  public:
@@ -54,6 +69,11 @@ class Engine {
   // On an error the decoded positions are given back (the caller truncates the prompt's). Returns the
   // summed stats.
   StepStats generate(Session &s, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out);
+  // One forward step over many sessions' next tokens: GEMMs over all of them (one read of the weights),
+  // attention through each session's own block table. Each item's session is made resident first (an
+  // item that cannot be, out of memory, is left out with its status; the others run). Decode-only
+  // batches of a size seen before replay a recorded graph. Returns the step's stats (tokens: all run).
+  StepStats run_batch(std::vector<BatchItem> &items);
   // Waits for the paused step's device work and reads its device times (a no-op when already read:
   // any other step's segment, an offloaded pause or the step's end settle it first). Called before its
   // stats are read and before it is freed.
@@ -70,6 +90,9 @@ class Engine {
   void ensure_workspace(int32_t tokens);
   // Uploads the step's ids, positions, KV slots and the session's block table (one copy).
   void upload_meta(const BlockTable &table, Step &step);
+  // The same for a batch: every item's tokens, positions and slots, the tables back to back and, per
+  // token, where its session's table starts.
+  void upload_batch_meta(const std::vector<BatchItem *> &items, const std::vector<int32_t> &starts);
   // Layers [first, last] of the step's n tokens, on the residual stream x_.
   void run_layers(int32_t n, int32_t first, int32_t last, StepStats &stats);
   // The layer loop of a model with streamed layers: copies into the ring on the Copy stream, ahead of
@@ -100,6 +123,11 @@ class Engine {
   // Runs a one-token step (logits of it) by replaying the recorded decode graph, recording it first
   // when the workspace changed. Returns false when the backend has no graphs.
   bool replay_decode();
+  // A decode-only batch of T tokens (logits and picks of all), by replaying its graph: recorded the
+  // second time T is seen (the first run, eager, lets the backend size its buffers). False: run it eagerly.
+  bool replay_batch(int32_t T);
+  // Embedding, layers, logits of every row and their argmax into picks_: the body of a batch step.
+  void batch_body(int32_t T, StepStats &stats);
 
   Model &m_;
   Backend &be_;
@@ -119,7 +147,16 @@ class Engine {
   int32_t *ids_ = nullptr;        // (T) token ids
   int32_t *positions_ = nullptr;  // (T) absolute positions
   int32_t *slots_ = nullptr;      // (T) KV pool slots
-  int32_t *table_ = nullptr;      // (pool blocks) the session's block table
+  int32_t *tables_ = nullptr;     // (T) batched steps: where each token's session table starts in table_
+  int32_t *picks_ = nullptr;      // (T) batched steps: the argmax of each row's logits
+  int32_t *table_ = nullptr;      // (pool blocks) the session's block table (a batch's, back to back)
+  // How attention runs over the step's tokens: a group of tokens of one session (its table at
+  // table_ + table), or of many (batched: each token's table named by tables_).
+  struct AttnGroup {
+    int32_t first, n, table;
+    bool batched;
+  };
+  std::vector<AttnGroup> groups_;
   std::vector<int32_t> meta_;     // the host side of the last upload_meta, kept until the next one
   uint64_t ws_generation_ = 0;    // bumped at each workspace (re)allocation
 
@@ -138,6 +175,12 @@ class Engine {
 
   Graph *decode_graph_ = nullptr;  // the recorded one-token step, valid for graph_generation_
   uint64_t graph_generation_ = 0;
+  struct BatchGraph {
+    Graph *graph = nullptr;
+    uint64_t generation = 0;  // the workspace it was recorded against
+    int32_t seen = 0;         // eager runs of this size
+  };
+  std::map<int32_t, BatchGraph> batch_graphs_;  // decode-only batches, by size
   bool graphs_ = true;             // false once the backend said it has none (or VRAMLAB_NO_GRAPHS)
   bool timeline_ = true;           // record per-layer events (not while recording a graph)
 };

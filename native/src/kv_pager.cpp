@@ -77,6 +77,11 @@ void KvPager::remove_session(Session &s) {
   sessions_.erase(std::remove(sessions_.begin(), sessions_.end(), &s), sessions_.end());
 }
 
+std::vector<Session *> KvPager::sessions() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sessions_;
+}
+
 int32_t KvPager::next_session_id() {
   std::lock_guard<std::mutex> lock(mu_);
   return next_id_++;

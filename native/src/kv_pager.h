@@ -93,6 +93,8 @@ class KvPager {
   void add_session(Session &s);
   void remove_session(Session &s);
   int32_t next_session_id();
+  // The model's sessions now, in creation order.
+  std::vector<Session *> sessions() const;
 
   // ---- the engine (its lock held) ----
   // Makes every block of `s` resident and reserves blocks for `extra` more tokens, evicting blocks of

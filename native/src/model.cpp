@@ -69,6 +69,7 @@ Model::Model(Runtime &rt, ModelConfig config, std::string name)
 }
 
 Model::~Model() {
+  scheduler_.reset();
   engine_.reset();
   pager_.reset();
   kv_.reset();
@@ -192,6 +193,7 @@ std::vector<Model::Slot> Model::place(const ModelOptions &options) {
   kv_ = std::make_unique<KvPool>(rt_.arena, rt_.host, kv);
   pager_ = std::make_unique<KvPager>(*rt_.backend, *kv_, options.paging);
   engine_ = std::make_unique<Engine>(*this);
+  scheduler_ = std::make_unique<Scheduler>(*this);
   return slots;
 }
 

@@ -16,6 +16,7 @@
 #include "kv_pager.h"
 #include "kv_pool.h"
 #include "runtime.h"
+#include "scheduler.h"
 
 namespace vl {
 
@@ -104,6 +105,7 @@ class Model {
 
   KvPool &kv_pool() { return *kv_; }
   KvPager &pager() { return *pager_; }
+  Scheduler &scheduler() { return *scheduler_; }
   Engine &engine() { return *engine_; }
   std::atomic<int> live_sessions{0};
   // Steps of up to this many tokens always find their workspace: it is set aside when the KV pool is
@@ -130,6 +132,7 @@ class Model {
   std::unique_ptr<KvPool> kv_;
   std::unique_ptr<KvPager> pager_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Scheduler> scheduler_;
 };
 
 }  // namespace vl

@@ -11,7 +11,10 @@ Session::Session(Model &model) : model_(model), id_(model.pager().next_session_i
 }
 
 Session::~Session() {
-  // Out of the pager's reach first, so that no eviction picks a session that is going.
+  // A batched step may hold the session (its `busy`): wait for it. Then out of the scheduler's and the
+  // pager's reach, so that no step or eviction picks a session that is going.
+  std::lock_guard<std::mutex> lock(busy);
+  model_.scheduler().cancel(*this);
   model_.pager().remove_session(*this);
   if (step) {
     try {

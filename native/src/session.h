@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kv_pool.h"
+#include "scheduler.h"
 #include "step.h"
 
 namespace vl {
@@ -31,7 +32,9 @@ struct SessionPaging {
 class Session {
  public:
   explicit Session(Model &model);  // registers with the model
-  ~Session();                      // settles and drops a paused step, gives its blocks back, unregisters
+  // Waits for a batched step using it to end, drops its scheduled work and a paused step, gives its
+  // blocks back, unregisters.
+  ~Session();
   Session(const Session &) = delete;
   Session &operator=(const Session &) = delete;
 
@@ -51,6 +54,7 @@ class Session {
   void reset();
 
   SessionPaging paging;
+  SessionWork work;             // what it submitted to the model's scheduler (its lock guards it)
   std::unique_ptr<Step> step;   // a step paused at a breakpoint, or null
   StepStats last;               // the last forward or generate call
   int32_t last_passes = 0;      // its forward passes (a generate call runs several)

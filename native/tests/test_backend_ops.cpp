@@ -336,7 +336,7 @@ void add_fused_cases(std::vector<Case> &cases) {
                            for (int l = 0; l < L; l++) {
                              const W &w = ws[size_t(l)];
                              c.be.rmsnorm_qkv_rope_store(qkv, x, w.n1, 1e-5f, w.wqkv, HD, d_pos, d_inv, p.kv, l, d_slots, h);
-                             c.be.attention(attn, cols_of(qkv, 0, QD), p.kv, l, d_table, d_pos, NH, NKV, HD,
+                             c.be.attention(attn, cols_of(qkv, 0, QD), p.kv, l, d_table, nullptr, d_pos, NH, NKV, HD,
                                             1.f / std::sqrt(float(HD)));
                              c.be.matmul(x, attn, w.wo, true);
                              c.be.rmsnorm_matmul(gu, x, w.n2, 1e-5f, w.wgu, false, h);
@@ -523,8 +523,60 @@ std::vector<Case> make_cases() {
                        const int width = at.nh * at.hd;
                        Tensor q = c.upload(random_values(rng, size_t(at.T) * width, 1.f, c.qa), c.act, at.T, width);
                        Tensor out = c.empty(c.act, at.T, width);
-                       c.be.attention(out, q, kv, 1, c.upload_vec(ids), c.upload_vec(pos), at.nh, at.nkv, at.hd,
+                       c.be.attention(out, q, kv, 1, c.upload_vec(ids), nullptr, c.upload_vec(pos), at.nh, at.nkv, at.hd,
                                       1.f / std::sqrt(float(at.hd)));
+                       return Result{c.download(out), out.dtype};
+                     }});
+  }
+
+  // attention of a batch of sequences: each query reads its own block table (tables), as a batched
+  // decode step of many sessions does; sequences of different lengths, tables interleaved in the pool.
+  struct BT { int seqs, longest, nh, nkv, hd, bt; const char *what; };
+  const BT bts[] = {
+      {5, 300, 8, 2, 128, 16, "5 sessions GQA"},
+      {32, 700, 8, 8, 64, 16, "32 sessions MHA"},
+      {3, 2000, 4, 1, 128, 16, "3 sessions MQA, long contexts (splits)"},
+      {7, 90, 4, 2, 80, 7, "7 sessions hd 80, block_tokens 7"},
+  };
+  for (const BT &bt : bts) {
+    char shape[160];
+    std::snprintf(shape, sizeof shape, "batch=%d longest=%d nh=%d nkv=%d hd=%d bt=%d (%s)", bt.seqs, bt.longest, bt.nh, bt.nkv,
+                  bt.hd, bt.bt, bt.what);
+    cases.push_back({"attention", shape, 0, [=](Ctx &c) {
+                       Rng rng(12);
+                       // Sequence i has ctx[i] positions (its query at the last), its blocks shuffled over the pool.
+                       std::vector<int> ctx(size_t(bt.seqs));
+                       int blocks = 0;
+                       for (int i = 0; i < bt.seqs; i++) {
+                         ctx[size_t(i)] = 1 + int(rng.next() % uint32_t(bt.longest));
+                         blocks += (ctx[size_t(i)] + bt.bt - 1) / bt.bt;
+                       }
+                       KvLayout kv;
+                       kv.dtype = c.kvdt;
+                       kv.n_blocks = blocks + 2;
+                       kv.n_layers = 2;
+                       kv.block_tokens = bt.bt;
+                       kv.kv_dim = bt.nkv * bt.hd;
+                       const size_t n = kv.bytes() / dtype_size(kv.dtype);
+                       Tensor pool = c.upload(random_values(rng, n, 1.f, c.qk), kv.dtype, 1, int64_t(n));
+                       kv.base = pool.data;
+                       std::vector<int32_t> ids(size_t(kv.n_blocks));
+                       std::iota(ids.begin(), ids.end(), 0);
+                       for (size_t i = ids.size() - 1; i > 0; i--) std::swap(ids[i], ids[size_t(rng.next() % (i + 1))]);
+                       // The tables back to back; tables[i] says where sequence i's starts.
+                       std::vector<int32_t> offsets(size_t(bt.seqs)), pos(size_t(bt.seqs));
+                       int at = 0;
+                       for (int i = 0; i < bt.seqs; i++) {
+                         offsets[size_t(i)] = at;
+                         pos[size_t(i)] = ctx[size_t(i)] - 1;
+                         at += (ctx[size_t(i)] + bt.bt - 1) / bt.bt;
+                       }
+                       ids.resize(size_t(at));
+                       const int width = bt.nh * bt.hd;
+                       Tensor q = c.upload(random_values(rng, size_t(bt.seqs) * width, 1.f, c.qa), c.act, bt.seqs, width);
+                       Tensor out = c.empty(c.act, bt.seqs, width);
+                       c.be.attention(out, q, kv, 1, c.upload_vec(ids), c.upload_vec(offsets), c.upload_vec(pos), bt.nh,
+                                      bt.nkv, bt.hd, 1.f / std::sqrt(float(bt.hd)));
                        return Result{c.download(out), out.dtype};
                      }});
   }
@@ -872,7 +924,7 @@ int run_perf(const std::string &dev, PerfMode mode) {
         be.rope(qs, HD, d_pos + start, d_inv);
         be.rope(ks, HD, d_pos + start, d_inv);
         be.kv_store(kv, li, ks, vs, d_slots + start);
-        be.attention(as, qs, kv, li, d_table, d_pos + start, NH, NKV, HD, 1.f / std::sqrt(float(HD)));
+        be.attention(as, qs, kv, li, d_table, nullptr, d_pos + start, NH, NKV, HD, 1.f / std::sqrt(float(HD)));
         be.matmul(xs, as, l.wo, true);
         be.rmsnorm(xns, xs, l.n2, eps);
         be.matmul(gs, xns, l.wg, false);
@@ -898,7 +950,7 @@ int run_perf(const std::string &dev, PerfMode mode) {
           be.rope(cols_of(qkv1, 0, QD + KVD), HD, pos, d_inv);
           be.kv_store(kv, li, cols_of(qkv1, QD, KVD), cols_of(qkv1, QD + KVD, KVD), slot);
         }
-        be.attention(att1, q1, kv, li, d_table, pos, NH, NKV, HD, 1.f / std::sqrt(float(HD)));
+        be.attention(att1, q1, kv, li, d_table, nullptr, pos, NH, NKV, HD, 1.f / std::sqrt(float(HD)));
         be.matmul(x1, att1, l.wo, true);
         if (fused) {
           be.rmsnorm_matmul(gu1, x1, l.n2, eps, l.wgu, false, xn1);

@@ -5,7 +5,8 @@
 //
 // Shapes: q, out (T, nh * hd); pool (n_blocks, n_layers, 2, block_tokens, kv_dim = nkv * hd). Query t
 // sits at position positions[t] and attends to positions 0..positions[t]; position p lives in block
-// block_table[p / block_tokens] at offset p % block_tokens. Query head h reads KV head h / (nh / nkv)
+// table[p / block_tokens] at offset p % block_tokens, table = block_table + tables[t] for a batch of
+// sequences (decode kernel) or block_table itself. Query head h reads KV head h / (nh / nkv)
 // (GQA; MQA is nkv = 1). Softmax is online (flash attention) in fp32 with base-2 exponentials: scores
 // are pre-multiplied by scale * log2(e).
 //
@@ -33,6 +34,7 @@ struct AttnArgs {
   const void *q;          // (T, nh * hd), activation dtype
   DevKv kv;               // the pool, layer selected
   const int32_t *block_table;
+  const int32_t *tables;     // (T) query t's table starts at block_table + tables[t]; null: one table (decode kernel only)
   const int32_t *positions;  // (T)
   int T, n_heads, n_kv_heads, head_dim;
   float scale_log2;       // softmax scale * log2(e)
@@ -83,6 +85,7 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_kernel(AttnA
   const int hd = a.head_dim;
   const int kvh = h / (a.n_heads / a.n_kv_heads);
   const int n_ctx = a.positions[t] + 1;
+  const int32_t *table = a.block_table + (a.tables ? a.tables[t] : 0);  // this query's sequence
   const int chunk = max((n_ctx + S - 1) / S, ATT_MIN_CHUNK);
   const int k_begin = min(s * chunk, n_ctx), k_end = min(n_ctx, k_begin + chunk);
 
@@ -109,7 +112,7 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_kernel(AttnA
       valid[i] = p < k_end;
       int blk = -1;
       if (valid[i]) {
-        blk = a.block_table[p / bt];
+        blk = table[p / bt];
         valid[i] = blk >= 0 && blk < a.kv.n_blocks;  // a bad table entry is skipped, never dereferenced
       }
       if (valid[i]) {

@@ -1,0 +1,150 @@
+#include "scheduler.h"
+
+#include <algorithm>
+
+#include "engine.h"
+#include "error.h"
+#include "model.h"
+#include "session.h"
+
+namespace vl {
+
+void Scheduler::set_options(const SchedulerOptions &o) {
+  if (o.prefill_chunk < 1 || o.max_batch < 1)
+    throw Error(VL_ERR_INVALID_ARGUMENT, "the scheduler's prefill chunk and batch size must be at least 1 (got " +
+                                             std::to_string(o.prefill_chunk) + " and " + std::to_string(o.max_batch) + ")");
+  std::lock_guard<std::mutex> lock(mu_);
+  options_ = o;
+}
+
+SchedulerOptions Scheduler::options() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return options_;
+}
+
+void Scheduler::submit(Session &s, const int32_t *ids, int32_t n, int32_t new_tokens) {
+  if (n < 1) throw Error(VL_ERR_INVALID_ARGUMENT, "submitted work needs at least one token to run");
+  if (new_tokens < 0) throw Error(VL_ERR_INVALID_ARGUMENT, "new_tokens must be >= 0");
+  Step check(m_.config(), ids, n, 0, {}, false);  // the ids, against the vocabulary
+  if (s.step) throw Error(VL_ERR_STATE, "the session is paused at a breakpoint: resume or abort that step first");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (s.work.active) throw Error(VL_ERR_STATE, "the session already has work submitted: wait for it (or cancel it) first");
+  s.work = SessionWork{};
+  s.work.active = true;
+  s.work.prompt.assign(ids, ids + n);
+  s.work.new_tokens = new_tokens;
+  s.work.order = ++order_;
+}
+
+void Scheduler::cancel(Session &s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  s.work.active = false;
+}
+
+SessionWork Scheduler::work(const Session &s) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return s.work;
+}
+
+bool Scheduler::busy(const Session &s) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return s.work.active;
+}
+
+namespace {
+bool prefilling(const SessionWork &w) { return w.prefilled < w.prompt.size(); }
+// The token a decoding session runs next: its last pick.
+bool decoding(const SessionWork &w) { return !prefilling(w) && int32_t(w.tokens.size()) < w.new_tokens && !w.tokens.empty(); }
+}  // namespace
+
+SchedulerStep Scheduler::step() {
+  SchedulerStep report;
+  std::vector<BatchItem> items;
+  std::vector<Session *> chosen;
+  std::vector<std::unique_lock<std::mutex>> locks;  // the batch's sessions: no other call of theirs meanwhile
+  std::vector<int32_t> inputs;                      // decode inputs, stable for the items' pointers
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Session *> active;
+    for (Session *s : m_.pager().sessions())
+      if (s->work.active) active.push_back(s);
+    // Decoding sessions first (every one, one token each), then prompt chunks, oldest submission first.
+    std::sort(active.begin(), active.end(), [](const Session *a, const Session *b) {
+      const bool da = decoding(a->work), db = decoding(b->work);
+      return da != db ? da : a->work.order < b->work.order;
+    });
+    int32_t budget = options_.prefill_chunk;
+    inputs.reserve(active.size());
+    for (Session *s : active) {
+      SessionWork &w = s->work;
+      if (int32_t(chosen.size()) >= options_.max_batch || s->step) {
+        report.left_out++;
+        continue;
+      }
+      const bool dec = decoding(w);
+      if (!dec && (!prefilling(w) || budget == 0)) {
+        if (prefilling(w)) report.left_out++;
+        continue;
+      }
+      std::unique_lock<std::mutex> busy(s->busy, std::try_to_lock);
+      if (!busy.owns_lock()) {
+        report.left_out++;
+        continue;
+      }
+      BatchItem it;
+      it.session = s;
+      if (dec) {
+        inputs.push_back(w.tokens.back());
+        it.ids = &inputs.back();
+        it.n = 1;
+        it.pick = true;
+        report.decode_tokens++;
+      } else {
+        const int32_t left = int32_t(w.prompt.size() - w.prefilled);
+        it.n = std::min(left, budget);
+        it.ids = w.prompt.data() + w.prefilled;
+        it.pick = it.n == left && w.new_tokens > 0;
+        budget -= it.n;
+        report.prefill_tokens += it.n;
+      }
+      items.push_back(it);
+      chosen.push_back(s);
+      locks.push_back(std::move(busy));
+    }
+  }
+  if (items.empty()) return report;
+  // The work of the chosen sessions is not changed by others meanwhile: submit and cancel need it
+  // inactive or leave it be, and their `busy` locks are ours.
+  const StepStats st = m_.engine().run_batch(items);
+  report.wall_ms = st.wall_ms;
+  report.device_ms = st.device_ms;
+  report.sessions = int32_t(items.size());
+  std::lock_guard<std::mutex> lock(mu_);
+  const bool alone = items.size() == 1;
+  for (BatchItem &it : items) {
+    SessionWork &w = it.session->work;
+    if (!w.active) continue;  // cancelled meanwhile
+    if (it.status != VL_OK) {
+      // Out of memory beside others: their blocks free up as they finish, so try again; alone, or for
+      // any other reason, the work fails.
+      if (it.status == VL_ERR_OUT_OF_MEMORY && !alone && ++w.failures < 1000) continue;
+      w.status = it.status;
+      w.error = it.error;
+      w.active = false;
+      report.finished++;
+      continue;
+    }
+    w.failures = 0;
+    if (it.n > 1 || prefilling(w)) w.prefilled += size_t(it.n);
+    if (it.pick) w.tokens.push_back(it.token);
+    if (!prefilling(w) && int32_t(w.tokens.size()) >= w.new_tokens) {
+      w.active = false;
+      report.finished++;
+    }
+  }
+  for (Session *s : m_.pager().sessions())
+    if (s->work.active) report.pending++;
+  return report;
+}
+
+}  // namespace vl

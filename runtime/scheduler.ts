@@ -1,0 +1,194 @@
+// scheduler.ts: many sessions of one model decoded together. Sessions submit work (a prompt or
+// appended tokens to prefill, then greedy tokens to decode) and await its result; while any work is
+// pending the scheduler runs the model's batched steps (native/src/scheduler.h) one after another on a
+// worker thread: each step carries one decode token of every decoding session and prompt chunks of
+// those prefilling (at most `prefillChunk` prompt tokens a step), so that the weights are read once per
+// step for all of them. Between steps it reads each session's progress (the time every token came
+// back), so that latencies are measured where the user sees them.
+//
+//   const sched = model.scheduler({ prefillChunk: 128 });
+//   const [a, b] = await Promise.all([sched.submit(s1, prompt1, 50), sched.submit(s2, prompt2, 50)]);
+//   a.tokens; a.firstTokenMs - a.submittedMs;   // time to first token
+import { VramlabError } from './errors.js';
+import { type Handle, native } from './native.js';
+
+export interface SchedulerOptions {
+  /** Prompt tokens per step, all sessions together (default 256). */
+  prefillChunk?: number;
+  /** Sessions per step (default 256). */
+  maxBatch?: number;
+}
+
+/** What one batched step did; times in milliseconds. */
+export interface StepReport {
+  sessions: number;
+  decodeTokens: number;
+  prefillTokens: number;
+  /** Work items that ended in it, and those still pending after it. */
+  finished: number;
+  pending: number;
+  /** Sessions with work it did not take (paused at a breakpoint, busy, out of memory: tried again). */
+  leftOut: number;
+  wallMs: number;
+  /** Device time of the step; null when none ran. */
+  deviceMs: number | null;
+  /** performance.now() when the step's results were read. */
+  atMs: number;
+}
+
+/** A finished work item: its tokens and when they came (performance.now() milliseconds). */
+export interface WorkResult {
+  tokens: number[];
+  submittedMs: number;
+  /** When its first token came back; null when it asked for none. */
+  firstTokenMs: number | null;
+  doneMs: number;
+  /** When each token came back. */
+  tokenMs: number[];
+}
+
+/** What the scheduler needs of a session: its handle (live), and a way to know it. */
+export interface Schedulable {
+  /** @internal */
+  _handle(): Handle;
+}
+
+interface Pending {
+  handle: Handle;
+  newTokens: number;
+  result: WorkResult;
+  resolve: (r: WorkResult) => void;
+  reject: (e: unknown) => void;
+}
+
+function whole(v: number, name: string, min: number, max: number): number {
+  if (!Number.isInteger(v) || v < min || v > max) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `${name} must be a whole number from ${min} to ${max}, got ${v}`);
+  return v;
+}
+
+export class Scheduler {
+  readonly #model: () => Handle;
+  readonly #runtime: () => Handle;
+  readonly #vocab: number;
+  readonly #work = new Map<Schedulable, Pending>();
+  #driving = false;
+  /** Called after every step (timings for figures and logs). */
+  onStep: ((r: StepReport) => void) | null = null;
+
+  /** @internal use Model.scheduler */
+  constructor(model: () => Handle, runtime: () => Handle, vocab: number) {
+    this.#model = model;
+    this.#runtime = runtime;
+    this.#vocab = vocab;
+  }
+
+  configure(options: SchedulerOptions): void {
+    const chunk = whole(options.prefillChunk ?? 256, 'prefillChunk', 1, 1 << 20);
+    const batch = whole(options.maxBatch ?? 256, 'maxBatch', 1, 1 << 16);
+    native.modelSetScheduler(this.#model(), chunk, batch);
+  }
+
+  /** Work items not finished yet. */
+  get pending(): number {
+    return this.#work.size;
+  }
+
+  /**
+   * Prefills ids on the session, then picks newTokens tokens greedily (each run in the next step but
+   * the last); resolves with them once done. The session takes no other calls meanwhile.
+   */
+  submit(session: Schedulable, ids: ArrayLike<number>, newTokens: number): Promise<WorkResult> {
+    let handle: Handle;
+    try {
+      handle = session._handle();
+      whole(newTokens, 'newTokens', 0, 2 ** 31 - 1);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (this.#work.has(session)) return Promise.reject(new VramlabError('VL_ERR_STATE', 'the session already has work submitted: await it first'));
+    if (ids.length === 0) return Promise.reject(new VramlabError('VL_ERR_INVALID_ARGUMENT', 'submitted work needs at least one token id'));
+    const input = new Int32Array(ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const v = ids[i] as number;
+      if (!Number.isInteger(v) || v < 0 || v >= this.#vocab)
+        return Promise.reject(new VramlabError('VL_ERR_INVALID_ARGUMENT', `token id ${String(v)} at position ${i} is outside the vocabulary (0..${this.#vocab - 1})`));
+      input[i] = v;
+    }
+    try {
+      native.sessionSubmit(handle, input, newTokens);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<WorkResult>((resolve, reject) => {
+      const result: WorkResult = { tokens: [], submittedMs: performance.now(), firstTokenMs: null, doneMs: 0, tokenMs: [] };
+      this.#work.set(session, { handle, newTokens, result, resolve, reject });
+      void this.#drive();
+    });
+  }
+
+  /** @internal a session is being disposed: its work ends (rejected), before its handle goes. */
+  _forget(session: Schedulable): void {
+    const p = this.#work.get(session);
+    if (!p) return;
+    this.#work.delete(session);
+    native.sessionCancel(p.handle);
+    p.reject(new VramlabError('VL_ERR_STATE', 'the session was disposed before its work was done'));
+  }
+
+  /** Runs steps while any work is pending (one driver at a time). */
+  async #drive(): Promise<void> {
+    if (this.#driving) return;
+    this.#driving = true;
+    try {
+      while (this.#work.size > 0) {
+        let r;
+        try {
+          r = await native.modelStep(this.#model(), this.#runtime());
+        } catch (e) {
+          // The device failed under the step: every pending item fails with it.
+          for (const [s, p] of this.#work) {
+            this.#work.delete(s);
+            native.sessionCancel(p.handle);
+            p.reject(e);
+          }
+          return;
+        }
+        const at = performance.now();
+        this.#collect(at);
+        this.onStep?.({
+          sessions: r.sessions,
+          decodeTokens: r.decode_tokens,
+          prefillTokens: r.prefill_tokens,
+          finished: r.finished,
+          pending: r.pending,
+          leftOut: r.left_out,
+          wallMs: r.wall_ms,
+          deviceMs: r.device_ms < 0 ? null : r.device_ms,
+          atMs: at,
+        });
+        // Nothing runnable (every session with work is paused or busy): let the others move first.
+        if (r.sessions === 0 && this.#work.size > 0) await new Promise((res) => setTimeout(res, 1));
+      }
+    } finally {
+      this.#driving = false;
+    }
+  }
+
+  /** Reads every pending item's progress: new tokens get the step's time; ended items settle. */
+  #collect(at: number): void {
+    for (const [s, p] of this.#work) {
+      const { info, tokens, error } = native.sessionWork(p.handle, p.newTokens);
+      const res = p.result;
+      for (let i = res.tokens.length; i < tokens.length; i++) {
+        res.tokens.push(tokens[i] as number);
+        res.tokenMs.push(at);
+        res.firstTokenMs ??= at;
+      }
+      if (info.active) continue;
+      this.#work.delete(s);
+      res.doneMs = at;
+      if (info.status !== 0) p.reject(native.workError(info.status, error));
+      else p.resolve(res);
+    }
+  }
+}

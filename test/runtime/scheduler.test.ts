@@ -1,0 +1,136 @@
+// Batched steps over many sessions: a batched forward equals the sessions' single steps (CPU: the same
+// greedy tokens, logits within 1e-6), the scheduler decodes sessions together with chunked prefills,
+// paged sessions join batches, a paused session leaves them, and bad calls fail cleanly.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Logits, type Model, Runtime, type StepReport, VramlabError } from '../../runtime/index.js';
+import { GQA, MHA, relErr } from '../helpers.js';
+
+let rt: Runtime;
+beforeAll(async () => {
+  rt = await Runtime.open({ device: 'cpu' });
+});
+afterAll(() => rt.dispose());
+
+function prompt(k: number, n: number, vocab: number): number[] {
+  return Array.from({ length: n }, (_, i) => (i * 17 + k * 53 + 3) % vocab);
+}
+
+/** Each session's greedy tokens run alone (generate: picked on the device, one step at a time). */
+async function alone(model: Model, prompts: number[][], newTokens: number): Promise<number[][]> {
+  const out: number[][] = [];
+  for (const p of prompts) {
+    const s = model.createSession();
+    out.push(await s.generate(p, newTokens));
+    s.dispose();
+  }
+  return out;
+}
+
+describe.each([
+  ['gqa', GQA],
+  ['mha', MHA],
+])('the %s fixture', (_name, dir) => {
+  let model: Model;
+  beforeAll(async () => {
+    model = await rt.loadModel(dir, { kvPoolTokens: 2048 });
+  });
+  afterAll(() => model.dispose());
+
+  it('forwardBatch: one step over sessions of different lengths gives each its single step\'s logits (within 1e-6)', async () => {
+    const vocab = model.shape.vocabSize;
+    const lengths = [5, 1, 17, 1, 33, 2];
+    const sessions = lengths.map(() => model.createSession());
+    const singles = lengths.map(() => model.createSession());
+    // Histories of their own first: the batch then mixes decode tokens and prompt chunks at other positions.
+    for (const [k, s] of [...sessions.entries(), ...singles.entries()]) await s.forward(prompt(k, 9 + k, vocab));
+    const ids = lengths.map((n, k) => prompt(k + 7, n, vocab));
+    const batch = await model.forwardBatch(sessions.map((session, k) => ({ session, ids: ids[k] as number[] })));
+    for (const [k, s] of singles.entries()) {
+      const single = (await s.forward(ids[k] as number[])) as Logits;
+      const got = batch[k]!;
+      expect(got.error).toBeNull();
+      expect(relErr(got.logits!.data, single.data)).toBeLessThan(1e-6);
+      expect(got.logits!.argmax()).toBe(single.argmax());
+      expect(sessions[k]!.tokens).toBe(s.tokens);
+    }
+    for (const s of [...sessions, ...singles]) s.dispose();
+  });
+
+  it('the scheduler decodes sessions together: the tokens each gives alone, prefills chunked', async () => {
+    const vocab = model.shape.vocabSize;
+    const prompts = [20, 3, 41, 8, 1].map((n, k) => prompt(k, n, vocab));
+    const want = await alone(model, prompts, 12);
+    const reports: StepReport[] = [];
+    const sched = model.scheduler({ prefillChunk: 16 });
+    sched.onStep = (r) => reports.push(r);
+    const sessions = prompts.map(() => model.createSession());
+    const results = await Promise.all(sessions.map((s, k) => sched.submit(s, prompts[k] as number[], 12)));
+    expect(results.map((r) => r.tokens)).toEqual(want);
+    // Chunks of at most 16 prompt tokens a step; once every prompt is in, one step decodes all five.
+    expect(Math.max(...reports.map((r) => r.prefillTokens))).toBeLessThanOrEqual(16);
+    expect(reports.some((r) => r.decodeTokens === 5 && r.prefillTokens === 0)).toBe(true);
+    for (const r of results) {
+      expect(r.tokenMs).toHaveLength(12);
+      expect(r.firstTokenMs).toBe(r.tokenMs[0]);
+      expect(r.doneMs).toBeGreaterThanOrEqual(r.firstTokenMs as number);
+    }
+    // Appended tokens reuse the KV: a reflect step equals the same history run alone.
+    const more = prompt(9, 6, vocab);
+    const again = await sched.submit(sessions[0]!, [results[0]!.tokens[11] as number, ...more], 5);
+    const check = model.createSession();
+    const history = [...(prompts[0] as number[]), ...results[0]!.tokens, ...more];
+    expect(again.tokens).toEqual(await check.generate(history, 5));
+    for (const s of [...sessions, check]) s.dispose();
+    sched.onStep = null;
+  });
+});
+
+describe('scheduling with paging, breakpoints and errors', () => {
+  it('sessions whose KV exceeds the pool complete token-exact: batches take what fits, the rest is paged', async () => {
+    const m = await rt.loadModel(GQA, { kvPoolTokens: 64 }); // room for two of the five at their end
+    const vocab = m.shape.vocabSize;
+    const prompts = [0, 1, 2, 3, 4].map((k) => prompt(k, 20, vocab));
+    const big = await rt.loadModel(GQA, { kvPoolTokens: 1024 });
+    const want = await alone(big, prompts, 12);
+    big.dispose();
+    const sched = m.scheduler();
+    const got = await Promise.all(prompts.map((p) => sched.submit(m.createSession(), p, 12)));
+    expect(got.map((r) => r.tokens)).toEqual(want);
+    expect(m.pagingStats().outBlocks).toBeGreaterThan(0);
+    m.dispose();
+  });
+
+  it('a session paused at a breakpoint takes no work; the others run; it resumes afterwards', async () => {
+    const m = await rt.loadModel(GQA, { kvPoolTokens: 512 });
+    const vocab = m.shape.vocabSize;
+    const paused = m.createSession();
+    const p = await paused.forward(prompt(0, 10, vocab), { breakpoints: [1] });
+    const sched = m.scheduler();
+    await expect(sched.submit(paused, [1, 2], 3)).rejects.toThrow(/paused at a breakpoint/);
+    const other = m.createSession();
+    expect((await sched.submit(other, prompt(1, 10, vocab), 4)).tokens).toHaveLength(4);
+    if (!('resume' in p)) throw new Error('did not pause');
+    expect((await p.resume()).rows).toBe(1);
+    // While work is pending, the session's own calls are refused.
+    const busy = sched.submit(other, [5], 3);
+    await expect(other.forward([1])).rejects.toThrow(/work submitted to the scheduler/);
+    await busy;
+    m.dispose();
+  });
+
+  it('bad work: ids outside the vocabulary, no ids, work twice; a session disposed mid-work', async () => {
+    const m = await rt.loadModel(GQA, { kvPoolTokens: 512 });
+    const sched = m.scheduler();
+    const s = m.createSession();
+    await expect(sched.submit(s, [99999], 1)).rejects.toThrow(/token id 99999 at position 0 is outside the vocabulary/);
+    await expect(sched.submit(s, [], 1)).rejects.toThrow(/at least one token/);
+    const first = sched.submit(s, [1, 2, 3], 50);
+    await expect(sched.submit(s, [4], 1)).rejects.toThrow(/already has work/);
+    s.dispose();
+    await expect(first).rejects.toThrow(/disposed before its work was done/);
+    expect(() => m.scheduler({ prefillChunk: 0 })).toThrow(VramlabError);
+    const t = m.createSession();
+    expect((await sched.submit(t, [1, 2, 3], 2)).tokens).toHaveLength(2);
+    m.dispose();
+  });
+});
