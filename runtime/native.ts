@@ -207,6 +207,7 @@ function bind() {
     model_set_paging: lib.func('int32_t vl_model_set_paging(vl_model *m, int32_t policy)'),
     model_paging_stats: lib.func('int32_t vl_model_paging_stats(vl_model *m, _Out_ vl_paging_stats *out)'),
     model_paging_events: lib.func('int32_t vl_model_paging_events(vl_model *m, uint64_t first, _Out_ uint8_t *out, int32_t cap, _Out_ int32_t *n, _Out_ uint64_t *total)'),
+    model_reload: lib.func('int32_t vl_model_reload(vl_model *m, _Out_ double *ms, _Out_ uint64_t *bytes)'),
     model_set_scheduler: lib.func('int32_t vl_model_set_scheduler(vl_model *m, const vl_scheduler_options *options)'),
     model_step: lib.func('int32_t vl_model_step(vl_model *m, _Out_ vl_schedule_step *out)'),
     model_forward_batch: lib.func(
@@ -366,6 +367,13 @@ export const native = {
     return { events: decodeArray(buf, 'vl_paging_event', n[0] as number), total: Number(total[0]) };
   },
 
+  /** Copies the resident weights to the device again from their pinned host copy: its device ms and bytes. */
+  async modelReload(m: Handle, rt: Handle): Promise<{ ms: number; bytes: number }> {
+    const ms = [0];
+    const bytes = [0];
+    await callAsync(lib().model_reload, [m, ms, bytes], () => lib().runtime_error(rt) as string);
+    return { ms: ms[0] as number, bytes: Number(bytes[0]) };
+  },
   modelSetScheduler(m: Handle, prefillChunk: number, maxBatch: number): void {
     check(lib().model_set_scheduler(m, { prefill_chunk: prefillChunk, max_batch: maxBatch }) as number);
   },

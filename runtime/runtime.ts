@@ -681,6 +681,15 @@ export class Model {
     );
   }
 
+  /**
+   * Loads the resident weights onto the device again, from a pinned host copy of them made at the first
+   * call: what a serverless system pays at every step, at best (it reloads from disk). Resolves with the
+   * copy's device time and bytes. Not while a step runs.
+   */
+  async reload(): Promise<{ ms: number; bytes: number }> {
+    return native.modelReload(this.#live(), this.runtime._handle());
+  }
+
   /** @internal a session of it is being disposed: its scheduled work ends first. */
   _forgetWork(s: Session): void {
     this.#scheduler?._forget(s);

@@ -289,6 +289,11 @@ VL_API int32_t vl_model_free(vl_model *m);
  * brings them back and makes room as its policy says (vl_paging_policy). */
 VL_API int32_t vl_model_set_paging(vl_model *m, int32_t policy);
 VL_API int32_t vl_model_paging_stats(vl_model *m, vl_paging_stats *out);
+/* Copies the model's resident weights onto the device again from a pinned host copy of them (made at
+ * the first call, host_bytes of pinned memory outside the host budget): a serverless system's load at
+ * every step, at best. *ms receives the copy's device time, *bytes its size. */
+VL_API int32_t vl_model_reload(vl_model *m, double *ms, uint64_t *bytes);
+
 /* Batched steps. Sessions submit work; each vl_model_step runs one forward over every runnable
  * session: one decode token of each decoding session and prompt chunks (at most prefill_chunk tokens a
  * step) of those prefilling, one read of the weights, attention through each session's own block

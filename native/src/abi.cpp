@@ -85,13 +85,22 @@ void need(const void *p, const char *what) {
   if (!p) throw vl::Error(VL_ERR_INVALID_ARGUMENT, std::string(what) + " is NULL");
 }
 
+// Throws the state error of a call that cannot run while the session has scheduled work.
+void not_scheduled(const vl::Session &s) {
+  if (s.model().scheduler().busy(s))
+    throw vl::Error(VL_ERR_STATE, "the session has work submitted to the scheduler: wait for it (vl_model_step) or cancel it first");
+}
+
 // Runs body with the session marked busy; a second concurrent call is a state error.
 template <typename F>
 int32_t session_call(vl_session *s, F &&body) {
   return guard(s ? &s->error : nullptr, nullptr, [&] {
     need(s, "session");
     std::unique_lock<std::mutex> lock(s->session->busy, std::try_to_lock);
-    if (!lock.owns_lock()) throw vl::Error(VL_ERR_STATE, "the session is already running a step");
+    if (!lock.owns_lock()) {
+      not_scheduled(*s->session);  // held by a batched step of the scheduler: say so
+      throw vl::Error(VL_ERR_STATE, "the session is already running a step");
+    }
     body(*s->session);
   });
 }
@@ -101,12 +110,6 @@ void not_paused(const vl::Session &s) {
   if (s.step)
     throw vl::Error(VL_ERR_STATE, "the session is paused at a breakpoint after layer " + std::to_string(s.step->layer()) +
                                       ": resume or abort that step first");
-}
-
-// Throws the state error of a call that cannot run while the session has scheduled work.
-void not_scheduled(const vl::Session &s) {
-  if (s.model().scheduler().busy(s))
-    throw vl::Error(VL_ERR_STATE, "the session has work submitted to the scheduler: wait for it (vl_model_step) or cancel it first");
 }
 
 // The paused step, or the state error of a call that needs one.
@@ -384,6 +387,16 @@ VL_API int32_t vl_model_paging_stats(vl_model *m, vl_paging_stats *out) {
   });
 }
 
+VL_API int32_t vl_model_reload(vl_model *m, double *ms, uint64_t *bytes) {
+  return runtime_call(m ? m->owner : nullptr, [&] {
+    need(m, "model");
+    need(ms, "ms");
+    need(bytes, "bytes");
+    *ms = m->model->engine().reload_weights();
+    *bytes = m->model->resident_bytes();
+  });
+}
+
 VL_API int32_t vl_model_set_scheduler(vl_model *m, const vl_scheduler_options *options) {
   return guard([&] {
     need(m, "model");
@@ -480,7 +493,7 @@ VL_API int32_t vl_session_free(vl_session *s) {
     {
       std::unique_lock<std::mutex> lock(s->session->busy, std::try_to_lock);
       // Busy in a batched step of the scheduler: its work ends, and the step (milliseconds) is waited for.
-      if (!lock.owns_lock() && !sched.busy(*s->session))
+      if (!lock.owns_lock() && !s->session->batched && !sched.busy(*s->session))
         throw vl::Error(VL_ERR_STATE, "the session is running a step: wait for it before freeing it");
     }
     sched.cancel(*s->session);

@@ -442,6 +442,19 @@ bool Engine::replay_batch(int32_t T) {
   return true;
 }
 
+double Engine::reload_weights() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (unsettled_) settle_locked(*unsettled_);
+  HostWeights &copy = m_.resident_copy();
+  // On the Compute stream: nothing runs on the model meanwhile (its lock is ours), and the next step
+  // is ordered after it. Timed with the step events, which no paused step holds now (settled above).
+  be_.event_record(segment_start_[0], StreamId::Compute);
+  be_.copy(m_.resident_data(), copy.data(), copy.bytes(), CopyKind::HostToDevice, StreamId::Compute);
+  be_.event_record(step_end_, StreamId::Compute);
+  be_.synchronize(StreamId::Compute);
+  return be_.event_elapsed_ms(segment_start_[0], step_end_);
+}
+
 StepStats Engine::run_batch(std::vector<BatchItem> &items) {
   const auto t0 = Clock::now();
   std::lock_guard<std::mutex> lock(mu_);

@@ -74,6 +74,10 @@ class Engine {
   // item that cannot be, out of memory, is left out with its status; the others run). Decode-only
   // batches of a size seen before replay a recorded graph. Returns the step's stats (tokens: all run).
   StepStats run_batch(std::vector<BatchItem> &items);
+  // Copies the model's resident weights onto the device again from a pinned host copy of them (made
+  // at the first call): what a serverless system pays at every step, at best. Between steps only.
+  // Returns the device milliseconds of the copy.
+  double reload_weights();
   // Waits for the paused step's device work and reads its device times (a no-op when already read:
   // any other step's segment, an offloaded pause or the step's end settle it first). Called before its
   // stats are read and before it is freed.

@@ -71,6 +71,7 @@ Model::Model(Runtime &rt, ModelConfig config, std::string name)
 Model::~Model() {
   scheduler_.reset();
   engine_.reset();
+  resident_copy_.reset();
   pager_.reset();
   kv_.reset();
   device_.reset();
@@ -195,6 +196,16 @@ std::vector<Model::Slot> Model::place(const ModelOptions &options) {
   engine_ = std::make_unique<Engine>(*this);
   scheduler_ = std::make_unique<Scheduler>(*this);
   return slots;
+}
+
+HostWeights &Model::resident_copy() {
+  if (!resident_copy_) {
+    auto copy = std::make_unique<HostWeights>(*rt_.backend, device_.bytes(), true);
+    rt_.backend->copy(copy->data(), device_.get(), device_.bytes(), CopyKind::DeviceToHost, StreamId::Compute);
+    rt_.backend->synchronize(StreamId::Compute);
+    resident_copy_ = std::move(copy);
+  }
+  return *resident_copy_;
 }
 
 std::unique_ptr<Model> Model::load_dir(Runtime &rt, const std::string &dir, const ModelOptions &options) {

@@ -102,6 +102,10 @@ class Model {
   uint64_t resident_bytes() const { return device_.bytes(); }
   uint64_t host_bytes() const { return host_ ? host_->bytes() : 0; }
   uint64_t weight_bytes() const { return resident_bytes() + host_bytes(); }
+  // The resident weights (embedding, resident layers, norm, LM head) as one device range.
+  void *resident_data() const { return device_.get(); }
+  // A pinned host copy of the resident weights, made at the first call (Engine::reload_weights).
+  HostWeights &resident_copy();
 
   KvPool &kv_pool() { return *kv_; }
   KvPager &pager() { return *pager_; }
@@ -128,6 +132,7 @@ class Model {
   size_t layer_bytes_ = 0;
   Buffer device_;  // embedding, resident layers, final norm, LM head
   std::unique_ptr<HostWeights> host_;  // streamed layers, when there are any
+  std::unique_ptr<HostWeights> resident_copy_;  // the resident weights again, pinned (serverless reloads)
   int32_t max_step_tokens_ = 0;
   std::unique_ptr<KvPool> kv_;
   std::unique_ptr<KvPager> pager_;

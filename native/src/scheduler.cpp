@@ -109,12 +109,22 @@ SchedulerStep Scheduler::step() {
       }
       items.push_back(it);
       chosen.push_back(s);
+      s->batched = true;
       locks.push_back(std::move(busy));
     }
   }
   if (items.empty()) return report;
   // The work of the chosen sessions is not changed by others meanwhile: submit and cancel need it
   // inactive or leave it be, and their `busy` locks are ours.
+  // Released (and marked so) however the step ends.
+  struct Unmark {
+    std::vector<Session *> &sessions;
+    std::vector<std::unique_lock<std::mutex>> &locks;
+    ~Unmark() {
+      locks.clear();  // unlocked first: a free waiting on the mark then finds the session free
+      for (Session *s : sessions) s->batched = false;
+    }
+  } unmark{chosen, locks};
   const StepStats st = m_.engine().run_batch(items);
   report.wall_ms = st.wall_ms;
   report.device_ms = st.device_ms;

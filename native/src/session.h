@@ -5,6 +5,7 @@
 // Threads: one call at a time per session (`busy`, taken by the C ABI). The paging fields are read and
 // written under the model's pager lock only.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -60,6 +61,7 @@ class Session {
   int32_t last_passes = 0;      // its forward passes (a generate call runs several)
   BreakpointView breakpoints;   // the paused step, or else the last step that had breakpoints
   std::mutex busy;              // one call at a time
+  std::atomic<bool> batched{false};  // `busy` is held by a batched step of the scheduler (not by a call)
 
  private:
   Model &model_;

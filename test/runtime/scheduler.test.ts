@@ -134,3 +134,18 @@ describe('scheduling with paging, breakpoints and errors', () => {
     m.dispose();
   });
 });
+
+describe('reloading the weights (the serverless baseline)', () => {
+  it('copies every resident weight byte again, and the model computes the same after it', async () => {
+    const m = await rt.loadModel(GQA, { kvPoolTokens: 256 });
+    const s = m.createSession();
+    const before = (await s.forward([1, 2, 3], { logits: 'all' })) as Logits;
+    const r = await m.reload();
+    expect(r.bytes).toBe(m.info().residentBytes);
+    expect(r.ms).toBeGreaterThanOrEqual(0);
+    s.reset();
+    const after = (await s.forward([1, 2, 3], { logits: 'all' })) as Logits;
+    expect(Array.from(after.data)).toEqual(Array.from(before.data));
+    m.dispose();
+  });
+});
