@@ -101,7 +101,7 @@ export interface Residency {
 
 const KINDS: PagingEvent['kind'][] = ['out', 'in', 'drop', 'run'];
 const REASONS: PagingEvent['reason'][] = ['step', 'lru', 'next-use', 'prefetch', 'explicit', 'offload'];
-const COPY_DIRECTIONS = { h2d: 0, d2h: 1, both: 2 } as const;
+const COPY_DIRECTIONS = { h2d: 0, d2h: 1, both: 2, d2d: 3 } as const;
 
 /**
  * Where a model's layers live: `resident` (all in VRAM); `stream` (host memory, through a ring in
@@ -778,9 +778,9 @@ export class Runtime {
   /**
    * Copy bandwidth in GB/s: `bytes` (default 1 GiB) between the device and pinned or pageable host
    * memory, host to device (default), device to host, or both at once (the bytes of both directions
-   * over the time of the pair).
+   * over the time of the pair); or device to device (bytes read plus written: the memory's bandwidth).
    */
-  async copyBandwidth(options: { bytes?: number | string; pinned?: boolean; reps?: number; direction?: 'h2d' | 'd2h' | 'both' } = {}): Promise<number> {
+  async copyBandwidth(options: { bytes?: number | string; pinned?: boolean; reps?: number; direction?: 'h2d' | 'd2h' | 'both' | 'd2d' } = {}): Promise<number> {
     const bytes = parseSize(options.bytes ?? 2 ** 30);
     const direction = COPY_DIRECTIONS[options.direction ?? 'h2d'];
     if (direction === undefined) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `unknown copy direction "${String(options.direction)}" (h2d, d2h or both)`);

@@ -102,7 +102,8 @@ typedef struct vl_model_options {
 typedef enum vl_copy_direction {
   VL_COPY_H2D = 0,  /* host to device */
   VL_COPY_D2H = 1,  /* device to host */
-  VL_COPY_BOTH = 2  /* both at once, on two streams: the bytes of both over the time of the pair */
+  VL_COPY_BOTH = 2, /* both at once, on two streams: the bytes of both over the time of the pair */
+  VL_COPY_D2D = 3   /* device to device: bytes read plus bytes written over the time (the memory's bandwidth) */
 } vl_copy_direction;
 
 typedef struct vl_memory_info {

@@ -299,7 +299,7 @@ VL_API int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t
   return runtime_call(rt, [&] {
     need(rt, "runtime");
     need(gbps, "gbps");
-    if (direction < VL_COPY_H2D || direction > VL_COPY_BOTH)
+    if (direction < VL_COPY_H2D || direction > VL_COPY_D2D)
       throw vl::Error(VL_ERR_INVALID_ARGUMENT, "unknown copy direction " + std::to_string(direction));
     *gbps = rt->rt->copy_bandwidth(bytes, pinned != 0, reps, vl::CopyDirection(direction));
   });

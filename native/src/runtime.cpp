@@ -71,6 +71,17 @@ class Events {
 double Runtime::copy_bandwidth(uint64_t bytes, bool pinned, int32_t reps, CopyDirection direction) {
   if (bytes == 0 || reps < 1) throw Error(VL_ERR_INVALID_ARGUMENT, "bytes and reps must be positive");
   Backend &be = *backend;
+  if (direction == CopyDirection::DeviceToDevice) {
+    Buffer a = arena.alloc(bytes, "the bandwidth probe"), b = arena.alloc(bytes, "the bandwidth probe");
+    Events ev(be, 2);
+    be.copy(b.get(), a.get(), bytes, CopyKind::DeviceToDevice, StreamId::Compute);  // warm-up
+    be.event_record(ev[0], StreamId::Compute);
+    for (int32_t i = 0; i < reps; i++) be.copy(b.get(), a.get(), bytes, CopyKind::DeviceToDevice, StreamId::Compute);
+    be.event_record(ev[1], StreamId::Compute);
+    be.event_synchronize(ev[1]);
+    const double ms = be.event_elapsed_ms(ev[0], ev[1]);
+    return ms > 0 ? 2.0 * double(bytes) * reps / (ms * 1e6) : 0;
+  }
   const bool in = direction != CopyDirection::DeviceToHost, out = direction != CopyDirection::HostToDevice;
   // One device buffer per direction, so that the two copies of Both touch different memory.
   Buffer dev_in = in ? arena.alloc(bytes, "the bandwidth probe") : Buffer();

@@ -12,8 +12,9 @@
 namespace vl {
 
 // What a copy-bandwidth probe times: host to device (on the Copy stream), device to host (on the
-// Offload stream), or both at once (one copy on each, started together).
-enum class CopyDirection { HostToDevice, DeviceToHost, Both };
+// Offload stream), both at once (one copy on each, started together), or device to device (on the
+// Compute stream; its bytes read and written both count: the memory's bandwidth, the HBM floor's).
+enum class CopyDirection { HostToDevice, DeviceToHost, Both, DeviceToDevice };
 
 struct RuntimeOptions {
   uint64_t budget = 0;       // the VRAM budget; 0: the device's free memory (all of it for the CPU)

@@ -244,3 +244,11 @@ describe('host memory', () => {
     m.dispose();
   });
 });
+
+describe('the copy probe', () => {
+  it('times every direction the pager uses (and the device\'s own memory), each a positive GB/s; bad directions fail', async () => {
+    for (const direction of ['h2d', 'd2h', 'both', 'd2d'] as const) expect(await rt.copyBandwidth({ bytes: '4MiB', reps: 2, direction })).toBeGreaterThan(0);
+    await expect(rt.copyBandwidth({ bytes: '4MiB', direction: 'sideways' as 'h2d' })).rejects.toThrow(/unknown copy direction "sideways"/);
+    expect(rt.memory().current).toBe(0);
+  });
+});
