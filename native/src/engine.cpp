@@ -417,6 +417,7 @@ void Engine::batch_body(int32_t T, StepStats &stats) {
 bool Engine::replay_batch(int32_t T) {
   if (!graphs_) return false;
   BatchGraph &g = batch_graphs_[T];
+  if (g.failed) return false;
   if (g.graph && g.generation == ws_generation_) {
     be_.graph_launch(g.graph);
     return true;
@@ -437,7 +438,10 @@ bool Engine::replay_batch(int32_t T) {
     throw;
   }
   g.graph = be_.graph_end();
-  if (!g.graph) return false;  // recording failed: this size runs eagerly
+  if (!g.graph) {  // recording failed: this size runs eagerly from now on
+    g.failed = true;
+    return false;
+  }
   be_.graph_launch(g.graph);
   return true;
 }

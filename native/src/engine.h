@@ -183,6 +183,7 @@ class Engine {
     Graph *graph = nullptr;
     uint64_t generation = 0;  // the workspace it was recorded against
     int32_t seen = 0;         // eager runs of this size
+    bool failed = false;      // recording failed: this size always runs eagerly
   };
   std::map<int32_t, BatchGraph> batch_graphs_;  // decode-only batches, by size
   bool graphs_ = true;             // false once the backend said it has none (or VRAMLAB_NO_GRAPHS)

@@ -374,12 +374,12 @@ int32_t KvPager::prepare_locked(Session &s, int32_t extra, bool first) {
                                                    : "; raise --kv-pool-tokens or --budget, or free or pause sessions that run"));
   in_locked(s, PageReason::Step, INT_MAX);
   const int32_t added = t.reserve(extra);
-  // Compute waits for the copies that fill its blocks and for those still reading the new ones.
-  std::vector<int32_t> devs;
-  t.device_ids(devs);
+  // Compute waits for the copies that fill its blocks and for those still reading the new ones (none
+  // in flight: nothing to look up, the common case of a decode step).
   std::set<uint64_t> seqs;
-  for (int32_t b : devs)
-    if (uint64_t w = block_wait_[size_t(b)]; w != 0 && pending_.count(w)) seqs.insert(w);
+  if (!pending_.empty())
+    for (const BlockRef &b : t.blocks())
+      if (uint64_t w = block_wait_[size_t(b.device)]; w != 0 && pending_.count(w)) seqs.insert(w);
   if (!seqs.empty()) {
     Event *before = event_locked(), *after = event_locked();
     be_.event_record(before, StreamId::Compute);
