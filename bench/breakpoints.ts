@@ -31,7 +31,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Paused } from '../runtime/breakpoint.js';
-import { type Logits, Runtime, type Session } from '../runtime/runtime.js';
+import { type Logits, Runtime, type Session } from '../runtime/index.js';
 
 const { values } = parseArgs({
   options: {

@@ -12,7 +12,7 @@
 // budget in the same device command (a separate process: host RAM holds one copy of the weights).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type Logits, type Placement, Runtime, type StepStats } from '../runtime/runtime.js';
+import { type Logits, type Placement, Runtime, type StepStats } from '../runtime/index.js';
 import { parseSize } from '../runtime/units.js';
 
 const { values } = parseArgs({

@@ -10,8 +10,8 @@ import { parseArgs } from 'node:util';
 import { progressBar } from './progress.js';
 import { checkSource, compileSource, DiagnosticsError, formatDiagnostics, readVlabFile } from '../dsl/index.js';
 import { VramlabError } from '../runtime/errors.js';
-import { writeResultFiles } from '../runtime/result-files.js';
-import { runPlan } from '../runtime/runner.js';
+import { writeResultFiles } from '../lab/result-files.js';
+import { runPlan } from '../lab/runner.js';
 
 function usage(message: string): VramlabError {
   return new VramlabError('VL_ERR_USAGE', `${message} (see vramlab --help)`);

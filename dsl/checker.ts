@@ -8,7 +8,7 @@ import type { Experiment, Item, OnBlock, Setting, Sweep, Value, VlabFile } from 
 import { type DiagnosticSink, type Position } from './diagnostics.js';
 import { tokenizerPath } from './models.js';
 import { Reader, SETTING_NAMES, type SettingName, SETTINGS, type Settings, suggest } from './settings.js';
-import { BASELINES, type Measure, METRICS } from '../runtime/plan.js';
+import { BASELINES, type Measure, METRICS } from '../lab/plan.js';
 
 export type DeviceKind = 'cpu' | 'cuda';
 export const DEVICE_KINDS: readonly DeviceKind[] = ['cpu', 'cuda'];

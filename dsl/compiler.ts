@@ -7,8 +7,8 @@ import type { DiagnosticSink } from './diagnostics.js';
 import { encodeText } from './models.js';
 import type { PromptSetting, Settings } from './settings.js';
 import { VramlabError } from '../runtime/errors.js';
-import type { EditPlan, ExperimentPlan, LoadPlan, PromptPlan, Step, SweepPoint } from '../runtime/plan.js';
-import type { Placement } from '../runtime/runtime.js';
+import type { EditPlan, ExperimentPlan, LoadPlan, PromptPlan, Step, SweepPoint } from '../lab/plan.js';
+import type { Placement } from '../runtime/types.js';
 
 export const DEFAULT_PROMPT_TOKENS = 128;
 export const DEFAULT_NEW_TOKENS = 16;

@@ -6,8 +6,8 @@ import { type Value, describe } from './ast.js';
 import type { DiagnosticCode, DiagnosticSink, Position } from './diagnostics.js';
 import { type ModelFacts, directoryFacts, syntheticFacts } from './models.js';
 import { VramlabError } from '../runtime/errors.js';
-import { BASELINES, type Measure, MEASURES, METRICS } from '../runtime/plan.js';
-import { type Placement, PLACEMENTS } from '../runtime/runtime.js';
+import { BASELINES, type Measure, MEASURES, METRICS } from '../lab/plan.js';
+import { type Placement, PLACEMENTS } from '../runtime/types.js';
 import { NAMED_SHAPES } from '../runtime/synthetic.js';
 import { parseSize } from '../runtime/units.js';
 

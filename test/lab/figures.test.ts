@@ -18,9 +18,9 @@ import {
   timeline,
   type TimelineEntry,
   timelineFigure,
-  VramlabError,
   vramFigure,
-} from '../../runtime/index.js';
+} from '../../lab/index.js';
+import { VramlabError } from '../../runtime/index.js';
 import { BENCH_RESULTS, breakpointsResults, cpuStreamingResults } from '../results-fixtures.js';
 
 type Trace = Record<string, unknown> & { x: unknown[]; y: unknown[] };

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { columnsOf, escapeHtml, formatNumber, frameHtml, median, medians, readResults, resultsFrame, rowsFrame } from '../../runtime/index.js';
+import { columnsOf, escapeHtml, formatNumber, frameHtml, median, medians, readResults, resultsFrame, rowsFrame } from '../../lab/index.js';
 import { BENCH_RESULTS } from '../results-fixtures.js';
 
 describe('rowsFrame', () => {

@@ -5,7 +5,7 @@
 //     ...evidence of the run (budget_bytes, pinned_h2d_gbps, hbm_floor_ms, timelines, ...),
 //     "rows": [ { "placement": "stream", "effective_bandwidth_gbps": 52.1, ... }, ... ] }
 import { readFileSync } from 'node:fs';
-import { VramlabError } from './errors.js';
+import { VramlabError } from '../runtime/errors.js';
 
 /** One measured row: scalar values by column name (nested values are allowed and shown as JSON). */
 export type Row = Record<string, unknown>;

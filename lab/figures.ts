@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Annotation, BarData, Data, ErrorBar, Layout, Shape } from 'plotly.js-dist-min';
-import { VramlabError } from './errors.js';
+import { VramlabError } from '../runtime/errors.js';
 import { median } from './frames.js';
 import type { Results, Row, TimelineEntry } from './results.js';
 

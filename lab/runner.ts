@@ -6,13 +6,16 @@
 //   const result = await runPlan(plan, { onProgress: (p) => console.log(p.done, '/', p.total, p.label) });
 //   result.experiments[0].rows   // [{ baseline: 'kv-cache', run_id: 0, per_token_ms: 3.1, ... }, ...]
 import { execFileSync } from 'node:child_process';
-import { VramlabError } from './errors.js';
-import { packageRoot } from './native.js';
-import { Paused, type Steer } from './breakpoint.js';
+import { VramlabError } from '../runtime/errors.js';
+import { packageRoot } from '../runtime/native.js';
+import { Paused } from '../runtime/breakpoint.js';
+import type { Steer } from '../runtime/types.js';
 import type { BreakpointStep, CopyStep, DecodeStep, EditPlan, ExperimentPlan, LoadPlan, Measure, Plan, PromptPlan, ReferenceStep, SteerStep, Step, StreamStep } from './plan.js';
 import type { ResultRow } from './result-files.js';
-import { type Logits, type Model, Runtime, type StepStats } from './runtime.js';
-import type { ModelShape } from './synthetic.js';
+import { Logits } from '../runtime/logits.js';
+import { type Model, Runtime } from '../runtime/runtime.js';
+import type { StepStats } from '../runtime/types.js';
+import type { ModelShape } from '../runtime/synthetic.js';
 
 export interface RunProgress {
   experiment: string;

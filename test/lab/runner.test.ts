@@ -1,9 +1,9 @@
 // The runner: plans run on the CPU backend, rows in the seeds' shapes, the correctness checks,
 // cancelling and time limits keeping the rows so far, out-of-memory steps as rows, CSV.
 import { describe, expect, it } from 'vitest';
-import type { DecodeStep, ExperimentPlan, LoadPlan, Plan, StreamStep } from '../../runtime/plan.js';
-import { rowsToCsv } from '../../runtime/result-files.js';
-import { promptIds, randomVector, runPlan, type RunProgress } from '../../runtime/runner.js';
+import type { DecodeStep, ExperimentPlan, LoadPlan, Plan, StreamStep } from '../../lab/plan.js';
+import { rowsToCsv } from '../../lab/result-files.js';
+import { promptIds, randomVector, runPlan, type RunProgress } from '../../lab/runner.js';
 
 const TINY = 'synthetic:tiny';
 const load = (extra: Partial<LoadPlan> = {}): LoadPlan => ({ model: TINY, budget: null, placement: 'resident', ring: null, prefetch: null, kvPoolTokens: 64, kvBlockTokens: 16, ...extra });

@@ -6,7 +6,7 @@
 //     "device": "cpu", "repeat": 3, "warmup": 1, ..., "steps": [
 //       { "op": "decode", "baseline": "kv-cache", "load": {...}, "prompt": {"tokens": 72, "seed": 1}, ... },
 //       { "op": "decode", "baseline": "stateless", ... } ] } ] }
-import type { Placement } from './runtime.js';
+import type { Placement } from '../runtime/types.js';
 
 /** What an experiment measures; each has its own step op, baselines and row columns. */
 export type Measure = 'copy_bandwidth' | 'streaming' | 'decode' | 'breakpoints' | 'steering';

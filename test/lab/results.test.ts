@@ -3,7 +3,8 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkResults, readResults, VramlabError } from '../../runtime/index.js';
+import { checkResults, readResults } from '../../lab/index.js';
+import { VramlabError } from '../../runtime/index.js';
 import { BENCH_RESULTS } from '../results-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vramlab-results-'));
