@@ -6,7 +6,7 @@
 //   show(streaming);
 import { readVlabFile, runSource, type SourceOptions } from './dsl/index.js';
 import { progress, type Progress } from './lab/notebook.js';
-import type { ExperimentResult } from './lab/runner.js';
+import type { ExperimentResult } from './lab/results.js';
 
 export * from './runtime/index.js';
 export * from './lab/index.js';

@@ -20,6 +20,8 @@ import type { BreakpointStats, Breakpoints, ForwardOptions, LogitsSelection, Ste
 export interface SessionModel {
   readonly name: string;
   readonly shape: ModelShape;
+  /** True once the model was disposed (with its sessions). */
+  readonly disposed: boolean;
   /** @internal the session was disposed: the model stops tracking it. */
   _forget(s: Session): void;
 }

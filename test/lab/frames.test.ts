@@ -44,7 +44,7 @@ describe('rowsFrame', () => {
 
   it('works with the danfojs API (query, column access)', () => {
     const df = resultsFrame(readResults(`${BENCH_RESULTS}/decode.json`));
-    const vramlab = df.query(df['system'].eq('vramlab'));
+    const vramlab = df.query(df['baseline'].eq('vramlab'));
     expect(vramlab.shape[0]).toBe(1);
     expect(df['per_token_ms'].values.length).toBe(df.shape[0]);
   });
