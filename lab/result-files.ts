@@ -23,12 +23,17 @@ export function rowsToCsv(rows: readonly ResultRow[]): string {
   return lines.join('\n') + '\n';
 }
 
+/** Writes a results object as JSON (what readResults reads; bench/*.ts write theirs so). */
+export function writeResultsJson(path: string, result: object): void {
+  writeFileSync(path, JSON.stringify(result, null, 1) + '\n');
+}
+
 /** Writes DIR/NAME.json and DIR/NAME.csv (creating DIR); returns the two paths. */
 export function writeResultFiles(dir: string, name: string, result: { rows: readonly ResultRow[] }): { json: string; csv: string } {
   mkdirSync(dir, { recursive: true });
   const json = join(dir, `${name}.json`);
   const csv = join(dir, `${name}.csv`);
-  writeFileSync(json, JSON.stringify(result, null, 1) + '\n');
+  writeResultsJson(json, result);
   writeFileSync(csv, rowsToCsv(result.rows));
   return { json, csv };
 }

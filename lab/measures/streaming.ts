@@ -207,7 +207,8 @@ export const streaming: Measure<StreamingStep> = {
   },
 
   params(s, info): ResultRow {
-    if (s.op !== 'stream') return {};
+    // A probe or reference run only has a row when it failed: its op names it.
+    if (s.op !== 'stream') return { placement: s.op };
     return { placement: s.baseline, budget_bytes: s.load.budget, ring_bytes: info?.ringBytes ?? s.load.ring, prefetch: info && s.baseline !== 'resident' ? info.prefetch : s.load.prefetch, prompt_tokens: promptTokens(s.prompt), new_tokens: s.newTokens };
   },
 
