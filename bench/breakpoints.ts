@@ -11,24 +11,13 @@
 //
 //   node dist/bench/breakpoints.js --device cuda:0 --out breakpoints.json     (Llama-2-13B shape, 2048 tokens)
 //   node dist/bench/breakpoints.js --device cpu --model synthetic:tiny --prompt 64 --layers 0,1,2,3
-import { parseArgs } from 'node:util';
+import { flags } from './args.js';
 import { type Column, num, printTable } from './table.js';
 import { buildPlan, defaultMetrics, medians, modelValue, runPlan, writeResultsJson } from '../lab/index.js';
 import { breakpoints } from '../lab/measures/breakpoints.js';
 import { OVERHEAD_METRICS, overheadByLayer } from '../lab/measures/breakpoints-overhead.js';
 
-const { values } = parseArgs({
-  options: {
-    device: { type: 'string', default: 'cuda:0' },
-    model: { type: 'string', default: 'synthetic:llama-13b' },
-    prompt: { type: 'string', default: '2048' },
-    layers: { type: 'string', default: '1,10,20,30,39' },
-    reps: { type: 'string', default: '15' },
-    warmup: { type: 'string', default: '2' },
-    scale: { type: 'string', default: '0.9' },
-    out: { type: 'string' },
-  },
-});
+const values = flags({ device: 'cuda:0', model: 'synthetic:llama-13b', prompt: '2048', layers: '1,10,20,30,39', reps: '15', warmup: '2', scale: '0.9' }, { optional: ['out'] });
 
 const prompt = Number(values.prompt);
 const scale = Number(values.scale);
@@ -43,7 +32,7 @@ const plan = buildPlan([
       scale,
       repeat: Number(values.reps),
       warmup: Number(values.warmup),
-      metrics: [...defaultMetrics(breakpoints), 'output_change', ...OVERHEAD_METRICS.map((m) => m.name)],
+      metrics: [...defaultMetrics(breakpoints), 'output_change', ...OVERHEAD_METRICS],
     },
     sweeps: [{ name: 'layer', values: values.layers.split(',').map(Number) }],
   },

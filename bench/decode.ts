@@ -13,7 +13,7 @@
 //
 //   node dist/bench/decode.js --device cuda:0 --hf hf_decode.json --out decode.json [--model synthetic:llama-7b]
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { flags } from './args.js';
 import { type Column, num, printTable } from './table.js';
 import { buildPlan, medians, modelValue, type Row, runPlan, writeResultsJson } from '../lab/index.js';
 
@@ -24,15 +24,7 @@ interface HfResult {
   hf: { per_token_ms: number; prefill_ms: number };
 }
 
-const { values } = parseArgs({
-  options: {
-    device: { type: 'string', default: 'cuda:0' },
-    model: { type: 'string', default: 'synthetic:llama-7b' },
-    hf: { type: 'string' },
-    out: { type: 'string' },
-    reps: { type: 'string', default: '3' },
-  },
-});
+const values = flags({ device: 'cuda:0', model: 'synthetic:llama-7b', reps: '3' }, { optional: ['hf', 'out'] });
 
 const PROMPT = 72;
 const NEW_TOKENS = 50;

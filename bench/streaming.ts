@@ -15,28 +15,16 @@
 // the same shape and budget in the same device command (a separate process: host RAM holds one copy
 // of the weights).
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { flags } from './args.js';
 import { type Column, num, printTable } from './table.js';
 import { buildPlan, defaultMetrics, type ExperimentResult, modelValue, type Row, runSteps, writeResultsJson } from '../lab/index.js';
 import { streaming } from '../lab/measures/streaming.js';
 import { parseSize } from '../runtime/units.js';
 
-const { values } = parseArgs({
-  options: {
-    device: { type: 'string', default: 'cuda:0' },
-    model: { type: 'string', default: 'synthetic:llama-70b,layers=20' },
-    budget: { type: 'string', default: '12GB' },
-    ring: { type: 'string', default: '4GB' },
-    prefetch: { type: 'string', default: '2' },
-    prefill: { type: 'string', default: '512' },
-    decode: { type: 'string', default: '16' },
-    placements: { type: 'string', default: 'stream,stream-sync,accelerate,auto' },
-    reference: { type: 'boolean', default: true },
-    probe: { type: 'string', default: '1GiB' },
-    hf: { type: 'string' },
-    out: { type: 'string' },
-  },
-});
+const values = flags(
+  { device: 'cuda:0', model: 'synthetic:llama-70b,layers=20', budget: '12GB', ring: '4GB', prefetch: '2', prefill: '512', decode: '16', placements: 'stream,stream-sync,accelerate,auto', probe: '1GiB' },
+  { optional: ['hf', 'out'], booleans: { reference: true } },
+);
 
 const plan = buildPlan([
   {

@@ -5,7 +5,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { type Value, describe } from './ast.js';
 import type { DiagnosticCode, DiagnosticSink, Position } from './diagnostics.js';
 import { type ModelFacts, directoryFacts, syntheticFacts } from './models.js';
-import type { Measure } from '../lab/measure.js';
+import { allMetrics, type Measure } from '../lab/measure.js';
 import { measureNames } from '../lab/registry.js';
 import type { SettingSpec } from '../lab/settings.js';
 import { isDeviceName } from '../runtime/device.js';
@@ -274,7 +274,7 @@ export function readSetting(name: string, spec: SettingSpec, v: Value, r: Reader
     case 'baselines':
       return r.measure ? r.choices(v, name, r.measure.baselines) : undefined;
     case 'metrics':
-      return r.measure ? r.choices(v, name, r.measure.metrics.map((m) => m.name)) : undefined;
+      return r.measure ? r.choices(v, name, allMetrics(r.measure)) : undefined;
     case 'measure':
       return r.choice(v, name, measureNames());
     case 'device':

@@ -29,7 +29,7 @@ export {
 } from './figures.js';
 export { type Cell, columnsOf, escapeHtml, formatNumber, frameHtml, medians, resultsFrame, rowsFrame } from './frames.js';
 export { addVector, promptIds, randomVector } from './inputs.js';
-export { type CompileContext, defaultMetrics, type Loaded, type Measure, type MetricSpec, type StepContext, type StepPause } from './measure.js';
+export { allMetrics, type CompileContext, defaultMetrics, type Loaded, type Measure, type StepContext, type StepPause } from './measure.js';
 export { type BreakpointStep, breakpoints, resumeFigure } from './measures/breakpoints.js';
 export { type LayerOverhead, OVERHEAD_LIMIT_MS, overheadByLayer, overheadSummary } from './measures/breakpoints-overhead.js';
 export { copyBandwidth, copyBandwidthFigure, type CopyStep } from './measures/copy-bandwidth.js';

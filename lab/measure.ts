@@ -12,13 +12,6 @@ import type { AddPlan, ExperimentPlan, LoadPlan, PromptPlan, Step, SweepPoint } 
 import type { ExperimentResult, ResultRow, Results } from './results.js';
 import type { Problem, Report, SettingSpecs, SettingsView } from './settings.js';
 
-export interface MetricSpec {
-  name: string;
-  doc: string;
-  /** Measured only when the plan's metrics name it (it costs runs of its own): not kept by default. */
-  onRequest?: boolean;
-}
-
 /**
  * What a run yields where its step is paused at a breakpoint, the state held and the edit made,
  * before anything is timed: whoever iterates the run (runSteps with `pauses`) may read the
@@ -93,7 +86,10 @@ export interface Measure<S extends Step = Step> {
   readonly settings: SettingSpecs;
   /** The compared methods, in the order a .vlab file runs them by default; none: no baselines setting. */
   readonly baselines: readonly string[];
-  readonly metrics: readonly MetricSpec[];
+  /** The metric columns of its rows, kept when a plan does not say (docs/vlab.md says what each is). */
+  readonly metrics: readonly string[];
+  /** Metrics measured only when a plan names them (they cost runs of their own). */
+  readonly onRequest?: readonly string[];
   /** What its correctness check compares; null: it has none. */
   readonly check: string | null;
   /** The columns naming what each row ran, with their types: results files are checked against them. */
@@ -120,5 +116,10 @@ export interface Measure<S extends Step = Step> {
 
 /** The metrics a plan keeps when the experiment does not say. */
 export function defaultMetrics(m: Measure): string[] {
-  return m.metrics.filter((x) => !x.onRequest).map((x) => x.name);
+  return [...m.metrics];
+}
+
+/** Every metric a plan of the measure may keep: its own and those measured on request. */
+export function allMetrics(m: Measure): string[] {
+  return [...m.metrics, ...(m.onRequest ?? [])];
 }

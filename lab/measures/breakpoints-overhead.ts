@@ -15,21 +15,15 @@
 import type { Logits } from '../../runtime/logits.js';
 import type { Session } from '../../runtime/session.js';
 import { expectLogits, expectPaused } from '../edits.js';
-import type { MetricSpec, StepContext } from '../measure.js';
+import type { StepContext } from '../measure.js';
 import type { ResultRow } from '../results.js';
 import { iqr, median, relativeError } from '../stats.js';
 
 /** The limit a pause and resume may add to an uninterrupted pass (the seeds' breakpoint bar). */
 export const OVERHEAD_LIMIT_MS = 0.5;
 
-export const OVERHEAD_METRICS: readonly MetricSpec[] = [
-  { name: 'uninterrupted_pass_ms', doc: 'the uninterrupted pass of the pair, device time', onRequest: true },
-  { name: 'paused_pass_ms', doc: 'the paused and resumed pass of the pair, device time', onRequest: true },
-  { name: 'pause_overhead_ms', doc: 'paused pass - uninterrupted pass, device time', onRequest: true },
-  { name: 'pause_overhead_wall_ms', doc: 'paused pass - uninterrupted pass, wall clock', onRequest: true },
-  { name: 'pause_gap_ms', doc: 'device time from the breakpoint layer done to the next layer ready', onRequest: true },
-  { name: 'pause_gap_read_ms', doc: 'the same with the activation read before the resume', onRequest: true },
-];
+/** The on-request metrics of a resume run (the uninterrupted and the paused pass of the pair, their difference, the gaps). */
+export const OVERHEAD_METRICS: readonly string[] = ['uninterrupted_pass_ms', 'paused_pass_ms', 'pause_overhead_ms', 'pause_overhead_wall_ms', 'pause_gap_ms', 'pause_gap_read_ms'];
 
 export const OVERHEAD_EVIDENCE = {
   uninterrupted_ms: 'number',

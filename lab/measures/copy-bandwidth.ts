@@ -40,7 +40,7 @@ export const copyBandwidth: Measure<CopyStep> = {
     copies: { kind: { type: 'integer', min: 1, max: 1000 }, doc: 'copies timed per run (default 5)', sweep: false, default: 5 },
   },
   baselines: ['pinned', 'pageable'],
-  metrics: [{ name: 'bandwidth_gbps', doc: 'bytes copied / time, GB/s' }],
+  metrics: ['bandwidth_gbps'],
   check: null,
   rowFields: { baseline: 'string', bytes: 'number' },
   parameters: PARAMETERS,

@@ -35,10 +35,8 @@ const toy: Measure<ToyStep> = {
     times: { kind: { type: 'integer', min: 1, max: 5 }, doc: 'by how much (default 2)', sweep: true, default: 2 },
   },
   baselines: ['once', 'twice'],
-  metrics: [
-    { name: 'product', doc: 'value x times (x 2 for twice)' },
-    { name: 'runs_before', doc: 'runs of the step before this one', onRequest: true },
-  ],
+  metrics: ['product'],
+  onRequest: ['runs_before'],
   check: 'the product against value x times x the factor',
   rowFields: { baseline: 'string', value: 'number' },
   parameters: ['times'],

@@ -27,7 +27,7 @@ describe('breakpoints: pause overhead', () => {
   });
 
   it('asked for: per resume run, the paired passes and the gaps; the evidence holds the worst depth', async () => {
-    const e = (await runPlan(plan([...defaultMetrics(breakpoints), 'output_change', ...OVERHEAD_METRICS.map((m) => m.name)]))).experiments[0]!;
+    const e = (await runPlan(plan([...defaultMetrics(breakpoints), 'output_change', ...OVERHEAD_METRICS]))).experiments[0]!;
     const resume = e.rows.filter((r) => r['baseline'] === 'resume');
     expect(resume).toHaveLength(6);
     for (const r of resume) {
