@@ -69,7 +69,7 @@ export interface StepContext {
   device(options?: { measured?: boolean }): Promise<Runtime>;
   /** Stops here when the run is cancelled or past its time limit: call it between the parts of a long run. */
   checkpoint(): void;
-  /** Whether the plan keeps this metric (measure on-request metrics only then). */
+  /** Whether the plan keeps this metric: measure the on-request ones only then. */
   wants(metric: string): boolean;
   /** The correctness check: a relative error against the plan's tolerance (null: nothing compared)... */
   compared(error: number | null): void;

@@ -5,12 +5,12 @@
 import { VramlabError } from '../runtime/errors.js';
 import type { Figure } from './figures.js';
 import type { Measure } from './measure.js';
-import type { Step } from './plan.js';
 import { breakpoints } from './measures/breakpoints.js';
 import { copyBandwidth } from './measures/copy-bandwidth.js';
 import { decode } from './measures/decode.js';
 import { steering } from './measures/steering.js';
 import { streaming } from './measures/streaming.js';
+import type { Step } from './plan.js';
 import type { Results } from './results.js';
 import { MEASURE_SETTING, type SettingSpecs, UNIVERSAL_SETTINGS } from './settings.js';
 
