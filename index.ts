@@ -5,10 +5,11 @@
 //   const [streaming] = await runFile('../experiments/streaming.vlab', { device: 'cpu' });
 //   show(streaming);
 import { readVlabFile, runSource, type SourceOptions } from './dsl/index.js';
-import { progress, type Progress } from './runtime/notebook.js';
-import type { ExperimentResult } from './runtime/runner.js';
+import { progress, type Progress } from './lab/notebook.js';
+import type { ExperimentResult } from './lab/results.js';
 
 export * from './runtime/index.js';
+export * from './lab/index.js';
 export * from './dsl/index.js';
 
 export interface RunVlabOptions extends SourceOptions {

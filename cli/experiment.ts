@@ -9,9 +9,10 @@
 import { parseArgs } from 'node:util';
 import { progressBar } from './progress.js';
 import { checkSource, compileSource, DiagnosticsError, formatDiagnostics, readVlabFile } from '../dsl/index.js';
+import { isDeviceName } from '../runtime/device.js';
 import { VramlabError } from '../runtime/errors.js';
-import { writeResultFiles } from '../runtime/result-files.js';
-import { runPlan } from '../runtime/runner.js';
+import { writeResultFiles } from '../lab/result-files.js';
+import { runPlan } from '../lab/runner.js';
 
 function usage(message: string): VramlabError {
   return new VramlabError('VL_ERR_USAGE', `${message} (see vramlab --help)`);
@@ -26,7 +27,7 @@ function parse(argv: string[], options: Record<string, { type: 'string' }>) {
 }
 
 function checkDevice(device: string | undefined): void {
-  if (device !== undefined && device !== 'cpu' && !/^cuda:\d+$/.test(device)) throw usage(`--device: "${device}" is not cpu or cuda:N`);
+  if (device !== undefined && !isDeviceName(device)) throw usage(`--device: "${device}" is not cpu or cuda:N`);
 }
 
 /** vramlab check FILE...: every file's diagnostics on stderr; the status says whether any. */

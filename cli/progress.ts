@@ -3,7 +3,7 @@
 //   [##########..........]  12/24  streaming: stream ring=409600 run 1/2
 //
 // Not a terminal (a pipe, a CI log): nothing is drawn.
-import type { RunProgress } from '../runtime/runner.js';
+import type { RunProgress } from '../lab/runner.js';
 
 export interface ProgressBar {
   update(p: RunProgress): void;

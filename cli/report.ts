@@ -2,8 +2,8 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { VramlabError } from '../runtime/errors.js';
-import { renderReport } from '../runtime/report.js';
-import { fileErrorReason, readResults } from '../runtime/results.js';
+import { renderReport } from '../lab/report.js';
+import { fileErrorReason, readResults } from '../lab/result-files.js';
 
 export const REPORT_USAGE = 'vramlab report RESULTS.json... --out report.html [--title TEXT]';
 

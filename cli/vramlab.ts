@@ -13,8 +13,9 @@ import { parseArgs } from 'node:util';
 import { runDemo } from './demo.js';
 import { runReport } from './report.js';
 import { VramlabError } from '../runtime/errors.js';
-import type { Steer } from '../runtime/breakpoint.js';
-import { type Model, type Placement, PLACEMENTS, Runtime } from '../runtime/runtime.js';
+import type { Steer } from '../runtime/types.js';
+import { type Model, Runtime } from '../runtime/runtime.js';
+import { type Placement, PLACEMENTS } from '../runtime/types.js';
 import { formatSize } from '../runtime/units.js';
 
 const USAGE = `usage: vramlab <command> [options]

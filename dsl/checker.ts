@@ -7,37 +7,44 @@ import { existsSync } from 'node:fs';
 import type { Experiment, Item, OnBlock, Setting, Sweep, Value, VlabFile } from './ast.js';
 import { type DiagnosticSink, type Position } from './diagnostics.js';
 import { tokenizerPath } from './models.js';
-import { Reader, SETTING_NAMES, type SettingName, SETTINGS, type Settings, suggest } from './settings.js';
-import { BASELINES, type Measure, METRICS } from '../runtime/plan.js';
+import { type AddSetting, type ModelRef, type PromptSetting, Reader, readSetting, suggest } from './settings.js';
+import type { Measure } from '../lab/measure.js';
+import { allMeasures, findMeasure, measureNames, measuresWith, settingsOf } from '../lab/registry.js';
+import { MEASURE_SETTING, promptLength, type SettingSpec, type SettingSpecs, type SettingsView } from '../lab/settings.js';
+import type { DeviceKind } from '../runtime/device.js';
 
-export type DeviceKind = 'cpu' | 'cuda';
 export const DEVICE_KINDS: readonly DeviceKind[] = ['cpu', 'cuda'];
 
-export function deviceKind(device: string): DeviceKind {
-  return device === 'cpu' ? 'cpu' : 'cuda';
-}
-
-/** A swept setting: its values, each with where it was written. */
-export interface SweepConfig<K extends SettingName = SettingName> {
-  name: K;
-  values: { value: Settings[K]; pos: Position }[];
+/** A checked value, with where it was written (a swept value: its own position; a set one: its setting's name). */
+export interface Placed {
+  value: unknown;
   pos: Position;
 }
 
-/** One experiment, checked, for one device kind; missing optional settings are absent. */
-export type ExperimentConfig = Partial<Settings> & {
+/** A swept setting: its values, each with where it was written. */
+export interface SweepConfig {
+  name: string;
+  values: Placed[];
+  pos: Position;
+}
+
+/** One experiment, checked, for one device kind: the values of the settings it sets, and its sweeps. */
+export interface ExperimentConfig {
   name: string;
   namePos: Position;
   measure: Measure;
   device: string;
-  baselines: string[];
-  metrics: string[];
-  repeat: number;
-  warmup: number;
-  seed: number;
-  tolerance: number;
+  /** The checked values of the settings set (not swept), by name. */
+  values: Map<string, unknown>;
   sweeps: SweepConfig[];
-};
+  /** Where each setting set or swept was written (its name). */
+  where: Map<string, Position>;
+}
+
+/** Every setting name some measure takes. */
+function knownSettings(): string[] {
+  return [...new Set(allMeasures().flatMap((m) => Object.keys(settingsOf(m))))];
+}
 
 /** The items of an experiment as they apply on one device kind, by name. */
 function itemsFor(exp: Experiment, kind: DeviceKind): Map<string, Setting | Sweep> {
@@ -91,17 +98,17 @@ function checkScope(items: Item[], sink: DiagnosticSink, on: OnBlock | null): vo
 }
 
 /** Expands a sweep's value (a list, or a range of numbers) into values read by the setting's reader. */
-function sweepValues<K extends SettingName>(sweep: Sweep, name: K, r: Reader): SweepConfig<K> | undefined {
-  const spec = SETTINGS[name];
+function sweepValues(sweep: Sweep, name: string, spec: SettingSpec, r: Reader): SweepConfig | undefined {
+  const read = (x: Value): unknown => readSetting(name, spec, x, r);
   const v = sweep.values;
   let items: Value[];
   if (v.kind === 'list') {
     if (v.items.length === 0) return r.fail(v, 'range', `sweep ${name} has no values`, 'give at least one value');
     items = v.items;
   } else if (v.kind === 'range') {
-    const from = spec.read(v.from, r) as unknown;
-    const to = spec.read(v.to, r) as unknown;
-    const step = v.step ? (spec.read(v.step, r) as unknown) : 1;
+    const from = read(v.from);
+    const to = read(v.to);
+    const step = v.step ? read(v.step) : 1;
     if (typeof from !== 'number' || typeof to !== 'number' || typeof step !== 'number') {
       if (from !== undefined && to !== undefined && (v.step === null || step !== undefined))
         return r.fail(v, 'type', `sweep ${name}: a range needs numbers, and ${name} is not a number`, 'give a list instead');
@@ -112,13 +119,13 @@ function sweepValues<K extends SettingName>(sweep: Sweep, name: K, r: Reader): S
     if (to < from) return r.fail(v, 'range', `sweep ${name}: the range runs backwards (${v.from.text} > ${v.to.text})`);
     const count = Math.floor((to - from) / step + 1e-9) + 1;
     if (count > 1000) return r.fail(v, 'range', `sweep ${name} has ${count} values, more than 1000`, 'use a larger step');
-    const values = Array.from({ length: count }, (_, k) => ({ value: (Number.isInteger(from) && Number.isInteger(step) ? from + k * step : Math.round((from + k * step) * 1e9) / 1e9) as Settings[K], pos: v.pos }));
+    const values = Array.from({ length: count }, (_, k) => ({ value: Number.isInteger(from) && Number.isInteger(step) ? from + k * step : Math.round((from + k * step) * 1e9) / 1e9, pos: v.pos }));
     return { name, values, pos: sweep.pos };
   } else return r.fail(v, 'type', `sweep ${name} needs a list ([a, b, c]) or a range (1..8 or 1..8 step 2), got a single value`, `for one value write ${name} = ...`);
-  const values: { value: Settings[K]; pos: Position }[] = [];
+  const values: Placed[] = [];
   let ok = true;
   for (const item of items) {
-    const x = spec.read(item, r);
+    const x = read(item);
     if (x === undefined) ok = false;
     else if (values.some((p) => JSON.stringify(p.value) === JSON.stringify(x))) ok = !!r.fail(item, 'duplicate', `sweep ${name} lists ${itemText(item)} twice`);
     else values.push({ value: x, pos: item.pos });
@@ -138,130 +145,117 @@ export function resolveExperiment(exp: Experiment, kind: DeviceKind, sink: Diagn
   const items = itemsFor(exp, kind);
   const before = sink.count;
   const measureItem = items.get('measure');
-  const r0 = new Reader(sink, baseDir, null);
   let measure: Measure | undefined;
-  if (!measureItem) sink.error(exp.namePos, 'missing', `experiment ${exp.name} has no measure`, `add measure = ${Object.keys(METRICS).join(' | ')}`);
+  if (!measureItem) sink.error(exp.namePos, 'missing', `experiment ${exp.name} has no measure`, `add measure = ${measureNames().join(' | ')}`);
   else if (measureItem.kind === 'sweep') sink.error(measureItem.pos, 'unsupported', 'measure cannot be swept', 'write one experiment per measure');
-  else measure = SETTINGS.measure.read(measureItem.value, r0);
+  else measure = findMeasure(readSetting('measure', MEASURE_SETTING, measureItem.value, new Reader(sink, baseDir, null)) as string);
   if (!measure) return undefined;
-  const m: Measure = measure;
+  const m = measure;
+  const specs = settingsOf(m);
   const r = new Reader(sink, baseDir, m);
+  const known = knownSettings();
 
-  const values: Partial<Settings> = {};
+  const values = new Map<string, unknown>();
   const sweeps: SweepConfig[] = [];
-  const where = new Map<SettingName, Position>();
+  const where = new Map<string, Position>();
   for (const [name, item] of items) {
     if (name === 'measure') continue;
-    if (!(SETTING_NAMES as string[]).includes(name)) {
-      sink.error(item.namePos, 'unknown-setting', `unknown setting ${name}`, `settings of ${measure}: ${SETTING_NAMES.filter((n) => applies(n, m)).join(', ')}${suggest(name, SETTING_NAMES)}`);
+    const spec = specs[name];
+    if (!known.includes(name)) {
+      sink.error(item.namePos, 'unknown-setting', `unknown setting ${name}`, `settings of ${m.name}: ${Object.keys(specs).join(', ')}${suggest(name, known)}`);
       continue;
     }
-    const key = name as SettingName;
-    const spec = SETTINGS[key];
-    if (!applies(key, measure)) {
-      sink.error(item.namePos, 'unsupported', `${name} does not apply to measure ${measure}`, `${name} is for ${spec.measures?.join(', ')}`);
+    if (!spec) {
+      sink.error(item.namePos, 'unsupported', `${name} does not apply to measure ${m.name}`, `${name} is for ${measuresWith(name).join(', ')}`);
       continue;
     }
-    where.set(key, item.namePos);
+    where.set(name, item.namePos);
     if (item.kind === 'sweep') {
       if (!spec.sweep) {
-        sink.error(item.namePos, 'unsupported', `${name} cannot be swept`, `sweepable settings of ${measure}: ${SETTING_NAMES.filter((n) => SETTINGS[n].sweep && applies(n, m)).join(', ')}`);
+        const sweepable = Object.entries(specs).filter(([, x]) => x.sweep).map(([n]) => n);
+        sink.error(item.namePos, 'unsupported', `${name} cannot be swept`, `sweepable settings of ${m.name}: ${sweepable.join(', ')}`);
         continue;
       }
-      const sw = sweepValues(item, key, r);
+      const sw = sweepValues(item, name, spec, r);
       if (sw) sweeps.push(sw);
     } else {
-      const x = spec.read(item.value, r);
-      if (x !== undefined) (values as Record<string, unknown>)[key] = x;
+      const x = readSetting(name, spec, item.value, r);
+      if (x !== undefined) values.set(name, x);
     }
   }
 
-  const cfg: ExperimentConfig = {
-    ...values,
-    name: exp.name,
-    namePos: exp.namePos,
-    measure,
-    device: device ?? values.device ?? 'cpu',
-    baselines: values.baselines ?? [...BASELINES[measure]],
-    metrics: values.metrics ?? [...METRICS[measure]],
-    repeat: values.repeat ?? 3,
-    warmup: values.warmup ?? 1,
-    seed: values.seed ?? 1,
-    tolerance: values.tolerance ?? 1e-3,
-    sweeps,
-  };
-  crossCheck(cfg, where, exp, sink);
+  const cfg: ExperimentConfig = { name: exp.name, namePos: exp.namePos, measure: m, device: device ?? (values.get('device') as string | undefined) ?? 'cpu', values, sweeps, where };
+  crossCheck(cfg, specs, sink);
   return sink.count === before ? cfg : undefined;
 }
 
-function applies(name: SettingName, measure: Measure): boolean {
-  const m = SETTINGS[name].measures;
-  return m === null || m.includes(measure);
-}
-
 /** Every value a setting takes in the experiment: its fixed value, or its swept values. */
-function allValues<K extends SettingName>(cfg: ExperimentConfig, name: K, where: Map<SettingName, Position>): { value: Settings[K]; pos: Position }[] {
-  const sw = cfg.sweeps.find((s): s is SweepConfig<K> => s.name === name);
+export function allValues(cfg: ExperimentConfig, name: string): Placed[] {
+  const sw = cfg.sweeps.find((x) => x.name === name);
   if (sw) return sw.values;
-  const v = cfg[name] as Settings[K] | undefined;
-  return v === undefined ? [] : [{ value: v, pos: where.get(name) as Position }];
+  return cfg.values.has(name) ? [{ value: cfg.values.get(name), pos: cfg.where.get(name) as Position }] : [];
 }
 
-function promptLength(p: Settings['prompt']): number | null {
-  return 'tokens' in p ? p.tokens : 'ids' in p ? p.ids.length : null;
+/** What a measure's validate() sees of the experiment. */
+function viewOf(cfg: ExperimentConfig): SettingsView {
+  return { experiment: cfg.name, has: (name) => cfg.where.has(name), values: (name) => allValues(cfg, name).map((p) => p.value) };
 }
 
-/** Checks across settings: references into the model, required settings, unsupported combinations. */
-function crossCheck(cfg: ExperimentConfig, where: Map<SettingName, Position>, exp: Experiment, sink: DiagnosticSink): void {
+/** Token ids inside the vocabulary; a text only with a tokenizer. */
+function checkPrompt(p: PromptSetting, model: ModelRef, sink: DiagnosticSink): void {
+  if ('ids' in p)
+    p.ids.forEach((id, i) => {
+      if (id >= model.facts.vocab) sink.error(p.idPositions[i] as Position, 'reference', `token id ${id} is outside the vocabulary of ${model.label} (0..${model.facts.vocab - 1})`);
+    });
+  if ('text' in p) {
+    if (!model.dir) sink.error(p.pos, 'unsupported', `a text prompt needs a tokenizer, and ${model.label} has none`, 'synthetic models take a token count (512 tokens) or ids ([3, 17, 42])');
+    else if (!existsSync(tokenizerPath(model.dir))) sink.error(p.pos, 'reference', `a text prompt needs ${tokenizerPath(model.dir)}, which does not exist`, 'give a token count (512 tokens) or ids ([3, 17, 42])');
+  }
+}
+
+/**
+ * Checks across settings: required settings, the measure's own rules, and the references into the
+ * model of settings by their kind (layers, token ids, vector lengths, positions).
+ */
+function crossCheck(cfg: ExperimentConfig, specs: SettingSpecs, sink: DiagnosticSink): void {
   const m = cfg.measure;
-  const needsModel = SETTINGS.model.measures?.includes(m) ?? false;
-  if (needsModel && !cfg.model && !where.has('model')) sink.error(exp.namePos, 'missing', `experiment ${exp.name} (measure ${m}) has no model`, 'add model = synthetic(llama-7b) or model = "path/to/model-dir"');
-  if ((m === 'breakpoints' || m === 'steering') && !where.has('layer')) sink.error(exp.namePos, 'missing', `experiment ${exp.name} (measure ${m}) has no layer`, 'add layer = N (or sweep layer in [...]), counting layers from 0');
-  if (m === 'steering' && !where.has('scale') && !where.has('add')) sink.error(exp.namePos, 'missing', `experiment ${exp.name} (measure steering) has no edit`, 'add scale = 0.9 and/or add = random(norm = 4)');
-  if (where.has('replace') && (where.has('scale') || where.has('add')))
-    sink.error(where.get('replace') as Position, 'unsupported', 'replace cannot be combined with scale or add', 'replace sets the whole activation: remove scale and add, or replace');
+  for (const [name, spec] of Object.entries(specs))
+    if (spec.required && !cfg.where.has(name)) sink.error(cfg.namePos, 'missing', `experiment ${cfg.name} (measure ${m.name}) has no ${name}`, spec.required);
+  m.validate?.(viewOf(cfg), (setting, code, message, hint) => sink.error((setting ? cfg.where.get(setting) : undefined) ?? cfg.namePos, code, message, hint));
 
-  // Streamed placements only: ring and prefetch do nothing on resident layers.
-  if (m !== 'streaming') {
-    const placements = allValues(cfg, 'placement', where).map((p) => p.value);
-    const streamed = placements.some((p) => p !== 'resident');
-    for (const k of ['ring', 'prefetch'] as const)
-      if (where.has(k) && !streamed)
-        sink.error(where.get(k) as Position, 'unsupported', `${k} applies to streamed layers, and placement is ${placements[0] ?? 'resident'}`, 'set placement = stream, stream-sync or auto, or remove it');
-  }
-
-  const facts = cfg.model?.facts;
-  if (!facts) return;
-  for (const { value, pos } of allValues(cfg, 'layer', where))
-    if (value >= facts.layers) sink.error(pos, 'reference', `layer ${value} is past the last layer of ${cfg.model?.label} (layers 0..${facts.layers - 1})`);
-  const prompts = [...allValues(cfg, 'prompt', where).map((p) => ({ ...p, what: 'prompt' })), ...allValues(cfg, 'replace', where).map((p) => ({ ...p, what: 'activation(...)' }))];
-  for (const { value } of prompts) {
-    if ('ids' in value)
-      value.ids.forEach((id, i) => {
-        if (id >= facts.vocab) sink.error(value.idPositions[i] as Position, 'reference', `token id ${id} is outside the vocabulary of ${cfg.model?.label} (0..${facts.vocab - 1})`);
-      });
-    if ('text' in value) {
-      if (!cfg.model?.dir) sink.error(value.pos, 'unsupported', `a text prompt needs a tokenizer, and ${cfg.model?.label} has none`, 'synthetic models take a token count (512 tokens) or ids ([3, 17, 42])');
-      else if (!existsSync(tokenizerPath(cfg.model.dir))) sink.error(value.pos, 'reference', `a text prompt needs ${tokenizerPath(cfg.model.dir)}, which does not exist`, 'give a token count (512 tokens) or ids ([3, 17, 42])');
+  const model = cfg.values.get('model') as ModelRef | undefined;
+  if (!model) return;
+  const facts = model.facts;
+  let prompt: [string, SettingSpec] | undefined;
+  let generated: string | undefined;
+  for (const [name, spec] of Object.entries(specs)) {
+    const kind = spec.kind.type;
+    for (const { value, pos } of allValues(cfg, name)) {
+      if (kind === 'layer' && (value as number) >= facts.layers) sink.error(pos, 'reference', `${name} ${String(value)} is past the last layer of ${model.label} (layers 0..${facts.layers - 1})`);
+      if (kind === 'prompt' || kind === 'activation') checkPrompt(value as PromptSetting, model, sink);
+      const add = value as AddSetting;
+      if (kind === 'vector' && 'values' in add && add.values.length !== facts.hidden)
+        sink.error(add.pos, 'reference', `${name} has ${add.values.length} numbers, and the hidden size of ${model.label} is ${facts.hidden}`, 'give hidden-size numbers, or random(norm = N)');
     }
+    if (kind === 'prompt') prompt ??= [name, spec];
+    if (kind === 'generated') generated ??= name;
   }
-  const add = cfg.add;
-  if (add && 'values' in add && add.values.length !== facts.hidden)
-    sink.error(add.pos, 'reference', `add has ${add.values.length} numbers, and the hidden size of ${cfg.model?.label} is ${facts.hidden}`, 'give hidden-size numbers, or random(norm = N)');
-  if (cfg.replace) {
-    const want = allValues(cfg, 'prompt', where).map((p) => promptLength(p.value));
-    const have = promptLength(cfg.replace);
-    if (have !== null && want.some((w) => w !== null && w !== have))
-      sink.error(cfg.replace.pos, 'reference', `activation(...) has ${have} tokens, and the prompt has ${want.find((w) => w !== have)}`, 'patching replaces the activation position by position: give prompts of the same length');
-  }
-  const longestPrompt = Math.max(0, ...allValues(cfg, 'prompt', where).map((p) => promptLength(p.value) ?? 0), cfg.prompt === undefined && !cfg.sweeps.some((s) => s.name === 'prompt') ? 128 : 0);
-  const mostNew = Math.max(0, ...allValues(cfg, 'new_tokens', where).map((p) => p.value));
-  if (longestPrompt + mostNew > facts.maxPositions) {
-    const at = where.get('new_tokens') ?? where.get('prompt') ?? exp.namePos;
-    sink.error(at, 'range', `the prompt (${longestPrompt} tokens) and new_tokens (${mostNew}) run past the ${facts.maxPositions} positions of ${cfg.model?.label}`, 'shorten the prompt or generate fewer tokens');
+
+  // The longest prompt and the most tokens generated must fit the model's positions.
+  if (!prompt) return;
+  const [promptName, promptSpec] = prompt;
+  const lengthOf = (name: string, spec: SettingSpec | undefined, f: (v: unknown) => number): number => {
+    const vs = allValues(cfg, name).map((p) => f(p.value));
+    return Math.max(0, ...vs, vs.length === 0 && spec?.default !== undefined ? f(spec.default) : 0);
+  };
+  const longest = lengthOf(promptName, promptSpec, (v) => promptLength(v as PromptSetting) ?? 0);
+  const most = generated ? lengthOf(generated, specs[generated], (v) => v as number) : 0;
+  if (longest + most > facts.maxPositions) {
+    const at = (generated ? cfg.where.get(generated) : undefined) ?? cfg.where.get(promptName) ?? cfg.namePos;
+    const what = generated ? `the prompt (${longest} tokens) and ${generated} (${most}) run` : `the prompt (${longest} tokens) runs`;
+    sink.error(at, 'range', `${what} past the ${facts.maxPositions} positions of ${model.label}`, 'shorten the prompt or generate fewer tokens');
   }
 }
-
 /** Checks every experiment of a file for its own device kind and for each kind it has an on block for. */
 export function checkFile(file: VlabFile, sink: DiagnosticSink, baseDir: string): void {
   checkStructure(file, sink);

@@ -11,8 +11,8 @@ import { compileExperiment } from './compiler.js';
 import { type Diagnostic, DiagnosticSink, DiagnosticsError } from './diagnostics.js';
 import { parseVlab } from './parse.js';
 import { VramlabError } from '../runtime/errors.js';
-import type { ExperimentPlan, Plan } from '../runtime/plan.js';
-import { type RunOptions, type RunResult, runPlan } from '../runtime/runner.js';
+import type { ExperimentPlan, Plan } from '../lab/plan.js';
+import { type RunOptions, type RunResult, runPlan } from '../lab/runner.js';
 
 export { type Diagnostic, type DiagnosticCode, DiagnosticsError, formatDiagnostic, formatDiagnostics } from './diagnostics.js';
 export { parseVlab } from './parse.js';

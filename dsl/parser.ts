@@ -17,7 +17,7 @@
 //
 // NEWLINE is a line break outside (...) and [...]. A UNIT is a NAME right after its number that is
 // not followed by '='.
-import { CstParser, EMPTY_ALT, EOF, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
+import { type CstNode, CstParser, EMPTY_ALT, type ParserMethod, EOF, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
 import type { Position } from './diagnostics.js';
 import {
   ALL_TOKENS,
@@ -193,17 +193,7 @@ class VlabParser extends CstParser {
 
   list = this.RULE('list', () => {
     this.CONSUME(LBracket);
-    this.OPTION(() => {
-      this.SUBRULE(this.value);
-      this.MANY({
-        GATE: () => this.LA(2).tokenType !== RBracket,
-        DEF: () => {
-          this.CONSUME(Comma);
-          this.SUBRULE2(this.value);
-        },
-      });
-      this.OPTION2(() => this.CONSUME2(Comma));
-    });
+    this.OPTION(() => this.commaSeparated(this.value, RBracket));
     this.CONSUME(RBracket);
   });
 
@@ -211,17 +201,7 @@ class VlabParser extends CstParser {
     this.CONSUME(Name);
     this.OPTION(() => {
       this.CONSUME(LParen);
-      this.OPTION2(() => {
-        this.SUBRULE(this.argument);
-        this.MANY({
-          GATE: () => this.LA(2).tokenType !== RParen,
-          DEF: () => {
-            this.CONSUME(Comma);
-            this.SUBRULE2(this.argument);
-          },
-        });
-        this.OPTION3(() => this.CONSUME2(Comma));
-      });
+      this.OPTION2(() => this.commaSeparated(this.argument, RParen));
       this.CONSUME(RParen);
     });
   });
@@ -236,6 +216,22 @@ class VlabParser extends CstParser {
     });
     this.SUBRULE(this.value);
   });
+
+  /**
+   * `item { ',' item } [',']` before `closer` (a list's or a call's inside; a trailing comma is
+   * allowed): not a rule of its own, so its DSL calls carry indices of their own within the rule.
+   */
+  private commaSeparated(item: ParserMethod<[], CstNode>, closer: TokenType): void {
+    this.subrule(1, item);
+    this.many(1, {
+      GATE: () => this.LA(2).tokenType !== closer,
+      DEF: () => {
+        this.consume(1, Comma);
+        this.subrule(2, item);
+      },
+    });
+    this.option(9, () => this.consume(2, Comma));
+  }
 }
 
 /** The one parser instance (chevrotain parsers are built once and reused). */

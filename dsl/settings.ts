@@ -1,13 +1,15 @@
-// settings.ts: every setting of an experiment: its type (a reader that turns an AST value into a
-// checked value or reports why not), the measures it applies to, whether it can be swept, its
-// default, and one line of documentation (docs/vlab.md lists the same).
+// settings.ts: reading a setting's value from the AST by the kind its measure declares it with
+// (lab/settings.ts): a whole number, a size, a duration, a choice, a model, a prompt, ... Each reader
+// turns a value into a checked one or reports why not, with the setting's name and a hint.
 import { isAbsolute, resolve } from 'node:path';
 import { type Value, describe } from './ast.js';
 import type { DiagnosticCode, DiagnosticSink, Position } from './diagnostics.js';
 import { type ModelFacts, directoryFacts, syntheticFacts } from './models.js';
+import { allMetrics, type Measure } from '../lab/measure.js';
+import { measureNames } from '../lab/registry.js';
+import type { SettingSpec } from '../lab/settings.js';
+import { isDeviceName } from '../runtime/device.js';
 import { VramlabError } from '../runtime/errors.js';
-import { BASELINES, type Measure, MEASURES, METRICS } from '../runtime/plan.js';
-import { type Placement, PLACEMENTS } from '../runtime/runtime.js';
 import { NAMED_SHAPES } from '../runtime/synthetic.js';
 import { parseSize } from '../runtime/units.js';
 
@@ -30,37 +32,6 @@ export interface ModelRef {
 export type PromptSetting = ({ tokens: number } | { ids: number[]; idPositions: Position[] } | { text: string }) & { pos: Position };
 
 export type AddSetting = ({ norm: number; seed: number } | { values: number[] }) & { pos: Position };
-
-export interface Settings {
-  measure: Measure;
-  device: string;
-  budget: number;
-  model: ModelRef;
-  placement: Placement;
-  ring: number;
-  prefetch: number;
-  kv_pool: number;
-  kv_block: number;
-  baselines: string[];
-  prompt: PromptSetting;
-  seed: number;
-  new_tokens: number;
-  sessions: number;
-  layer: number;
-  scale: number;
-  add: AddSetting;
-  replace: PromptSetting;
-  size: number;
-  copies: number;
-  probe: number;
-  tolerance: number;
-  repeat: number;
-  warmup: number;
-  time_limit: number;
-  metrics: string[];
-}
-
-export type SettingName = keyof Settings;
 
 /** Reads values for one experiment: reports into the sink, knows the file's folder and the measure. */
 export class Reader {
@@ -171,7 +142,7 @@ function editDistance(a: string, b: string): number {
 }
 
 function readDevice(v: Value, r: Reader): string | undefined {
-  if (v.kind === 'name' && (v.name === 'cpu' || /^cuda:\d+$/.test(v.name))) return v.name;
+  if (v.kind === 'name' && isDeviceName(v.name)) return v.name;
   return r.fail(v, v.kind === 'name' ? 'unknown-name' : 'type', `device must be cpu or cuda:N, got ${describe(v)}`, v.kind === 'name' && v.name === 'cuda' ? 'name the GPU: cuda:0' : 'e.g. device = cuda:0');
 }
 
@@ -253,18 +224,18 @@ function readPrompt(name: string) {
   };
 }
 
-function readAdd(v: Value, r: Reader): AddSetting | undefined {
+function readVector(name: string, v: Value, r: Reader): AddSetting | undefined {
   if (v.kind === 'list') {
     const values: number[] = [];
     for (const item of v.items) {
-      const x = r.real(item, 'add');
+      const x = r.real(item, name);
       if (x === undefined) return undefined;
       values.push(x);
     }
     return { values, pos: v.pos };
   }
   if (v.kind !== 'call' || v.callee !== 'random')
-    return r.fail(v, 'type', `add must be random(norm = N, seed = S) or a list of hidden-size numbers, got ${describe(v)}`);
+    return r.fail(v, 'type', `${name} must be random(norm = N, seed = S) or a list of hidden-size numbers, got ${describe(v)}`);
   let norm: number | undefined;
   let seed = 1;
   for (const a of v.args) {
@@ -272,88 +243,49 @@ function readAdd(v: Value, r: Reader): AddSetting | undefined {
     else if (a.name?.text === 'seed') seed = r.integer(a.value, 'random(seed)', 0) ?? seed;
     else return r.fail(a, 'unknown-setting', `random(...) takes norm = N and seed = S${a.name ? `, not ${a.name.text}` : ''}`);
   }
-  if (norm === undefined) return r.fail(v, 'missing', 'random(...) needs norm = N, the L2 norm of the vector added', 'e.g. add = random(norm = 4, seed = 1)');
+  if (norm === undefined) return r.fail(v, 'missing', 'random(...) needs norm = N, the L2 norm of the vector added', `e.g. ${name} = random(norm = 4, seed = 1)`);
   return { norm, seed, pos: v.pos };
 }
 
-function readReplace(v: Value, r: Reader): PromptSetting | undefined {
+function readActivation(name: string, v: Value, r: Reader): PromptSetting | undefined {
   if (v.kind !== 'call' || v.callee !== 'activation' || v.args.length !== 1 || v.args[0]?.name !== null)
-    return r.fail(v, 'type', `replace must be activation(PROMPT), the activation of another prompt at the same layer, got ${describe(v)}`, 'e.g. replace = activation("The Eiffel Tower is in Rome")');
+    return r.fail(v, 'type', `${name} must be activation(PROMPT), the activation of another prompt at the same layer, got ${describe(v)}`, `e.g. ${name} = activation("The Eiffel Tower is in Rome")`);
   return readPrompt('activation(...)')(v.args[0].value, r);
 }
 
-export interface SettingSpec<T> {
-  doc: string;
-  /** The measures it applies to; null: all. */
-  measures: readonly Measure[] | null;
-  sweep: boolean;
-  read: (v: Value, r: Reader) => T | undefined;
+/** The value of setting `name` of kind `spec.kind`, checked; undefined when it did not check (reported). */
+export function readSetting(name: string, spec: SettingSpec, v: Value, r: Reader): unknown {
+  const k = spec.kind;
+  switch (k.type) {
+    case 'integer':
+      return r.integer(v, name, k.min, k.max, k.tokens);
+    case 'layer':
+      return r.integer(v, name, 0);
+    case 'generated':
+      return r.integer(v, name, 0, k.max, true);
+    case 'real':
+      return r.real(v, name, k.positive);
+    case 'size':
+      return r.size(v, name);
+    case 'duration':
+      return r.duration(v, name);
+    case 'choice':
+      return r.choice(v, name, k.options);
+    case 'baselines':
+      return r.measure ? r.choices(v, name, r.measure.baselines) : undefined;
+    case 'metrics':
+      return r.measure ? r.choices(v, name, allMetrics(r.measure)) : undefined;
+    case 'measure':
+      return r.choice(v, name, measureNames());
+    case 'device':
+      return readDevice(v, r);
+    case 'model':
+      return readModel(v, r);
+    case 'prompt':
+      return readPrompt(name)(v, r);
+    case 'vector':
+      return readVector(name, v, r);
+    case 'activation':
+      return readActivation(name, v, r);
+  }
 }
-
-/** The seeds' experiments the runtime cannot run yet, and why. */
-const NOT_YET: Record<string, string> = {
-  paging: 'the runtime has no KV paging yet (the seeds\' memory oversubscription needs it)',
-  agents: 'the runtime has no KV paging yet (the seeds\' agent scaling needs it)',
-};
-
-const MODEL_MEASURES: readonly Measure[] = ['streaming', 'decode', 'breakpoints', 'steering'];
-const EDIT_MEASURES: readonly Measure[] = ['breakpoints', 'steering'];
-
-export const SETTINGS: { [K in SettingName]: SettingSpec<Settings[K]> } = {
-  measure: {
-    doc: `what the experiment measures: ${MEASURES.join(', ')} (required)`,
-    measures: null,
-    sweep: false,
-    read: (v, r) => {
-      if (v.kind === 'name' && NOT_YET[v.name]) return r.fail(v, 'unsupported', `measure ${v.name} is not supported: ${NOT_YET[v.name]}`, `measures: ${MEASURES.join(', ')}`);
-      return r.choice(v, 'measure', MEASURES);
-    },
-  },
-  device: { doc: 'cpu or cuda:N (default cpu; vramlab run --device overrides it)', measures: null, sweep: false, read: readDevice },
-  budget: { doc: "the VRAM budget, a size (default: the device's memory)", measures: null, sweep: true, read: (v, r) => r.size(v, 'budget') },
-  model: { doc: 'a model directory (a string, relative to the file) or synthetic(SHAPE, key = value, ...) (required)', measures: MODEL_MEASURES, sweep: false, read: readModel },
-  placement: {
-    doc: `where the layers live: ${PLACEMENTS.join(', ')} (default resident)`,
-    measures: ['decode', 'breakpoints', 'steering'],
-    sweep: true,
-    read: (v, r) => r.choice(v, 'placement', PLACEMENTS),
-  },
-  ring: { doc: 'the ring buffer for streamed layers, a size (default: two layers)', measures: MODEL_MEASURES, sweep: true, read: (v, r) => r.size(v, 'ring') },
-  prefetch: { doc: 'streamed layers copied ahead of the one computing (default 1)', measures: MODEL_MEASURES, sweep: true, read: (v, r) => r.integer(v, 'prefetch', 1, 1024) },
-  kv_pool: {
-    doc: 'KV pool capacity in tokens over all sessions (default: what the workload needs)',
-    measures: MODEL_MEASURES,
-    sweep: true,
-    read: (v, r) => r.integer(v, 'kv_pool', 1, 1 << 24, true),
-  },
-  kv_block: { doc: 'tokens per KV block (default 16)', measures: MODEL_MEASURES, sweep: false, read: (v, r) => r.integer(v, 'kv_block', 1, 4096, true) },
-  baselines: {
-    doc: 'the baselines to compare, a list (default: all of the measure\'s)',
-    measures: ['copy_bandwidth', 'streaming', 'decode', 'breakpoints'],
-    sweep: false,
-    read: (v, r) => (r.measure ? r.choices(v, 'baselines', BASELINES[r.measure]) : undefined),
-  },
-  prompt: { doc: 'the prompt: a token count (512 tokens), ids ([3, 17, 42]) or a text ("...") (default 128 tokens)', measures: MODEL_MEASURES, sweep: true, read: readPrompt('prompt') },
-  seed: { doc: 'the seed of the ids of a prompt given as a token count (default 1)', measures: MODEL_MEASURES, sweep: false, read: (v, r) => r.integer(v, 'seed', 0) },
-  new_tokens: { doc: 'tokens generated after the prompt (default 16)', measures: ['streaming', 'decode', 'steering'], sweep: true, read: (v, r) => r.integer(v, 'new_tokens', 0, 1 << 20, true) },
-  sessions: { doc: 'sessions decoding at once, sharing the weights (default 1)', measures: ['decode'], sweep: true, read: (v, r) => r.integer(v, 'sessions', 1, 4096) },
-  layer: { doc: 'the layer whose output is paused at or edited, from 0 (required)', measures: EDIT_MEASURES, sweep: true, read: (v, r) => r.integer(v, 'layer', 0) },
-  scale: { doc: 'edit: multiply the activation by this number', measures: EDIT_MEASURES, sweep: true, read: (v, r) => r.real(v, 'scale') },
-  add: { doc: 'edit: add random(norm = N, seed = S) or a list of hidden-size numbers at every position', measures: EDIT_MEASURES, sweep: false, read: readAdd },
-  replace: { doc: 'edit: replace the activation with activation(PROMPT), another prompt\'s of the same length', measures: ['breakpoints'], sweep: false, read: readReplace },
-  size: { doc: 'bytes per copy (default 1 GiB)', measures: ['copy_bandwidth'], sweep: true, read: (v, r) => r.size(v, 'size') },
-  copies: { doc: 'copies timed per run (default 5)', measures: ['copy_bandwidth'], sweep: false, read: (v, r) => r.integer(v, 'copies', 1, 1000) },
-  probe: { doc: 'bytes of the pinned and pageable copy probe run beside the streaming (default 256 MiB)', measures: ['streaming'], sweep: false, read: (v, r) => r.size(v, 'probe') },
-  tolerance: { doc: 'relative L2 error of the logits under which the correctness check passes (default 0.001)', measures: MODEL_MEASURES, sweep: false, read: (v, r) => r.real(v, 'tolerance', true) },
-  repeat: { doc: 'measured runs per step, one row each (default 3)', measures: null, sweep: false, read: (v, r) => r.integer(v, 'repeat', 1, 10000) },
-  warmup: { doc: 'unrecorded runs before them (default 1)', measures: null, sweep: false, read: (v, r) => r.integer(v, 'warmup', 0, 10000) },
-  time_limit: { doc: 'stop after this long, keeping the rows so far (default: none)', measures: null, sweep: false, read: (v, r) => r.duration(v, 'time_limit') },
-  metrics: {
-    doc: "the metric columns to keep, a list (default: all of the measure's)",
-    measures: null,
-    sweep: false,
-    read: (v, r) => (r.measure ? r.choices(v, 'metrics', METRICS[r.measure]) : undefined),
-  },
-};
-
-export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];

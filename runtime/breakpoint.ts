@@ -12,55 +12,8 @@
 //   const logits = await p.resume();
 //   await session.forward(ids, { steer: [{ layer: 10, scale: 0.9 }] });  // the same, in one call
 import { VramlabError } from './errors.js';
-import type { Logits } from './runtime.js';
-
-/** Layers to pause after (0-based, any order), or every layer. */
-export type Breakpoints = readonly number[] | 'all';
-
-/** An edit of the output of decoder layer `layer` at every position: x * scale + add. */
-export interface Steer {
-  layer: number;
-  /** Default 1. */
-  scale?: number;
-  /** A vector of the hidden size added to every position (after the scale). */
-  add?: Float32Array;
-}
-
-/**
- * What a step's breakpoints cost. A pause returns before the device has reached it (a resume right
- * away then keeps the device busy); reading these waits until it has, so that the device times are
- * known.
- */
-export interface BreakpointStats {
-  /** The step is paused after this layer; null when it is not (it finished or was aborted). */
-  layer: number | null;
-  /** The step's positions and the hidden size: the activation is tokens x hidden. */
-  tokens: number;
-  hidden: number;
-  /** True while the paused state is in host memory (the forward option `offload`). */
-  offloaded: boolean;
-  pauses: number;
-  /** The last pause: the breakpoint layer done -> the paused state saved (device time). */
-  pauseMs: number;
-  /**
-   * The last resume's own cost: host time from the call to its device work enqueued, plus the device
-   * time of restoring the residual, KV and metadata and applying the edit.
-   */
-  restoreMs: number;
-  /** The resume that finished the step: call -> logits on the host. */
-  toLogitsMs: number;
-  /**
-   * The last resume: the breakpoint layer done -> the state restored and the next layer ready to run, in
-   * device time: what the pause and resume added between two layers (saving and restoring the state,
-   * and any time the device waited for the host). null before any resume, or when another step ran on
-   * the model while this one was paused.
-   */
-  gapMs: number | null;
-  /** Activation and KV bytes moved device -> host and host -> device (weights not counted). */
-  d2hBytes: number;
-  h2dBytes: number;
-  bytesMoved: number;
-}
+import type { Logits } from './logits.js';
+import type { BreakpointStats } from './types.js';
 
 /** @internal What a Paused asks of its session (see Session.forward). */
 export interface StepDriver {

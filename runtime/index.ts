@@ -1,13 +1,21 @@
-// The public API of vramlab's runtime.
-export { type BreakpointStats, type Breakpoints, Paused, type Steer } from './breakpoint.js';
+// The public API of vramlab's runtime: the typed surface of the native library, nothing above it
+// (plans, runs, results and figures are the lab's: lab/index.ts).
+export { Paused } from './breakpoint.js';
+export { deviceKind, type DeviceKind, isDeviceName } from './device.js';
 export { type ErrorCode, VramlabError } from './errors.js';
+export { argmax, Logits } from './logits.js';
+export { packageRoot } from './native.js';
+export { Model, Runtime } from './runtime.js';
+export { Scheduler, type SchedulerOptions, type StepReport, type WorkResult } from './scheduler.js';
+export { Session, type SessionModel } from './session.js';
+export { type DType, type ModelShape, NAMED_SHAPES, parseSyntheticSpec, type SyntheticSpec, weightBytes } from './synthetic.js';
 export {
+  type BreakpointStats,
+  type Breakpoints,
   type ForwardOptions,
   type LayerTiming,
-  Logits,
   type LogitsSelection,
   type MemoryInfo,
-  Model,
   type ModelInfo,
   type ModelOptions,
   PAGING_POLICIES,
@@ -17,53 +25,8 @@ export {
   type Placement,
   PLACEMENTS,
   type Residency,
-  Runtime,
   type RuntimeOptions,
-  Session,
+  type Steer,
   type StepStats,
-} from './runtime.js';
-export { Scheduler, type SchedulerOptions, type StepReport, type WorkResult } from './scheduler.js';
-export { type DType, type ModelShape, NAMED_SHAPES, parseSyntheticSpec, type SyntheticSpec, weightBytes } from './synthetic.js';
+} from './types.js';
 export { formatSize, parseSize } from './units.js';
-export { type ExperimentResult, runPlan, type RunOptions, type RunProgress, type RunResult } from './runner.js';
-export {
-  BASELINES,
-  type BreakpointStep,
-  type CopyStep,
-  type DecodeStep,
-  type EditPlan,
-  type ExperimentPlan,
-  type LoadPlan,
-  type Measure,
-  MEASURES,
-  METRICS,
-  type Plan,
-  type PromptPlan,
-  type ReferenceStep,
-  type SteerStep,
-  type Step,
-  type StreamStep,
-  type SweepPoint,
-} from './plan.js';
-export { type ResultRow, rowsToCsv, writeResultFiles } from './result-files.js';
-export { type Cell, columnsOf, escapeHtml, formatNumber, frameHtml, median, medians, resultsFrame, rowsFrame } from './frames.js';
-export {
-  bandwidthFigure,
-  bytesPerTokenFigure,
-  copyBandwidthFigure,
-  decodeFigure,
-  evidence,
-  type Figure,
-  figureHtml,
-  figuresFor,
-  overlapMs,
-  plotlyScript,
-  resumeFigure,
-  steeringFigure,
-  timeline,
-  timelineFigure,
-  vramFigure,
-} from './figures.js';
-export { inNotebook, type Progress, progress, show, showHtml, showMarkdown } from './notebook.js';
-export { renderReport, type ReportInput } from './report.js';
-export { checkResults, readResults, type Results, type Row, type TimelineEntry } from './results.js';

@@ -1,8 +1,10 @@
-// helpers.ts: shared test utilities: fixture paths, references, relative errors, and writers for
-// (deliberately broken) model directories.
+// helpers.ts: shared test utilities: fixture paths, references, relative errors, a file's CPU runtime,
+// the error a call throws, and writers for (deliberately broken) model directories.
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, expect } from 'vitest';
+import { Runtime, VramlabError } from '../runtime/index.js';
 
 export const FIXTURES = join(import.meta.dirname, 'fixtures');
 export const GQA = join(FIXTURES, 'tiny-llama-gqa');
@@ -20,17 +22,28 @@ export function reference(dir: string): Reference {
   return JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8')) as Reference;
 }
 
-/** ||a - b|| / ||b|| */
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = (a[i] as number) - (b[i] as number);
-    num += d * d;
-    den += (b[i] as number) ** 2;
+export { relativeError } from '../lab/stats.js';
+
+/** The VramlabError `f` throws; the test fails when it throws nothing, or something else. */
+export function vramlabError(f: () => unknown): VramlabError {
+  let err: unknown = null;
+  try {
+    f();
+  } catch (e) {
+    err = e;
   }
-  return Math.sqrt(num / den);
+  expect(err, 'expected a VramlabError').toBeInstanceOf(VramlabError);
+  return err as VramlabError;
+}
+
+/** A CPU runtime for the tests of one file: disposed after them, with `temps` removed when given. */
+export async function cpuRuntime(temps?: Temps): Promise<Runtime> {
+  const rt = await Runtime.open({ device: 'cpu' });
+  afterAll(() => {
+    rt.dispose();
+    temps?.removeAll();
+  });
+  return rt;
 }
 
 export function tempDir(prefix = 'vramlab-test-'): string {

@@ -2,7 +2,8 @@
 // bench/results files, a streaming result measured here on the CPU backend (real timelines), and a
 // breakpoints result in issue 5's shape.
 import { join } from 'node:path';
-import { type Placement, type Results, Runtime, type TimelineEntry } from '../runtime/index.js';
+import type { Results, TimelineEntry } from '../lab/index.js';
+import { type Placement, Runtime } from '../runtime/index.js';
 
 export const BENCH_RESULTS = join(import.meta.dirname, '..', 'bench', 'results');
 

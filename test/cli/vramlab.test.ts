@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync, truncateSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { copyModel, GQA, MHA, reference, relErr } from '../helpers.js';
+import { copyModel, GQA, MHA, reference, relativeError } from '../helpers.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'vramlab.js');
 const temps: string[] = [];
@@ -31,7 +31,7 @@ describe('vramlab logits', () => {
     const out = JSON.parse(r.stdout) as { logits: number[][] };
     expect(Object.keys(out)).toEqual(['logits']);
     expect(out.logits).toHaveLength(ref.input_ids.length);
-    expect(relErr(out.logits.flat(), ref.logits.flat())).toBeLessThan(1e-4);
+    expect(relativeError(out.logits.flat(), ref.logits.flat())).toBeLessThan(1e-4);
   });
 
   it('accepts --device cpu and a --budget with units', () => {
@@ -57,7 +57,7 @@ describe('vramlab logits --steer L:S', () => {
     const out = JSON.parse(r.stdout) as { logits: number[][] };
     expect(Object.keys(out)).toEqual(['logits']);
     expect(out.logits).toHaveLength(ref.input_ids.length);
-    expect(relErr(out.logits[ref.input_ids.length - 1] as number[], ref.steer.logits_last)).toBeLessThan(1e-4);
+    expect(relativeError(out.logits[ref.input_ids.length - 1] as number[], ref.steer.logits_last)).toBeLessThan(1e-4);
   });
 
   it('is repeatable, and a scale of 1 changes nothing', () => {

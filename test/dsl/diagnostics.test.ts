@@ -93,6 +93,12 @@ describe('checker errors', () => {
     expect(diagnose(decode('sweep sessions in 8..1'))).toBe('t.vlab:4:21: error: sweep sessions: the range runs backwards (8 > 1)');
   });
 
+  it('unknown-name: a measure without a module is an unknown choice, with the registered ones and the nearest', () => {
+    expect(diagnose('experiment a { measure = paging }')).toBe('t.vlab:1:26: error: measure has no choice paging\n  hint: use copy_bandwidth, streaming, decode, breakpoints, steering');
+    expect(diagnose('experiment a { measure = decod }')).toBe('t.vlab:1:26: error: measure has no choice decod\n  hint: use copy_bandwidth, streaming, decode, breakpoints, steering (did you mean decode?)');
+    expect(codes('experiment a { measure = paging }')).toEqual(['unknown-name']);
+  });
+
   it('unknown-name and duplicate', () => {
     expect(diagnose(decode('placement = streamed', 'baselines = [kv-cache, kv-cache]'))).toBe(
       [
@@ -144,9 +150,6 @@ describe('checker errors', () => {
     expect(diagnose(decode('ring = 1 MB'))).toBe('t.vlab:4:3: error: ring applies to streamed layers, and placement is resident\n  hint: set placement = stream, stream-sync or auto, or remove it');
     expect(diagnose('experiment s {\n  measure = steering\n  model = synthetic(tiny)\n  layer = 1\n  scale = 0.9\n  prompt = "hello"\n}')).toBe(
       't.vlab:6:12: error: a text prompt needs a tokenizer, and synthetic:tiny has none\n  hint: synthetic models take a token count (512 tokens) or ids ([3, 17, 42])',
-    );
-    expect(diagnose('experiment a { measure = paging }')).toBe(
-      "t.vlab:1:26: error: measure paging is not supported: the runtime has no KV paging yet (the seeds' memory oversubscription needs it)\n  hint: measures: copy_bandwidth, streaming, decode, breakpoints, steering",
     );
     expect(diagnose(decode('on cpu {', '  on cuda { repeat = 1 }', '}'))).toBe('t.vlab:5:5: error: on blocks do not nest\n  hint: move it out of on cpu { ... }');
   });

@@ -4,19 +4,12 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type ErrorCode, type Logits, Runtime, VramlabError } from '../../runtime/index.js';
-import { editConfig, f16ToF32, GQA, MHA, readSafetensors, reference, relErr, type StTensor, Temps, writeSafetensors, writeSharded } from '../helpers.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type ErrorCode, type Logits, type Model, Runtime, type Session, VramlabError } from '../../runtime/index.js';
+import { cpuRuntime, editConfig, f16ToF32, GQA, MHA, readSafetensors, reference, relativeError, type StTensor, Temps, writeSafetensors, writeSharded } from '../helpers.js';
 
 const temps = new Temps();
-let rt: Runtime;
-beforeAll(async () => {
-  rt = await Runtime.open({ device: 'cpu' });
-});
-afterAll(() => {
-  rt.dispose();
-  temps.removeAll();
-});
+const rt = await cpuRuntime(temps);
 
 /** Awaits a promise (or runs a function) that must fail with a one-line VramlabError of `code`. */
 async function failure(run: Promise<unknown> | (() => unknown), code: ErrorCode, ...mentions: Array<string | RegExp>): Promise<VramlabError> {
@@ -45,7 +38,7 @@ async function stillUsable(runtime: Runtime = rt): Promise<void> {
   const m = await runtime.loadModel(MHA);
   const s = m.createSession();
   const logits = (await s.forward(ref.input_ids)) as Logits;
-  expect(relErr(logits.row(0), ref.logits[ref.input_ids.length - 1] as number[])).toBeLessThan(1e-4);
+  expect(relativeError(logits.row(0), ref.logits[ref.input_ids.length - 1] as number[])).toBeLessThan(1e-4);
   m.dispose();
   expect(runtime.memory().current).toBe(0);
 }
@@ -271,7 +264,7 @@ describe('arguments', () => {
     expect(s.tokens).toBe(0);
     const ref = reference(MHA);
     const logits = (await s.forward(ref.input_ids)) as Logits;
-    expect(relErr(logits.row(0), ref.logits[ref.input_ids.length - 1] as number[])).toBeLessThan(1e-4);
+    expect(relativeError(logits.row(0), ref.logits[ref.input_ids.length - 1] as number[])).toBeLessThan(1e-4);
     m.dispose();
     await stillUsable();
   });
@@ -317,7 +310,7 @@ describe('arguments', () => {
       const step = await s.decode(4);
       const ok = m.createSession();
       const want = (await ok.forward([1, 2, 3, 4])) as Logits;
-      expect(relErr(step.row(0), want.row(0))).toBeLessThan(1e-6);
+      expect(relativeError(step.row(0), want.row(0))).toBeLessThan(1e-6);
       expect(tight.memory().peak).toBeLessThanOrEqual(need);
     } finally {
       tight.dispose();
@@ -343,11 +336,17 @@ describe('arguments', () => {
   });
 });
 
+/** A model with a session that has run a step. */
+async function stepped(): Promise<{ m: Model; s: Session }> {
+  const m = await rt.loadModel(MHA);
+  const s = m.createSession();
+  await s.forward([1, 2]);
+  return { m, s };
+}
+
 describe('calls in the wrong state', () => {
   it('a disposed session', async () => {
-    const m = await rt.loadModel(MHA);
-    const s = m.createSession();
-    await s.forward([1, 2]);
+    const { m, s } = await stepped();
     s.dispose();
     expect(s.disposed).toBe(true);
     s.dispose(); // twice is fine
@@ -362,9 +361,7 @@ describe('calls in the wrong state', () => {
   });
 
   it('a disposed model, and the sessions it disposed with it', async () => {
-    const m = await rt.loadModel(MHA);
-    const s = m.createSession();
-    await s.forward([1, 2]);
+    const { m, s } = await stepped();
     m.dispose();
     expect(m.disposed).toBe(true);
     expect(s.disposed).toBe(true);
@@ -432,7 +429,7 @@ describe('calls in the wrong state', () => {
     await failure(() => s.dispose(), 'VL_ERR_STATE');
     const logits = (await first) as Logits;
     expect(s.tokens).toBe(ref.input_ids.length);
-    expect(relErr(logits.data, ref.logits.flat())).toBeLessThan(1e-4);
+    expect(relativeError(logits.data, ref.logits.flat())).toBeLessThan(1e-4);
     // Free again once the step is done.
     await s.decode(ref.greedy[0] as number);
     expect(s.tokens).toBe(ref.input_ids.length + 1);

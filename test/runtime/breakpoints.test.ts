@@ -7,7 +7,7 @@ process.env['VRAMLAB_CPU_COPY_DELAY_US'] = '200';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Logits, type Model, Paused, Runtime, type Session, VramlabError } from '../../runtime/index.js';
 import { native } from '../../runtime/native.js';
-import { GQA, MHA, reference, relErr } from '../helpers.js';
+import { GQA, MHA, reference, relativeError } from '../helpers.js';
 
 const ref = reference(GQA);
 const IDS = ref.input_ids; // 24 tokens, 4 layers, hidden 128, KV blocks of 16 tokens
@@ -63,13 +63,13 @@ describe('steering: the output of decoder layer L scaled by S (reference.json "s
     const m = await rt.loadModel(dir);
     const out = await m.createSession().forward(r.input_ids, { steer: [{ layer: r.steer.layer, scale: r.steer.scale }] });
     expect(out.rows).toBe(1);
-    expect(relErr(out.row(0), r.steer.logits_last)).toBeLessThan(1e-4);
+    expect(relativeError(out.row(0), r.steer.logits_last)).toBeLessThan(1e-4);
     m.dispose();
   });
 
   it('is exactly a pause after L, scale(S), resume', async () => {
     const viaSteer = await newSession().forward(IDS, { logits: 'all', steer: [{ layer: 2, scale: 0.9 }] });
-    expect(relErr(viaSteer.data, plain.data)).toBeGreaterThan(1e-3); // the edit changes the output
+    expect(relativeError(viaSteer.data, plain.data)).toBeGreaterThan(1e-3); // the edit changes the output
     const p = paused(await newSession().forward(IDS, { logits: 'all', breakpoints: [2] }));
     p.scale(0.9);
     same(logits(await p.resume()), viaSteer);
@@ -83,11 +83,11 @@ describe('steering: the output of decoder layer L scaled by S (reference.json "s
     p.add(v);
     p.scale(0.5);
     const want = x0.map((x, i) => (x + (v[i % 128] as number)) * 0.5);
-    expect(relErr(p.activation(), want)).toBeLessThan(1e-6);
+    expect(relativeError(p.activation(), want)).toBeLessThan(1e-6);
     p = paused(await p.resume());
     p.scale(1.5);
     const out = logits(await p.resume());
-    expect(relErr(out.data, viaSteer.data)).toBeLessThan(1e-6);
+    expect(relativeError(out.data, viaSteer.data)).toBeLessThan(1e-6);
   });
 });
 
@@ -104,7 +104,7 @@ describe('pause and resume without an edit', () => {
     while (r instanceof Paused) {
       const a = r.activation();
       expect(a.length).toBe(24 * 128);
-      expect(relErr(a.subarray(23 * 128), ref.layer_outputs[r.layer] as number[])).toBeLessThan(1e-4);
+      expect(relativeError(a.subarray(23 * 128), ref.layer_outputs[r.layer] as number[])).toBeLessThan(1e-4);
       r = await r.resume();
     }
   });
@@ -186,7 +186,7 @@ describe('the paused state', () => {
     const p2 = paused(await newSession().forward(IDS, { logits: 'all', breakpoints: [2] }));
     p2.scale(2);
     same(a, logits(await p2.resume()));
-    expect(relErr(a.data, plain.data)).toBeGreaterThan(1e-3);
+    expect(relativeError(a.data, plain.data)).toBeGreaterThan(1e-3);
   });
 
   it('reports what the breakpoints cost', async () => {
@@ -338,7 +338,7 @@ describe('offload: the paused state in host memory', () => {
     const m = await rt.loadModel(GQA, { kvPoolTokens: 32 }); // 2 blocks, lru
     const p = paused(await m.createSession().forward(IDS, { logits: 'all', breakpoints: [1], offload: true }));
     const hog = m.createSession();
-    const before = await hog.forward([1, 2, 3]);
+    await hog.forward([1, 2, 3]);
     same(logits(await p.resume()), plain);
     expect(hog.residency()).toMatchObject({ deviceBlocks: 0, hostBlocks: 1 });
     same(await hog.decode(4), await (async () => {
@@ -346,7 +346,6 @@ describe('offload: the paused state in host memory', () => {
       await fresh.forward([1, 2, 3]);
       return fresh.decode(4);
     })());
-    expect(before.rows).toBe(1);
     m.dispose();
   });
 });

@@ -1,18 +1,10 @@
 // Weights stored as F16 (the fixtures), F32 and BF16 all load and compute in fp32.
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Runtime } from '../../runtime/index.js';
-import { editConfig, f16ToF32, GQA, readSafetensors, reference, relErr, Temps, writeSafetensors } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { cpuRuntime, editConfig, f16ToF32, GQA, readSafetensors, reference, relativeError, Temps, writeSafetensors } from '../helpers.js';
 
 const temps = new Temps();
-let rt: Runtime;
-beforeAll(async () => {
-  rt = await Runtime.open({ device: 'cpu' });
-});
-afterAll(() => {
-  rt.dispose();
-  temps.removeAll();
-});
+const rt = await cpuRuntime(temps);
 
 /** float32 bytes -> bfloat16 bytes, rounding to nearest even. */
 function f32ToBf16(data: Buffer): Buffer {
@@ -48,7 +40,7 @@ describe('weight dtypes', () => {
     expect(model.info().weightBytes).toBeGreaterThan(2 * 1.5e6);
     const logits = await model.createSession().forward(ref.input_ids, { logits: 'all' });
     // Not 1e-6: transformers' reference rotated with inv_freq rounded to fp16; an F32 model does not round.
-    expect(relErr(logits!.data, ref.logits.flat())).toBeLessThan(1e-3);
+    expect(relativeError(logits!.data, ref.logits.flat())).toBeLessThan(1e-3);
     expect(await model.createSession().generate(ref.input_ids, 8)).toEqual(ref.greedy.slice(0, 8));
     model.dispose();
   });
@@ -57,7 +49,7 @@ describe('weight dtypes', () => {
     const model = await rt.loadModel(retyped('BF16', 'bfloat16'));
     expect(model.shape.dtype).toBe('bf16');
     const logits = await model.createSession().forward(ref.input_ids, { logits: 'all' });
-    const err = relErr(logits!.data, ref.logits.flat());
+    const err = relativeError(logits!.data, ref.logits.flat());
     expect(err).toBeGreaterThan(1e-4); // bf16 rounding of the weights shows
     expect(err).toBeLessThan(5e-2);
     model.dispose();

@@ -2,7 +2,7 @@
 // the layout differs), sessions sharing one pool, blocks given back, and an exhausted pool.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Logits, type Model, Runtime, VramlabError } from '../../runtime/index.js';
-import { GQA, reference, relErr } from '../helpers.js';
+import { GQA, reference, relativeError } from '../helpers.js';
 
 const SYNTH = 'synthetic:hidden=64,layers=2,heads=4,kv_heads=2,ffn=128,vocab=300,max_pos=512,seed=5';
 
@@ -103,8 +103,8 @@ describe.each([
     const want = await run(model(16), prompt, decoded);
     for (const bt of [4, 1]) {
       const got = await run(model(bt), prompt, decoded);
-      expect(relErr(got.prefill.data, want.prefill.data), `block ${bt}, prefill`).toBeLessThan(1e-6);
-      got.steps.forEach((row, i) => expect(relErr(row, want.steps[i] as Float32Array), `block ${bt}, decode step ${i}`).toBeLessThan(1e-6));
+      expect(relativeError(got.prefill.data, want.prefill.data), `block ${bt}, prefill`).toBeLessThan(1e-6);
+      got.steps.forEach((row, i) => expect(relativeError(row, want.steps[i] as Float32Array), `block ${bt}, decode step ${i}`).toBeLessThan(1e-6));
       expect(got.blocks.at(-1)).toBe(Math.ceil(40 / bt));
     }
   });
@@ -115,8 +115,8 @@ describe.each([
     const seq = ids(40, vocab, 3);
     const whole = await run(model(1), seq, []);
     const stepwise = await run(model(4), seq.slice(0, 1), seq.slice(1));
-    expect(relErr(stepwise.prefill.row(0), whole.prefill.row(0))).toBeLessThan(1e-6);
-    stepwise.steps.forEach((row, i) => expect(relErr(row, whole.prefill.row(i + 1)), `position ${i + 1}`).toBeLessThan(1e-5));
+    expect(relativeError(stepwise.prefill.row(0), whole.prefill.row(0))).toBeLessThan(1e-6);
+    stepwise.steps.forEach((row, i) => expect(relativeError(row, whole.prefill.row(i + 1)), `position ${i + 1}`).toBeLessThan(1e-5));
   });
 });
 
@@ -287,7 +287,7 @@ describe('an exhausted KV pool', () => {
     const r = large.createSession();
     const want = (await r.forward([...prefix, 7])) as Logits;
     r.dispose();
-    expect(relErr(step.row(0), want.row(0))).toBeLessThan(1e-6);
+    expect(relativeError(step.row(0), want.row(0))).toBeLessThan(1e-6);
     // The blocks a failed step would have needed were not taken: another session can use the rest.
     const other = small.createSession();
     await other.forward(ids(16, vocab, 2), { logits: 'none' });

@@ -3,18 +3,11 @@
 // config, tied embeddings, sharded files), all on the CPU backend.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Logits, type Model, Runtime } from '../../runtime/index.js';
-import { editConfig, GQA, MHA, readSafetensors, reference, relErr, type StTensor, Temps, writeSafetensors, writeSharded } from '../helpers.js';
+import type { Logits, Model } from '../../runtime/index.js';
+import { cpuRuntime, editConfig, GQA, MHA, readSafetensors, reference, relativeError, type StTensor, Temps, writeSafetensors, writeSharded } from '../helpers.js';
 
-let rt: Runtime;
 const temps = new Temps();
-beforeAll(async () => {
-  rt = await Runtime.open({ device: 'cpu' });
-});
-afterAll(() => {
-  rt.dispose();
-  temps.removeAll();
-});
+const rt = await cpuRuntime(temps);
 
 /** The logits of every position of ids, from a fresh session. */
 async function allLogits(model: Model, ids: number[]): Promise<Logits> {
@@ -58,7 +51,7 @@ describe.each([
     expect(logits.rows).toBe(ref.input_ids.length);
     expect(logits.vocab).toBe(model.shape.vocabSize);
     for (let pos = 0; pos < ref.input_ids.length; pos++) {
-      const err = relErr(logits.row(pos), ref.logits[pos] as number[]);
+      const err = relativeError(logits.row(pos), ref.logits[pos] as number[]);
       expect(err, `position ${pos}`).toBeLessThan(1e-4);
     }
   });
@@ -68,7 +61,7 @@ describe.each([
     const last = (await s.forward(ref.input_ids)) as Logits;
     s.dispose();
     expect(last.rows).toBe(1);
-    expect(relErr(last.row(0), ref.logits[ref.input_ids.length - 1] as number[])).toBeLessThan(1e-4);
+    expect(relativeError(last.row(0), ref.logits[ref.input_ids.length - 1] as number[])).toBeLessThan(1e-4);
   });
 
   it('continues the prompt greedily exactly as transformers does', async () => {
@@ -89,7 +82,7 @@ describe.each([
       const fresh = model.createSession();
       const full = (await fresh.forward(seq, { logits: 'last' })) as Logits;
       fresh.dispose();
-      expect(relErr(step.row(0), full.row(0)), `decode step ${i}`).toBeLessThan(1e-5);
+      expect(relativeError(step.row(0), full.row(0)), `decode step ${i}`).toBeLessThan(1e-5);
       if (i + 1 < ref.greedy.length) expect(step.argmax(), `decode step ${i}`).toBe(ref.greedy[i + 1]);
     }
     expect(s.tokens).toBe(ref.input_ids.length + ref.greedy.length);
@@ -139,7 +132,7 @@ describe('the same weights stored other ways', () => {
     m.dispose();
     // Position 0 has no rotation, so only later rows may differ.
     expect(logits.row(0)).toEqual(baseLogits.row(0));
-    expect(relErr(logits.data, baseLogits.data)).toBeGreaterThan(1e-4);
+    expect(relativeError(logits.data, baseLogits.data)).toBeGreaterThan(1e-4);
   });
 
   it('takes the dtype from the weights when config.json names none', async () => {
@@ -172,7 +165,7 @@ describe('the same weights stored other ways', () => {
     expect(saved).toBeLessThan(V * H * 2 + 256);
     const logits = await allLogits(m, ref.input_ids);
     expect(logits.data.every(Number.isFinite)).toBe(true);
-    expect(relErr(logits.data, baseLogits.data)).toBeGreaterThan(1e-2);
+    expect(relativeError(logits.data, baseLogits.data)).toBeGreaterThan(1e-2);
     const a = await greedy(m, ref.input_ids, 12);
     const b = await greedy(m, ref.input_ids, 12);
     expect(a).toEqual(b);
@@ -203,7 +196,7 @@ describe('the same weights stored other ways', () => {
     mu.dispose();
     mt.dispose();
     expect(lt.data).toEqual(lu.data);
-    expect(relErr(lu.data, baseLogits.data)).toBeGreaterThan(1e-2); // the embedding did change
+    expect(relativeError(lu.data, baseLogits.data)).toBeGreaterThan(1e-2); // the embedding did change
   });
 
   it('reads sharded weights (model.safetensors.index.json) to bit-identical logits', async () => {

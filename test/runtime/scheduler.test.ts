@@ -3,7 +3,7 @@
 // paged sessions join batches, a paused session leaves them, and bad calls fail cleanly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Logits, type Model, Runtime, type StepReport, VramlabError } from '../../runtime/index.js';
-import { GQA, MHA, relErr } from '../helpers.js';
+import { GQA, MHA, relativeError as relErr } from '../helpers.js';
 
 let rt: Runtime;
 beforeAll(async () => {
@@ -110,7 +110,7 @@ describe('scheduling with paging, breakpoints and errors', () => {
     const other = m.createSession();
     expect((await sched.submit(other, prompt(1, 10, vocab), 4)).tokens).toHaveLength(4);
     if (!('resume' in p)) throw new Error('did not pause');
-    expect((await p.resume()).rows).toBe(1);
+    expect(((await p.resume()) as Logits).rows).toBe(1);
     // While work is pending, the session's own calls are refused.
     const busy = sched.submit(other, [5], 3);
     await expect(other.forward([1])).rejects.toThrow(/work submitted to the scheduler/);

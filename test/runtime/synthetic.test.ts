@@ -1,8 +1,8 @@
 // Synthetic models: the spec syntax (named shapes with their real dimensions, cuts, explicit
 // dimensions, errors) and loading them (seeded weights, sizes, a real-width layer on the CPU).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Logits, type Model, NAMED_SHAPES, parseSyntheticSpec, Runtime, VramlabError, weightBytes } from '../../runtime/index.js';
-import { relErr } from '../helpers.js';
+import { type Logits, type Model, NAMED_SHAPES, parseSyntheticSpec, Runtime, weightBytes } from '../../runtime/index.js';
+import { relativeError, vramlabError } from '../helpers.js';
 
 describe('parseSyntheticSpec', () => {
   it.each([
@@ -88,16 +88,10 @@ describe('parseSyntheticSpec', () => {
     ['hidden=64,layers=2,heads=4,kv_heads=3,ffn=128,vocab=10', /heads \(4\) must be a multiple of kv_heads \(3\)/],
     ['hidden=64,layers=2,heads=4,ffn=128,vocab=10,head_dim=7', /head_dim \(7\) must be even/],
   ])('rejects "%s"', (spec, message) => {
-    let err: unknown;
-    try {
-      parseSyntheticSpec(spec);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(VramlabError);
-    expect((err as VramlabError).code).toBe('VL_ERR_INVALID_ARGUMENT');
-    expect((err as VramlabError).message).toMatch(message);
-    expect((err as VramlabError).message).toContain(`synthetic model "${spec}"`);
+    const err = vramlabError(() => parseSyntheticSpec(spec));
+    expect(err.code).toBe('VL_ERR_INVALID_ARGUMENT');
+    expect(err.message).toMatch(message);
+    expect(err.message).toContain(`synthetic model "${spec}"`);
   });
 });
 
@@ -124,9 +118,9 @@ describe('loading synthetic models', () => {
     const c = await logitsOf(`synthetic:${SMALL},seed=2`);
     expect(a.logits.data.every(Number.isFinite)).toBe(true);
     expect(b.logits.data).toEqual(a.logits.data);
-    expect(relErr(c.logits.data, a.logits.data)).toBeGreaterThan(1e-2);
+    expect(relativeError(c.logits.data, a.logits.data)).toBeGreaterThan(1e-2);
     // Not degenerate: positions and vocabulary entries differ.
-    expect(relErr(a.logits.row(0), a.logits.row(1))).toBeGreaterThan(1e-3);
+    expect(relativeError(a.logits.row(0), a.logits.row(1))).toBeGreaterThan(1e-3);
     expect(Math.max(...a.logits.row(0)) - Math.min(...a.logits.row(0))).toBeGreaterThan(1e-3);
     [a, b, c].forEach((x) => x.model.dispose());
   });
@@ -169,9 +163,9 @@ describe('loading synthetic models', () => {
     const f32 = await logitsOf(`synthetic:${SMALL},dtype=f32,seed=9`);
     const f16 = await logitsOf(`synthetic:${SMALL},dtype=f16,seed=9`);
     const bf16 = await logitsOf(`synthetic:${SMALL},dtype=bf16,seed=9`);
-    expect(relErr(f16.logits.data, f32.logits.data)).toBeLessThan(1e-2);
-    expect(relErr(bf16.logits.data, f32.logits.data)).toBeLessThan(5e-2);
-    expect(relErr(f16.logits.data, f32.logits.data)).toBeGreaterThan(0);
+    expect(relativeError(f16.logits.data, f32.logits.data)).toBeLessThan(1e-2);
+    expect(relativeError(bf16.logits.data, f32.logits.data)).toBeLessThan(5e-2);
+    expect(relativeError(f16.logits.data, f32.logits.data)).toBeGreaterThan(0);
     [f32, f16, bf16].forEach((x) => x.model.dispose());
   });
 
@@ -198,7 +192,7 @@ describe('loading synthetic models', () => {
     expect(logits.rows).toBe(4);
     expect(logits.vocab).toBe(1000);
     expect(logits.data.every(Number.isFinite)).toBe(true);
-    expect(relErr(logits.row(3), logits.row(0))).toBeGreaterThan(1e-3);
+    expect(relativeError(logits.row(3), logits.row(0))).toBeGreaterThan(1e-3);
     const next = await s.decode(logits.argmax());
     expect(next.row(0).every(Number.isFinite)).toBe(true);
     m.dispose();

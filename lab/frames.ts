@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import type { DataFrame } from 'danfojs-node';
 import type { Results, Row } from './results.js';
+import { median } from './stats.js';
 
 /**
  * danfojs-node, loaded on first use: it takes half a second and brings TensorFlow.js, which
@@ -53,13 +54,6 @@ export function rowsFrame(rows: readonly Row[], columns: string[] = columnsOf(ro
 /** A results object's rows as a DataFrame. */
 export function resultsFrame(results: Results): DataFrame {
   return rowsFrame(results.rows);
-}
-
-/** The median of numbers; NaN for none. */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length === 0 ? Number.NaN : s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
 /**

@@ -3,7 +3,8 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkResults, readResults, VramlabError } from '../../runtime/index.js';
+import { checkResults, readResults } from '../../lab/index.js';
+import { VramlabError } from '../../runtime/index.js';
 import { BENCH_RESULTS } from '../results-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vramlab-results-'));
@@ -66,7 +67,7 @@ describe('checkResults', () => {
     expect(() => checkResults({ ...base, benchmark: 'streaming', rows: [{ placement: 'stream' }, { effective_bandwidth_gbps: 5 }] }, 's.json')).toThrow(
       's.json: rows[1] of a streaming result needs "placement" (a string)',
     );
-    expect(() => checkResults({ ...base, benchmark: 'decode', rows: [{ per_token_ms: 5 }] }, 'd.json')).toThrow('d.json: rows[0] of a decode result needs "system" or "baseline" (a string)');
+    expect(() => checkResults({ ...base, benchmark: 'decode', rows: [{ per_token_ms: 5 }] }, 'd.json')).toThrow('d.json: rows[0] of a decode result needs "baseline" (a string)');
     expect(() => checkResults({ ...base, benchmark: 'breakpoints', rows: [{ baseline: 'resume', layer: 1, resume_ms: 2 }, 7] }, 'b.json')).toThrow('b.json: rows[1] is not an object');
     expect(() => checkResults({ ...base, benchmark: 'breakpoints', rows: [{ baseline: 'resume', layer: '1' }] }, 'b.json')).toThrow('b.json: rows[0] of a breakpoints result needs "layer" (a number)');
   });

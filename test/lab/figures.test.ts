@@ -18,9 +18,9 @@ import {
   timeline,
   type TimelineEntry,
   timelineFigure,
-  VramlabError,
   vramFigure,
-} from '../../runtime/index.js';
+} from '../../lab/index.js';
+import { VramlabError } from '../../runtime/index.js';
 import { BENCH_RESULTS, breakpointsResults, cpuStreamingResults } from '../results-fixtures.js';
 
 type Trace = Record<string, unknown> & { x: unknown[]; y: unknown[] };
@@ -121,10 +121,10 @@ describe('overlapMs', () => {
 
 describe('decode figure (bench/results/decode.json, measured on the H200)', () => {
   const r = readResults(`${BENCH_RESULTS}/decode.json`);
-  it('bars per system and the HBM floor line, with how far each is above it', () => {
+  it('bars per baseline and the HBM floor line, with how far each is above it', () => {
     const f = decodeFigure(r);
     const [bars] = traces(f);
-    expect(bars!.x).toEqual(r.rows.map((row) => row['system']));
+    expect(bars!.x).toEqual(r.rows.map((row) => row['baseline']));
     expect(bars!.y).toEqual(r.rows.map((row) => row['per_token_ms']));
     expect(f.layout.shapes![0]!.y0).toBe(r['hbm_floor_ms']);
     const ratio = (r.rows[0]!['per_token_ms'] as number) / (r['hbm_floor_ms'] as number);
@@ -255,7 +255,7 @@ describe('figures as HTML', () => {
   });
 
   it('figureHtml draws into its own div and keeps the data inside the script safe', () => {
-    const f = decodeFigure({ benchmark: 'decode', device: '</script><b>', commit: 'c', hbm_floor_ms: null, rows: [{ system: 'x', per_token_ms: 1 }] });
+    const f = decodeFigure({ benchmark: 'decode', device: '</script><b>', commit: 'c', hbm_floor_ms: null, rows: [{ baseline: 'x', per_token_ms: 1 }] });
     const html = figureHtml(f, 'fig-7');
     expect(html).toContain('<div class="vramlab-figure" id="fig-7"></div>');
     expect(html.match(/<\/script>/g)).toHaveLength(1);

@@ -1,7 +1,7 @@
 // Notebook display outside a notebook (vitest is no tslab kernel): the same calls print text instead
 // of failing. Inside tslab they are checked by test/notebooks/ (executed notebooks in a browser).
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { decodeFigure, inNotebook, progress, readResults, resultsFrame, show, showHtml } from '../../runtime/index.js';
+import { decodeFigure, inNotebook, progress, readResults, resultsFrame, show, showHtml } from '../../lab/index.js';
 import { BENCH_RESULTS } from '../results-fixtures.js';
 
 const decode = readResults(`${BENCH_RESULTS}/decode.json`);

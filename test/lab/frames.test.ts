@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { columnsOf, escapeHtml, formatNumber, frameHtml, median, medians, readResults, resultsFrame, rowsFrame } from '../../runtime/index.js';
+import { columnsOf, escapeHtml, formatNumber, frameHtml, median, medians, readResults, resultsFrame, rowsFrame } from '../../lab/index.js';
 import { BENCH_RESULTS } from '../results-fixtures.js';
 
 describe('rowsFrame', () => {
@@ -44,7 +44,7 @@ describe('rowsFrame', () => {
 
   it('works with the danfojs API (query, column access)', () => {
     const df = resultsFrame(readResults(`${BENCH_RESULTS}/decode.json`));
-    const vramlab = df.query(df['system'].eq('vramlab'));
+    const vramlab = df.query(df['baseline'].eq('vramlab'));
     expect(vramlab.shape[0]).toBe(1);
     expect(df['per_token_ms'].values.length).toBe(df.shape[0]);
   });

@@ -1,9 +1,12 @@
 // The runner: plans run on the CPU backend, rows in the seeds' shapes, the correctness checks,
 // cancelling and time limits keeping the rows so far, out-of-memory steps as rows, CSV.
 import { describe, expect, it } from 'vitest';
-import type { DecodeStep, ExperimentPlan, LoadPlan, Plan, StreamStep } from '../../runtime/plan.js';
-import { rowsToCsv } from '../../runtime/result-files.js';
-import { promptIds, randomVector, runPlan, type RunProgress } from '../../runtime/runner.js';
+import { promptIds, randomVector } from '../../lab/inputs.js';
+import type { DecodeStep } from '../../lab/measures/decode.js';
+import type { StreamStep } from '../../lab/measures/streaming.js';
+import type { ExperimentPlan, LoadPlan, Plan } from '../../lab/plan.js';
+import { rowsToCsv } from '../../lab/result-files.js';
+import { runPlan, type RunProgress } from '../../lab/runner.js';
 
 const TINY = 'synthetic:tiny';
 const load = (extra: Partial<LoadPlan> = {}): LoadPlan => ({ model: TINY, budget: null, placement: 'resident', ring: null, prefetch: null, kvPoolTokens: 64, kvBlockTokens: 16, ...extra });
@@ -22,7 +25,6 @@ function decodePlan(extra: Partial<ExperimentPlan> = {}, steps?: DecodeStep[]): 
         warmup: 1,
         timeLimitMs: null,
         metrics: ['per_token_ms', 'tokens_generated', 'token_match'],
-        probeBytes: null,
         tolerance: 1e-3,
         steps: steps ?? [step('kv-cache'), step('stateless')],
         ...extra,
@@ -94,8 +96,7 @@ describe('runPlan', () => {
           repeat: 1,
           warmup: 0,
           metrics: ['bytes_streamed', 'logit_rel_err', 'logit_match'],
-          probeBytes: 1 << 20,
-          steps: [{ op: 'reference', load: load({ kvPoolTokens: 16 }), prompt: { tokens: 8, seed: 1 }, point: {} }, stream('resident'), stream('stream')],
+          steps: [{ op: 'probe', bytes: 1 << 20, point: {} }, { op: 'reference', load: load({ kvPoolTokens: 16 }), prompt: { tokens: 8, seed: 1 }, newTokens: 2, point: {} }, stream('resident'), stream('stream')],
         },
       ],
     };

@@ -1,7 +1,8 @@
 // report.ts: a self-contained HTML report of results files: per file its evidence, its rows as a
 // table and its figures; plotly.js embedded once, so the page needs no network.
 import { frameHtml, escapeHtml, resultsFrame } from './frames.js';
-import { evidence, figureHtml, figuresFor, plotlyScript } from './figures.js';
+import { evidence, figureHtml, plotlyScript } from './figures.js';
+import { figuresFor } from './registry.js';
 import type { Results } from './results.js';
 
 export interface ReportInput {

@@ -9,7 +9,8 @@
 import { createRequire } from 'node:module';
 import type { DataFrame } from 'danfojs-node';
 import { escapeHtml, frameHtml, isFrame, resultsFrame } from './frames.js';
-import { type Figure, figureHtml, figuresFor, plotlyScript } from './figures.js';
+import { type Figure, figureHtml, plotlyScript } from './figures.js';
+import { figuresFor } from './registry.js';
 import type { Results } from './results.js';
 
 /** The part of tslab's display API used here (tslab's `Display`). */

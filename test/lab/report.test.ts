@@ -1,6 +1,6 @@
 // The HTML report: plotly.js once, a section per results file with its evidence, table and figures.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { figuresFor, plotlyScript, readResults, renderReport, type Results } from '../../runtime/index.js';
+import { figuresFor, plotlyScript, readResults, renderReport, type Results } from '../../lab/index.js';
 import { BENCH_RESULTS, breakpointsResults, cpuStreamingResults } from '../results-fixtures.js';
 
 let streaming: Results;

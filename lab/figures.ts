@@ -1,0 +1,228 @@
+// figures.ts: what every measure's figures are made of: plotly.js figures (plain data: traces and a
+// layout), titled with the run's evidence (device, commit, model, budget, the correctness check), rows
+// grouped by what a sweep varied and drawn at their median with an error bar from the smallest to the
+// largest run, reference lines, notes; and the HTML that draws a figure on a page that has plotly.js
+// (plotlyScript embeds it, offline). Each measure's own figures are in its module (lab/measures/).
+//
+// Results come from bench/*.ts (one row per baseline, medians) or from an experiment run (one row per
+// measured run, parameters swept): rows with the same parameters are one point, at their median;
+// runs that failed (status out_of_memory, ...) are named in a note instead.
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Annotation, BarData, Data, ErrorBar, Layout, Shape } from 'plotly.js-dist-min';
+import type { Results, Row } from './results.js';
+import { median } from './stats.js';
+
+export interface Figure {
+  data: Data[];
+  layout: Layout;
+}
+
+export const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+export const color = (i: number): string => COLORS[i % COLORS.length] as string;
+
+export function fixed(x: number, digits = 1): string {
+  return x.toFixed(digits);
+}
+
+/** Bytes in GB (1e9), or MB below 1 GB: "12.0 GB", "6.0 MB". */
+export function sizeLabel(bytes: number): string {
+  return bytes >= 1e9 ? `${fixed(bytes / 1e9)} GB` : `${fixed(bytes / 1e6)} MB`;
+}
+
+// --- rows: grouping, sweeps, medians -------------------------------------------------------------
+
+/** The parameters among `fields` with more than one value (null aside) between rows: what a sweep varied. */
+export function swept(rows: readonly Row[], fields: readonly string[]): string[] {
+  return fields.filter((f) => new Set(rows.map((r) => r[f]).filter((v) => v !== null && v !== undefined).map((v) => JSON.stringify(v))).size > 1);
+}
+
+function paramText(field: string, v: unknown): string {
+  if (typeof v === 'number' && field.endsWith('_bytes')) return `${field.slice(0, -6)}=${sizeLabel(v)}`;
+  return `${field}=${String(v)}`;
+}
+
+/** A row's name in a figure: `base` and its values of the swept parameters ("stream ring=1.0 GB"). */
+export function rowLabel(row: Row, base: string, fields: readonly string[], separator = ' '): string {
+  return [base, ...fields.filter((f) => row[f] !== null && row[f] !== undefined).map((f) => paramText(f, row[f]))].join(separator);
+}
+
+/** The label of a bar: the parameters on lines of their own under the name. */
+export function barLabel(row: Row, base: string, fields: readonly string[]): string {
+  return rowLabel(row, base, fields, '<br>');
+}
+
+/** Rows grouped by a key, in the order the keys first appear. */
+export function groupBy(rows: readonly Row[], key: (r: Row) => string): Map<string, Row[]> {
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    const k = key(r);
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  return groups;
+}
+
+export interface Point {
+  name: string;
+  median: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+/** The median and range of `metric` over a group's rows; null when no run measured it. */
+export function point(name: string, rows: readonly Row[], metric: string): Point | null {
+  const xs = rows.map((r) => r[metric]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+  if (xs.length === 0) return null;
+  return { name, median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs.length };
+}
+
+/** Points per group; the groups without a measurement are returned as `missing`. */
+export function points(groups: Map<string, Row[]>, metric: string): { points: Point[]; missing: string[] } {
+  const out: Point[] = [];
+  const missing: string[] = [];
+  for (const [name, rows] of groups) {
+    const p = point(name, rows, metric);
+    if (p) out.push(p);
+    else missing.push(`${name} (${[...new Set(rows.map((r) => String(r['status'] ?? 'not measured')))].join(', ')})`);
+  }
+  return { points: out, missing };
+}
+
+/** Error bars from each point's smallest to largest run, when any point has more than one run. */
+export function spread(ps: readonly Point[]): { error_y?: Partial<ErrorBar> } {
+  if (!ps.some((p) => p.runs > 1)) return {};
+  return { error_y: { type: 'data', symmetric: false, array: ps.map((p) => p.max - p.median), arrayminus: ps.map((p) => p.median - p.min), visible: true } };
+}
+
+export function runsNote(ps: readonly Point[]): string {
+  const most = Math.max(0, ...ps.map((p) => p.runs));
+  return most > 1 ? `(median of ${most} runs, bars from min to max)` : '';
+}
+
+// --- layout: evidence, reference lines, notes --------------------------------------------------------
+
+/** The run's evidence in one line: device, driver, commit, model and its size, budget, date, correctness check. */
+export function evidence(r: Results): string {
+  const parts = [r.device];
+  if (r.driver) parts.push(`driver ${r.driver}`);
+  parts.push(`commit ${r.commit.slice(0, 7)}`);
+  if (r.model) parts.push(typeof r.weight_bytes === 'number' ? `${r.model} (${sizeLabel(r.weight_bytes)} of weights)` : r.model);
+  if (typeof r.budget_bytes === 'number') parts.push(`budget ${sizeLabel(r.budget_bytes)}`);
+  if (r.date) parts.push(r.date.slice(0, 10));
+  const check = r.check;
+  const errs = r.rows.map((row) => row['logit_rel_err']).filter((e): e is number => typeof e === 'number');
+  if (typeof check?.worst === 'number')
+    parts.push(`check ${check.pass ? 'passed' : 'FAILED'}: worst error ${check.worst.toExponential(1)} (tolerance ${check.tolerance.toExponential(0)})`);
+  else if (errs.length > 0) {
+    const worst = Math.max(...errs);
+    parts.push(worst === 0 ? 'logits identical to the resident run' : `logit rel. error vs resident ≤ ${worst.toExponential(1)}`);
+  }
+  if (r.stopped) parts.push(`stopped early (${r.stopped})`);
+  return parts.join(' · ');
+}
+
+function note(text: string): Annotation {
+  return { xref: 'paper', x: 0, xanchor: 'left', yref: 'paper', y: 1.02, yanchor: 'bottom', showarrow: false, font: { size: 11 }, text };
+}
+
+export function layout(title: string, r: Results, extra: Layout, notes: string[] = []): Layout {
+  return {
+    title: { text: `${title}<br><span style="font-size:11px;color:#666">${evidence(r)}</span>`, font: { size: 15 } },
+    height: 420,
+    margin: { t: 90, l: 70, r: 30, b: 60 },
+    showlegend: true,
+    legend: { orientation: 'h', y: -0.18 },
+    ...extra,
+    annotations: [...(extra.annotations ?? []), ...(notes.filter(Boolean).length > 0 ? [note(notes.filter(Boolean).join('; '))] : [])],
+  };
+}
+
+/** A horizontal reference line across the plot at y, labelled at its right end. */
+export function hline(y: number, label: string, lineColor: string): { shape: Shape; annotation: Annotation } {
+  return {
+    shape: { type: 'line', xref: 'paper', x0: 0, x1: 1, yref: 'y', y0: y, y1: y, line: { color: lineColor, width: 2, dash: 'dash' } },
+    annotation: { xref: 'paper', x: 1, xanchor: 'right', yref: 'y', y, yanchor: 'bottom', text: label, showarrow: false, font: { color: lineColor, size: 11 } },
+  };
+}
+
+export function withLines(lines: { shape: Shape; annotation: Annotation }[]): Layout {
+  return { shapes: lines.map((l) => l.shape), annotations: lines.map((l) => l.annotation) };
+}
+
+export const missingNote = (missing: string[]): string => (missing.length > 0 ? `not measured: ${missing.join(', ')}` : '');
+
+/** Bars of points (median, range), coloured in turn, labelled by `text`. */
+export function bars(name: string, ps: Point[], text: (p: Point) => string): Partial<BarData> {
+  return {
+    type: 'bar',
+    name,
+    x: ps.map((p) => p.name),
+    y: ps.map((p) => p.median),
+    text: ps.map(text),
+    textposition: 'auto',
+    marker: { color: ps.map((_, i) => color(i)) },
+    ...spread(ps),
+  };
+}
+
+/** One line per group of rows (`traceOf`), x from `x`, y the median of `metric` over equal x. */
+export function lines(rows: readonly Row[], traceOf: (r: Row) => string, x: string, metric: string, hover: string): { data: Data[]; ps: Point[]; missing: string[] } {
+  const data: Data[] = [];
+  const all: Point[] = [];
+  const missing: string[] = [];
+  [...groupBy(rows, traceOf)].forEach(([name, group], i) => {
+    const byX = groupBy(group, (r) => String(r[x]));
+    const got = points(byX, metric);
+    const ps = got.points.sort((a, b) => Number(a.name) - Number(b.name));
+    missing.push(...got.missing.map((m) => `${name} ${x}=${m}`));
+    all.push(...ps);
+    data.push({
+      type: 'scatter',
+      mode: 'lines+markers',
+      name,
+      x: ps.map((p) => Number(p.name)),
+      y: ps.map((p) => p.median),
+      marker: { size: 9, color: color(i) },
+      line: { color: color(i) },
+      hovertemplate: `${name}, ${x} %{x}: %{y:.3f} ${hover}<extra></extra>`,
+      ...spread(ps),
+    });
+  });
+  return { data, ps: all, missing };
+}
+
+/** True when some row measured `metric` (a figure of it has data). */
+export function hasMetric(r: Results, metric: string): boolean {
+  return r.rows.some((row) => typeof row[metric] === 'number');
+}
+
+// --- HTML --------------------------------------------------------------------------------------------
+
+let plotlySource: string | undefined;
+
+/** A <script> element holding plotly.js (plotly.js-dist-min, about 4.7 MB): a page needs it once. */
+export function plotlyScript(): string {
+  plotlySource ??= readFileSync(createRequire(import.meta.url).resolve('plotly.js-dist-min'), 'utf8').replace(/<\/script/gi, '<\\/script');
+  return `<script>${plotlySource}</script>`;
+}
+
+/** JSON that is safe inside a <script> element. */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+/**
+ * A figure as a <div> and the <script> that draws it once plotly.js is on the page (it waits up to
+ * 10 s for it, then says so in the div).
+ */
+export function figureHtml(figure: Figure, id = `vramlab-figure-${randomUUID()}`): string {
+  return `<div class="vramlab-figure" id="${id}"></div>
+<script>(function draw(tries) {
+  var div = document.getElementById(${scriptJson(id)});
+  if (window.Plotly) return window.Plotly.newPlot(div, ${scriptJson(figure.data)}, ${scriptJson(figure.layout)}, { responsive: true, displaylogo: false });
+  if (tries > 200) { div.textContent = 'plotly.js did not load: this page needs the plotly.js script that vramlab embeds once per notebook or report'; return; }
+  setTimeout(function () { draw(tries + 1); }, 50);
+})(0);</script>`;
+}

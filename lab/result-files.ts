@@ -1,0 +1,129 @@
+// result-files.ts: results on disk. An experiment's results are written as NAME.json (the whole result:
+// evidence and rows) and NAME.csv (the rows, one column per field in the order they first appear); a
+// results file (what bench/*.ts or a run wrote) is read back with one-line errors that name the file,
+// checked against its measure's row and evidence fields.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { VramlabError } from '../runtime/errors.js';
+import { findMeasure } from './registry.js';
+import type { ResultRow, Results, Row } from './results.js';
+
+function csvCell(v: number | string | boolean | null | undefined): string {
+  if (v === null || v === undefined) return '';
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Rows as CSV text with a header line (RFC 4180 quoting; null cells are empty). */
+export function rowsToCsv(rows: readonly ResultRow[]): string {
+  const columns: string[] = [];
+  for (const r of rows) for (const k of Object.keys(r)) if (!columns.includes(k)) columns.push(k);
+  const lines = [columns.map(csvCell).join(',')];
+  for (const r of rows) lines.push(columns.map((c) => csvCell(r[c])).join(','));
+  return lines.join('\n') + '\n';
+}
+
+/** Writes a results object as JSON (what readResults reads; bench/*.ts write theirs so). */
+export function writeResultsJson(path: string, result: object): void {
+  writeFileSync(path, JSON.stringify(result, null, 1) + '\n');
+}
+
+/** Writes DIR/NAME.json and DIR/NAME.csv (creating DIR); returns the two paths. */
+export function writeResultFiles(dir: string, name: string, result: { rows: readonly ResultRow[] }): { json: string; csv: string } {
+  mkdirSync(dir, { recursive: true });
+  const json = join(dir, `${name}.json`);
+  const csv = join(dir, `${name}.csv`);
+  writeResultsJson(json, result);
+  writeFileSync(csv, rowsToCsv(result.rows));
+  return { json, csv };
+}
+
+type FieldType = 'string' | 'number' | 'boolean' | 'object';
+
+/** The evidence fields of every results file, when present, by type (each may be null). */
+const EVIDENCE: Record<string, FieldType> = {
+  date: 'string',
+  model: 'string',
+  weight_bytes: 'number',
+  driver: 'string',
+  budget_bytes: 'number',
+  check: 'object',
+  stopped: 'string',
+};
+
+/** The row fields of benchmarks that are no measure (bench/device/correctness.py writes them). */
+const OTHER_ROW_FIELDS: Record<string, Record<string, 'string' | 'number'>> = {
+  correctness: { model: 'string' },
+};
+
+function checkTimelines(timelines: Record<string, unknown>, fail: (what: string) => never): void {
+  for (const [placement, passes] of Object.entries(timelines)) {
+    if (!isObject(passes)) fail(`timelines.${placement} is not an object of passes`);
+    for (const [pass, entries] of Object.entries(passes as Record<string, unknown>)) {
+      const ok = Array.isArray(entries) && entries.every((e) => isObject(e) && typeof e['layer'] === 'number' && typeof e['computeStartMs'] === 'number' && typeof e['computeEndMs'] === 'number');
+      if (!ok) fail(`timelines.${placement}.${pass} is not a list of {layer, copyStartMs, copyEndMs, computeStartMs, computeEndMs}`);
+    }
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Checks that `value` (parsed JSON) is a results object; `source` names it in errors (a file path).
+ * Benchmarks other than the known ones pass with the common fields only (they get a table, no figures).
+ */
+export function checkResults(value: unknown, source: string): Results {
+  const fail = (what: string): never => {
+    throw new VramlabError('VL_ERR_FORMAT', `${source}: ${what}`);
+  };
+  if (!isObject(value)) fail('not a vramlab results file (expected a JSON object with "benchmark", "device", "commit" and "rows")');
+  const v = value as Record<string, unknown>;
+  for (const key of ['benchmark', 'device', 'commit'])
+    if (typeof v[key] !== 'string') fail(`not a vramlab results file: "${key}" is ${v[key] === undefined ? 'missing' : 'not a string'} (expected the JSON that bench/*.ts or an experiment run writes)`);
+  if (!Array.isArray(v['rows'])) fail(`not a vramlab results file: "rows" is ${v['rows'] === undefined ? 'missing' : 'not an array'}`);
+  const benchmark = v['benchmark'] as string;
+  const rows = v['rows'] as unknown[];
+  rows.forEach((row, i) => {
+    if (!isObject(row)) fail(`rows[${i}] is not an object`);
+  });
+  const measure = findMeasure(benchmark);
+  for (const [key, type] of Object.entries({ ...EVIDENCE, ...measure?.evidence })) {
+    const x = v[key];
+    if (x === undefined || x === null) continue;
+    if (type === 'object' ? !isObject(x) : typeof x !== type) fail(`"${key}" must be ${type === 'object' ? 'an object' : `a ${type}`} or null`);
+  }
+  if (isObject(v['timelines'])) checkTimelines(v['timelines'], fail);
+  const fields = measure?.rowFields ?? OTHER_ROW_FIELDS[benchmark] ?? {};
+  (rows as Row[]).forEach((row, i) => {
+    for (const [key, type] of Object.entries(fields)) if (typeof row[key] !== type) fail(`rows[${i}] of a ${benchmark} result needs "${key}" (a ${type})`);
+  });
+  return v as unknown as Results;
+}
+
+/** Why a file operation failed, in a few words ("no such file", "permission denied", ...). */
+export function fileErrorReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file or directory';
+  if (code === 'EISDIR') return 'is a directory';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  return (e as Error).message.replace(/\s+/g, ' ');
+}
+
+/** Reads and checks a results file; errors name the file and say what is wrong. */
+export function readResults(path: string): Results {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new VramlabError('VL_ERR_IO', `${path}: cannot read (${fileErrorReason(e)})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new VramlabError('VL_ERR_FORMAT', `${path}: not JSON (${(e as Error).message.replace(/\s+/g, ' ')})`);
+  }
+  return checkResults(value, path);
+}
