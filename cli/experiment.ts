@@ -2,7 +2,8 @@
 //
 //   vramlab check FILE...                                    diagnostics; exit 0 when clean, 1 with any
 //   vramlab plan FILE [--device cpu|cuda:N]                  the compiled plan as JSON
-//   vramlab run FILE [--device cpu|cuda:N] [--out DIR]       runs it: DIR/EXPERIMENT.json and .csv
+//   vramlab run FILE [--device cpu|cuda:N] [--out DIR]       runs it: DIR/EXPERIMENT.json and .csv; exit 0 when
+//                                                            no row is an error, 2 when some are, 1 when all are
 //
 // --device replaces the file's device and selects its `on cpu { ... }` / `on cuda { ... }` settings.
 // Ctrl-C (or SIGTERM) during a run stops after the step in progress and writes the rows so far (exit 130,
@@ -89,7 +90,13 @@ async function run(argv: string[]): Promise<number> {
   checkDevice(values.device);
   const file = positionals[0] as string;
   const out = values.out ?? 'results';
-  const compiled = compileSource(readVlabFile(file), { file, device: values.device });
+  const text = readVlabFile(file);
+  const diagnostics = checkSource(text, { file });
+  if (diagnostics.length > 0) {
+    process.stderr.write(formatDiagnostics(diagnostics) + '\n'); // every one check shows, not only the first
+    return 1;
+  }
+  const compiled = compileSource(text, { file, device: values.device });
   prepareOutDir(out); // before the first step: an unwritable --out fails now, not after the run
 
   const controller = new AbortController();
@@ -114,6 +121,8 @@ async function run(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   const bar = progressBar();
   let result: RunResult;
+  let rows = 0;
+  let okRows = 0;
   try {
     const events = runSteps(compiled, { signal: controller.signal, onProgress: (p) => bar.update(p) });
     for (;;) {
@@ -124,7 +133,11 @@ async function run(argv: string[]): Promise<number> {
       }
       const ev = r.value;
       if (ev.kind === 'experiment') current = { result: ev.result, log: new RowLog(out, ev.result.experiment) };
-      else if (ev.kind === 'row') current?.log.append(ev.row);
+      else if (ev.kind === 'row') {
+        current?.log.append(ev.row);
+        rows++;
+        if (!String(ev.row['status']).startsWith('error')) okRows++; // out_of_memory is a measured outcome (no paging)
+      }
       else if (ev.kind === 'end' && current) {
         const paths = writeResultFiles(out, ev.result.experiment, ev.result);
         current.log.remove();
@@ -139,7 +152,16 @@ async function run(argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
   }
   if (signalled === 'SIGTERM') return 143;
-  return result.cancelled ? 130 : 0;
+  if (result.cancelled) return 130;
+  if (rows > 0 && okRows === 0) {
+    process.stderr.write(`vramlab: every row failed (${rows} of ${rows})\n`);
+    return 1;
+  }
+  if (okRows < rows) {
+    process.stderr.write(`vramlab: ${rows - okRows} of ${rows} rows failed\n`);
+    return 2;
+  }
+  return 0;
 }
 
 /** Runs check, plan or run (argv[0]); returns the exit status. Diagnostics go to stderr as they are. */
