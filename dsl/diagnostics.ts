@@ -45,11 +45,11 @@ export function formatDiagnostic(d: Diagnostic): string {
 }
 
 /** Most diagnostics one file reports; past it, one more line says how many were left out. */
-export const MAX_DIAGNOSTICS = 50;
+export const MAX_DIAGNOSTICS = 20;
 
 export function formatDiagnostics(ds: readonly Diagnostic[]): string {
   const shown = ds.slice(0, MAX_DIAGNOSTICS).map(formatDiagnostic);
-  if (ds.length > MAX_DIAGNOSTICS) shown.push(`${ds[0]?.file}: ${ds.length - MAX_DIAGNOSTICS} more errors not shown`);
+  if (ds.length > MAX_DIAGNOSTICS) shown.push(`${ds[0]?.file}: and ${ds.length - MAX_DIAGNOSTICS} more`);
   return shown.join('\n');
 }
 

@@ -1,0 +1,91 @@
+// The command line as a new user meets it (issue 18): --version, COMMAND --help, argument errors,
+// run's exit statuses and diagnostics, generation past max_position_embeddings.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { GQA, tempDir } from '../helpers.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const CLI = join(ROOT, 'dist', 'cli', 'vramlab.js');
+const dir = tempDir();
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function vramlab(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: ROOT });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('vramlab --version and COMMAND --help', () => {
+  it('--version prints the package version', () => {
+    const r = vramlab('--version');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`vramlab ${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n`);
+  });
+
+  it.each(['logits', 'generate', 'info', 'demo', 'report', 'check', 'plan', 'run'])('%s --help prints that command\'s own usage and exits 0', (command) => {
+    const r = vramlab(command, '--help');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.startsWith(`usage: vramlab ${command}`)).toBe(true);
+    expect(r.stdout).not.toMatch(/^commands:/m); // not the global help
+  });
+
+  it('the global help states the device default of plan and run', () => {
+    expect(vramlab('--help').stdout).toMatch(/--device cpu\|cuda:N .*plan and run: the file's own device/);
+  });
+});
+
+describe('argument errors', () => {
+  it('--max-new-tokens -1 must be a positive integer', () => {
+    const r = vramlab('generate', GQA, '--ids', '1', '--max-new-tokens', '-1');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('vramlab: --max-new-tokens: "-1" must be a positive integer (see vramlab --help)\n');
+  });
+
+  it('prompt plus new tokens past max_position_embeddings is one line naming both numbers', () => {
+    const r = vramlab('generate', GQA, '--ids', '1,2,3', '--max-new-tokens', '5000');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe("vramlab: a 3-token prompt plus 5000 new tokens is 5003 positions, more than the model's max_position_embeddings 1024\n");
+  });
+});
+
+describe('vramlab run: exit status and diagnostics', () => {
+  const TINY = (name: string, device: string) => `experiment ${name} {\n  measure = decode\n  model = synthetic(tiny)\n  device = ${device}\n  prompt = 16 tokens\n  new_tokens = 2\n  repeat = 1\n}\n`;
+  const statuses = (name: string) => (JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as { rows: { status: string }[] }).rows.map((r) => r.status);
+
+  it('exits 1 when every row is an error (a cuda run with no GPU), 2 when some are, 0 when none', () => {
+    const file = join(dir, 'mixed.vlab');
+    writeFileSync(file, TINY('on_cpu', 'cpu') + TINY('on_gpu', 'cuda:0'));
+    const mixed = vramlab('run', file, '--out', dir);
+    expect(statuses('on_cpu').every((s) => s === 'ok')).toBe(true);
+    const gpuFailed = statuses('on_gpu').every((s) => s.startsWith('error'));
+    expect(mixed.status).toBe(gpuFailed ? 2 : 0);
+    if (gpuFailed) expect(mixed.stderr).toMatch(/^vramlab: \d+ of \d+ rows failed$/m);
+    const all = vramlab('run', file, '--device', 'cuda:0', '--out', dir);
+    expect(all.status).toBe(gpuFailed ? 1 : 0);
+    if (gpuFailed) expect(all.stderr).toMatch(/^vramlab: every row failed/m);
+    expect(vramlab('run', file, '--device', 'cpu', '--out', dir).status).toBe(0);
+  });
+
+  it('shows every diagnostic check shows, not only the first', () => {
+    const file = join(dir, 'two.vlab');
+    writeFileSync(file, 'experiment a {\n  measure = decode\n  model = synthetic(tiny)\n  budget = 12\n  repeat = 0\n}\n');
+    const check = vramlab('check', file);
+    const run = vramlab('run', file, '--out', dir);
+    expect(run.status).toBe(1);
+    expect(check.stderr.split('\n').filter((l) => l.includes(': error: '))).toHaveLength(2);
+    expect(run.stderr).toBe(check.stderr);
+  });
+
+  it('at most 20 diagnostics, then "and N more"', () => {
+    const file = join(dir, 'many.vlab');
+    writeFileSync(file, 'experiment a {\n  measure = decode\n  model = synthetic(tiny)\n' + Array.from({ length: 30 }, (_, i) => `  nope${i} = 1\n`).join('') + '}\n');
+    const r = vramlab('check', file);
+    expect(r.status).toBe(1);
+    const lines = r.stderr.trimEnd().split('\n').filter((l) => !l.startsWith('  hint'));
+    expect(lines.filter((l) => l.includes(': error: '))).toHaveLength(20);
+    expect(lines[lines.length - 1]).toBe(`${file}: and 10 more`);
+  });
+});
