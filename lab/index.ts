@@ -32,6 +32,7 @@ export { addVector, promptIds, randomVector } from './inputs.js';
 export { allMetrics, type CompileContext, defaultMetrics, type Loaded, type Measure, type StepContext, type StepPause } from './measure.js';
 export { type AgentsStep, type AgentSystem, agentContext, agents } from './measures/agents.js';
 export { agentsFigures, latencyFigure, throughputFigure, timelineFigure as agentTimelineFigure } from './measures/agents-figures.js';
+export { batchDecode, type BatchDecodeStep, batchFigure, floorRatioFigure } from './measures/batch-decode.js';
 export { type BreakpointStep, breakpoints, resumeFigure } from './measures/breakpoints.js';
 export { type LayerOverhead, OVERHEAD_LIMIT_MS, overheadByLayer, overheadSummary } from './measures/breakpoints-overhead.js';
 export { copyBandwidth, copyBandwidthFigure, type CopyStep } from './measures/copy-bandwidth.js';
