@@ -5,9 +5,9 @@
 import { execFileSync } from 'node:child_process';
 import { packageRoot } from '../runtime/index.js';
 import { Runtime } from '../runtime/runtime.js';
-import type { ModelInfo, ModelOptions } from '../runtime/types.js';
+import type { ModelInfo } from '../runtime/types.js';
 import type { Loaded, Measure, StepContext } from './measure.js';
-import type { ExperimentPlan, LoadPlan } from './plan.js';
+import { type ExperimentPlan, type LoadPlan, modelOptions } from './plan.js';
 import { measureNamed } from './registry.js';
 import type { ExperimentResult, ResultRow } from './results.js';
 
@@ -30,11 +30,6 @@ export function currentCommit(): string {
   } catch {
     return 'unknown';
   }
-}
-
-/** The model options of a load plan. */
-export function modelOptions(load: LoadPlan): ModelOptions {
-  return { placement: load.placement, ring: load.ring ?? undefined, prefetch: load.prefetch ?? undefined, kvPoolTokens: load.kvPoolTokens ?? undefined, kvBlockTokens: load.kvBlockTokens };
 }
 
 interface Held extends Loaded {

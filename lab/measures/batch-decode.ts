@@ -90,12 +90,16 @@ export const batchDecode: Measure<BatchDecodeStep> = {
     const sched = model.scheduler();
     const sessions = Array.from({ length: s.batch }, () => model.createSession());
     const decodeSteps: StepReport[] = [];
-    sched.onStep = (r) => {
-      if (r.prefillTokens === 0 && r.decodeTokens === s.batch) decodeSteps.push(r);
-    };
     try {
+      // The prefills first (each session's first token), then every session decodes in lockstep.
       const vocab = model.shape.vocabSize;
-      await Promise.all(sessions.map((x, k) => sched.submit(x, sessionPrompt(s.prompt, k, vocab), s.steps + 1)));
+      const first = await Promise.all(sessions.map((x, k) => sched.submit(x, sessionPrompt(s.prompt, k, vocab), 1)));
+      c.checkpoint();
+      sched.onStep = (r) => {
+        if (r.prefillTokens === s.batch && r.decodeTokens === 0) return; // the step that runs each first token
+        if (r.decodeTokens === s.batch) decodeSteps.push(r);
+      };
+      await Promise.all(sessions.map((x, k) => sched.submit(x, first[k]?.tokens ?? [], s.steps)));
     } finally {
       sched.onStep = null;
       for (const x of sessions) x.dispose();
