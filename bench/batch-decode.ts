@@ -10,7 +10,7 @@ import { flags } from './args.js';
 import { type Column, num, printTable } from './table.js';
 import { buildPlan, modelValue, runPlan, writeResultsJson } from '../lab/index.js';
 
-const values = flags({ device: 'cuda:0', model: 'synthetic:llama-7b', batches: '1,2,4,8,16,32,64,128', prompt: '512', steps: '32', reps: '3' }, { optional: ['out'] });
+const values = flags({ device: 'cuda:0', model: 'synthetic:llama-7b', batches: '1,2,4,8,16,32,64,128', prompt: '512', steps: '32', reps: "2" }, { optional: ['out'] });
 const batches = values.batches.split(',').map(Number);
 const prompt = Number(values.prompt);
 const steps = Number(values.steps);

@@ -38,8 +38,8 @@ export { type LayerOverhead, OVERHEAD_LIMIT_MS, overheadByLayer, overheadSummary
 export { copyBandwidth, copyBandwidthFigure, type CopyStep } from './measures/copy-bandwidth.js';
 export { bytesPerTokenFigure, decode, decodeFigure, type DecodeStep } from './measures/decode.js';
 export { steering, steeringFigure, type SteerStep } from './measures/steering.js';
-export { type PagingBaseline, type PagingStep, paging, contextTokens, type ResidencyTimeline } from './measures/paging.js';
-export { bytesMovedFigure, demandFigure, memoryTimeFigure, pagingFigures, residencyFigure, wallFigure } from './measures/paging-figures.js';
+export { type PagingBaseline, type PagingStep, paging, contextTokens } from './measures/paging.js';
+export { bytesMovedFigure, demandFigure, memoryTimeFigure, pagingFigures, type ResidencyTimeline, residencyFigure, wallFigure } from './measures/paging-figures.js';
 export {
   bandwidthFigure,
   overlapMs,

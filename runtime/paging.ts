@@ -29,7 +29,10 @@ export function pagingEvents(model: Handle, from: number): PagingEvent[] {
   const out: PagingEvent[] = [];
   // Both clocks are monotonic (the pager's steady_clock and process.hrtime are CLOCK_MONOTONIC on Linux):
   // performance.now() = monotonic ms - (monotonic ms at performance.now()'s origin).
-  const origin = native.modelPagingStats(model).origin_ms - (Number(process.hrtime.bigint()) / 1e6 - performance.now());
+  // Read between two performance.now() calls, their midpoint taken as the hrtime reading's moment.
+  const before = performance.now();
+  const mono = Number(process.hrtime.bigint()) / 1e6;
+  const origin = native.modelPagingStats(model).origin_ms - (mono - (before + performance.now()) / 2);
   for (let first = from; ; ) {
     const { events, total } = native.modelPagingEvents(model, first, 4096);
     for (const e of events)

@@ -6,7 +6,15 @@ import type { Data } from 'plotly.js-dist-min';
 import { bars, type Figure, fixed, groupBy, hasMetric, hline, layout, missingNote, points, rowLabel, runsNote, swept, withLines } from '../figures.js';
 import type { Results, Row } from '../results.js';
 import { median } from '../stats.js';
-import type { ResidencyTimeline } from './paging.js';
+
+/** What the residency timeline evidence holds per policy: the run with the most sessions. */
+export interface ResidencyTimeline {
+  sessions: number;
+  kv_block_bytes: number;
+  pool_blocks: number;
+  weight_bytes: number;
+  events: number[][];
+}
 
 const PARAMETERS = ['budget_bytes', 'host_budget_bytes', 'kv_pool_tokens', 'prompt_tokens', 'new_tokens', 'turns', 'sessions'];
 const GB = 1e9;

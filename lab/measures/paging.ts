@@ -17,7 +17,7 @@ import type { Measure, StepContext } from '../measure.js';
 import { type LoadPlan, type PromptPlan, promptTokens, type Step } from '../plan.js';
 import type { ResultRow } from '../results.js';
 import { BASELINES_SETTING, MODEL_SETTINGS, NEW_TOKENS_SETTING } from '../settings.js';
-import { pagingFigures } from './paging-figures.js';
+import { pagingFigures, type ResidencyTimeline } from './paging-figures.js';
 
 export type PagingBaseline = 'next-use' | 'lru' | 'recompute' | 'no-paging';
 
@@ -90,15 +90,6 @@ async function runTurns(model: Model, s: TurnsStep, plan: boolean, c: StepContex
 function timelineOf(events: readonly PagingEvent[], index: Map<number, number>): number[][] {
   const t0 = events[0]?.tMs ?? 0;
   return events.map((e) => [Math.round((e.tMs - t0) * 1000) / 1000, index.get(e.session) ?? -1, e.deviceBlocks, e.hostBlocks, e.poolUsed, e.hostUsed]);
-}
-
-/** What the residency timeline evidence holds per policy: the run with the most sessions. */
-export interface ResidencyTimeline {
-  sessions: number;
-  kv_block_bytes: number;
-  pool_blocks: number;
-  weight_bytes: number;
-  events: number[][];
 }
 
 export const paging: Measure<PagingStep> = {
@@ -180,7 +171,9 @@ export const paging: Measure<PagingStep> = {
 
     const ref = c.memo.get(key) as Turns | undefined;
     const done = run.tokens.flatMap((t, k) => (t ? [k] : []));
-    const exact = ref ? done.every((k) => JSON.stringify(run.tokens[k]) === JSON.stringify(ref.tokens[k])) : null;
+    // Compared where both completed; nothing compared: null.
+    const both = done.filter((k) => ref?.tokens[k]);
+    const exact = ref && both.length > 0 ? both.every((k) => JSON.stringify(run.tokens[k]) === JSON.stringify(ref.tokens[k])) : null;
     c.matched(exact);
 
     const perToken = info.kvBlockBytes / info.kvBlockTokens;
@@ -189,8 +182,9 @@ export const paging: Measure<PagingStep> = {
     const inb = stats.inBytes - before.inBytes;
     const outMs = stats.outMs - before.outMs;
     const inMs = stats.inMs - before.inMs;
-    const both = typeof c.result.pinned_both_gbps === 'number' ? c.result.pinned_both_gbps : null;
-    const computeOnly = ref && ref.oom === null ? ref.wallMs : null;
+    const bothGbps = typeof c.result.pinned_both_gbps === 'number' ? c.result.pinned_both_gbps : null;
+    // The bound holds the same work to the reference's time: only when every session completed.
+    const computeOnly = ref && ref.oom === null && done.length === s.sessions ? ref.wallMs : null;
     const peakBlocks = Math.max(0, ...events.map((e) => e.poolUsed));
     const kept = c.result.residency as Record<string, ResidencyTimeline> | undefined;
     if ((kept?.[baseline]?.sessions ?? 0) <= s.sessions)
@@ -210,7 +204,7 @@ export const paging: Measure<PagingStep> = {
       swap_in_gbps: inMs > 0 ? inb / inMs / 1e6 : null,
       wall_ms: run.wallMs,
       compute_only_ms: computeOnly,
-      bound_ms: computeOnly === null ? null : Math.max(computeOnly, both ? (out + inb) / (both * 1e6) : 0),
+      bound_ms: computeOnly === null ? null : Math.max(computeOnly, bothGbps ? (out + inb) / (bothGbps * 1e6) : 0),
       stall_ms: stats.stallMs - before.stallMs,
       recomputed_tokens: stats.recomputedTokens - before.recomputedTokens,
       evictions: stats.evictions - before.evictions,
