@@ -291,8 +291,8 @@ export class Runtime {
     const placement = options.placement ?? 'resident';
     if (!PLACEMENTS.includes(placement))
       throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `unknown placement "${String(placement)}" (use ${PLACEMENTS.join(', ')})`);
-    if (options.prefetch !== undefined && (!Number.isInteger(options.prefetch) || options.prefetch < 1))
-      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `prefetch must be a positive number of layers, got ${options.prefetch}`);
+    if (options.prefetch !== undefined && (!Number.isInteger(options.prefetch) || options.prefetch < 1 || options.prefetch > 2 ** 31 - 1))
+      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `prefetch must be a positive number of layers up to ${2 ** 31 - 1}, got ${options.prefetch}`);
     const opts = {
       kv_block_tokens: positiveInt(options.kvBlockTokens, 'kvBlockTokens', 1 << 20),
       placement: PLACEMENTS.indexOf(placement),
