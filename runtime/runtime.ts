@@ -139,7 +139,7 @@ export class Model implements SessionModel {
    */
   scheduler(options?: SchedulerOptions): Scheduler {
     this.#live();
-    this.#scheduler ??= new Scheduler(() => this.#live(), () => this.runtime._handle(), this.shape.vocabSize);
+    this.#scheduler ??= new Scheduler(() => this.#live(), this.shape.vocabSize);
     if (options) this.#scheduler.configure(options);
     return this.#scheduler;
   }
@@ -159,14 +159,12 @@ export class Model implements SessionModel {
     for (const p of parts) ids.set(p, (at += p.length) - p.length);
     const counts = Int32Array.from(parts, (p) => p.length);
     const logits = new Float32Array(items.length * vocab);
-    const statuses = new Int32Array(items.length);
     const handles = items.map((it) => it.session._handle());
-    await native.modelForwardBatch(h, this.runtime._handle(), handles, counts, ids, logits, statuses);
-    return items.map((_, i) =>
-      statuses[i] === 0
-        ? { logits: new Logits(1, vocab, logits.subarray(i * vocab, (i + 1) * vocab)), error: null }
-        : { logits: null, error: native.workError(statuses[i] as number, native.sessionError(handles[i] as Handle)) },
-    );
+    const { errors } = await native.modelForwardBatch(h, handles, counts, ids, logits);
+    return items.map((_, i) => {
+      const error = errors[i] ?? null;
+      return error === null ? { logits: new Logits(1, vocab, logits.subarray(i * vocab, (i + 1) * vocab)), error: null } : { logits: null, error };
+    });
   }
 
   /**
@@ -175,7 +173,7 @@ export class Model implements SessionModel {
    * copy's device time and bytes. Not while a step runs.
    */
   async reload(): Promise<{ ms: number; bytes: number }> {
-    return native.modelReload(this.#live(), this.runtime._handle());
+    return native.modelReload(this.#live());
   }
 
   /** @internal a session of it is being disposed: its scheduled work ends first. */

@@ -690,3 +690,31 @@ describe('sizes and counts from arguments: bounded before they cross the ABI', (
     await stillUsable();
   });
 });
+
+describe('errors carried per call', () => {
+  it('concurrent failing loads each get their own message', async () => {
+    // Two kinds of bad model directory, loaded at once on koffi's worker threads, 384 loads in all: each
+    // failure must name its own directory and fault (a runtime-wide message field mixed them up).
+    const noConfig = temps.copy(MHA);
+    rmSync(join(noConfig, 'config.json'));
+    const badJson = temps.copy(MHA);
+    writeFileSync(join(badJson, 'config.json'), '{"hidden_size": 64,,}');
+    // (In rounds of 48: koffi runs at most 64 asynchronous calls at once.)
+    const want = [
+      `VL_ERR_IO ${join(noConfig, 'config.json')}: cannot open (a model directory needs a config.json)`,
+      `VL_ERR_FORMAT ${join(badJson, 'config.json')}: not valid JSON`,
+    ];
+    for (let round = 0; round < 8; round++) {
+      const got = await Promise.all(
+        Array.from({ length: 48 }, (_, i) =>
+          rt.loadModel(i % 2 === 0 ? noConfig : badJson).then(
+            () => 'loaded',
+            (e: unknown) => (e instanceof VramlabError ? `${e.code} ${e.message}` : String(e)),
+          ),
+        ),
+      );
+      got.forEach((g, i) => expect(g.startsWith(want[i % 2] as string), g).toBe(true));
+    }
+    await stillUsable();
+  });
+});
