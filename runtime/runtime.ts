@@ -187,13 +187,22 @@ export class Model implements SessionModel {
     return s;
   }
 
-  /** Disposes the model's sessions, then the model. */
+  /**
+   * Disposes the model's sessions, then the model; refused (VL_ERR_STATE) with nothing disposed when
+   * one of them is running a step (before, the idle sessions were already gone when the busy one refused).
+   */
   dispose(): void {
     if (this.#handle === null) return;
+    this._checkDisposable();
     for (const s of [...this.#sessions]) s.dispose();
     native.modelFree(this.#handle);
     this.#handle = null;
     this.runtime._forget(this);
+  }
+
+  /** @internal Throws the state error dispose() would, disposing nothing. */
+  _checkDisposable(): void {
+    for (const s of this.#sessions) s._checkDisposable();
   }
 
   /** @internal */
@@ -326,6 +335,7 @@ export class Runtime {
   dispose(): void {
     if (this.#handle === null) return;
     if (this.#loading > 0) throw stateError('cannot dispose the runtime while a model is loading: await the load first');
+    for (const m of this.#models) m._checkDisposable(); // all or nothing
     for (const m of [...this.#models]) m.dispose();
     native.runtimeClose(this.#handle);
     this.#handle = null;

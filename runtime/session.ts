@@ -229,6 +229,11 @@ export class Session {
     this.model._forget(this);
   }
 
+  /** @internal Throws the state error dispose() would, without disposing anything (a model checks all its sessions first). */
+  _checkDisposable(): void {
+    if (this.#handle !== null) this.#idle('dispose');
+  }
+
   #live(): Handle {
     if (this.#handle === null) throw stateError('the session was disposed');
     return this.#handle;

@@ -718,3 +718,20 @@ describe('errors carried per call', () => {
     await stillUsable();
   });
 });
+
+describe('a refused dispose disposes nothing', () => {
+  it('rt.dispose() during a forward leaves every session and model alive', async () => {
+    const other = await Runtime.open({ device: 'cpu' });
+    const m = await other.loadModel(MHA);
+    const idle = m.createSession();
+    const busy = m.createSession();
+    const running = busy.forward([1, 2, 3]);
+    await failure(() => other.dispose(), 'VL_ERR_STATE', /while a step is running/);
+    await failure(() => m.dispose(), 'VL_ERR_STATE', /while a step is running/);
+    await running;
+    expect([other.disposed, m.disposed, idle.disposed, busy.disposed]).toEqual([false, false, false, false]);
+    expect(((await idle.forward([1, 2, 3])) as Logits).rows).toBe(1);
+    other.dispose();
+    expect([m.disposed, idle.disposed, busy.disposed]).toEqual([true, true, true]);
+  });
+});
