@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <unistd.h>
 
@@ -35,8 +36,12 @@ struct Reader {
   }
   int integer(const Json &obj, const char *key) const {
     double d = number(obj, key);
-    if (!std::isfinite(d) || d != std::floor(d) || d < 1 || d > double(INT32_MAX))
-      config_error(VL_ERR_FORMAT, path, std::string("\"") + key + "\" must be a positive integer, got " + std::to_string(d));
+    if (!std::isfinite(d) || d != std::floor(d) || d < 1 || d > double(INT32_MAX)) {
+      char got[32];
+      std::snprintf(got, sizeof got, "%.17g", d);  // 4294967297, not 4294967297.000000
+      config_error(VL_ERR_FORMAT, path, std::string("\"") + key + "\" must be a positive integer up to " +
+                                            std::to_string(INT32_MAX) + ", got " + got);
+    }
     return int(d);
   }
   int integer_or(const Json &obj, const char *key, int fallback) const {

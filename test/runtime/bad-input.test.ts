@@ -630,7 +630,7 @@ describe('config.json values: bounds computed in 64 bits, ranges checked', () =>
   });
 
   it('a dimension above 2^31', async () => {
-    await withConfig((c) => Object.assign(c, { vocab_size: 4294967297 }), 'VL_ERR_FORMAT', '"vocab_size" must be a positive integer, got 4294967297');
+    await withConfig((c) => Object.assign(c, { vocab_size: 4294967297 }), 'VL_ERR_FORMAT', '"vocab_size" must be a positive integer up to 2147483647, got 4294967297');
   });
 
   it('rope scaling factor 0', async () => {
