@@ -92,7 +92,9 @@ function parseSteer(texts: string[] | undefined): Steer[] | undefined {
 function parseCount(text: string | undefined, name: string): number | undefined {
   if (text === undefined) return undefined;
   const v = Number(text);
-  if (!Number.isInteger(v) || v < 0) throw usage(`${name}: "${text}" is not a non-negative integer`);
+  // Counts cross the ABI as int32/int64: bound them here so that none wraps (4294967297 became 1).
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1)
+    throw usage(`${name}: "${text}" is not a whole number from 0 to ${2 ** 31 - 1}`);
   return v;
 }
 

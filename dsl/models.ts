@@ -3,6 +3,7 @@
 // through the directory's tokenizer.json (@huggingface/tokenizers: the maintained tokenizers, no
 // hand-written BPE).
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readRegularFile } from './files.js';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { VramlabError } from '../runtime/errors.js';
@@ -34,8 +35,9 @@ export function directoryFacts(dir: string): ModelFacts {
   if (!existsSync(path)) throw new VramlabError('VL_ERR_IO', `${dir} has no config.json`);
   let config: Record<string, unknown>;
   try {
-    config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    config = JSON.parse(readRegularFile(path, 16 * 2 ** 20, 'a config.json').toString('utf8')) as Record<string, unknown>;
   } catch (e) {
+    if (e instanceof VramlabError) throw e;
     throw new VramlabError('VL_ERR_FORMAT', `${path} is not JSON: ${(e as Error).message}`);
   }
   const maxPositions = typeof config['max_position_embeddings'] === 'number' ? (config['max_position_embeddings'] as number) : 4096;

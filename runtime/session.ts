@@ -40,6 +40,8 @@ export function toIds(ids: ArrayLike<number>, vocab: number): Int32Array {
   const out = new Int32Array(ids.length);
   for (let i = 0; i < ids.length; i++) {
     const v = ids[i] as number;
+    if (typeof v !== 'number')
+      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `token id ${JSON.stringify(v)} at position ${i} is a ${typeof v}, not a number`);
     if (!Number.isInteger(v) || v < 0 || v >= vocab)
       throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `token id ${v} at position ${i} is outside the vocabulary (0..${vocab - 1})`);
     out[i] = v;
@@ -177,8 +179,11 @@ export class Session {
    * the session is left as before the call.
    */
   async generate(ids: ArrayLike<number>, maxNewTokens: number): Promise<number[]> {
-    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0)
-      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `maxNewTokens must be a non-negative integer, got ${maxNewTokens}`);
+    // Bounded by the model's positions: more new tokens could never be generated, and an unbounded
+    // count would allocate its output first (2**32 + 3 threw a bare RangeError).
+    const maxPos = this.model.shape.maxPositionEmbeddings;
+    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0 || maxNewTokens > maxPos)
+      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `maxNewTokens must be a whole number from 0 to ${maxPos} (the model's positions), got ${maxNewTokens}`);
     const input = toIds(ids, this.model.shape.vocabSize);
     const out = new Int32Array(maxNewTokens);
     await this.#run(() => native.sessionGenerate(this.#live(), input, maxNewTokens, out));
@@ -221,6 +226,11 @@ export class Session {
     this.#paused?._end('the session was disposed');
     this.#paused = null;
     this.model._forget(this);
+  }
+
+  /** @internal Throws the state error dispose() would, without disposing anything (a model checks all its sessions first). */
+  _checkDisposable(): void {
+    if (this.#handle !== null) this.#idle('dispose');
   }
 
   #live(): Handle {

@@ -140,7 +140,7 @@ describe('checker errors', () => {
     );
     expect(diagnose('experiment a {\n  measure = decode\n  model = synthetic(tiny, layers = 0, foo = 2)\n}')).toBe(
       [
-        't.vlab:3:27: error: synthetic(...): layers must be a positive integer, got "0"',
+        't.vlab:3:27: error: synthetic(...): layers must be a positive integer up to 2147483647, got "0"',
         't.vlab:3:39: error: synthetic(...): unknown key "foo" (keys: hidden, layers, heads, kv_heads, head_dim, ffn, vocab, max_pos, dtype, seed, tie, rope_theta, eps)',
       ].join('\n'),
     );
