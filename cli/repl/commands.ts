@@ -7,7 +7,7 @@ import { compileSource, readVlabFile } from '../../dsl/index.js';
 import { decodeIds, encodeText } from '../../dsl/models.js';
 import { runSteps } from '../../lab/runner.js';
 import { VramlabError } from '../../runtime/errors.js';
-import { Logits } from '../../runtime/logits.js';
+import type { Logits } from '../../runtime/logits.js';
 import { Runtime } from '../../runtime/runtime.js';
 import { type Placement, PLACEMENTS } from '../../runtime/types.js';
 import { activationStats, formatSize, formatStats, formatTop, ms, topTokens } from './format.js';
@@ -81,12 +81,7 @@ async function advance(ctx: CommandContext, stopAtNext: boolean): Promise<void> 
   if (state.plan?.slot) return nextPlanEvent(ctx);
   const slot = state.slot();
   const p = state.needPaused(stopAtNext ? 'step' : 'continue');
-  try {
-    await state.drive(slot, () => p.resume(), stopAtNext);
-  } catch (e) {
-    slot.paused = slot.session.paused;
-    throw e;
-  }
+  await state.drive(slot, () => p.resume(), stopAtNext);
   report(ctx, slot);
 }
 
@@ -316,8 +311,7 @@ export const COMMANDS: Command[] = [
       if (ctx.state.plan?.slot) throw new VramlabError('VL_ERR_STATE', "a plan's pause is the plan's: next goes on with it");
       const slot = ctx.state.slot();
       ctx.state.needPaused('abort').abort();
-      ctx.state.settle(slot, new Logits(0, 0, new Float32Array(0)));
-      slot.logits = null;
+      ctx.state.dropPause(slot);
       ctx.print(`aborted; the session holds ${slot.session.tokens} tokens`);
     },
   },

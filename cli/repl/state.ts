@@ -105,6 +105,13 @@ export class ReplState {
     this.model = null;
   }
 
+  /** The step is over without logits (aborted, or failed). */
+  dropPause(slot: SessionSlot): void {
+    slot.paused = null;
+    slot.edits = [];
+    slot.base = null;
+  }
+
   /** After a segment of the current step: paused at `layer`, or finished with logits. */
   settle(slot: SessionSlot, r: Logits | Paused): void {
     if (r instanceof Logits) {
@@ -133,14 +140,20 @@ export class ReplState {
         slot.stepMs += performance.now() - t;
       }
     };
-    let r = await timed(start);
-    while (!(r instanceof Logits)) {
-      const p: Paused = r;
-      this.onLayer?.(p.layer, L, slot.stepMs);
-      if (stopAtNext || this.breakpoints.has(p.layer) || this.interrupted) break;
-      r = await timed(() => p.resume());
+    try {
+      let r = await timed(start);
+      while (!(r instanceof Logits)) {
+        const p: Paused = r;
+        this.onLayer?.(p.layer, L, slot.stepMs);
+        if (stopAtNext || this.breakpoints.has(p.layer) || this.interrupted) break;
+        r = await timed(() => p.resume());
+      }
+      this.settle(slot, r);
+      return r;
+    } catch (e) {
+      // A failed resume aborts the step (or leaves it paused where it was: an offloaded step out of memory).
+      if (slot.paused && slot.session.paused !== slot.paused) this.dropPause(slot);
+      throw e;
     }
-    this.settle(slot, r);
-    return r;
   }
 }
