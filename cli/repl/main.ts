@@ -139,11 +139,15 @@ function interactive(state: ReplState, ctx: CommandContext): Promise<number> {
 export async function runRepl(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { device: { type: 'string' }, script: { type: 'string' }, budget: { type: 'string' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { device: { type: 'string' }, script: { type: 'string' }, budget: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   } catch (e) {
     throw new VramlabError('VL_ERR_USAGE', `repl: ${(e as Error).message.split('\n')[0] ?? ''} (see vramlab --help)`);
   }
   const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write('usage: vramlab repl [MODEL] [--device cpu|cuda:N] [--budget SIZE] [--script FILE]\n(inside it, help lists the commands)\n');
+    return 0;
+  }
   if (positionals.length > 1) throw new VramlabError('VL_ERR_USAGE', `repl: unexpected argument "${positionals[1]}" (see vramlab --help)`);
   const state = new ReplState(values.device ?? 'cpu');
   const ctx: CommandContext = { state, print: (l) => process.stdout.write(`${l}\n`) };
