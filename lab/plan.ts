@@ -35,8 +35,11 @@ export interface LoadPlan {
   ring: number | null;
   /** Streamed layers copied ahead; null: the runtime's default (1). */
   prefetch: number | null;
-  kvPoolTokens: number;
+  /** KV pool capacity in tokens; null: what the budget leaves after the weights, ring and workspace. */
+  kvPoolTokens: number | null;
   kvBlockTokens: number;
+  /** Pinned host memory for paged-out KV blocks; null or absent: the runtime's default. */
+  hostBudget?: number | null;
 }
 
 /** The swept values of a step, by setting name, for labels and rows ("ring": 2000000000). */

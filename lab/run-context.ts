@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { packageRoot } from '../runtime/index.js';
 import { Runtime } from '../runtime/runtime.js';
-import type { ModelInfo } from '../runtime/types.js';
+import type { ModelInfo, ModelOptions } from '../runtime/types.js';
 import type { Loaded, Measure, StepContext } from './measure.js';
 import type { ExperimentPlan, LoadPlan } from './plan.js';
 import { measureNamed } from './registry.js';
@@ -30,6 +30,11 @@ export function currentCommit(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** The model options of a load plan. */
+export function modelOptions(load: LoadPlan): ModelOptions {
+  return { placement: load.placement, ring: load.ring ?? undefined, prefetch: load.prefetch ?? undefined, kvPoolTokens: load.kvPoolTokens ?? undefined, kvBlockTokens: load.kvBlockTokens };
 }
 
 interface Held extends Loaded {
@@ -144,16 +149,10 @@ export class ExperimentRun {
     const key = JSON.stringify(load);
     if (this.#loaded?.key === key) return { ...this.#loaded, loadMs: null };
     this.unload();
-    const rt = await Runtime.open({ device: this.plan.device, budget: load.budget ?? undefined });
+    const rt = await Runtime.open({ device: this.plan.device, budget: load.budget ?? undefined, hostBudget: load.hostBudget ?? undefined });
     try {
       const t0 = performance.now();
-      const model = await rt.loadModel(load.model, {
-        placement: load.placement,
-        ring: load.ring ?? undefined,
-        prefetch: load.prefetch ?? undefined,
-        kvPoolTokens: load.kvPoolTokens,
-        kvBlockTokens: load.kvBlockTokens,
-      });
+      const model = await rt.loadModel(load.model, modelOptions(load));
       this.#loaded = { key, rt, model, loadMs: performance.now() - t0 };
     } catch (e) {
       rt.dispose();

@@ -29,7 +29,7 @@ import {
 import { errorCode, VramlabError } from './errors.js';
 
 /** The VL_ABI_VERSION of vramlab.h this file declares. */
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 
 export type {
   NativeBreakpointStats,

@@ -114,17 +114,16 @@ export class Session {
 
   /**
    * When the session runs next, for the next-use policy: smaller = sooner (a turn index or an expected
-   * start time in ms, one scale per model); null: unknown (paged out first).
+   * start time in ms, one scale per model); null: unknown (paged out first). Allowed while the session
+   * runs or has work scheduled.
    */
   nextUse(key: number | null): void {
-    this.#idle('set the next use of');
     if (key !== null && !(Number.isFinite(key) && key >= 0)) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `the next-use key must be a number >= 0 or null, got ${key}`);
     native.sessionSetNextUse(this.#live(), key ?? -1);
   }
 
-  /** At most this many KV blocks on the device for the session (a step that needs more fails); 0: no limit. */
+  /** At most this many KV blocks on the device for the session (a step that needs more fails); 0: no limit. Allowed while it runs. */
   setQuota(maxDeviceBlocks: number): void {
-    this.#idle('set the quota of');
     if (!Number.isInteger(maxDeviceBlocks) || maxDeviceBlocks < 0 || maxDeviceBlocks > 2 ** 31 - 1)
       throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `the quota must be a whole number from 0 to ${2 ** 31 - 1}, got ${maxDeviceBlocks}`);
     native.sessionSetQuota(this.#live(), maxDeviceBlocks);

@@ -25,7 +25,7 @@ extern "C" {
 #define VL_API __attribute__((visibility("default")))
 #endif
 
-#define VL_ABI_VERSION 4
+#define VL_ABI_VERSION 5
 
 typedef enum vl_status {
   VL_OK = 0,
@@ -181,6 +181,7 @@ typedef struct vl_paging_stats {
   uint64_t prefetched_blocks;     /* next-use: blocks paged in ahead of their step */
   double out_ms, in_ms;           /* the copies' own device time (copies known to be complete) */
   double stall_ms;                /* the compute stream waiting for pages (device time) */
+  double origin_ms;               /* the records' t_ms origin on the steady clock (CLOCK_MONOTONIC), ms */
 } vl_paging_stats;
 
 /* The scheduler of a model's batched steps (vl_model_step). */

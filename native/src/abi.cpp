@@ -96,7 +96,7 @@ template <typename F>
 int32_t session_call(vl_session *s, F &&body) {
   return guard(s ? &s->error : nullptr, nullptr, [&] {
     need(s, "session");
-    std::unique_lock<std::mutex> lock(s->session->busy, std::try_to_lock);
+    std::unique_lock<std::mutex> lock = s->session->call_lock();
     if (!lock.owns_lock()) {
       not_scheduled(*s->session);  // held by a batched step of the scheduler: say so
       throw vl::Error(VL_ERR_STATE, "the session is already running a step");
@@ -383,7 +383,7 @@ VL_API int32_t vl_model_paging_stats(vl_model *m, vl_paging_stats *out) {
     need(out, "out");
     const vl::PagingStats s = m->model->pager().stats();
     *out = vl_paging_stats{s.out_bytes,         s.in_bytes,          s.out_blocks, s.in_blocks, s.evictions, s.dropped_blocks,
-                           s.recomputed_tokens, s.prefetched_blocks, s.out_ms,     s.in_ms,     s.stall_ms};
+                           s.recomputed_tokens, s.prefetched_blocks, s.out_ms,     s.in_ms,     s.stall_ms, s.origin_ms};
   });
 }
 
@@ -436,7 +436,7 @@ VL_API int32_t vl_model_forward_batch(vl_model *m, vl_session *const *sessions, 
       for (int32_t j = 0; j < i; j++)
         if (sessions[j] == sessions[i]) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "a session is twice in the batch");
       if (counts[i] < 1) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "every session of a batch needs at least one token");
-      std::unique_lock<std::mutex> lock(sessions[i]->session->busy, std::try_to_lock);
+      std::unique_lock<std::mutex> lock = sessions[i]->session->call_lock();
       if (!lock.owns_lock()) throw vl::Error(VL_ERR_STATE, "a session of the batch is already running a step");
       not_scheduled(*sessions[i]->session);
       locks.push_back(std::move(lock));
@@ -491,7 +491,7 @@ VL_API int32_t vl_session_free(vl_session *s) {
     if (!s) return;
     vl::Scheduler &sched = s->session->model().scheduler();
     {
-      std::unique_lock<std::mutex> lock(s->session->busy, std::try_to_lock);
+      std::unique_lock<std::mutex> lock = s->session->call_lock();
       // Busy in a batched step of the scheduler: its work ends, and the step (milliseconds) is waited for.
       if (!lock.owns_lock() && !s->session->batched && !sched.busy(*s->session))
         throw vl::Error(VL_ERR_STATE, "the session is running a step: wait for it before freeing it");
@@ -595,12 +595,21 @@ VL_API int32_t vl_session_page_in(vl_session *s) {
   return session_call(s, [&](vl::Session &ss) { ss.model().pager().page_in(ss); });
 }
 
+// Not session_call: these only change the pager's view of the session, under the pager's lock, so they
+// are fine while the session runs, is in a batched step, or is being paged by another session's step
+// (which holds its `busy` while it moves its blocks).
 VL_API int32_t vl_session_set_next_use(vl_session *s, double key) {
-  return session_call(s, [&](vl::Session &ss) { ss.model().pager().set_next_use(ss, key); });
+  return guard(s ? &s->error : nullptr, nullptr, [&] {
+    need(s, "session");
+    s->session->model().pager().set_next_use(*s->session, key);
+  });
 }
 
 VL_API int32_t vl_session_set_quota(vl_session *s, int32_t max_device_blocks) {
-  return session_call(s, [&](vl::Session &ss) { ss.model().pager().set_quota(ss, max_device_blocks); });
+  return guard(s ? &s->error : nullptr, nullptr, [&] {
+    need(s, "session");
+    s->session->model().pager().set_quota(*s->session, max_device_blocks);
+  });
 }
 
 VL_API int32_t vl_session_last_step(vl_session *s, vl_step_stats *out) {
