@@ -5,6 +5,7 @@
 //   vramlab generate MODEL --ids 3,17,42 --max-new-tokens N [--device cpu] [--budget SIZE] [--json]
 //   vramlab info MODEL [--device cpu] [--budget SIZE] [--json]
 //   vramlab demo [--device cpu] [--budget SIZE]
+//   vramlab repl [MODEL] [--device D] [--script FILE]   (cli/repl/)
 //   vramlab report RESULTS.json... --out report.html
 //   vramlab check FILE... | plan FILE [--device D] | run FILE [--device D] [--out DIR]   (.vlab files)
 //
@@ -28,6 +29,8 @@ commands:
                                    greedy continuation (new tokens only)
   info MODEL                       the model's shape and memory
   demo                             a short run on the built-in tiny model
+  repl [MODEL] [--script FILE]     interactive breakpoint inspection: break, run, step,
+                                   stats, lens, edits, save (help inside the REPL)
   report RESULTS.json... --out report.html
                                    an HTML report (tables, figures) of results files
   check FILE...                    check .vlab experiment files (exit 0 when clean)
@@ -121,6 +124,10 @@ async function withModel<T>(values: Record<string, unknown>, modelArg: string | 
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'report') return runReport(argv.slice(1)); // its own options
+  if (argv[0] === 'repl') {
+    process.exitCode = await (await import('./repl/main.js')).runRepl(argv.slice(1));
+    return;
+  }
   if (argv[0] === 'check' || argv[0] === 'plan' || argv[0] === 'run') {
     process.exitCode = await (await import('./experiment.js')).runExperimentCommand(argv);
     return;

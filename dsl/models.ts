@@ -55,8 +55,8 @@ export function tokenizerPath(dir: string): string {
 
 const tokenizers = new Map<string, Tokenizer>();
 
-/** The ids of `text` under the directory's tokenizer.json (with its special tokens, e.g. BOS). */
-export function encodeText(dir: string, text: string): number[] {
+/** The directory's tokenizer.json, read once. */
+function tokenizerOf(dir: string): Tokenizer {
   let tok = tokenizers.get(dir);
   if (!tok) {
     const path = tokenizerPath(dir);
@@ -71,5 +71,15 @@ export function encodeText(dir: string, text: string): number[] {
     }
     tokenizers.set(dir, tok);
   }
-  return tok.encode(text).ids;
+  return tok;
+}
+
+/** The ids of `text` under the directory's tokenizer.json (with its special tokens, e.g. BOS). */
+export function encodeText(dir: string, text: string): number[] {
+  return tokenizerOf(dir).encode(text).ids;
+}
+
+/** The text of token ids under the directory's tokenizer.json. */
+export function decodeIds(dir: string, ids: number[]): string {
+  return tokenizerOf(dir).decode(ids);
 }

@@ -310,6 +310,13 @@ export class Session {
         this.#paused = null;
       },
       stats: () => breakpointStats(native.sessionBreakpointStats(this.#live())),
+      lens: (rows) =>
+        this.#run(async () => {
+          const vocab = this.model.shape.vocabSize;
+          const out = new Float32Array(rows * vocab);
+          await native.sessionLens(this.#live(), rows, out);
+          return new Logits(rows, vocab, out);
+        }),
       stillPaused,
     };
   }

@@ -383,6 +383,9 @@ VL_API int32_t vl_session_timeline(vl_session *s, vl_layer_timing *out, int32_t 
  *  - vl_session_activation_edit: x <- x * scale + vec at every position; vec (count == hidden floats)
  *    or NULL to only scale. Applied on the device at the resume; vl_session_activation_get shows it.
  *  - vl_session_breakpoint_stats: waits for the device to reach the pause (see vl_breakpoint_stats).
+ *  - vl_session_lens: the logit lens: the model's final norm and output head applied to the paused
+ *    activation (pending edits included) of the last `rows` positions (1 <= rows <= tokens), rows * vocab
+ *    float32 into logits. The step stays paused, unchanged: a resume gives the same logits as without it.
  * The pause itself does not wait for the device (unless offloading): a resume right away keeps the
  * device busy, and activation reads and writes wait for the pause's save on their own.
  * vl_session_free of a paused session drops its step. */
@@ -395,6 +398,7 @@ VL_API int32_t vl_session_activation_get(vl_session *s, float *out, int64_t coun
 VL_API int32_t vl_session_activation_set(vl_session *s, const float *in, int64_t count);
 VL_API int32_t vl_session_activation_edit(vl_session *s, float scale, const float *vec, int64_t count);
 VL_API int32_t vl_session_breakpoint_stats(vl_session *s, vl_breakpoint_stats *out);
+VL_API int32_t vl_session_lens(vl_session *s, int32_t rows, float *logits);
 
 #ifdef __cplusplus
 }

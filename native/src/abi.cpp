@@ -693,4 +693,15 @@ VL_API int32_t vl_session_breakpoint_stats(vl_session *s, vl_breakpoint_stats *o
   });
 }
 
+VL_API int32_t vl_session_lens(vl_session *s, int32_t rows, float *logits) {
+  return session_call(s, [&](vl::Session &ss) {
+    vl::Step &st = paused_step(ss, "there is no activation for the logit lens");
+    need(logits, "logits");
+    if (rows < 1 || rows > st.tokens())
+      throw vl::Error(VL_ERR_INVALID_ARGUMENT, "the logit lens takes 1 to " + std::to_string(st.tokens()) + " rows (the step's tokens), got " +
+                                                   std::to_string(rows));
+    ss.model().engine().lens(st, rows, logits);
+  });
+}
+
 }  // extern "C"
