@@ -128,7 +128,7 @@ function bind() {
     session_activation_set: lib.func('int32_t vl_session_activation_set(vl_session *s, const float *in, int64_t count)'),
     session_activation_edit: lib.func('int32_t vl_session_activation_edit(vl_session *s, float scale, const float *vec, int64_t count)'),
     session_breakpoint_stats: lib.func('int32_t vl_session_breakpoint_stats(vl_session *s, _Out_ vl_breakpoint_stats *out)'),
-    session_lens: lib.func('int32_t vl_session_lens(vl_session *s, int32_t rows, _Out_ float *logits)'),
+    session_lens: lib.func('int32_t vl_session_lens(vl_session *s, int32_t rows, _Out_ float *logits, _Out_ uint8_t *err)'),
   };
 }
 
@@ -394,6 +394,6 @@ export const native = {
   },
   /** The logit lens of the paused step: final norm + output head on its last `rows` positions, into out (rows x vocab). */
   sessionLens(s: Handle, rows: number, out: Float32Array): Promise<void> {
-    return callAsync(lib().session_lens, [s, rows, out], () => lib().session_error(s) as string);
+    return callAsync(lib().session_lens, [s, rows, out]);
   },
 };

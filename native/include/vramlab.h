@@ -398,7 +398,7 @@ VL_API int32_t vl_session_activation_get(vl_session *s, float *out, int64_t coun
 VL_API int32_t vl_session_activation_set(vl_session *s, const float *in, int64_t count);
 VL_API int32_t vl_session_activation_edit(vl_session *s, float scale, const float *vec, int64_t count);
 VL_API int32_t vl_session_breakpoint_stats(vl_session *s, vl_breakpoint_stats *out);
-VL_API int32_t vl_session_lens(vl_session *s, int32_t rows, float *logits);
+VL_API int32_t vl_session_lens(vl_session *s, int32_t rows, float *logits, vl_error *err);
 
 #ifdef __cplusplus
 }

@@ -693,8 +693,8 @@ VL_API int32_t vl_session_breakpoint_stats(vl_session *s, vl_breakpoint_stats *o
   });
 }
 
-VL_API int32_t vl_session_lens(vl_session *s, int32_t rows, float *logits) {
-  return session_call(s, [&](vl::Session &ss) {
+VL_API int32_t vl_session_lens(vl_session *s, int32_t rows, float *logits, vl_error *err) {
+  return session_call(s, err, [&](vl::Session &ss) {
     vl::Step &st = paused_step(ss, "there is no activation for the logit lens");
     need(logits, "logits");
     if (rows < 1 || rows > st.tokens())
