@@ -2,17 +2,20 @@
 //
 //   vramlab check FILE...                                    diagnostics; exit 0 when clean, 1 with any
 //   vramlab plan FILE [--device cpu|cuda:N]                  the compiled plan as JSON
-//   vramlab run FILE [--device cpu|cuda:N] [--out DIR]       runs it: DIR/EXPERIMENT.json and .csv
+//   vramlab run FILE [--device cpu|cuda:N] [--out DIR]       runs it: DIR/EXPERIMENT.json and .csv; exit 0 when
+//                                                            no row is an error, 2 when some are, 1 when all are
 //
 // --device replaces the file's device and selects its `on cpu { ... }` / `on cuda { ... }` settings.
-// Ctrl-C during a run stops after the step in progress and writes the rows so far (exit 130).
+// Ctrl-C (or SIGTERM) during a run stops after the step in progress and writes the rows so far (exit 130,
+// 143); rows are appended to DIR/EXPERIMENT.partial.jsonl as they are measured, so a kill keeps them too.
 import { parseArgs } from 'node:util';
 import { progressBar } from './progress.js';
 import { checkSource, compileSource, DiagnosticsError, formatDiagnostics, readVlabFile } from '../dsl/index.js';
 import { isDeviceName } from '../runtime/device.js';
 import { VramlabError } from '../runtime/errors.js';
-import { writeResultFiles } from '../lab/result-files.js';
-import { runPlan } from '../lab/runner.js';
+import { prepareOutDir, RowLog, writeResultFiles } from '../lab/result-files.js';
+import type { ExperimentResult } from '../lab/results.js';
+import { type RunResult, runSteps } from '../lab/runner.js';
 
 function usage(message: string): VramlabError {
   return new VramlabError('VL_ERR_USAGE', `${message} (see vramlab --help)`);
@@ -68,38 +71,97 @@ function fmt(v: unknown): string {
   return typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v);
 }
 
-/** vramlab run FILE: runs the plan with a progress bar, writes the result files, prints a summary. */
+function summary(e: ExperimentResult, paths: { json: string; csv: string }): string {
+  const ok = e.rows.filter((r) => r['status'] === 'ok').length;
+  const check = e.check ? `, check ${e.check.pass ? 'passed' : 'FAILED'}${e.check.worst !== null ? ` (worst ${fmt(e.check.worst)})` : ''}` : '';
+  const stopped = e.stopped ? ` (stopped: ${e.stopped === 'cancelled' ? 'cancelled' : 'time limit'})` : '';
+  return `${e.experiment}: ${e.rows.length} rows (${ok} ok)${check}${stopped} -> ${paths.json}, ${paths.csv}\n`;
+}
+
+/**
+ * vramlab run FILE: checks the output folder, runs the plan with a progress bar, appends each row to
+ * OUT/NAME.partial.jsonl as it is measured and writes OUT/NAME.json and .csv (atomically) at the end of
+ * each experiment; prints a summary. SIGINT (Ctrl-C) or SIGTERM stops after the step in progress and
+ * writes the rows so far (exit 130 or 143); a second one writes them at once and exits.
+ */
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { device: { type: 'string' }, out: { type: 'string' } });
   if (positionals.length !== 1) throw usage('run takes one .vlab file');
   checkDevice(values.device);
   const file = positionals[0] as string;
   const out = values.out ?? 'results';
-  const compiled = compileSource(readVlabFile(file), { file, device: values.device });
+  const text = readVlabFile(file);
+  const diagnostics = checkSource(text, { file });
+  if (diagnostics.length > 0) {
+    process.stderr.write(formatDiagnostics(diagnostics) + '\n'); // every one check shows, not only the first
+    return 1;
+  }
+  const compiled = compileSource(text, { file, device: values.device });
+  prepareOutDir(out); // before the first step: an unwritable --out fails now, not after the run
 
   const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130); // a second Ctrl-C: stop at once
+  let current: { result: ExperimentResult; log: RowLog } | null = null;
+  let signalled: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    const status = sig === 'SIGTERM' ? 143 : 130;
+    if (controller.signal.aborted) {
+      // the second signal: the finished rows go to the result files now, then stop at once
+      if (current) {
+        current.result.stopped = 'cancelled';
+        writeResultFiles(out, current.result.experiment, current.result);
+        current.log.remove();
+      }
+      process.exit(status);
+    }
+    signalled = sig;
     controller.abort();
-    process.stderr.write('\nvramlab: stopping after the step in progress (Ctrl-C again to quit now)\n');
+    process.stderr.write(`\nvramlab: stopping after the step in progress (${sig === 'SIGINT' ? 'Ctrl-C' : sig} again to quit now)\n`);
   };
-  process.on('SIGINT', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const bar = progressBar();
-  let result;
+  let result: RunResult;
+  let rows = 0;
+  let okRows = 0;
   try {
-    result = await runPlan(compiled, { signal: controller.signal, onProgress: (p) => bar.update(p) });
+    const events = runSteps(compiled, { signal: controller.signal, onProgress: (p) => bar.update(p) });
+    for (;;) {
+      const r = await events.next();
+      if (r.done) {
+        result = r.value;
+        break;
+      }
+      const ev = r.value;
+      if (ev.kind === 'experiment') current = { result: ev.result, log: new RowLog(out, ev.result.experiment) };
+      else if (ev.kind === 'row') {
+        current?.log.append(ev.row);
+        rows++;
+        if (!String(ev.row['status']).startsWith('error')) okRows++; // out_of_memory is a measured outcome (no paging)
+      }
+      else if (ev.kind === 'end' && current) {
+        const paths = writeResultFiles(out, ev.result.experiment, ev.result);
+        current.log.remove();
+        current = null;
+        bar.end();
+        process.stdout.write(summary(ev.result, paths));
+      }
+    }
   } finally {
     bar.end();
-    process.off('SIGINT', onSigint);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
-  for (const e of result.experiments) {
-    const paths = writeResultFiles(out, e.experiment, e);
-    const ok = e.rows.filter((r) => r['status'] === 'ok').length;
-    const check = e.check ? `, check ${e.check.pass ? 'passed' : 'FAILED'}${e.check.worst !== null ? ` (worst ${fmt(e.check.worst)})` : ''}` : '';
-    const stopped = e.stopped ? ` (stopped: ${e.stopped === 'cancelled' ? 'cancelled' : 'time limit'})` : '';
-    process.stdout.write(`${e.experiment}: ${e.rows.length} rows (${ok} ok)${check}${stopped} -> ${paths.json}, ${paths.csv}\n`);
+  if (signalled === 'SIGTERM') return 143;
+  if (result.cancelled) return 130;
+  if (rows > 0 && okRows === 0) {
+    process.stderr.write(`vramlab: every row failed (${rows} of ${rows})\n`);
+    return 1;
   }
-  return result.cancelled ? 130 : 0;
+  if (okRows < rows) {
+    process.stderr.write(`vramlab: ${rows - okRows} of ${rows} rows failed\n`);
+    return 2;
+  }
+  return 0;
 }
 
 /** Runs check, plan or run (argv[0]); returns the exit status. Diagnostics go to stderr as they are. */

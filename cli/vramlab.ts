@@ -3,6 +3,7 @@
 //
 //   vramlab logits MODEL --ids 3,17,42 [--steer L:S ...] [--device cpu] [--budget SIZE] [--placement P --ring SIZE --prefetch N] [--json]
 //   vramlab generate MODEL --ids 3,17,42 --max-new-tokens N [--device cpu] [--budget SIZE] [--json]
+//   vramlab generate MODEL --ids-file FILE --max-new-tokens N [--turns] [--paging P] [--host-budget SIZE] [--json]
 //   vramlab info MODEL [--device cpu] [--budget SIZE] [--json]
 //   vramlab demo [--device cpu] [--budget SIZE]
 //   vramlab repl [MODEL] [--device D] [--script FILE]   (cli/repl/)
@@ -11,12 +12,16 @@
 //
 // MODEL is a HuggingFace Llama directory or synthetic:<spec> (see runtime/synthetic.ts).
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runDemo } from './demo.js';
+import { generateMany, readIdsFile } from './multi.js';
 import { runReport } from './report.js';
 import { VramlabError } from '../runtime/errors.js';
 import type { Steer } from '../runtime/types.js';
 import { type Model, Runtime } from '../runtime/runtime.js';
-import { type Placement, PLACEMENTS } from '../runtime/types.js';
+import { PAGING_POLICIES, type PagingPolicy, type Placement, PLACEMENTS } from '../runtime/types.js';
+import { packageRoot } from '../runtime/native.js';
 import { formatSize } from '../runtime/units.js';
 
 const USAGE = `usage: vramlab <command> [options]
@@ -27,6 +32,8 @@ commands:
                                    breakpoint after layer L; repeatable)
   generate MODEL --ids 3,17,42 --max-new-tokens N
                                    greedy continuation (new tokens only)
+  generate MODEL --ids-file FILE --max-new-tokens N [--turns]
+                                   one session per line of FILE, batched (or in turns)
   info MODEL                       the model's shape and memory
   demo                             a short run on the built-in tiny model
   repl [MODEL] [--script FILE]     interactive breakpoint inspection: break, run, step,
@@ -40,13 +47,17 @@ commands:
                                    as EXPERIMENT.json and EXPERIMENT.csv
 
 options:
-  --device cpu|cuda:N              device (default cpu)
+  --device cpu|cuda:N              device (default cpu; plan and run: the file's own device)
   --budget SIZE                    VRAM budget, e.g. 512MB, 24GiB (default: the device's memory)
   --kv-pool-tokens N               KV pool capacity in tokens (default: max positions, at most 4096)
   --placement P                    resident (default) | stream | stream-sync | accelerate | auto
   --ring SIZE                      ring buffer for streamed layers (default: two layers)
   --prefetch N                     streamed layers copied ahead (default 1)
+  --host-budget SIZE               pinned host memory for paged-out KV blocks
+  --paging P                       lru (default) | next-use | recompute | none
   --json                           machine-readable output
+  --version                        the version
+  COMMAND --help                   that command's usage
 
 MODEL: a HuggingFace Llama directory (config.json + safetensors), or synthetic:<spec> with
 <spec> = NAME[,key=value...] (NAME: tiny, llama-7b, llama-13b, llama-70b, llama-3-8b, llama-3-70b)
@@ -54,8 +65,62 @@ or key=value,... (hidden, layers, heads, kv_heads, head_dim, ffn, vocab, max_pos
 tie, dtype=f16|bf16|f32, seed), e.g. synthetic:llama-7b,layers=2 or
 synthetic:hidden=256,layers=2,heads=4,ffn=688,vocab=1000`;
 
+/** Each command's own usage (`vramlab COMMAND --help`). */
+const COMMAND_USAGE: Record<string, string> = {
+  logits: `usage: vramlab logits MODEL --ids 3,17,42 [--steer L:S ...] [--device cpu|cuda:N] [--budget SIZE]
+                      [--kv-pool-tokens N] [--placement P] [--ring SIZE] [--prefetch N] [--json]
+  the logits at every input position (argmax and max logit a row; --json: every logit)
+  --steer L:S      scale decoder layer L's output by S (repeatable)`,
+  generate: `usage: vramlab generate MODEL --ids 3,17,42 --max-new-tokens N [--device cpu|cuda:N] [--budget SIZE]
+                        [--kv-pool-tokens N] [--placement P] [--ring SIZE] [--prefetch N] [--json]
+       vramlab generate MODEL --ids-file FILE --max-new-tokens N [--turns] [--budget SIZE] [--host-budget SIZE]
+                        [--kv-pool-tokens N] [--paging lru|next-use|recompute|none] [--json]
+  greedy continuation: N new tokens (prompt + N at most the model's max_position_embeddings)
+  --ids-file FILE  one prompt a line (comma-separated ids), each its own session; batched through the
+                   scheduler, or with --turns prefilled and then decoded round robin, one token a turn
+  --json           {"tokens": [...]}; with --ids-file {"tokens": [[...], ...], "paging": {"out_bytes",
+                   "in_bytes", "peak_vram_bytes", "budget_bytes", "evictions"}}`,
+  info: `usage: vramlab info MODEL [--device cpu|cuda:N] [--budget SIZE] [--kv-pool-tokens N] [--placement P] [--json]
+  the model's shape, weights, placement and KV pool under the budget`,
+  demo: `usage: vramlab demo [--device cpu|cuda:N] [--budget SIZE]
+  a short prefill and decode on the built-in tiny model, with timings and memory`,
+  report: `usage: vramlab report RESULTS.json... --out report.html [--title TEXT]
+  an HTML report (tables, figures) of results files`,
+  check: `usage: vramlab check FILE...
+  checks .vlab files: diagnostics on stderr; exit 0 when every file is clean, 1 otherwise`,
+  plan: `usage: vramlab plan FILE [--device cpu|cuda:N]
+  the compiled plan of a .vlab file as JSON (--device: default the file's own)`,
+  run: `usage: vramlab run FILE [--device cpu|cuda:N] [--out DIR]
+  runs a .vlab file (--device: default the file's own); DIR/EXPERIMENT.json and .csv (default DIR: results/);
+  exit 0 when no row is an error (out_of_memory is a result), 2 when some are, 1 when all are,
+  130 on Ctrl-C, 143 on SIGTERM`,
+};
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** Options that take a value, so that a negative number after one is its value, not an option. */
+function joinNegativeValues(argv: string[], takesValue: (name: string) => boolean): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const next = argv[i + 1];
+    if (a.startsWith('--') && !a.includes('=') && takesValue(a.slice(2)) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 const OPTIONS = {
   ids: { type: 'string' },
+  'ids-file': { type: 'string' },
+  'host-budget': { type: 'string' },
+  paging: { type: 'string' },
+  turns: { type: 'boolean' },
+  version: { type: 'boolean' },
   'max-new-tokens': { type: 'string' },
   device: { type: 'string' },
   budget: { type: 'string' },
@@ -92,18 +157,20 @@ function parseSteer(texts: string[] | undefined): Steer[] | undefined {
   });
 }
 
-function parseCount(text: string | undefined, name: string): number | undefined {
+function parseCount(text: string | undefined, name: string, min = 0): number | undefined {
   if (text === undefined) return undefined;
   const v = Number(text);
   // Counts cross the ABI as int32/int64: bound them here so that none wraps (4294967297 became 1).
-  if (!/^\s*\d+\s*$/.test(text) || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1)
-    throw usage(`${name}: "${text}" is not a whole number from 0 to ${2 ** 31 - 1}`);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isInteger(v) || v < min || v > 2 ** 31 - 1)
+    throw usage(`${name}: "${text}" must be a ${min > 0 ? 'positive' : 'non-negative'} whole number, at most ${2 ** 31 - 1}`);
   return v;
 }
 
 async function withModel<T>(values: Record<string, unknown>, modelArg: string | undefined, body: (model: Model, rt: Runtime) => Promise<T>): Promise<T> {
   if (!modelArg) throw usage('missing MODEL (a model directory or synthetic:<spec>)');
-  const rt = await Runtime.open({ device: (values['device'] as string | undefined) ?? 'cpu', budget: values['budget'] as string | undefined });
+  const paging = values['paging'] as string | undefined;
+  if (paging !== undefined && !PAGING_POLICIES.includes(paging as PagingPolicy)) throw usage(`--paging: "${paging}" is not one of ${PAGING_POLICIES.join(', ')}`);
+  const rt = await Runtime.open({ device: (values['device'] as string | undefined) ?? 'cpu', budget: values['budget'] as string | undefined, hostBudget: values['host-budget'] as string | undefined });
   try {
     const kvPoolTokens = parseCount(values['kv-pool-tokens'] as string | undefined, '--kv-pool-tokens');
     const prefetch = parseCount(values['prefetch'] as string | undefined, '--prefetch');
@@ -115,6 +182,7 @@ async function withModel<T>(values: Record<string, unknown>, modelArg: string | 
       placement: placement as Placement | undefined,
       ring: values['ring'] as string | undefined,
       prefetch,
+      paging: paging as PagingPolicy | undefined,
     });
     return await body(model, rt);
   } finally {
@@ -122,7 +190,23 @@ async function withModel<T>(values: Record<string, unknown>, modelArg: string | 
   }
 }
 
+/** Prompt plus new tokens must fit the model's positions. */
+function checkLength(model: Model, prompt: number, n: number, where: string): void {
+  const max = model.info().shape.maxPositionEmbeddings;
+  if (prompt + n > max)
+    throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `${where}a ${prompt}-token prompt plus ${n} new tokens is ${prompt + n} positions, more than the model's max_position_embeddings ${max}`);
+}
+
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    console.log(`vramlab ${version()}`);
+    return;
+  }
+  const commandUsage = argv[0] === undefined ? undefined : COMMAND_USAGE[argv[0]];
+  if (commandUsage && argv.slice(1).some((a) => a === '--help' || a === '-h')) {
+    console.log(commandUsage);
+    return;
+  }
   if (argv[0] === 'report') return runReport(argv.slice(1)); // its own options
   if (argv[0] === 'repl') {
     process.exitCode = await (await import('./repl/main.js')).runRepl(argv.slice(1));
@@ -134,12 +218,17 @@ async function main(argv: string[]): Promise<void> {
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    const takesValue = (name: string) => (OPTIONS as Record<string, { type: string }>)[name]?.type === 'string';
+    parsed = parseArgs({ args: joinNegativeValues(argv, takesValue), options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
     throw usage((e as Error).message.split('\n')[0] ?? 'bad arguments');
   }
   const { values, positionals } = parsed;
   const [command, modelArg, ...rest] = positionals;
+  if (values.version) {
+    console.log(`vramlab ${version()}`);
+    return;
+  }
   if (values.help || command === undefined || command === 'help') {
     console.log(USAGE);
     return;
@@ -169,10 +258,22 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'generate': {
-      const ids = parseIds(values.ids);
-      const n = parseCount(values['max-new-tokens'], '--max-new-tokens');
+      const n = parseCount(values['max-new-tokens'], '--max-new-tokens', 1);
       if (n === undefined) throw usage('--max-new-tokens is required');
+      if (values['ids-file'] !== undefined) {
+        if (values.ids !== undefined) throw usage('give --ids or --ids-file, not both');
+        const prompts = readIdsFile(values['ids-file']);
+        await withModel(values, modelArg, async (model, rt) => {
+          prompts.forEach((p, i) => checkLength(model, p.length, n, `${values['ids-file']}:${i + 1}: `));
+          const out = await generateMany(rt, model, prompts, n, values.turns ?? false);
+          process.stdout.write(json ? JSON.stringify(out) + '\n' : out.tokens.map((t) => t.join(' ')).join('\n') + '\n');
+        });
+        return;
+      }
+      if (values.turns) throw usage('--turns needs --ids-file');
+      const ids = parseIds(values.ids);
       await withModel(values, modelArg, async (model) => {
+        checkLength(model, ids.length, n, '');
         const tokens = await model.createSession().generate(ids, n);
         process.stdout.write(json ? JSON.stringify({ tokens }) + '\n' : tokens.join(' ') + '\n');
       });

@@ -1,10 +1,11 @@
 // vramlab check, plan and run: exit statuses, diagnostics on stderr, and end-to-end runs of the
 // experiments/ files' CPU variants with their result files checked.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compileSource } from '../../dsl/index.js';
+import { readRowLog, writeResultsJson } from '../../lab/result-files.js';
 import { tempDir } from '../helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -159,22 +160,108 @@ describe('vramlab run (CPU variants)', () => {
     expect(existsSync(join(dir, 'a.json'))).toBe(false);
   });
 
-  it('Ctrl-C stops the run and keeps the rows so far (exit 130)', async () => {
-    const dir = temp();
+  const LONG = 'experiment long {\n  measure = decode\n  model = synthetic(tiny)\n  prompt = 16 tokens\n  new_tokens = 4\n  repeat = 10000\n}\n';
+
+  /** Starts a long run in the background; `ready` resolves once its first row is on disk (the partial file). */
+  function longRun(dir: string) {
     const file = join(dir, 'long.vlab');
-    writeFileSync(file, 'experiment long {\n  measure = decode\n  model = synthetic(tiny)\n  prompt = 16 tokens\n  new_tokens = 4\n  repeat = 10000\n}\n');
+    writeFileSync(file, LONG);
     const child = spawn(process.execPath, [CLI, 'run', file, '--device', 'cpu', '--out', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    await new Promise((r) => setTimeout(r, 2000));
-    child.kill('SIGINT');
-    const status = await exited;
-    expect(status).toBe(130);
-    expect(stderr).toContain('stopping after the step in progress');
-    const { json } = results(dir, 'long');
-    expect(json.stopped).toBe('cancelled');
-    expect(json.rows.length).toBeGreaterThan(0);
-    expect(json.rows.length).toBeLessThan(10_000);
+    const exited = new Promise<number | null>((r) => child.on('exit', (code, signal) => r(code ?? (signal ? -1 : null))));
+    const partial = join(dir, 'long.partial.jsonl');
+    const ready = (async () => {
+      for (let i = 0; i < 1200; i++) {
+        if (existsSync(partial) && readFileSync(partial, 'utf8').includes('\n')) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no row after 60 s: ${stderr}`);
+    })();
+    return { child, exited, ready, partial, stderr: () => stderr };
+  }
+
+  for (const [signal, status, what] of [['SIGINT', 130, 'Ctrl-C'], ['SIGTERM', 143, 'SIGTERM']] as const)
+    it(`${what} stops the run after the step in progress and keeps every finished row (exit ${status})`, async () => {
+      const dir = temp();
+      const run = longRun(dir);
+      await run.ready; // a row is measured: the run is under way
+      run.child.kill(signal);
+      expect(await run.exited).toBe(status);
+      expect(run.stderr()).toContain('stopping after the step in progress');
+      const { json, csv } = results(dir, 'long');
+      expect(json.stopped).toBe('cancelled');
+      expect(json.rows.length).toBeGreaterThan(0);
+      expect(json.rows.length).toBeLessThan(10_000);
+      for (const row of json.rows) expect(row['status']).toBe('ok');
+      expect(csv).toHaveLength(json.rows.length + 1);
+      expect(existsSync(run.partial)).toBe(false);
+    });
+
+  it('a kill (SIGKILL) mid-run leaves the previous result files intact and the finished rows in NAME.partial.jsonl', async () => {
+    const dir = temp();
+    const previous = '{"benchmark":"decode","device":"cpu","commit":"x","rows":[]}\n';
+    writeFileSync(join(dir, 'long.json'), previous);
+    writeFileSync(join(dir, 'long.csv'), 'a\n1\n');
+    const run = longRun(dir);
+    await run.ready;
+    run.child.kill('SIGKILL');
+    await run.exited;
+    expect(readFileSync(join(dir, 'long.json'), 'utf8')).toBe(previous);
+    expect(readFileSync(join(dir, 'long.csv'), 'utf8')).toBe('a\n1\n');
+    const rows = readRowLog(run.partial);
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows[0]).toMatchObject({ baseline: 'kv-cache', run_id: 0, status: 'ok' });
+  });
+
+  it('rows are on disk as they are measured, and the partial file is gone once the files are written', () => {
+    const out = temp();
+    const r = vramlab('run', 'experiments/decode.vlab', '--device', 'cpu', '--out', out);
+    expect(r.status).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['decode.csv', 'decode.json', 'decode_sessions.csv', 'decode_sessions.json']);
+  });
+});
+
+describe('vramlab run --out that cannot be written', () => {
+  const cases: [string, (d: string) => string, (d: string, out: string) => string][] = [
+    ['a file', (d) => join(d, 'file'), (_d, out) => `vramlab: ${out}: cannot use as the output folder (it is a file)\n`],
+    ['a path under a file', (d) => join(d, 'file', 'sub'), (d) => `vramlab: ${join(d, 'file', 'sub')}: cannot use as the output folder (${join(d, 'file')} is a file)\n`],
+    ['/proc/self/nope', () => '/proc/self/nope/deeper', () => 'vramlab: /proc/self/nope/deeper: cannot create the output folder (no such file or directory)\n'],
+  ];
+  for (const [what, outOf, message] of cases)
+    it(`is ${what}: one line at once, before any step runs`, () => {
+      const dir = temp();
+      writeFileSync(join(dir, 'file'), 'not a folder');
+      const file = join(dir, 'long.vlab');
+      writeFileSync(file, 'experiment long {\n  measure = decode\n  model = synthetic(tiny)\n  prompt = 16 tokens\n  new_tokens = 4\n  repeat = 10000\n}\n');
+      const out = outOf(dir);
+      const t0 = Date.now();
+      const r = spawnSync(process.execPath, [CLI, 'run', file, '--device', 'cpu', '--out', out], { encoding: 'utf8', cwd: ROOT, timeout: 20_000 });
+      expect(r.stderr).toBe(message(dir, out));
+      expect(r.status).toBe(1);
+      expect(Date.now() - t0).toBeLessThan(10_000); // 10000 repeats would take minutes
+      expect(readFileSync(join(dir, 'file'), 'utf8')).toBe('not a folder');
+    });
+});
+
+describe('result files written atomically', () => {
+  it('a write that fails leaves the previous file whole and no temporary file', () => {
+    const dir = temp();
+    const path = join(dir, 'r.json');
+    writeFileSync(path, '{"old": true}\n');
+    mkdirSync(`${path}.${process.pid}.tmp`); // the temporary name cannot be written: the write fails
+    expect(() => writeResultsJson(path, { rows: [] })).toThrow(/r\.json: cannot write/);
+    expect(readFileSync(path, 'utf8')).toBe('{"old": true}\n');
+    rmSync(`${path}.${process.pid}.tmp`, { recursive: true });
+    writeResultsJson(path, { rows: [1] });
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ rows: [1] });
+    expect(readdirSync(dir)).toEqual(['r.json']);
+  });
+
+  it('a torn last line of a partial file is left out', () => {
+    const dir = temp();
+    const path = join(dir, 'x.partial.jsonl');
+    writeFileSync(path, '{"a":1}\n{"a":2}\n{"a":');
+    expect(readRowLog(path)).toEqual([{ a: 1 }, { a: 2 }]);
   });
 });

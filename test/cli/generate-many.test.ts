@@ -1,0 +1,95 @@
+// vramlab generate MODEL --ids-file FILE: one session per line, batched through the scheduler or in
+// round-robin turns; greedy tokens must not depend on paging (a pool that holds every session or two).
+import { spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { GQA, tempDir } from '../helpers.js';
+
+const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'vramlab.js');
+const dir = tempDir();
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function vramlab(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+type Out = { tokens: number[][]; paging: Record<string, number> };
+
+// 4 prompts of 20 tokens, 8 new: 28 positions = 2 blocks of 16 each; a 64-token pool holds two sessions.
+const prompts = [0, 1, 2, 3].map((s) => Array.from({ length: 20 }, (_, i) => (s * 37 + i * 11) % 500));
+const FILE = join(dir, 'prompts.txt');
+writeFileSync(FILE, prompts.map((p) => p.join(',')).join('\n') + '\n');
+const N = 8;
+
+const alone = prompts.map((p) => {
+  const r = vramlab('generate', GQA, '--ids', p.join(','), '--max-new-tokens', String(N), '--json');
+  expect(r.status).toBe(0);
+  return (JSON.parse(r.stdout) as { tokens: number[] }).tokens;
+});
+
+function many(...extra: string[]): Out {
+  const r = vramlab('generate', GQA, '--ids-file', FILE, '--max-new-tokens', String(N), '--json', ...extra);
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  return JSON.parse(r.stdout) as Out;
+}
+
+describe('vramlab generate --ids-file', () => {
+  it('prints exactly {"tokens", "paging": {out_bytes, in_bytes, peak_vram_bytes, budget_bytes, evictions}}', () => {
+    const out = many();
+    expect(Object.keys(out)).toEqual(['tokens', 'paging']);
+    expect(Object.keys(out.paging)).toEqual(['out_bytes', 'in_bytes', 'peak_vram_bytes', 'budget_bytes', 'evictions']);
+    for (const v of Object.values(out.paging)) expect(Number.isInteger(v) && v >= 0).toBe(true);
+    expect(out.paging['peak_vram_bytes']).toBeGreaterThan(0);
+    expect(out.paging['peak_vram_bytes']).toBeLessThanOrEqual(out.paging['budget_bytes'] as number);
+    expect(out.tokens).toEqual(alone);
+  });
+
+  for (const mode of [[], ['--turns']])
+    for (const policy of ['lru', 'next-use', 'recompute'])
+      it(`${mode.length ? 'in turns' : 'batched'}, --paging ${policy}: the same greedy tokens with a pool of everything and one of two sessions`, () => {
+        const big = many('--paging', policy, ...mode);
+        const small = many('--paging', policy, '--kv-pool-tokens', '64', ...mode);
+        expect(big.tokens).toEqual(alone);
+        expect(small.tokens).toEqual(alone);
+        expect(big.paging['evictions']).toBe(0);
+        expect(small.paging['evictions']).toBeGreaterThan(0);
+        if (policy !== 'recompute' && mode.length) {
+          expect(small.paging['out_bytes']).toBeGreaterThan(0);
+          expect(small.paging['in_bytes']).toBeGreaterThan(0);
+        }
+      });
+
+  it('--paging none: the same tokens when the pool holds everything; a one-line KV pool error naming --kv-pool-tokens when not', () => {
+    expect(many('--paging', 'none', '--turns').tokens).toEqual(alone);
+    const r = vramlab('generate', GQA, '--ids-file', FILE, '--max-new-tokens', String(N), '--paging', 'none', '--turns', '--kv-pool-tokens', '64');
+    expect(r.status).toBe(1);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/KV pool exhausted.*--kv-pool-tokens/);
+  });
+
+  it.each([
+    ['1,2\n3,x\n', /^vramlab: .*bad\.txt:2: "x" is not a token id/],
+    ['1,2\n\n3\n', /^vramlab: .*bad\.txt:2: empty line/],
+    ['1,,2\n', /^vramlab: .*bad\.txt:1: "" is not a token id/],
+    ['1\n-4\n', /^vramlab: .*bad\.txt:2: "-4" is not a token id/],
+    ['', /^vramlab: .*bad\.txt: no prompts/],
+  ])('a bad line gives a line-numbered one-line error (%j)', (text, pattern) => {
+    const bad = join(dir, 'bad.txt');
+    writeFileSync(bad, text);
+    const r = vramlab('generate', GQA, '--ids-file', bad, '--max-new-tokens', '2');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(pattern);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it('a prompt past the vocabulary names its line', () => {
+    const bad = join(dir, 'vocab.txt');
+    writeFileSync(bad, '1,2\n3,99999\n');
+    const r = vramlab('generate', GQA, '--ids-file', bad, '--max-new-tokens', '2');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/99999.*outside the vocabulary/);
+  });
+});
