@@ -52,7 +52,7 @@ describe.skipIf(!hasPython)('in a terminal', () => {
         { send: '2\r', expect: `breakpoints after layers 2\r?\n${PROMPT}` },
         { send: 'sess\t\t', expect: 'session\\s+sessions' },
         { send: ' \t\t', expect: 'new\\s+0' },
-        { send: '\x15\r', expect: PROMPT },
+        { send: '\x15\r', expect: `\n${PROMPT}` }, // Ctrl-U redraws the prompt: wait for the one after Enter
         { send: '\r', expect: PROMPT }, // Enter on an empty line: only a new prompt
         { send: 'quit\r', expect: '' },
       ],
