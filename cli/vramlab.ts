@@ -6,6 +6,7 @@
 //   vramlab generate MODEL --ids-file FILE --max-new-tokens N [--turns] [--paging P] [--host-budget SIZE] [--json]
 //   vramlab info MODEL [--device cpu] [--budget SIZE] [--json]
 //   vramlab demo [--device cpu] [--budget SIZE]
+//   vramlab repl [MODEL] [--device D] [--script FILE]   (cli/repl/)
 //   vramlab report RESULTS.json... --out report.html
 //   vramlab check FILE... | plan FILE [--device D] | run FILE [--device D] [--out DIR]   (.vlab files)
 //
@@ -35,6 +36,8 @@ commands:
                                    one session per line of FILE, batched (or in turns)
   info MODEL                       the model's shape and memory
   demo                             a short run on the built-in tiny model
+  repl [MODEL] [--script FILE]     interactive breakpoint inspection: break, run, step,
+                                   stats, lens, edits, save (help inside the REPL)
   report RESULTS.json... --out report.html
                                    an HTML report (tables, figures) of results files
   check FILE...                    check .vlab experiment files (exit 0 when clean)
@@ -157,7 +160,9 @@ function parseSteer(texts: string[] | undefined): Steer[] | undefined {
 function parseCount(text: string | undefined, name: string, min = 0): number | undefined {
   if (text === undefined) return undefined;
   const v = Number(text);
-  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(v) || v < min) throw usage(`${name}: "${text}" must be a ${min > 0 ? 'positive' : 'non-negative'} integer`);
+  // Counts cross the ABI as int32/int64: bound them here so that none wraps (4294967297 became 1).
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isInteger(v) || v < min || v > 2 ** 31 - 1)
+    throw usage(`${name}: "${text}" must be a ${min > 0 ? 'positive' : 'non-negative'} whole number, at most ${2 ** 31 - 1}`);
   return v;
 }
 
@@ -203,6 +208,10 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (argv[0] === 'report') return runReport(argv.slice(1)); // its own options
+  if (argv[0] === 'repl') {
+    process.exitCode = await (await import('./repl/main.js')).runRepl(argv.slice(1));
+    return;
+  }
   if (argv[0] === 'check' || argv[0] === 'plan' || argv[0] === 'run') {
     process.exitCode = await (await import('./experiment.js')).runExperimentCommand(argv);
     return;

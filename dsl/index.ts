@@ -4,13 +4,12 @@
 //   const diagnostics = checkSource(text, 'streaming.vlab');            // [] when clean
 //   const plan = compileSource(text, { file: 'streaming.vlab', device: 'cpu' });
 //   const result = await runSource(text, { file: 'streaming.vlab', device: 'cpu', onProgress });
-import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { checkFile, checkStructure } from './checker.js';
 import { compileExperiment } from './compiler.js';
 import { type Diagnostic, DiagnosticSink, DiagnosticsError } from './diagnostics.js';
-import { parseVlab } from './parse.js';
-import { VramlabError } from '../runtime/errors.js';
+import { readRegularFile } from './files.js';
+import { MAX_FILE_BYTES, parseVlab } from './parse.js';
 import type { ExperimentPlan, Plan } from '../lab/plan.js';
 import { type RunOptions, type RunResult, runPlan } from '../lab/runner.js';
 
@@ -34,6 +33,8 @@ export function checkSource(text: string, options: SourceOptions = {}): Diagnost
   const parsed = parseVlab(text, file);
   const sink = new DiagnosticSink(file);
   checkFile(parsed.ast, sink, baseDirOf(options));
+  // As compileSource: plan and run reject a file with no experiment, so check says so too.
+  if (parsed.diagnostics.length === 0 && sink.list().length === 0 && parsed.ast.experiments.length === 0) sink.error({ line: 1, column: 1, offset: 0, length: 0 }, 'missing', 'the file has no experiment', 'write experiment NAME { measure = ... }');
   return [...parsed.diagnostics, ...sink.list()].sort((a, b) => a.offset - b.offset);
 }
 
@@ -57,13 +58,10 @@ export function compileSource(text: string, options: SourceOptions & { device?: 
 
 /** Reads a .vlab file as text; a VramlabError naming the file when it cannot. */
 export function readVlabFile(path: string): string {
-  try {
-    if (statSync(path).isDirectory()) throw new VramlabError('VL_ERR_IO', `${path}: is a directory, not a .vlab file`);
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    if (e instanceof VramlabError) throw e;
-    throw new VramlabError('VL_ERR_IO', `${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+  // A regular file of at most MAX_FILE_BYTES, checked before it is read; a UTF-8 byte order mark
+  // (some editors write one) is not part of the text.
+  const text = readRegularFile(path, MAX_FILE_BYTES, 'a .vlab file').toString('utf8');
+  return text.startsWith('\uFEFF') ? text.slice(1) : text;
 }
 
 /** Checks, compiles and runs a .vlab text; the results as runPlan gives them. */

@@ -3,6 +3,7 @@
 // through the directory's tokenizer.json (@huggingface/tokenizers: the maintained tokenizers, no
 // hand-written BPE).
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readRegularFile } from './files.js';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { VramlabError } from '../runtime/errors.js';
@@ -34,8 +35,9 @@ export function directoryFacts(dir: string): ModelFacts {
   if (!existsSync(path)) throw new VramlabError('VL_ERR_IO', `${dir} has no config.json`);
   let config: Record<string, unknown>;
   try {
-    config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    config = JSON.parse(readRegularFile(path, 16 * 2 ** 20, 'a config.json').toString('utf8')) as Record<string, unknown>;
   } catch (e) {
+    if (e instanceof VramlabError) throw e;
     throw new VramlabError('VL_ERR_FORMAT', `${path} is not JSON: ${(e as Error).message}`);
   }
   const maxPositions = typeof config['max_position_embeddings'] === 'number' ? (config['max_position_embeddings'] as number) : 4096;
@@ -53,8 +55,8 @@ export function tokenizerPath(dir: string): string {
 
 const tokenizers = new Map<string, Tokenizer>();
 
-/** The ids of `text` under the directory's tokenizer.json (with its special tokens, e.g. BOS). */
-export function encodeText(dir: string, text: string): number[] {
+/** The directory's tokenizer.json, read once. */
+function tokenizerOf(dir: string): Tokenizer {
   let tok = tokenizers.get(dir);
   if (!tok) {
     const path = tokenizerPath(dir);
@@ -69,5 +71,15 @@ export function encodeText(dir: string, text: string): number[] {
     }
     tokenizers.set(dir, tok);
   }
-  return tok.encode(text).ids;
+  return tok;
+}
+
+/** The ids of `text` under the directory's tokenizer.json (with its special tokens, e.g. BOS). */
+export function encodeText(dir: string, text: string): number[] {
+  return tokenizerOf(dir).encode(text).ids;
+}
+
+/** The text of token ids under the directory's tokenizer.json. */
+export function decodeIds(dir: string, ids: number[]): string {
+  return tokenizerOf(dir).decode(ids);
 }

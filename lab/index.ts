@@ -30,11 +30,16 @@ export {
 export { type Cell, columnsOf, escapeHtml, formatNumber, frameHtml, medians, resultsFrame, rowsFrame } from './frames.js';
 export { addVector, promptIds, randomVector } from './inputs.js';
 export { allMetrics, type CompileContext, defaultMetrics, type Loaded, type Measure, type StepContext, type StepPause } from './measure.js';
+export { type AgentsStep, type AgentSystem, agentContext, agents } from './measures/agents.js';
+export { agentsFigures, latencyFigure, throughputFigure, timelineFigure as agentTimelineFigure } from './measures/agents-figures.js';
+export { batchDecode, type BatchDecodeStep, batchFigure, floorRatioFigure } from './measures/batch-decode.js';
 export { type BreakpointStep, breakpoints, resumeFigure } from './measures/breakpoints.js';
 export { type LayerOverhead, OVERHEAD_LIMIT_MS, overheadByLayer, overheadSummary } from './measures/breakpoints-overhead.js';
 export { copyBandwidth, copyBandwidthFigure, type CopyStep } from './measures/copy-bandwidth.js';
 export { bytesPerTokenFigure, decode, decodeFigure, type DecodeStep } from './measures/decode.js';
 export { steering, steeringFigure, type SteerStep } from './measures/steering.js';
+export { type PagingBaseline, type PagingStep, paging, contextTokens } from './measures/paging.js';
+export { bytesMovedFigure, demandFigure, memoryTimeFigure, pagingFigures, type ResidencyTimeline, residencyFigure, wallFigure } from './measures/paging-figures.js';
 export {
   bandwidthFigure,
   overlapMs,

@@ -40,3 +40,11 @@ export function randomVector(hidden: number, norm: number, seed: number): Float3
 export function addVector(add: AddPlan, hidden: number): Float32Array {
   return 'norm' in add ? randomVector(hidden, add.norm, add.seed) : Float32Array.from(add.values);
 }
+
+/**
+ * The prompt of the k-th of several sessions: a token-count prompt gets the seed + k (so that the
+ * sessions differ, and session 0 has the experiment's prompt); given ids are every session's.
+ */
+export function sessionPrompt(p: PromptPlan, k: number, vocab: number): number[] {
+  return promptIds('ids' in p ? p : { tokens: p.tokens, seed: p.seed + k }, vocab);
+}

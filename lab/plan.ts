@@ -7,7 +7,7 @@
 //     "device": "cpu", "repeat": 3, "warmup": 1, ..., "steps": [
 //       { "op": "decode", "baseline": "kv-cache", "load": {...}, "prompt": {"tokens": 72, "seed": 1}, ... },
 //       { "op": "decode", "baseline": "stateless", ... } ] } ] }
-import type { Placement } from '../runtime/types.js';
+import type { ModelOptions, Placement } from '../runtime/types.js';
 
 /** A prompt: `tokens` ids drawn from a seeded generator, or given ids (with the text they came from). */
 export type PromptPlan = { tokens: number; seed: number } | { ids: number[]; text?: string };
@@ -35,8 +35,11 @@ export interface LoadPlan {
   ring: number | null;
   /** Streamed layers copied ahead; null: the runtime's default (1). */
   prefetch: number | null;
-  kvPoolTokens: number;
+  /** KV pool capacity in tokens; null: what the budget leaves after the weights, ring and workspace. */
+  kvPoolTokens: number | null;
   kvBlockTokens: number;
+  /** Pinned host memory for paged-out KV blocks; null or absent: the runtime's default. */
+  hostBudget?: number | null;
 }
 
 /** The swept values of a step, by setting name, for labels and rows ("ring": 2000000000). */
@@ -85,4 +88,9 @@ export interface Plan {
 /** The number of tokens of a prompt. */
 export function promptTokens(p: PromptPlan): number {
   return 'tokens' in p ? p.tokens : p.ids.length;
+}
+
+/** The model options of a load plan (its runtime options are budget and hostBudget). */
+export function modelOptions(load: LoadPlan): ModelOptions {
+  return { placement: load.placement, ring: load.ring ?? undefined, prefetch: load.prefetch ?? undefined, kvPoolTokens: load.kvPoolTokens ?? undefined, kvBlockTokens: load.kvBlockTokens };
 }

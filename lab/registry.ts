@@ -5,9 +5,12 @@
 import { VramlabError } from '../runtime/errors.js';
 import type { Figure } from './figures.js';
 import type { Measure } from './measure.js';
+import { agents } from './measures/agents.js';
+import { batchDecode } from './measures/batch-decode.js';
 import { breakpoints } from './measures/breakpoints.js';
 import { copyBandwidth } from './measures/copy-bandwidth.js';
 import { decode } from './measures/decode.js';
+import { paging } from './measures/paging.js';
 import { steering } from './measures/steering.js';
 import { streaming } from './measures/streaming.js';
 import type { Step } from './plan.js';
@@ -15,7 +18,7 @@ import type { Results } from './results.js';
 import { MEASURE_SETTING, type SettingSpecs, UNIVERSAL_SETTINGS } from './settings.js';
 
 // The order is the order they are listed in (diagnostics, docs).
-const measures = new Map<string, Measure>([copyBandwidth, streaming, decode, breakpoints, steering].map((m): [string, Measure] => [m.name, m]));
+const measures = new Map<string, Measure>([copyBandwidth, streaming, decode, breakpoints, steering, paging, agents, batchDecode].map((m): [string, Measure] => [m.name, m]));
 
 /**
  * Adds a measure; returns a function that removes it again. A name already taken is an error (a

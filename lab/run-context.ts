@@ -7,7 +7,7 @@ import { packageRoot } from '../runtime/index.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { ModelInfo } from '../runtime/types.js';
 import type { Loaded, Measure, StepContext } from './measure.js';
-import type { ExperimentPlan, LoadPlan } from './plan.js';
+import { type ExperimentPlan, type LoadPlan, modelOptions } from './plan.js';
 import { measureNamed } from './registry.js';
 import type { ExperimentResult, ResultRow } from './results.js';
 
@@ -144,16 +144,10 @@ export class ExperimentRun {
     const key = JSON.stringify(load);
     if (this.#loaded?.key === key) return { ...this.#loaded, loadMs: null };
     this.unload();
-    const rt = await Runtime.open({ device: this.plan.device, budget: load.budget ?? undefined });
+    const rt = await Runtime.open({ device: this.plan.device, budget: load.budget ?? undefined, hostBudget: load.hostBudget ?? undefined });
     try {
       const t0 = performance.now();
-      const model = await rt.loadModel(load.model, {
-        placement: load.placement,
-        ring: load.ring ?? undefined,
-        prefetch: load.prefetch ?? undefined,
-        kvPoolTokens: load.kvPoolTokens,
-        kvBlockTokens: load.kvBlockTokens,
-      });
+      const model = await rt.loadModel(load.model, modelOptions(load));
       this.#loaded = { key, rt, model, loadMs: performance.now() - t0 };
     } catch (e) {
       rt.dispose();

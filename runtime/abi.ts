@@ -97,6 +97,7 @@ export const STRUCTS = {
     out_ms: 'double',
     in_ms: 'double',
     stall_ms: 'double',
+    origin_ms: 'double',
   },
   vl_scheduler_options: { prefill_chunk: 'int32_t', max_batch: 'int32_t' },
   vl_schedule_step: {

@@ -23,6 +23,8 @@ export interface StepDriver {
   resume(): Promise<Logits | Paused>;
   abort(): void;
   stats(): BreakpointStats;
+  /** The logit lens of the last `rows` positions (rows x vocab). */
+  lens(rows: number): Promise<Logits>;
   /** Whether the session still holds this step paused after `layer` (after a failed resume). */
   stillPaused(layer: number): boolean;
 }
@@ -101,6 +103,17 @@ export class Paused {
     this.#live('add to the activation of');
     this.#driver.edit(1, checkVector(v, this.hidden, 'the vector to add'));
     this.#activation = null;
+  }
+
+  /**
+   * The logit lens: the model's final norm and output head applied to the activation (with the edits
+   * made so far) at the last `rows` positions (default 1), as if the remaining layers were skipped.
+   * The step stays paused and unchanged. After the last layer it is exactly the step's own logits.
+   */
+  async lens(rows = 1): Promise<Logits> {
+    this.#live('apply the logit lens to');
+    if (!Number.isInteger(rows) || rows < 1 || rows > this.tokens) throw invalid(`the logit lens takes 1 to ${this.tokens} rows (the step's tokens), got ${rows}`);
+    return this.#driver.lens(rows);
   }
 
   /** Runs on to the next breakpoint (a new Paused) or to the end (the logits). */

@@ -29,7 +29,7 @@ import {
 import { errorCode, VramlabError } from './errors.js';
 
 /** The VL_ABI_VERSION of vramlab.h this file declares. */
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 6;
 
 export type {
   NativeBreakpointStats,
@@ -87,22 +87,21 @@ function bind() {
     runtime_close: lib.func('int32_t vl_runtime_close(vl_runtime *rt)'),
     runtime_memory: lib.func('int32_t vl_runtime_memory(vl_runtime *rt, _Out_ vl_memory_info *out)'),
     runtime_device_name: lib.func('int32_t vl_runtime_device_name(vl_runtime *rt, _Out_ uint8_t *buf, int32_t cap)'),
-    runtime_error: lib.func('const char *vl_runtime_error(vl_runtime *rt)'),
-    runtime_copy_bandwidth: lib.func('int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, int32_t direction, _Out_ double *gbps)'),
-    model_load: lib.func('int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, _Out_ vl_model **out)'),
+    runtime_copy_bandwidth: lib.func('int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, int32_t direction, _Out_ double *gbps, _Out_ uint8_t *err)'),
+    model_load: lib.func('int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, _Out_ vl_model **out, _Out_ uint8_t *err)'),
     model_synthetic: lib.func(
-      'int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config, uint64_t seed, const vl_model_options *options, _Out_ vl_model **out)',
+      'int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config, uint64_t seed, const vl_model_options *options, _Out_ vl_model **out, _Out_ uint8_t *err)',
     ),
     model_info: lib.func('int32_t vl_model_info_get(vl_model *m, _Out_ vl_model_info *out)'),
     model_free: lib.func('int32_t vl_model_free(vl_model *m)'),
     model_set_paging: lib.func('int32_t vl_model_set_paging(vl_model *m, int32_t policy)'),
     model_paging_stats: lib.func('int32_t vl_model_paging_stats(vl_model *m, _Out_ vl_paging_stats *out)'),
     model_paging_events: lib.func('int32_t vl_model_paging_events(vl_model *m, uint64_t first, _Out_ uint8_t *out, int32_t cap, _Out_ int32_t *n, _Out_ uint64_t *total)'),
-    model_reload: lib.func('int32_t vl_model_reload(vl_model *m, _Out_ double *ms, _Out_ uint64_t *bytes)'),
+    model_reload: lib.func('int32_t vl_model_reload(vl_model *m, _Out_ double *ms, _Out_ uint64_t *bytes, _Out_ uint8_t *err)'),
     model_set_scheduler: lib.func('int32_t vl_model_set_scheduler(vl_model *m, const vl_scheduler_options *options)'),
-    model_step: lib.func('int32_t vl_model_step(vl_model *m, _Out_ vl_schedule_step *out)'),
+    model_step: lib.func('int32_t vl_model_step(vl_model *m, _Out_ vl_schedule_step *out, _Out_ uint8_t *err)'),
     model_forward_batch: lib.func(
-      'int32_t vl_model_forward_batch(vl_model *m, vl_session **sessions, int32_t n, const int32_t *counts, const int32_t *ids, _Out_ float *logits, _Out_ int32_t *statuses, _Out_ vl_step_stats *out)',
+      'int32_t vl_model_forward_batch(vl_model *m, vl_session **sessions, int32_t n, const int32_t *counts, const int32_t *ids, _Out_ float *logits, _Out_ uint8_t *errors, _Out_ vl_step_stats *out, _Out_ uint8_t *err)',
     ),
     session_create: lib.func('int32_t vl_session_create(vl_model *m, _Out_ vl_session **out)'),
     session_submit: lib.func('int32_t vl_session_submit(vl_session *s, const int32_t *ids, int32_t n, int32_t new_tokens)'),
@@ -112,24 +111,24 @@ function bind() {
     session_free: lib.func('int32_t vl_session_free(vl_session *s)'),
     session_info: lib.func('int32_t vl_session_info_get(vl_session *s, _Out_ vl_session_info *out)'),
     session_reset: lib.func('int32_t vl_session_reset(vl_session *s)'),
-    session_forward: lib.func('int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, _Out_ float *logits)'),
-    session_generate: lib.func('int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, _Out_ int32_t *out)'),
-    session_error: lib.func('const char *vl_session_error(vl_session *s)'),
+    session_forward: lib.func('int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, _Out_ float *logits, _Out_ uint8_t *err)'),
+    session_generate: lib.func('int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, _Out_ int32_t *out, _Out_ uint8_t *err)'),
     session_page_out: lib.func('int32_t vl_session_page_out(vl_session *s)'),
-    session_page_in: lib.func('int32_t vl_session_page_in(vl_session *s)'),
+    session_page_in: lib.func('int32_t vl_session_page_in(vl_session *s, _Out_ uint8_t *err)'),
     session_set_next_use: lib.func('int32_t vl_session_set_next_use(vl_session *s, double key)'),
     session_set_quota: lib.func('int32_t vl_session_set_quota(vl_session *s, int32_t max_device_blocks)'),
     session_last_step: lib.func('int32_t vl_session_last_step(vl_session *s, _Out_ vl_step_stats *out)'),
     session_timeline: lib.func('int32_t vl_session_timeline(vl_session *s, _Out_ uint8_t *out, int32_t cap, _Out_ int32_t *n)'),
     session_forward_breakpoints: lib.func(
-      'int32_t vl_session_forward_breakpoints(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, _Out_ float *logits, const int32_t *breakpoints, int32_t n_breakpoints, int32_t offload, _Out_ int32_t *paused_layer)',
+      'int32_t vl_session_forward_breakpoints(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, _Out_ float *logits, const int32_t *breakpoints, int32_t n_breakpoints, int32_t offload, _Out_ int32_t *paused_layer, _Out_ uint8_t *err)',
     ),
-    session_resume: lib.func('int32_t vl_session_resume(vl_session *s, _Out_ float *logits, _Out_ int32_t *paused_layer)'),
+    session_resume: lib.func('int32_t vl_session_resume(vl_session *s, _Out_ float *logits, _Out_ int32_t *paused_layer, _Out_ uint8_t *err)'),
     session_abort: lib.func('int32_t vl_session_abort(vl_session *s)'),
     session_activation_get: lib.func('int32_t vl_session_activation_get(vl_session *s, _Out_ float *out, int64_t count)'),
     session_activation_set: lib.func('int32_t vl_session_activation_set(vl_session *s, const float *in, int64_t count)'),
     session_activation_edit: lib.func('int32_t vl_session_activation_edit(vl_session *s, float scale, const float *vec, int64_t count)'),
     session_breakpoint_stats: lib.func('int32_t vl_session_breakpoint_stats(vl_session *s, _Out_ vl_breakpoint_stats *out)'),
+    session_lens: lib.func('int32_t vl_session_lens(vl_session *s, int32_t rows, _Out_ float *logits, _Out_ uint8_t *err)'),
   };
 }
 
@@ -153,12 +152,25 @@ function check(status: number): void {
   if (status !== 0) throw failure(status, lib().last_error() as string);
 }
 
-/** Runs a native call on a koffi worker thread; on failure reads the message kept on the handle. */
-function callAsync(fn: KoffiFunction, args: unknown[], errorOf: () => string): Promise<void> {
+/** sizeof(vl_error): int32_t status, then a NUL-terminated message (vramlab.h). */
+const ERROR_BYTES = 1024;
+
+/** The status and message a call wrote into the vl_error at byte `at` of `buf`. */
+function readError(buf: Buffer, at = 0): { status: number; message: string } {
+  const end = buf.indexOf(0, at + 4);
+  return { status: buf.readInt32LE(at), message: buf.toString('utf8', at + 4, end < 0 || end > at + ERROR_BYTES ? at + ERROR_BYTES : end) };
+}
+
+/**
+ * Runs a native call on a koffi worker thread, with its own vl_error as the last argument: the
+ * message of a failure is this call's, whatever other calls fail at the same time.
+ */
+function callAsync(fn: KoffiFunction, args: unknown[]): Promise<void> {
+  const errBuf = Buffer.alloc(ERROR_BYTES);
   return new Promise((resolve, reject) => {
-    (fn.async as (...a: unknown[]) => void)(...args, (err: unknown, status: number) => {
+    (fn.async as (...a: unknown[]) => void)(...args, errBuf, (err: unknown, status: number) => {
       if (err) reject(new VramlabError('VL_ERR_INTERNAL', `native call failed: ${String(err)}`));
-      else if (status !== 0) reject(failure(status, errorOf()));
+      else if (status !== 0) reject(failure(status, readError(errBuf).message));
       else resolve();
     });
   });
@@ -223,18 +235,18 @@ export const native = {
   /** GB/s of `bytes` copied `reps` times; direction: 0 host to device, 1 device to host, 2 both at once. */
   async runtimeCopyBandwidth(rt: Handle, bytes: number, pinned: boolean, reps: number, direction: number): Promise<number> {
     const out = [0];
-    await callAsync(lib().runtime_copy_bandwidth, [rt, BigInt(bytes), pinned ? 1 : 0, reps, direction, out], () => lib().runtime_error(rt) as string);
+    await callAsync(lib().runtime_copy_bandwidth, [rt, BigInt(bytes), pinned ? 1 : 0, reps, direction, out]);
     return out[0] as number;
   },
 
   async modelLoad(rt: Handle, dir: string, options: NativeModelOptions): Promise<Handle> {
     const out = outHandle();
-    await callAsync(lib().model_load, [rt, dir, options, out], () => lib().runtime_error(rt) as string);
+    await callAsync(lib().model_load, [rt, dir, options, out]);
     return handleOf(out);
   },
   async modelSynthetic(rt: Handle, config: NativeModelConfig, seed: number, options: NativeModelOptions): Promise<Handle> {
     const out = outHandle();
-    await callAsync(lib().model_synthetic, [rt, config, BigInt(seed), options, out], () => lib().runtime_error(rt) as string);
+    await callAsync(lib().model_synthetic, [rt, config, BigInt(seed), options, out]);
     return handleOf(out);
   },
   modelInfo(m: Handle): NativeModelInfo {
@@ -259,30 +271,34 @@ export const native = {
   },
 
   /** Copies the resident weights to the device again from their pinned host copy: its device ms and bytes. */
-  async modelReload(m: Handle, rt: Handle): Promise<{ ms: number; bytes: number }> {
+  async modelReload(m: Handle): Promise<{ ms: number; bytes: number }> {
     const ms = [0];
     const bytes = [0];
-    await callAsync(lib().model_reload, [m, ms, bytes], () => lib().runtime_error(rt) as string);
+    await callAsync(lib().model_reload, [m, ms, bytes]);
     return { ms: ms[0] as number, bytes: Number(bytes[0]) };
   },
   modelSetScheduler(m: Handle, prefillChunk: number, maxBatch: number): void {
     check(lib().model_set_scheduler(m, { prefill_chunk: prefillChunk, max_batch: maxBatch }) as number);
   },
   /** One batched step of the model's scheduler, on a worker thread. */
-  async modelStep(m: Handle, rt: Handle): Promise<NativeScheduleStep> {
+  async modelStep(m: Handle): Promise<NativeScheduleStep> {
     const out = {};
-    await callAsync(lib().model_step, [m, out], () => lib().runtime_error(rt) as string);
+    await callAsync(lib().model_step, [m, out]);
     return numbers<NativeScheduleStep>(out);
   },
-  /** One batched forward: session i appends counts[i] of ids; its last logits into logits (row i); statuses[i] 0 when it ran. */
-  async modelForwardBatch(m: Handle, rt: Handle, sessions: Handle[], counts: Int32Array, ids: Int32Array, logits: Float32Array, statuses: Int32Array): Promise<NativeStepStats> {
+  /**
+   * One batched forward: session i appends counts[i] of ids; its last logits into logits (row i).
+   * errors[i]: null when session i ran, else the VramlabError that left it out.
+   */
+  async modelForwardBatch(m: Handle, sessions: Handle[], counts: Int32Array, ids: Int32Array, logits: Float32Array): Promise<{ stats: NativeStepStats; errors: (VramlabError | null)[] }> {
     const out = {};
-    await callAsync(lib().model_forward_batch, [m, sessions, sessions.length, counts, ids, logits, statuses, out], () => lib().runtime_error(rt) as string);
-    return numbers<NativeStepStats>(out);
-  },
-  /** The message kept on a session (a batch item's failure). */
-  sessionError(s: Handle): string {
-    return lib().session_error(s) as string;
+    const errs = Buffer.alloc(ERROR_BYTES * sessions.length);
+    await callAsync(lib().model_forward_batch, [m, sessions, sessions.length, counts, ids, logits, errs, out]);
+    const errors = sessions.map((_, i) => {
+      const e = readError(errs, i * ERROR_BYTES);
+      return e.status === 0 ? null : failure(e.status, e.message);
+    });
+    return { stats: numbers<NativeStepStats>(out), errors };
   },
   sessionSubmit(s: Handle, ids: Int32Array, newTokens: number): void {
     check(lib().session_submit(s, ids, ids.length, newTokens) as number);
@@ -321,7 +337,7 @@ export const native = {
   },
   /** Resolves once every block of the session is on the device. */
   sessionPageIn(s: Handle): Promise<void> {
-    return callAsync(lib().session_page_in, [s], () => lib().session_error(s) as string);
+    return callAsync(lib().session_page_in, [s]);
   },
   sessionSetNextUse(s: Handle, key: number): void {
     check(lib().session_set_next_use(s, key) as number);
@@ -339,10 +355,10 @@ export const native = {
     return decodeArray(buf, 'vl_layer_timing', Math.min(n[0] as number, layers));
   },
   sessionForward(s: Handle, ids: Int32Array, logitsRows: number, logits: Float32Array | null): Promise<void> {
-    return callAsync(lib().session_forward, [s, ids, ids.length, logitsRows, logits], () => lib().session_error(s) as string);
+    return callAsync(lib().session_forward, [s, ids, ids.length, logitsRows, logits]);
   },
   sessionGenerate(s: Handle, ids: Int32Array, maxNew: number, out: Int32Array): Promise<void> {
-    return callAsync(lib().session_generate, [s, ids, ids.length, maxNew, out], () => lib().session_error(s) as string);
+    return callAsync(lib().session_generate, [s, ids, ids.length, maxNew, out]);
   },
 
   /** Starts a step with breakpoints; resolves to the layer it paused after, or -1 when it finished. */
@@ -351,14 +367,13 @@ export const native = {
     await callAsync(
       lib().session_forward_breakpoints,
       [s, ids, ids.length, logitsRows, logits, breakpoints.length > 0 ? breakpoints : null, breakpoints.length, offload ? 1 : 0, paused],
-      () => lib().session_error(s) as string,
     );
     return paused[0] as number;
   },
   /** Resumes the paused step; resolves to the next layer it paused after, or -1 when it finished. */
   async sessionResume(s: Handle, logits: Float32Array | null): Promise<number> {
     const paused = [0];
-    await callAsync(lib().session_resume, [s, logits, paused], () => lib().session_error(s) as string);
+    await callAsync(lib().session_resume, [s, logits, paused]);
     return paused[0] as number;
   },
   sessionAbort(s: Handle): void {
@@ -376,5 +391,9 @@ export const native = {
   },
   sessionBreakpointStats(s: Handle): NativeBreakpointStats {
     return readStruct<'vl_breakpoint_stats'>((out) => lib().session_breakpoint_stats(s, out) as number);
+  },
+  /** The logit lens of the paused step: final norm + output head on its last `rows` positions, into out (rows x vocab). */
+  sessionLens(s: Handle, rows: number, out: Float32Array): Promise<void> {
+    return callAsync(lib().session_lens, [s, rows, out]);
   },
 };

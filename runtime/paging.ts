@@ -27,12 +27,19 @@ export function pagingStats(model: Handle): PagingStats {
 /** The pager's records from the `from`-th on, read in pages of 4096. */
 export function pagingEvents(model: Handle, from: number): PagingEvent[] {
   const out: PagingEvent[] = [];
+  // Both clocks are monotonic (the pager's steady_clock and process.hrtime are CLOCK_MONOTONIC on Linux):
+  // performance.now() = monotonic ms - (monotonic ms at performance.now()'s origin).
+  // Read between two performance.now() calls, their midpoint taken as the hrtime reading's moment.
+  const before = performance.now();
+  const mono = Number(process.hrtime.bigint()) / 1e6;
+  const origin = native.modelPagingStats(model).origin_ms - (mono - (before + performance.now()) / 2);
   for (let first = from; ; ) {
     const { events, total } = native.modelPagingEvents(model, first, 4096);
     for (const e of events)
       out.push({
         seq: e.seq,
         tMs: e.t_ms,
+        atMs: origin + e.t_ms,
         session: e.session,
         kind: KINDS[e.kind] ?? 'run',
         reason: REASONS[e.reason] ?? 'step',

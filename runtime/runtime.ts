@@ -139,7 +139,7 @@ export class Model implements SessionModel {
    */
   scheduler(options?: SchedulerOptions): Scheduler {
     this.#live();
-    this.#scheduler ??= new Scheduler(() => this.#live(), () => this.runtime._handle(), this.shape.vocabSize);
+    this.#scheduler ??= new Scheduler(() => this.#live(), this.shape.vocabSize);
     if (options) this.#scheduler.configure(options);
     return this.#scheduler;
   }
@@ -159,14 +159,12 @@ export class Model implements SessionModel {
     for (const p of parts) ids.set(p, (at += p.length) - p.length);
     const counts = Int32Array.from(parts, (p) => p.length);
     const logits = new Float32Array(items.length * vocab);
-    const statuses = new Int32Array(items.length);
     const handles = items.map((it) => it.session._handle());
-    await native.modelForwardBatch(h, this.runtime._handle(), handles, counts, ids, logits, statuses);
-    return items.map((_, i) =>
-      statuses[i] === 0
-        ? { logits: new Logits(1, vocab, logits.subarray(i * vocab, (i + 1) * vocab)), error: null }
-        : { logits: null, error: native.workError(statuses[i] as number, native.sessionError(handles[i] as Handle)) },
-    );
+    const { errors } = await native.modelForwardBatch(h, handles, counts, ids, logits);
+    return items.map((_, i) => {
+      const error = errors[i] ?? null;
+      return error === null ? { logits: new Logits(1, vocab, logits.subarray(i * vocab, (i + 1) * vocab)), error: null } : { logits: null, error };
+    });
   }
 
   /**
@@ -175,7 +173,7 @@ export class Model implements SessionModel {
    * copy's device time and bytes. Not while a step runs.
    */
   async reload(): Promise<{ ms: number; bytes: number }> {
-    return native.modelReload(this.#live(), this.runtime._handle());
+    return native.modelReload(this.#live());
   }
 
   /** @internal a session of it is being disposed: its scheduled work ends first. */
@@ -189,13 +187,22 @@ export class Model implements SessionModel {
     return s;
   }
 
-  /** Disposes the model's sessions, then the model. */
+  /**
+   * Disposes the model's sessions, then the model; refused (VL_ERR_STATE) with nothing disposed when
+   * one of them is running a step (before, the idle sessions were already gone when the busy one refused).
+   */
   dispose(): void {
     if (this.#handle === null) return;
+    this._checkDisposable();
     for (const s of [...this.#sessions]) s.dispose();
     native.modelFree(this.#handle);
     this.#handle = null;
     this.runtime._forget(this);
+  }
+
+  /** @internal Throws the state error dispose() would, disposing nothing. */
+  _checkDisposable(): void {
+    for (const s of this.#sessions) s._checkDisposable();
   }
 
   /** @internal */
@@ -291,8 +298,8 @@ export class Runtime {
     const placement = options.placement ?? 'resident';
     if (!PLACEMENTS.includes(placement))
       throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `unknown placement "${String(placement)}" (use ${PLACEMENTS.join(', ')})`);
-    if (options.prefetch !== undefined && (!Number.isInteger(options.prefetch) || options.prefetch < 1))
-      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `prefetch must be a positive number of layers, got ${options.prefetch}`);
+    if (options.prefetch !== undefined && (!Number.isInteger(options.prefetch) || options.prefetch < 1 || options.prefetch > 2 ** 31 - 1))
+      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `prefetch must be a positive number of layers up to ${2 ** 31 - 1}, got ${options.prefetch}`);
     const opts = {
       kv_block_tokens: positiveInt(options.kvBlockTokens, 'kvBlockTokens', 1 << 20),
       placement: PLACEMENTS.indexOf(placement),
@@ -328,6 +335,7 @@ export class Runtime {
   dispose(): void {
     if (this.#handle === null) return;
     if (this.#loading > 0) throw stateError('cannot dispose the runtime while a model is loading: await the load first');
+    for (const m of this.#models) m._checkDisposable(); // all or nothing
     for (const m of [...this.#models]) m.dispose();
     native.runtimeClose(this.#handle);
     this.#handle = null;

@@ -68,7 +68,6 @@ function whole(v: number, name: string, min: number, max: number): number {
 
 export class Scheduler {
   readonly #model: () => Handle;
-  readonly #runtime: () => Handle;
   readonly #vocab: number;
   readonly #work = new Map<Schedulable, Pending>();
   #driving = false;
@@ -76,9 +75,8 @@ export class Scheduler {
   onStep: ((r: StepReport) => void) | null = null;
 
   /** @internal use Model.scheduler */
-  constructor(model: () => Handle, runtime: () => Handle, vocab: number) {
+  constructor(model: () => Handle, vocab: number) {
     this.#model = model;
-    this.#runtime = runtime;
     this.#vocab = vocab;
   }
 
@@ -143,7 +141,7 @@ export class Scheduler {
       while (this.#work.size > 0) {
         let r;
         try {
-          r = await native.modelStep(this.#model(), this.#runtime());
+          r = await native.modelStep(this.#model());
         } catch (e) {
           // The device failed under the step: every pending item fails with it.
           for (const [s, p] of this.#work) {

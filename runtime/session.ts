@@ -40,6 +40,8 @@ export function toIds(ids: ArrayLike<number>, vocab: number): Int32Array {
   const out = new Int32Array(ids.length);
   for (let i = 0; i < ids.length; i++) {
     const v = ids[i] as number;
+    if (typeof v !== 'number')
+      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `token id ${JSON.stringify(v)} at position ${i} is a ${typeof v}, not a number`);
     if (!Number.isInteger(v) || v < 0 || v >= vocab)
       throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `token id ${v} at position ${i} is outside the vocabulary (0..${vocab - 1})`);
     out[i] = v;
@@ -114,17 +116,16 @@ export class Session {
 
   /**
    * When the session runs next, for the next-use policy: smaller = sooner (a turn index or an expected
-   * start time in ms, one scale per model); null: unknown (paged out first).
+   * start time in ms, one scale per model); null: unknown (paged out first). Allowed while the session
+   * runs or has work scheduled.
    */
   nextUse(key: number | null): void {
-    this.#idle('set the next use of');
     if (key !== null && !(Number.isFinite(key) && key >= 0)) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `the next-use key must be a number >= 0 or null, got ${key}`);
     native.sessionSetNextUse(this.#live(), key ?? -1);
   }
 
-  /** At most this many KV blocks on the device for the session (a step that needs more fails); 0: no limit. */
+  /** At most this many KV blocks on the device for the session (a step that needs more fails); 0: no limit. Allowed while it runs. */
   setQuota(maxDeviceBlocks: number): void {
-    this.#idle('set the quota of');
     if (!Number.isInteger(maxDeviceBlocks) || maxDeviceBlocks < 0 || maxDeviceBlocks > 2 ** 31 - 1)
       throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `the quota must be a whole number from 0 to ${2 ** 31 - 1}, got ${maxDeviceBlocks}`);
     native.sessionSetQuota(this.#live(), maxDeviceBlocks);
@@ -178,8 +179,11 @@ export class Session {
    * the session is left as before the call.
    */
   async generate(ids: ArrayLike<number>, maxNewTokens: number): Promise<number[]> {
-    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0)
-      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `maxNewTokens must be a non-negative integer, got ${maxNewTokens}`);
+    // Bounded by the model's positions: more new tokens could never be generated, and an unbounded
+    // count would allocate its output first (2**32 + 3 threw a bare RangeError).
+    const maxPos = this.model.shape.maxPositionEmbeddings;
+    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0 || maxNewTokens > maxPos)
+      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `maxNewTokens must be a whole number from 0 to ${maxPos} (the model's positions), got ${maxNewTokens}`);
     const input = toIds(ids, this.model.shape.vocabSize);
     const out = new Int32Array(maxNewTokens);
     await this.#run(() => native.sessionGenerate(this.#live(), input, maxNewTokens, out));
@@ -222,6 +226,11 @@ export class Session {
     this.#paused?._end('the session was disposed');
     this.#paused = null;
     this.model._forget(this);
+  }
+
+  /** @internal Throws the state error dispose() would, without disposing anything (a model checks all its sessions first). */
+  _checkDisposable(): void {
+    if (this.#handle !== null) this.#idle('dispose');
   }
 
   #live(): Handle {
@@ -301,6 +310,13 @@ export class Session {
         this.#paused = null;
       },
       stats: () => breakpointStats(native.sessionBreakpointStats(this.#live())),
+      lens: (rows) =>
+        this.#run(async () => {
+          const vocab = this.model.shape.vocabSize;
+          const out = new Float32Array(rows * vocab);
+          await native.sessionLens(this.#live(), rows, out);
+          return new Logits(rows, vocab, out);
+        }),
       stillPaused,
     };
   }

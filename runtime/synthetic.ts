@@ -70,6 +70,8 @@ const INT_KEYS: Record<string, keyof ModelShape> = {
   max_pos: 'maxPositionEmbeddings',
 };
 
+const INT32_MAX = 2 ** 31 - 1;
+
 function bad(spec: string, what: string): VramlabError {
   return new VramlabError('VL_ERR_INVALID_ARGUMENT', `synthetic model "${spec}": ${what}`);
 }
@@ -99,7 +101,9 @@ export function parseSyntheticSpec(spec: string): SyntheticSpec {
     const intKey = INT_KEYS[key];
     if (intKey) {
       const v = Number(value);
-      if (!Number.isInteger(v) || v < 1) throw bad(spec, `${key} must be a positive integer, got "${value}"`);
+      // The ABI's fields are int32: a larger value would wrap (layers=4294967297 gave 1 layer). The
+      // native core then bounds each dimension and the sizes derived from them (config.cpp).
+      if (!Number.isInteger(v) || v < 1 || v > INT32_MAX) throw bad(spec, `${key} must be a positive integer up to ${INT32_MAX}, got "${value}"`);
       (shape as Record<string, unknown>)[intKey] = v;
       if (key === 'head_dim') headDimGiven = true;
       if (key === 'hidden' || key === 'heads') widthChanged = true;
@@ -115,7 +119,7 @@ export function parseSyntheticSpec(spec: string): SyntheticSpec {
       shape.tieWordEmbeddings = value === '1';
     } else if (key === 'rope_theta' || key === 'eps') {
       const v = Number(value);
-      if (!(v > 0)) throw bad(spec, `${key} must be a positive number, got "${value}"`);
+      if (!Number.isFinite(v) || v <= 0) throw bad(spec, `${key} must be a finite positive number, got "${value}"`);
       if (key === 'eps') shape.rmsNormEps = v;
       else shape.ropeTheta = v;
     } else {

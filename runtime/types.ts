@@ -57,6 +57,8 @@ export interface PagingEvent {
   seq: number;
   /** Host milliseconds since the model was loaded. */
   tMs: number;
+  /** The same moment on performance.now()'s clock (to line records up with times taken in JavaScript). */
+  atMs: number;
   session: number;
   kind: 'out' | 'in' | 'drop' | 'run';
   reason: 'step' | 'lru' | 'next-use' | 'prefetch' | 'explicit' | 'offload';

@@ -13,18 +13,30 @@ const UNITS: Record<string, number> = {
   tib: 2 ** 40,
 };
 
+/**
+ * The largest size accepted: 2^53 - 1 bytes (8 PiB), the largest integer a number holds exactly. Above
+ * it a size would round, and above 2^64 it would wrap when narrowed to the ABI's uint64_t (a budget of
+ * 18446744073709555712 became 4 KiB).
+ */
+export const MAX_SIZE = Number.MAX_SAFE_INTEGER;
+
+function bounded(bytes: number, text: string | number): number {
+  if (bytes > MAX_SIZE) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `size ${String(text)} is above the limit of ${MAX_SIZE} bytes (8 PiB)`);
+  return bytes;
+}
+
 /** Parses a size: a number of bytes, or a number with a unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB). */
 export function parseSize(text: string | number): number {
   if (typeof text === 'number') {
     if (!Number.isFinite(text) || text < 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `size ${text} must be a non-negative number of bytes`);
-    return Math.floor(text);
+    return bounded(Math.floor(text), text);
   }
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const unit = m ? (m[2] ?? '').toLowerCase() || 'b' : '';
   const scale = UNITS[unit];
   if (!m || scale === undefined)
     throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `size "${text}" is not a size: write a number with a unit, e.g. 512MB or 24GiB`);
-  return Math.floor(Number(m[1]) * scale);
+  return bounded(Math.floor(Number(m[1]) * scale), text);
 }
 
 /** "1.50 GiB", "312.00 KiB", "17 B". */

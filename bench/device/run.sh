@@ -2,7 +2,7 @@
 # Runs on the GPU machine (CUDA, cuBLAS, Python with torch and transformers; no Node.js, no network),
 # in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
 # backend, then runs the named suites. Everything worth keeping is written to $OUT.
-#   bash bench/device/run.sh ops|perf|correctness|decode|streaming|all   (or a comma-separated list)
+#   bash bench/device/run.sh ops|perf|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|all   (or a comma-separated list)
 #   streaming-hf,streaming: STREAM_LAYERS (default 36: 63 GB of fp16 weights), STREAM_BUDGET_GB (20),
 #   STREAM_RING (4GB), STREAM_PLACEMENTS (stream,stream-sync,accelerate,auto); STREAM_HF=FILE merges an HF Accelerate row measured by an earlier streaming-hf.
 set -uo pipefail
@@ -48,6 +48,13 @@ run_suite() {
         --placements "${STREAM_PLACEMENTS:-stream,stream-sync,accelerate,auto}" "${hf[@]}" --out "$OUT/streaming.json" || status=1
       ;;
     breakpoints) node dist/bench/breakpoints.js --device cuda:0 --out "$OUT/breakpoints.json" || status=1 ;;
+    # KV paging: Llama-2-13B shape under 80 GB; PAGING_SESSIONS (default 64: 1.6x the budget).
+    paging) node dist/bench/paging.js --device cuda:0 --sessions "${PAGING_SESSIONS:-64}" --out "$OUT/paging.json" || status=1 ;;
+    # Agent scaling: Llama-2-7B shape under 40 GB; AGENTS (default 1..128), AGENTS_SERVERLESS (1,2,4,8,32).
+    agents)
+      node dist/bench/agents.js --device cuda:0 --agents "${AGENTS:-1,2,4,8,16,32,64,128}" --serverless "${AGENTS_SERVERLESS:-1,2,4,8,32}" --out "$OUT/agents.json" || status=1
+      ;;
+    batch-decode) node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode.json" || status=1 ;;
     *) echo "unknown suite $1"; status=1 ;;
   esac
 }

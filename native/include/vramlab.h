@@ -5,8 +5,10 @@
  *  - Every call returns a status: VL_OK (0) or a negative vl_status. The library never aborts or
  *    exits: CUDA errors, out-of-memory and bad files all come back as statuses.
  *  - vl_last_error() holds the message of the last failing call on the calling thread. Calls that
- *    callers run on worker threads (model loads, forward passes) also keep their message on the
- *    handle they were called on: vl_runtime_error() / vl_session_error().
+ *    callers run on worker threads (model loads, forward passes, batched steps) take a vl_error *err
+ *    as their last parameter and write their status and message there: each call carries its own
+ *    error, so concurrent failing calls never read each other's messages (a field on the handle,
+ *    read after the worker returned, gave 188 of 400 concurrent bad loads the other load's message).
  *  - Sizes are bytes; token ids are int32; logits are float32, row-major (rows, vocab).
  */
 #ifndef VRAMLAB_H
@@ -25,7 +27,7 @@ extern "C" {
 #define VL_API __attribute__((visibility("default")))
 #endif
 
-#define VL_ABI_VERSION 4
+#define VL_ABI_VERSION 6
 
 typedef enum vl_status {
   VL_OK = 0,
@@ -181,6 +183,7 @@ typedef struct vl_paging_stats {
   uint64_t prefetched_blocks;     /* next-use: blocks paged in ahead of their step */
   double out_ms, in_ms;           /* the copies' own device time (copies known to be complete) */
   double stall_ms;                /* the compute stream waiting for pages (device time) */
+  double origin_ms;               /* the records' t_ms origin on the steady clock (CLOCK_MONOTONIC), ms */
 } vl_paging_stats;
 
 /* The scheduler of a model's batched steps (vl_model_step). */
@@ -258,6 +261,12 @@ typedef struct vl_breakpoint_stats {
 } vl_breakpoint_stats;
 
 /* Errors */
+/* The error of one call (see Conventions): status VL_OK or the failure, message NUL-terminated
+ * (truncated to fit). err may be NULL: the message is then only in vl_last_error(). */
+typedef struct vl_error {
+  int32_t status;
+  char message[1020];
+} vl_error;
 VL_API const char *vl_last_error(void);
 VL_API const char *vl_status_name(int32_t status);
 VL_API int32_t vl_abi_version(void);
@@ -269,20 +278,20 @@ VL_API int32_t vl_runtime_close(vl_runtime *rt);
 VL_API int32_t vl_runtime_memory(vl_runtime *rt, vl_memory_info *out);
 /* Writes the device's name (NUL-terminated, truncated to cap) into buf. */
 VL_API int32_t vl_runtime_device_name(vl_runtime *rt, char *buf, int32_t cap);
-VL_API const char *vl_runtime_error(vl_runtime *rt);
 /* Measures copy bandwidth in GB/s: `bytes` copied `reps` times between device memory and pinned
  * (pinned != 0) or pageable host memory, host to device on the Copy stream, device to host on the Offload
  * stream, or both at once (vl_copy_direction), timed with events. The device buffers count against the
  * budget while they live. */
 VL_API int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, int32_t direction,
-                                         double *gbps);
+                                         double *gbps, vl_error *err);
 
 /* Models. vl_model_load takes a HuggingFace model directory (config.json + model.safetensors or a
  * sharded set with model.safetensors.index.json). vl_model_synthetic fills the shape with seeded
  * random weights generated in memory. options may be NULL. */
-VL_API int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, vl_model **out);
+VL_API int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, vl_model **out,
+                             vl_error *err);
 VL_API int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config, uint64_t seed,
-                                  const vl_model_options *options, vl_model **out);
+                                  const vl_model_options *options, vl_model **out, vl_error *err);
 VL_API int32_t vl_model_info_get(vl_model *m, vl_model_info *out);
 VL_API int32_t vl_model_free(vl_model *m);
 
@@ -293,19 +302,21 @@ VL_API int32_t vl_model_paging_stats(vl_model *m, vl_paging_stats *out);
 /* Copies the model's resident weights onto the device again from a pinned host copy of them (made at
  * the first call, host_bytes of pinned memory outside the host budget): a serverless system's load at
  * every step, at best. *ms receives the copy's device time, *bytes its size. */
-VL_API int32_t vl_model_reload(vl_model *m, double *ms, uint64_t *bytes);
+VL_API int32_t vl_model_reload(vl_model *m, double *ms, uint64_t *bytes, vl_error *err);
 
 /* Batched steps. Sessions submit work; each vl_model_step runs one forward over every runnable
  * session: one decode token of each decoding session and prompt chunks (at most prefill_chunk tokens a
  * step) of those prefilling, one read of the weights, attention through each session's own block
  * table. A session paused at a breakpoint, or busy in another call, is left out of that step. */
 VL_API int32_t vl_model_set_scheduler(vl_model *m, const vl_scheduler_options *options);
-VL_API int32_t vl_model_step(vl_model *m, vl_schedule_step *out);
+VL_API int32_t vl_model_step(vl_model *m, vl_schedule_step *out, vl_error *err);
 /* One batched forward by hand: session i appends counts[i] ids (taken in order from ids) and its last
- * position's logits go to logits + i * vocab. A session that cannot run (out of memory, paused) is left
- * out: statuses[i] says why (VL_OK when it ran). out: the step's stats (steps = 1). */
+ * position's logits go to logits + i * vocab. A session that cannot run (out of memory, paused, a
+ * non-finite result) is left out: errors[i] says why (status VL_OK when it ran). out: the step's stats
+ * (steps = 1); err: the error of the whole call. */
 VL_API int32_t vl_model_forward_batch(vl_model *m, vl_session *const *sessions, int32_t n, const int32_t *counts,
-                                      const int32_t *ids, float *logits, int32_t *statuses, vl_step_stats *out);
+                                      const int32_t *ids, float *logits, vl_error *errors, vl_step_stats *out,
+                                      vl_error *err);
 /* Copies records [first, first + cap) of the model's paging records into out; *n receives how many were
  * copied, *total how many there are. */
 VL_API int32_t vl_model_paging_events(vl_model *m, uint64_t first, vl_paging_event *out, int32_t cap, int32_t *n,
@@ -319,11 +330,12 @@ VL_API int32_t vl_session_info_get(vl_session *s, vl_session_info *out);
 VL_API int32_t vl_session_reset(vl_session *s);
 /* Appends n tokens and runs them (a prefill, or a decode step when n == 1). logits_rows is 0 (no
  * logits), 1 (the last position) or n (every position); logits receives logits_rows * vocab floats. */
-VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, float *logits);
+VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, float *logits,
+                                  vl_error *err);
 /* Greedy generation: appends ids (n >= 1) and runs them, then decodes max_new tokens, each the
  * argmax of the previous logits; out receives the max_new new tokens. */
-VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out);
-VL_API const char *vl_session_error(vl_session *s);
+VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out,
+                                   vl_error *err);
 /* Submits work to the model's scheduler: prefill ids (n >= 1), then pick new_tokens tokens greedily
  * (each run in the next step, except the last). One work item at a time; while it is active the
  * session's own forward / generate calls fail with VL_ERR_STATE. */
@@ -338,7 +350,7 @@ VL_API const char *vl_session_work_error(vl_session *s);
 VL_API int32_t vl_session_page_out(vl_session *s);
 /* Brings every paged-out block of the session back to the device, making room as the policy says;
  * returns once they are there. */
-VL_API int32_t vl_session_page_in(vl_session *s);
+VL_API int32_t vl_session_page_in(vl_session *s, vl_error *err);
 /* The session's next turn, for the next-use policy: smaller = sooner (a turn index or an expected start
  * time, one scale per model); < 0 = unknown (evicted first). */
 VL_API int32_t vl_session_set_next_use(vl_session *s, double key);
@@ -371,18 +383,22 @@ VL_API int32_t vl_session_timeline(vl_session *s, vl_layer_timing *out, int32_t 
  *  - vl_session_activation_edit: x <- x * scale + vec at every position; vec (count == hidden floats)
  *    or NULL to only scale. Applied on the device at the resume; vl_session_activation_get shows it.
  *  - vl_session_breakpoint_stats: waits for the device to reach the pause (see vl_breakpoint_stats).
+ *  - vl_session_lens: the logit lens: the model's final norm and output head applied to the paused
+ *    activation (pending edits included) of the last `rows` positions (1 <= rows <= tokens), rows * vocab
+ *    float32 into logits. The step stays paused, unchanged: a resume gives the same logits as without it.
  * The pause itself does not wait for the device (unless offloading): a resume right away keeps the
  * device busy, and activation reads and writes wait for the pause's save on their own.
  * vl_session_free of a paused session drops its step. */
 VL_API int32_t vl_session_forward_breakpoints(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows,
                                               float *logits, const int32_t *breakpoints, int32_t n_breakpoints,
-                                              int32_t offload, int32_t *paused_layer);
-VL_API int32_t vl_session_resume(vl_session *s, float *logits, int32_t *paused_layer);
+                                              int32_t offload, int32_t *paused_layer, vl_error *err);
+VL_API int32_t vl_session_resume(vl_session *s, float *logits, int32_t *paused_layer, vl_error *err);
 VL_API int32_t vl_session_abort(vl_session *s);
 VL_API int32_t vl_session_activation_get(vl_session *s, float *out, int64_t count);
 VL_API int32_t vl_session_activation_set(vl_session *s, const float *in, int64_t count);
 VL_API int32_t vl_session_activation_edit(vl_session *s, float scale, const float *vec, int64_t count);
 VL_API int32_t vl_session_breakpoint_stats(vl_session *s, vl_breakpoint_stats *out);
+VL_API int32_t vl_session_lens(vl_session *s, int32_t rows, float *logits, vl_error *err);
 
 #ifdef __cplusplus
 }

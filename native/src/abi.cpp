@@ -24,8 +24,6 @@
 // The handles: what each opaque pointer of vramlab.h really is.
 struct vl_runtime {
   std::unique_ptr<vl::Runtime> rt;
-  std::mutex err_mu;
-  std::string error;
 };
 struct vl_model {
   vl_runtime *owner;
@@ -34,15 +32,29 @@ struct vl_model {
 struct vl_session {
   vl_model *owner;
   std::unique_ptr<vl::Session> session;
-  std::string error;
 };
+
+// runtime/native.ts allocates vl_error as 1024 bytes.
+static_assert(sizeof(vl_error) == 1024, "vl_error must stay 1024 bytes (ERROR_BYTES in runtime/native.ts)");
 
 namespace {
 
 thread_local std::string t_last_error;
 
+// Writes a call's status and message into its own vl_error (when given), truncated to fit.
+void set_error(vl_error *err, vl_status st, const std::string &msg) {
+  if (!err) return;
+  err->status = st;
+  const size_t n = std::min(msg.size(), sizeof(err->message) - 1);
+  std::memcpy(err->message, msg.data(), n);
+  err->message[n] = '\0';
+}
+
+// Runs an entry point's body: a thrown error becomes a status, its message goes to the calling
+// thread's vl_last_error() and to the call's own err (calls made on worker threads read that one).
 template <typename F>
-int32_t guard(std::string *sticky, std::mutex *sticky_mu, F &&body) {
+int32_t guard(vl_error *err, F &&body) {
+  set_error(err, VL_OK, "");
   vl_status st = VL_OK;
   std::string msg;
   try {
@@ -62,23 +74,13 @@ int32_t guard(std::string *sticky, std::mutex *sticky_mu, F &&body) {
     msg = "internal error: unknown exception";
   }
   t_last_error = msg;
-  if (sticky) {
-    std::unique_lock<std::mutex> lock;
-    if (sticky_mu) lock = std::unique_lock<std::mutex>(*sticky_mu);
-    *sticky = msg;
-  }
+  set_error(err, st, msg);
   return st;
 }
 
 template <typename F>
 int32_t guard(F &&body) {
-  return guard(nullptr, nullptr, std::forward<F>(body));
-}
-
-// A runtime call whose message is also kept on the runtime (for calls run on worker threads).
-template <typename F>
-int32_t runtime_call(vl_runtime *rt, F &&body) {
-  return guard(rt ? &rt->error : nullptr, rt ? &rt->err_mu : nullptr, std::forward<F>(body));
+  return guard(nullptr, std::forward<F>(body));
 }
 
 void need(const void *p, const char *what) {
@@ -93,10 +95,10 @@ void not_scheduled(const vl::Session &s) {
 
 // Runs body with the session marked busy; a second concurrent call is a state error.
 template <typename F>
-int32_t session_call(vl_session *s, F &&body) {
-  return guard(s ? &s->error : nullptr, nullptr, [&] {
+int32_t session_call(vl_session *s, vl_error *err, F &&body) {
+  return guard(err, [&] {
     need(s, "session");
-    std::unique_lock<std::mutex> lock(s->session->busy, std::try_to_lock);
+    std::unique_lock<std::mutex> lock = s->session->call_lock();
     if (!lock.owns_lock()) {
       not_scheduled(*s->session);  // held by a batched step of the scheduler: say so
       throw vl::Error(VL_ERR_STATE, "the session is already running a step");
@@ -286,17 +288,9 @@ VL_API int32_t vl_runtime_device_name(vl_runtime *rt, char *buf, int32_t cap) {
   });
 }
 
-VL_API const char *vl_runtime_error(vl_runtime *rt) {
-  if (!rt) return "";
-  std::lock_guard<std::mutex> lock(rt->err_mu);
-  thread_local std::string copy;
-  copy = rt->error;
-  return copy.c_str();
-}
-
 VL_API int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, int32_t direction,
-                                         double *gbps) {
-  return runtime_call(rt, [&] {
+                                         double *gbps, vl_error *err) {
+  return guard(err, [&] {
     need(rt, "runtime");
     need(gbps, "gbps");
     if (direction < VL_COPY_H2D || direction > VL_COPY_D2D)
@@ -305,8 +299,9 @@ VL_API int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t
   });
 }
 
-VL_API int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, vl_model **out) {
-  return runtime_call(rt, [&] {
+VL_API int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, vl_model **out,
+                             vl_error *err) {
+  return guard(err, [&] {
     need(rt, "runtime");
     need(dir, "dir");
     need(out, "out");
@@ -319,8 +314,8 @@ VL_API int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_opt
 }
 
 VL_API int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config, uint64_t seed,
-                                  const vl_model_options *options, vl_model **out) {
-  return runtime_call(rt, [&] {
+                                  const vl_model_options *options, vl_model **out, vl_error *err) {
+  return guard(err, [&] {
     need(rt, "runtime");
     need(config, "config");
     need(out, "out");
@@ -383,12 +378,12 @@ VL_API int32_t vl_model_paging_stats(vl_model *m, vl_paging_stats *out) {
     need(out, "out");
     const vl::PagingStats s = m->model->pager().stats();
     *out = vl_paging_stats{s.out_bytes,         s.in_bytes,          s.out_blocks, s.in_blocks, s.evictions, s.dropped_blocks,
-                           s.recomputed_tokens, s.prefetched_blocks, s.out_ms,     s.in_ms,     s.stall_ms};
+                           s.recomputed_tokens, s.prefetched_blocks, s.out_ms,     s.in_ms,     s.stall_ms, s.origin_ms};
   });
 }
 
-VL_API int32_t vl_model_reload(vl_model *m, double *ms, uint64_t *bytes) {
-  return runtime_call(m ? m->owner : nullptr, [&] {
+VL_API int32_t vl_model_reload(vl_model *m, double *ms, uint64_t *bytes, vl_error *err) {
+  return guard(err, [&] {
     need(m, "model");
     need(ms, "ms");
     need(bytes, "bytes");
@@ -406,8 +401,8 @@ VL_API int32_t vl_model_set_scheduler(vl_model *m, const vl_scheduler_options *o
   });
 }
 
-VL_API int32_t vl_model_step(vl_model *m, vl_schedule_step *out) {
-  return runtime_call(m ? m->owner : nullptr, [&] {
+VL_API int32_t vl_model_step(vl_model *m, vl_schedule_step *out, vl_error *err) {
+  return guard(err, [&] {
     need(m, "model");
     need(out, "out");
     const vl::SchedulerStep r = m->model->scheduler().step();
@@ -416,14 +411,15 @@ VL_API int32_t vl_model_step(vl_model *m, vl_schedule_step *out) {
 }
 
 VL_API int32_t vl_model_forward_batch(vl_model *m, vl_session *const *sessions, int32_t n, const int32_t *counts,
-                                      const int32_t *ids, float *logits, int32_t *statuses, vl_step_stats *out) {
-  return runtime_call(m ? m->owner : nullptr, [&] {
+                                      const int32_t *ids, float *logits, vl_error *errors, vl_step_stats *out,
+                                      vl_error *err) {
+  return guard(err, [&] {
     need(m, "model");
     need(sessions, "sessions");
     need(counts, "counts");
     need(ids, "ids");
     need(logits, "logits");
-    need(statuses, "statuses");
+    need(errors, "errors");
     need(out, "out");
     if (n < 1) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "a batch needs at least one session");
     std::vector<vl::BatchItem> items(static_cast<size_t>(n));
@@ -436,7 +432,7 @@ VL_API int32_t vl_model_forward_batch(vl_model *m, vl_session *const *sessions, 
       for (int32_t j = 0; j < i; j++)
         if (sessions[j] == sessions[i]) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "a session is twice in the batch");
       if (counts[i] < 1) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "every session of a batch needs at least one token");
-      std::unique_lock<std::mutex> lock(sessions[i]->session->busy, std::try_to_lock);
+      std::unique_lock<std::mutex> lock = sessions[i]->session->call_lock();
       if (!lock.owns_lock()) throw vl::Error(VL_ERR_STATE, "a session of the batch is already running a step");
       not_scheduled(*sessions[i]->session);
       locks.push_back(std::move(lock));
@@ -449,8 +445,7 @@ VL_API int32_t vl_model_forward_batch(vl_model *m, vl_session *const *sessions, 
     }
     const vl::StepStats st = m->model->engine().run_batch(items);
     for (int32_t i = 0; i < n; i++) {
-      statuses[i] = items[size_t(i)].status;
-      if (items[size_t(i)].status != VL_OK) sessions[i]->error = items[size_t(i)].error;
+      set_error(&errors[i], items[size_t(i)].status, items[size_t(i)].status != VL_OK ? items[size_t(i)].error : std::string());
     }
     *out = step_to_abi(st, 1);
   });
@@ -491,7 +486,7 @@ VL_API int32_t vl_session_free(vl_session *s) {
     if (!s) return;
     vl::Scheduler &sched = s->session->model().scheduler();
     {
-      std::unique_lock<std::mutex> lock(s->session->busy, std::try_to_lock);
+      std::unique_lock<std::mutex> lock = s->session->call_lock();
       // Busy in a batched step of the scheduler: its work ends, and the step (milliseconds) is waited for.
       if (!lock.owns_lock() && !s->session->batched && !sched.busy(*s->session))
         throw vl::Error(VL_ERR_STATE, "the session is running a step: wait for it before freeing it");
@@ -502,7 +497,7 @@ VL_API int32_t vl_session_free(vl_session *s) {
 }
 
 VL_API int32_t vl_session_info_get(vl_session *s, vl_session_info *out) {
-  return session_call(s, [&](vl::Session &ss) {
+  return session_call(s, nullptr, [&](vl::Session &ss) {
     need(out, "out");
     const vl::BlockTable &t = ss.table();
     *out = vl_session_info{t.n_tokens(),          int32_t(t.blocks().size()), ss.id(),
@@ -513,15 +508,16 @@ VL_API int32_t vl_session_info_get(vl_session *s, vl_session_info *out) {
 }
 
 VL_API int32_t vl_session_reset(vl_session *s) {
-  return session_call(s, [&](vl::Session &ss) {
+  return session_call(s, nullptr, [&](vl::Session &ss) {
     not_paused(ss);
     not_scheduled(ss);
     ss.reset();
   });
 }
 
-VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, float *logits) {
-  return session_call(s, [&](vl::Session &ss) {
+VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, float *logits,
+                                  vl_error *err) {
+  return session_call(s, err, [&](vl::Session &ss) {
     need(ids, "ids");
     not_paused(ss);
     not_scheduled(ss);
@@ -530,8 +526,9 @@ VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, 
   });
 }
 
-VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out) {
-  return session_call(s, [&](vl::Session &ss) {
+VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, int32_t *out,
+                                   vl_error *err) {
+  return session_call(s, err, [&](vl::Session &ss) {
     need(ids, "ids");
     if (max_new < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "max_new must be >= 0");
     if (max_new > 0) need(out, "out");
@@ -549,10 +546,9 @@ VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n,
   });
 }
 
-VL_API const char *vl_session_error(vl_session *s) { return s ? s->error.c_str() : ""; }
 
 VL_API int32_t vl_session_submit(vl_session *s, const int32_t *ids, int32_t n, int32_t new_tokens) {
-  return session_call(s, [&](vl::Session &ss) {
+  return session_call(s, nullptr, [&](vl::Session &ss) {
     need(ids, "ids");
     ss.model().scheduler().submit(ss, ids, n, new_tokens);
   });
@@ -588,30 +584,39 @@ VL_API const char *vl_session_work_error(vl_session *s) {
 }
 
 VL_API int32_t vl_session_page_out(vl_session *s) {
-  return session_call(s, [&](vl::Session &ss) { ss.model().pager().page_out(ss); });
+  return session_call(s, nullptr, [&](vl::Session &ss) { ss.model().pager().page_out(ss); });
 }
 
-VL_API int32_t vl_session_page_in(vl_session *s) {
-  return session_call(s, [&](vl::Session &ss) { ss.model().pager().page_in(ss); });
+VL_API int32_t vl_session_page_in(vl_session *s, vl_error *err) {
+  return session_call(s, err, [&](vl::Session &ss) { ss.model().pager().page_in(ss); });
 }
 
+// Not session_call: these only change the pager's view of the session, under the pager's lock, so they
+// are fine while the session runs, is in a batched step, or is being paged by another session's step
+// (which holds its `busy` while it moves its blocks).
 VL_API int32_t vl_session_set_next_use(vl_session *s, double key) {
-  return session_call(s, [&](vl::Session &ss) { ss.model().pager().set_next_use(ss, key); });
+  return guard([&] {
+    need(s, "session");
+    s->session->model().pager().set_next_use(*s->session, key);
+  });
 }
 
 VL_API int32_t vl_session_set_quota(vl_session *s, int32_t max_device_blocks) {
-  return session_call(s, [&](vl::Session &ss) { ss.model().pager().set_quota(ss, max_device_blocks); });
+  return guard([&] {
+    need(s, "session");
+    s->session->model().pager().set_quota(*s->session, max_device_blocks);
+  });
 }
 
 VL_API int32_t vl_session_last_step(vl_session *s, vl_step_stats *out) {
-  return session_call(s, [&](vl::Session &ss) {
+  return session_call(s, nullptr, [&](vl::Session &ss) {
     need(out, "out");
     *out = step_to_abi(ss.last, ss.last_passes);
   });
 }
 
 VL_API int32_t vl_session_timeline(vl_session *s, vl_layer_timing *out, int32_t cap, int32_t *n) {
-  return session_call(s, [&](vl::Session &ss) {
+  return session_call(s, nullptr, [&](vl::Session &ss) {
     need(n, "n");
     if (cap > 0) need(out, "out");
     const std::vector<vl::LayerTiming> &t = ss.last.layers;
@@ -623,8 +628,8 @@ VL_API int32_t vl_session_timeline(vl_session *s, vl_layer_timing *out, int32_t 
 
 VL_API int32_t vl_session_forward_breakpoints(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows,
                                               float *logits, const int32_t *breakpoints, int32_t n_breakpoints,
-                                              int32_t offload, int32_t *paused_layer) {
-  return session_call(s, [&](vl::Session &ss) {
+                                              int32_t offload, int32_t *paused_layer, vl_error *err) {
+  return session_call(s, err, [&](vl::Session &ss) {
     need(ids, "ids");
     need(paused_layer, "paused_layer");
     if (n_breakpoints < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "n_breakpoints must be >= 0");
@@ -638,8 +643,8 @@ VL_API int32_t vl_session_forward_breakpoints(vl_session *s, const int32_t *ids,
   });
 }
 
-VL_API int32_t vl_session_resume(vl_session *s, float *logits, int32_t *paused_layer) {
-  return session_call(s, [&](vl::Session &ss) {
+VL_API int32_t vl_session_resume(vl_session *s, float *logits, int32_t *paused_layer, vl_error *err) {
+  return session_call(s, err, [&](vl::Session &ss) {
     need(paused_layer, "paused_layer");
     paused_step(ss, "there is no step to resume");
     run_step(ss, logits, paused_layer);
@@ -647,7 +652,7 @@ VL_API int32_t vl_session_resume(vl_session *s, float *logits, int32_t *paused_l
 }
 
 VL_API int32_t vl_session_abort(vl_session *s) {
-  return session_call(s, [&](vl::Session &ss) {
+  return session_call(s, nullptr, [&](vl::Session &ss) {
     vl::Step &st = paused_step(ss, "there is no step to abort");
     ss.model().engine().abort(ss, st);
     ss.breakpoints = st.view();
@@ -656,7 +661,7 @@ VL_API int32_t vl_session_abort(vl_session *s) {
 }
 
 VL_API int32_t vl_session_activation_get(vl_session *s, float *out, int64_t count) {
-  return session_call(s, [&](vl::Session &ss) {
+  return session_call(s, nullptr, [&](vl::Session &ss) {
     vl::Step &st = paused_step(ss, "there is no activation to read");
     need(out, "out");
     check_activation(st, count);
@@ -665,7 +670,7 @@ VL_API int32_t vl_session_activation_get(vl_session *s, float *out, int64_t coun
 }
 
 VL_API int32_t vl_session_activation_set(vl_session *s, const float *in, int64_t count) {
-  return session_call(s, [&](vl::Session &ss) {
+  return session_call(s, nullptr, [&](vl::Session &ss) {
     vl::Step &st = paused_step(ss, "there is no activation to replace");
     need(in, "in");
     check_activation(st, count);
@@ -674,17 +679,28 @@ VL_API int32_t vl_session_activation_set(vl_session *s, const float *in, int64_t
 }
 
 VL_API int32_t vl_session_activation_edit(vl_session *s, float scale, const float *vec, int64_t count) {
-  return session_call(s, [&](vl::Session &ss) { paused_step(ss, "there is no activation to edit").edit(scale, vec, count); });
+  return session_call(s, nullptr, [&](vl::Session &ss) { paused_step(ss, "there is no activation to edit").edit(scale, vec, count); });
 }
 
 VL_API int32_t vl_session_breakpoint_stats(vl_session *s, vl_breakpoint_stats *out) {
-  return session_call(s, [&](vl::Session &ss) {
+  return session_call(s, nullptr, [&](vl::Session &ss) {
     need(out, "out");
     if (ss.step) {
       ss.model().engine().settle(*ss.step);  // its device times, once the device got there
       ss.breakpoints = ss.step->view();
     }
     *out = breakpoints_to_abi(ss.breakpoints);
+  });
+}
+
+VL_API int32_t vl_session_lens(vl_session *s, int32_t rows, float *logits, vl_error *err) {
+  return session_call(s, err, [&](vl::Session &ss) {
+    vl::Step &st = paused_step(ss, "there is no activation for the logit lens");
+    need(logits, "logits");
+    if (rows < 1 || rows > st.tokens())
+      throw vl::Error(VL_ERR_INVALID_ARGUMENT, "the logit lens takes 1 to " + std::to_string(st.tokens()) + " rows (the step's tokens), got " +
+                                                   std::to_string(rows));
+    ss.model().engine().lens(st, rows, logits);
   });
 }
 

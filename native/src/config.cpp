@@ -3,10 +3,12 @@
 #include "config.h"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
+#include <cstdio>
+#include <cstdint>
+#include <unistd.h>
 
 #include "error.h"
+#include "files.h"
 #include "json.h"
 
 namespace vl {
@@ -34,8 +36,12 @@ struct Reader {
   }
   int integer(const Json &obj, const char *key) const {
     double d = number(obj, key);
-    if (d != std::floor(d) || d < 1 || d > 1e9)
-      config_error(VL_ERR_FORMAT, path, std::string("\"") + key + "\" must be a positive integer, got " + std::to_string(d));
+    if (!std::isfinite(d) || d != std::floor(d) || d < 1 || d > double(INT32_MAX)) {
+      char got[32];
+      std::snprintf(got, sizeof got, "%.17g", d);  // 4294967297, not 4294967297.000000
+      config_error(VL_ERR_FORMAT, path, std::string("\"") + key + "\" must be a positive integer up to " +
+                                            std::to_string(INT32_MAX) + ", got " + got);
+    }
     return int(d);
   }
   int integer_or(const Json &obj, const char *key, int fallback) const {
@@ -84,11 +90,19 @@ RopeConfig read_rope(const Reader &r) {
                    "rope type \"" + rope.type + "\" is not supported (supported: default, linear, llama3)");
     }
   }
-  if (!(rope.theta > 0)) config_error(VL_ERR_FORMAT, r.path, "rope_theta must be positive");
   return rope;
 }
 
 }  // namespace
+
+// Upper bounds on each dimension and on the derived sizes. Kernels index a matrix with 32-bit
+// element counts and the KV pool addresses positions in int32, so every derived size is computed
+// here in 64 bits and must stay below these before any of them is narrowed (a wrapped product such
+// as 65536 heads x 65536 head_dim = 0 passed every shape check and overflowed cpu attention).
+// The bounds are far above any published Llama (vocab 128256, hidden 16384, ffn 53248, 126 layers).
+constexpr int64_t kMaxDim = 1 << 20;          // vocab, hidden, ffn, max positions
+constexpr int64_t kMaxCount = 1 << 14;        // layers, heads, kv heads, head_dim
+constexpr int64_t kMaxMatrix = INT32_MAX;     // elements of one weight matrix (vocab x hidden, ...)
 
 void ModelConfig::validate(const std::string &where) const {
   auto need = [&](bool ok, const std::string &what) {
@@ -97,12 +111,46 @@ void ModelConfig::validate(const std::string &where) const {
   need(vocab_size > 0 && hidden_size > 0 && intermediate_size > 0 && num_layers > 0 && num_heads > 0 &&
            num_kv_heads > 0 && head_dim > 0,
        "every dimension (vocab, hidden, ffn, layers, heads, kv heads, head dim) must be positive");
+  const struct {
+    const char *name;
+    int64_t value, limit;
+  } dims[] = {{"vocab_size", vocab_size, kMaxDim},
+              {"hidden_size", hidden_size, kMaxDim},
+              {"intermediate_size", intermediate_size, kMaxDim},
+              {"max_position_embeddings", max_position_embeddings, kMaxDim},
+              {"num_hidden_layers", num_layers, kMaxCount},
+              {"num_attention_heads", num_heads, kMaxCount},
+              {"num_key_value_heads", num_kv_heads, kMaxCount},
+              {"head_dim", head_dim, kMaxCount}};
+  for (const auto &d : dims)
+    need(d.value <= d.limit, std::string(d.name) + " " + std::to_string(d.value) + " is above the limit of " +
+                                 std::to_string(d.limit));
   need(num_heads % num_kv_heads == 0, "num_attention_heads (" + std::to_string(num_heads) +
                                           ") must be a multiple of num_key_value_heads (" +
                                           std::to_string(num_kv_heads) + ")");
   need(head_dim % 2 == 0, "head_dim (" + std::to_string(head_dim) + ") must be even for rotary embeddings");
-  need(rms_norm_eps > 0, "rms_norm_eps must be positive");
-  need(max_position_embeddings > 0, "max_position_embeddings must be positive");
+  // Derived sizes, each below 2^40 as a product of two bounded factors: no 64-bit overflow.
+  const struct {
+    const char *what;
+    int64_t value;
+  } derived[] = {{"num_attention_heads x head_dim", int64_t(num_heads) * head_dim},
+                 {"vocab_size x hidden_size", int64_t(vocab_size) * hidden_size},
+                 {"hidden_size x intermediate_size", int64_t(hidden_size) * intermediate_size},
+                 {"hidden_size x num_attention_heads x head_dim", int64_t(hidden_size) * (int64_t(num_heads) * head_dim)}};
+  for (const auto &d : derived)
+    need(d.value <= kMaxMatrix, std::string(d.what) + " = " + std::to_string(d.value) +
+                                    " elements is above the limit of " + std::to_string(kMaxMatrix) + " per matrix");
+  need(std::isfinite(rms_norm_eps) && rms_norm_eps > 0, "rms_norm_eps must be a finite positive number");
+  need(std::isfinite(rope.theta) && rope.theta > 0, "rope_theta must be a finite positive number");
+  if (rope.type == "linear" || rope.type == "llama3")
+    need(std::isfinite(rope.factor) && rope.factor > 0, "rope scaling factor must be a finite positive number");
+  if (rope.type == "llama3") {
+    need(std::isfinite(rope.low_freq_factor) && rope.low_freq_factor > 0 && std::isfinite(rope.high_freq_factor) &&
+             rope.high_freq_factor > rope.low_freq_factor,
+         "rope low_freq_factor and high_freq_factor must be finite with 0 < low_freq_factor < high_freq_factor");
+    need(std::isfinite(rope.original_max_position) && rope.original_max_position >= 1,
+         "rope original_max_position_embeddings must be a positive number");
+  }
 }
 
 std::vector<float> ModelConfig::rope_inv_freq() const {
@@ -139,13 +187,17 @@ std::vector<float> ModelConfig::rope_inv_freq() const {
 
 
 ModelConfig load_config(const std::string &path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(VL_ERR_IO, path + ": cannot open (a model directory needs a config.json)");
-  std::stringstream ss;
-  ss << f.rdbuf();
+  // config.json is a few KB; 16 MiB leaves room for any real one and stops /dev/zero and friends.
+  std::string text;
+  try {
+    text = read_regular_file(path, uint64_t(16) << 20);
+  } catch (const Error &e) {
+    if (e.status() != VL_ERR_IO || access(path.c_str(), F_OK) == 0) throw;
+    throw Error(VL_ERR_IO, path + ": cannot open (a model directory needs a config.json)");
+  }
   Json root;
   try {
-    root = Json::parse(ss.str());
+    root = Json::parse(text);
   } catch (const std::runtime_error &e) {
     throw Error(VL_ERR_FORMAT, path + ": not valid JSON (" + e.what() + ")");
   }

@@ -771,4 +771,21 @@ void Engine::write_activation(Step &st, const float *in) {
   st.clear_edit();
 }
 
+void Engine::lens(Step &st, int32_t rows, float *out) {
+  if (!st.paused()) throw Error(VL_ERR_STATE, "the session is not paused at a breakpoint: there is no activation for the logit lens");
+  const int32_t n = st.tokens(), H = st.hidden();
+  if (rows < 1 || rows > n) throw Error(VL_ERR_INVALID_ARGUMENT, "the logit lens takes 1 to " + std::to_string(n) + " rows");
+  // The activation as the resume will see it (held or offloaded, edits applied), read on the Copy stream.
+  std::vector<float> x(size_t(n) * size_t(H));  // (n, H) host
+  read_activation(st, x.data());
+  std::lock_guard<std::mutex> lock(mu_);
+  ensure_workspace(rows);  // a no-op: the step ran its n >= rows tokens through this workspace
+  Tensor xr = x_.rows_slice(0, rows);  // (rows, H) F32 scratch: the last `rows` positions
+  be_.copy(xr.data, x.data() + size_t(n - rows) * size_t(H), xr.bytes(), CopyKind::HostToDevice, StreamId::Compute);
+  compute_logits(rows, rows);
+  Tensor logits = logits_.rows_slice(0, rows);
+  be_.copy(out, logits.data, logits.bytes(), CopyKind::DeviceToHost, StreamId::Compute);
+  be_.synchronize(StreamId::Compute);  // x (pageable) and out are read and written by then
+}
+
 }  // namespace vl

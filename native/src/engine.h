@@ -89,6 +89,11 @@ class Engine {
   // stream and never take the engine, so they do not wait for other sessions' steps.
   void read_activation(Step &step, float *out);
   void write_activation(Step &step, const float *in);
+  // The logit lens of the paused step: the final norm and output head (compute_logits) applied to its
+  // activation (with the pending edits) at the last `rows` positions, (rows, vocab) F32 into out (host).
+  // It takes the engine (the workspace's x_, h_ and logits_ are scratch while the step is paused: a
+  // resume restores x_ from the saved residual) and leaves the step's state and events as they were.
+  void lens(Step &step, int32_t rows, float *out);
 
  private:
   void ensure_workspace(int32_t tokens);

@@ -14,6 +14,25 @@ namespace vl {
 
 namespace {
 using Clock = std::chrono::steady_clock;
+
+// The `busy` locks of the sessions whose blocks the pager moves, marked as the pager's (Session::
+// paging_hold) so that their own calls wait for the move instead of failing; released, then unmarked.
+struct PagingHolds {
+  std::vector<std::unique_lock<std::mutex>> locks;
+  std::vector<Session *> sessions;
+  bool take(Session &s) {
+    std::unique_lock<std::mutex> lock(s.busy, std::try_to_lock);
+    if (!lock.owns_lock()) return false;
+    s.paging_hold = true;
+    locks.push_back(std::move(lock));
+    sessions.push_back(&s);
+    return true;
+  }
+  ~PagingHolds() {
+    locks.clear();
+    for (Session *s : sessions) s->paging_hold = false;
+  }
+};
 double now_ms() { return std::chrono::duration<double, std::milli>(Clock::now().time_since_epoch()).count(); }
 
 // Blocks per chunk of copies: large enough that each copy runs near link speed (8 blocks of a 13B model
@@ -42,6 +61,7 @@ struct KvPager::Chunk {
 KvPager::KvPager(Backend &be, KvPool &pool, PagingPolicy policy)
     : be_(be), pool_(pool), policy_(policy), t0_ms_(now_ms()) {
   block_wait_.assign(size_t(pool.layout().n_blocks), 0);
+  stats_.origin_ms = t0_ms_;
   compute_mark_ = be_.event_create();
 }
 
@@ -292,15 +312,12 @@ int32_t KvPager::in_locked(Session &s, PageReason why, int32_t limit) {
 int32_t KvPager::evict_locked(int32_t need, const Session *self, const Session *also, double before, PageReason why) {
   if (need <= 0 || policy_ == PagingPolicy::None) return 0;
   // Victims: idle sessions with device blocks, their calls locked out while they are changed.
-  std::vector<std::unique_lock<std::mutex>> locks;
+  PagingHolds holds;
   std::vector<Session *> victims;
   for (Session *v : sessions_) {
     if (v == self || v == also || v->paging.running || v->table().device_blocks() == 0) continue;
     if (policy_ == PagingPolicy::NextUse && before >= 0 && v->paging.next_use >= 0 && v->paging.next_use <= before) continue;
-    std::unique_lock<std::mutex> lock(v->busy, std::try_to_lock);
-    if (!lock.owns_lock()) continue;
-    locks.push_back(std::move(lock));
-    victims.push_back(v);
+    if (holds.take(*v)) victims.push_back(v);
   }
   const auto older = [](const Session *a, const Session *b) {
     return a->paging.last_use != b->paging.last_use ? a->paging.last_use < b->paging.last_use : a->id() < b->id();
@@ -418,8 +435,8 @@ void KvPager::prefetch_locked(const Session &current) {
       next = v;
   }
   if (!next || next->table().host_blocks() == 0) return;
-  std::unique_lock<std::mutex> lock(next->busy, std::try_to_lock);
-  if (!lock.owns_lock()) return;
+  PagingHolds hold;
+  if (!hold.take(*next)) return;
   // Room from free blocks and from sessions needed after it (never from the one computing).
   const int32_t want = next->table().host_blocks();
   if (want > pool_.free_blocks()) evict_locked(want - pool_.free_blocks(), &current, next, next->paging.next_use, PageReason::NextUse);

@@ -116,6 +116,11 @@ std::vector<Model::Slot> Model::place(const ModelOptions &options) {
 
   if (options.kv_block_tokens < 0 || options.kv_pool_tokens < 0)
     throw Error(VL_ERR_INVALID_ARGUMENT, "kv_block_tokens and kv_pool_tokens must be >= 0 (0: the default)");
+  // A block's slot offsets and the per-block byte count (block_tokens x layers x kv_dim) are computed in
+  // 32 bits in the kernels: bound the block size like the TypeScript API does (kvBlockTokens <= 2^20).
+  if (options.kv_block_tokens > (1 << 20))
+    throw Error(VL_ERR_INVALID_ARGUMENT, "kv_block_tokens " + std::to_string(options.kv_block_tokens) +
+                                             " is above the limit of 1048576 tokens per block");
   KvLayout kv;
   kv.dtype = rt_.backend->kv_dtype();
   kv.block_tokens = options.kv_block_tokens > 0 ? options.kv_block_tokens : 16;
@@ -217,7 +222,7 @@ std::unique_ptr<Model> Model::load_dir(Runtime &rt, const std::string &dir, cons
 
   // The weights' dtype: the config's when it names one, else the embedding's.
   if (!cfg.dtype_declared) {
-    if (const TensorEntry *e = files.find("model.embed_tokens.weight")) cfg.dtype = e->dtype;
+    if (const TensorEntry *e = files.find("model.embed_tokens.weight"); e && e->readable) cfg.dtype = e->dtype;
   }
   std::unique_ptr<Model> m(new Model(rt, cfg, name));
 
@@ -249,6 +254,9 @@ std::unique_ptr<Model> Model::load_dir(Runtime &rt, const std::string &dir, cons
       std::string why = x.name == "lm_head.weight" ? " (config.json has tie_word_embeddings: false)" : "";
       throw Error(VL_ERR_FORMAT, files.origin() + ": missing tensor '" + x.name + "'" + why);
     }
+    if (!e->readable)
+      throw Error(VL_ERR_UNSUPPORTED, e->file + ": tensor '" + x.name + "' has dtype " + e->dtype_text +
+                                          " (vramlab reads F16, BF16 and F32)");
     if (e->shape != x.shape)
       throw Error(VL_ERR_FORMAT, e->file + ": tensor '" + x.name + "' has shape " + shape_string(e->shape) +
                                      " but config.json implies " + shape_string(x.shape));

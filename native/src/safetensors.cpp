@@ -8,12 +8,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <set>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "error.h"
+#include "files.h"
 #include "json.h"
 
 namespace vl {
@@ -21,15 +25,9 @@ namespace vl {
 class MappedFile {
  public:
   explicit MappedFile(const std::string &path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw Error(VL_ERR_IO, path + ": cannot open (" + std::strerror(errno) + ")");
-    struct stat st;
-    if (fstat(fd_, &st) != 0) {
-      int e = errno;
-      ::close(fd_);
-      throw Error(VL_ERR_IO, path + ": cannot stat (" + std::strerror(e) + ")");
-    }
-    size_ = size_t(st.st_size);
+    uint64_t size = 0;
+    fd_ = open_regular_file(path, UINT64_MAX, size);
+    size_ = size_t(size);
     if (size_ > 0) {
       void *p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
       if (p == MAP_FAILED) {
@@ -70,15 +68,47 @@ namespace {
 
 bool file_exists(const std::string &p) {
   struct stat st;
-  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  return stat(p.c_str(), &st) == 0;  // open_regular_file says what is wrong with a non-regular one
 }
 
-// Parses one file's header into entries pointing into its mapping.
+// The safetensors library's limit on the JSON header (safetensors/src/tensor.rs MAX_HEADER_SIZE).
+// A shard index lists one short entry per tensor: 64 MiB is thousands of times a 405B model's.
+constexpr uint64_t kMaxIndexBytes = uint64_t(64) << 20;
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+
+// Every dtype of the safetensors format and its element size in bytes; vramlab computes with
+// F16, BF16 and F32, the others may sit in a file as long as the model does not use them.
+int format_dtype_size(const std::string &d) {
+  static const std::pair<const char *, int> sizes[] = {
+      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
+      {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"I64", 8},     {"U64", 8}, {"F64", 8}};
+  for (const auto &[name, size] : sizes)
+    if (d == name) return size;
+  return 0;
+}
+
+// A JSON number that is an exact non-negative integer below 2^53 (what a double holds exactly).
+bool exact_uint(const Json &j, uint64_t &out) {
+  if (!j.is_number()) return false;
+  double v = j.number();
+  if (!(v >= 0) || v > 9007199254740992.0 || v != std::floor(v)) return false;
+  out = uint64_t(v);
+  return true;
+}
+
+// Parses one file's header into entries pointing into its mapping, with the checks of the
+// safetensors format: header length within the file and at most 100 MB, a JSON object whose
+// __metadata__ (if any) maps strings to strings, known dtypes, element counts that do not overflow
+// and match each byte range, and byte ranges that tile the data exactly: contiguous from 0 in
+// offset order, no overlap, no gap, no trailing bytes, each aligned to its element size.
 void read_header(const MappedFile &f, std::map<std::string, TensorEntry> &out) {
   const std::string &path = f.path();
   if (f.size() < 8) bad(path, "truncated: " + std::to_string(f.size()) + " bytes, shorter than the 8-byte header length");
   uint64_t n = 0;
   for (int i = 7; i >= 0; i--) n = (n << 8) | f.data()[i];
+  if (n > kMaxHeaderBytes)
+    bad(path, "header length " + std::to_string(n) + " is above the safetensors limit of " +
+                  std::to_string(kMaxHeaderBytes) + " bytes: the file is corrupt or not safetensors");
   if (n > f.size() - 8)
     bad(path, "header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(f.size()) +
                   " bytes): the file is truncated or not safetensors");
@@ -89,11 +119,21 @@ void read_header(const MappedFile &f, std::map<std::string, TensorEntry> &out) {
     bad(path, std::string("header is not valid JSON (") + e.what() + ")");
   }
   if (!header.is_object()) bad(path, "header must be a JSON object");
-  const uint8_t *data = f.data() + 8 + n;
-  size_t data_size = f.size() - 8 - size_t(n);
+  const uint64_t data_start = 8 + n;
+  const uint8_t *data = f.data() + data_start;
+  const uint64_t data_size = f.size() - data_start;
 
+  std::vector<TensorEntry> entries;  // this file's tensors, in header order
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // their [begin, end) in the data, same order
+  std::set<std::string> names;
   for (const auto &[name, t] : header.members()) {
-    if (name == "__metadata__") continue;
+    if (!names.insert(name).second) bad(path, "'" + name + "' appears twice in the header");
+    if (name == "__metadata__") {
+      if (!t.is_object()) bad(path, "\"__metadata__\" must be an object of strings");
+      for (const auto &[k, v] : t.members())
+        if (!v.is_string()) bad(path, "\"__metadata__\" entry '" + k + "' must be a string");
+      continue;
+    }
     auto tbad = [&](const std::string &what) { bad(path, "tensor '" + name + "': " + what); };
     if (!t.is_object()) tbad("entry must be an object");
     const Json *dt = t.find("dtype");
@@ -105,33 +145,72 @@ void read_header(const MappedFile &f, std::map<std::string, TensorEntry> &out) {
     TensorEntry e;
     e.name = name;
     e.file = path;
-    const std::string &d = dt->string();
-    if (d == "F32") e.dtype = DType::F32;
-    else if (d == "F16") e.dtype = DType::F16;
-    else if (d == "BF16") e.dtype = DType::BF16;
-    else throw Error(VL_ERR_UNSUPPORTED, path + ": tensor '" + name + "' has dtype " + d + " (vramlab reads F16, BF16 and F32)");
-    uint64_t elems = 1;
+    e.dtype_text = dt->string();
+    const int esize = format_dtype_size(e.dtype_text);
+    if (esize == 0) tbad("unknown dtype \"" + e.dtype_text + "\" (not a safetensors dtype)");
+    e.readable = true;
+    if (e.dtype_text == "F32") e.dtype = DType::F32;
+    else if (e.dtype_text == "F16") e.dtype = DType::F16;
+    else if (e.dtype_text == "BF16") e.dtype = DType::BF16;
+    else e.readable = false;
+    // Element count x element size in 64 bits, checked at each factor: a shape whose product wraps
+    // to 0 would otherwise match an empty byte range. A count above the data's size cannot be valid.
+    bool zero = false;
     for (const Json &s : shape->array()) {
-      if (!s.is_number() || s.number() < 0 || s.number() != double(int64_t(s.number())) || s.number() > 1e12)
-        tbad("shape entries must be non-negative integers");
-      e.shape.push_back(int64_t(s.number()));
-      elems *= uint64_t(e.shape.back());
+      uint64_t d = 0;
+      if (!exact_uint(s, d)) tbad("shape entries must be non-negative integers");
+      e.shape.push_back(int64_t(d));
+      zero |= d == 0;
     }
-    for (const Json &o : offs->array())
-      if (!o.is_number() || o.number() < 0 || o.number() != double(uint64_t(o.number())))
-        tbad("data_offsets must be non-negative integers");
-    uint64_t begin = uint64_t(offs->array()[0].number()), end = uint64_t(offs->array()[1].number());
+    uint64_t bytes = zero ? 0 : uint64_t(esize);
+    for (int64_t d : e.shape) {
+      if (zero) break;
+      if (bytes > data_size / uint64_t(d))
+        tbad("shape " + shape_string(e.shape) + " of " + e.dtype_text + " needs more bytes than the file's " +
+             std::to_string(data_size) + " bytes of data");
+      bytes *= uint64_t(d);
+    }
+    uint64_t begin = 0, end = 0;
+    if (!exact_uint(offs->array()[0], begin) || !exact_uint(offs->array()[1], end))
+      tbad("data_offsets must be non-negative integers");
     if (begin > end) tbad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "] are reversed");
     if (end > data_size)
       tbad("bytes [" + std::to_string(begin) + ", " + std::to_string(end) + ") lie outside the data (" +
            std::to_string(data_size) + " bytes): the file is truncated");
-    if (end - begin != elems * dtype_size(e.dtype))
+    if (end - begin != bytes)
       tbad("holds " + std::to_string(end - begin) + " bytes but shape " + shape_string(e.shape) + " of " +
-           dtype_name(e.dtype) + " needs " + std::to_string(elems * dtype_size(e.dtype)));
+           e.dtype_text + " needs " + std::to_string(bytes));
+    if ((data_start + begin) % uint64_t(esize) != 0)
+      tbad("starts at byte " + std::to_string(data_start + begin) + " of the file, not aligned to its " +
+           std::to_string(esize) + "-byte elements");
     e.data = data + begin;
     e.bytes = size_t(end - begin);
-    if (out.count(name)) tbad("appears in more than one file");
-    out.emplace(name, std::move(e));
+    entries.push_back(std::move(e));
+    ranges.emplace_back(begin, end);
+  }
+
+  // The byte ranges must tile [0, data_size): sorted by begin, each starts where the last ended.
+  std::vector<size_t> order(entries.size());
+  for (size_t i = 0; i < order.size(); i++) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ranges[a] < ranges[b]; });
+  uint64_t at = 0;
+  for (size_t i : order) {
+    const auto [begin, end] = ranges[i];
+    const std::string &name = entries[i].name;
+    if (begin < at) bad(path, "tensor '" + name + "' overlaps the tensor before it (bytes [" + std::to_string(begin) + ", " +
+                                  std::to_string(end) + ") start before byte " + std::to_string(at) + ")");
+    if (begin > at) bad(path, "a gap of " + std::to_string(begin - at) + " unused bytes before tensor '" + name + "' (at byte " +
+                                  std::to_string(at) + " of the data)");
+    at = end;
+  }
+  if (at != data_size)
+    bad(path, std::to_string(data_size - at) + " bytes after the last tensor's data (the tensors cover " + std::to_string(at) +
+                  " of " + std::to_string(data_size) + " bytes): the header length or an offset is wrong");
+
+  for (TensorEntry &e : entries) {
+    if (out.count(e.name)) bad(path, "tensor '" + e.name + "' appears in more than one file");
+    std::string name = e.name;
+    out.emplace(std::move(name), std::move(e));
   }
 }
 
@@ -154,12 +233,9 @@ WeightFiles WeightFiles::open_dir(const std::string &dir) {
   if (!file_exists(index))
     throw Error(VL_ERR_IO, dir + ": no model.safetensors or model.safetensors.index.json (vramlab reads safetensors weights)");
   w.origin_ = index;
-  std::ifstream f(index, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
   Json root;
   try {
-    root = Json::parse(ss.str());
+    root = Json::parse(read_regular_file(index, kMaxIndexBytes));
   } catch (const std::runtime_error &e) {
     bad(index, std::string("not valid JSON (") + e.what() + ")");
   }

@@ -15,7 +15,9 @@ namespace vl {
 
 struct TensorEntry {
   std::string name;
-  DType dtype = DType::F32;
+  DType dtype = DType::F32;       // valid when readable
+  std::string dtype_text;         // as the file names it: "F16", "I8", ...
+  bool readable = false;          // a dtype vramlab computes with (F16, BF16, F32)
   std::vector<int64_t> shape;
   const uint8_t *data = nullptr;  // into the mmapped file
   size_t bytes = 0;

@@ -62,6 +62,16 @@ class Session {
   BreakpointView breakpoints;   // the paused step, or else the last step that had breakpoints
   std::mutex busy;              // one call at a time
   std::atomic<bool> batched{false};  // `busy` is held by a batched step of the scheduler (not by a call)
+  // `busy` is held by the pager for a moment (it moves this session's blocks for another session's step,
+  // or prefetches them): a call waits for it rather than failing.
+  std::atomic<bool> paging_hold{false};
+
+  // `busy` for a call: at once, or after the pager's brief hold; not owned when a call or step has it.
+  std::unique_lock<std::mutex> call_lock() {
+    std::unique_lock<std::mutex> lock(busy, std::try_to_lock);
+    if (!lock.owns_lock() && paging_hold.load()) lock.lock();
+    return lock;
+  }
 
  private:
   Model &model_;

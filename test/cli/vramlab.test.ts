@@ -23,6 +23,18 @@ function expectUserError(r: ReturnType<typeof vramlab>, pattern: RegExp): void {
   expect(r.stdout).toBe('');
 }
 
+describe('sizes that wrapped or crashed (issue 14): one line, status 1', () => {
+  it('a synthetic shape whose heads x head_dim wraps in 32 bits (was SIGSEGV)', () => {
+    const r = vramlab('logits', 'synthetic:hidden=2,layers=1,heads=65536,kv_heads=65536,head_dim=65536,ffn=2,vocab=4', '--ids', '0,1');
+    expectUserError(r, /^vramlab: synthetic model: num_attention_heads 65536 is above the limit of 16384\n$/);
+  });
+
+  it('a budget above 2^64 (was a 4 KiB budget) and a count above 2^32 (was 1 block)', () => {
+    expectUserError(vramlab('logits', MHA, '--ids', '1', '--budget', '18446744073709555712'), /size 18446744073709555712 is above the limit of 9007199254740991 bytes/);
+    expectUserError(vramlab('logits', MHA, '--ids', '1', '--kv-pool-tokens', '4294967297'), /--kv-pool-tokens: "4294967297" must be a non-negative whole number, at most 2147483647/);
+  });
+});
+
 describe('vramlab logits', () => {
   it.each([GQA, MHA])('prints {"logits": [[...]]} matching transformers at every position (%s)', (dir) => {
     const ref = reference(dir);

@@ -94,9 +94,9 @@ describe('checker errors', () => {
   });
 
   it('unknown-name: a measure without a module is an unknown choice, with the registered ones and the nearest', () => {
-    expect(diagnose('experiment a { measure = paging }')).toBe('t.vlab:1:26: error: measure has no choice paging\n  hint: use copy_bandwidth, streaming, decode, breakpoints, steering');
-    expect(diagnose('experiment a { measure = decod }')).toBe('t.vlab:1:26: error: measure has no choice decod\n  hint: use copy_bandwidth, streaming, decode, breakpoints, steering (did you mean decode?)');
-    expect(codes('experiment a { measure = paging }')).toEqual(['unknown-name']);
+    expect(diagnose('experiment a { measure = swapping }')).toBe('t.vlab:1:26: error: measure has no choice swapping\n  hint: use copy_bandwidth, streaming, decode, breakpoints, steering, paging, agents, batch-decode');
+    expect(diagnose('experiment a { measure = decod }')).toBe('t.vlab:1:26: error: measure has no choice decod\n  hint: use copy_bandwidth, streaming, decode, breakpoints, steering, paging, agents, batch-decode (did you mean decode?)');
+    expect(codes('experiment a { measure = swapping }')).toEqual(['unknown-name']);
   });
 
   it('unknown-name and duplicate', () => {
@@ -114,7 +114,7 @@ describe('checker errors', () => {
   });
 
   it('missing: measure, model, layer, edit', () => {
-    expect(diagnose('experiment a {\n  repeat = 1\n}')).toBe('t.vlab:1:12: error: experiment a has no measure\n  hint: add measure = copy_bandwidth | streaming | decode | breakpoints | steering');
+    expect(diagnose('experiment a {\n  repeat = 1\n}')).toBe('t.vlab:1:12: error: experiment a has no measure\n  hint: add measure = copy_bandwidth | streaming | decode | breakpoints | steering | paging | agents | batch-decode');
     expect(codes('experiment a { measure = decode }')).toEqual(['missing']);
     expect(diagnose('experiment s {\n  measure = steering\n  model = synthetic(tiny)\n}')).toBe(
       [
@@ -140,7 +140,7 @@ describe('checker errors', () => {
     );
     expect(diagnose('experiment a {\n  measure = decode\n  model = synthetic(tiny, layers = 0, foo = 2)\n}')).toBe(
       [
-        't.vlab:3:27: error: synthetic(...): layers must be a positive integer, got "0"',
+        't.vlab:3:27: error: synthetic(...): layers must be a positive integer up to 2147483647, got "0"',
         't.vlab:3:39: error: synthetic(...): unknown key "foo" (keys: hidden, layers, heads, kv_heads, head_dim, ffn, vocab, max_pos, dtype, seed, tie, rope_theta, eps)',
       ].join('\n'),
     );

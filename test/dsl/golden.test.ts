@@ -17,7 +17,7 @@ function normalized(plan: unknown): string {
 
 describe('experiments/', () => {
   it('has a file for each experiment the runtime supports', () => {
-    expect(files).toEqual(['bandwidth.vlab', 'breakpoints.vlab', 'decode.vlab', 'steering.vlab', 'streaming.vlab']);
+    expect(files).toEqual(['agents.vlab', 'bandwidth.vlab', 'breakpoints.vlab', 'decode.vlab', 'paging.vlab', 'steering.vlab', 'streaming.vlab']);
   });
 
   describe.each(files)('%s', (name) => {

@@ -111,10 +111,10 @@ describe('the policies against each other', () => {
   });
 
   it('the same calls under the same policy give the same decisions: a recorded run replays', async () => {
-    const record = async (): Promise<Omit<PagingEvent, 'tMs'>[]> => {
+    const record = async (): Promise<Omit<PagingEvent, 'tMs' | 'atMs'>[]> => {
       const m = await rt.loadModel(GQA, { kvPoolTokens: POOL_TWO, paging: 'next-use' });
       await roundRobin(m, SESSIONS, true);
-      const ev = m.pagingEvents().map(({ tMs: _t, ...rest }) => rest);
+      const ev = m.pagingEvents().map(({ tMs: _t, atMs: _a, ...rest }) => rest);
       m.dispose();
       return ev;
     };

@@ -1,0 +1,95 @@
+// agents.ts: the agent scaling benchmark (issue 16; seed 004, experiment 2.2): the agents measure
+// (lab/measures/agents.ts) with GPU-sized settings. Llama-2-7B shape (synthetic fp16) under a 40 GB
+// VRAM budget; N agents each reason (a 512-token prompt, 50 tokens), act (2 s) and reflect (a 32-token
+// observation, 50 tokens on the same context), three times, starting spread over one act period. The
+// systems side by side in one run: shared (one copy of the weights, batched, paged), keep-alive (a
+// copy per agent: its out-of-memory point) and serverless (a weight reload from pinned memory and a
+// re-prefill of the history every step). The steps run system by system, so that each system loads
+// its model once; serverless runs at the agent counts of --serverless (each of its steps holds the
+// device for a reload). Prints the table and writes
+//   {"benchmark": "agents", "device", "commit", "date", "model", "budget_bytes", "prompt_tokens",
+//    "new_tokens", "observation_tokens", "act_ms", "rows": [...], ...}
+//
+//   node dist/bench/agents.js --device cuda:0 --out agents.json
+//   node dist/bench/agents.js --device cpu --model synthetic:tiny --budget 5MB --kv-pool 160 --prompt 32 --new-tokens 6 --observation 4 --act-ms 50 --agents 1,2,4 --serverless 1,2
+import { flags } from './args.js';
+import { type Column, num, printTable } from './table.js';
+import { buildPlan, modelValue, runPlan, type SettingValue, writeResultsJson } from '../lab/index.js';
+import type { AgentsStep } from '../lab/measures/agents.js';
+import { parseSize } from '../runtime/units.js';
+
+const values = flags(
+  {
+    device: 'cuda:0',
+    model: 'synthetic:llama-7b',
+    budget: '40GB',
+    agents: '1,2,4,8,16,32,64,128',
+    serverless: '1,2,4,8,32',
+    systems: 'shared,keep-alive,serverless',
+    prompt: '512',
+    'new-tokens': '50',
+    observation: '32',
+    'act-ms': '2000',
+    iterations: '3',
+  },
+  { optional: ['host-budget', 'kv-pool', 'out'] },
+);
+
+const systems = values.systems.split(',');
+const settings: Record<string, SettingValue> = {
+  device: values.device,
+  model: modelValue(values.model),
+  budget: parseSize(values.budget),
+  baselines: systems,
+  prompt: { tokens: Number(values.prompt) },
+  new_tokens: Number(values['new-tokens']),
+  observation: Number(values.observation),
+  act: Number(values['act-ms']),
+  iterations: Number(values.iterations),
+  repeat: 1,
+  warmup: 0,
+};
+if (values['host-budget']) settings['host_budget'] = parseSize(values['host-budget']);
+if (values['kv-pool']) settings['kv_pool'] = Number(values['kv-pool']);
+const plan = buildPlan([{ name: 'agents', measure: 'agents', settings, sweeps: [{ name: 'agents', values: values.agents.split(',').map(Number) }] }]);
+const serverlessAt = new Set(values.serverless.split(',').map(Number));
+const experiment = plan.experiments[0]!;
+// System by system (one model load each), serverless only where asked.
+experiment.steps = (experiment.steps as AgentsStep[])
+  .filter((s) => s.baseline !== 'serverless' || serverlessAt.has(s.agents))
+  .sort((a, b) => systems.indexOf(a.baseline) - systems.indexOf(b.baseline));
+const result = (await runPlan(plan)).experiments[0]!;
+const out = {
+  ...result,
+  prompt_tokens: Number(values.prompt),
+  new_tokens: Number(values['new-tokens']),
+  observation_tokens: Number(values.observation),
+  act_ms: Number(values['act-ms']),
+  rows: [...result.rows].sort((a, b) => systems.indexOf(String(a['system'])) - systems.indexOf(String(b['system'])) || Number(a['agents']) - Number(b['agents'])),
+};
+
+const gb = (bytes: unknown) => (typeof bytes === 'number' ? (bytes / 1e9).toFixed(2) : '-');
+console.log(`agents on ${result.device}; ${values.model}, ${gb(result.weight_bytes)} GB weights, budget ${gb(result.budget_bytes)} GB; keep-alive holds ${result['keep_alive_copies'] ?? 'every'} copies`);
+console.log(`check (${result.check?.what ?? '-'}): ${result.check ? (result.check.pass ? 'passed' : 'FAILED') : 'not run'}`);
+const columns: Column[] = [
+  { header: 'system', left: true, value: (r) => String(r['system']) },
+  { header: 'agents', value: num('agents', 0) },
+  { header: 'done', value: num('completed', 0) },
+  { header: 'oom', value: (r) => String(r['oom'] ?? '-') },
+  { header: 'reason p50', value: num('reason_p50_ms', 1) },
+  { header: 'reason p99', value: num('reason_p99_ms', 1) },
+  { header: 'reflect p50', value: num('reflect_p50_ms', 1) },
+  { header: 'reflect p99', value: num('reflect_p99_ms', 1) },
+  { header: 'ttft p50', value: num('reflect_ttft_p50_ms', 1) },
+  { header: 'ttft p99', value: num('reflect_ttft_p99_ms', 1) },
+  { header: 'tok p99', value: num('per_token_p99_ms', 2) },
+  { header: 'tokens/s', value: num('tokens_per_s', 1) },
+  { header: 'out GB', value: (r) => gb(r['paged_out_bytes']) },
+  { header: 'match', value: (r) => String(r['token_match'] ?? '-') },
+];
+printTable(columns, out.rows);
+if (values.out) writeResultsJson(values.out, out);
+for (const r of result.rows.filter((x) => x['status'] !== 'ok')) {
+  console.error(`${r['system']} with ${r['agents']} agents: ${r['status']}`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,527 @@
+// commands.ts: the REPL's commands, one entry each (name, aliases, usage, help, run), wired in one
+// table; anything that is not a command is JavaScript (evaluate.ts). A command's user error is a
+// VramlabError: the REPL prints its message on one line and goes on.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { compileSource, readVlabFile } from '../../dsl/index.js';
+import { decodeIds, encodeText } from '../../dsl/models.js';
+import { runSteps } from '../../lab/runner.js';
+import { VramlabError } from '../../runtime/errors.js';
+import type { Logits } from '../../runtime/logits.js';
+import { Runtime } from '../../runtime/runtime.js';
+import { type Placement, PLACEMENTS } from '../../runtime/types.js';
+import { activationStats, formatSize, formatStats, formatTop, ms, topTokens } from './format.js';
+import { npyBytes, readNpy } from './npy.js';
+import { type Edit, type ReplState, type SessionSlot, usage } from './state.js';
+
+export interface CommandContext {
+  state: ReplState;
+  print(line: string): void;
+}
+
+export interface Command {
+  name: string;
+  aliases?: string[];
+  usage: string;
+  help: string;
+  /** What its arguments complete to (completion.ts). */
+  completes?: 'layers' | 'files' | 'sessions' | 'save';
+  /** `rest` is the text after the command word, untouched (run "text"). */
+  run(args: string[], ctx: CommandContext, rest: string): Promise<void> | void;
+}
+
+function layerArg(text: string, ctx: CommandContext): number {
+  const L = ctx.state.needModel().shape.numLayers;
+  const v = Number(text);
+  if (!/^\d+$/.test(text) || v >= L) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `bad layer "${text}": the model's decoder layers are 0..${L - 1}`);
+  return v;
+}
+
+function intArg(text: string | undefined, name: string, dflt: number): number {
+  if (text === undefined) return dflt;
+  if (!/^\d+$/.test(text)) throw usage(`${name}: "${text}" is not a whole number`);
+  return Number(text);
+}
+
+function numberArg(text: string | undefined, name: string): number {
+  const v = Number(text);
+  if (text === undefined || text.trim() === '' || !Number.isFinite(v)) throw usage(`${name}: "${text ?? ''}" is not a number`);
+  return v;
+}
+
+/** Where the current step is: "paused after layer 2 of 4 (24 tokens, 1.23 ms so far)". */
+function where(slot: SessionSlot, L: number): string {
+  const p = slot.paused;
+  return p ? `paused after layer ${p.layer} (of 0..${L - 1}): ${p.tokens} tokens, ${ms(slot.stepMs)} so far` : 'not paused';
+}
+
+function tokenText(ctx: CommandContext): ((id: number) => string) | null {
+  const dir = ctx.state.modelDir;
+  return dir && existsSync(`${dir}/tokenizer.json`) ? (id) => decodeIds(dir, [id]) : null;
+}
+
+function printTop(ctx: CommandContext, row: Float32Array, k: number): void {
+  for (const l of formatTop(topTokens(row, k), tokenText(ctx))) ctx.print(l);
+}
+
+/** After a segment: where it paused, or the top next tokens. */
+function report(ctx: CommandContext, slot: SessionSlot): void {
+  const L = ctx.state.needModel().shape.numLayers;
+  if (slot.paused) {
+    ctx.print(`${ctx.state.interrupted ? 'interrupted: ' : ''}${where(slot, L)}`);
+    return;
+  }
+  const logits = slot.logits as Logits;
+  ctx.print(`done: ${logits.rows} rows of logits (${ms(slot.stepMs)})`);
+  printTop(ctx, logits.row(logits.rows - 1), 5);
+}
+
+async function advance(ctx: CommandContext, stopAtNext: boolean): Promise<void> {
+  const { state } = ctx;
+  if (state.plan?.slot) return nextPlanEvent(ctx);
+  const slot = state.slot();
+  const p = state.needPaused(stopAtNext ? 'step' : 'continue');
+  await state.drive(slot, () => p.resume(), stopAtNext);
+  report(ctx, slot);
+}
+
+function parseIdsText(rest: string, ctx: CommandContext): number[] {
+  const t = rest.trim();
+  if (t === '') throw usage('run needs token ids (run 3,17,42) or a quoted text (run "Hello")');
+  if (t.startsWith('"') || t.startsWith("'")) {
+    let text: string;
+    try {
+      text = t.startsWith('"') ? (JSON.parse(t) as string) : t.slice(1, t.endsWith("'") ? -1 : undefined);
+    } catch {
+      throw usage(`run: ${t} is not a quoted text`);
+    }
+    const dir = ctx.state.modelDir;
+    if (!dir) throw new VramlabError('VL_ERR_UNSUPPORTED', 'a synthetic model has no tokenizer: run token ids (run 3,17,42)');
+    return encodeText(dir, text);
+  }
+  const parts = t.split(/[\s,]+/).filter(Boolean);
+  return parts.map((x) => {
+    if (!/^\d+$/.test(x)) throw usage(`run: "${x}" is not a token id (ids separated by commas or spaces, or a quoted text)`);
+    return Number(x);
+  });
+}
+
+function readVector(text: string, what: string): Float32Array {
+  if (existsSync(text)) return readValues(text, what);
+  const parts = text.split(',').map((s) => s.trim());
+  const v = parts.map(Number);
+  if (parts.some((p) => p === '') || v.some((x) => !Number.isFinite(x))) throw new VramlabError('VL_ERR_IO', `${text}: no such file, and not a list of numbers a,b,c`);
+  return Float32Array.from(v);
+}
+
+/** Floats from a .npy file or a JSON file (a flat array, an array of rows, or {"activation": rows}). */
+function readValues(path: string, what: string): Float32Array {
+  if (!existsSync(path)) throw new VramlabError('VL_ERR_IO', `${path}: no such file`);
+  if (path.endsWith('.npy')) {
+    try {
+      return readNpy(readFileSync(path)).data;
+    } catch (e) {
+      throw new VramlabError('VL_ERR_FORMAT', `${path}: ${(e as Error).message}`);
+    }
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new VramlabError('VL_ERR_FORMAT', `${path} is not JSON: ${(e as Error).message}`);
+  }
+  if (json && typeof json === 'object' && !Array.isArray(json)) json = Object.values(json)[0];
+  const flat = Array.isArray(json) ? (json as unknown[]).flat(2) : [];
+  if (flat.length === 0 || flat.some((x) => typeof x !== 'number')) throw new VramlabError('VL_ERR_FORMAT', `${path}: ${what} must be numbers (a list, or a list of rows)`);
+  return Float32Array.from(flat as number[]);
+}
+
+function saveMatrix(file: string, key: string, data: Float32Array, rows: number, cols: number): void {
+  try {
+    if (file.endsWith('.npy')) writeFileSync(file, npyBytes(data, rows, cols));
+    else writeFileSync(file, JSON.stringify({ [key]: Array.from({ length: rows }, (_, r) => Array.from(data.subarray(r * cols, (r + 1) * cols))) }) + '\n');
+  } catch (e) {
+    throw new VramlabError('VL_ERR_IO', `cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Makes an edit on the pause (and records it, reading the base activation before the first one). */
+function applyEdit(ctx: CommandContext, e: Edit, record = true): void {
+  const slot = ctx.state.slot();
+  const p = ctx.state.needPaused('an edit');
+  if (record && slot.edits.length === 0) slot.base = p.activation().slice();
+  switch (e.kind) {
+    case 'scale':
+      p.scale(e.s);
+      break;
+    case 'add':
+      p.add(e.v);
+      break;
+    case 'set':
+      if (e.values.length !== p.tokens * p.hidden)
+        throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `${e.from} has ${e.values.length} values but the activation is ${p.tokens} x ${p.hidden} = ${p.tokens * p.hidden}`);
+      p.setActivation(e.values);
+      break;
+    case 'zero': {
+      const a = p.activation().slice();
+      if (e.pos === null) a.fill(0);
+      else a.fill(0, e.pos * p.hidden, (e.pos + 1) * p.hidden);
+      p.setActivation(a);
+      break;
+    }
+  }
+  if (record) slot.edits.push(e);
+}
+
+function describe(e: Edit): string {
+  switch (e.kind) {
+    case 'scale':
+      return `scale ${e.s}`;
+    case 'add':
+      return `add ${e.from} (${e.v.length} values)`;
+    case 'set':
+      return `set ${e.from}`;
+    case 'zero':
+      return e.pos === null ? 'zero (every position)' : `zero position ${e.pos}`;
+  }
+}
+
+function posArg(text: string | undefined, ctx: CommandContext): number | null {
+  if (text === undefined) return null;
+  const p = ctx.state.needPaused('a position');
+  const v = Number(text);
+  if (!/^\d+$/.test(text) || v >= p.tokens) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `bad position "${text}": the step has positions 0..${p.tokens - 1}`);
+  return v;
+}
+
+async function nextPlanEvent(ctx: CommandContext): Promise<void> {
+  const { state } = ctx;
+  const plan = state.plan;
+  if (!plan) throw new VramlabError('VL_ERR_STATE', 'no plan open: open FILE.vlab first');
+  if (plan.done) throw new VramlabError('VL_ERR_STATE', `the plan of ${plan.file} has run to its end (results shows its rows)`);
+  plan.slot = null;
+  for (;;) {
+    const r = await plan.events.next();
+    if (r.done) {
+      plan.done = true;
+      ctx.print(`plan done: ${plan.rows.length} rows${r.value.cancelled ? ' (cancelled)' : ''}`);
+      return;
+    }
+    const e = r.value;
+    if (e.kind === 'row') {
+      plan.rows.push({ experiment: e.experiment, row: e.row });
+      ctx.print(`row ${plan.rows.length}: ${e.experiment} ${JSON.stringify(e.row)}`);
+    } else if (e.kind === 'experiment') {
+      ctx.print(`experiment ${e.result.name}`);
+    } else if (e.kind === 'paused') {
+      plan.slot = { session: e.session, paused: e.paused, stepMs: 0, edits: [], base: null, logits: null };
+      ctx.print(`${e.experiment}: ${e.step.op}${e.step.baseline ? ` ${e.step.baseline}` : ''} ${e.measured ? `run ${e.run}` : 'warm-up'} paused after layer ${e.paused.layer} (${e.paused.tokens} tokens): inspect it, next to go on`);
+      return;
+    }
+  }
+}
+
+export const COMMANDS: Command[] = [
+  {
+    name: 'load',
+    usage: 'load MODEL [--budget SIZE] [--placement P] [--ring SIZE] [--prefetch N] [--kv-pool-tokens N]',
+    help: 'load a model (a HuggingFace Llama directory or synthetic:<spec>) with one session; drops the one before',
+    completes: 'files',
+    async run(args, ctx) {
+      let parsed;
+      try {
+        parsed = parseArgs({ args, allowPositionals: true, strict: true, options: { budget: { type: 'string' }, placement: { type: 'string' }, ring: { type: 'string' }, prefetch: { type: 'string' }, 'kv-pool-tokens': { type: 'string' } } });
+      } catch (e) {
+        throw usage(`load: ${(e as Error).message.split('\n')[0] ?? ''}`);
+      }
+      const [source, ...extra] = parsed.positionals;
+      if (!source || extra.length) throw usage('usage: load MODEL [--budget SIZE] [--placement P]');
+      const v = parsed.values;
+      if (v.placement !== undefined && !PLACEMENTS.includes(v.placement as Placement)) throw usage(`--placement: "${v.placement}" is not one of ${PLACEMENTS.join(', ')}`);
+      const { state } = ctx;
+      await state.dispose();
+      state.rt = await Runtime.open({ device: state.device, budget: v.budget });
+      try {
+        state.model = await state.rt.loadModel(source, {
+          placement: v.placement as Placement | undefined,
+          ring: v.ring,
+          prefetch: v.prefetch === undefined ? undefined : intArg(v.prefetch, '--prefetch', 1),
+          kvPoolTokens: v['kv-pool-tokens'] === undefined ? undefined : intArg(v['kv-pool-tokens'], '--kv-pool-tokens', 0),
+        });
+      } catch (e) {
+        await state.dispose();
+        throw e;
+      }
+      state.modelDir = source.startsWith('synthetic:') ? null : source;
+      state.breakpoints.clear();
+      state.current = state.newSession();
+      const s = state.model.shape;
+      ctx.print(`loaded ${state.model.name}: ${s.numLayers} layers, hidden ${s.hiddenSize}, vocab ${s.vocabSize} on ${state.rt.deviceName()}; session 0`);
+    },
+  },
+  {
+    name: 'break',
+    usage: 'break [L ...]',
+    help: 'arm breakpoints after decoder layers L; without layers, list them',
+    completes: 'layers',
+    run(args, ctx) {
+      const layers = args.map((a) => layerArg(a, ctx));
+      for (const l of layers) ctx.state.breakpoints.add(l);
+      const all = [...ctx.state.breakpoints].sort((a, b) => a - b);
+      ctx.print(all.length ? `breakpoints after layers ${all.join(' ')}` : 'no breakpoints');
+    },
+  },
+  {
+    name: 'delete',
+    usage: 'delete [L ...]',
+    help: 'disarm the breakpoints after layers L (all without layers)',
+    completes: 'layers',
+    run(args, ctx) {
+      if (args.length === 0) ctx.state.breakpoints.clear();
+      for (const a of args) {
+        const l = layerArg(a, ctx);
+        if (!ctx.state.breakpoints.delete(l)) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `no breakpoint after layer ${l}`);
+      }
+      const all = [...ctx.state.breakpoints].sort((a, b) => a - b);
+      ctx.print(all.length ? `breakpoints after layers ${all.join(' ')}` : 'no breakpoints');
+    },
+  },
+  {
+    name: 'run',
+    usage: 'run IDS | "text"',
+    help: 'start a forward pass of the current session (ids 3,17,42 or a quoted text through tokenizer.json); stops at the first armed layer',
+    async run(_args, ctx, rest) {
+      const { state } = ctx;
+      if (state.plan?.slot) throw new VramlabError('VL_ERR_STATE', 'a plan step is paused: next to go on, or open another plan');
+      const slot = state.slot();
+      if (slot.paused) throw new VramlabError('VL_ERR_STATE', `the session is paused after layer ${slot.paused.layer}: continue or abort that step first`);
+      const ids = parseIdsText(rest, ctx);
+      slot.stepMs = 0;
+      await state.drive(slot, () => slot.session.forward(ids, { logits: 'all', breakpoints: 'all' }), false);
+      report(ctx, slot);
+    },
+  },
+  { name: 'continue', aliases: ['c'], usage: 'continue', help: 'run to the next armed layer, or to the end (then the top next tokens)', run: (_a, ctx) => advance(ctx, false) },
+  { name: 'step', aliases: ['s'], usage: 'step', help: 'run one layer on', run: (_a, ctx) => advance(ctx, true) },
+  {
+    name: 'abort',
+    usage: 'abort',
+    help: 'drop the paused step: the KV cache is as before it',
+    run(_a, ctx) {
+      if (ctx.state.plan?.slot) throw new VramlabError('VL_ERR_STATE', "a plan's pause is the plan's: next goes on with it");
+      const slot = ctx.state.slot();
+      ctx.state.needPaused('abort').abort();
+      ctx.state.dropPause(slot);
+      ctx.print(`aborted; the session holds ${slot.session.tokens} tokens`);
+    },
+  },
+  {
+    name: 'stats',
+    usage: 'stats [pos]',
+    help: 'the paused activation: shape, mean, std, min, max, NaN/Inf count, L2 norm per position (or of one)',
+    run(args, ctx) {
+      const p = ctx.state.needPaused('stats');
+      const pos = posArg(args[0], ctx);
+      const rows = pos === null ? Array.from({ length: p.tokens }, (_, i) => i) : [pos];
+      for (const l of formatStats(activationStats(p.activation(), p.hidden, rows), pos ?? 0)) ctx.print(l);
+    },
+  },
+  {
+    name: 'top',
+    usage: 'top [k]',
+    help: 'the top-k next tokens (default 5) of the last completed pass, with probabilities',
+    run(args, ctx) {
+      const l = ctx.state.needLogits();
+      printTop(ctx, l.row(l.rows - 1), intArg(args[0], 'top', 5));
+    },
+  },
+  {
+    name: 'lens',
+    usage: 'lens [k]',
+    help: 'the logit lens at the paused layer: final norm and output head on the paused residual, top-k',
+    async run(args, ctx) {
+      const p = ctx.state.needPaused('lens');
+      const k = intArg(args[0], 'lens', 5);
+      const l = await p.lens();
+      ctx.print(`logit lens after layer ${p.layer}, last position:`);
+      printTop(ctx, l.row(0), k);
+    },
+  },
+  { name: 'scale', usage: 'scale S', help: 'multiply the paused activation by S', run: (a, ctx) => edit(ctx, { kind: 'scale', s: numberArg(a[0], 'scale') }) },
+  {
+    name: 'add',
+    usage: 'add FILE|a,b,c',
+    help: 'add a vector of hidden floats (a JSON or .npy file, or a,b,c) at every position',
+    completes: 'files',
+    run: (a, ctx) => {
+      if (!a[0]) throw usage('usage: add FILE|a,b,c');
+      return edit(ctx, { kind: 'add', v: readVector(a[0], 'the vector'), from: a[0].length > 24 ? `${a[0].slice(0, 21)}...` : a[0] });
+    },
+  },
+  {
+    name: 'set',
+    usage: 'set FILE',
+    help: 'replace the whole activation (tokens x hidden floats from a JSON or .npy file)',
+    completes: 'files',
+    run: (a, ctx) => {
+      if (!a[0]) throw usage('usage: set FILE');
+      return edit(ctx, { kind: 'set', values: readValues(a[0], 'the activation'), from: a[0] });
+    },
+  },
+  { name: 'zero', usage: 'zero [pos]', help: 'zero the activation (at one position)', run: (a, ctx) => edit(ctx, { kind: 'zero', pos: posArg(a[0], ctx) }) },
+  {
+    name: 'undo',
+    usage: 'undo',
+    help: 'undo the last edit at this pause',
+    run(_a, ctx) {
+      const slot = ctx.state.slot();
+      const p = ctx.state.needPaused('undo');
+      const last = slot.edits.pop();
+      if (!last || !slot.base) throw new VramlabError('VL_ERR_STATE', 'no edits to undo at this pause');
+      p.setActivation(slot.base);
+      for (const e of slot.edits) applyEdit(ctx, e, false);
+      ctx.print(`undone: ${describe(last)}`);
+    },
+  },
+  {
+    name: 'edits',
+    usage: 'edits',
+    help: 'the edits made at this pause (applied at the resume)',
+    run(_a, ctx) {
+      const slot = ctx.state.slot();
+      ctx.state.needPaused('edits');
+      if (slot.edits.length === 0) ctx.print('no edits');
+      slot.edits.forEach((e, i) => ctx.print(`${i + 1}. ${describe(e)}`));
+    },
+  },
+  {
+    name: 'save',
+    usage: 'save activation|logits FILE',
+    help: 'write the paused activation (rows x hidden) or the last logits (rows x vocab) as JSON, or .npy',
+    completes: 'save',
+    run(args, ctx) {
+      const [what, file] = args;
+      if ((what !== 'activation' && what !== 'logits') || !file) throw usage('usage: save activation|logits FILE');
+      if (what === 'activation') {
+        const p = ctx.state.needPaused('save activation');
+        saveMatrix(file, 'activation', p.activation(), p.tokens, p.hidden);
+        ctx.print(`saved the activation after layer ${p.layer} (${p.tokens} x ${p.hidden}) to ${file}`);
+      } else {
+        const l = ctx.state.needLogits();
+        saveMatrix(file, 'logits', l.data, l.rows, l.vocab);
+        ctx.print(`saved the logits (${l.rows} x ${l.vocab}) to ${file}`);
+      }
+    },
+  },
+  {
+    name: 'sessions',
+    usage: 'sessions',
+    help: "the model's sessions: tokens, state",
+    run(_a, ctx) {
+      const { state } = ctx;
+      state.needModel();
+      state.sessions.forEach((s, i) => ctx.print(`${i === state.current ? '*' : ' '} ${i}  ${s.session.tokens} tokens  ${s.paused ? `paused after layer ${s.paused.layer}` : 'idle'}`));
+    },
+  },
+  {
+    name: 'session',
+    usage: 'session new | session N',
+    help: 'make a new session (and switch to it), or switch to session N; a paused one stays paused',
+    completes: 'sessions',
+    run(args, ctx) {
+      const { state } = ctx;
+      state.needModel();
+      if (args[0] === 'new') state.current = state.newSession();
+      else {
+        const n = Number(args[0]);
+        if (args[0] === undefined || !/^\d+$/.test(args[0]) || n >= state.sessions.length)
+          throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `bad session "${args[0] ?? ''}": use session new or 0..${state.sessions.length - 1}`);
+        state.current = n;
+      }
+      ctx.print(`session ${state.current}`);
+    },
+  },
+  {
+    name: 'mem',
+    usage: 'mem',
+    help: "the VRAM budget, device and host use, each session's KV residency",
+    run(_a, ctx) {
+      const { state } = ctx;
+      const model = state.needModel();
+      const m = (state.rt as Runtime).memory();
+      ctx.print(`device  ${formatSize(m.current)} in use (peak ${formatSize(m.peak)}) of a ${formatSize(m.budget)} budget`);
+      ctx.print(`host    ${formatSize(m.hostCurrent)} pinned (peak ${formatSize(m.hostPeak)})`);
+      const info = model.info();
+      ctx.print(`model   ${formatSize(info.residentBytes)} resident, ${formatSize(info.hostBytes)} in host memory; KV pool ${info.kvPoolBlocks - info.kvFreeBlocks}/${info.kvPoolBlocks} blocks of ${info.kvBlockTokens} tokens used`);
+      state.sessions.forEach((s, i) => {
+        const r = s.session.residency();
+        ctx.print(`session ${i}  ${s.session.tokens} tokens, ${r.blocks} blocks: ${r.deviceBlocks} on the device, ${r.hostBlocks} in host memory`);
+      });
+    },
+  },
+  {
+    name: 'timeline',
+    usage: 'timeline',
+    help: "the last pass's per-layer compute (and copy) times",
+    run(_a, ctx) {
+      const slot = ctx.state.slot();
+      if (slot.paused) throw new VramlabError('VL_ERR_STATE', 'the step is paused: its timeline is ready when it ends (continue)');
+      const st = slot.session.lastStep();
+      ctx.print(`last pass: ${st.tokens} tokens, ${ms(st.wallMs)} wall${st.deviceMs === null ? '' : `, ${ms(st.deviceMs)} device`}`);
+      for (const t of st.timeline)
+        ctx.print(`layer ${String(t.layer).padStart(3)}  compute ${ms(t.computeEndMs - t.computeStartMs).padStart(9)} (at ${t.computeStartMs.toFixed(2)})${t.copyStartMs === null || t.copyEndMs === null ? '' : `  copy ${ms(t.copyEndMs - t.copyStartMs)}`}`);
+    },
+  },
+  {
+    name: 'open',
+    usage: 'open FILE.vlab',
+    help: 'compile a .vlab file for this device; next runs its plan step by step, pausing at its breakpoints',
+    completes: 'files',
+    async run(args, ctx) {
+      const file = args[0];
+      if (!file) throw usage('usage: open FILE.vlab');
+      const text = readVlabFile(file);
+      const plan = compileSource(text, { file, device: ctx.state.device });
+      await ctx.state.closePlan();
+      ctx.state.plan = { file, events: runSteps(plan, { pauses: true }), rows: [], done: false, slot: null };
+      ctx.print(`opened ${file}: ${plan.experiments.length} experiment(s), ${plan.experiments.reduce((a, e) => a + e.steps.length, 0)} steps; next to run to its first pause`);
+    },
+  },
+  { name: 'next', usage: 'next', help: "run the open plan on to its next pause (or its end)", run: (_a, ctx) => nextPlanEvent(ctx) },
+  {
+    name: 'results',
+    usage: 'results',
+    help: "the open plan's rows so far",
+    run(_a, ctx) {
+      const plan = ctx.state.plan;
+      if (!plan) throw new VramlabError('VL_ERR_STATE', 'no plan open: open FILE.vlab first');
+      if (plan.rows.length === 0) ctx.print('no rows yet');
+      plan.rows.forEach((r, i) => ctx.print(`${i + 1}. ${r.experiment} ${JSON.stringify(r.row)}`));
+    },
+  },
+  {
+    name: 'help',
+    usage: 'help [command]',
+    help: 'the commands, or one',
+    run(args, ctx) {
+      if (args[0]) {
+        const c = findCommand(args[0]);
+        if (!c) throw usage(`no command "${args[0]}" (help lists them)`);
+        ctx.print(`${c.usage}${c.aliases ? `  (also ${c.aliases.join(', ')})` : ''}`);
+        ctx.print(`  ${c.help}`);
+        return;
+      }
+      for (const c of COMMANDS) ctx.print(`${c.usage.padEnd(34)} ${c.help}`);
+      ctx.print('anything else is JavaScript (top-level await; rt, model, session, paused, logits bound)');
+    },
+  },
+];
+
+async function edit(ctx: CommandContext, e: Edit): Promise<void> {
+  applyEdit(ctx, e);
+  ctx.print(`edit ${ctx.state.slot().edits.length}: ${describe(e)} (applied at the resume)`);
+}
+
+export function findCommand(word: string): Command | undefined {
+  return COMMANDS.find((c) => c.name === word || c.aliases?.includes(word));
+}

@@ -1,0 +1,171 @@
+// main.ts: `vramlab repl [MODEL] [--device D] [--script FILE]`: interactive breakpoint inspection. On a
+// terminal: a prompt, Tab completion, history in ~/.vramlab_repl_history (VRAMLAB_REPL_HISTORY
+// overrides the path), Ctrl-C stops the running step at the next layer (not the REPL), Ctrl-D or quit
+// ends it. With --script FILE, or when stdin is not a terminal: the lines run in order without
+// prompts and the first error ends it with exit status 1.
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { VramlabError } from '../../runtime/errors.js';
+import type { CommandContext } from './commands.js';
+import { complete } from './completion.js';
+import { runLine } from './line.js';
+import { ReplState } from './state.js';
+
+const HISTORY_SIZE = 1000;
+
+export function historyPath(): string {
+  return process.env['VRAMLAB_REPL_HISTORY'] || join(homedir(), '.vramlab_repl_history');
+}
+
+function readHistory(path: string): string[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8').split('\n').filter(Boolean).slice(-HISTORY_SIZE).reverse(); // newest first
+}
+
+function prompt(state: ReplState): string {
+  const p = state.model ? state.slot().paused : null;
+  return p ? `vramlab:L${p.layer}> ` : 'vramlab> ';
+}
+
+/** Progress of a long step on a terminal (stderr): "[layer 12/32] 840 ms", once a step runs 200 ms. */
+function progress(state: ReplState): () => void {
+  const err = process.stderr;
+  let drawn = false;
+  state.onLayer = err.isTTY
+    ? (layer, layers, ms) => {
+        if (ms < 200) return;
+        err.write(`\r[layer ${layer + 1}/${layers}] ${ms.toFixed(0)} ms (Ctrl-C stops at the next layer)\x1b[K`);
+        drawn = true;
+      }
+    : null;
+  return () => {
+    if (drawn) err.write('\r\x1b[K');
+    drawn = false;
+  };
+}
+
+async function runScript(state: ReplState, lines: string[], ctx: CommandContext): Promise<number> {
+  const clear = progress(state);
+  const onSigint = () => {
+    state.interrupted = true;
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    for (const line of lines) {
+      const r = await runLine(line, state, ctx, (e) => process.stderr.write(`${e}\n`));
+      clear();
+      if (r === 'error') return 1;
+      if (r === 'quit') return 0;
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+function interactive(state: ReplState, ctx: CommandContext): Promise<number> {
+  const path = historyPath();
+  const rl = createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    terminal: true,
+    history: readHistory(path),
+    historySize: HISTORY_SIZE,
+    removeHistoryDuplicates: true,
+    completer: (line: string) => complete(line, state),
+  });
+  const clear = progress(state);
+  let busy = false;
+  const queue: string[] = [];
+  return new Promise((resolve) => {
+    let closed = false;
+    const finish = () => {
+      if (closed) return;
+      closed = true;
+      rl.close();
+      resolve(0);
+    };
+    const pump = async () => {
+      if (busy) return;
+      busy = true;
+      while (queue.length > 0) {
+        const line = queue.shift() as string;
+        if (line.trim() !== '') {
+          try {
+            appendFileSync(path, `${line}\n`);
+          } catch {
+            /* history is a convenience: an unwritable file is not an error */
+          }
+        }
+        const r = await runLine(line, state, ctx, (e) => process.stdout.write(`${e}\n`));
+        clear();
+        if (r === 'quit') return finish();
+      }
+      busy = false;
+      if (closed) return;
+      rl.setPrompt(prompt(state));
+      rl.prompt();
+    };
+    rl.on('line', (line) => {
+      queue.push(line);
+      void pump();
+    });
+    rl.on('SIGINT', () => {
+      if (busy) {
+        state.interrupted = true;
+        process.stdout.write('^C (the step stops at the next layer)\n');
+        return;
+      }
+      rl.write(null, { ctrl: true, name: 'u' }); // drop the line typed so far
+      process.stdout.write('^C\n(To exit, press Ctrl-D or type quit)\n');
+      rl.prompt();
+    });
+    rl.on('close', () => {
+      if (!closed) {
+        closed = true;
+        process.stdout.write('\n');
+        resolve(0);
+      }
+    });
+    rl.setPrompt(prompt(state));
+    rl.prompt();
+  });
+}
+
+/** `vramlab repl ...`; resolves to the exit status. */
+export async function runRepl(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { device: { type: 'string' }, script: { type: 'string' }, budget: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (e) {
+    throw new VramlabError('VL_ERR_USAGE', `repl: ${(e as Error).message.split('\n')[0] ?? ''} (see vramlab --help)`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write('usage: vramlab repl [MODEL] [--device cpu|cuda:N] [--budget SIZE] [--script FILE]\n(inside it, help lists the commands)\n');
+    return 0;
+  }
+  if (positionals.length > 1) throw new VramlabError('VL_ERR_USAGE', `repl: unexpected argument "${positionals[1]}" (see vramlab --help)`);
+  const state = new ReplState(values.device ?? 'cpu');
+  const ctx: CommandContext = { state, print: (l) => process.stdout.write(`${l}\n`) };
+  const first = positionals[0] ? [`load ${positionals[0]}${values.budget ? ` --budget ${values.budget}` : ''}`] : [];
+  try {
+    if (values.script !== undefined) {
+      if (!existsSync(values.script)) throw new VramlabError('VL_ERR_IO', `${values.script}: no such file`);
+      return await runScript(state, [...first, ...readFileSync(values.script, 'utf8').split('\n')], ctx);
+    }
+    if (!process.stdin.isTTY) {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      return await runScript(state, [...first, ...Buffer.concat(chunks).toString('utf8').split('\n')], ctx);
+    }
+    if (first.length > 0 && (await runScript(state, first, ctx)) !== 0) return 1;
+    return await interactive(state, ctx);
+  } finally {
+    await state.dispose();
+  }
+}
+

@@ -1,0 +1,331 @@
+// agents.ts: the agents measure (seed 004, experiment 2.2: agent scaling). N agents each run
+// `iterations` cycles of reason (the prompt, or its last token, then `new_tokens` greedy tokens), act
+// (sleep `act`) and reflect (append an `observation`-token observation, decode `new_tokens` more on the
+// same context); they start spread evenly over one act period. Three systems, side by side:
+//   shared      one copy of the weights; every agent a session of it; the scheduler decodes every
+//               ready agent in one batched step; the pager (next-use: an acting agent's key is the
+//               time it returns) pages acting agents out when the pool is short and prefetches them back
+//   keep-alive  one copy of the model per agent under the same budget (each its own KV pool): its OOM
+//               point is the number of copies the budget holds; the copies share the device token by
+//               token, in arrival order
+//   serverless  each step loads the weights again from pinned host memory and re-prefills the agent's
+//               whole history (the honest best case of reloading from disk); one step on the device at a time
+// Latencies are what an agent sees: from asking for a step to its last token.
+import type { Logits } from '../../runtime/logits.js';
+import { VramlabError } from '../../runtime/errors.js';
+import type { Model } from '../../runtime/runtime.js';
+import type { Session } from '../../runtime/session.js';
+import { promptIds, sessionPrompt } from '../inputs.js';
+import type { Measure, StepContext } from '../measure.js';
+import { type LoadPlan, modelOptions, type PromptPlan, promptTokens, type Step } from '../plan.js';
+import type { ResultRow } from '../results.js';
+import { BASELINES_SETTING, MODEL_SETTINGS, NEW_TOKENS_SETTING } from '../settings.js';
+import { quantile } from '../stats.js';
+import { agentsFigures } from './agents-figures.js';
+
+export type AgentSystem = 'shared' | 'keep-alive' | 'serverless';
+
+export interface AgentsStep extends Step {
+  op: 'agents';
+  baseline: AgentSystem;
+  load: LoadPlan;
+  agents: number;
+  prompt: PromptPlan;
+  newTokens: number;
+  observation: number;
+  actMs: number;
+  iterations: number;
+  prefillChunk: number;
+}
+
+/** One step of an agent: its tokens and when they came (performance.now() ms). */
+interface Work {
+  tokens: number[];
+  submittedMs: number;
+  firstTokenMs: number | null;
+  doneMs: number;
+  tokenMs: number[];
+}
+
+/** What an agent did, in order: [kind (0 reason, 1 act, 2 reflect), start ms, end ms, first token ms]. */
+type Phase = [number, number, number, number | null];
+
+/** A system the agents run on: a step of agent k's context, and what it is told of its acting. */
+interface System {
+  step(k: number, ids: number[], n: number): Promise<Work>;
+  acting(k: number, untilMs: number): void;
+  done(k: number): void;
+  close(): void;
+}
+
+const PARAMETERS = ['budget_bytes', 'prompt_tokens', 'new_tokens', 'observation_tokens', 'act_ms', 'iterations', 'agents'];
+
+/** The tokens of an agent's context at the end (the last token picked is not run). */
+export function agentContext(s: { prompt: PromptPlan; newTokens: number; observation: number; iterations: number }): number {
+  return promptTokens(s.prompt) + s.iterations * (2 * s.newTokens + s.observation) - 1;
+}
+
+const sleepUntil = (at: number) => new Promise<void>((res) => setTimeout(res, Math.max(0, at - performance.now())));
+
+/** Calls run one after another, in the order they were asked for (one device, shared in turn). */
+class Turns {
+  #tail: Promise<unknown> = Promise.resolve();
+  run<T>(f: () => Promise<T>): Promise<T> {
+    const r = this.#tail.then(f);
+    this.#tail = r.catch(() => undefined);
+    return r;
+  }
+}
+
+/** A prefill then greedy decode steps, one call each, each call taken in `turns` (keep-alive, serverless). */
+async function tokenByToken(session: Session, ids: number[], n: number, turns: Turns, work: Work): Promise<Work> {
+  let logits = (await turns.run(() => session.forward(ids))) as Logits;
+  for (let i = 0; i < n; i++) {
+    const t = logits.argmax();
+    const at = performance.now();
+    work.tokens.push(t);
+    work.tokenMs.push(at);
+    work.firstTokenMs ??= at;
+    if (i + 1 < n) logits = await turns.run(() => session.decode(t));
+  }
+  work.doneMs = performance.now();
+  return work;
+}
+
+const newWork = (): Work => ({ tokens: [], submittedMs: performance.now(), firstTokenMs: null, doneMs: 0, tokenMs: [] });
+
+function shared(model: Model, s: AgentsStep, t0: number): System & { index: Map<number, number> } {
+  model.setPaging('next-use');
+  const sched = model.scheduler({ prefillChunk: s.prefillChunk, maxBatch: Math.max(256, s.agents) });
+  const sessions = Array.from({ length: s.agents }, () => model.createSession());
+  // Next-use keys are ms since the run's start: when each agent starts, then when it returns from acting.
+  sessions.forEach((x, k) => x.nextUse((k * s.actMs) / s.agents));
+  return {
+    index: new Map(sessions.map((x, k) => [x.id, k])),
+    step: (k, ids, n) => sched.submit(sessions[k] as Session, ids, n),
+    acting: (k, until) => (sessions[k] as Session).nextUse(until - t0),
+    done: (k) => (sessions[k] as Session).nextUse(null),
+    close: () => sessions.forEach((x) => x.dispose()),
+  };
+}
+
+function keepAlive(copies: Model[]): System {
+  const turns = new Turns();
+  const sessions = copies.map((m) => m.createSession());
+  return {
+    step: (k, ids, n) => tokenByToken(sessions[k] as Session, ids, n, turns, newWork()),
+    acting: () => undefined,
+    done: () => undefined,
+    close: () => sessions.forEach((x) => x.dispose()),
+  };
+}
+
+function serverless(model: Model, n: number, reloads: number[]): System {
+  const turns = new Turns();
+  const history: number[][] = Array.from({ length: n }, () => []);
+  return {
+    async step(k, ids, count) {
+      const work = newWork();
+      const mine = history[k] as number[];
+      const all = [...mine, ...ids];
+      // The whole step holds the device: the weights are loaded for it alone.
+      await turns.run(async () => {
+        reloads.push((await model.reload()).ms);
+        const session = model.createSession();
+        try {
+          await tokenByToken(session, all, count, new Turns(), work);
+        } finally {
+          session.dispose();
+        }
+      });
+      mine.push(...ids, ...work.tokens.slice(0, -1));
+      return work;
+    },
+    acting: () => undefined,
+    done: () => undefined,
+    close: () => undefined,
+  };
+}
+
+/** Runs every agent's cycles on the system; each agent's phases and tokens, or the error that stopped it. */
+async function runAgents(sys: System, s: AgentsStep, vocab: number, t0: number, c: StepContext): Promise<{ phases: Phase[][]; tokens: number[][]; works: Work[][]; errors: unknown[] }> {
+  const phases: Phase[][] = Array.from({ length: s.agents }, () => []);
+  const tokens: number[][] = Array.from({ length: s.agents }, () => []);
+  const works: Work[][] = Array.from({ length: s.agents }, () => []);
+  const one = async (k: number) => {
+    await sleepUntil(t0 + (k * s.actMs) / s.agents);
+    let input = sessionPrompt(s.prompt, k, vocab);
+    for (let it = 0; it < s.iterations; it++) {
+      c.checkpoint();
+      const reason = await sys.step(k, input, s.newTokens);
+      phases[k]?.push([0, reason.submittedMs - t0, reason.doneMs - t0, reason.firstTokenMs === null ? null : reason.firstTokenMs - t0]);
+      const until = performance.now() + s.actMs;
+      sys.acting(k, until);
+      await sleepUntil(until);
+      phases[k]?.push([1, reason.doneMs - t0, performance.now() - t0, null]);
+      c.checkpoint();
+      const observation = promptIds({ tokens: s.observation, seed: 1_000_003 + k * s.iterations + it }, vocab);
+      const reflect = await sys.step(k, [reason.tokens[reason.tokens.length - 1] as number, ...observation], s.newTokens);
+      phases[k]?.push([2, reflect.submittedMs - t0, reflect.doneMs - t0, reflect.firstTokenMs === null ? null : reflect.firstTokenMs - t0]);
+      tokens[k]?.push(...reason.tokens, ...reflect.tokens);
+      works[k]?.push(reason, reflect);
+      input = [reflect.tokens[reflect.tokens.length - 1] as number];
+    }
+    sys.done(k);
+  };
+  const settled = await Promise.allSettled(Array.from({ length: s.agents }, (_, k) => one(k)));
+  return { phases, tokens, works, errors: settled.flatMap((r) => (r.status === 'rejected' ? [r.reason] : [])) };
+}
+
+const isOom = (e: unknown) => e instanceof VramlabError && e.code === 'VL_ERR_OUT_OF_MEMORY';
+const p = (xs: number[], q: number) => (xs.length > 0 ? quantile(xs, q) : null);
+
+/** Loads the keep-alive copies past the first; the number that fit when the budget runs out. */
+async function loadCopies(first: Model, s: AgentsStep): Promise<{ copies: Model[]; oom: string | null }> {
+  const copies = [first];
+  try {
+    while (copies.length < s.agents) copies.push(await first.runtime.loadModel(s.load.model, modelOptions(s.load)));
+    return { copies, oom: null };
+  } catch (e) {
+    if (!isOom(e)) throw e;
+    return { copies, oom: (e as VramlabError).message };
+  }
+}
+
+export const agents: Measure<AgentsStep> = {
+  name: 'agents',
+  doc: '`agents` agents each reason (prompt, `new_tokens` tokens), act (sleep `act`) and reflect (an `observation`-token observation, `new_tokens` tokens on the same context), `iterations` times, on one shared copy of the weights (batched, paged), one copy per agent (keep-alive) or a reload per step (serverless); the tokens must agree',
+  settings: {
+    ...MODEL_SETTINGS,
+    baselines: BASELINES_SETTING,
+    prompt: { ...(MODEL_SETTINGS['prompt'] as NonNullable<(typeof MODEL_SETTINGS)['prompt']>), doc: "each agent's task prompt: a token count (each agent its own ids), ids or a text (default 512 tokens)", default: { tokens: 512 } },
+    agents: { kind: { type: 'integer', min: 1, max: 4096 }, doc: 'agents running at once (default 4)', sweep: true, default: 4 },
+    new_tokens: { ...NEW_TOKENS_SETTING, doc: 'tokens each reason and each reflect step decodes (default 50)', default: 50 },
+    observation: { kind: { type: 'integer', min: 1, max: 1 << 16, tokens: true }, doc: 'tokens of the observation a reflect step appends (default 32)', sweep: true, default: 32 },
+    act: { kind: { type: 'duration' }, doc: 'how long an agent acts between reason and reflect (default 2 s)', sweep: true, default: 2000 },
+    iterations: { kind: { type: 'integer', min: 1, max: 1000 }, doc: 'reason-act-reflect cycles per agent (default 3)', sweep: false, default: 3 },
+    prefill_chunk: { kind: { type: 'integer', min: 1, max: 1 << 20, tokens: true }, doc: 'shared: prompt tokens per batched step, all agents together (default 256)', sweep: true, default: 256 },
+    host_budget: { kind: { type: 'size' }, doc: "shared: pinned host memory for paged-out KV blocks, a size (default: half the machine's RAM)", sweep: false },
+  },
+  baselines: ['shared', 'keep-alive', 'serverless'],
+  metrics: [
+    'completed', 'oom', 'copies', 'reason_p50_ms', 'reason_p99_ms', 'reflect_p50_ms', 'reflect_p99_ms', 'reflect_ttft_p50_ms', 'reflect_ttft_p99_ms',
+    'per_token_p99_ms', 'tokens_per_s', 'wall_ms', 'paged_out_bytes', 'paged_in_bytes', 'stall_ms', 'reload_ms', 'peak_vram_bytes', 'token_match',
+  ],
+  check: "every agent's greedy tokens against the same agent's on the first system run",
+  rowFields: { system: 'string' },
+  parameters: PARAMETERS,
+  evidence: { agent_timeline: 'object', keep_alive_copies: 'number' },
+
+  compile(c) {
+    const prompt = c.prompt();
+    const work = { prompt, newTokens: c.number('new_tokens'), observation: c.number('observation'), iterations: c.number('iterations') };
+    const agentsN = c.number('agents');
+    const ctx = agentContext(work) + 1;
+    const block = c.number('kv_block');
+    // keep-alive and serverless: a pool for one agent's context, whatever kv_pool says of the shared one.
+    const one = { ...c.load('resident', ctx, 1), kvPoolTokens: Math.ceil(ctx / block) * block };
+    const all = c.load('resident', ctx, agentsN);
+    const loads: Record<AgentSystem, LoadPlan> = {
+      // Under a budget the shared pool is what it leaves (or kv_pool); without one, every agent's context.
+      shared: { ...all, kvPoolTokens: c.optionalNumber('kv_pool') ?? (all.budget === null ? all.kvPoolTokens : null), hostBudget: c.optionalNumber('host_budget') ?? null },
+      'keep-alive': one,
+      serverless: one,
+    };
+    return c.baselines.map((b) => ({
+      op: 'agents',
+      baseline: b as AgentSystem,
+      load: loads[b as AgentSystem],
+      agents: agentsN,
+      actMs: c.number('act'),
+      prefillChunk: c.number('prefill_chunk'),
+      ...work,
+      point: c.point,
+    }));
+  },
+
+  params(s): ResultRow {
+    return { system: s.baseline, budget_bytes: s.load.budget, prompt_tokens: promptTokens(s.prompt), new_tokens: s.newTokens, observation_tokens: s.observation, act_ms: s.actMs, iterations: s.iterations, agents: s.agents };
+  },
+
+  async *run(s, c): AsyncGenerator<never, ResultRow | null, void> {
+    const { rt, model } = await c.model(s.load);
+    const vocab = model.shape.vocabSize;
+    const before = model.pagingStats();
+    const seq0 = model.pagingEvents(0).length;
+    let sys: System & { index?: Map<number, number> };
+    let extra: Model[] = [];
+    const reloads: number[] = [];
+    if (s.baseline === 'keep-alive') {
+      // A budget that held fewer copies at a smaller N holds no more now: no loads to find it again.
+      const known = c.memo.get(JSON.stringify(['copies', s.load]));
+      if (typeof known === 'number' && known < s.agents) return { completed: 0, oom: true, copies: known, token_match: null };
+      const got = await loadCopies(model, s);
+      extra = got.copies.slice(1);
+      if (got.oom !== null) {
+        for (const m of extra) m.dispose();
+        c.memo.set(JSON.stringify(['copies', s.load]), got.copies.length);
+        c.result.keep_alive_copies = got.copies.length;
+        return { completed: 0, oom: true, copies: got.copies.length, token_match: null };
+      }
+      sys = keepAlive(got.copies);
+    }
+    const t0 = performance.now();
+    if (s.baseline === 'shared') sys = shared(model, s, t0);
+    else if (s.baseline === 'serverless') sys = serverless(model, s.agents, reloads);
+    let run: Awaited<ReturnType<typeof runAgents>>;
+    try {
+      run = await runAgents(sys!, s, vocab, t0, c);
+    } finally {
+      sys!.close();
+      for (const m of extra) m.dispose();
+    }
+    const wall = performance.now() - t0;
+    const failed = run.errors.find((e) => !isOom(e));
+    if (failed !== undefined) throw failed;
+    const stats = model.pagingStats();
+    const completed = run.works.filter((w) => w.length === 2 * s.iterations).length;
+
+    const key = JSON.stringify(['tokens', s.point]);
+    const ref = c.memo.get(key) as number[][] | undefined;
+    const match = completed === s.agents ? (ref === undefined ? null : JSON.stringify(ref) === JSON.stringify(run.tokens)) : null;
+    if (ref === undefined && completed === s.agents) c.memo.set(key, run.tokens);
+    c.matched(match);
+
+    const steps = (i: 0 | 1) => run.works.flatMap((w) => w.filter((_, j) => j % 2 === i));
+    const latency = (ws: Work[]) => ws.map((w) => w.doneMs - w.submittedMs);
+    const ttft = steps(1).flatMap((w) => (w.firstTokenMs === null ? [] : [w.firstTokenMs - w.submittedMs]));
+    const gaps = run.works.flat().flatMap((w) => w.tokenMs.slice(1).map((t, i) => t - (w.tokenMs[i] as number)));
+    const tokens = run.tokens.reduce((a, t) => a + t.length, 0);
+    if (s.baseline === 'shared') {
+      const kept = c.result.agent_timeline as { agents: number } | undefined;
+      if ((kept?.agents ?? 0) <= s.agents) {
+        const index = sys!.index ?? new Map<number, number>();
+        const paging = model.pagingEvents(seq0).filter((e) => e.kind === 'out' || e.kind === 'in' || e.kind === 'drop').map((e) => [index.get(e.session) ?? -1, e.kind === 'in' ? 1 : 0, e.atMs - t0, e.bytes]);
+        c.result.agent_timeline = { system: s.baseline, agents: s.agents, phases: run.phases, paging };
+      }
+    }
+    return {
+      completed,
+      oom: run.errors.length > 0,
+      copies: s.baseline === 'keep-alive' ? s.agents : 1,
+      reason_p50_ms: p(latency(steps(0)), 0.5),
+      reason_p99_ms: p(latency(steps(0)), 0.99),
+      reflect_p50_ms: p(latency(steps(1)), 0.5),
+      reflect_p99_ms: p(latency(steps(1)), 0.99),
+      reflect_ttft_p50_ms: p(ttft, 0.5),
+      reflect_ttft_p99_ms: p(ttft, 0.99),
+      per_token_p99_ms: p(gaps, 0.99),
+      tokens_per_s: wall > 0 ? (tokens / wall) * 1e3 : null,
+      wall_ms: wall,
+      paged_out_bytes: stats.outBytes - before.outBytes,
+      paged_in_bytes: stats.inBytes - before.inBytes,
+      stall_ms: stats.stallMs - before.stallMs,
+      reload_ms: reloads.length > 0 ? reloads.reduce((a, b) => a + b, 0) / reloads.length : null,
+      peak_vram_bytes: rt.memory().peak,
+      token_match: match,
+    };
+  },
+
+  figures: agentsFigures,
+};

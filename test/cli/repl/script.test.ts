@@ -1,0 +1,171 @@
+// vramlab repl driven as a script (stdin and --script): the numbers it saves against the fixtures'
+// HuggingFace references (hidden states, steered logits), the logit lens at the last layer against the
+// model's own logits, sessions, a .vlab plan stepped through, and the one-line errors that end a script
+// with status 1.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { topTokens } from '../../../cli/repl/format.js';
+import { readNpy } from '../../../cli/repl/npy.js';
+import { GQA, MHA, reference, relativeError, tempDir } from '../../helpers.js';
+import { rmSync } from 'node:fs';
+
+const CLI = join(import.meta.dirname, '..', '..', '..', 'dist', 'cli', 'vramlab.js');
+const dir = tempDir('vramlab-repl-');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function repl(script: string, ...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, 'repl', ...args], { input: script, encoding: 'utf8', env: { ...process.env, VRAMLAB_REPL_HISTORY: join(dir, 'history') } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const tmp = (name: string) => join(dir, name);
+
+describe('saved activations and logits', () => {
+  it.each([GQA, MHA])('match transformers\' hidden states after every layer, as JSON and .npy (%s)', (model) => {
+    const ref = reference(model);
+    const L = ref.layer_outputs.length;
+    const lines = [`load ${model}`, `break ${Array.from({ length: L }, (_, l) => l).join(' ')}`, `run ${ref.input_ids.join(',')}`];
+    for (let l = 0; l < L; l++) lines.push(`save activation ${tmp(`a${l}.${l % 2 ? 'npy' : 'json'}`)}`, 'continue');
+    lines.push(`save logits ${tmp('logits.json')}`);
+    const r = repl(lines.join('\n'));
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const n = ref.input_ids.length;
+    for (let l = 0; l < L; l++) {
+      const file = tmp(`a${l}.${l % 2 ? 'npy' : 'json'}`);
+      let rows: Float32Array;
+      let hidden: number;
+      if (l % 2) {
+        const npy = readNpy(readFileSync(file));
+        expect(npy.shape[0]).toBe(n);
+        hidden = npy.shape[1] as number;
+        rows = npy.data;
+      } else {
+        const json = JSON.parse(readFileSync(file, 'utf8')) as { activation: number[][] };
+        expect(Object.keys(json)).toEqual(['activation']);
+        expect(json.activation).toHaveLength(n);
+        hidden = (json.activation[0] as number[]).length;
+        rows = Float32Array.from(json.activation.flat());
+      }
+      expect(hidden).toBe((ref.layer_outputs[l] as number[]).length);
+      expect(relativeError(rows.subarray((n - 1) * hidden), ref.layer_outputs[l] as number[])).toBeLessThan(1e-4);
+    }
+    const logits = JSON.parse(readFileSync(tmp('logits.json'), 'utf8')) as { logits: number[][] };
+    expect(logits.logits).toHaveLength(n);
+    expect(relativeError(logits.logits.flat(), ref.logits.flat())).toBeLessThan(1e-4);
+  });
+
+  it('after scale S at layer L, the logits match the steered reference; undo takes an edit back', () => {
+    const ref = reference(GQA);
+    const { layer, scale } = ref.steer;
+    const r = repl([`load ${GQA}`, `break ${layer}`, `run ${ref.input_ids.join(' ')}`, 'zero 3', `scale ${scale}`, 'edits', 'undo', 'undo', `scale ${scale}`, 'edits', 'c', `save logits ${tmp('steered.npy')}`].join('\n'));
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain(`1. zero position 3\n2. scale ${scale}\n`);
+    expect(r.stdout).toContain(`undone: scale ${scale}\nundone: zero position 3\nedit 1: scale ${scale} (applied at the resume)\n1. scale ${scale}\n`);
+    const npy = readNpy(readFileSync(tmp('steered.npy')));
+    const vocab = ref.steer.logits_last.length;
+    expect(npy.shape).toEqual([ref.input_ids.length, vocab]);
+    expect(relativeError(npy.data.subarray(npy.data.length - vocab), ref.steer.logits_last)).toBeLessThan(1e-4);
+  });
+
+  it('add and set take vectors and activations from files', () => {
+    const ref = reference(GQA);
+    const n = ref.input_ids.length;
+    writeFileSync(tmp('v.json'), JSON.stringify(Array.from({ length: 128 }, () => 0)));
+    writeFileSync(tmp('zeros.json'), JSON.stringify({ activation: Array.from({ length: n }, () => Array.from({ length: 128 }, () => 0)) }));
+    const r = repl([`load ${GQA}`, 'break 1', `run ${ref.input_ids.join(',')}`, `add ${tmp('v.json')}`, `set ${tmp('zeros.json')}`, 'stats'].join('\n'));
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain(`shape ${n} x 128  mean 0.0000  std 0.0000  min 0.0000  max 0.0000  NaN 0  Inf 0`);
+  });
+});
+
+describe('the logit lens', () => {
+  it('at the last layer gives the model\'s own top tokens and probabilities', () => {
+    const ref = reference(GQA);
+    const r = repl([`load ${GQA}`, 'break 3', `run ${ref.input_ids.join(',')}`, 'lens 4', 'c'].join('\n'));
+    expect(r.stderr).toBe('');
+    const want = topTokens(Float32Array.from(ref.logits[ref.input_ids.length - 1] as number[]), 4);
+    const lensLines = r.stdout.split('logit lens after layer 3, last position:\n')[1]?.split('\n').slice(0, 4) ?? [];
+    expect(lensLines.map((l) => Number(/^\s*\d+\.\s+(\d+)/.exec(l)?.[1]))).toEqual(want.map((t) => t.id));
+    lensLines.forEach((l, i) => expect(Number(/p=([\d.]+)/.exec(l)?.[1])).toBeCloseTo(want[i]?.prob as number, 3));
+    // ...and the pass's own top tokens after continue are the same lines
+    const done = r.stdout.split(/done: 24 rows of logits \([\d.]+ ms\)\n/)[1]?.split('\n').slice(0, 4);
+    expect(done).toEqual(lensLines);
+  });
+
+  it('is a JavaScript expression away too: paused.lens() against the logits of the pass', () => {
+    const ref = reference(GQA);
+    const r = repl([`load ${GQA}`, 'break 3', `run ${ref.input_ids.join(',')}`, 'globalThis.lensed = (await paused.lens(24)).data', 'c', 'Math.max(...logits.data.map((v, i) => Math.abs(v - globalThis.lensed[i])))'].join('\n'));
+    expect(r.stderr).toBe('');
+    expect(Number(r.stdout.trim().split('\n').pop())).toBeLessThan(1e-5);
+  });
+});
+
+describe('sessions, steps and plans', () => {
+  it('keeps one session paused while another runs; step goes one layer; abort drops the step', () => {
+    const r = repl([`load ${GQA}`, 'break 1', 'run 5,6,7', 'session new', 'run 8,9', 'step', 'sessions', 'abort', 'session 0', 'c', 'sessions', 'top 2'].join('\n'));
+    expect(r.stderr).toBe('');
+    const out = r.stdout;
+    expect(out).toMatch(/paused after layer 1 \(of 0\.\.3\): 3 tokens, [\d.]+ ms so far\nsession 1\npaused after layer 1 \(of 0\.\.3\): 2 tokens/);
+    expect(out).toMatch(/paused after layer 2 \(of 0\.\.3\): 2 tokens/);
+    expect(out).toContain('  0  0 tokens  paused after layer 1\n* 1  0 tokens  paused after layer 2\naborted; the session holds 0 tokens\nsession 0\n');
+    expect(out).toMatch(/done: 3 rows of logits/);
+    expect(out).toContain('* 0  3 tokens  idle\n  1  0 tokens  idle\n');
+  });
+
+  it('runs text through the tokenizer, and prints mem and timeline', () => {
+    const r = repl([`load ${GQA}`, 'run "Hello world"', 'mem', 'timeline'].join('\n'));
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/done: \d+ rows of logits/);
+    expect(r.stdout).toMatch(/device  [\d.]+ \w*B in use \(peak [\d.]+ \w*B\) of a [\d.]+ \w*B budget\n/);
+    expect(r.stdout).toMatch(/session 0  \d+ tokens, 1 blocks: 1 on the device, 0 in host memory/);
+    expect(r.stdout).toMatch(/layer   3  compute +[\d.]+ ms/);
+  });
+
+  it('steps through a .vlab plan: next pauses at its breakpoints, results shows the rows', () => {
+    const vlab = tmp('bp.vlab');
+    writeFileSync(vlab, ['experiment bp {', '  measure = breakpoints', `  model = "${GQA}"`, '  baselines = [resume]', '  prompt = 8 tokens', '  scale = 0.9', '  repeat = 1', '  warmup = 0', '  layer = 1', '}', ''].join('\n'));
+    const r = repl([`open ${vlab}`, 'next', 'stats 0', 'lens 1', 'next', 'results'].join('\n'));
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/opened .*bp\.vlab: 1 experiment\(s\), 1 steps/);
+    expect(r.stdout).toMatch(/bp: breakpoint resume run 0 paused after layer 1 \(8 tokens\)/);
+    expect(r.stdout).toMatch(/shape 1 x 128 .*\nL2 norm per position  0:/);
+    expect(r.stdout).toMatch(/\n1\. bp \{.*"baseline":"resume"/);
+  });
+});
+
+describe('errors', () => {
+  it.each([
+    ['break 9', 'error: bad layer "9": the model\'s decoder layers are 0..3'],
+    ['stats', 'error: nothing is paused: stats needs a paused step (break L, then run)'],
+    ['top', 'error: no logits yet: run a pass to the end first (run, then continue)'],
+    ['run 5,x', 'error: run: "x" is not a token id (ids separated by commas or spaces, or a quoted text)'],
+    ['run 999', 'error: token id 999 at position 0 is outside the vocabulary (0..511)'],
+    ['add /nonexistent.json', 'error: /nonexistent.json: no such file, and not a list of numbers a,b,c'],
+    ['nosuchthing + 1', 'error: ReferenceError: nosuchthing is not defined'],
+    ['session 4', 'error: bad session "4": use session new or 0..0'],
+  ])('%s: one line, exit status 1, the lines before it run', (line, message) => {
+    const r = repl([`load ${GQA}`, 'break 1', line, 'break 2'].join('\n'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`${message}\n`);
+    expect(r.stdout).toMatch(/breakpoints after layers 1\n$/); // the line after the error did not run
+  });
+
+  it('a wrong state is an error and the session stays usable (interactive use goes on)', () => {
+    const r = repl([`load ${GQA}`, 'break 1', 'run 1,2', 'run 3'].join('\n'));
+    expect(r.stderr).toBe('error: the session is paused after layer 1: continue or abort that step first\n');
+    expect(r.status).toBe(1);
+  });
+
+  it('needs a model first; --script runs a file; an empty line and comments do nothing', () => {
+    expect(repl('stats').stderr).toBe('error: no model loaded: load MODEL first (a model directory or synthetic:<spec>)\n');
+    const file = tmp('script.txt');
+    writeFileSync(file, ['# a comment', '', 'break 0', 'run 1,2,3', 'c', 'top 1'].join('\n'));
+    const r = spawnSync(process.execPath, [CLI, 'repl', GQA, '--script', file], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1 + 1 + 1 + 1 + 5 + 1);
+    expect(spawnSync(process.execPath, [CLI, 'repl', '--script', tmp('none.txt')], { encoding: 'utf8' }).stderr).toBe(`vramlab: ${tmp('none.txt')}: no such file\n`);
+  });
+});
