@@ -161,8 +161,9 @@ function parseCount(text: string | undefined, name: string, min = 0): number | u
   if (text === undefined) return undefined;
   const v = Number(text);
   // Counts cross the ABI as int32/int64: bound them here so that none wraps (4294967297 became 1).
-  if (!/^\s*\d+\s*$/.test(text) || !Number.isInteger(v) || v < min || v > 2 ** 31 - 1)
-    throw usage(`${name}: "${text}" must be a ${min > 0 ? 'positive' : 'non-negative'} whole number, at most ${2 ** 31 - 1}`);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isInteger(v) || v < min)
+    throw usage(`${name}: "${text}" must be a ${min > 0 ? 'positive' : 'non-negative'} integer`);
+  if (v > 2 ** 31 - 1) throw usage(`${name}: "${text}" must be at most ${2 ** 31 - 1}`);
   return v;
 }
 

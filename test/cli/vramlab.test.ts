@@ -31,7 +31,7 @@ describe('sizes that wrapped or crashed (issue 14): one line, status 1', () => {
 
   it('a budget above 2^64 (was a 4 KiB budget) and a count above 2^32 (was 1 block)', () => {
     expectUserError(vramlab('logits', MHA, '--ids', '1', '--budget', '18446744073709555712'), /size 18446744073709555712 is above the limit of 9007199254740991 bytes/);
-    expectUserError(vramlab('logits', MHA, '--ids', '1', '--kv-pool-tokens', '4294967297'), /--kv-pool-tokens: "4294967297" must be a non-negative whole number, at most 2147483647/);
+    expectUserError(vramlab('logits', MHA, '--ids', '1', '--kv-pool-tokens', '4294967297'), /--kv-pool-tokens: "4294967297" must be at most 2147483647 \(see vramlab --help\)/);
   });
 });
 
