@@ -512,7 +512,7 @@ export const COMMANDS: Command[] = [
         return;
       }
       for (const c of COMMANDS) ctx.print(`${c.usage.padEnd(34)} ${c.help}`);
-      ctx.print('anything else is JavaScript (top-level await; rt, model, session, paused, logits bound)');
+      ctx.print('anything else is JavaScript (top-level await; rt, model, session, paused, logits bound; declarations persist)');
     },
   },
 ];

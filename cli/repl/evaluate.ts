@@ -1,25 +1,112 @@
 // evaluate.ts: a line that is not a command runs as JavaScript with top-level await, with the REPL's
 // objects bound (rt, model, session, paused, logits), so a user computes on a Float32Array directly:
-//   vramlab> (await paused.lens()).argmax()
-// An expression's value is printed (util.inspect); a statement runs for its effect.
+//   vramlab> const lens = await paused.lens()
+//   vramlab> lens.argmax()
+// An expression's value is printed (util.inspect); a statement runs for its effect. Declarations
+// (const, let, var, function, class) persist from line to line, as in node's REPL: a line runs as a
+// script in this realm, whose top-level declarations live in the global scope. A line with top-level
+// await cannot run as a script, so it is rewritten as node's REPL does: its declarations are hoisted
+// into a script of their own (const becomes let) and the rest runs in an async function that assigns
+// them and returns the last expression's value.
+import { type Node, type Program, parse } from 'acorn';
 import { inspect } from 'node:util';
+import { runInThisContext } from 'node:vm';
 import type { ReplState } from './state.js';
 
-type AsyncFn = (...args: unknown[]) => Promise<unknown>;
-const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (...args: string[]) => AsyncFn;
-const NAMES = ['rt', 'model', 'session', 'paused', 'logits'];
+const FILENAME = 'repl';
 
-function compile(code: string): AsyncFn {
+/** The REPL's objects as read-only globals that always show the current slot (a getter each). */
+function bind(state: ReplState): void {
+  const slot = () => (state.model ? state.slot() : null);
+  const names: Record<string, () => unknown> = {
+    rt: () => state.rt,
+    model: () => state.model,
+    session: () => slot()?.session ?? null,
+    paused: () => slot()?.paused ?? null,
+    logits: () => slot()?.logits ?? null,
+  };
+  for (const [name, get] of Object.entries(names)) Object.defineProperty(globalThis, name, { get, configurable: true });
+}
+
+const OPTIONS = { ecmaVersion: 'latest', sourceType: 'script' } as const;
+
+/** The line as a plain script, or null when it is not one (it has top-level await, or is invalid). */
+function asScript(code: string): Program | null {
   try {
-    return new AsyncFunction(...NAMES, `return (${code}\n);`);
+    return parse(code, OPTIONS);
   } catch {
-    return new AsyncFunction(...NAMES, code); // a statement (its SyntaxError, if any, is the user's)
+    return null;
   }
+}
+
+/** The names a declaration pattern binds: `a`, `{ b, c: [d] }`, `...e`, `f = 1`. */
+function patternNames(node: Node, out: string[]): void {
+  const n = node as Node & Record<string, unknown>;
+  switch (node.type) {
+    case 'Identifier':
+      out.push(n['name'] as string);
+      break;
+    case 'ObjectPattern':
+      for (const p of n['properties'] as Node[]) patternNames(p.type === 'Property' ? ((p as Node & { value: Node }).value) : p, out);
+      break;
+    case 'ArrayPattern':
+      for (const e of n['elements'] as (Node | null)[]) if (e) patternNames(e, out);
+      break;
+    case 'RestElement':
+      patternNames(n['argument'] as Node, out);
+      break;
+    case 'AssignmentPattern':
+      patternNames(n['left'] as Node, out);
+      break;
+  }
+}
+
+/**
+ * A line with top-level await as two scripts: `hoisted` declares its top-level names (and holds its
+ * function declarations whole); `body` is an async arrow function run for its value.
+ */
+function rewriteAwait(code: string, program: Program): { hoisted: string; body: string } {
+  const hoisted: string[] = [];
+  const body: string[] = [];
+  const src = (n: Node) => code.slice(n.start, n.end);
+  program.body.forEach((stmt, i) => {
+    const last = i === program.body.length - 1;
+    if (stmt.type === 'VariableDeclaration') {
+      const names: string[] = [];
+      for (const d of stmt.declarations) {
+        patternNames(d.id, names);
+        if (d.init) body.push(`;(${src(d.id)} = ${src(d.init)});`);
+      }
+      if (names.length) hoisted.push(`${stmt.kind === 'var' ? 'var' : 'let'} ${names.join(', ')};`);
+    } else if (stmt.type === 'FunctionDeclaration') {
+      hoisted.push(src(stmt));
+    } else if (stmt.type === 'ClassDeclaration') {
+      hoisted.push(`let ${stmt.id.name};`);
+      body.push(`;(${stmt.id.name} = ${src(stmt)});`);
+    } else if (last && stmt.type === 'ExpressionStatement') {
+      body.push(`return (${src(stmt.expression)});`);
+    } else {
+      body.push(src(stmt));
+    }
+  });
+  return { hoisted: hoisted.join('\n'), body: `(async () => {\n${body.join('\n')}\n})()` };
+}
+
+/** Runs `code` and gives its completion value (awaited when the line has top-level await). */
+async function run(code: string): Promise<unknown> {
+  // `{ a: 1 }` is an object, not a block, as in node's REPL.
+  const object = `(${code.replace(/;\s*$/, '')})`;
+  if (/^\s*\{/.test(code) && asScript(object)) return runInThisContext(object, { filename: FILENAME });
+  if (asScript(code)) return runInThisContext(code, { filename: FILENAME });
+  // Top-level await; a SyntaxError here is the user's, e.g. "Unexpected token (1:4)".
+  const { hoisted, body } = rewriteAwait(code, parse(code, { ...OPTIONS, allowAwaitOutsideFunction: true }));
+  if (hoisted) runInThisContext(hoisted, { filename: FILENAME });
+  return await (runInThisContext(body, { filename: FILENAME }) as Promise<unknown>);
 }
 
 /** Runs `code`; returns what to print (undefined: nothing). Throws what the code throws. */
 export async function evaluate(code: string, state: ReplState): Promise<string | undefined> {
-  const slot = state.model ? state.slot() : null;
-  const value = await compile(code)(state.rt, state.model, slot?.session ?? null, slot?.paused ?? null, slot?.logits ?? null);
+  bind(state);
+  const value = await run(code);
   return value === undefined ? undefined : inspect(value, { depth: 2, maxArrayLength: 16, colors: false });
 }

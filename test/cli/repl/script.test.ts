@@ -96,9 +96,37 @@ describe('the logit lens', () => {
 
   it('is a JavaScript expression away too: paused.lens() against the logits of the pass', () => {
     const ref = reference(GQA);
-    const r = repl([`load ${GQA}`, 'break 3', `run ${ref.input_ids.join(',')}`, 'globalThis.lensed = (await paused.lens(24)).data', 'c', 'Math.max(...logits.data.map((v, i) => Math.abs(v - globalThis.lensed[i])))'].join('\n'));
+    const r = repl([`load ${GQA}`, 'break 3', `run ${ref.input_ids.join(',')}`, 'const lensed = (await paused.lens(24)).data', 'c', 'Math.max(...logits.data.map((v, i) => Math.abs(v - lensed[i])))'].join('\n'));
     expect(r.stderr).toBe('');
     expect(Number(r.stdout.trim().split('\n').pop())).toBeLessThan(1e-5);
+  });
+
+});
+
+describe('JavaScript lines', () => {
+  it('keeps declarations from line to line, with and without top-level await, as node\'s REPL does', () => {
+    const lines = [
+      'const a = 2',
+      'let { b, c: [d] } = await Promise.resolve({ b: 3, c: [4] })',
+      'var e = 5; e',
+      'function f(n) { return n * a }',
+      'class G { constructor() { this.v = d } }',
+      'const h = await Promise.resolve(f(b) + new G().v + e)',
+      'h',
+      '{ h, a }',
+      'b = 10; b',
+      'a = 1',
+    ];
+    const r = repl(lines.join('\n'));
+    expect(r.stdout).toBe('5\n15\n{ h: 15, a: 2 }\n10\n');
+    expect(r.stderr).toBe('error: TypeError: Assignment to constant variable.\n');
+    expect(r.status).toBe(1);
+  });
+
+  it('gives a syntax error as one line with its position', () => {
+    const r = repl('const x = await (1 +');
+    expect(r.stderr).toBe('error: SyntaxError: Unexpected token (1:20)\n');
+    expect(r.status).toBe(1);
   });
 });
 
