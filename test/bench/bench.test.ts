@@ -51,4 +51,13 @@ describe('bench/ on the CPU', () => {
     expect(results['pause_overhead_limit_ms']).toBe(0.5);
     expect(results.check).toMatchObject({ pass: true });
   });
+
+  it('repl: the prompt back after run, step and abort lines, beside the whole forward', () => {
+    const { results, stdout } = bench('repl', '--repeats', '2');
+    expect(results.rows.map((r) => `${r['line']} ${r['runs']}`)).toEqual(['forward 2', 'run 2', 'step 6', 'abort 2']);
+    for (const r of results.rows) for (const f of ['median_ms', 'p90_ms', 'min_ms', 'max_ms']) expect(r[f]).toBeGreaterThan(0);
+    expect(results).toMatchObject({ model: 'test/fixtures/tiny-llama-gqa', tokens: 24, repeats: 2, prompt_back_limit_ms: 10 });
+    expect(results['prompt_back_median_ms']).toBe(results.rows[2]!['median_ms']);
+    expect(stdout).toMatch(/^line +runs +median ms +p90 ms +min ms +max ms$/m);
+  });
 });
