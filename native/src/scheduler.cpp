@@ -74,6 +74,15 @@ SchedulerStep Scheduler::step() {
       return da != db ? da : a->work.order < b->work.order;
     });
     int32_t budget = options_.prefill_chunk;
+    // Admission: the batch's sessions must fit the device pool together (each one's blocks after this
+    // step's tokens, dropped tokens re-run included), since the pager can evict only sessions outside
+    // the batch. A session past that room waits for a later step, in order, instead of failing out of
+    // memory beside the others; the first is always tried, so that one that cannot fit even alone
+    // fails with the pager's message. Without paging (policy none) nothing outside the batch can be
+    // evicted either: the out-of-memory baseline runs unadmitted.
+    const KvLayout &pool = m_.kv_pool().layout();
+    const bool admit = m_.pager().policy() != PagingPolicy::None;
+    int64_t room = pool.n_blocks;
     inputs.reserve(active.size());
     for (Session *s : active) {
       SessionWork &w = s->work;
@@ -91,19 +100,24 @@ SchedulerStep Scheduler::step() {
         report.left_out++;
         continue;
       }
+      const int32_t n = dec ? 1 : std::min(int32_t(w.prompt.size() - w.prefilled), budget);
+      const int64_t need = (int64_t(s->history().size()) + n + pool.block_tokens - 1) / pool.block_tokens;
+      if (admit && !chosen.empty() && need > room) {
+        report.left_out++;
+        continue;  // `busy` unlocks here
+      }
+      room -= need;
       BatchItem it;
       it.session = s;
+      it.n = n;
       if (dec) {
         inputs.push_back(w.tokens.back());
         it.ids = &inputs.back();
-        it.n = 1;
         it.pick = true;
         report.decode_tokens++;
       } else {
-        const int32_t left = int32_t(w.prompt.size() - w.prefilled);
-        it.n = std::min(left, budget);
         it.ids = w.prompt.data() + w.prefilled;
-        it.pick = it.n == left && w.new_tokens > 0;
+        it.pick = it.n == int32_t(w.prompt.size() - w.prefilled) && w.new_tokens > 0;
         budget -= it.n;
         report.prefill_tokens += it.n;
       }

@@ -4,7 +4,9 @@
 // chunks of those still prefilling, at most `prefill_chunk` prompt tokens a step, so that a long prompt
 // never stalls the others' decode by more than one chunk. The pager makes each batch resident (a
 // session that is not in the batch, an agent acting say, is a paging candidate; next-use keys say when
-// it returns). A session paused at a breakpoint is left out until resumed.
+// it returns); a batch holds only the sessions whose KV fits the device pool together (the pager cannot
+// evict a session of the step itself), the rest wait for a later step in order. A session paused at a
+// breakpoint is left out until resumed.
 //
 // The caller drives: step() runs one iteration and returns; results are read per session. No thread of
 // its own and no callbacks, so that JavaScript polls between steps (DESIGN: never call JavaScript from

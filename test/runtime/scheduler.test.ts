@@ -100,6 +100,23 @@ describe('scheduling with paging, breakpoints and errors', () => {
     m.dispose();
   });
 
+  it('a batch takes only the sessions that fit the pool together: the rest wait their turn instead of failing', async () => {
+    // Four 16-token blocks; two sessions of 30 + 10 tokens need three each. Both in one batch, each
+    // would need the other's blocks at token 33 and neither could be evicted (both in the step).
+    const m = await rt.loadModel(GQA, { kvPoolTokens: 64 });
+    const vocab = m.shape.vocabSize;
+    const prompts = [0, 1].map((k) => prompt(k, 30, vocab));
+    const want = await alone(m, prompts, 10);
+    const sched = m.scheduler();
+    const steps: StepReport[] = [];
+    sched.onStep = (r) => steps.push(r);
+    const got = await Promise.all(prompts.map((p) => sched.submit(m.createSession(), p, 10)));
+    expect(got.map((r) => r.tokens)).toEqual(want);
+    expect(Math.max(...steps.map((r) => r.sessions))).toBe(2); // together while both fit (to token 32)
+    expect(steps.some((r) => r.sessions === 1 && r.leftOut === 1)).toBe(true); // then one waits
+    m.dispose();
+  });
+
   it('a session paused at a breakpoint takes no work; the others run; it resumes afterwards', async () => {
     const m = await rt.loadModel(GQA, { kvPoolTokens: 512 });
     const vocab = m.shape.vocabSize;
