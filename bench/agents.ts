@@ -13,8 +13,8 @@
 //   node dist/bench/agents.js --device cuda:0 --out agents.json
 //   node dist/bench/agents.js --device cpu --model synthetic:tiny --budget 5MB --kv-pool 160 --prompt 32 --new-tokens 6 --observation 4 --act-ms 50 --agents 1,2,4 --serverless 1,2
 import { flags } from './args.js';
-import { type Column, num, printTable } from './table.js';
-import { buildPlan, modelValue, runPlan, type SettingValue, writeResultsJson } from '../lab/index.js';
+import { finish, printTable } from './table.js';
+import { buildPlan, modelValue, runPlan, type SettingValue } from '../lab/index.js';
 import type { AgentsStep } from '../lab/measures/agents.js';
 import { parseSize } from '../runtime/units.js';
 
@@ -71,25 +71,5 @@ const out = {
 const gb = (bytes: unknown) => (typeof bytes === 'number' ? (bytes / 1e9).toFixed(2) : '-');
 console.log(`agents on ${result.device}; ${values.model}, ${gb(result.weight_bytes)} GB weights, budget ${gb(result.budget_bytes)} GB; keep-alive holds ${result['keep_alive_copies'] ?? 'every'} copies`);
 console.log(`check (${result.check?.what ?? '-'}): ${result.check ? (result.check.pass ? 'passed' : 'FAILED') : 'not run'}`);
-const columns: Column[] = [
-  { header: 'system', left: true, value: (r) => String(r['system']) },
-  { header: 'agents', value: num('agents', 0) },
-  { header: 'done', value: num('completed', 0) },
-  { header: 'oom', value: (r) => String(r['oom'] ?? '-') },
-  { header: 'reason p50', value: num('reason_p50_ms', 1) },
-  { header: 'reason p99', value: num('reason_p99_ms', 1) },
-  { header: 'reflect p50', value: num('reflect_p50_ms', 1) },
-  { header: 'reflect p99', value: num('reflect_p99_ms', 1) },
-  { header: 'ttft p50', value: num('reflect_ttft_p50_ms', 1) },
-  { header: 'ttft p99', value: num('reflect_ttft_p99_ms', 1) },
-  { header: 'tok p99', value: num('per_token_p99_ms', 2) },
-  { header: 'tokens/s', value: num('tokens_per_s', 1) },
-  { header: 'out GB', value: (r) => gb(r['paged_out_bytes']) },
-  { header: 'match', value: (r) => String(r['token_match'] ?? '-') },
-];
-printTable(columns, out.rows);
-if (values.out) writeResultsJson(values.out, out);
-for (const r of result.rows.filter((x) => x['status'] !== 'ok')) {
-  console.error(`${r['system']} with ${r['agents']} agents: ${r['status']}`);
-  process.exitCode = 1;
-}
+printTable(['system', 'agents', 'completed', 'oom', 'reason_p50_ms', 'reason_p99_ms', 'reflect_p50_ms', 'reflect_p99_ms', 'reflect_ttft_p50_ms', 'reflect_ttft_p99_ms', 'per_token_p99_ms', 'tokens_per_s', 'paged_out_bytes', 'token_match'], out.rows);
+finish(values.out, out, out.rows, (r) => `${r['system']} with ${r['agents']} agents`);

@@ -7,8 +7,8 @@
 //
 //   node dist/bench/batch-decode.js --device cuda:0 --out batch-decode.json
 import { flags } from './args.js';
-import { type Column, num, printTable } from './table.js';
-import { buildPlan, modelValue, runPlan, writeResultsJson } from '../lab/index.js';
+import { finish, printTable } from './table.js';
+import { buildPlan, modelValue, runPlan } from '../lab/index.js';
 
 const values = flags({ device: 'cuda:0', model: 'synthetic:llama-7b', batches: '1,2,4,8,16,32,64,128', prompt: '512', steps: '32', reps: "2" }, { optional: ['out'] });
 const batches = values.batches.split(',').map(Number);
@@ -34,19 +34,5 @@ const plan = buildPlan([
 ]);
 const result = (await runPlan(plan)).experiments[0]!;
 console.log(`batched decode on ${result.device}; ${values.model}, ${((result.weight_bytes ?? 0) / 1e9).toFixed(2)} GB weights; device-to-device ${typeof result['d2d_gbps'] === 'number' ? result['d2d_gbps'].toFixed(0) : '-'} GB/s`);
-const columns: Column[] = [
-  { header: 'batch', value: num('batch', 0) },
-  { header: 'run', value: num('run_id', 0) },
-  { header: 'step ms', value: num('step_ms', 3) },
-  { header: 'device ms', value: num('device_step_ms', 3) },
-  { header: 'floor ms', value: num('floor_ms', 3) },
-  { header: 'x floor', value: num('x_floor', 2) },
-  { header: 'tokens/s', value: num('tokens_per_s', 0) },
-  { header: 'steps', value: num('decode_steps', 0) },
-];
-printTable(columns, result.rows);
-if (values.out) writeResultsJson(values.out, result);
-for (const r of result.rows.filter((x) => x['status'] !== 'ok')) {
-  console.error(`batch ${r['batch']}: ${r['status']}`);
-  process.exitCode = 1;
-}
+printTable(['batch', 'run_id', 'step_ms', 'device_step_ms', 'floor_ms', 'x_floor', 'tokens_per_s', 'decode_steps'], result.rows);
+finish(values.out, result, result.rows, (r) => `batch ${r['batch']}`);

@@ -12,8 +12,8 @@
 //   node dist/bench/breakpoints.js --device cuda:0 --out breakpoints.json     (Llama-2-13B shape, 2048 tokens)
 //   node dist/bench/breakpoints.js --device cpu --model synthetic:tiny --prompt 64 --layers 0,1,2,3
 import { flags } from './args.js';
-import { type Column, num, printTable } from './table.js';
-import { buildPlan, defaultMetrics, medians, modelValue, runPlan, writeResultsJson } from '../lab/index.js';
+import { type Column, finish, printTable } from './table.js';
+import { buildPlan, defaultMetrics, medians, modelValue, runPlan } from '../lab/index.js';
 import { breakpoints } from '../lab/measures/breakpoints.js';
 import { OVERHEAD_METRICS, overheadByLayer } from '../lab/measures/breakpoints-overhead.js';
 
@@ -57,23 +57,10 @@ console.log(
     `${ms(result['pause_overhead_wall_ms'])} ms wall clock; device gap at worst ${ms(result['pause_gap_ms'])} ms (${result['pause_gap_ok'] ? 'ok' : 'OVER'}); ${ms(result['pause_gap_read_ms'])} ms with the activation read before the resume`,
 );
 console.log(`check (${result.check?.what}): ${result.check?.pass ? 'passed' : 'FAILED'}, worst ${result.check?.worst}; the edit changes the logits by ${out.steer_change?.toExponential(2)} (rel)`);
-const withIqr = (field: string) => (r: Record<string, unknown>) => (typeof r[field] === 'number' ? `${ms(r[field])} (${ms(r[field.replace(/_ms$/, '_iqr_ms')])})` : '');
-const columns: Column[] = [
-  { header: 'baseline', left: true, value: (r) => String(r['baseline']) },
-  { header: 'layer', value: (r) => String(r['layer']) },
-  { header: 'resume ms', value: num('resume_ms', 3) },
-  { header: 'to logits ms', value: num('to_logits_ms', 3) },
-  { header: 'bytes moved', value: (r) => String(r['bytes_moved']) },
-  { header: 'pause ms', value: num('pause_ms', 3) },
-  { header: 'overhead ms (IQR)', value: withIqr('pause_overhead_ms') },
-  { header: 'wall overhead (IQR)', value: withIqr('pause_overhead_wall_ms') },
-  { header: 'gap ms', value: num('pause_gap_ms', 3) },
-  { header: 'gap read ms', value: num('pause_gap_read_ms', 3) },
-  { header: 'logit rel err', value: (r) => (typeof r['logit_rel_err'] === 'number' ? r['logit_rel_err'].toExponential(2) : '-') },
-];
-printTable(columns, rows);
-if (values.out) writeResultsJson(values.out, out);
-for (const r of result.rows.filter((x) => x['status'] !== 'ok')) {
-  console.error(`${r['baseline']} after layer ${r['layer']}: ${r['status']}`);
-  process.exitCode = 1;
-}
+const withIqr = (header: string, field: string): Column => ({ header, value: (r) => (typeof r[field] === 'number' ? `${ms(r[field])} (${ms(r[field.replace(/_ms$/, '_iqr_ms')])})` : '') });
+printTable(
+  ['baseline', 'layer', 'resume_ms', 'to_logits_ms', 'bytes_moved', 'pause_ms', withIqr('overhead ms (IQR)', 'pause_overhead_ms'), withIqr('wall overhead ms (IQR)', 'pause_overhead_wall_ms'),
+    'pause_gap_ms', 'pause_gap_read_ms', 'logit_rel_err'],
+  rows,
+);
+finish(values.out, out, result.rows, (r) => `${r['baseline']} after layer ${r['layer']}`);

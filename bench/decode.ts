@@ -14,8 +14,8 @@
 //   node dist/bench/decode.js --device cuda:0 --hf hf_decode.json --out decode.json [--model synthetic:llama-7b]
 import { readFileSync } from 'node:fs';
 import { flags } from './args.js';
-import { type Column, num, printTable } from './table.js';
-import { buildPlan, medians, modelValue, type Row, runPlan, writeResultsJson } from '../lab/index.js';
+import { finish, printTable, ratio } from './table.js';
+import { buildPlan, medians, modelValue, type Row, runPlan } from '../lab/index.js';
 
 interface HfResult {
   device: string;
@@ -58,17 +58,7 @@ const out = { ...result, driver: hf?.driver ?? null, d2d_gbps: hf?.d2d_gbps ?? n
 
 console.log(`decode benchmark on ${result.device}; ${values.model}, ${((result.weight_bytes ?? 0) / 1e9).toFixed(2)} GB fp16 weights; check: ${result.check?.pass ? 'passed' : 'FAILED'}`);
 if (hbmFloorMs !== null) console.log(`HBM floor ${hbmFloorMs.toFixed(2)} ms/token (device-to-device copy ${hf?.d2d_gbps.toFixed(0)} GB/s)`);
-const columns: Column[] = [
-  { header: 'baseline', left: true, value: (r) => String(r['baseline']) },
-  { header: 'per-token ms', value: num('per_token_ms', 2) },
-  { header: `prefill-${PREFILL} ms`, value: num('prefill_ms', 2) },
-  ...(hbmFloorMs === null ? [] : [{ header: 'x floor', value: num('per_token_ms', 2, hbmFloorMs) }]),
-];
-printTable(columns, rows);
+printTable(['baseline', 'per_token_ms', 'prefill_ms', ...(hbmFloorMs === null ? [] : [ratio('x floor', 'per_token_ms', hbmFloorMs)])], rows);
 const generate = rows.find((r) => r['baseline'] === 'generate')?.['per_token_ms'];
 if (hf && typeof generate === 'number') console.log(`vramlab is ${(hf.hf.per_token_ms / generate).toFixed(1)}x faster per token than HF transformers`);
-if (values.out) writeResultsJson(values.out, out);
-for (const r of result.rows.filter((x) => x['status'] !== 'ok')) {
-  console.error(`${r['baseline']} with a ${r['prompt_tokens']}-token prompt: ${r['status']}`);
-  process.exitCode = 1;
-}
+finish(values.out, out, result.rows, (r) => `${r['baseline']} with a ${r['prompt_tokens']}-token prompt`);

@@ -12,8 +12,8 @@
 //   node dist/bench/paging.js --device cuda:0 --sessions 64 --out paging.json
 //   node dist/bench/paging.js --device cpu --model synthetic:tiny --budget 64MB --kv-pool 160 --prompt 48 --new-tokens 8 --sessions 4,8
 import { flags } from './args.js';
-import { type Column, num, printTable } from './table.js';
-import { buildPlan, modelValue, runPlan, type SettingValue, writeResultsJson } from '../lab/index.js';
+import { finish, printTable, ratio } from './table.js';
+import { buildPlan, modelValue, runPlan, type SettingValue } from '../lab/index.js';
 import { parseSize } from '../runtime/units.js';
 
 const values = flags(
@@ -43,27 +43,9 @@ const gbps = (v: unknown) => (typeof v === 'number' ? v.toFixed(1) : '-');
 console.log(`paging on ${result.device}; ${values.model}, ${gb(result.weight_bytes)} GB weights, budget ${gb(result.budget_bytes)} GB, host budget ${gb(result['host_budget_bytes'])} GB`);
 console.log(`pinned copies: ${gbps(result['pinned_h2d_gbps'])} GB/s host to device, ${gbps(result['pinned_d2h_gbps'])} GB/s device to host, ${gbps(result['pinned_both_gbps'])} GB/s both ways at once`);
 console.log(`check (${result.check?.what ?? '-'}): ${result.check ? (result.check.pass ? 'passed' : 'FAILED') : 'not run'}`);
-const columns: Column[] = [
-  { header: 'policy', left: true, value: (r) => String(r['policy']) },
-  { header: 'sessions', value: num('sessions', 0) },
-  { header: 'demand GB', value: (r) => gb(r['logical_demand_bytes']) },
-  { header: 'x budget', value: (r) => (typeof r['logical_demand_bytes'] === 'number' && typeof r['budget_bytes'] === 'number' ? ((r['logical_demand_bytes'] as number) / (r['budget_bytes'] as number)).toFixed(2) : '-') },
-  { header: 'done', value: num('completed', 0) },
-  { header: 'oom', value: (r) => String(r['oom'] ?? '-') },
-  { header: 'exact', value: (r) => String(r['token_exact'] ?? '-') },
-  { header: 'out GB', value: (r) => gb(r['paged_out_bytes']) },
-  { header: 'in GB', value: (r) => gb(r['paged_in_bytes']) },
-  { header: 'out GB/s', value: num('swap_out_gbps', 1) },
-  { header: 'in GB/s', value: num('swap_in_gbps', 1) },
-  { header: 'wall s', value: num('wall_ms', 2, 1e3) },
-  { header: 'compute s', value: num('compute_only_ms', 2, 1e3) },
-  { header: 'x bound', value: (r) => (typeof r['wall_ms'] === 'number' && typeof r['bound_ms'] === 'number' ? ((r['wall_ms'] as number) / (r['bound_ms'] as number)).toFixed(2) : '-') },
-  { header: 'stall ms', value: num('stall_ms', 1) },
-  { header: 'recomputed', value: num('recomputed_tokens', 0) },
-];
-printTable(columns, result.rows);
-if (values.out) writeResultsJson(values.out, result);
-for (const r of result.rows.filter((x) => x['status'] !== 'ok')) {
-  console.error(`${r['policy']} with ${r['sessions']} sessions: ${r['status']}`);
-  process.exitCode = 1;
-}
+printTable(
+  ['policy', 'sessions', 'logical_demand_bytes', ratio('x budget', 'logical_demand_bytes', 'budget_bytes'), 'completed', 'oom', 'token_exact', 'paged_out_bytes', 'paged_in_bytes',
+    'swap_out_gbps', 'swap_in_gbps', 'wall_ms', 'compute_only_ms', ratio('x bound', 'wall_ms', 'bound_ms'), 'stall_ms', 'recomputed_tokens'],
+  result.rows,
+);
+finish(values.out, result, result.rows, (r) => `${r['policy']} with ${r['sessions']} sessions`);

@@ -10,7 +10,7 @@
 //   node dist/bench/repl.js --device cpu --out bench/results/repl.json
 import { resolve } from 'node:path';
 import { flags } from './args.js';
-import { type Column, num, printTable } from './table.js';
+import { printTable } from './table.js';
 import type { CommandContext } from '../cli/repl/commands.js';
 import { runLine } from '../cli/repl/line.js';
 import { ReplState } from '../cli/repl/state.js';
@@ -52,15 +52,7 @@ try {
 const rows: Row[] = [...times].map(([line, xs]) => ({ line, runs: xs.length, median_ms: median(xs), p90_ms: quantile(xs, 0.9), min_ms: Math.min(...xs), max_ms: Math.max(...xs) }));
 const promptBack = median(times.get('step') ?? []);
 console.log(`repl on ${values.device}; ${values.model}, ${values.tokens} tokens, ${values.repeats} repeats; prompt back after a pause (step): median ${promptBack.toFixed(2)} ms (limit ${LIMIT_MS} ms)`);
-const columns: Column[] = [
-  { header: 'line', left: true, value: (r) => String(r['line']) },
-  { header: 'runs', value: num('runs', 0) },
-  { header: 'median ms', value: num('median_ms', 2) },
-  { header: 'p90 ms', value: num('p90_ms', 2) },
-  { header: 'min ms', value: num('min_ms', 2) },
-  { header: 'max ms', value: num('max_ms', 2) },
-];
-printTable(columns, rows);
+printTable(['line', 'runs', 'median_ms', 'p90_ms', 'min_ms', 'max_ms'], rows);
 if (values.out) {
   writeResultsJson(values.out, {
     benchmark: 'repl',

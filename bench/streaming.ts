@@ -16,7 +16,7 @@
 // of the weights).
 import { readFileSync } from 'node:fs';
 import { flags } from './args.js';
-import { type Column, num, printTable } from './table.js';
+import { finish, printTable, ratio } from './table.js';
 import { buildPlan, defaultMetrics, type ExperimentResult, modelValue, type Row, runSteps, writeResultsJson } from '../lab/index.js';
 import { streaming } from '../lab/measures/streaming.js';
 import { parseSize } from '../runtime/units.js';
@@ -56,7 +56,8 @@ for await (const e of runSteps(plan)) {
   if (e.kind === 'experiment') result = e.result;
   if (e.kind !== 'row') continue;
   const r = e.row;
-  console.log(`${String(r['placement']).padEnd(12)} ${num('effective_bandwidth_gbps', 1)(r).padStart(7)} GB/s  latency ${num('latency_ms', 0)(r).padStart(7)} ms  peak ${num('peak_vram_gb', 2)(r)} GB  ${r['status']}`);
+  const f = (field: string, digits: number) => (typeof r[field] === 'number' ? (r[field] as number).toFixed(digits) : '-');
+  console.log(`${String(r['placement']).padEnd(12)} ${f('effective_bandwidth_gbps', 1).padStart(7)} GB/s  latency ${f('latency_ms', 0).padStart(7)} ms  peak ${f('peak_vram_gb', 2)} GB  ${r['status']}`);
   if (values.out && result) writeResultsJson(values.out, output(result)); // after each placement: a run cut short keeps the rows so far
 }
 if (!result) throw new Error('the plan has no experiment');
@@ -66,18 +67,11 @@ if (hf && result.weight_bytes !== null && Math.abs(hf.weight_bytes - result.weig
 const pinned = result.pinned_h2d_gbps ?? Number.NaN;
 const rows = output(result).rows;
 const accel = rows.find((r) => r['placement'] === 'hf-accelerate')?.['effective_bandwidth_gbps'];
-const ratio = (to: unknown) => (r: Row) => (typeof r['effective_bandwidth_gbps'] === 'number' && typeof to === 'number' ? (r['effective_bandwidth_gbps'] / to).toFixed(2) : '-');
 console.log(`\nstreaming on ${result.device}: ${values.model}, budget ${values.budget}, ring ${values.ring}, prefetch ${values.prefetch}`);
 console.log(`pinned H2D ${pinned.toFixed(1)} GB/s, pageable ${(result.pageable_h2d_gbps ?? Number.NaN).toFixed(1)} GB/s (measured in this run); check: ${result.check?.pass ? 'passed' : 'FAILED'}, worst ${result.check?.worst}`);
-const columns: Column[] = [
-  { header: 'placement', left: true, value: (r) => String(r['placement']) },
-  { header: 'eff GB/s', value: num('effective_bandwidth_gbps', 1) },
-  { header: 'x pinned', value: ratio(pinned) },
-  { header: 'x HF acc', value: ratio(accel) },
-  { header: 'decode GB/s', value: num('decode_bandwidth_gbps', 1) },
-  { header: 'latency ms', value: num('latency_ms', 0) },
-  { header: 'peak VRAM GB', value: num('peak_vram_gb', 2) },
-  { header: 'logit rel err', value: (r) => (typeof r['logit_rel_err'] === 'number' ? r['logit_rel_err'].toExponential(2) : 'n/a') },
-];
-printTable(columns, rows);
-if (values.out) writeResultsJson(values.out, output(result));
+printTable(
+  ['placement', 'effective_bandwidth_gbps', ratio('x pinned', 'effective_bandwidth_gbps', pinned), ratio('x HF acc', 'effective_bandwidth_gbps', typeof accel === 'number' ? accel : Number.NaN),
+    'decode_bandwidth_gbps', 'latency_ms', 'peak_vram_gb', 'logit_rel_err'],
+  rows,
+);
+finish(values.out, output(result), result.rows, (r) => String(r['placement']));

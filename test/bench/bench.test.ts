@@ -29,7 +29,7 @@ describe('bench/ on the CPU', () => {
     expect(results.pinned_h2d_gbps).toBeGreaterThan(0);
     expect(Object.keys(results.timelines ?? {})).toEqual(['stream', 'stream-sync']);
     expect(typeof results.rows[0]!['load_s']).toBe('number');
-    expect(stdout).toMatch(/^placement +eff GB\/s +x pinned/m);
+    expect(stdout).toMatch(/^placement +effective bandwidth GB\/s +x pinned +x HF acc +decode bandwidth GB\/s +latency ms +peak vram GB +logit rel err$/m);
   });
 
   it('decode: generate and kv-cache rows with per-token and 512-token prefill times', () => {
