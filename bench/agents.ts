@@ -12,9 +12,9 @@
 //
 //   node dist/bench/agents.js --device cuda:0 --out agents.json
 //   node dist/bench/agents.js --device cpu --model synthetic:tiny --budget 5MB --kv-pool 160 --prompt 32 --new-tokens 6 --observation 4 --act-ms 50 --agents 1,2,4 --serverless 1,2
-import { flags } from './args.js';
+import { benchPlan, flags } from './args.js';
 import { finish, printTable } from './table.js';
-import { buildPlan, modelValue, runPlan, type SettingValue } from '../lab/index.js';
+import { runPlan, type SettingValue } from '../lab/index.js';
 import type { AgentsStep } from '../lab/measures/agents.js';
 import { parseSize } from '../runtime/units.js';
 
@@ -37,8 +37,6 @@ const values = flags(
 
 const systems = values.systems.split(',');
 const settings: Record<string, SettingValue> = {
-  device: values.device,
-  model: modelValue(values.model),
   budget: parseSize(values.budget),
   baselines: systems,
   prompt: { tokens: Number(values.prompt) },
@@ -51,7 +49,7 @@ const settings: Record<string, SettingValue> = {
 };
 if (values['host-budget']) settings['host_budget'] = parseSize(values['host-budget']);
 if (values['kv-pool']) settings['kv_pool'] = Number(values['kv-pool']);
-const plan = buildPlan([{ name: 'agents', measure: 'agents', settings, sweeps: [{ name: 'agents', values: values.agents.split(',').map(Number) }] }]);
+const plan = benchPlan('agents', values, settings, { name: 'agents', values: values.agents.split(',').map(Number) });
 const serverlessAt = new Set(values.serverless.split(',').map(Number));
 const experiment = plan.experiments[0]!;
 // System by system (one model load each), serverless only where asked.

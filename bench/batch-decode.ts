@@ -6,32 +6,23 @@
 // table and writes {"benchmark": "batch-decode", "device", "commit", "date", "d2d_gbps", "rows": [...]}
 //
 //   node dist/bench/batch-decode.js --device cuda:0 --out batch-decode.json
-import { flags } from './args.js';
+import { benchPlan, flags } from './args.js';
 import { finish, printTable } from './table.js';
-import { buildPlan, modelValue, runPlan } from '../lab/index.js';
+import { runPlan } from '../lab/index.js';
 
 const values = flags({ device: 'cuda:0', model: 'synthetic:llama-7b', batches: '1,2,4,8,16,32,64,128', prompt: '512', steps: '32', reps: "2" }, { optional: ['out'] });
 const batches = values.batches.split(',').map(Number);
 const prompt = Number(values.prompt);
 const steps = Number(values.steps);
 const block = 16;
-const plan = buildPlan([
-  {
-    name: 'batch-decode',
-    measure: 'batch-decode',
-    settings: {
-      device: values.device,
-      model: modelValue(values.model),
-      prompt: { tokens: prompt },
-      steps,
-      kv_pool: Math.max(...batches) * Math.ceil((prompt + steps + 1) / block) * block,
-      probe: 2 ** 30,
-      repeat: Number(values.reps),
-      warmup: 1,
-    },
-    sweeps: [{ name: 'batch', values: batches }],
-  },
-]);
+const plan = benchPlan('batch-decode', values, {
+  prompt: { tokens: prompt },
+  steps,
+  kv_pool: Math.max(...batches) * Math.ceil((prompt + steps + 1) / block) * block,
+  probe: 2 ** 30,
+  repeat: Number(values.reps),
+  warmup: 1,
+}, { name: 'batch', values: batches });
 const result = (await runPlan(plan)).experiments[0]!;
 console.log(`batched decode on ${result.device}; ${values.model}, ${((result.weight_bytes ?? 0) / 1e9).toFixed(2)} GB weights; device-to-device ${typeof result['d2d_gbps'] === 'number' ? result['d2d_gbps'].toFixed(0) : '-'} GB/s`);
 printTable(['batch', 'run_id', 'step_ms', 'device_step_ms', 'floor_ms', 'x_floor', 'tokens_per_s', 'decode_steps'], result.rows);

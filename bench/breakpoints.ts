@@ -11,9 +11,9 @@
 //
 //   node dist/bench/breakpoints.js --device cuda:0 --out breakpoints.json     (Llama-2-13B shape, 2048 tokens)
 //   node dist/bench/breakpoints.js --device cpu --model synthetic:tiny --prompt 64 --layers 0,1,2,3
-import { flags } from './args.js';
+import { benchPlan, flags } from './args.js';
 import { type Column, finish, printTable } from './table.js';
-import { buildPlan, defaultMetrics, medians, modelValue, runPlan } from '../lab/index.js';
+import { defaultMetrics, medians, runPlan } from '../lab/index.js';
 import { breakpoints } from '../lab/measures/breakpoints.js';
 import { OVERHEAD_METRICS, overheadByLayer } from '../lab/measures/breakpoints-overhead.js';
 
@@ -21,22 +21,13 @@ const values = flags({ device: 'cuda:0', model: 'synthetic:llama-13b', prompt: '
 
 const prompt = Number(values.prompt);
 const scale = Number(values.scale);
-const plan = buildPlan([
-  {
-    name: 'breakpoints',
-    measure: 'breakpoints',
-    settings: {
-      device: values.device,
-      model: modelValue(values.model),
-      prompt: { tokens: prompt },
-      scale,
-      repeat: Number(values.reps),
-      warmup: Number(values.warmup),
-      metrics: [...defaultMetrics(breakpoints), 'output_change', ...OVERHEAD_METRICS],
-    },
-    sweeps: [{ name: 'layer', values: values.layers.split(',').map(Number) }],
-  },
-]);
+const plan = benchPlan('breakpoints', values, {
+  prompt: { tokens: prompt },
+  scale,
+  repeat: Number(values.reps),
+  warmup: Number(values.warmup),
+  metrics: [...defaultMetrics(breakpoints), 'output_change', ...OVERHEAD_METRICS],
+}, { name: 'layer', values: values.layers.split(',').map(Number) });
 const result = (await runPlan(plan)).experiments[0]!;
 
 // One row per baseline and depth: the medians of its runs; the resume rows with the pause overhead.

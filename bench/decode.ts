@@ -13,9 +13,9 @@
 //
 //   node dist/bench/decode.js --device cuda:0 --hf hf_decode.json --out decode.json [--model synthetic:llama-7b]
 import { readFileSync } from 'node:fs';
-import { flags } from './args.js';
+import { benchPlan, flags } from './args.js';
 import { finish, printTable, ratio } from './table.js';
-import { buildPlan, medians, modelValue, type Row, runPlan } from '../lab/index.js';
+import { medians, type Row, runPlan } from '../lab/index.js';
 
 interface HfResult {
   device: string;
@@ -29,22 +29,13 @@ const values = flags({ device: 'cuda:0', model: 'synthetic:llama-7b', reps: '3' 
 const PROMPT = 72;
 const NEW_TOKENS = 50;
 const PREFILL = 512;
-const plan = buildPlan([
-  {
-    name: 'decode',
-    measure: 'decode',
-    settings: {
-      device: values.device,
-      model: modelValue(values.model),
-      baselines: ['generate', 'kv-cache'],
-      new_tokens: NEW_TOKENS,
-      kv_pool: 1024, // one pool for both prompts: the model is loaded once
-      repeat: Number(values.reps),
-      warmup: 1,
-    },
-    sweeps: [{ name: 'prompt', values: [{ tokens: PROMPT }, { tokens: PREFILL }] }],
-  },
-]);
+const plan = benchPlan('decode', values, {
+  baselines: ['generate', 'kv-cache'],
+  new_tokens: NEW_TOKENS,
+  kv_pool: 1024, // one pool for both prompts: the model is loaded once
+  repeat: Number(values.reps),
+  warmup: 1,
+}, { name: 'prompt', values: [{ tokens: PROMPT }, { tokens: PREFILL }] });
 const result = (await runPlan(plan)).experiments[0]!;
 const at = (tokens: number) => medians(result.rows.filter((r) => r['prompt_tokens'] === tokens), ['baseline'], ['per_token_ms', 'prefill_ms']);
 const decoded = at(PROMPT);

@@ -11,9 +11,9 @@
 //
 //   node dist/bench/paging.js --device cuda:0 --sessions 64 --out paging.json
 //   node dist/bench/paging.js --device cpu --model synthetic:tiny --budget 64MB --kv-pool 160 --prompt 48 --new-tokens 8 --sessions 4,8
-import { flags } from './args.js';
+import { benchPlan, flags } from './args.js';
 import { finish, printTable, ratio } from './table.js';
-import { buildPlan, modelValue, runPlan, type SettingValue } from '../lab/index.js';
+import { runPlan, type SettingValue } from '../lab/index.js';
 import { parseSize } from '../runtime/units.js';
 
 const values = flags(
@@ -22,8 +22,6 @@ const values = flags(
 );
 
 const settings: Record<string, SettingValue> = {
-  device: values.device,
-  model: modelValue(values.model),
   budget: parseSize(values.budget),
   baselines: values.policies.split(','),
   prompt: { tokens: Number(values.prompt) },
@@ -35,7 +33,7 @@ const settings: Record<string, SettingValue> = {
 };
 if (values['host-budget']) settings['host_budget'] = parseSize(values['host-budget']);
 if (values['kv-pool']) settings['kv_pool'] = Number(values['kv-pool']);
-const plan = buildPlan([{ name: 'paging', measure: 'paging', settings, sweeps: [{ name: 'sessions', values: values.sessions.split(',').map(Number) }] }]);
+const plan = benchPlan('paging', values, settings, { name: 'sessions', values: values.sessions.split(',').map(Number) });
 const result = (await runPlan(plan)).experiments[0]!;
 
 const gb = (bytes: unknown) => (typeof bytes === 'number' ? (bytes / 1e9).toFixed(1) : '-');

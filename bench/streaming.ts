@@ -15,9 +15,9 @@
 // the same shape and budget in the same device command (a separate process: host RAM holds one copy
 // of the weights).
 import { readFileSync } from 'node:fs';
-import { flags } from './args.js';
+import { benchPlan, flags } from './args.js';
 import { finish, printTable, ratio } from './table.js';
-import { buildPlan, defaultMetrics, type ExperimentResult, modelValue, type Row, runSteps, writeResultsJson } from '../lab/index.js';
+import { defaultMetrics, type ExperimentResult, type Row, runSteps, writeResultsJson } from '../lab/index.js';
 import { streaming } from '../lab/measures/streaming.js';
 import { parseSize } from '../runtime/units.js';
 
@@ -26,26 +26,18 @@ const values = flags(
   { optional: ['hf', 'out'], booleans: { reference: true } },
 );
 
-const plan = buildPlan([
-  {
-    name: 'streaming',
-    measure: 'streaming',
-    settings: {
-      device: values.device,
-      model: modelValue(values.model),
-      budget: parseSize(values.budget),
-      ring: parseSize(values.ring),
-      prefetch: Number(values.prefetch),
-      prompt: { tokens: Number(values.prefill) },
-      new_tokens: Number(values.decode) + 1,
-      probe: parseSize(values.probe),
-      baselines: values.placements.split(','),
-      repeat: 1,
-      warmup: 0,
-      metrics: [...defaultMetrics(streaming), 'current_vram_gb', 'device_used_gb', 'load_s'],
-    },
-  },
-]);
+const plan = benchPlan('streaming', values, {
+  budget: parseSize(values.budget),
+  ring: parseSize(values.ring),
+  prefetch: Number(values.prefetch),
+  prompt: { tokens: Number(values.prefill) },
+  new_tokens: Number(values.decode) + 1,
+  probe: parseSize(values.probe),
+  baselines: values.placements.split(','),
+  repeat: 1,
+  warmup: 0,
+  metrics: [...defaultMetrics(streaming), 'current_vram_gb', 'device_used_gb', 'load_s'],
+});
 if (!values.reference) plan.experiments[0]!.steps = plan.experiments[0]!.steps.filter((s) => s.op !== 'reference');
 
 const hf = values.hf ? (JSON.parse(readFileSync(values.hf, 'utf8')) as { row: Row; weight_bytes: number }) : null;
