@@ -100,24 +100,21 @@ describe('the logit lens', () => {
     expect(r.stderr).toBe('');
     expect(Number(r.stdout.trim().split('\n').pop())).toBeLessThan(1e-5);
   });
-
 });
 
 describe('JavaScript lines', () => {
   it('keeps declarations from line to line, with and without top-level await, as node\'s REPL does', () => {
-    const lines = [
-      'const a = 2',
-      'let { b, c: [d] } = await Promise.resolve({ b: 3, c: [4] })',
-      'var e = 5; e',
-      'function f(n) { return n * a }',
-      'class G { constructor() { this.v = d } }',
-      'const h = await Promise.resolve(f(b) + new G().v + e)',
-      'h',
-      '{ h, a }',
-      'b = 10; b',
-      'a = 1',
-    ];
-    const r = repl(lines.join('\n'));
+    const script = `const a = 2
+let { b, c: [d] } = await Promise.resolve({ b: 3, c: [4] })
+var e = 5; e
+function f(n) { return n * a }
+class G { constructor() { this.v = d } }
+const h = await Promise.resolve(f(b) + new G().v + e)
+h
+{ h, a }
+b = 10; b
+a = 1`;
+    const r = repl(script);
     expect(r.stdout).toBe('5\n15\n{ h: 15, a: 2 }\n10\n');
     expect(r.stderr).toBe('error: TypeError: Assignment to constant variable.\n');
     expect(r.status).toBe(1);
