@@ -157,15 +157,19 @@ class CudaBackend final : public Backend {
 
   // ---- memory ----
 
-  void *device_alloc(size_t bytes) override {
+  // `alloc(&p, n)` of at least one byte (distinct non-null pointers, even for 0); a failure names the
+  // call, the size and `where`.
+  template <typename Alloc>
+  void *checked_alloc(size_t bytes, const char *call, const std::string &where, Alloc alloc) {
     make_current();
     void *p = nullptr;
-    const cudaError_t err = cudaMalloc(&p, bytes ? bytes : 1);  // distinct non-null pointers, even for 0
-    if (err != cudaSuccess) {
-      const std::string what = "cudaMalloc(" + format_bytes(bytes) + ") on cuda:" + std::to_string(device_);
-      throw_cuda_error(err, what.c_str(), __FILE__, __LINE__);
-    }
+    const cudaError_t err = alloc(&p, bytes ? bytes : 1);
+    if (err != cudaSuccess) throw_cuda_error(err, (std::string(call) + "(" + format_bytes(bytes) + ")" + where).c_str(), __FILE__, __LINE__);
     return p;
+  }
+
+  void *device_alloc(size_t bytes) override {
+    return checked_alloc(bytes, "cudaMalloc", " on cuda:" + std::to_string(device_), [](void **p, size_t n) { return cudaMalloc(p, n); });
   }
 
   void device_free(void *p) override {
@@ -175,14 +179,7 @@ class CudaBackend final : public Backend {
   }
 
   void *host_alloc(size_t bytes) override {
-    make_current();
-    void *p = nullptr;
-    const cudaError_t err = cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocDefault);
-    if (err != cudaSuccess) {
-      const std::string what = "cudaHostAlloc(" + format_bytes(bytes) + ")";
-      throw_cuda_error(err, what.c_str(), __FILE__, __LINE__);
-    }
-    return p;
+    return checked_alloc(bytes, "cudaHostAlloc", "", [](void **p, size_t n) { return cudaHostAlloc(p, n, cudaHostAllocDefault); });
   }
 
   void host_free(void *p) override {

@@ -21,17 +21,23 @@ inline const char *dtype_name(DType t) {
   return "?";
 }
 
-inline float bf16_to_f32(uint16_t h) {
-  uint32_t u = uint32_t(h) << 16;
+// A float's bits and back (std::bit_cast is C++20).
+inline uint32_t f32_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float f32_of_bits(uint32_t u) {
   float f;
   std::memcpy(&f, &u, 4);
   return f;
 }
 
+inline float bf16_to_f32(uint16_t h) { return f32_of_bits(uint32_t(h) << 16); }
+
 // Round to nearest even, NaN kept quiet.
 inline uint16_t f32_to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
+  uint32_t u = f32_bits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
   u += 0x7fffu + ((u >> 16) & 1u);
   return uint16_t(u >> 16);
@@ -56,15 +62,12 @@ inline float f16_to_f32(uint16_t h) {
   } else {
     u = sign | ((exp + 127 - 15) << 23) | (mant << 13);
   }
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
+  return f32_of_bits(u);
 }
 
 // Round to nearest even, with overflow to infinity and gradual underflow.
 inline uint16_t f32_to_f16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
+  const uint32_t u = f32_bits(f);
   uint32_t sign = (u >> 16) & 0x8000u;
   uint32_t absu = u & 0x7fffffffu;
   if (absu > 0x7f800000u) return uint16_t(sign | 0x7e00u);        // NaN

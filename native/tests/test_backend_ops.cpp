@@ -505,25 +505,14 @@ std::vector<Case> make_cases() {
                        Rng rng(8);
                        const int ctx = at.n_past + at.T;
                        const int used = (ctx + at.bt - 1) / at.bt;
-                       KvLayout kv;
-                       kv.dtype = c.kvdt;
-                       kv.n_blocks = used + 3;
-                       kv.n_layers = 2;
-                       kv.block_tokens = at.bt;
-                       kv.kv_dim = at.nkv * at.hd;
-                       const size_t n = kv.bytes() / dtype_size(kv.dtype);
-                       Tensor pool = c.upload(random_values(rng, n, 1.f, c.qk), kv.dtype, 1, int64_t(n));
-                       kv.base = pool.data;
-                       std::vector<int32_t> ids(size_t(kv.n_blocks));
-                       std::iota(ids.begin(), ids.end(), 0);
-                       for (size_t i = ids.size() - 1; i > 0; i--) std::swap(ids[i], ids[size_t(rng.next() % (i + 1))]);
-                       ids.resize(size_t(used));
+                       PoolSetup p = random_pool(c, rng, used + 3, 2, at.bt, at.nkv * at.hd);
+                       p.table.resize(size_t(used));
                        std::vector<int32_t> pos(size_t(at.T));
                        for (int t = 0; t < at.T; t++) pos[size_t(t)] = at.n_past + t;
                        const int width = at.nh * at.hd;
                        Tensor q = c.upload(random_values(rng, size_t(at.T) * width, 1.f, c.qa), c.act, at.T, width);
                        Tensor out = c.empty(c.act, at.T, width);
-                       c.be.attention(out, q, kv, 1, c.upload_vec(ids), nullptr, c.upload_vec(pos), at.nh, at.nkv, at.hd,
+                       c.be.attention(out, q, p.kv, 1, c.upload_vec(p.table), nullptr, c.upload_vec(pos), at.nh, at.nkv, at.hd,
                                       1.f / std::sqrt(float(at.hd)));
                        return Result{c.download(out), out.dtype};
                      }});
@@ -551,18 +540,7 @@ std::vector<Case> make_cases() {
                          ctx[size_t(i)] = 1 + int(rng.next() % uint32_t(bt.longest));
                          blocks += (ctx[size_t(i)] + bt.bt - 1) / bt.bt;
                        }
-                       KvLayout kv;
-                       kv.dtype = c.kvdt;
-                       kv.n_blocks = blocks + 2;
-                       kv.n_layers = 2;
-                       kv.block_tokens = bt.bt;
-                       kv.kv_dim = bt.nkv * bt.hd;
-                       const size_t n = kv.bytes() / dtype_size(kv.dtype);
-                       Tensor pool = c.upload(random_values(rng, n, 1.f, c.qk), kv.dtype, 1, int64_t(n));
-                       kv.base = pool.data;
-                       std::vector<int32_t> ids(size_t(kv.n_blocks));
-                       std::iota(ids.begin(), ids.end(), 0);
-                       for (size_t i = ids.size() - 1; i > 0; i--) std::swap(ids[i], ids[size_t(rng.next() % (i + 1))]);
+                       PoolSetup p = random_pool(c, rng, blocks + 2, 2, bt.bt, bt.nkv * bt.hd);
                        // The tables back to back; tables[i] says where sequence i's starts.
                        std::vector<int32_t> offsets(size_t(bt.seqs)), pos(size_t(bt.seqs));
                        int at = 0;
@@ -571,11 +549,11 @@ std::vector<Case> make_cases() {
                          pos[size_t(i)] = ctx[size_t(i)] - 1;
                          at += (ctx[size_t(i)] + bt.bt - 1) / bt.bt;
                        }
-                       ids.resize(size_t(at));
+                       p.table.resize(size_t(at));
                        const int width = bt.nh * bt.hd;
                        Tensor q = c.upload(random_values(rng, size_t(bt.seqs) * width, 1.f, c.qa), c.act, bt.seqs, width);
                        Tensor out = c.empty(c.act, bt.seqs, width);
-                       c.be.attention(out, q, kv, 1, c.upload_vec(ids), c.upload_vec(offsets), c.upload_vec(pos), bt.nh,
+                       c.be.attention(out, q, p.kv, 1, c.upload_vec(p.table), c.upload_vec(offsets), c.upload_vec(pos), bt.nh,
                                       bt.nkv, bt.hd, 1.f / std::sqrt(float(bt.hd)));
                        return Result{c.download(out), out.dtype};
                      }});

@@ -62,30 +62,24 @@ __device__ __forceinline__ void store_any(void *p, DType t, size_t i, float v) {
 template <typename T> struct Vec8 { uint4 r; };  // 8 x 2-byte elements
 template <> struct Vec8<float> { float4 a, b; };
 
-// p must be 16-byte aligned.
-template <typename T> __device__ __forceinline__ Vec8<T> ld8(const T *p) {
+// 16 bytes from p (16-byte aligned): through the read-only cache, or (Stream) as a streaming load,
+// evict-first: weights are read once per step, keep L1/L2 for the activations.
+template <bool Stream, typename V> __device__ __forceinline__ V ld16(const V *p) {
+  if constexpr (Stream) return __ldcs(p);
+  else return __ldg(p);
+}
+template <bool Stream = false, typename T> __device__ __forceinline__ Vec8<T> ld8(const T *p) {
   Vec8<T> v;
-  v.r = __ldg(reinterpret_cast<const uint4 *>(p));
+  v.r = ld16<Stream>(reinterpret_cast<const uint4 *>(p));
   return v;
 }
-template <> __device__ __forceinline__ Vec8<float> ld8<float>(const float *p) {
+template <bool Stream = false> __device__ __forceinline__ Vec8<float> ld8(const float *p) {
   Vec8<float> v;
-  v.a = __ldg(reinterpret_cast<const float4 *>(p));
-  v.b = __ldg(reinterpret_cast<const float4 *>(p) + 1);
+  v.a = ld16<Stream>(reinterpret_cast<const float4 *>(p));
+  v.b = ld16<Stream>(reinterpret_cast<const float4 *>(p) + 1);
   return v;
 }
-// Streaming load (evict-first): weights are read once per step, keep L1/L2 for the activations.
-template <typename T> __device__ __forceinline__ Vec8<T> ld8_stream(const T *p) {
-  Vec8<T> v;
-  v.r = __ldcs(reinterpret_cast<const uint4 *>(p));
-  return v;
-}
-template <> __device__ __forceinline__ Vec8<float> ld8_stream<float>(const float *p) {
-  Vec8<float> v;
-  v.a = __ldcs(reinterpret_cast<const float4 *>(p));
-  v.b = __ldcs(reinterpret_cast<const float4 *>(p) + 1);
-  return v;
-}
+template <typename T> __device__ __forceinline__ Vec8<T> ld8_stream(const T *p) { return ld8<true>(p); }
 
 __device__ __forceinline__ void cvt8(const Vec8<float> &v, float (&f)[8]) {
   f[0] = v.a.x; f[1] = v.a.y; f[2] = v.a.z; f[3] = v.a.w;
