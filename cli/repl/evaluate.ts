@@ -8,7 +8,7 @@
 // await cannot run as a script, so it is rewritten as node's REPL does: its declarations are hoisted
 // into a script of their own (const becomes let) and the rest runs in an async function that assigns
 // them and returns the last expression's value.
-import { type Node, type Program, parse } from 'acorn';
+import { type Node, type Pattern, type Program, parse } from 'acorn';
 import { inspect } from 'node:util';
 import { runInThisContext } from 'node:vm';
 import type { ReplState } from './state.js';
@@ -40,24 +40,18 @@ function asScript(code: string): Program | null {
 }
 
 /** The names a declaration pattern binds: `a`, `{ b, c: [d] }`, `...e`, `f = 1`. */
-function patternNames(node: Node, out: string[]): void {
-  const n = node as Node & Record<string, unknown>;
-  switch (node.type) {
+function patternNames(p: Pattern, out: string[]): void {
+  switch (p.type) {
     case 'Identifier':
-      out.push(n['name'] as string);
-      break;
+      return void out.push(p.name);
     case 'ObjectPattern':
-      for (const p of n['properties'] as Node[]) patternNames(p.type === 'Property' ? ((p as Node & { value: Node }).value) : p, out);
-      break;
+      return p.properties.forEach((q) => patternNames(q.type === 'Property' ? q.value : q, out));
     case 'ArrayPattern':
-      for (const e of n['elements'] as (Node | null)[]) if (e) patternNames(e, out);
-      break;
+      return p.elements.forEach((e) => e && patternNames(e, out));
     case 'RestElement':
-      patternNames(n['argument'] as Node, out);
-      break;
+      return patternNames(p.argument, out);
     case 'AssignmentPattern':
-      patternNames(n['left'] as Node, out);
-      break;
+      return patternNames(p.left, out);
   }
 }
 
