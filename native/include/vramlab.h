@@ -39,7 +39,8 @@ typedef enum vl_status {
   VL_ERR_DEVICE = -6,           /* the device failed (a CUDA or cuBLAS call) */
   VL_ERR_NO_DEVICE = -7,        /* the requested device or backend does not exist here */
   VL_ERR_STATE = -8,            /* a call in the wrong state (busy session, disposed handle, ...) */
-  VL_ERR_INTERNAL = -9          /* a bug in vramlab: please report it */
+  VL_ERR_INTERNAL = -9,         /* a bug in vramlab: please report it */
+  VL_ERR_NUMERIC = -10          /* a pass produced a NaN or an infinity (the message says where first) */
 } vl_status;
 
 typedef enum vl_dtype { VL_F32 = 0, VL_F16 = 1, VL_BF16 = 2 } vl_dtype;
