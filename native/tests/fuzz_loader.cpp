@@ -8,7 +8,7 @@
 // refused pass that left tokens in the session's KV cache, or whose generate call (which must fail the
 // same way) did not; a loaded model whose runtime memory does not return to 0 after it is freed.
 // A 10-minute local run (docs/architecture.md):
-//   node scripts/make-hostile-corpus.mjs /tmp/corpus 20000 7 &&
+//   node scripts/make-hostile-corpus.mjs /tmp/corpus 30000 7 &&
 //   nice -n 10 native/build-asan/fuzz-loader test/fixtures/hostile /tmp/corpus --seconds 600
 #include <dirent.h>
 

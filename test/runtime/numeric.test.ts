@@ -84,6 +84,18 @@ describe('a NaN or an infinity in the weights', () => {
     expect(rt.memory().current).toBe(held);
   });
 
+  it.each(['stream', 'stream-sync', 'accelerate'] as const)('NaN in decoder layer 1 of a model whose layers stream (%s): the same layer named', async (placement) => {
+    const m = await rt.loadModel(withHalf('model.layers.1.mlp.down_proj.weight', 7, F16_NAN), { placement });
+    expect(m.info().placement).toBe(placement);
+    const s = m.createSession();
+    expect(await numeric(s.forward([5, 7, 9]))).toEqual([
+      'VL_ERR_NUMERIC',
+      `the forward pass produced NaN logits: the first non-finite value is in the output of decoder layer 1 (of layers 0-1) at position 0; ${HINT}`,
+    ]);
+    expect(s.tokens).toBe(0);
+    m.dispose();
+  });
+
   it('+inf in the output head: infinite logits, located in lm_head at the last position', async () => {
     const m = await rt.loadModel(withHalf('lm_head.weight', 10 * 64 + 3, F16_INF));
     const s = m.createSession();
@@ -159,11 +171,11 @@ describe('a NaN or an infinity in the weights', () => {
 });
 
 describe('a breakpoint resume', () => {
-  it('an activation set to hold +inf: the resume fails naming the breakpoint and position; the session is as before the step', async () => {
+  it.each([false, true])('an activation set to hold +inf (offload %s): the resume fails naming the breakpoint and position; the session is as before the step', async (offload) => {
     const m = await rt.loadModel(MHA);
     const s = m.createSession();
     await s.forward([5]);
-    const p = await s.forward([7, 9], { breakpoints: [0] });
+    const p = await s.forward([7, 9], { breakpoints: [0], offload });
     expect(p).toBeInstanceOf(Paused);
     const paused = p as Paused;
     const x = paused.activation().slice();
