@@ -4,6 +4,8 @@
 // part by part, to say where the first one appeared, before the caller rolls it back.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,20 @@ struct NoTimeline {
   ~NoTimeline() { flag = was; }
 };
 const char *kConfigHint = "check the model's weights and config.json (rms_norm_eps, rope scaling)";
+
+// The first value of v (count floats, host) that is a NaN or an infinity, or null. A first pass ORs a
+// flag per value (all exponent bits set), which the compiler vectorizes: logits of every position of a
+// long prompt are rows x vocab floats, and this pass runs after every step.
+const float *first_nonfinite(const float *v, size_t count) {
+  uint32_t any = 0;
+  for (size_t i = 0; i < count; i++) {
+    uint32_t bits;
+    std::memcpy(&bits, v + i, 4);  // (no aliasing through a cast)
+    any |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  if (!any) return nullptr;
+  return std::find_if(v, v + count, [](float x) { return !std::isfinite(x); });
+}
 }  // namespace
 
 int32_t Engine::nonfinite_row(const Tensor &x) {
@@ -104,18 +120,17 @@ void Engine::check_finite(Step &st, int32_t first, const float *out) {
   const int32_t n = st.tokens();
   std::string what = "the forward pass produced ";
   if (st.logits_rows_ > 0) {
-    const float *end = out + size_t(st.logits_rows_) * size_t(m_.config().vocab_size);
-    const float *it = std::find_if(out, end, [](float v) { return !std::isfinite(v); });
-    if (it == end) return;
-    what += std::isnan(*it) ? "NaN logits" : "infinite logits";
+    const float *bad = first_nonfinite(out, size_t(st.logits_rows_) * size_t(m_.config().vocab_size));
+    if (!bad) return;
+    what += std::isnan(*bad) ? "NaN logits" : "infinite logits";
   } else {
     const int32_t H = m_.config().hidden_size;
     std::vector<float> last(static_cast<size_t>(H));  // (H) the last position's residual stream
     be_.copy(last.data(), x_.rows_slice(n - 1, 1).data, last.size() * 4, CopyKind::DeviceToHost, StreamId::Compute);
     be_.synchronize(StreamId::Compute);
-    const auto it = std::find_if(last.begin(), last.end(), [](float v) { return !std::isfinite(v); });
-    if (it == last.end()) return;
-    what += std::string(std::isnan(*it) ? "a NaN" : "an infinite") + " value in the last position's hidden state";
+    const float *bad = first_nonfinite(last.data(), last.size());
+    if (!bad) return;
+    what += std::string(std::isnan(*bad) ? "a NaN" : "an infinite") + " value in the last position's hidden state";
   }
   throw numeric_error(what, st, first);
 }
