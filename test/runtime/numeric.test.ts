@@ -190,6 +190,19 @@ describe('a breakpoint resume', () => {
     m.dispose();
   });
 
+  it('a resume from an activation already NaN at the pause names the layer before the pause, not the edit', async () => {
+    const m = await rt.loadModel(withHalf('model.layers.0.mlp.down_proj.weight', 7, F16_NAN));
+    const s = m.createSession();
+    const p = (await s.forward([5, 7], { breakpoints: [0] })) as Paused;
+    p.scale(0.5);
+    expect(await numeric(p.resume())).toEqual([
+      'VL_ERR_NUMERIC',
+      `the forward pass produced NaN logits: the first non-finite value is in the output of decoder layer 0 (of layers 0-1) at position 0; ${HINT}`,
+    ]);
+    expect(s.tokens).toBe(0);
+    m.dispose();
+  });
+
   it('a resume of a model with a NaN in a later layer names that layer', async () => {
     const m = await rt.loadModel(withHalf('model.layers.1.self_attn.v_proj.weight', 2, F16_NAN));
     const s = m.createSession();
