@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   'VL_ERR_NO_DEVICE',
   'VL_ERR_STATE',
   'VL_ERR_INTERNAL',
+  'VL_ERR_NUMERIC',
   'VL_ERR_NOT_BUILT',
   'VL_ERR_USAGE',
 ] as const;

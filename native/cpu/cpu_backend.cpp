@@ -207,9 +207,9 @@ class CpuBackend final : public Backend {
   void scale_add_rows(Tensor x, float scale, const float *vec) override {
     on_compute([=] { cpu::scale_add_rows(x, scale, vec); });
   }
-  void argmax_rows(int32_t *out, Tensor x) override {
+  void argmax_rows(int32_t *out, Tensor x, int32_t *nonfinite) override {
     if (x.dtype != DType::F32 || x.cols < 1) throw Error(VL_ERR_INVALID_ARGUMENT, "argmax_rows: x must be F32 with >= 1 column");
-    on_compute([=] { cpu::argmax_rows(out, x); });
+    on_compute([=] { cpu::argmax_rows(out, x, nonfinite); });
   }
 
   // Graphs record the Compute-stream work as closures and replay them, as CUDA stream capture does,

@@ -187,17 +187,21 @@ void scale_add_rows(Tensor x, float scale, const float *vec) {
   }
 }
 
-void argmax_rows(int32_t *out, Tensor x) {
+void argmax_rows(int32_t *out, Tensor x, int32_t *nonfinite) {
   // x (T, V) F32; out (T): the first maximum, as torch.argmax; a NaN never wins (0 if all are NaN or
-  // -inf), as in the CUDA kernel's reduction.
+  // -inf), as in the CUDA kernel's reduction. nonfinite (T) or null: 1 for a row with a NaN or an inf.
   const float *xs = static_cast<const float *>(x.data);
   for (int64_t t = 0; t < x.rows; t++) {
     const float *row = xs + t * x.cols;
     float best = -INFINITY;
     int32_t at = 0;
-    for (int64_t c = 0; c < x.cols; c++)
+    bool bad = false;
+    for (int64_t c = 0; c < x.cols; c++) {
       if (row[c] > best) best = row[c], at = int32_t(c);
+      bad = bad || !std::isfinite(row[c]);
+    }
     out[t] = at;
+    if (nonfinite) nonfinite[t] = bad ? 1 : 0;
   }
 }
 

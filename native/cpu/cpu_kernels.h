@@ -14,6 +14,6 @@ void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const in
                const int32_t *positions, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, float scale);
 void swiglu(Tensor out, Tensor gate, Tensor up);
 void scale_add_rows(Tensor x, float scale, const float *vec);
-void argmax_rows(int32_t *out, Tensor x);
+void argmax_rows(int32_t *out, Tensor x, int32_t *nonfinite);
 
 }  // namespace vl::cpu

@@ -403,13 +403,14 @@ class CudaBackend final : public Backend {
     scale_add_rows_forward(static_cast<float *>(x.data), scale, vec, size_t(x.rows), size_t(x.cols), compute());
   }
 
-  // out (T) = argmax of each row of x (T, V) F32, the first maximum.
-  void argmax_rows(int32_t *out, Tensor x) override {
+  // out (T) = argmax of each row of x (T, V) F32, the first maximum; nonfinite (T) or null: 1 for a
+  // row holding a NaN or an inf.
+  void argmax_rows(int32_t *out, Tensor x, int32_t *nonfinite) override {
     if (x.dtype != DType::F32 || x.cols < 1) invalid("argmax_rows", "x must be F32 with >= 1 column, got " + shape(x));
     if (x.rows == 0) return;
     std::lock_guard<std::mutex> lock(mu_);
     make_current();
-    argmax_rows_forward(out, static_cast<const float *>(x.data), int(x.rows), int(x.cols), compute());
+    argmax_rows_forward(out, nonfinite, static_cast<const float *>(x.data), int(x.rows), int(x.cols), compute());
   }
 
   // ---- fused ops: one GEMV kernel each for T <= 8 (kernels/gemv.cuh), else Backend's default chain ----

@@ -39,7 +39,8 @@ typedef enum vl_status {
   VL_ERR_DEVICE = -6,           /* the device failed (a CUDA or cuBLAS call) */
   VL_ERR_NO_DEVICE = -7,        /* the requested device or backend does not exist here */
   VL_ERR_STATE = -8,            /* a call in the wrong state (busy session, disposed handle, ...) */
-  VL_ERR_INTERNAL = -9          /* a bug in vramlab: please report it */
+  VL_ERR_INTERNAL = -9,         /* a bug in vramlab: please report it */
+  VL_ERR_NUMERIC = -10          /* a pass produced a NaN or an infinity (the message says where first) */
 } vl_status;
 
 typedef enum vl_dtype { VL_F32 = 0, VL_F16 = 1, VL_BF16 = 2 } vl_dtype;
@@ -329,7 +330,11 @@ VL_API int32_t vl_session_info_get(vl_session *s, vl_session_info *out);
 /* Drops the session's tokens and returns its KV blocks to the pool. */
 VL_API int32_t vl_session_reset(vl_session *s);
 /* Appends n tokens and runs them (a prefill, or a decode step when n == 1). logits_rows is 0 (no
- * logits), 1 (the last position) or n (every position); logits receives logits_rows * vocab floats. */
+ * logits), 1 (the last position) or n (every position); logits receives logits_rows * vocab floats.
+ * A pass whose logits (with logits_rows 0: its last position's hidden state) hold a NaN or an infinity
+ * fails with VL_ERR_NUMERIC, the message naming where the first one appeared (the embeddings, a decoder
+ * layer, the final norm, the output head) and at which position; the session is as before the call.
+ * The same holds for generate (any of its steps), a resume and each session of a batched step. */
 VL_API int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, float *logits,
                                   vl_error *err);
 /* Greedy generation: appends ids (n >= 1) and runs them, then decodes max_new tokens, each the

@@ -237,6 +237,7 @@ VL_API const char *vl_status_name(int32_t status) {
     case VL_ERR_NO_DEVICE: return "VL_ERR_NO_DEVICE";
     case VL_ERR_STATE: return "VL_ERR_STATE";
     case VL_ERR_INTERNAL: return "VL_ERR_INTERNAL";
+    case VL_ERR_NUMERIC: return "VL_ERR_NUMERIC";
   }
   return "VL_ERR_UNKNOWN";
 }

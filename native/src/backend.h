@@ -132,8 +132,10 @@ class Backend {
   virtual void scale_add_rows(Tensor x, float scale, const float *vec) = 0;
   // out[t] = the first column of row t that holds the row's maximum (torch.argmax); x (T, V) F32, out:
   // device (T). Greedy decoding's pick, on the device, so that the next step reads it from there
-  // instead of waiting for the host.
-  virtual void argmax_rows(int32_t *out, Tensor x) = 0;
+  // instead of waiting for the host. nonfinite: device (T) or null; nonfinite[t] = 1 when row t holds a
+  // NaN or an infinity, else 0 (the same scan: how steps whose logits stay on the device find a
+  // non-finite result, VL_ERR_NUMERIC).
+  virtual void argmax_rows(int32_t *out, Tensor x, int32_t *nonfinite) = 0;
 
   // ---- fused ops (optional) ----
   // Each one is a chain of the kernels above, and its default implementation here is exactly that

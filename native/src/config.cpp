@@ -151,6 +151,16 @@ void ModelConfig::validate(const std::string &where) const {
     need(std::isfinite(rope.original_max_position) && rope.original_max_position >= 1,
          "rope original_max_position_embeddings must be a positive number");
   }
+  // A rotary frequency past the range of the dtype it is rounded to (a tiny factor or rope_theta)
+  // rotates by inf: NaN at every position, which the first pass would report as VL_ERR_NUMERIC.
+  const std::vector<float> inv = rope_inv_freq();
+  for (size_t i = 0; i < inv.size(); i++) {
+    if (std::isfinite(inv[i])) continue;
+    char got[96];
+    std::snprintf(got, sizeof got, "rope_theta %g and rope scaling factor %g", rope.theta, rope.factor);
+    need(false, std::string(got) + " put the rotary frequency inv_freq[" + std::to_string(i) + "] above the " +
+                    dtype_name(dtype) + " range: use a larger factor or rope_theta");
+  }
 }
 
 std::vector<float> ModelConfig::rope_inv_freq() const {

@@ -321,13 +321,14 @@ StepStats Engine::generate(Session &s, const int32_t *ids, int32_t n, int32_t ma
   if (max_new == 0) return total;
 
   // Decode steps 1 .. max_new - 1 at positions p0 .. p0 + steps - 1: their KV blocks reserved now, their
-  // positions and slots uploaded once; token i lands in tokens[i] on the device.
+  // positions and slots uploaded once; token i lands in tokens[i] on the device, and bad[i] says
+  // whether the logits it was picked from held a NaN or an infinity.
   const int32_t steps = max_new - 1, p0 = table.n_tokens();
   const int32_t added = m_.pager().reserve(s, steps);
   Buffer gen;  // outside the try: freed only after the synchronize of an error
   try {
-    gen = m_.runtime().arena.alloc(size_t(max_new + 2 * steps) * 4, "the tokens, positions and slots of a generation");
-    int32_t *tokens = gen.as<int32_t>(), *pos = tokens + max_new, *slots = pos + steps;
+    gen = m_.runtime().arena.alloc(size_t(2 * max_new + 2 * steps) * 4, "the tokens, positions and slots of a generation");
+    int32_t *tokens = gen.as<int32_t>(), *bad = tokens + max_new, *pos = bad + max_new, *slots = pos + steps;
     std::vector<int32_t> meta(size_t(2 * steps));
     for (int32_t i = 0; i < steps; i++) {
       meta[size_t(i)] = p0 + i;
@@ -339,7 +340,7 @@ StepStats Engine::generate(Session &s, const int32_t *ids, int32_t n, int32_t ma
     be_.copy(table_, blocks.data(), blocks.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
     groups_.assign(1, AttnGroup{0, 1, 0, false});  // the decode steps: one token each
     compute_logits(n, 1);
-    be_.argmax_rows(tokens, logits_.rows_slice(0, 1));
+    be_.argmax_rows(tokens, logits_.rows_slice(0, 1), bad);
     for (int32_t i = 0; i < steps; i++) {
       // Step i + 1: token i at position p0 + i, from the device (no host round trip).
       be_.copy(ids_, tokens + i, 4, CopyKind::DeviceToDevice, StreamId::Compute);
@@ -354,14 +355,24 @@ StepStats Engine::generate(Session &s, const int32_t *ids, int32_t n, int32_t ma
         total.h2d_bytes += st.h2d_bytes;
         compute_logits(1, 1);
       }
-      be_.argmax_rows(tokens + i + 1, logits_.rows_slice(0, 1));
+      be_.argmax_rows(tokens + i + 1, logits_.rows_slice(0, 1), bad + i + 1);
       // A streamed model's next step would copy layers into ring slots that this step may still read.
       if (m_.streams()) be_.synchronize(StreamId::Compute);
     }
+    std::vector<int32_t> flags(static_cast<size_t>(max_new));
     be_.copy(out, tokens, size_t(max_new) * 4, CopyKind::DeviceToHost, StreamId::Compute);
+    be_.copy(flags.data(), bad, flags.size() * 4, CopyKind::DeviceToHost, StreamId::Compute);
     be_.event_record(step_end_, StreamId::Compute);
     be_.synchronize(StreamId::Compute);
     total.device_ms = be_.event_elapsed_ms(segment_start_[0], step_end_);  // the prompt's start: nothing ran in between
+    // The first pick made from non-finite logits: pick 0 from the prompt's last position, pick i from
+    // decode step i (token i - 1 at position p0 + i - 1). Re-run alone to say where it went wrong.
+    const auto first_bad = std::find(flags.begin(), flags.end(), 1);
+    if (first_bad != flags.end()) {
+      const int32_t i = int32_t(first_bad - flags.begin());
+      if (i == 0) throw numeric_error_at("the forward pass produced non-finite logits", table, ids, n, p0 - n, 1);
+      throw numeric_error_at("the forward pass produced non-finite logits", table, out + i - 1, 1, p0 + i - 1, 1);
+    }
   } catch (...) {
     timeline_ = true;
     try {
@@ -411,7 +422,7 @@ void Engine::batch_body(int32_t T, StepStats &stats) {
   be_.embed(x_.rows_slice(0, T), m_.embed_tokens, ids_);
   run_layers(T, 0, m_.config().num_layers - 1, stats);
   compute_logits(T, T);
-  be_.argmax_rows(picks_, logits_.rows_slice(0, T));
+  be_.argmax_rows(picks_, logits_.rows_slice(0, T), tables_);  // tables_ is free once the layers ran
 }
 
 bool Engine::replay_batch(int32_t T) {
@@ -505,8 +516,9 @@ StepStats Engine::run_batch(std::vector<BatchItem> &items) {
     const bool replayed = decode_only && replay_batch(T);
     if (!replayed) batch_body(T, stats);
     // Every row's pick comes back (T ints); the logits asked for, a row each.
-    std::vector<int32_t> picks(static_cast<size_t>(T));
+    std::vector<int32_t> picks(static_cast<size_t>(T)), bad(static_cast<size_t>(T));
     be_.copy(picks.data(), picks_, size_t(T) * 4, CopyKind::DeviceToHost, StreamId::Compute);
+    be_.copy(bad.data(), tables_, size_t(T) * 4, CopyKind::DeviceToHost, StreamId::Compute);  // batch_body's flags
     int32_t row = 0;
     for (BatchItem *it : run) {
       row += it->n;
@@ -518,11 +530,31 @@ StepStats Engine::run_batch(std::vector<BatchItem> &items) {
     be_.synchronize(StreamId::Compute);
     if (!replayed && timeline_) read_timeline(0, m_.config().num_layers - 1, stats);
     stats.device_ms = be_.event_elapsed_ms(segment_start_[0], step_end_);
+    // An item whose rows' logits hold a NaN or an infinity is left out (VL_ERR_NUMERIC), the others
+    // are not affected (rows of a batch never mix). Each is re-run alone to say where; all before any
+    // commit, so that an error of a re-run still drops the whole step.
     row = 0;
-    for (BatchItem *it : run) {
+    for (size_t i = 0; i < run.size(); i++) {
+      BatchItem *it = run[i];
+      const auto rows = bad.begin() + row;
+      if (std::find(rows, rows + it->n, 1) != rows + it->n) {
+        const Error e = numeric_error_at("the forward pass produced non-finite logits", it->session->table(), it->ids, it->n,
+                                         starts[i], it->n);
+        it->status = e.status();
+        it->error = e.what();
+      }
       row += it->n;
-      if (it->pick) it->token = picks[size_t(row - 1)];
-      it->session->commit(it->ids, it->n);
+    }
+    row = 0;
+    for (size_t i = 0; i < run.size(); i++) {
+      BatchItem *it = run[i];
+      row += it->n;
+      if (it->status != VL_OK) {
+        it->session->table().rollback(added[i]);  // as before the step
+      } else {
+        if (it->pick) it->token = picks[size_t(row - 1)];
+        it->session->commit(it->ids, it->n);
+      }
       pager.finish(*it->session);
     }
   } catch (...) {
@@ -573,7 +605,6 @@ void Engine::run_locked(Session &s, Step &st, float *out, bool recompute) {
     if (!consecutive || st.paused_table_ != table.generation()) upload_meta(table, st);
     if (resuming) {
       restore(st);
-      st.clear_edit();  // (its vector was the source of a copy from pageable memory: staged by now)
       be_.event_record(resumed_[size_t(first)], StreamId::Compute);
       st.layer_ = -1;
     }
@@ -589,6 +620,7 @@ void Engine::run_locked(Session &s, Step &st, float *out, bool recompute) {
       st.unread_.push_back(seg);
     }
     if (bp >= 0) {
+      st.clear_edit();  // applied by the restore above; the next pause's edits start afresh
       save(s, st, bp);
       st.paused_segment_ = segment;
       st.paused_table_ = table.generation();
@@ -605,6 +637,8 @@ void Engine::run_locked(Session &s, Step &st, float *out, bool recompute) {
     }
     be_.event_record(step_end_, StreamId::Compute);
     be_.synchronize(StreamId::Compute);
+    check_finite(st, first, out);  // a NaN or an infinity: VL_ERR_NUMERIC, the step dropped below
+    st.clear_edit();
     settle_locked(st, true);
     if (st.spans_) st.stats_.device_ms = be_.event_elapsed_ms(segment_start_[0], step_end_);
     release_stash(st);

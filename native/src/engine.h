@@ -135,8 +135,36 @@ class Engine {
   // A decode-only batch of T tokens (logits and picks of all), by replaying its graph: recorded the
   // second time T is seen (the first run, eager, lets the backend size its buffers). False: run it eagerly.
   bool replay_batch(int32_t T);
-  // Embedding, layers, logits of every row and their argmax into picks_: the body of a batch step.
+  // Embedding, layers, logits of every row and their argmax into picks_ (and their non-finite flags
+  // into tables_, free once the layers ran): the body of a batch step.
   void batch_body(int32_t T, StepStats &stats);
+
+  // ---- non-finite results: VL_ERR_NUMERIC (numeric.cpp) ----
+  // After a step that ran to its end (synchronized): throws the VL_ERR_NUMERIC error of numeric_error
+  // when its logits (out, host) hold a NaN or an infinity or, for a step without logits, when the
+  // residual stream of its last position does (every KV row the step wrote feeds it, through
+  // attention). first: the segment's first layer (> 0: a resume).
+  void check_finite(Step &st, int32_t first, const float *out);
+  // The error for step st whose result (`what`, e.g. "the forward pass produced NaN logits") is not
+  // finite, saying where its first non-finite value appears: the step is re-run eagerly, part by part
+  // (the embedding, each decoder layer, the final norm, the output head), the residual stream read
+  // back after each. Only on this failure path. The workspace's meta must describe st's tokens (ids,
+  // positions from st.start_, slots, table) and their KV slots still be reserved (the caller rolls them
+  // back after). A resume (first > 0) re-runs from the activation it resumed from (restored again, with
+  // its edit); when that is not finite, the layers before the pause are re-run to tell them from the edit.
+  Error numeric_error(const std::string &what, Step &st, int32_t first);
+  // numeric_error for tokens outside run_locked (a generation's step, a batch item): uploads their meta
+  // (ids (n) at positions start.. of table) first; their logits are checked at the last `rows` positions.
+  Error numeric_error_at(const std::string &what, const BlockTable &table, const int32_t *ids, int32_t n, int32_t start,
+                         int32_t rows);
+  // The first row of x (F32 or 16-bit, on the device) holding a NaN or an infinity, or -1 (copied to the
+  // host; waits for the Compute stream).
+  int32_t nonfinite_row(const Tensor &x);
+  // Layers [first, last] of x_'s n tokens (first == -1: the embedding first), checked after each part:
+  // where the first non-finite value is ("the output of decoder layer 2 ... at position 5"), or "".
+  std::string checked_layers(int32_t n, int32_t start, int32_t first, int32_t last);
+  // The final norm and output head of the last `rows` of the n tokens, checked the same way.
+  std::string checked_head(int32_t n, int32_t start, int32_t rows);
 
   Model &m_;
   Backend &be_;

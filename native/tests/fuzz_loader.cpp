@@ -1,9 +1,15 @@
 // fuzz-loader: loads every model directory under the folders given (a corpus that
 // scripts/make-hostile-corpus.mjs writes) through the C ABI on a CPU runtime, runs two tokens through
-// each one that loads, and prints one line per directory: "error <status> <message>", "ok finite" or
-// "ok NON-FINITE". Run under ASan + UBSan (.ci/run): a crash, a leak or undefined behaviour fails it.
-// Stops after --seconds S (default 120) so that CI stays bounded. Exit 1 when any directory crashed the
-// checks below (a loaded model whose runtime memory does not return to 0 after it is freed).
+// each one that loads, and prints one line per directory: "error <status> <message>" (the load
+// refused it), "forward error <status> <message>" (the pass refused it: VL_ERR_NUMERIC for a NaN or
+// an infinity), "ok finite" or "ok NON-FINITE" (a non-finite success: a bug). Run under ASan + UBSan
+// (.ci/run): a crash, a leak or undefined behaviour fails it. Stops after --seconds S (default 120) so
+// that CI stays bounded. Exit 1 when any directory failed the checks below: a non-finite success; a
+// refused pass that left tokens in the session's KV cache, or whose generate call (which must fail the
+// same way) did not; a loaded model whose runtime memory does not return to 0 after it is freed.
+// A 10-minute local run (docs/architecture.md):
+//   node scripts/make-hostile-corpus.mjs /tmp/corpus 30000 7 &&
+//   nice -n 10 native/build-asan/fuzz-loader test/fixtures/hostile /tmp/corpus --seconds 600
 #include <dirent.h>
 
 #include <chrono>
@@ -30,7 +36,7 @@ int main(int argc, char **argv) {
     }
   }
   const auto start = std::chrono::steady_clock::now();
-  int loaded = 0, failed = 0, nonfinite = 0, bad = 0, done = 0;
+  int ran = 0, failed = 0, at_pass = 0, numeric = 0, nonfinite = 0, unclean = 0, bad = 0, done = 0;
   for (const std::string &dir : dirs) {
     if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > seconds) break;
     vl_runtime *rt = nullptr;
@@ -43,7 +49,6 @@ int main(int argc, char **argv) {
       failed++;
       std::printf("%s: error %s %s\n", dir.c_str(), vl_status_name(st), err.message);
     } else {
-      loaded++;
       vl_model_info info{};
       vl_model_info_get(m, &info);
       vl_session *s = nullptr;
@@ -53,8 +58,28 @@ int main(int argc, char **argv) {
       st = vl_session_forward(s, ids, 2, 1, logits.data(), &err);
       bool finite = true;
       for (float x : logits) finite &= std::isfinite(x);
-      if (st != VL_OK) std::printf("%s: forward error %s %s\n", dir.c_str(), vl_status_name(st), err.message);
-      else std::printf("%s: ok %s\n", dir.c_str(), finite ? "finite" : "NON-FINITE");
+      if (st != VL_OK) {
+        failed++;
+        at_pass++;
+        numeric += st == VL_ERR_NUMERIC;
+        std::printf("%s: forward error %s %s\n", dir.c_str(), vl_status_name(st), err.message);
+        // The refused step left the session as before it, and greedy generation refuses it too.
+        vl_session_info si{};
+        vl_session_info_get(s, &si);
+        int32_t picks[3];
+        vl_error gerr{};
+        const int32_t gst = vl_session_generate(s, ids, 2, 3, picks, &gerr);
+        vl_session_info after{};
+        vl_session_info_get(s, &after);
+        if (si.n_tokens != 0 || (st == VL_ERR_NUMERIC && gst != VL_ERR_NUMERIC) || after.n_tokens != 0) {
+          unclean++;
+          std::printf("%s: UNCLEAN refusal: %d tokens held after it, generate %s (%d tokens after it) %s\n", dir.c_str(),
+                      si.n_tokens, vl_status_name(gst), after.n_tokens, gerr.message);
+        }
+      } else {
+        ran++;
+        std::printf("%s: ok %s\n", dir.c_str(), finite ? "finite" : "NON-FINITE");
+      }
       nonfinite += st == VL_OK && !finite;
       vl_session_free(s);
       vl_model_free(m);
@@ -68,7 +93,8 @@ int main(int argc, char **argv) {
     vl_runtime_close(rt);
     done++;
   }
-  std::printf("fuzz-loader: %d of %zu directories, %d loaded, %d refused, %d non-finite successes, %d leaks\n", done,
-              dirs.size(), loaded, failed, nonfinite, bad);
-  return bad ? 1 : 0;
+  std::printf("fuzz-loader: %d of %zu directories, %d ran, %d refused (%d by the forward pass, %d of them VL_ERR_NUMERIC), "
+              "%d non-finite successes, %d unclean refusals, %d leaks\n",
+              done, dirs.size(), ran, failed, at_pass, numeric, nonfinite, unclean, bad);
+  return bad || nonfinite || unclean ? 1 : 0;
 }

@@ -603,7 +603,7 @@ std::vector<Case> make_cases() {
                        }
                        Tensor x = c.upload(v, DType::F32, T, V);
                        int32_t *out = c.upload_vec(std::vector<int32_t>(size_t(T), -1));
-                       c.be.argmax_rows(out, x);
+                       c.be.argmax_rows(out, x, nullptr);
                        std::vector<int32_t> at(static_cast<size_t>(T));
                        c.be.copy(at.data(), out, size_t(T) * 4, CopyKind::DeviceToHost, StreamId::Compute);
                        c.be.synchronize(StreamId::Compute);
@@ -618,6 +618,29 @@ std::vector<Case> make_cases() {
                        return Result{onehot, DType::F32};
                      }});
   }
+
+  // argmax_rows' nonfinite flags: 1 for the rows holding a NaN, +inf or -inf (one value each, in the
+  // last thread's slice of the CUDA kernel too), 0 for the finite row. Compared as the flags, with NaN
+  // where a flag is wrong.
+  cases.push_back({"argmax_rows", "T=4 V=100003 nonfinite flags", 0, [=](Ctx &c) {
+                     const int T = 4, V = 100003;
+                     Rng rng(12);
+                     std::vector<float> v = random_values(rng, size_t(T) * V, 4.f, DType::F32);
+                     v[size_t(1) * V + 5] = NAN;
+                     v[size_t(2) * V + size_t(V - 1)] = INFINITY;
+                     v[size_t(3) * V + size_t(V / 2)] = -INFINITY;
+                     Tensor x = c.upload(v, DType::F32, T, V);
+                     int32_t *out = c.upload_vec(std::vector<int32_t>(size_t(T), -1));
+                     int32_t *flags = c.upload_vec(std::vector<int32_t>(size_t(T), -1));
+                     c.be.argmax_rows(out, x, flags);
+                     std::vector<int32_t> got(static_cast<size_t>(T));
+                     c.be.copy(got.data(), flags, size_t(T) * 4, CopyKind::DeviceToHost, StreamId::Compute);
+                     c.be.synchronize(StreamId::Compute);
+                     const int32_t want[T] = {0, 1, 1, 1};
+                     std::vector<float> r(static_cast<size_t>(T));
+                     for (int t = 0; t < T; t++) r[size_t(t)] = got[size_t(t)] == want[t] ? float(want[t]) : NAN;
+                     return Result{r, DType::F32};
+                   }});
 
   add_fused_cases(cases);
   return cases;
