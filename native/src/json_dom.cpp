@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <unordered_set>
+#include <vector>
 
 #include "error.h"
 
@@ -14,34 +16,63 @@ namespace {
 namespace dom = simdjson::dom;
 namespace ondemand = simdjson::ondemand;
 
-// The loader's own walks over a document (duplicate_key, find_unreadable_number) recurse once per
+// The loader's own walks over a document (find_duplicate, walk_numbers) recurse once per
 // level, and run on koffi's 128 KiB worker stacks: 64 levels is far more than any model file nests
 // (a safetensors header nests 3) and keeps those walks a few KiB deep.
 constexpr size_t kMaxDepth = 64;
 
-// A value's place in a document, e.g. "rope_scaling"."factor" or "model.norm.weight"."shape"[1]:
-// segments are "key" for an object member and [i] for an array element.
-std::string join(const std::string &segment, const std::string &rest) {
-  return rest.empty() || rest[0] == '[' ? segment + rest : segment + "." + rest;
-}
 std::string quoted(std::string_view key) { return "\"" + std::string(key) + "\""; }
 
-// simdjson's DOM parser fails the whole document at a number it cannot hold (an integer of 2^64 or
-// more, a double beyond 1.8e308) without saying where. Its On-Demand API reads values one at a time,
-// so this walks the same text with it to the first number it cannot read: true, with the number's
-// path and text. False when there is none (the error was elsewhere) or the walk itself fails.
-bool find_unreadable_number(ondemand::value v, size_t depth, std::string &path, std::string &text) {
+// A value's place in a document, e.g. "rope_scaling"."factor" or "model.norm.weight"."shape"[1],
+// from one segment per level: "key" for an object member, [i] for an array element.
+std::string path_text(const std::vector<std::string> &segments) {
+  std::string p;
+  for (const std::string &seg : segments) p += p.empty() || seg[0] == '[' ? seg : "." + seg;
+  return p;
+}
+
+// simdjson's DOM parser fails the whole document at a number it cannot hold, without saying where:
+// an integer beyond 64 bits (which JSON.parse and Python's json read as the nearest double, and so
+// does the loader) or a number beyond a double (1e999). Its On-Demand API reads values
+// one at a time, so after such a failure the loader walks the same text with it: every integer
+// beyond 64 bits becomes a fix (its byte range and its nearest double, as %.17g) and the document
+// is parsed again with the fixes, so that such an integer gets the same message as any integer
+// out of range ("vocab_size" must be a positive integer up to 2147483647, got 1.8446744073709552e+19);
+// the first number that is not even a double stops the walk with its path.
+struct NumberWalk {
+  const char *base;                  // the padded copy being walked
+  std::vector<std::string> at;       // the path of the value being read, one segment per level
+  struct Fix {
+    size_t offset, length;
+    std::string text;
+  };
+  std::vector<Fix> fixes;
+  std::string path, number;  // the first number that is not a double, when the walk stopped at one
+};
+
+// False when the walk stops: at a number that is not a double (walk.number set) or at any other
+// error (left to the DOM parser's message).
+bool walk_numbers(ondemand::value v, size_t depth, NumberWalk &walk) {
   ondemand::json_type type;
   if (depth > kMaxDepth || v.type().get(type)) return false;
   if (type == ondemand::json_type::number) {
-    ondemand::number n;
-    if (v.get_number().get(n) == simdjson::SUCCESS) return false;
     std::string_view raw = v.raw_json_token();  // the token and the whitespace after it
     while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\n' || raw.back() == '\r'))
       raw.remove_suffix(1);
-    text = std::string(raw);
-    path.clear();
-    return true;
+    simdjson::ondemand::number_type kind;
+    double d = 0;
+    ondemand::number n;
+    if (v.get_number_type().get(kind) == simdjson::SUCCESS && kind == simdjson::ondemand::number_type::big_integer &&
+        v.get_double().get(d) == simdjson::SUCCESS) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.17g", d);
+      walk.fixes.push_back({size_t(raw.data() - walk.base), raw.size(), text});
+      return true;
+    }
+    if (v.get_number().get(n) == simdjson::SUCCESS) return true;
+    walk.path = path_text(walk.at);
+    walk.number = std::string(raw);
+    return false;
   }
   if (type == ondemand::json_type::object) {
     ondemand::object obj;
@@ -50,11 +81,9 @@ bool find_unreadable_number(ondemand::value v, size_t depth, std::string &path, 
       std::string_view key;
       ondemand::value member;
       if (field.unescaped_key().get(key) || field.value().get(member)) return false;
-      const std::string segment = quoted(key);
-      if (find_unreadable_number(member, depth + 1, path, text)) {
-        path = join(segment, path);
-        return true;
-      }
+      walk.at.push_back(quoted(key));
+      if (!walk_numbers(member, depth + 1, walk)) return false;
+      walk.at.pop_back();
     }
   } else if (type == ondemand::json_type::array) {
     ondemand::array arr;
@@ -63,30 +92,37 @@ bool find_unreadable_number(ondemand::value v, size_t depth, std::string &path, 
     for (auto item : arr) {
       ondemand::value element;
       if (item.get(element)) return false;
-      if (find_unreadable_number(element, depth + 1, path, text)) {
-        path = join("[" + std::to_string(i) + "]", path);
-        return true;
-      }
-      i++;
+      walk.at.push_back("[" + std::to_string(i++) + "]");
+      if (!walk_numbers(element, depth + 1, walk)) return false;
+      walk.at.pop_back();
     }
   }
-  return false;
+  return true;
 }
 
-// Throws Error(VL_ERR_FORMAT) naming the number of `data` that simdjson cannot read; returns when
-// the walk finds none.
-void throw_unreadable_number(const char *data, size_t size, const std::string &file) {
+// The text of `data` with every integer beyond 64 bits written as its nearest double; throws
+// Error(VL_ERR_FORMAT) naming a number that is not even a double; "" when the walk fails elsewhere.
+std::string with_big_integers_as_doubles(const char *data, size_t size, const std::string &file) {
   ondemand::parser parser;
-  if (parser.allocate(std::max<size_t>(size, 1), kMaxDepth)) return;
+  if (parser.allocate(std::max<size_t>(size, 1), kMaxDepth)) return "";
   const simdjson::padded_string text(data, size);  // On-Demand reads past the end: a padded copy
   ondemand::document doc;
   ondemand::value root;
-  std::string path, number;
-  if (parser.iterate(text).get(doc) || doc.get_value().get(root) || !find_unreadable_number(root, 0, path, number))
-    return;
-  throw Error(VL_ERR_FORMAT, file + ": " + (path.empty() ? "the value" : path) + ": " + number +
-                                 " is not a number vramlab reads (integers must fit in 64 bits, other numbers in a "
-                                 "finite double)");
+  NumberWalk walk{text.data(), {}, {}, "", ""};
+  const bool whole = parser.iterate(text).get(doc) == simdjson::SUCCESS && doc.get_value().get(root) == simdjson::SUCCESS &&
+                     walk_numbers(root, 0, walk);
+  if (!walk.number.empty())
+    throw Error(VL_ERR_FORMAT, file + ": " + (walk.path.empty() ? "the value" : walk.path) + ": " + walk.number +
+                                   " is not a number vramlab reads (integers must fit in 64 bits, other numbers in a "
+                                   "finite double)");
+  if (!whole || walk.fixes.empty()) return "";
+  std::string fixed;
+  size_t from = 0;
+  for (const NumberWalk::Fix &f : walk.fixes) {
+    fixed.append(data + from, f.offset - from).append(f.text);
+    from = f.offset + f.length;
+  }
+  return fixed.append(data + from, size - from);
 }
 
 // simdjson's message without its code: "TAPE_ERROR: The JSON document has ..." -> "The JSON document has ...".
@@ -96,59 +132,60 @@ std::string reason(simdjson::error_code err) {
   return colon == std::string::npos ? m : m.substr(colon + 2);
 }
 
-std::string first_duplicate(dom::element e, size_t depth, std::string &where) {
-  if (depth > kMaxDepth) return "";
+// True, with the key and the path of its object in `at`, at the first key seen twice in one
+// object (in file order).
+bool find_duplicate(dom::element e, size_t depth, std::vector<std::string> &at, std::string &key) {
+  if (depth > kMaxDepth) return false;
   dom::object obj;
   dom::array arr;
   if (e.get_object().get(obj) == simdjson::SUCCESS) {
     std::unordered_set<std::string_view> seen;  // views into the parser's string buffer
     for (const dom::key_value_pair kv : obj) {
       if (!seen.insert(kv.key).second) {
-        where.clear();
-        return std::string(kv.key);
+        key = std::string(kv.key);
+        return true;
       }
-      std::string key = first_duplicate(kv.value, depth + 1, where);
-      if (!key.empty()) {
-        where = join(quoted(kv.key), where);
-        return key;
-      }
+      at.push_back(quoted(kv.key));
+      if (find_duplicate(kv.value, depth + 1, at, key)) return true;
+      at.pop_back();
     }
   } else if (e.get_array().get(arr) == simdjson::SUCCESS) {
     size_t i = 0;
     for (dom::element item : arr) {
-      std::string key = first_duplicate(item, depth + 1, where);
-      if (!key.empty()) {
-        where = join("[" + std::to_string(i) + "]", where);
-        return key;
-      }
-      i++;
+      at.push_back("[" + std::to_string(i++) + "]");
+      if (find_duplicate(item, depth + 1, at, key)) return true;
+      at.pop_back();
     }
   }
-  return "";
+  return false;
 }
 
 }  // namespace
 
 Element parse(dom::parser &parser, const char *data, size_t size, const std::string &file, const std::string &what) {
-  // Allocated here so that the depth limit holds (a parser sized by its first parse gets 1024 levels).
   auto fail = [&](simdjson::error_code err) {
     if (err == simdjson::MEMALLOC)
       throw Error(VL_ERR_OUT_OF_MEMORY, file + ": out of host memory to parse " + std::to_string(size) + " bytes of JSON");
-    if (err == simdjson::NUMBER_ERROR || err == simdjson::BIGINT_ERROR) throw_unreadable_number(data, size, file);
     throw Error(VL_ERR_FORMAT, file + ": " + what + " (" + reason(err) + ")");
   };
+  // Allocated here so that the depth limit holds (a parser sized by its first parse gets 1024 levels).
   if (simdjson::error_code err = parser.allocate(std::max(size, simdjson::dom::MINIMAL_DOCUMENT_CAPACITY), kMaxDepth))
     fail(err);
   Element root;
-  if (simdjson::error_code err = parser.parse(data, size).get(root)) fail(err);  // parses a padded copy of `data`
+  simdjson::error_code err = parser.parse(data, size).get(root);  // parses a padded copy of `data`
+  if (err == simdjson::NUMBER_ERROR || err == simdjson::BIGINT_ERROR) {
+    const std::string fixed = with_big_integers_as_doubles(data, size, file);
+    if (!fixed.empty()) err = parser.parse(fixed).get(root);
+  }
+  if (err) fail(err);
   return root;
 }
 
 std::string duplicate_key(Element root, const std::string &top) {
-  std::string where;
-  const std::string key = first_duplicate(root, 0, where);
-  if (key.empty()) return "";
-  return "'" + key + "' appears twice in " + (where.empty() ? top : where + " of " + top);
+  std::vector<std::string> at;
+  std::string key;
+  if (!find_duplicate(root, 0, at, key)) return "";
+  return "'" + key + "' appears twice in " + (at.empty() ? top : path_text(at) + " of " + top);
 }
 
 const char *kind_name(Element e) {

@@ -15,9 +15,10 @@ namespace vl::json {
 using Element = simdjson::dom::element;
 
 // Parses `size` bytes at `data` into `parser`; the element stays valid while the parser lives and
-// is not reused. Objects and arrays nest at most 64 deep (what the loader walks recursively). Throws
-// Error(VL_ERR_FORMAT) "FILE: WHAT (simdjson's reason)", or, for a number simdjson cannot hold (an
-// integer of 2^64 or more, 1e999), one naming where it is: `FILE: "vocab_size": 1e999 is not ...`.
+// is not reused. Objects and arrays nest at most 64 deep (what the loader walks recursively). An
+// integer beyond 64 bits is read as its nearest double (as JSON.parse does). Throws
+// Error(VL_ERR_FORMAT) "FILE: WHAT (simdjson's reason)", or, for a number beyond a double, one
+// naming where it is: `FILE: "rope_parameters"."rope_theta": 1e999 is not a number vramlab reads (...)`.
 Element parse(simdjson::dom::parser &parser, const char *data, size_t size, const std::string &file,
               const std::string &what);
 
