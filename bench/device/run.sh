@@ -17,7 +17,10 @@ export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv,noheader | tee "$OUT/gpu.txt"
 
 echo "== build"
-cmake -S native -B native/build -DCMAKE_BUILD_TYPE=Release > "$OUT/build.log" 2>&1 &&
+# simdjson's sources, which a checkout has in node_modules/@nozbe/simdjson/src (prepare.sh).
+mkdir -p /tmp/simdjson
+for f in simdjson.h simdjson.cpp; do xz -dc ".device/simdjson/$f.xz" > "/tmp/simdjson/$f" || exit 1; done
+cmake -S native -B native/build -DCMAKE_BUILD_TYPE=Release -DVRAMLAB_SIMDJSON_DIR=/tmp/simdjson > "$OUT/build.log" 2>&1 &&
   cmake --build native/build -j 16 >> "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 ls native/build/*.so
 

@@ -5,11 +5,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <unistd.h>
 
 #include "error.h"
 #include "files.h"
-#include "json.h"
+#include "json_dom.h"
 
 namespace vl {
 
@@ -19,48 +21,67 @@ namespace {
   throw Error(st, path + ": " + what);
 }
 
+// Reads config.json's values from simdjson's DOM; an absent key and null both mean "not given".
 struct Reader {
-  const Json &root;
+  json::Element root;
   const std::string &path;
 
-  const Json *get(const Json &obj, const char *key) const {
-    const Json *v = obj.find(key);
-    return (v && !v->is_null()) ? v : nullptr;
+  std::optional<json::Element> get(json::Element obj, const char *key) const {
+    json::Element v;
+    if (obj.at_key(key).get(v) != simdjson::SUCCESS || v.is_null()) return std::nullopt;
+    return v;
   }
-  double number(const Json &obj, const char *key, const char *where = "") const {
-    const Json *v = get(obj, key);
+  double number(json::Element obj, const char *key, const char *where = "") const {
+    const std::optional<json::Element> v = get(obj, key);
     if (!v) config_error(VL_ERR_FORMAT, path, std::string("missing \"") + where + key + "\"");
-    if (!v->is_number())
-      config_error(VL_ERR_FORMAT, path, std::string("\"") + where + key + "\" must be a number, not " + Json::kind_name(v->kind()));
-    return v->number();
+    double d = 0;
+    if (!v->is_number() || v->get_double().get(d) != simdjson::SUCCESS)
+      config_error(VL_ERR_FORMAT, path, std::string("\"") + where + key + "\" must be a number, not " + json::kind_name(*v));
+    return d;
   }
-  int integer(const Json &obj, const char *key) const {
-    double d = number(obj, key);
-    if (!std::isfinite(d) || d != std::floor(d) || d < 1 || d > double(INT32_MAX)) {
-      char got[32];
-      std::snprintf(got, sizeof got, "%.17g", d);  // 4294967297, not 4294967297.000000
-      config_error(VL_ERR_FORMAT, path, std::string("\"") + key + "\" must be a positive integer up to " +
-                                            std::to_string(INT32_MAX) + ", got " + got);
+  int integer(json::Element obj, const char *key) const {
+    // Read as the type simdjson parsed: an integer in 64 bits (exact, so 2^63 + 1 is printed as
+    // written), or a double that must hold an integral value.
+    const std::optional<json::Element> v = get(obj, key);
+    int64_t i = 0;
+    uint64_t u = 0;
+    std::string got;
+    if (v && v->get_int64().get(i) == simdjson::SUCCESS) {
+      if (i >= 1 && i <= INT32_MAX) return int(i);
+      got = std::to_string(i);
+    } else if (v && v->get_uint64().get(u) == simdjson::SUCCESS) {
+      got = std::to_string(u);  // above INT64_MAX
+    } else {
+      double d = number(obj, key);
+      if (std::isfinite(d) && d == std::floor(d) && d >= 1 && d <= double(INT32_MAX)) return int(d);
+      char text[32];
+      std::snprintf(text, sizeof text, "%.17g", d);  // 4294967297.5, not 4294967297.500000
+      got = text;
     }
-    return int(d);
+    config_error(VL_ERR_FORMAT, path, std::string("\"") + key + "\" must be a positive integer up to " +
+                                          std::to_string(INT32_MAX) + ", got " + got);
   }
-  int integer_or(const Json &obj, const char *key, int fallback) const {
+  int integer_or(json::Element obj, const char *key, int fallback) const {
     return get(obj, key) ? integer(obj, key) : fallback;
   }
-  double number_or(const Json &obj, const char *key, double fallback, const char *where = "") const {
+  double number_or(json::Element obj, const char *key, double fallback, const char *where = "") const {
     return get(obj, key) ? number(obj, key, where) : fallback;
   }
-  bool boolean_or(const Json &obj, const char *key, bool fallback) const {
-    const Json *v = get(obj, key);
+  bool boolean_or(json::Element obj, const char *key, bool fallback) const {
+    const std::optional<json::Element> v = get(obj, key);
     if (!v) return fallback;
-    if (!v->is_bool()) config_error(VL_ERR_FORMAT, path, std::string("\"") + key + "\" must be true or false");
-    return v->boolean();
+    bool b = false;
+    if (v->get_bool().get(b) != simdjson::SUCCESS)
+      config_error(VL_ERR_FORMAT, path, std::string("\"") + key + "\" must be true or false");
+    return b;
   }
-  std::string string_or(const Json &obj, const char *key, const std::string &fallback) const {
-    const Json *v = get(obj, key);
+  std::string string_or(json::Element obj, const char *key, const std::string &fallback) const {
+    const std::optional<json::Element> v = get(obj, key);
     if (!v) return fallback;
-    if (!v->is_string()) config_error(VL_ERR_FORMAT, path, std::string("\"") + key + "\" must be a string");
-    return v->string();
+    std::string_view text;
+    if (v->get_string().get(text) != simdjson::SUCCESS)
+      config_error(VL_ERR_FORMAT, path, std::string("\"") + key + "\" must be a string");
+    return std::string(text);
   }
 };
 
@@ -68,14 +89,14 @@ RopeConfig read_rope(const Reader &r) {
   RopeConfig rope;
   // transformers 5 keeps everything in rope_parameters; transformers 4 has rope_theta at top level
   // and an optional rope_scaling object.
-  const Json *params = r.get(r.root, "rope_parameters");
-  const Json *scaling = r.get(r.root, "rope_scaling");
+  const std::optional<json::Element> params = r.get(r.root, "rope_parameters");
+  const std::optional<json::Element> scaling = r.get(r.root, "rope_scaling");
   const char *where = params ? "rope_parameters." : "rope_scaling.";
   if (params && !params->is_object()) config_error(VL_ERR_FORMAT, r.path, "\"rope_parameters\" must be an object");
   if (scaling && !scaling->is_object()) config_error(VL_ERR_FORMAT, r.path, "\"rope_scaling\" must be an object");
   rope.theta = r.number_or(r.root, "rope_theta", 10000.0);
   if (params) rope.theta = r.number_or(*params, "rope_theta", rope.theta, where);
-  const Json *sc = params ? params : scaling;
+  const std::optional<json::Element> sc = params ? params : scaling;
   if (sc) {
     rope.type = r.string_or(*sc, "rope_type", r.string_or(*sc, "type", "default"));
     if (rope.type == "linear") {
@@ -205,21 +226,21 @@ ModelConfig load_config(const std::string &path) {
     if (e.status() != VL_ERR_IO || access(path.c_str(), F_OK) == 0) throw;
     throw Error(VL_ERR_IO, path + ": cannot open (a model directory needs a config.json)");
   }
-  Json root;
-  try {
-    root = Json::parse(text);
-  } catch (const std::runtime_error &e) {
-    throw Error(VL_ERR_FORMAT, path + ": not valid JSON (" + e.what() + ")");
-  }
+  simdjson::dom::parser parser;
+  const json::Element root = json::parse(parser, text.data(), text.size(), path, "not valid JSON");
   if (!root.is_object()) config_error(VL_ERR_FORMAT, path, "must hold a JSON object");
+  const std::string twice = json::duplicate_key(root, "the file");
+  if (!twice.empty()) config_error(VL_ERR_FORMAT, path, twice);
   Reader r{root, path};
 
   // Architecture: Llama family only.
   std::string arch;
-  if (const Json *a = r.get(root, "architectures")) {
-    if (!a->is_array() || a->array().empty() || !a->array()[0].is_string())
+  if (const std::optional<json::Element> a = r.get(root, "architectures")) {
+    simdjson::dom::array names;
+    std::string_view first;
+    if (a->get_array().get(names) || names.size() == 0 || names.at(0).get_string().get(first))
       config_error(VL_ERR_FORMAT, path, "\"architectures\" must be a list of names");
-    arch = a->array()[0].string();
+    arch = std::string(first);
   }
   std::string model_type = r.string_or(root, "model_type", "");
   if (arch.empty() && model_type.empty())

@@ -10,15 +10,13 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
-#include <set>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "error.h"
 #include "files.h"
-#include "json.h"
+#include "json_dom.h"
 
 namespace vl {
 
@@ -87,15 +85,6 @@ int format_dtype_size(const std::string &d) {
   return 0;
 }
 
-// A JSON number that is an exact non-negative integer below 2^53 (what a double holds exactly).
-bool exact_uint(const Json &j, uint64_t &out) {
-  if (!j.is_number()) return false;
-  double v = j.number();
-  if (!(v >= 0) || v > 9007199254740992.0 || v != std::floor(v)) return false;
-  out = uint64_t(v);
-  return true;
-}
-
 // Parses one file's header into entries pointing into its mapping, with the checks of the
 // safetensors format: header length within the file and at most 100 MB, a JSON object whose
 // __metadata__ (if any) maps strings to strings, known dtypes, element counts that do not overflow
@@ -112,40 +101,40 @@ void read_header(const MappedFile &f, std::map<std::string, TensorEntry> &out) {
   if (n > f.size() - 8)
     bad(path, "header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(f.size()) +
                   " bytes): the file is truncated or not safetensors");
-  Json header;
-  try {
-    header = Json::parse(std::string(reinterpret_cast<const char *>(f.data()) + 8, size_t(n)));
-  } catch (const std::runtime_error &e) {
-    bad(path, std::string("header is not valid JSON (") + e.what() + ")");
-  }
-  if (!header.is_object()) bad(path, "header must be a JSON object");
+  simdjson::dom::parser parser;
+  const json::Element header =
+      json::parse(parser, reinterpret_cast<const char *>(f.data()) + 8, size_t(n), path, "header is not valid JSON");
+  simdjson::dom::object members;
+  if (header.get_object().get(members)) bad(path, "header must be a JSON object");
+  const std::string twice = json::duplicate_key(header, "the header");
+  if (!twice.empty()) bad(path, twice);
   const uint64_t data_start = 8 + n;
   const uint8_t *data = f.data() + data_start;
   const uint64_t data_size = f.size() - data_start;
 
   std::vector<TensorEntry> entries;  // this file's tensors, in header order
   std::vector<std::pair<uint64_t, uint64_t>> ranges;  // their [begin, end) in the data, same order
-  std::set<std::string> names;
-  for (const auto &[name, t] : header.members()) {
-    if (!names.insert(name).second) bad(path, "'" + name + "' appears twice in the header");
+  for (const simdjson::dom::key_value_pair member : members) {
+    const std::string name(member.key);
+    const json::Element t = member.value;
     if (name == "__metadata__") {
-      if (!t.is_object()) bad(path, "\"__metadata__\" must be an object of strings");
-      for (const auto &[k, v] : t.members())
-        if (!v.is_string()) bad(path, "\"__metadata__\" entry '" + k + "' must be a string");
+      simdjson::dom::object metadata;
+      if (t.get_object().get(metadata)) bad(path, "\"__metadata__\" must be an object of strings");
+      for (const simdjson::dom::key_value_pair entry : metadata)
+        if (!entry.value.is_string()) bad(path, "\"__metadata__\" entry '" + std::string(entry.key) + "' must be a string");
       continue;
     }
     auto tbad = [&](const std::string &what) { bad(path, "tensor '" + name + "': " + what); };
     if (!t.is_object()) tbad("entry must be an object");
-    const Json *dt = t.find("dtype");
-    const Json *shape = t.find("shape");
-    const Json *offs = t.find("data_offsets");
-    if (!dt || !dt->is_string()) tbad("missing \"dtype\"");
-    if (!shape || !shape->is_array()) tbad("missing \"shape\"");
-    if (!offs || !offs->is_array() || offs->array().size() != 2) tbad("missing \"data_offsets\" [begin, end]");
+    std::string_view dtype;
+    simdjson::dom::array shape, offs;
+    if (t.at_key("dtype").get_string().get(dtype)) tbad("missing \"dtype\"");
+    if (t.at_key("shape").get_array().get(shape)) tbad("missing \"shape\"");
+    if (t.at_key("data_offsets").get_array().get(offs) || offs.size() != 2) tbad("missing \"data_offsets\" [begin, end]");
     TensorEntry e;
     e.name = name;
     e.file = path;
-    e.dtype_text = dt->string();
+    e.dtype_text = std::string(dtype);
     const int esize = format_dtype_size(e.dtype_text);
     if (esize == 0) tbad("unknown dtype \"" + e.dtype_text + "\" (not a safetensors dtype)");
     e.readable = true;
@@ -156,9 +145,9 @@ void read_header(const MappedFile &f, std::map<std::string, TensorEntry> &out) {
     // Element count x element size in 64 bits, checked at each factor: a shape whose product wraps
     // to 0 would otherwise match an empty byte range. A count above the data's size cannot be valid.
     bool zero = false;
-    for (const Json &s : shape->array()) {
+    for (const json::Element s : shape) {
       uint64_t d = 0;
-      if (!exact_uint(s, d)) tbad("shape entries must be non-negative integers");
+      if (!json::exact_uint(s, d)) tbad("shape entries must be non-negative integers");
       e.shape.push_back(int64_t(d));
       zero |= d == 0;
     }
@@ -171,7 +160,8 @@ void read_header(const MappedFile &f, std::map<std::string, TensorEntry> &out) {
       bytes *= uint64_t(d);
     }
     uint64_t begin = 0, end = 0;
-    if (!exact_uint(offs->array()[0], begin) || !exact_uint(offs->array()[1], end))
+    json::Element first, second;
+    if (offs.at(0).get(first) || offs.at(1).get(second) || !json::exact_uint(first, begin) || !json::exact_uint(second, end))
       tbad("data_offsets must be non-negative integers");
     if (begin > end) tbad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "] are reversed");
     if (end > data_size)
@@ -233,24 +223,26 @@ WeightFiles WeightFiles::open_dir(const std::string &dir) {
   if (!file_exists(index))
     throw Error(VL_ERR_IO, dir + ": no model.safetensors or model.safetensors.index.json (vramlab reads safetensors weights)");
   w.origin_ = index;
-  Json root;
-  try {
-    root = Json::parse(read_regular_file(index, kMaxIndexBytes));
-  } catch (const std::runtime_error &e) {
-    bad(index, std::string("not valid JSON (") + e.what() + ")");
-  }
-  const Json *map = root.is_object() ? root.find("weight_map") : nullptr;
-  if (!map || !map->is_object()) bad(index, "missing \"weight_map\" object");
+  const std::string text = read_regular_file(index, kMaxIndexBytes);
+  simdjson::dom::parser parser;
+  const json::Element root = json::parse(parser, text.data(), text.size(), index, "not valid JSON");
+  const std::string twice = json::duplicate_key(root, "the file");
+  if (!twice.empty()) bad(index, twice);
+  simdjson::dom::object map;
+  if (root.at_key("weight_map").get_object().get(map)) bad(index, "missing \"weight_map\" object");
   std::map<std::string, std::string> wanted;  // tensor -> shard
   std::vector<std::string> shards;
-  for (const auto &[name, file] : map->members()) {
-    if (!file.is_string()) bad(index, "weight_map entry '" + name + "' must name a file");
-    if (file.string().find('/') != std::string::npos || file.string().find("..") != std::string::npos)
+  for (const simdjson::dom::key_value_pair entry : map) {
+    const std::string name(entry.key);
+    std::string_view view;
+    if (entry.value.get_string().get(view)) bad(index, "weight_map entry '" + name + "' must name a file");
+    const std::string file(view);
+    if (file.find('/') != std::string::npos || file.find("..") != std::string::npos)
       bad(index, "weight_map entry '" + name + "' names a file outside the model directory");
-    wanted[name] = file.string();
+    wanted[name] = file;
     bool seen = false;
-    for (const auto &s : shards) seen |= s == file.string();
-    if (!seen) shards.push_back(file.string());
+    for (const auto &s : shards) seen |= s == file;
+    if (!seen) shards.push_back(file);
   }
   for (const auto &s : shards) {
     w.files_.push_back(std::make_unique<MappedFile>(dir + "/" + s));

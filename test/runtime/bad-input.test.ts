@@ -735,3 +735,94 @@ describe('a refused dispose disposes nothing', () => {
     expect([m.disposed, idle.disposed, busy.disposed]).toEqual([true, true, true]);
   });
 });
+
+describe('the JSON of model files (config.json, the shard index, safetensors headers), parsed by simdjson', () => {
+  afterEach(() => stillUsable());
+
+  /** A copy of the mha fixture whose config.json text is rewritten by `edit` (raw, so it may be any JSON or none). */
+  function configText(edit: (json: string) => string): { dir: string; path: string } {
+    const dir = temps.copy(MHA);
+    const path = join(dir, 'config.json');
+    writeFileSync(path, edit(readFileSync(path, 'utf8')));
+    return { dir, path };
+  }
+
+  it('strings with escapes and a nested object are read as transformers reads them', async () => {
+    const { dir } = configText((t) =>
+      t
+        .replace('"LlamaForCausalLM"', '"Llama\\u0046orCausalLM"')
+        .replace('"silu"', '"s\\u0069lu"')
+        .replace('"rope_type": "default"', '"rope_type": "def\\u0061ult", "note": "\\"\\\\\\/\\b\\f\\n\\r\\t \\ud83d\\ude00 é"'),
+    );
+    const ref = reference(MHA);
+    const m = await rt.loadModel(dir);
+    const logits = (await m.createSession().forward(ref.input_ids)) as Logits;
+    expect(relativeError(logits.row(0), ref.logits[ref.input_ids.length - 1] as number[])).toBeLessThan(1e-4);
+    m.dispose();
+  });
+
+  it('a key twice in config.json, at the top and nested', async () => {
+    const top = configText((t) => t.replace('"vocab_size": 256', '"vocab_size": 256, "vocab_size": 512'));
+    await failure(rt.loadModel(top.dir), 'VL_ERR_FORMAT', `${top.path}: 'vocab_size' appears twice in the file`);
+    const nested = configText((t) => t.replace('"rope_type": "default"', '"rope_type": "linear", "factor": 2, "factor": 4'));
+    await failure(rt.loadModel(nested.dir), 'VL_ERR_FORMAT', `${nested.path}: 'factor' appears twice in "rope_parameters" of the file`);
+  });
+
+  it('integers beyond 64 bits and non-integers where an integer is required name the field', async () => {
+    // Beyond 64 bits: read as the nearest double, as JSON.parse does (simdjson's DOM parser refuses the whole file).
+    const huge = configText((t) => t.replace('"vocab_size": 256', '"vocab_size": 18446744073709551616'));
+    await failure(rt.loadModel(huge.dir), 'VL_ERR_FORMAT', `${huge.path}: "vocab_size" must be a positive integer up to 2147483647, got 1.8446744073709552e+19`);
+    const above = configText((t) => t.replace('"vocab_size": 256', '"vocab_size": 9223372036854775809'));
+    await failure(rt.loadModel(above.dir), 'VL_ERR_FORMAT', `${above.path}: "vocab_size" must be a positive integer up to 2147483647, got 9223372036854775809`);
+    const half = configText((t) => t.replace('"hidden_size": 64', '"hidden_size": 64.5'));
+    await failure(rt.loadModel(half.dir), 'VL_ERR_FORMAT', `${half.path}: "hidden_size" must be a positive integer up to 2147483647, got 64.5`);
+    const nested = configText((t) => t.replace('"rope_theta": 10000.0', '"rope_theta": -1e400'));
+    await failure(rt.loadModel(nested.dir), 'VL_ERR_FORMAT', `${nested.path}: "rope_parameters"."rope_theta": -1e400 is not a number vramlab reads (integers must fit in 64 bits, other numbers in a finite double)`);
+  });
+
+  it('an integer beyond 64 bits in a field vramlab does not read still loads', async () => {
+    const { dir } = configText((t) => t.replace('"use_cache": true', '"use_cache": true, "seed": [123456789012345678901234567890, 18446744073709551616]'));
+    (await rt.loadModel(dir)).dispose();
+  });
+
+  it('what RFC 8259 does not allow: NaN, invalid UTF-8, a trailing comma; and nesting deeper than 64', async () => {
+    const nan = configText((t) => t.replace('"rms_norm_eps": 1e-06', '"rms_norm_eps": NaN'));
+    await failure(rt.loadModel(nan.dir), 'VL_ERR_FORMAT', `${nan.path}: not valid JSON (The JSON document has an improper structure`);
+    const dir = temps.copy(MHA);
+    const path = join(dir, 'config.json');
+    const text = readFileSync(path);
+    const at = text.indexOf('"llama"') + 3;
+    writeFileSync(path, Buffer.concat([text.subarray(0, at), Buffer.from([0xff]), text.subarray(at)]));
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', `${path}: not valid JSON (The input is not valid UTF-8)`);
+    const comma = configText((t) => t.replace('"vocab_size": 256', '"vocab_size": 256,'));
+    await failure(rt.loadModel(comma.dir), 'VL_ERR_FORMAT', `${comma.path}: not valid JSON`);
+    const deep = configText((t) => t.replace('"use_cache": true', `"use_cache": ${'['.repeat(65)}${']'.repeat(65)}`));
+    await failure(rt.loadModel(deep.dir), 'VL_ERR_FORMAT', `${deep.path}: not valid JSON (The JSON document was too deep`);
+    const ok = configText((t) => t.replace('"use_cache": true', `"use_cache": ${'['.repeat(63)}${']'.repeat(63)}`));
+    (await rt.loadModel(ok.dir)).dispose();
+  });
+
+  it('a key twice inside a tensor entry of a safetensors header', async () => {
+    const dir = temps.copy(MHA);
+    const path = rawEdit(dir, { text: (json) => json.replace(/"model\.norm\.weight":\{"dtype":"F16"/, '$&,"dtype":"F32"') });
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', `${path}: 'dtype' appears twice in "model.norm.weight" of the header`);
+  });
+
+  it('a shape entry beyond 64 bits, and beyond a double, in a safetensors header', async () => {
+    const norm = /("model\.norm\.weight":\{"dtype":"F16","shape":\[)64\]/;
+    const big = temps.copy(MHA);
+    const path = rawEdit(big, { text: (json) => json.replace(norm, '$118446744073709551616]') });
+    await failure(rt.loadModel(big), 'VL_ERR_FORMAT', `${path}: tensor 'model.norm.weight': shape entries must be non-negative integers`);
+    const inf = temps.copy(MHA);
+    rawEdit(inf, { text: (json) => json.replace(norm, '$11e999]') });
+    await failure(rt.loadModel(inf), 'VL_ERR_FORMAT', `"model.norm.weight"."shape"[0]: 1e999 is not a number vramlab reads`);
+  });
+
+  it('a tensor twice in the weight_map of a shard index', async () => {
+    const dir = temps.copy(MHA);
+    writeSharded(dir, readSafetensors(join(dir, ST)), 2, (_n, i) => (i < 5 ? 0 : 1));
+    const index = join(dir, 'model.safetensors.index.json');
+    writeFileSync(index, readFileSync(index, 'utf8').replace(/"model\.norm\.weight": "[^"]*"/, '$&, $&'));
+    await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', `${index}: 'model.norm.weight' appears twice in "weight_map" of the file`);
+  });
+});
