@@ -116,7 +116,7 @@ export interface Timings {
 
 const round = (v: number) => Math.round(v * 1000) / 1000;
 
-/** From the start, the first token (the prefill done) and the end (performance.now() ms). */
+/** From the start, the first token (the prefill done) and the last one (performance.now() ms). */
 function timings(promptTokens: number, decodeTokens: number, start: number, first: number, end: number): Timings {
   const prefill = first - start, decode = end - first;
   return {
@@ -205,17 +205,18 @@ export async function runGenerate(model: Model, rt: Runtime, modelArg: string, f
   const printer = json ? null : new Continuation(process.stdout, values.prompt !== undefined ? decode : null);
   const bar = json || !process.stdout.isTTY ? progressBar() : null;
   const start = performance.now();
-  let first = start;
+  let first = start, last = start;
   const tokens = await model.createSession().generate(ids, n, {
     ...flags.sampling,
     stopAt,
     onToken: (token, i) => {
-      if (i === 0) first = performance.now();
+      last = performance.now();
+      if (i === 0) first = last;
       printer?.push(token);
       bar?.update({ done: i + 1, total: n, label: 'tokens' });
     },
   });
-  const t = timings(ids.length, tokens.length - 1, start, first, performance.now());
+  const t = timings(ids.length, tokens.length - 1, start, first, last);
   bar?.end();
   printer?.end();
   if (json) process.stdout.write(JSON.stringify({ tokens, text: decode && decode(tokens), timings: t }) + '\n');
