@@ -86,10 +86,44 @@ export function checkGenerateOptions(o: GenerateOptions): void {
 }
 
 /**
+ * Rearranges `a` so that a[p] holds what an ascending sort puts there, nothing larger before it and
+ * nothing smaller after it (Hoare's FIND, as in Wirth's "Algorithms + Data Structures"): O(n) expected.
+ */
+function select(a: Float32Array, p: number): void {
+  let lo = 0, hi = a.length - 1;
+  while (lo < hi) {
+    const x = a[lo] as number, y = a[(lo + hi) >> 1] as number, z = a[hi] as number;
+    const pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z)); // the median of three
+    let i = lo, j = hi;
+    while (i <= j) {
+      while ((a[i] as number) < pivot) i++;
+      while ((a[j] as number) > pivot) j--;
+      if (i <= j) {
+        const t = a[i] as number;
+        a[i++] = a[j] as number;
+        a[j--] = t;
+      }
+    }
+    if (p <= j) hi = j;
+    else if (p >= i) lo = i;
+    else return; // a[j + 1 .. i - 1] are all the pivot
+  }
+}
+
+/** The c largest values of a row, ascending (the j-th largest is at c - 1 - j). */
+function largest(row: Float32Array, c: number): Float32Array {
+  const a = Float32Array.from(row);
+  select(a, row.length - c);
+  return a.subarray(row.length - c).sort();
+}
+
+/**
  * How the next token is picked from a logits row: the argmax at temperature 0; else, in the order of
  * transformers' logits warpers, logits / temperature, the topK most likely kept, then the most likely
- * whose probabilities reach topP (at least one), and a draw from what is left, renormalized.
- * Ties go to the lower id (as argmax).
+ * whose probabilities reach topP (at least one), and a draw from what is left, renormalized (ties at
+ * the cut kept from the lower id, as argmax). The cut comes from the largest values only (a selection,
+ * then a sort of those: top-p without top-k takes 64 of them, then 8 times more until they reach p);
+ * the draw walks the kept ids in id order.
  */
 export function sampler(o: GenerateOptions): (row: Float32Array) => number {
   const temperature = o.temperature ?? 0;
@@ -99,27 +133,47 @@ export function sampler(o: GenerateOptions): (row: Float32Array) => number {
     const n = row.length;
     const k = Math.min(o.topK ?? n, n);
     const topP = o.topP ?? 1;
-    // Candidates, most likely first when they must be cut (top-k or top-p); else all, in id order.
-    let ids = Array.from({ length: n }, (_, i) => i);
-    if (k < n || topP < 1) ids = ids.sort((a, b) => (row[b] as number) - (row[a] as number) || a - b).slice(0, k);
     let max = -Infinity;
-    for (const i of ids) max = Math.max(max, row[i] as number);
-    const weights = ids.map((i) => Math.exp(((row[i] as number) - max) / temperature));
-    let total = weights.reduce((a, w) => a + w, 0);
-    if (topP < 1) {
-      // transformers' TopPLogitsWarper: a token stays while the probability of those before it is < topP
-      let keep = 0, above = 0;
-      while (keep < ids.length && (keep === 0 || above < topP * total)) above += weights[keep++] as number;
-      ids.length = keep;
-      weights.length = keep;
-      total = above;
+    for (let i = 0; i < n; i++) max = Math.max(max, row[i] as number);
+    const weight = (v: number) => Math.exp((v - max) / temperature);
+    // Kept: the ids above `cut`, and the first `ties` ids equal to it.
+    let cut = -Infinity, ties = n;
+    if (k < n || topP < 1) {
+      let c = topP < 1 && k === n ? Math.min(n, 64) : k;
+      let top = largest(row, c);
+      const nth = (j: number) => top[c - 1 - j] as number;
+      let m = k;
+      if (topP < 1) {
+        // transformers' TopPLogitsWarper: a token stays while the probability of those before it is < topP
+        let total = 0;
+        if (k < n) for (let j = 0; j < k; j++) total += weight(nth(j));
+        else for (let i = 0; i < n; i++) total += weight(row[i] as number);
+        for (;;) {
+          let above = 0;
+          for (m = 0; m < c && (m === 0 || above < topP * total); m++) above += weight(nth(m));
+          if (m < c || c === k) break;
+          c = Math.min(k, c * 8);
+          top = largest(row, c);
+        }
+      }
+      cut = nth(m - 1);
+      let first = m - 1;
+      while (first > 0 && nth(first - 1) === cut) first--;
+      ties = m - first;
+    }
+    const weights = new Float64Array(n);
+    let total = 0, last = 0;
+    for (let i = 0; i < n; i++) {
+      const v = row[i] as number;
+      if (v > cut || (v === cut && ties-- > 0)) {
+        weights[i] = weight(v);
+        total += weights[i] as number;
+        last = i;
+      }
     }
     let u = random() * total;
-    for (let j = 0; j < ids.length; j++) {
-      u -= weights[j] as number;
-      if (u < 0) return ids[j] as number;
-    }
-    return ids[ids.length - 1] as number; // u rounded to the total
+    for (let i = 0; i < n; i++) if ((weights[i] as number) > 0 && (u -= weights[i] as number) < 0) return i;
+    return last; // u rounded to the total
   };
 }
 

@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type GenerateOptions, type Logits, type Model, sampler, splitmix64, xoshiro128ss } from '../../runtime/index.js';
+import { type GenerateOptions, type Logits, type Model, sampler, splitmix64, uniform, xoshiro128ss } from '../../runtime/index.js';
 import { cpuRuntime, editConfig, GQA, MHA, reference, Temps } from '../helpers.js';
 
 const temps = new Temps();
@@ -82,6 +82,38 @@ describe('sampler: the distribution it draws from', () => {
     const p = draws({ temperature: 1, topK: 2, seed: 5 }, [Math.log(0.2), Math.log(0.5), Math.log(0.3)]);
     expect(p[0]).toBe(0);
     expect(Math.abs((p[1] as number) - 0.625)).toBeLessThan(0.01);
+  });
+
+  it('draws what a full sort of the row would keep (rows with ties, every option)', () => {
+    // The reference: every id sorted (logit down, id up), the top k, then the top-p prefix; the draw over
+    // the kept ids in id order, with the same PRNG.
+    const reference = (o: GenerateOptions) => {
+      const random = uniform(o.seed as number);
+      const T = o.temperature as number;
+      return (row: Float32Array) => {
+        const max = Math.max(...row);
+        const w = (v: number) => Math.exp((v - max) / T);
+        const order = Array.from(row.keys()).sort((a, b) => (row[b] as number) - (row[a] as number) || a - b);
+        let kept = order.slice(0, o.topK ?? row.length);
+        if (o.topP !== undefined) {
+          const total = o.topK === undefined ? row.reduce((a, v) => a + w(v), 0) : kept.reduce((a, i) => a + w(row[i] as number), 0);
+          let above = 0, m = 0;
+          while (m < kept.length && (m === 0 || above < o.topP * total)) above += w(row[kept[m++] as number] as number);
+          kept = kept.slice(0, m);
+        }
+        const ids = kept.sort((a, b) => a - b);
+        let u = random() * ids.reduce((a, i) => a + w(row[i] as number), 0);
+        for (const i of ids) if ((u -= w(row[i] as number)) < 0) return i;
+        return ids[ids.length - 1] as number;
+      };
+    };
+    const next = uniform(11);
+    const rows = Array.from({ length: 8 }, (_, r) => Float32Array.from({ length: 3000 }, () => Math.round(next() * (r % 2 ? 40 : 4000)) / 10)); // odd rows: many ties
+    for (const o of [{ topK: 1 }, { topK: 7 }, { topK: 2999 }, { topP: 0.3 }, { topP: 0.9 }, { topP: 0.999 }, { topK: 50, topP: 0.6 }, {}]) {
+      const options = { temperature: 0.7, seed: 5, ...o };
+      const fast = sampler(options), slow = reference(options);
+      for (const row of rows) for (let i = 0; i < 20; i++) expect(fast(row), JSON.stringify(o)).toBe(slow(row));
+    }
   });
 
   it('temperature 0 is the argmax, ties to the lower id', () => {
