@@ -1,6 +1,10 @@
 // demo.ts: `npm start` / `vramlab demo`: load the built-in tiny model (the Llama checkpoint shipped in
 // test/fixtures/tiny-llama-gqa, HuggingFace format), prefill a prompt, decode, and print what it did,
-// how long each step took and how much memory it used.
+// how long each step took and how much memory it used. --json: the same as one object,
+//
+//   {"device", "model", "load_ms", "prefill": {"tokens", "ms", "tokens_per_s"}, "decode": {...},
+//    "kv": {"blocks", "block_tokens", "tokens", "pool_blocks", "pool_bytes"},
+//    "vram": {"current_bytes", "peak_bytes", "budget_bytes"}, "tokens": [...]}
 import { join } from 'node:path';
 import { packageRoot } from '../runtime/native.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -9,6 +13,7 @@ import { formatSize } from '../runtime/units.js';
 export interface DemoOptions {
   device: string;
   budget?: string;
+  json?: boolean;
 }
 
 const PROMPT = [55, 76, 226, 228, 162, 272, 174, 247, 67, 346, 438, 253, 234, 178, 351, 111, 458, 72, 294, 180, 50, 139, 481, 194];
@@ -39,6 +44,21 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     const decodeMs = performance.now() - t0;
     const decodeSteps = NEW_TOKENS - 1;
     const mem = rt.memory();
+    if (options.json) {
+      const rate = (tokens: number, ms: number) => ({ tokens, ms, tokens_per_s: (tokens / ms) * 1000 });
+      const out = {
+        device: rt.deviceName(),
+        model: model.name,
+        load_ms: loadMs,
+        prefill: rate(PROMPT.length, prefillMs),
+        decode: rate(decodeSteps, decodeMs),
+        kv: { blocks: session.blocks, block_tokens: info.kvBlockTokens, tokens: session.tokens, pool_blocks: info.kvPoolBlocks, pool_bytes: info.kvPoolBytes },
+        vram: { current_bytes: mem.current, peak_bytes: mem.peak, budget_bytes: mem.budget },
+        tokens,
+      };
+      process.stdout.write(JSON.stringify(out) + '\n');
+      return;
+    }
 
     console.log(`vramlab demo on ${rt.deviceName()}, VRAM budget ${formatSize(mem.budget)}`);
     console.log(`model ${model.name}: ${s.numLayers} layers, hidden ${s.hiddenSize}, ${s.numHeads} heads / ${s.numKvHeads} KV heads, vocab ${s.vocabSize}, ${formatSize(info.weightBytes)} of ${s.dtype.toUpperCase()} weights`);

@@ -1,29 +1,36 @@
 // experiment.ts: the .vlab commands of the vramlab CLI.
 //
-//   vramlab check FILE...                                    diagnostics; exit 0 when clean, 1 with any
-//   vramlab plan FILE [--device cpu|cuda:N]                  the compiled plan as JSON
-//   vramlab run FILE [--device cpu|cuda:N] [--out DIR]       runs it: DIR/EXPERIMENT.json and .csv; exit 0 when
+//   vramlab check FILE... [--json]                           diagnostics; exit 0 when clean, 1 with any
+//   vramlab plan FILE [--device cpu|cuda:N] [--json]         the compiled plan as JSON
+//   vramlab run FILE [--device cpu|cuda:N] [--out DIR] [--json]
+//                                                            runs it: DIR/EXPERIMENT.json and .csv; exit 0 when
 //                                                            no row is an error, 2 when some are, 1 when all are
+//
+// --json on stdout (the exit statuses stay):
+//   check  {"files": [{"file", "ok", "error": null | "why it was not read", "diagnostics": [{"file", "line",
+//          "column", "offset", "length", "severity", "code", "message", "hint"?}, ...]}, ...]}
+//   plan   the plan, as without --json
+//   run    {"experiments": [{"experiment", "rows", "ok_rows", "check": null | {"what", "tolerance", "pass",
+//          "worst"}, "stopped": null | "cancelled" | "time_limit", "json", "csv"}, ...]}  (those that ended)
 //
 // --device replaces the file's device and selects its `on cpu { ... }` / `on cuda { ... }` settings.
 // Ctrl-C (or SIGTERM) during a run stops after the step in progress and writes the rows so far (exit 130,
 // 143); rows are appended to DIR/EXPERIMENT.partial.jsonl as they are measured, so a kill keeps them too.
 import { parseArgs } from 'node:util';
+import { usage } from './args.js';
 import { progressBar } from './progress.js';
-import { checkSource, compileSource, DiagnosticsError, formatDiagnostics, readVlabFile } from '../dsl/index.js';
+import { checkSource, compileSource, type Diagnostic, DiagnosticsError, formatDiagnostics, readVlabFile } from '../dsl/index.js';
 import { isDeviceName } from '../runtime/device.js';
 import { VramlabError } from '../runtime/errors.js';
 import { prepareOutDir, RowLog, writeResultFiles } from '../lab/result-files.js';
 import type { ExperimentResult } from '../lab/results.js';
 import { type RunResult, runSteps } from '../lab/runner.js';
 
-function usage(message: string): VramlabError {
-  return new VramlabError('VL_ERR_USAGE', `${message} (see vramlab --help)`);
-}
+const JSON_FLAG = { json: { type: 'boolean' } } as const;
 
-function parse(argv: string[], options: Record<string, { type: 'string' }>) {
+function parse<O extends Record<string, { type: 'string' | 'boolean' }>>(argv: string[], options: O) {
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return parseArgs({ args: argv, options: { ...options, ...JSON_FLAG }, allowPositionals: true, strict: true });
   } catch (e) {
     throw usage((e as Error).message.split('\n')[0] ?? 'bad arguments');
   }
@@ -33,28 +40,29 @@ function checkDevice(device: string | undefined): void {
   if (device !== undefined && !isDeviceName(device)) throw usage(`--device: "${device}" is not cpu or cuda:N`);
 }
 
-/** vramlab check FILE...: every file's diagnostics on stderr; the status says whether any. */
+/** vramlab check FILE...: every file's diagnostics on stderr (--json: all on stdout); the status says whether any. */
 function check(argv: string[]): number {
-  const { positionals } = parse(argv, {});
+  const { values, positionals } = parse(argv, {});
   if (positionals.length === 0) throw usage('check needs at least one .vlab file');
-  let failed = false;
+  const files: { file: string; ok: boolean; error: string | null; diagnostics: readonly Diagnostic[] }[] = [];
   for (const file of positionals) {
     let text: string;
     try {
       text = readVlabFile(file);
     } catch (e) {
       if (!(e instanceof VramlabError)) throw e;
-      process.stderr.write(`${e.message}\n`);
-      failed = true;
+      if (!values.json) process.stderr.write(`${e.message}\n`);
+      files.push({ file, ok: false, error: e.message, diagnostics: [] });
       continue;
     }
     const diagnostics = checkSource(text, { file });
-    if (diagnostics.length > 0) {
-      process.stderr.write(formatDiagnostics(diagnostics) + '\n');
-      failed = true;
-    } else process.stdout.write(`${file}: ok\n`);
+    files.push({ file, ok: diagnostics.length === 0, error: null, diagnostics });
+    if (values.json) continue;
+    if (diagnostics.length > 0) process.stderr.write(formatDiagnostics(diagnostics) + '\n');
+    else process.stdout.write(`${file}: ok\n`);
   }
-  return failed ? 1 : 0;
+  if (values.json) process.stdout.write(JSON.stringify({ files }) + '\n');
+  return files.every((f) => f.ok) ? 0 : 1;
 }
 
 /** vramlab plan FILE: the plan, as JSON on stdout. */
@@ -71,8 +79,10 @@ function fmt(v: unknown): string {
   return typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v);
 }
 
+const okCount = (e: ExperimentResult) => e.rows.filter((r) => r['status'] === 'ok').length;
+
 function summary(e: ExperimentResult, paths: { json: string; csv: string }): string {
-  const ok = e.rows.filter((r) => r['status'] === 'ok').length;
+  const ok = okCount(e);
   const check = e.check ? `, check ${e.check.pass ? 'passed' : 'FAILED'}${e.check.worst !== null ? ` (worst ${fmt(e.check.worst)})` : ''}` : '';
   const stopped = e.stopped ? ` (stopped: ${e.stopped === 'cancelled' ? 'cancelled' : 'time limit'})` : '';
   return `${e.experiment}: ${e.rows.length} rows (${ok} ok)${check}${stopped} -> ${paths.json}, ${paths.csv}\n`;
@@ -86,6 +96,7 @@ function summary(e: ExperimentResult, paths: { json: string; csv: string }): str
  */
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { device: { type: 'string' }, out: { type: 'string' } });
+  const ended: { experiment: string; rows: number; ok_rows: number; check: ExperimentResult['check'] | null; stopped: string | null; json: string; csv: string }[] = [];
   if (positionals.length !== 1) throw usage('run takes one .vlab file');
   checkDevice(values.device);
   const file = positionals[0] as string;
@@ -143,7 +154,9 @@ async function run(argv: string[]): Promise<number> {
         current.log.remove();
         current = null;
         bar.end();
-        process.stdout.write(summary(ev.result, paths));
+        const e = ev.result;
+        ended.push({ experiment: e.experiment, rows: e.rows.length, ok_rows: okCount(e), check: e.check ?? null, stopped: e.stopped ?? null, ...paths });
+        if (!values.json) process.stdout.write(summary(e, paths));
       }
     }
   } finally {
@@ -151,6 +164,7 @@ async function run(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+  if (values.json) process.stdout.write(JSON.stringify({ experiments: ended }) + '\n');
   if (signalled === 'SIGTERM') return 143;
   if (result.cancelled) return 130;
   if (rows > 0 && okRows === 0) {

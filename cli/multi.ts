@@ -4,6 +4,7 @@
 // session is prefilled, then they decode in round-robin turns, one token each, every session alive
 // until the end (the paging issue's workload: KV caches that together may exceed the pool, paged
 // between VRAM and pinned host memory by the --paging policy). Greedy tokens do not depend on paging.
+// A session's tokens end at the first stop token (the model's EOS), which is its last.
 //
 //   {"tokens": [[...], ...], "paging": {"out_bytes", "in_bytes", "peak_vram_bytes", "budget_bytes", "evictions"}}
 import { readFileSync } from 'node:fs';
@@ -40,38 +41,53 @@ export interface MultiOutput {
   paging: { out_bytes: number; in_bytes: number; peak_vram_bytes: number; budget_bytes: number; evictions: number };
 }
 
-/** Prefills every prompt, then decodes one token per session per round, round robin. */
-async function inTurns(model: Model, sessions: Session[], prompts: number[][], n: number): Promise<number[][]> {
+/** The tokens up to the first stop token (included). */
+function upToStop(tokens: number[], stop: ReadonlySet<number>): number[] {
+  const i = tokens.findIndex((t) => stop.has(t));
+  return i < 0 ? tokens : tokens.slice(0, i + 1);
+}
+
+/** Prefills every prompt, then decodes one token per session per round, round robin, until each has n or stopped. */
+async function inTurns(model: Model, sessions: Session[], prompts: number[][], n: number, stop: ReadonlySet<number>): Promise<{ tokens: number[][]; firstMs: number }> {
   const tokens: number[][] = prompts.map(() => []);
-  if (n === 0) return tokens;
   const order = (first: number) => sessions.map((_, k) => sessions[(first + k) % sessions.length] as Session);
   for (let i = 0; i < sessions.length; i++) {
     model.planTurns(order(i)); // the next-use policy knows who runs next
     const logits = await (sessions[i] as Session).forward(prompts[i] as number[], { logits: 'last' });
     (tokens[i] as number[]).push((logits as NonNullable<typeof logits>).argmax());
   }
+  const firstMs = performance.now();
   for (let round = 1; round < n; round++)
     for (let i = 0; i < sessions.length; i++) {
-      model.planTurns(order(i));
       const t = tokens[i] as number[];
+      if (stop.has(t[t.length - 1] as number)) continue;
+      model.planTurns(order(i));
       t.push((await (sessions[i] as Session).decode(t[t.length - 1] as number)).argmax());
     }
-  return tokens;
+  return { tokens, firstMs };
 }
 
-/** Runs the prompts, each in its own session, batched (the scheduler) or in turns. */
-export async function generateMany(rt: Runtime, model: Model, prompts: number[][], n: number, turns: boolean): Promise<MultiOutput> {
+/**
+ * Runs the prompts (n >= 1 new tokens each), each in its own session, batched (the scheduler: every
+ * session decodes n tokens, cut at the first stop token) or in turns; firstMs: when the last session's
+ * first token came (performance.now()), the end of the prefills.
+ */
+export async function generateMany(rt: Runtime, model: Model, prompts: number[][], n: number, turns: boolean, stopAt: readonly number[]): Promise<MultiOutput & { firstMs: number }> {
   const sessions = prompts.map(() => model.createSession());
+  const stop = new Set(stopAt);
   try {
     let tokens: number[][];
-    if (turns) tokens = await inTurns(model, sessions, prompts, n);
+    let firstMs: number;
+    if (turns) ({ tokens, firstMs } = await inTurns(model, sessions, prompts, n, stop));
     else {
       const scheduler = model.scheduler();
-      tokens = (await Promise.all(sessions.map((s, i) => scheduler.submit(s, prompts[i] as number[], n)))).map((r) => r.tokens);
+      const results = await Promise.all(sessions.map((s, i) => scheduler.submit(s, prompts[i] as number[], n)));
+      tokens = results.map((r) => upToStop(r.tokens, stop));
+      firstMs = Math.max(...results.map((r) => r.firstTokenMs ?? r.doneMs));
     }
     const stats = model.pagingStats();
     const mem = rt.memory();
-    return { tokens, paging: { out_bytes: stats.outBytes, in_bytes: stats.inBytes, peak_vram_bytes: mem.peak, budget_bytes: mem.budget, evictions: stats.evictions } };
+    return { firstMs, tokens, paging: { out_bytes: stats.outBytes, in_bytes: stats.inBytes, peak_vram_bytes: mem.peak, budget_bytes: mem.budget, evictions: stats.evictions } };
   } finally {
     for (const s of sessions) s.dispose();
   }

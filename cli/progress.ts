@@ -1,12 +1,14 @@
-// progress.ts: the progress bar of `vramlab run` on a terminal (stderr), redrawn in place:
+// progress.ts: the progress bar of `vramlab run` and `vramlab generate` on a terminal (stderr),
+// redrawn in place:
 //
 //   [##########..........]  12/24  streaming: stream ring=409600 run 1/2
+//   [###.................]   5/32  tokens
 //
 // Not a terminal (a pipe, a CI log): nothing is drawn.
 import type { RunProgress } from '../lab/runner.js';
 
 export interface ProgressBar {
-  update(p: RunProgress): void;
+  update(p: Pick<RunProgress, 'done' | 'total' | 'label'>): void;
   /** Clears the bar's line. */
   end(): void;
 }

@@ -1,21 +1,22 @@
 #!/usr/bin/env node
 // vramlab: the command line. User errors print one line on stderr and exit with status 1.
 //
-//   vramlab logits MODEL --ids 3,17,42 [--steer L:S ...] [--device cpu] [--budget SIZE] [--placement P --ring SIZE --prefetch N] [--json]
-//   vramlab generate MODEL --ids 3,17,42 --max-new-tokens N [--device cpu] [--budget SIZE] [--json]
-//   vramlab generate MODEL --ids-file FILE --max-new-tokens N [--turns] [--paging P] [--host-budget SIZE] [--json]
+//   vramlab logits MODEL --ids 3,17,42|--prompt TEXT [--steer L:S ...] [--device cpu] [--budget SIZE] [--placement P --ring SIZE --prefetch N] [--json]
+//   vramlab generate MODEL --ids 3,17,42|--prompt TEXT --max-new-tokens N [--temperature T --top-k K --top-p P --seed S] [--ignore-eos] [--json]
+//   vramlab generate MODEL --ids-file FILE --max-new-tokens N [--turns] [--paging P] [--host-budget SIZE] [--json]   (cli/generate.ts)
 //   vramlab info MODEL [--device cpu] [--budget SIZE] [--json]
-//   vramlab demo [--device cpu] [--budget SIZE]
+//   vramlab demo [--device cpu] [--budget SIZE] [--json]
 //   vramlab repl [MODEL] [--device D] [--script FILE]   (cli/repl/)
 //   vramlab report RESULTS.json... --out report.html
-//   vramlab check FILE... | plan FILE [--device D] | run FILE [--device D] [--out DIR]   (.vlab files)
+//   vramlab check FILE... | plan FILE [--device D] | run FILE [--device D] [--out DIR] [--json]   (.vlab files)
 //
 // MODEL is a HuggingFace Llama directory or synthetic:<spec> (see runtime/synthetic.ts).
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseCount, usage } from './args.js';
 import { runDemo } from './demo.js';
-import { generateMany, readIdsFile } from './multi.js';
+import { generateFlags, promptIds, checkPromptFlags, runGenerate } from './generate.js';
 import { runReport } from './report.js';
 import { VramlabError } from '../runtime/errors.js';
 import type { Steer } from '../runtime/types.js';
@@ -27,11 +28,14 @@ import { formatSize } from '../runtime/units.js';
 const USAGE = `usage: vramlab <command> [options]
 
 commands:
-  logits MODEL --ids 3,17,42       logits at every input position
+  logits MODEL --ids 3,17,42       logits at every input position (or --prompt TEXT)
          [--steer L:S ...]         with decoder layer L's output scaled by S (through a
                                    breakpoint after layer L; repeatable)
   generate MODEL --ids 3,17,42 --max-new-tokens N
-                                   greedy continuation (new tokens only)
+                                   continuation (new tokens only) up to the model's EOS: greedy,
+                                   or sampled with --temperature T [--top-k K] [--top-p P] [--seed S]
+  generate MODEL --prompt TEXT --max-new-tokens N
+                                   the same for a text, through the model's tokenizer.json
   generate MODEL --ids-file FILE --max-new-tokens N [--turns]
                                    one session per line of FILE, batched (or in turns)
   info MODEL                       the model's shape and memory
@@ -55,7 +59,8 @@ options:
   --prefetch N                     streamed layers copied ahead (default 1)
   --host-budget SIZE               pinned host memory for paged-out KV blocks
   --paging P                       lru (default) | next-use | recompute | none
-  --json                           machine-readable output
+  --json                           machine-readable output (check, plan, run, info, demo, logits,
+                                   generate: each command's --help gives its shape)
   --version                        the version
   COMMAND --help                   that command's usage
 
@@ -67,33 +72,54 @@ synthetic:hidden=256,layers=2,heads=4,ffn=688,vocab=1000`;
 
 /** Each command's own usage (`vramlab COMMAND --help`). */
 const COMMAND_USAGE: Record<string, string> = {
-  logits: `usage: vramlab logits MODEL --ids 3,17,42 [--steer L:S ...] [--device cpu|cuda:N] [--budget SIZE]
-                      [--kv-pool-tokens N] [--placement P] [--ring SIZE] [--prefetch N] [--json]
-  the logits at every input position (argmax and max logit a row; --json: every logit)
-  --steer L:S      scale decoder layer L's output by S (repeatable)`,
-  generate: `usage: vramlab generate MODEL --ids 3,17,42 --max-new-tokens N [--device cpu|cuda:N] [--budget SIZE]
+  logits: `usage: vramlab logits MODEL (--ids 3,17,42 | --prompt TEXT) [--steer L:S ...] [--device cpu|cuda:N]
+                      [--budget SIZE] [--kv-pool-tokens N] [--placement P] [--ring SIZE] [--prefetch N] [--json]
+  the logits at every input position (argmax and max logit a row)
+  --prompt TEXT    the prompt as text, through MODEL's tokenizer.json (with its special tokens, e.g. BOS)
+  --steer L:S      scale decoder layer L's output by S (repeatable)
+  --json           {"logits": [[...], ...]}: every logit, a row per position`,
+  generate: `usage: vramlab generate MODEL (--ids 3,17,42 | --prompt TEXT) --max-new-tokens N [--temperature T]
+                        [--top-k K] [--top-p P] [--seed S] [--ignore-eos] [--device cpu|cuda:N] [--budget SIZE]
                         [--kv-pool-tokens N] [--placement P] [--ring SIZE] [--prefetch N] [--json]
-       vramlab generate MODEL --ids-file FILE --max-new-tokens N [--turns] [--budget SIZE] [--host-budget SIZE]
-                        [--kv-pool-tokens N] [--paging lru|next-use|recompute|none] [--json]
-  greedy continuation: N new tokens (prompt + N at most the model's max_position_embeddings)
-  --ids-file FILE  one prompt a line (comma-separated ids), each its own session; batched through the
-                   scheduler, or with --turns prefilled and then decoded round robin, one token a turn
-  --json           {"tokens": [...]}; with --ids-file {"tokens": [[...], ...], "paging": {"out_bytes",
-                   "in_bytes", "peak_vram_bytes", "budget_bytes", "evictions"}}`,
+       vramlab generate MODEL --ids-file FILE --max-new-tokens N [--turns] [--ignore-eos] [--budget SIZE]
+                        [--host-budget SIZE] [--kv-pool-tokens N] [--paging lru|next-use|recompute|none] [--json]
+  continues the prompt by at most N new tokens (prompt + N at most the model's max_position_embeddings),
+  printed as they come: the text for a --prompt, else the token ids; then the prefill and decode times,
+  ms per token and tokens per second on stderr (and a progress bar there when stdout is not a terminal)
+  --prompt TEXT     the prompt as text, through MODEL's tokenizer.json (with its special tokens, e.g. BOS)
+  --ignore-eos      go on past the model's EOS (eos_token_id of generation_config.json, else config.json);
+                    without it the EOS ends the continuation and is its last token, as in transformers
+  --temperature T   sample, from the logits divided by T (a number >= 0; default 0: greedy, the argmax)
+  --top-k K         sample among the K most likely tokens (a positive integer; needs --temperature)
+  --top-p P         sample among the most likely tokens that make up P of the probability, in (0, 1]
+  --seed S          the sampler's seed (an integer; default a random one, printed): same seed, same tokens
+  --ids-file FILE   one prompt a line (comma-separated ids), each its own session; batched through the
+                    scheduler, or with --turns prefilled and then decoded round robin, one token a turn (greedy)
+  --json            {"tokens": [...], "text": "..." | null (no tokenizer.json), "timings": {"prefill_ms",
+                    "prefill_tokens", "prefill_tokens_per_s", "decode_ms", "decode_tokens", "decode_ms_per_token",
+                    "decode_tokens_per_s"}}; with --ids-file {"tokens": [[...], ...], "paging": {"out_bytes",
+                    "in_bytes", "peak_vram_bytes", "budget_bytes", "evictions"}, "text": [...] | null, "timings": {...}}`,
   info: `usage: vramlab info MODEL [--device cpu|cuda:N] [--budget SIZE] [--kv-pool-tokens N] [--placement P] [--json]
   the model's shape, weights, placement and KV pool under the budget`,
-  demo: `usage: vramlab demo [--device cpu|cuda:N] [--budget SIZE]
-  a short prefill and decode on the built-in tiny model, with timings and memory`,
+  demo: `usage: vramlab demo [--device cpu|cuda:N] [--budget SIZE] [--json]
+  a short prefill and decode on the built-in tiny model, with timings and memory
+  --json   {"device", "model", "load_ms", "prefill": {"tokens", "ms", "tokens_per_s"}, "decode": {...},
+           "kv": {"blocks", "block_tokens", "tokens", "pool_blocks", "pool_bytes"},
+           "vram": {"current_bytes", "peak_bytes", "budget_bytes"}, "tokens": [...]}`,
   report: `usage: vramlab report RESULTS.json... --out report.html [--title TEXT]
   an HTML report (tables, figures) of results files`,
-  check: `usage: vramlab check FILE...
-  checks .vlab files: diagnostics on stderr; exit 0 when every file is clean, 1 otherwise`,
-  plan: `usage: vramlab plan FILE [--device cpu|cuda:N]
-  the compiled plan of a .vlab file as JSON (--device: default the file's own)`,
-  run: `usage: vramlab run FILE [--device cpu|cuda:N] [--out DIR]
+  check: `usage: vramlab check FILE... [--json]
+  checks .vlab files: diagnostics on stderr; exit 0 when every file is clean, 1 otherwise
+  --json   {"files": [{"file", "ok", "error": null | "why it was not read", "diagnostics": [{"file", "line",
+           "column", "offset", "length", "severity", "code", "message", "hint"?}, ...]}, ...]} on stdout`,
+  plan: `usage: vramlab plan FILE [--device cpu|cuda:N] [--json]
+  the compiled plan of a .vlab file as JSON, with or without --json (--device: default the file's own)`,
+  run: `usage: vramlab run FILE [--device cpu|cuda:N] [--out DIR] [--json]
   runs a .vlab file (--device: default the file's own); DIR/EXPERIMENT.json and .csv (default DIR: results/);
   exit 0 when no row is an error (out_of_memory is a result), 2 when some are, 1 when all are,
-  130 on Ctrl-C, 143 on SIGTERM`,
+  130 on Ctrl-C, 143 on SIGTERM
+  --json   {"experiments": [{"experiment", "rows", "ok_rows", "check": null | {"what", "tolerance", "pass",
+           "worst"}, "stopped": null | "cancelled" | "time_limit", "json", "csv"}, ...]}: those that ended`,
 };
 
 function version(): string {
@@ -129,22 +155,15 @@ const OPTIONS = {
   ring: { type: 'string' },
   prefetch: { type: 'string' },
   steer: { type: 'string', multiple: true },
+  prompt: { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  seed: { type: 'string' },
+  'ignore-eos': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
-
-function usage(message: string): VramlabError {
-  return new VramlabError('VL_ERR_USAGE', `${message} (see vramlab --help)`);
-}
-
-function parseIds(text: string | undefined): number[] {
-  if (text === undefined) throw usage('--ids is required, e.g. --ids 3,17,42');
-  const parts = text.split(',').map((s) => s.trim());
-  const ids = parts.map(Number);
-  const bad = parts.findIndex((p, i) => p === '' || !Number.isInteger(ids[i]) || (ids[i] as number) < 0);
-  if (bad >= 0) throw usage(`--ids: "${parts[bad]}" is not a token id (non-negative integers separated by commas)`);
-  return ids;
-}
 
 /** --steer L:S (repeatable): scale decoder layer L's output by S. */
 function parseSteer(texts: string[] | undefined): Steer[] | undefined {
@@ -155,16 +174,6 @@ function parseSteer(texts: string[] | undefined): Steer[] | undefined {
     if (!m || !Number.isFinite(scale)) throw usage(`--steer: "${text}" is not LAYER:SCALE (e.g. --steer 2:0.9)`);
     return { layer: Number(m[1]), scale };
   });
-}
-
-function parseCount(text: string | undefined, name: string, min = 0): number | undefined {
-  if (text === undefined) return undefined;
-  const v = Number(text);
-  // Counts cross the ABI as int32/int64: bound them here so that none wraps (4294967297 became 1).
-  if (!/^\s*\d+\s*$/.test(text) || !Number.isInteger(v) || v < min)
-    throw usage(`${name}: "${text}" must be a ${min > 0 ? 'positive' : 'non-negative'} integer`);
-  if (v > 2 ** 31 - 1) throw usage(`${name}: "${text}" must be at most ${2 ** 31 - 1}`);
-  return v;
 }
 
 async function withModel<T>(values: Record<string, unknown>, modelArg: string | undefined, body: (model: Model, rt: Runtime) => Promise<T>): Promise<T> {
@@ -189,13 +198,6 @@ async function withModel<T>(values: Record<string, unknown>, modelArg: string | 
   } finally {
     rt.dispose();
   }
-}
-
-/** Prompt plus new tokens must fit the model's positions. */
-function checkLength(model: Model, prompt: number, n: number, where: string): void {
-  const max = model.info().shape.maxPositionEmbeddings;
-  if (prompt + n > max)
-    throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `${where}a ${prompt}-token prompt plus ${n} new tokens is ${prompt + n} positions, more than the model's max_position_embeddings ${max}`);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -240,9 +242,10 @@ async function main(argv: string[]): Promise<void> {
 
   switch (command) {
     case 'logits': {
-      const ids = parseIds(values.ids);
+      checkPromptFlags(values);
       const steer = parseSteer(values.steer);
       await withModel(values, modelArg, async (model) => {
+        const ids = promptIds(values, modelArg as string);
         const s = model.createSession();
         const logits = steer ? await s.forward(ids, { logits: 'all', steer }) : await s.forward(ids, { logits: 'all' });
         if (!logits) throw new VramlabError('VL_ERR_INTERNAL', 'no logits returned');
@@ -259,25 +262,8 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'generate': {
-      const n = parseCount(values['max-new-tokens'], '--max-new-tokens', 1);
-      if (n === undefined) throw usage('--max-new-tokens is required');
-      if (values['ids-file'] !== undefined) {
-        if (values.ids !== undefined) throw usage('give --ids or --ids-file, not both');
-        const prompts = readIdsFile(values['ids-file']);
-        await withModel(values, modelArg, async (model, rt) => {
-          prompts.forEach((p, i) => checkLength(model, p.length, n, `${values['ids-file']}:${i + 1}: `));
-          const out = await generateMany(rt, model, prompts, n, values.turns ?? false);
-          process.stdout.write(json ? JSON.stringify(out) + '\n' : out.tokens.map((t) => t.join(' ')).join('\n') + '\n');
-        });
-        return;
-      }
-      if (values.turns) throw usage('--turns needs --ids-file');
-      const ids = parseIds(values.ids);
-      await withModel(values, modelArg, async (model) => {
-        checkLength(model, ids.length, n, '');
-        const tokens = await model.createSession().generate(ids, n);
-        process.stdout.write(json ? JSON.stringify({ tokens }) + '\n' : tokens.join(' ') + '\n');
-      });
+      const flags = generateFlags(values);
+      await withModel(values, modelArg, (model, rt) => runGenerate(model, rt, modelArg as string, flags, json));
       return;
     }
     case 'info': {
@@ -299,7 +285,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'demo':
-      await runDemo({ device: values.device ?? 'cpu', budget: values.budget });
+      await runDemo({ device: values.device ?? 'cpu', budget: values.budget, json });
       return;
     default:
       throw usage(`unknown command "${command}"`);

@@ -79,7 +79,7 @@ export function encodeText(dir: string, text: string): number[] {
   return tokenizerOf(dir).encode(text).ids;
 }
 
-/** The text of token ids under the directory's tokenizer.json. */
-export function decodeIds(dir: string, ids: number[]): string {
-  return tokenizerOf(dir).decode(ids);
+/** The text of token ids under the directory's tokenizer.json (skipSpecialTokens: without EOS, BOS, ...). */
+export function decodeIds(dir: string, ids: number[], options: { skipSpecialTokens?: boolean } = {}): string {
+  return tokenizerOf(dir).decode(ids, { skip_special_tokens: options.skipSpecialTokens ?? false });
 }

@@ -3,6 +3,7 @@
 export { Paused } from './breakpoint.js';
 export { deviceKind, type DeviceKind, isDeviceName } from './device.js';
 export { type ErrorCode, VramlabError } from './errors.js';
+export { type GenerateOptions, sampler, splitmix64, uniform, xoshiro128ss } from './generation.js';
 export { argmax, Logits } from './logits.js';
 export { packageRoot } from './native.js';
 export { Model, Runtime } from './runtime.js';

@@ -9,10 +9,12 @@
 //   const s = model.createSession();
 //   const logits = await s.forward([3, 17, 42], { logits: 'all' });
 //   const tokens = await s.generate([3, 17, 42], 8);
+//   const sampled = await s.generate([3, 17, 42], 8, { temperature: 0.8, seed: 1, stopAt: model.eosTokenIds });
 //   const p = await s.forward([5], { breakpoints: [2] });   // a Paused (see breakpoint.ts)
 //   rt.dispose();   // disposes its models and their sessions
 import { existsSync, statSync } from 'node:fs';
 import { VramlabError } from './errors.js';
+import { eosTokenIds } from './generation.js';
 import { Logits } from './logits.js';
 import { type Handle, native, type NativeModelConfig } from './native.js';
 import { pagingEvents, pagingStats } from './paging.js';
@@ -57,15 +59,19 @@ export class Model implements SessionModel {
   readonly #sessions = new Set<Session>();
   readonly name: string;
   readonly shape: ModelShape;
+  /** The ids that end a generation (generation_config.json, else config.json); none for a synthetic model. */
+  readonly eosTokenIds: readonly number[];
 
   /** @internal use Runtime.loadModel */
   constructor(
     readonly runtime: Runtime,
     handle: Handle,
     name: string,
+    eos: readonly number[],
   ) {
     this.#handle = handle;
     this.name = name;
+    this.eosTokenIds = eos;
     const c = native.modelInfo(handle).config;
     this.shape = {
       vocabSize: c.vocab_size,
@@ -311,6 +317,7 @@ export class Runtime {
     if (options.ring !== undefined && opts.ring_bytes === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', 'the ring must be larger than 0');
     let handle: Handle;
     let name: string;
+    let eos: number[] = [];
     this.#loading++; // dispose() must not close the runtime under a load running on a worker thread
     try {
       if (typeof source === 'string' && !source.startsWith('synthetic:')) {
@@ -318,6 +325,12 @@ export class Runtime {
         if (!statSync(source).isDirectory()) throw new VramlabError('VL_ERR_IO', `${source}: not a directory (a model is a directory with config.json and safetensors)`);
         handle = await native.modelLoad(rt, source, opts);
         name = source.replace(/\/+$/, '').split('/').pop() ?? source;
+        try {
+          eos = eosTokenIds(source);
+        } catch (e) {
+          native.modelFree(handle);
+          throw e;
+        }
       } else {
         const spec = typeof source === 'string' ? parseSyntheticSpec(source.slice('synthetic:'.length)) : source;
         handle = await native.modelSynthetic(rt, nativeConfig(spec.shape), spec.seed, opts);
@@ -326,7 +339,7 @@ export class Runtime {
     } finally {
       this.#loading--;
     }
-    const model = new Model(this, handle, name);
+    const model = new Model(this, handle, name, eos);
     this.#models.add(model);
     return model;
   }

@@ -1,6 +1,7 @@
 // session.ts: a Session, one sequence with its own KV block table on a model's weights: prefill,
-// decode, greedy generation, and steps that pause at breakpoints (a Paused, breakpoint.ts) or steer
-// layer outputs on the way. A Model makes sessions (runtime.ts) and disposes them with itself.
+// decode, generation (greedy, or sampled: generation.ts), and steps that pause at breakpoints (a
+// Paused, breakpoint.ts) or steer layer outputs on the way. A Model makes sessions (runtime.ts) and
+// disposes them with itself.
 //
 //   const s = model.createSession();
 //   const logits = await s.forward([3, 17, 42], { logits: 'all' });
@@ -8,6 +9,7 @@
 //   s.dispose();
 import { checkScale, checkVector, Paused, type StepDriver } from './breakpoint.js';
 import { VramlabError } from './errors.js';
+import { checkGenerateOptions, type GenerateOptions, sampler } from './generation.js';
 import { Logits } from './logits.js';
 import { type Handle, native, type NativeBreakpointStats } from './native.js';
 import { residency } from './paging.js';
@@ -175,19 +177,40 @@ export class Session {
   }
 
   /**
-   * Greedy generation: runs ids, then returns maxNewTokens new tokens (argmax each step). On an error
-   * the session is left as before the call.
+   * Generation: runs ids, then picks up to maxNewTokens new tokens and returns them: greedy (the
+   * argmax each step) by default, sampled with options.temperature (generation.ts), ending early at
+   * the first of options.stopAt picked (it is the last token returned). Plain greedy (no options)
+   * picks on the device and leaves the session as before the call on an error; with options each
+   * pick is made here, and a step that fails leaves the tokens run before it in the session.
    */
-  async generate(ids: ArrayLike<number>, maxNewTokens: number): Promise<number[]> {
+  async generate(ids: ArrayLike<number>, maxNewTokens: number, options?: GenerateOptions): Promise<number[]> {
     // Bounded by the model's positions: more new tokens could never be generated, and an unbounded
     // count would allocate its output first (2**32 + 3 threw a bare RangeError).
     const maxPos = this.model.shape.maxPositionEmbeddings;
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0 || maxNewTokens > maxPos)
       throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `maxNewTokens must be a whole number from 0 to ${maxPos} (the model's positions), got ${maxNewTokens}`);
     const input = toIds(ids, this.model.shape.vocabSize);
-    const out = new Int32Array(maxNewTokens);
-    await this.#run(() => native.sessionGenerate(this.#live(), input, maxNewTokens, out));
-    return Array.from(out);
+    if (options === undefined) {
+      const out = new Int32Array(maxNewTokens);
+      await this.#run(() => native.sessionGenerate(this.#live(), input, maxNewTokens, out));
+      return Array.from(out);
+    }
+    checkGenerateOptions(options);
+    const pick = sampler(options);
+    const stop = new Set(options.stopAt ?? []);
+    const tokens: number[] = [];
+    if (maxNewTokens === 0) {
+      await this.forward(input, { logits: 'none' });
+      return tokens;
+    }
+    let logits = (await this.forward(input, { logits: 'last' })) as Logits;
+    for (;;) {
+      const t = pick(logits.row(0));
+      tokens.push(t);
+      options.onToken?.(t, tokens.length - 1);
+      if (tokens.length === maxNewTokens || stop.has(t)) return tokens;
+      logits = await this.decode(t);
+    }
   }
 
   /** What the last forward or generate call did: bytes copied, time, the per-layer timeline. */

@@ -15,7 +15,7 @@ function vramlab(...args: string[]) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-type Out = { tokens: number[][]; paging: Record<string, number> };
+type Out = { tokens: number[][]; paging: Record<string, number>; text: string[]; timings: Record<string, number> };
 
 // 4 prompts of 20 tokens, 8 new: 28 positions = 2 blocks of 16 each; a 64-token pool holds two sessions.
 const prompts = [0, 1, 2, 3].map((s) => Array.from({ length: 20 }, (_, i) => (s * 37 + i * 11) % 500));
@@ -31,15 +31,18 @@ const alone = prompts.map((p) => {
 
 function many(...extra: string[]): Out {
   const r = vramlab('generate', GQA, '--ids-file', FILE, '--max-new-tokens', String(N), '--json', ...extra);
-  expect(r.stderr).toBe('');
+  expect(r.stderr).toMatch(/^prefill time = .*\n decode time = .*\n$/); // the timings, nothing else
   expect(r.status).toBe(0);
   return JSON.parse(r.stdout) as Out;
 }
 
 describe('vramlab generate --ids-file', () => {
-  it('prints exactly {"tokens", "paging": {out_bytes, in_bytes, peak_vram_bytes, budget_bytes, evictions}}', () => {
+  it('prints exactly {"tokens", "paging": {out_bytes, in_bytes, peak_vram_bytes, budget_bytes, evictions}, "text", "timings"}', () => {
     const out = many();
-    expect(Object.keys(out)).toEqual(['tokens', 'paging']);
+    expect(Object.keys(out)).toEqual(['tokens', 'paging', 'text', 'timings']);
+    expect(out.text).toHaveLength(prompts.length);
+    expect(out.timings['prefill_tokens']).toBe(80);
+    expect(out.timings['decode_tokens']).toBe(out.tokens.flat().length - prompts.length);
     expect(Object.keys(out.paging)).toEqual(['out_bytes', 'in_bytes', 'peak_vram_bytes', 'budget_bytes', 'evictions']);
     for (const v of Object.values(out.paging)) expect(Number.isInteger(v) && v >= 0).toBe(true);
     expect(out.paging['peak_vram_bytes']).toBeGreaterThan(0);

@@ -84,11 +84,14 @@ describe('vramlab logits --steer L:S', () => {
 });
 
 describe('vramlab generate', () => {
-  it.each([GQA, MHA])('prints {"tokens": [...]}, the greedy continuation (%s)', (dir) => {
+  it.each([GQA, MHA])('prints {"tokens": [...], "text", "timings"}, the greedy continuation (%s)', (dir) => {
     const ref = reference(dir);
     const r = vramlab('generate', dir, '--ids', ref.input_ids.join(','), '--max-new-tokens', String(ref.greedy.length), '--json');
     expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ tokens: ref.greedy });
+    const out = JSON.parse(r.stdout) as { tokens: number[]; text: string | null };
+    expect(Object.keys(out)).toEqual(['tokens', 'text', 'timings']);
+    expect(out.tokens).toEqual(ref.greedy);
+    expect(out.text === null).toBe(dir === MHA); // MHA has no tokenizer.json
   });
 });
 
@@ -105,7 +108,7 @@ describe('vramlab demo (npm start)', () => {
 
 describe('user errors: exit status 1 and one line', () => {
   it('a missing model directory', () => expectUserError(vramlab('logits', '/nonexistent/model', '--ids', '1'), /\/nonexistent\/model: no such model directory/));
-  it('missing --ids', () => expectUserError(vramlab('logits', MHA), /--ids is required/));
+  it('missing --ids', () => expectUserError(vramlab('logits', MHA), /--ids or --prompt is required/));
   it('a malformed --ids', () => expectUserError(vramlab('logits', MHA, '--ids', '1,x'), /"x" is not a token id/));
   it('a token id outside the vocabulary', () => expectUserError(vramlab('logits', MHA, '--ids', '1,256', '--json'), /token id 256 at position 1 is outside the vocabulary \(0\.\.255\)/));
   it('an unknown option', () => expectUserError(vramlab('logits', MHA, '--idz', '1'), /Unknown option '--idz'/));

@@ -1,0 +1,33 @@
+// args.ts: the command line's flag readers, shared by its commands: each bad value is a one-line
+// VL_ERR_USAGE error naming the flag and what it must be.
+import { VramlabError } from '../runtime/errors.js';
+
+export function usage(message: string): VramlabError {
+  return new VramlabError('VL_ERR_USAGE', `${message} (see vramlab --help)`);
+}
+
+export function parseCount(text: string | undefined, name: string, min = 0): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  // Counts cross the ABI as int32/int64: bound them here so that none wraps (4294967297 became 1).
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isInteger(v) || v < min)
+    throw usage(`${name}: "${text}" must be a ${min > 0 ? 'positive' : 'non-negative'} integer`);
+  if (v > 2 ** 31 - 1) throw usage(`${name}: "${text}" must be at most ${2 ** 31 - 1}`);
+  return v;
+}
+
+/** A finite number accepted by `ok` (what it must be: `must`, e.g. ">= 0", "in (0, 1]"). */
+export function parseNumber(text: string | undefined, name: string, must: string, ok: (v: number) => boolean): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isFinite(v) || !ok(v)) throw usage(`${name}: "${text}" must be a number ${must}`);
+  return v;
+}
+
+/** An integer of either sign, at most 2^53 - 1 in size (a seed). */
+export function parseInteger(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (!/^\s*-?\d+\s*$/.test(text) || !Number.isSafeInteger(v)) throw usage(`${name}: "${text}" must be an integer (at most 2^53 - 1 in size)`);
+  return v;
+}

@@ -1,0 +1,242 @@
+// vramlab generate (and logits) through the real binary: EOS stops as in transformers unless
+// --ignore-eos, sampling flags (seeded, top-k 1 and a tiny top-p greedy), --prompt through the
+// fixture's tokenizer.json with the exact text, the --json shape, the timings on stderr, the progress
+// bar on a terminal, and one-line flag errors.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { GQA, MHA, reference, Temps } from '../helpers.js';
+
+const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'vramlab.js');
+const temps = new Temps();
+afterAll(() => temps.removeAll());
+
+function vramlab(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+interface Out {
+  tokens: number[];
+  text: string | null;
+  timings: Record<string, number | null>;
+}
+
+function json(...args: string[]): Out {
+  const r = vramlab(...args, '--json');
+  expect(r.stderr).not.toMatch(/vramlab:/);
+  expect(r.status).toBe(0);
+  return JSON.parse(r.stdout) as Out;
+}
+
+const ref = reference(GQA);
+const IDS = ref.input_ids.join(',');
+const TIMINGS = ['prefill_ms', 'prefill_tokens', 'prefill_tokens_per_s', 'decode_ms', 'decode_tokens', 'decode_ms_per_token', 'decode_tokens_per_s'];
+// "The capital of France is" under the fixture's tokenizer.json: <s> first. Its greedy continuation
+// ends at the EOS (id 2, config.json and generation_config.json) after 11 tokens.
+const PROMPT = 'The capital of France is';
+const PROMPT_IDS = [1, 267, 451, 294, 322, 276];
+const TO_EOS = [98, 18, 446, 18, 180, 162, 258, 388, 433, 78, 2];
+
+/** Byte-level BPE decoding straight from tokenizer.json (GPT-2's byte map), special tokens left out: the text, without the tokenizers library. */
+function byteLevelText(ids: number[]): string {
+  const tok = JSON.parse(readFileSync(join(GQA, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> }; added_tokens: { id: number }[] };
+  const byId = new Map(Object.entries(tok.model.vocab).map(([s, id]) => [id, s]));
+  const printable = [...Array.from({ length: 94 }, (_, i) => 33 + i), ...Array.from({ length: 12 }, (_, i) => 161 + i), ...Array.from({ length: 82 }, (_, i) => 174 + i)];
+  const byteOf = new Map<string, number>(printable.map((b) => [String.fromCodePoint(b), b]));
+  let n = 0;
+  for (let b = 0; b < 256; b++) if (!printable.includes(b)) byteOf.set(String.fromCodePoint(256 + n++), b);
+  const special = new Set(tok.added_tokens.map((t) => t.id));
+  // ids past its 485 tokens (the fixture model's vocabulary is 512) have no text, as in tokenizers' id_to_token
+  const bytes = ids.filter((id) => !special.has(id)).flatMap((id) => [...(byId.get(id) ?? '')].map((c) => byteOf.get(c) as number));
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** A copy of the GQA fixture whose generation_config.json names other EOS ids. */
+function withEos(eos: number | number[]): string {
+  const dir = temps.copy(GQA);
+  writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ bos_token_id: 1, eos_token_id: eos }));
+  return dir;
+}
+
+describe('vramlab generate: EOS', () => {
+  it("stops at the model's EOS and prints it last, as transformers does; --ignore-eos goes on", () => {
+    expect(json('generate', GQA, '--ids', PROMPT_IDS.join(','), '--max-new-tokens', '20').tokens).toEqual(TO_EOS);
+    const on = json('generate', GQA, '--ids', PROMPT_IDS.join(','), '--max-new-tokens', '20', '--ignore-eos').tokens;
+    expect(on).toHaveLength(20);
+    expect(on.slice(0, 11)).toEqual(TO_EOS);
+  });
+
+  it("stops at any of generation_config.json's eos_token_id list (the reference prompt: 216 is its 3rd greedy token)", () => {
+    const dir = withEos([600, 216]);
+    const r = vramlab('generate', dir, '--ids', IDS, '--max-new-tokens', '24');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('339 339 216\n');
+    expect(json('generate', dir, '--ids', IDS, '--max-new-tokens', '24', '--ignore-eos').tokens).toEqual(ref.greedy);
+  });
+
+  it('a synthetic model has no EOS: every token', () => {
+    expect(json('generate', 'synthetic:tiny', '--ids', '1,2', '--max-new-tokens', '6').tokens).toHaveLength(6);
+  });
+
+  it('--ids-file: each session ends at its EOS, batched and in turns', () => {
+    const dir = temps.make();
+    const file = join(dir, 'prompts.txt');
+    writeFileSync(file, `${PROMPT_IDS.join(',')}\n${IDS}\n`);
+    for (const mode of [[], ['--turns']]) {
+      const r = vramlab('generate', GQA, '--ids-file', file, '--max-new-tokens', '20', '--json', ...mode);
+      expect(r.status).toBe(0);
+      const out = JSON.parse(r.stdout) as { tokens: number[][]; paging: object; text: string[]; timings: object };
+      expect(Object.keys(out)).toEqual(['tokens', 'paging', 'text', 'timings']);
+      expect(out.tokens).toEqual([TO_EOS, ref.greedy.slice(0, 20)]);
+      expect(out.text).toEqual([byteLevelText(TO_EOS), byteLevelText(ref.greedy.slice(0, 20))]);
+      expect(Object.keys(out.timings)).toEqual(TIMINGS);
+    }
+  });
+});
+
+describe('vramlab generate: sampling', () => {
+  const sample = (...flags: string[]) => json('generate', GQA, '--ids', IDS, '--max-new-tokens', '16', '--ignore-eos', ...flags).tokens;
+
+  it('the same seed gives the same tokens, another seed others (temperature 1)', () => {
+    const a = sample('--temperature', '1', '--seed', '42');
+    expect(sample('--temperature', '1', '--seed', '42')).toEqual(a);
+    expect(sample('--temperature', '1', '--seed', '43')).not.toEqual(a);
+    expect(a).not.toEqual(ref.greedy.slice(0, 16));
+  });
+
+  it('top-k 1 and a tiny top-p are greedy; temperature 0 is greedy', () => {
+    expect(sample('--temperature', '1', '--top-k', '1', '--seed', '5')).toEqual(ref.greedy.slice(0, 16));
+    expect(sample('--temperature', '1', '--top-p', '1e-9', '--seed', '5')).toEqual(ref.greedy.slice(0, 16));
+    expect(sample('--temperature', '0')).toEqual(ref.greedy.slice(0, 16));
+  });
+
+  it('prints the sampling settings with the seed on stderr (a random seed when none is given)', () => {
+    const r = vramlab('generate', GQA, '--ids', IDS, '--max-new-tokens', '2', '--temperature', '0.7', '--top-k', '40', '--top-p', '0.9', '--seed', '-3');
+    expect(r.status).toBe(0);
+    expect(r.stderr.split('\n')[0]).toBe('sampling: temperature 0.7, top-k 40, top-p 0.9, seed -3');
+    const seed = /^sampling: temperature 1, seed (\d+)$/m.exec(vramlab('generate', GQA, '--ids', IDS, '--max-new-tokens', '4', '--temperature', '1').stderr)?.[1];
+    expect(seed).toBeDefined();
+    const a = vramlab('generate', GQA, '--ids', IDS, '--max-new-tokens', '4', '--temperature', '1', '--seed', seed as string);
+    const b = vramlab('generate', GQA, '--ids', IDS, '--max-new-tokens', '4', '--temperature', '1', '--seed', seed as string);
+    expect(a.stdout).toBe(b.stdout);
+  });
+});
+
+describe('vramlab generate / logits --prompt TEXT', () => {
+  it("tokenizes the prompt through tokenizer.json and prints the continuation's exact text", () => {
+    const out = json('generate', GQA, '--prompt', PROMPT, '--max-new-tokens', '20');
+    expect(out.tokens).toEqual(TO_EOS);
+    expect(out.text).toBe('_\u000f before\u000f\ufffd\ufffd\ufffdefore ItK');
+    expect(out.text).toBe(byteLevelText(TO_EOS)); // the EOS is not in the text
+    const r = vramlab('generate', GQA, '--prompt', PROMPT, '--max-new-tokens', '20');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`${out.text}\n`);
+  });
+
+  it('--prompt is the same as --ids of its tokens', () => {
+    expect(json('generate', GQA, '--ids', PROMPT_IDS.join(','), '--max-new-tokens', '20')).toMatchObject({ tokens: TO_EOS, text: byteLevelText(TO_EOS) });
+    const a = vramlab('logits', GQA, '--prompt', PROMPT, '--json');
+    expect(a.status).toBe(0);
+    expect(a.stdout).toBe(vramlab('logits', GQA, '--ids', PROMPT_IDS.join(','), '--json').stdout);
+    expect((JSON.parse(a.stdout) as { logits: number[][] }).logits).toHaveLength(PROMPT_IDS.length);
+  });
+
+  it('with --ids the continuation prints as ids; "text" is null without a tokenizer.json', () => {
+    const r = vramlab('generate', GQA, '--ids', IDS, '--max-new-tokens', '4');
+    expect(r.stdout).toBe(`${ref.greedy.slice(0, 4).join(' ')}\n`);
+    const mha = json('generate', MHA, '--ids', reference(MHA).input_ids.join(','), '--max-new-tokens', '4');
+    expect(mha).toMatchObject({ tokens: reference(MHA).greedy.slice(0, 4), text: null });
+  });
+});
+
+describe('vramlab generate: --json and timings', () => {
+  it('prints {"tokens", "text", "timings"} with the prefill and decode figures', () => {
+    const out = json('generate', GQA, '--ids', IDS, '--max-new-tokens', '24');
+    expect(Object.keys(out)).toEqual(['tokens', 'text', 'timings']);
+    expect(out.tokens).toEqual(ref.greedy);
+    expect(out.text).toBe(byteLevelText(ref.greedy));
+    expect(Object.keys(out.timings)).toEqual(TIMINGS);
+    expect(out.timings['prefill_tokens']).toBe(24);
+    expect(out.timings['decode_tokens']).toBe(23);
+    for (const k of TIMINGS) expect(out.timings[k]).toBeGreaterThan(0);
+  });
+
+  it('prints the timings on stderr as llama.cpp does: ms, tokens, ms per token, tokens per second', () => {
+    const r = vramlab('generate', GQA, '--ids', IDS, '--max-new-tokens', '24');
+    expect(r.status).toBe(0);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^prefill time = +\d+\.\d\d ms \/ +24 tokens \( +\d+\.\d\d ms per token, +\d+\.\d\d tokens per second\)$/);
+    expect(lines[1]).toMatch(/^ decode time = +\d+\.\d\d ms \/ +23 tokens \( +\d+\.\d\d ms per token, +\d+\.\d\d tokens per second\)$/);
+    const one = vramlab('generate', GQA, '--ids', IDS, '--max-new-tokens', '1');
+    expect(one.stderr.trimEnd().split('\n')[1]).toMatch(/^ decode time = +0\.00 ms \/ +0 tokens$/);
+  });
+});
+
+describe('vramlab generate on a terminal', () => {
+  /** Runs a shell command under a pseudo-terminal 100 columns wide (util-linux script); returns what the terminal showed. */
+  function onTerminal(command: string): string {
+    const r = spawnSync('script', ['-qec', `stty cols 100; ${command}`, '/dev/null'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    return r.stdout;
+  }
+  const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} generate ${JSON.stringify(GQA)} --ids ${IDS} --max-new-tokens 24`;
+
+  it('stdout elsewhere: a progress bar of tokens on stderr, cleared before the timings', () => {
+    const file = join(temps.make(), 'out.txt');
+    const screen = onTerminal(`${cmd} > ${file}`);
+    expect(screen).toContain('\r[#...................]  1/24  tokens\x1b[K');
+    expect(screen).toContain('\r[####################] 24/24  tokens\x1b[K\r\x1b[Kprefill time =');
+    expect(readFileSync(file, 'utf8')).toBe(`${ref.greedy.join(' ')}\n`);
+  });
+
+  it('stdout on the terminal: the tokens stream there, and no bar overwrites them', () => {
+    const screen = onTerminal(cmd);
+    expect(screen).not.toContain('tokens\x1b[K');
+    expect(screen).toContain(`${ref.greedy.join(' ')}\r\n`);
+  });
+
+  it('stderr not a terminal: no bar', () => {
+    expect(vramlab('generate', GQA, '--ids', IDS, '--max-new-tokens', '4').stderr).not.toContain('\r');
+  });
+});
+
+describe('vramlab generate: flag errors, one line naming the flag', () => {
+  function expectUserError(args: string[], message: string): void {
+    const r = vramlab(...args);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`vramlab: ${message} (see vramlab --help)\n`);
+    expect(r.stdout).toBe('');
+  }
+  const gen = ['generate', GQA, '--ids', '1', '--max-new-tokens', '2'];
+
+  it.each([
+    [['--temperature', '-1'], '--temperature: "-1" must be a number >= 0'],
+    [['--temperature', 'hot'], '--temperature: "hot" must be a number >= 0'],
+    [['--temperature', 'Infinity'], '--temperature: "Infinity" must be a number >= 0'],
+    [['--temperature', '1', '--top-k', '0'], '--top-k: "0" must be a positive integer'],
+    [['--temperature', '1', '--top-k', '2.5'], '--top-k: "2.5" must be a positive integer'],
+    [['--temperature', '1', '--top-p', '0'], '--top-p: "0" must be a number in (0, 1]'],
+    [['--temperature', '1', '--top-p', '1.5'], '--top-p: "1.5" must be a number in (0, 1]'],
+    [['--temperature', '1', '--seed', '1.5'], '--seed: "1.5" must be an integer (at most 2^53 - 1 in size)'],
+    [['--temperature', '1', '--seed', '9007199254740993'], '--seed: "9007199254740993" must be an integer (at most 2^53 - 1 in size)'],
+    [['--top-k', '5'], '--top-k: sampling needs --temperature above 0 (the default, 0, is greedy)'],
+    [['--temperature', '0', '--seed', '5'], '--seed: sampling needs --temperature above 0 (the default, 0, is greedy)'],
+  ])('%j', (flags, message) => expectUserError([...gen, ...flags], message));
+
+  it('--prompt: not with --ids, and only with a tokenizer.json', () => {
+    expectUserError(['generate', GQA, '--ids', '1', '--prompt', 'hi', '--max-new-tokens', '2'], 'give --ids or --prompt, not both');
+    expectUserError(['generate', GQA, '--max-new-tokens', '2'], '--ids or --prompt is required, e.g. --ids 3,17,42 or --prompt "The cat"');
+    expectUserError(['generate', 'synthetic:tiny', '--prompt', 'hi', '--max-new-tokens', '2'], '--prompt: a synthetic model has no tokenizer.json: give token ids with --ids');
+    expectUserError(['logits', MHA, '--prompt', 'hi'], `--prompt: ${MHA} has no tokenizer.json: give token ids with --ids`);
+  });
+
+  it('--ids-file decodes greedily: no sampling, no --prompt', () => {
+    const file = join(temps.make(), 'p.txt');
+    writeFileSync(file, '1,2\n');
+    expectUserError(['generate', GQA, '--ids-file', file, '--max-new-tokens', '2', '--temperature', '1'], '--temperature: --ids-file sessions decode greedily (the batched scheduler picks the argmax): sample with --ids or --prompt');
+    expectUserError(['generate', GQA, '--ids-file', file, '--max-new-tokens', '2', '--prompt', 'hi'], 'give --prompt or --ids-file, not both');
+  });
+});
