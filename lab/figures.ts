@@ -155,7 +155,8 @@ export function layout(title: string, r: Results, extra: Layout, notes: string[]
   return {
     title: { text: `${title}<br><span style="font-size:11px;color:#666">${evidence(r)}</span>`, font: { size: 15 } },
     height: FIGURE_HEIGHT,
-    margin: { t: MARGIN_TOP, l: 70, r: rightMargin(annotations), b: MARGIN_BOTTOM },
+    // Without a legend the bottom margin holds the x axis title only (labels were placed for the larger one).
+    margin: { t: MARGIN_TOP, l: 70, r: rightMargin(annotations), b: extra.showlegend === false ? 70 : MARGIN_BOTTOM },
     showlegend: true,
     legend: { orientation: 'h', yref: 'container', y: 0, yanchor: 'bottom', x: 0, xanchor: 'left' },
     ...extra,

@@ -62,7 +62,7 @@ export {
 export { inNotebook, type Progress, progress, show, showHtml, showMarkdown } from './notebook.js';
 export { type AddPlan, type EditPlan, type ExperimentPlan, type LoadPlan, type Plan, type PromptPlan, promptTokens, type Step, type SweepPoint } from './plan.js';
 export { allMeasures, figureSet, figuresFor, findMeasure, measureNamed, measureNames, measuresWith, registerMeasure, settingsOf } from './registry.js';
-export { renderReport, type ReportInput } from './report.js';
+export { renderReport, type ReportInput, shortNames } from './report.js';
 export { checkResults, fileErrorReason, prepareOutDir, readResults, readRowLog, resultPaths, RowLog, rowsToCsv, writeFileAtomic, writeResultFiles, writeResultsJson } from './result-files.js';
 export type { Check, ExperimentResult, ResultRow, Results, Row, TimelineEntry } from './results.js';
 export { currentCommit } from './run-context.js';

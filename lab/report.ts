@@ -31,7 +31,7 @@ table.vramlab-frame td.num { text-align: right; font-variant-numeric: tabular-nu
 
 /**
  * Each source by the fewest trailing parts of its path that no other source ends with ("decode.json",
- * "h100/decode.json"); a source given twice gets its place in the list ("decode.json (2)").
+ * "h100/decode.json"); a source given twice is written in full with its place in the list ("a/decode.json (2)").
  */
 export function shortNames(sources: readonly string[]): string[] {
   const split = sources.map((s) => s.split(/[\\/]+/).filter(Boolean));

@@ -7,7 +7,7 @@ import { sessionPrompt } from '../inputs.js';
 import type { Measure } from '../measure.js';
 import type { Data } from 'plotly.js-dist-min';
 import { columnTitle } from '../columns.js';
-import { barLayout, bars, barTops, type Figure, fixed, layout, lines, measured } from '../figures.js';
+import { barLayout, bars, barTops, type Figure, fixed, groupBy, layout, lines, measured, points, runsNote } from '../figures.js';
 import { type LoadPlan, type PromptPlan, promptTokens, type Step } from '../plan.js';
 import type { ResultRow, Results } from '../results.js';
 import { MODEL_SETTINGS } from '../settings.js';
@@ -37,18 +37,18 @@ export function batchFigure(r: Results): Figure {
 
 /** How far above its floor each batch runs. */
 export function floorRatioFigure(r: Results): Figure {
-  const ps = r.rows
-    .filter((row) => typeof row['x_floor'] === 'number')
-    .map((row) => ({ name: `batch ${String(row['batch'])}`, median: row['x_floor'] as number, min: row['x_floor'] as number, max: row['x_floor'] as number, runs: 1 }));
+  // One bar per batch size at the median of its runs (a category axis of the sizes, in order).
+  const rows = [...r.rows].sort((a, b) => Number(a['batch']) - Number(b['batch']));
+  const ps = points(groupBy(rows, (row) => String(row['batch'])), 'x_floor').points;
   const placed = barLayout(barTops(ps, (p) => `${fixed(p.median, 2)}x`));
   return {
     data: [bars('step / floor', ps)],
     layout: layout('Batched decode step over its HBM floor', r, {
       annotations: placed.annotations,
-      xaxis: { title: { text: columnTitle('batch') } },
+      xaxis: { title: { text: columnTitle('batch') }, type: 'category' },
       yaxis: { title: { text: columnTitle('x_floor') }, range: placed.range },
       showlegend: false,
-    }),
+    }, [runsNote(ps)]),
   };
 }
 
