@@ -77,7 +77,8 @@ export function placeBarLabels(bars: readonly BarTop[], obstacles: (unitsPerPx: 
     range = need;
   }
   return {
-    annotations: bars.map((b, i) => ({ xref: 'x', x: b.x, yref: 'y', y: ys[i], yanchor: 'bottom', text: b.label, showarrow: false, font: { size: 11 } })),
+    // x is the bar's place on the category axis: plotly reads a category name that looks like a number ("128") as a position.
+    annotations: bars.map((b, i) => ({ xref: 'x', x: i, yref: 'y', y: ys[i], yanchor: 'bottom', text: b.label, showarrow: false, font: { size: 11 } })),
     top: range,
   };
 }

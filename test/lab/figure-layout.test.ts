@@ -81,7 +81,7 @@ function labels(f: Figure, unit: number): Box[] {
     const y = (a.y as number) + (a.yshift ?? 0) * unit;
     const [y0, y1] = a.yanchor === 'bottom' ? [y, y + h] : a.yanchor === 'top' ? [y - h, y] : [y - h / 2, y + h / 2];
     const w = (text.length * CHAR_PX) / slot;
-    const xc = a.xref === 'paper' ? -0.5 + (a.x as number) * cats.length : cats.indexOf(String(a.x));
+    const xc = a.xref === 'paper' ? -0.5 + (a.x as number) * cats.length : typeof a.x === 'number' ? a.x : cats.indexOf(String(a.x));
     const [x0, x1] = a.xanchor === 'right' ? [xc - w, xc] : a.xanchor === 'left' ? [xc, xc + w] : [xc - w / 2, xc + w / 2];
     out.push({ x0, x1, y0, y1, what: `label "${text}"` });
   }
