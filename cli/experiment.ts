@@ -22,6 +22,7 @@ import { progressBar } from './progress.js';
 import { checkSource, compileSource, type Diagnostic, DiagnosticsError, formatDiagnostics, readVlabFile } from '../dsl/index.js';
 import { isDeviceName } from '../runtime/device.js';
 import { VramlabError } from '../runtime/errors.js';
+import { counted } from '../lab/columns.js';
 import { prepareOutDir, RowLog, writeResultFiles } from '../lab/result-files.js';
 import type { ExperimentResult } from '../lab/results.js';
 import { type RunResult, runSteps } from '../lab/runner.js';
@@ -85,7 +86,7 @@ function summary(e: ExperimentResult, paths: { json: string; csv: string }): str
   const ok = okCount(e);
   const check = e.check ? `, check ${e.check.pass ? 'passed' : 'FAILED'}${e.check.worst !== null ? ` (worst ${fmt(e.check.worst)})` : ''}` : '';
   const stopped = e.stopped ? ` (stopped: ${e.stopped === 'cancelled' ? 'cancelled' : 'time limit'})` : '';
-  return `${e.experiment}: ${e.rows.length} rows (${ok} ok)${check}${stopped} -> ${paths.json}, ${paths.csv}\n`;
+  return `${e.experiment}: ${counted(e.rows.length, 'row')} (${ok} ok)${check}${stopped} -> ${paths.json}, ${paths.csv}\n`;
 }
 
 /**

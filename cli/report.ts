@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { VramlabError } from '../runtime/errors.js';
+import { counted } from '../lab/columns.js';
 import { renderReport } from '../lab/report.js';
 import { fileErrorReason, readResults } from '../lab/result-files.js';
 
@@ -28,5 +29,5 @@ export function runReport(argv: string[]): void {
   } catch (e) {
     throw new VramlabError('VL_ERR_IO', `${values.out}: cannot write the report (${fileErrorReason(e)})`);
   }
-  console.log(`wrote ${values.out}: ${inputs.length} results file${inputs.length === 1 ? '' : 's'}`);
+  console.log(`wrote ${values.out}: ${counted(inputs.length, 'results file')}`);
 }

@@ -10,7 +10,9 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { Annotation, BarData, Data, ErrorBar, Layout, Shape } from 'plotly.js-dist-min';
+import type { Annotation, BarData, Data, ErrorBar, Layout, LayoutAxis, Shape } from 'plotly.js-dist-min';
+import { columnTitle, sizeUnit } from './columns.js';
+import { type BarTop, CHAR_PX, FIGURE_HEIGHT, integerTicks, lineObstacle, MARGIN_BOTTOM, MARGIN_TOP, type Obstacle, placeBarLabels, plotHeightPx, stackShifts } from './placement.js';
 import type { Results, Row } from './results.js';
 import { median } from './stats.js';
 
@@ -26,9 +28,10 @@ export function fixed(x: number, digits = 1): string {
   return x.toFixed(digits);
 }
 
-/** Bytes in GB (1e9), or MB below 1 GB: "12.0 GB", "6.0 MB". */
+/** Bytes in GB (1e9), MB, KB or bytes, to one decimal: "12.0 GB", "6.0 MB". */
 export function sizeLabel(bytes: number): string {
-  return bytes >= 1e9 ? `${fixed(bytes / 1e9)} GB` : `${fixed(bytes / 1e6)} MB`;
+  const { unit, scale } = sizeUnit(bytes);
+  return `${fixed(bytes / scale)} ${unit}`;
 }
 
 // --- rows: grouping, sweeps, medians -------------------------------------------------------------
@@ -103,12 +106,21 @@ export function runsNote(ps: readonly Point[]): string {
 
 // --- layout: evidence, reference lines, notes --------------------------------------------------------
 
+/**
+ * A model as people name it: a synthetic spec as written ("synthetic:llama-7b"), a model directory by
+ * its folder's name ("../test/fixtures/tiny-llama-gqa" is "tiny-llama-gqa").
+ */
+export function modelName(model: string): string {
+  if (model.startsWith('synthetic:')) return model;
+  return model.split(/[\\/]+/).filter(Boolean).pop() ?? model;
+}
+
 /** The run's evidence in one line: device, driver, commit, model and its size, budget, date, correctness check. */
 export function evidence(r: Results): string {
   const parts = [r.device];
   if (r.driver) parts.push(`driver ${r.driver}`);
   parts.push(`commit ${r.commit.slice(0, 7)}`);
-  if (r.model) parts.push(typeof r.weight_bytes === 'number' ? `${r.model} (${sizeLabel(r.weight_bytes)} of weights)` : r.model);
+  if (r.model) parts.push(typeof r.weight_bytes === 'number' ? `${modelName(r.model)} (${sizeLabel(r.weight_bytes)} of weights)` : modelName(r.model));
   if (typeof r.budget_bytes === 'number') parts.push(`budget ${sizeLabel(r.budget_bytes)}`);
   if (r.date) parts.push(r.date.slice(0, 10));
   const check = r.check;
@@ -127,48 +139,96 @@ function note(text: string): Annotation {
   return { xref: 'paper', x: 0, xanchor: 'left', yref: 'paper', y: 1.02, yanchor: 'bottom', showarrow: false, font: { size: 11 }, text };
 }
 
+/** The right margin: room for the labels of reference lines, which sit right of the plot. */
+function rightMargin(annotations: readonly Partial<Annotation>[]): number {
+  const outside = annotations.filter((a) => a.xref === 'paper' && typeof a.x === 'number' && a.x >= 1).map((a) => String(a.text ?? '').length * CHAR_PX + 14);
+  return Math.max(30, ...outside);
+}
+
+/**
+ * A figure's layout: the title with the run's evidence, notes above the plot, the legend at the
+ * bottom of the figure under the x axis title (never between the ticks and the title), and a right
+ * margin that holds the labels of reference lines.
+ */
 export function layout(title: string, r: Results, extra: Layout, notes: string[] = []): Layout {
+  const annotations = [...(extra.annotations ?? []), ...(notes.filter(Boolean).length > 0 ? [note(notes.filter(Boolean).join('; '))] : [])];
   return {
     title: { text: `${title}<br><span style="font-size:11px;color:#666">${evidence(r)}</span>`, font: { size: 15 } },
-    height: 420,
-    margin: { t: 90, l: 70, r: 30, b: 60 },
+    height: FIGURE_HEIGHT,
+    // Without a legend the bottom margin holds the x axis title only (labels were placed for the larger one).
+    margin: { t: MARGIN_TOP, l: 70, r: rightMargin(annotations), b: extra.showlegend === false ? 70 : MARGIN_BOTTOM },
     showlegend: true,
-    legend: { orientation: 'h', y: -0.18 },
+    legend: { orientation: 'h', yref: 'container', y: 0, yanchor: 'bottom', x: 0, xanchor: 'left' },
     ...extra,
-    annotations: [...(extra.annotations ?? []), ...(notes.filter(Boolean).length > 0 ? [note(notes.filter(Boolean).join('; '))] : [])],
+    annotations,
   };
 }
 
-/** A horizontal reference line across the plot at y, labelled at its right end. */
-export function hline(y: number, label: string, lineColor: string): { shape: Shape; annotation: Annotation } {
+export interface RefLine {
+  shape: Shape;
+  annotation: Annotation;
+}
+
+/** A horizontal reference line across the plot at y, labelled right of the plot at its height (on no bar, no line). */
+export function hline(y: number, label: string, lineColor: string): RefLine {
   return {
     shape: { type: 'line', xref: 'paper', x0: 0, x1: 1, yref: 'y', y0: y, y1: y, line: { color: lineColor, width: 2, dash: 'dash' } },
-    annotation: { xref: 'paper', x: 1, xanchor: 'right', yref: 'y', y, yanchor: 'bottom', text: label, showarrow: false, font: { color: lineColor, size: 11 } },
+    annotation: { xref: 'paper', x: 1, xanchor: 'left', xshift: 6, yref: 'y', y, yanchor: 'middle', text: label, showarrow: false, font: { color: lineColor, size: 11 } },
   };
 }
 
-export function withLines(lines: { shape: Shape; annotation: Annotation }[]): Layout {
-  return { shapes: lines.map((l) => l.shape), annotations: lines.map((l) => l.annotation) };
+/** Reference lines in a layout; labels of lines closer than a label's height are stacked (`unitsPerPx`: the y axis's data units per pixel, when known). */
+export function withLines(lines: readonly RefLine[], unitsPerPx = 0): Layout {
+  const shifts = stackShifts(lines.map((l) => l.shape.y0 as number), unitsPerPx);
+  return { shapes: lines.map((l) => l.shape), annotations: lines.map((l, i) => (shifts[i] ? { ...l.annotation, yshift: shifts[i] } : l.annotation)) };
+}
+
+/** A marker drawn at a category (a diamond of `sizePx`) that bar labels keep clear of. */
+export interface Mark {
+  x: string;
+  y: number;
+  sizePx: number;
+}
+
+/**
+ * The layout of a bar figure: each bar's label above it and its error bar, moved past the reference
+ * lines and markers it would cover, the lines labelled right of the plot, and the y range from 0 that
+ * holds it all (lab/placement.ts).
+ */
+export function barLayout(tops: readonly BarTop[], refs: readonly RefLine[] = [], marks: readonly Mark[] = [], height = FIGURE_HEIGHT): { shapes: Shape[]; annotations: Annotation[]; range: [number, number] } {
+  const obstacles = (unit: number): Obstacle[] => [
+    ...refs.map((l) => lineObstacle(l.shape.y0 as number, unit)),
+    ...marks.map((m) => ({ x: m.x, y0: m.y - (m.sizePx / 2 + 1) * unit, y1: m.y + (m.sizePx / 2 + 1) * unit })),
+  ];
+  const placed = placeBarLabels(tops, obstacles, height);
+  const lines = withLines(refs, placed.top / plotHeightPx(height));
+  return { shapes: lines.shapes ?? [], annotations: [...(placed.annotations as Annotation[]), ...(lines.annotations ?? [])], range: [0, placed.top] };
+}
+
+/** Each point's bar top (its median, or the top of its error bar) and its label. */
+export function barTops(ps: readonly Point[], text: (p: Point) => string): BarTop[] {
+  return ps.map((p) => ({ x: p.name, top: Math.max(p.median, p.max), label: text(p) }));
 }
 
 export const missingNote = (missing: string[]): string => (missing.length > 0 ? `not measured: ${missing.join(', ')}` : '');
 
-/** Bars of points (median, range), coloured in turn, labelled by `text`. */
-export function bars(name: string, ps: Point[], text: (p: Point) => string): Partial<BarData> {
+/** Bars of points (median, range), coloured in turn; their labels come from barTops and barLayout. */
+export function bars(name: string, ps: Point[]): Partial<BarData> {
   return {
     type: 'bar',
     name,
     x: ps.map((p) => p.name),
     y: ps.map((p) => p.median),
-    text: ps.map(text),
-    textposition: 'auto',
     marker: { color: ps.map((_, i) => color(i)) },
     ...spread(ps),
   };
 }
 
-/** One line per group of rows (`traceOf`), x from `x`, y the median of `metric` over equal x. */
-export function lines(rows: readonly Row[], traceOf: (r: Row) => string, x: string, metric: string, hover: string): { data: Data[]; ps: Point[]; missing: string[] } {
+/**
+ * One line per group of rows (`traceOf`), x from `x`, y the median of `metric` over equal x; `xaxis`
+ * titled with the column's title, with integer ticks when every x is an integer (sessions, layers).
+ */
+export function lines(rows: readonly Row[], traceOf: (r: Row) => string, x: string, metric: string, hover: string): { data: Data[]; ps: Point[]; missing: string[]; xaxis: Partial<LayoutAxis> } {
   const data: Data[] = [];
   const all: Point[] = [];
   const missing: string[] = [];
@@ -190,12 +250,33 @@ export function lines(rows: readonly Row[], traceOf: (r: Row) => string, x: stri
       ...spread(ps),
     });
   });
-  return { data, ps: all, missing };
+  const xs = all.map((p) => Number(p.name)).filter(Number.isFinite);
+  const integers = xs.length > 0 && xs.every(Number.isInteger);
+  return { data, ps: all, missing, xaxis: { title: { text: columnTitle(x) }, ...(integers ? integerTicks(xs) : {}) } };
 }
 
-/** True when some row measured `metric` (a figure of it has data). */
-export function hasMetric(r: Results, metric: string): boolean {
-  return r.rows.some((row) => typeof row[metric] === 'number');
+/** Where a measure's figures tell why a figure was left out: one line each. */
+export type FigureNote = (line: string) => void;
+
+/**
+ * True when some row measured `metric` as a number other than 0: a figure of it has something to
+ * draw. Otherwise tells `note` in one line why the figure `what` is left out (`zeroWhy`: what a 0
+ * means, "the weights are resident").
+ */
+export function measured(r: Results, metric: string, what: string, note?: FigureNote, zeroWhy?: string): boolean {
+  const xs = r.rows.map((row) => row[metric]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  if (xs.some((x) => x !== 0)) return true;
+  const statuses = [...new Set(r.rows.map((row) => String(row['status'] ?? 'ok')).filter((s) => s !== 'ok'))];
+  const why = xs.length > 0 ? `${metric} is 0 in every row${zeroWhy ? ` (${zeroWhy})` : ''}` : `no row measured ${metric}${statuses.length > 0 ? ` (${statuses.join(', ')})` : ''}`;
+  note?.(`${what}: not drawn: ${why}`);
+  return false;
+}
+
+/** A figure's title without its evidence line. */
+export function figureTitle(f: Figure): string {
+  const title = f.layout.title;
+  const text = typeof title === 'string' ? title : (title?.text ?? 'figure');
+  return text.replace(/<br>.*$/s, '');
 }
 
 // --- HTML --------------------------------------------------------------------------------------------

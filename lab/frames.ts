@@ -6,6 +6,7 @@
 //   const html = frameHtml(df, { caption: 'streaming' });
 import { createRequire } from 'node:module';
 import type { DataFrame } from 'danfojs-node';
+import { type ColumnFormat, columnFormat } from './columns.js';
 import type { Results, Row } from './results.js';
 import { median } from './stats.js';
 
@@ -88,29 +89,55 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
 }
 
-/** A number as a table shows it: integers in full with separators, others to 4 significant digits. */
-export function formatNumber(x: number): string {
-  if (!Number.isFinite(x)) return String(x);
-  if (Number.isInteger(x)) return x.toLocaleString('en-US');
-  if (Math.abs(x) < 1e-3) return x.toExponential(2);
-  if (Math.abs(x) >= 1000) return x.toLocaleString('en-US', { maximumFractionDigits: 1 });
-  return x.toLocaleString('en-US', { maximumSignificantDigits: 4 });
+/** About how many characters wide a table may be before its columns go on into a table of their own. */
+const TABLE_CHARS = 120;
+
+/**
+ * Columns in parts that fit `width` characters each (a header wraps at its spaces: its longest word
+ * counts), the first column (what tells the rows apart: baseline, placement, policy) in every part.
+ */
+function columnParts(titles: readonly string[], cells: readonly string[][], width: number): number[][] {
+  const chars = titles.map((t, i) => Math.max(...t.split(' ').map((w) => w.length), ...cells.map((row) => (row[i] ?? '').length)) + 2);
+  const parts: number[][] = [];
+  let part: number[] = [0];
+  let used = chars[0] ?? 0;
+  for (let i = 1; i < titles.length; i++) {
+    const w = chars[i] ?? 0;
+    if (part.length > 1 && used + w > width) {
+      parts.push(part);
+      part = [0];
+      used = chars[0] ?? 0;
+    }
+    part.push(i);
+    used += w;
+  }
+  parts.push(part);
+  return parts;
 }
 
-function formatCell(v: unknown): string {
-  if (v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v))) return '';
-  if (typeof v === 'number') return formatNumber(v);
-  return String(v);
-}
-
-/** A DataFrame as an HTML table (escaped; numbers right-aligned), for notebooks and the report. */
-export function frameHtml(frame: DataFrame, options: { caption?: string } = {}): string {
+/**
+ * A DataFrame as HTML tables (escaped; numbers right-aligned, each column in one format, its header
+ * with its unit: lab/columns.ts), for notebooks and the report. A table wider than about 120
+ * characters goes on in further tables, each repeating the first column, so that a static page (a
+ * screenshot, a print, an exported notebook) shows every column.
+ */
+export function frameHtml(frame: DataFrame, options: { caption?: string; width?: number } = {}): string {
   const columns = frame.columns;
   const values = frame.values as unknown[][];
-  const caption = options.caption ? `<caption>${escapeHtml(options.caption)}</caption>` : '';
-  const head = `<tr>${columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr>`;
-  const body = values
-    .map((row) => `<tr>${row.map((v) => `<td${typeof v === 'number' ? ' class="num"' : ''}>${escapeHtml(formatCell(v))}</td>`).join('')}</tr>`)
+  const formats = columns.map((c, i) => columnFormat(c, values.map((row) => row[i])));
+  const titles = formats.map((f) => f.title);
+  const cells = values.map((row) => row.map((v, i) => (typeof v === 'number' && Number.isNaN(v) ? '' : (formats[i] as ColumnFormat).format(v))));
+  const parts = columnParts(titles, cells, options.width ?? TABLE_CHARS);
+  return parts
+    .map((part, p) => {
+      const range = parts.length > 1 ? `columns ${p === 0 ? 1 : (part[1] as number) + 1}–${(part[part.length - 1] as number) + 1} of ${columns.length}` : '';
+      const text = [options.caption ?? '', range].filter(Boolean).join(', ');
+      const caption = text ? `<caption>${escapeHtml(text)}</caption>` : '';
+      const head = `<tr>${part.map((i) => `<th>${escapeHtml(titles[i] as string)}</th>`).join('')}</tr>`;
+      const body = values
+        .map((row, r) => `<tr>${part.map((i) => `<td${typeof row[i] === 'number' ? ' class="num"' : ''}>${escapeHtml(cells[r]?.[i] ?? '')}</td>`).join('')}</tr>`)
+        .join('\n');
+      return `<table class="vramlab-frame">${caption}\n<thead>${head}</thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
+    })
     .join('\n');
-  return `<table class="vramlab-frame">${caption}\n<thead>${head}</thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
 }

@@ -11,9 +11,15 @@ export {
   figureHtml,
   fixed,
   groupBy,
-  hasMetric,
+  measured,
+  type FigureNote,
+  barLayout,
+  barTops,
+  type RefLine,
+  type Mark,
   hline,
   layout,
+  modelName,
   lines,
   missingNote,
   plotlyScript,
@@ -27,7 +33,8 @@ export {
   swept,
   withLines,
 } from './figures.js';
-export { type Cell, columnsOf, escapeHtml, formatNumber, frameHtml, medians, resultsFrame, rowsFrame } from './frames.js';
+export { type Cell, columnsOf, escapeHtml, frameHtml, medians, resultsFrame, rowsFrame } from './frames.js';
+export { columnFormat, type ColumnFormat, columnTitle, counted, csvNumber, isBytesField, sizeUnit } from './columns.js';
 export { addVector, promptIds, randomVector } from './inputs.js';
 export { allMetrics, type CompileContext, defaultMetrics, type Loaded, type Measure, type StepContext, type StepPause } from './measure.js';
 export { type AgentsStep, type AgentSystem, agentContext, agents } from './measures/agents.js';
@@ -54,8 +61,8 @@ export {
 } from './measures/streaming.js';
 export { inNotebook, type Progress, progress, show, showHtml, showMarkdown } from './notebook.js';
 export { type AddPlan, type EditPlan, type ExperimentPlan, type LoadPlan, type Plan, type PromptPlan, promptTokens, type Step, type SweepPoint } from './plan.js';
-export { allMeasures, figuresFor, findMeasure, measureNamed, measureNames, measuresWith, registerMeasure, settingsOf } from './registry.js';
-export { renderReport, type ReportInput } from './report.js';
+export { allMeasures, figureSet, figuresFor, findMeasure, measureNamed, measureNames, measuresWith, registerMeasure, settingsOf } from './registry.js';
+export { renderReport, type ReportInput, shortNames } from './report.js';
 export { checkResults, fileErrorReason, prepareOutDir, readResults, readRowLog, resultPaths, RowLog, rowsToCsv, writeFileAtomic, writeResultFiles, writeResultsJson } from './result-files.js';
 export type { Check, ExperimentResult, ResultRow, Results, Row, TimelineEntry } from './results.js';
 export { currentCommit } from './run-context.js';

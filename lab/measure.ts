@@ -7,7 +7,7 @@ import type { Paused } from '../runtime/breakpoint.js';
 import type { Model, Runtime } from '../runtime/runtime.js';
 import type { Session } from '../runtime/session.js';
 import type { ModelInfo, Placement } from '../runtime/types.js';
-import type { Figure } from './figures.js';
+import type { Figure, FigureNote } from './figures.js';
 import type { AddPlan, ExperimentPlan, LoadPlan, PromptPlan, Step, SweepPoint } from './plan.js';
 import type { ExperimentResult, ResultRow, Results } from './results.js';
 import type { Problem, Report, SettingSpecs, SettingsView } from './settings.js';
@@ -110,8 +110,8 @@ export interface Measure<S extends Step = Step> {
   run(step: S, c: StepContext): AsyncGenerator<StepPause, ResultRow | null, void>;
   /** After the experiment's last step: evidence computed from its rows. */
   summarize?(result: ExperimentResult): void;
-  /** Every figure a result of this measure has data for. */
-  figures(r: Results): Figure[];
+  /** Every figure a result of this measure has data for; `note` is told, in a line, why one is left out. */
+  figures(r: Results, note?: FigureNote): Figure[];
 }
 
 /** The metrics a plan keeps when the experiment does not say. */

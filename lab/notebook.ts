@@ -9,8 +9,8 @@
 import { createRequire } from 'node:module';
 import type { DataFrame } from 'danfojs-node';
 import { escapeHtml, frameHtml, isFrame, resultsFrame } from './frames.js';
-import { type Figure, figureHtml, plotlyScript } from './figures.js';
-import { figuresFor } from './registry.js';
+import { type Figure, figureHtml, figureTitle, plotlyScript } from './figures.js';
+import { figureSet } from './registry.js';
 import type { Results } from './results.js';
 
 /** The part of tslab's display API used here (tslab's `Display`). */
@@ -65,12 +65,6 @@ function isResults(v: unknown): v is Results {
   return typeof v === 'object' && v !== null && typeof (v as Results).benchmark === 'string' && Array.isArray((v as Results).rows);
 }
 
-function figureTitle(f: Figure): string {
-  const title = f.layout.title;
-  const text = typeof title === 'string' ? title : (title?.text ?? 'figure');
-  return text.replace(/<br>.*$/s, '');
-}
-
 /**
  * Shows a figure (or several), a DataFrame or a results object (its rows as a table, then its
  * figures) in the cell's output. Outside a notebook it prints the table, or the figures' titles.
@@ -82,7 +76,9 @@ export function show(value: Figure | readonly Figure[] | DataFrame | Results): v
     else console.log(value.toString());
   } else if (isResults(value)) {
     show(resultsFrame(value));
-    show(figuresFor(value));
+    const { figures, notes } = figureSet(value);
+    show(figures);
+    for (const n of notes) showHtml(`<p><em>${escapeHtml(n)}</em></p>`);
   } else {
     const figures = isFigure(value) ? [value] : (value as readonly Figure[]);
     for (const f of figures) {

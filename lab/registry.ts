@@ -3,7 +3,8 @@
 // checks and compiles experiments of it, the runner runs them, results files of it are checked against
 // its row fields and drawn with its figures.
 import { VramlabError } from '../runtime/errors.js';
-import type { Figure } from './figures.js';
+import type { Data } from 'plotly.js-dist-min';
+import { type Figure, figureTitle } from './figures.js';
 import type { Measure } from './measure.js';
 import { agents } from './measures/agents.js';
 import { batchDecode } from './measures/batch-decode.js';
@@ -53,9 +54,36 @@ export function allMeasures(): Measure[] {
   return [...measures.values()];
 }
 
-/** Every figure a result has data for: its measure's; none for results of other benchmarks (correctness). */
+/** The values a trace draws: y, or x for horizontal bars, or z for a heatmap. */
+function traceValues(t: Data): unknown[] {
+  const d = t as { x?: unknown; y?: unknown; z?: unknown; orientation?: string };
+  const v = d.z ?? (d.orientation === 'h' ? d.x : d.y);
+  return Array.isArray(v) ? (v.flat(2) as unknown[]) : [];
+}
+
+/** True for a trace with nothing to see: no values, or every value 0 or missing. */
+function emptyTrace(t: Data): boolean {
+  return traceValues(t).every((v) => v === null || v === undefined || v === 0);
+}
+
+/**
+ * The figures a result has data for (its measure's; none for other benchmarks, correctness) with
+ * their traces that draw nothing left out, and a line for each figure left out saying why.
+ */
+export function figureSet(r: Results): { figures: Figure[]; notes: string[] } {
+  const notes: string[] = [];
+  const figures: Figure[] = [];
+  for (const f of measures.get(r.benchmark)?.figures(r, (line) => notes.push(line)) ?? []) {
+    const data = f.data.filter((t) => !emptyTrace(t));
+    if (data.length > 0) figures.push({ ...f, data });
+    else notes.push(`${figureTitle(f)}: not drawn: every value is 0 or missing`);
+  }
+  return { figures, notes };
+}
+
+/** Every figure a result has data for (figureSet's figures). */
 export function figuresFor(r: Results): Figure[] {
-  return measures.get(r.benchmark)?.figures(r) ?? [];
+  return figureSet(r).figures;
 }
 
 /** Every setting an experiment of `m` takes, by name: `measure`, those of every experiment, then its own. */

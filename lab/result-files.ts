@@ -11,16 +11,17 @@
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { VramlabError } from '../runtime/errors.js';
+import { csvNumber } from './columns.js';
 import { findMeasure } from './registry.js';
 import type { ResultRow, Results, Row } from './results.js';
 
 function csvCell(v: number | string | boolean | null | undefined): string {
   if (v === null || v === undefined) return '';
-  const s = String(v);
+  const s = typeof v === 'number' ? csvNumber(v) : String(v);
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** Rows as CSV text with a header line (RFC 4180 quoting; null cells are empty). */
+/** Rows as CSV text with a header line (RFC 4180 quoting; numbers at 6 significant digits; null cells are empty). */
 export function rowsToCsv(rows: readonly ResultRow[]): string {
   const columns: string[] = [];
   for (const r of rows) for (const k of Object.keys(r)) if (!columns.includes(k)) columns.push(k);

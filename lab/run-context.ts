@@ -102,9 +102,14 @@ export class ExperimentRun {
     return this.#loaded?.model.info() ?? null;
   }
 
-  /** A row: the step's parameters, run_id, the plan's metrics (null where not measured) and the status. */
+  /**
+   * A row: the step's parameters, run_id, the plan's metrics (null where not measured) and the status.
+   * A budget_bytes of null (no budget: the device's memory) is written as the budget of the runtime the
+   * step ran on, so that the column says what the step had.
+   */
   row(params: ResultRow, runId: number | null, metrics: ResultRow, status = 'ok'): ResultRow {
     const row: ResultRow = { ...params, run_id: runId };
+    if ('budget_bytes' in row && row['budget_bytes'] === null) row['budget_bytes'] = (this.#loaded?.rt ?? this.#deviceRt)?.memory().budget ?? null;
     for (const m of this.plan.metrics) row[m] = metrics[m] ?? null;
     row['status'] = status;
     return row;

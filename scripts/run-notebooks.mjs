@@ -39,7 +39,7 @@ function nbconvert(args, what) {
   if (r.status !== 0) {
     const log = `${r.stderr}`.trim().split('\n');
     if (log.some((l) => l.includes('No such kernel named tslab')))
-      fail(`${what}: the tslab kernel is not registered: run npx tslab install --python=python3`);
+      fail(`${what}: the tslab kernel is not registered: run npx tslab install --python="$(sed -n '1s/^#! *//p' "$(command -v jupyter)")" (README.md, Notebooks)`);
     fail(`${what}: nbconvert failed (status ${r.status}): ${log.slice(-3).join(' | ')}`);
   }
 }

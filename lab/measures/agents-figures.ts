@@ -3,7 +3,9 @@
 // agents, and a timeline of one run of the shared system: which agents reason, act (resident, or paged
 // out) and reflect when.
 import type { Data } from 'plotly.js-dist-min';
-import { color, type Figure, groupBy, hasMetric, layout, lines } from '../figures.js';
+import { columnTitle } from '../columns.js';
+import { color, type Figure, type FigureNote, groupBy, layout, lines, measured } from '../figures.js';
+import { integerTicks } from '../placement.js';
 import type { Results, Row } from '../results.js';
 
 const SYSTEMS = ['shared', 'keep-alive', 'serverless'];
@@ -28,7 +30,7 @@ function oomMarks(rows: readonly Row[], y: number): Data[] {
 
 const agentsAxis = (rows: readonly Row[]) => {
   const xs = [...new Set(rows.map((r) => Number(r['agents'])))].sort((a, b) => a - b);
-  return { title: { text: 'agents' }, type: 'log' as const, tickvals: xs, ticktext: xs.map(String) };
+  return { title: { text: columnTitle('agents') }, type: 'log' as const, tickvals: xs, ticktext: xs.map(String) };
 };
 
 /** Reason and reflect P99 latency against agents, per system (log scales), OOM points marked. */
@@ -49,7 +51,7 @@ export function latencyFigure(r: Results): Figure {
     data,
     layout: layout('P99 step latency against agents (x: out of memory)', r, {
       xaxis: agentsAxis(r.rows),
-      yaxis: { title: { text: 'ms (P99 of the steps)' }, type: 'log' },
+      yaxis: { title: { text: `${columnTitle('reason_p99_ms')}, ${columnTitle('reflect_p99_ms')}` }, type: 'log' },
     }),
   };
 }
@@ -63,7 +65,7 @@ export function throughputFigure(r: Results): Figure {
   data.push(...oomMarks(r.rows, ys.length > 0 ? Math.min(...ys) / 2 : 1));
   return {
     data,
-    layout: layout('Tokens per second against agents', r, { xaxis: agentsAxis(r.rows), yaxis: { title: { text: 'generated tokens / s' }, type: 'log' } }),
+    layout: layout('Tokens per second against agents', r, { xaxis: agentsAxis(r.rows), yaxis: { title: { text: columnTitle('tokens_per_s') }, type: 'log' } }),
   };
 }
 
@@ -105,16 +107,16 @@ export function timelineFigure(r: Results): Figure | null {
       barmode: 'overlay',
       bargap: 0.15,
       xaxis: { title: { text: 'ms since the run started' } },
-      yaxis: { title: { text: 'agent' }, autorange: 'reversed' },
+      yaxis: { title: { text: 'agent' }, autorange: 'reversed', ...integerTicks(Array.from({ length: t.agents }, (_, k) => k)) },
       height: Math.min(900, 240 + 6 * t.agents),
     }),
   };
 }
 
-export function agentsFigures(r: Results): Figure[] {
+export function agentsFigures(r: Results, note?: FigureNote): Figure[] {
   const out: Figure[] = [];
-  if (hasMetric(r, 'reason_p99_ms')) out.push(latencyFigure(r));
-  if (hasMetric(r, 'tokens_per_s')) out.push(throughputFigure(r));
+  if (measured(r, 'reason_p99_ms', 'P99 step latency against agents', note)) out.push(latencyFigure(r));
+  if (measured(r, 'tokens_per_s', 'Tokens per second against agents', note)) out.push(throughputFigure(r));
   const timeline = timelineFigure(r);
   if (timeline) out.push(timeline);
   return out;

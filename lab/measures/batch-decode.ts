@@ -6,7 +6,8 @@
 import { sessionPrompt } from '../inputs.js';
 import type { Measure } from '../measure.js';
 import type { Data } from 'plotly.js-dist-min';
-import { bars, type Figure, fixed, hasMetric, layout, lines } from '../figures.js';
+import { columnTitle } from '../columns.js';
+import { barLayout, bars, barTops, type Figure, fixed, groupBy, layout, lines, measured, points, runsNote } from '../figures.js';
 import { type LoadPlan, type PromptPlan, promptTokens, type Step } from '../plan.js';
 import type { ResultRow, Results } from '../results.js';
 import { MODEL_SETTINGS } from '../settings.js';
@@ -28,20 +29,26 @@ export function batchFigure(r: Results): Figure {
   return {
     data,
     layout: layout('Batched decode step against batch size, beside its HBM floor', r, {
-      xaxis: { title: { text: 'batch (sessions per step)' }, type: 'log', tickvals: xs, ticktext: xs.map(String) },
-      yaxis: { title: { text: 'ms per step' }, rangemode: 'tozero' },
+      xaxis: { title: { text: columnTitle('batch') }, type: 'log', tickvals: xs, ticktext: xs.map(String) },
+      yaxis: { title: { text: `${columnTitle('step_ms')}, ${columnTitle('floor_ms')}` }, rangemode: 'tozero' },
     }),
   };
 }
 
 /** How far above its floor each batch runs. */
 export function floorRatioFigure(r: Results): Figure {
-  const ps = r.rows
-    .filter((row) => typeof row['x_floor'] === 'number')
-    .map((row) => ({ name: `batch ${String(row['batch'])}`, median: row['x_floor'] as number, min: row['x_floor'] as number, max: row['x_floor'] as number, runs: 1 }));
+  // One bar per batch size at the median of its runs (a category axis of the sizes, in order).
+  const rows = [...r.rows].sort((a, b) => Number(a['batch']) - Number(b['batch']));
+  const ps = points(groupBy(rows, (row) => String(row['batch'])), 'x_floor').points;
+  const placed = barLayout(barTops(ps, (p) => `${fixed(p.median, 2)}x`));
   return {
-    data: [bars('step / floor', ps, (p) => `${fixed(p.median, 2)}x`)],
-    layout: layout('Batched decode step over its HBM floor', r, { xaxis: { title: { text: 'batch' } }, yaxis: { title: { text: 'x the floor' }, rangemode: 'tozero' }, showlegend: false }),
+    data: [bars('step / floor', ps)],
+    layout: layout('Batched decode step over its HBM floor', r, {
+      annotations: placed.annotations,
+      xaxis: { title: { text: columnTitle('batch') }, type: 'category' },
+      yaxis: { title: { text: columnTitle('x_floor') }, range: placed.range },
+      showlegend: false,
+    }, [runsNote(ps)]),
   };
 }
 
@@ -123,7 +130,8 @@ export const batchDecode: Measure<BatchDecodeStep> = {
     };
   },
 
-  figures(r) {
-    return hasMetric(r, 'step_ms') ? [batchFigure(r), ...(hasMetric(r, 'x_floor') ? [floorRatioFigure(r)] : [])] : [];
+  figures(r, note) {
+    if (!measured(r, 'step_ms', 'Batched decode step against batch size', note)) return [];
+    return [batchFigure(r), ...(measured(r, 'x_floor', 'Batched decode step over its HBM floor', note, 'no device-to-device bandwidth was probed') ? [floorRatioFigure(r)] : [])];
   },
 };

@@ -16,7 +16,8 @@
 import { argmax, type Logits } from '../../runtime/logits.js';
 import type { Placement } from '../../runtime/types.js';
 import { applyEdit, describeEdit, editPlan, expectLogits, expectPaused, steerOf } from '../edits.js';
-import { type Figure, hasMetric, layout, lines, missingNote, rowLabel, runsNote, swept } from '../figures.js';
+import { columnTitle } from '../columns.js';
+import { type Figure, layout, measured, lines, missingNote, rowLabel, runsNote, swept } from '../figures.js';
 import { promptIds } from '../inputs.js';
 import type { Measure } from '../measure.js';
 import { type EditPlan, type LoadPlan, type PromptPlan, promptTokens, type Step } from '../plan.js';
@@ -49,7 +50,7 @@ function lengthMismatch(replace: number | null, prompt: number | null): [string,
  */
 export function resumeFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS);
-  const { data, ps, missing } = lines(r.rows, (row) => rowLabel(row, String(row['baseline']), fields), 'layer', 'resume_ms', 'ms');
+  const { data, ps, missing, xaxis } = lines(r.rows, (row) => rowLabel(row, String(row['baseline']), fields), 'layer', 'resume_ms', 'ms');
   const pause = r.pause_overhead_ms;
   const gap = r.pause_gap_ms;
   const positive = ps.map((p) => p.median).filter((m) => m > 0);
@@ -57,8 +58,8 @@ export function resumeFigure(r: Results): Figure {
   return {
     data,
     layout: layout('Resume latency against breakpoint depth', r, {
-      xaxis: { title: { text: 'breakpoint after layer' } },
-      yaxis: log ? { title: { text: 'resume latency (ms, log scale)' }, type: 'log' } : { title: { text: 'resume latency (ms)' }, rangemode: 'tozero' },
+      xaxis,
+      yaxis: log ? { title: { text: `${columnTitle('resume_ms')}, log scale` }, type: 'log' } : { title: { text: columnTitle('resume_ms') }, rangemode: 'tozero' },
     }, [typeof pause === 'number' ? `pause overhead ${pause.toFixed(3)} ms` : '', typeof gap === 'number' ? `device gap per pause ${gap.toFixed(3)} ms` : '', runsNote(ps), missingNote(missing)]),
   };
 }
@@ -164,8 +165,8 @@ export const breakpoints: Measure<BreakpointStep> = {
     if (summary) Object.assign(result, summary);
   },
 
-  figures(r) {
-    return hasMetric(r, 'resume_ms') ? [resumeFigure(r)] : [];
+  figures(r, note) {
+    return measured(r, 'resume_ms', 'Resume latency against breakpoint depth', note) ? [resumeFigure(r)] : [];
   },
 };
 

@@ -1,7 +1,8 @@
 // copy-bandwidth.ts: the copy_bandwidth measure (seed 000): host-to-device copies of `size` bytes
 // from pinned or pageable host memory, `copies` timed per run: the link every streaming result is
 // read against.
-import { type Figure, hasMetric, layout, lines, missingNote, rowLabel, runsNote, swept } from '../figures.js';
+import { columnTitle } from '../columns.js';
+import { type Figure, layout, measured, lines, missingNote, rowLabel, runsNote, swept } from '../figures.js';
 import type { Measure } from '../measure.js';
 import type { Step } from '../plan.js';
 import type { Results } from '../results.js';
@@ -25,8 +26,8 @@ export function copyBandwidthFigure(r: Results): Figure {
   return {
     data,
     layout: layout('Host-to-device copy bandwidth', r, {
-      xaxis: { title: { text: 'copy size (MB)' }, type: 'log' },
-      yaxis: { title: { text: 'GB/s' }, rangemode: 'tozero' },
+      xaxis: { title: { text: columnTitle('bytes', 'MB') }, type: 'log' },
+      yaxis: { title: { text: columnTitle('bandwidth_gbps') }, rangemode: 'tozero' },
     }, [runsNote(ps), missingNote(missing)]),
   };
 }
@@ -58,7 +59,7 @@ export const copyBandwidth: Measure<CopyStep> = {
     return { bandwidth_gbps: await rt.copyBandwidth({ bytes: s.bytes, pinned: s.baseline === 'pinned', reps: s.copies }) };
   },
 
-  figures(r) {
-    return hasMetric(r, 'bandwidth_gbps') ? [copyBandwidthFigure(r)] : [];
+  figures(r, note) {
+    return measured(r, 'bandwidth_gbps', 'Host-to-device copy bandwidth', note) ? [copyBandwidthFigure(r)] : [];
   },
 };

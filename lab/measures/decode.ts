@@ -7,7 +7,8 @@
 import type { Logits } from '../../runtime/logits.js';
 import type { Session } from '../../runtime/session.js';
 import type { Placement } from '../../runtime/types.js';
-import { bars, barLabel, type Figure, fixed, groupBy, hasMetric, hline, layout, lines, missingNote, points, rowLabel, runsNote, swept, withLines } from '../figures.js';
+import { columnTitle, sizeUnit } from '../columns.js';
+import { barLabel, barLayout, bars, barTops, type Figure, fixed, groupBy, hline, layout, lines, measured, missingNote, points, rowLabel, runsNote, swept } from '../figures.js';
 import { promptIds } from '../inputs.js';
 import type { Measure } from '../measure.js';
 import { type LoadPlan, type PromptPlan, promptTokens, type Step } from '../plan.js';
@@ -104,23 +105,28 @@ export function decodeFigure(r: Results): Figure {
   if (fields.includes('sessions')) {
     // The KV pool grows with the sessions: it is not a parameter of its own there.
     const others = fields.filter((f) => f !== 'sessions' && f !== 'kv_pool_tokens');
-    const { data, ps, missing } = lines(r.rows, (row) => rowLabel(row, String(row['baseline']), others), 'sessions', 'per_token_ms', 'ms');
+    const { data, ps, missing, xaxis } = lines(r.rows, (row) => rowLabel(row, String(row['baseline']), others), 'sessions', 'per_token_ms', 'ms');
     return {
       data,
       layout: layout('Decode latency per token against sessions sharing the weights', r, {
-        xaxis: { title: { text: 'sessions' } },
-        yaxis: { title: { text: 'ms per token' }, rangemode: 'tozero' },
+        xaxis,
+        yaxis: { title: { text: columnTitle('per_token_ms') }, rangemode: 'tozero' },
       }, [runsNote(ps), missingNote(missing)]),
     };
   }
   const { points: ps, missing } = points(groupBy(r.rows, (row) => barLabel(row, String(row['baseline']), fields)), 'per_token_ms');
   const floor = r.hbm_floor_ms ?? null;
+  const placed = barLayout(
+    barTops(ps, (p) => (floor ? `${fixed(p.median, 2)} ms (${fixed(p.median / floor, 2)}x floor)` : `${fixed(p.median, 2)} ms`)),
+    floor ? [hline(floor, `HBM floor ${fixed(floor, 2)} ms`, '#444')] : [],
+  );
   return {
-    data: [bars('per-token latency', ps, (p) => (floor ? `${fixed(p.median, 2)} ms (${fixed(p.median / floor, 2)}x floor)` : `${fixed(p.median, 2)} ms`))],
+    data: [bars('per-token latency', ps)],
     layout: layout('Decode latency per token', r, {
-      ...(floor ? withLines([hline(floor, `HBM floor ${fixed(floor, 2)} ms`, '#444')]) : {}),
-      xaxis: { title: { text: 'system' } },
-      yaxis: { title: { text: 'ms per token' }, range: [0, Math.max(...ps.map((p) => p.max), floor ?? 0) * 1.2] },
+      shapes: placed.shapes,
+      annotations: placed.annotations,
+      xaxis: { title: { text: columnTitle('baseline') } },
+      yaxis: { title: { text: columnTitle('per_token_ms') }, range: placed.range },
       showlegend: false,
     }, [runsNote(ps), missingNote(missing)]),
   };
@@ -130,14 +136,17 @@ export function decodeFigure(r: Results): Figure {
 export function bytesPerTokenFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS);
   const { points: ps, missing } = points(groupBy(r.rows, (row) => barLabel(row, String(row['baseline']), fields)), 'h2d_bytes_per_token');
-  const mb = ps.map((p) => ({ ...p, median: p.median / 1e6, min: p.min / 1e6, max: p.max / 1e6 }));
+  const { unit, scale } = sizeUnit(Math.max(...ps.map((p) => p.max)));
+  const scaled = ps.map((p) => ({ ...p, median: p.median / scale, min: p.min / scale, max: p.max / scale }));
+  const placed = barLayout(barTops(scaled, (p) => `${fixed(p.median, 3)} ${unit}`));
   return {
-    data: [bars('bytes per token', mb, (p) => `${fixed(p.median, 3)} MB`)],
+    data: [bars('bytes per token', scaled)],
     layout: layout('Host-to-device bytes per decoded token', r, {
-      xaxis: { title: { text: 'system' } },
-      yaxis: { title: { text: 'MB per token' }, rangemode: 'tozero' },
+      annotations: placed.annotations,
+      xaxis: { title: { text: columnTitle('baseline') } },
+      yaxis: { title: { text: columnTitle('h2d_bytes_per_token', unit) }, range: placed.range },
       showlegend: false,
-    }, [runsNote(mb), missingNote(missing)]),
+    }, [runsNote(scaled), missingNote(missing)]),
   };
 }
 
@@ -201,7 +210,10 @@ export const decode: Measure<DecodeStep> = {
     };
   },
 
-  figures(r) {
-    return [...(hasMetric(r, 'per_token_ms') ? [decodeFigure(r)] : []), ...(hasMetric(r, 'h2d_bytes_per_token') ? [bytesPerTokenFigure(r)] : [])];
+  figures(r, note) {
+    return [
+      ...(measured(r, 'per_token_ms', 'Decode latency per token', note) ? [decodeFigure(r)] : []),
+      ...(measured(r, 'h2d_bytes_per_token', 'Host-to-device bytes per decoded token', note, 'the weights and the KV cache stay on the device') ? [bytesPerTokenFigure(r)] : []),
+    ];
   },
 };

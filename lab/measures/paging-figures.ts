@@ -3,7 +3,9 @@
 // shaded between them), the same over the time of one run, the bytes moved and the wall time of each
 // policy, and a per-session residency timeline (session x time: its blocks on the device or on host).
 import type { Data } from 'plotly.js-dist-min';
-import { bars, type Figure, fixed, groupBy, hasMetric, hline, layout, missingNote, points, rowLabel, runsNote, swept, withLines } from '../figures.js';
+import { columnTitle } from '../columns.js';
+import { barLayout, bars, barTops, type Figure, type FigureNote, fixed, groupBy, hline, layout, measured, missingNote, type Point, points, rowLabel, runsNote, swept, withLines } from '../figures.js';
+import { integerTicks } from '../placement.js';
 import type { Results, Row } from '../results.js';
 import { median } from '../stats.js';
 
@@ -49,7 +51,7 @@ export function demandFigure(r: Results): Figure | null {
     data,
     layout: layout('Memory oversubscription: logical demand against physical VRAM (shaded: paged to host)', r, {
       ...withLines(budgetLine(r)),
-      xaxis: { title: { text: 'sessions' }, tickmode: x.length <= 12 ? 'array' : 'auto', tickvals: x.length <= 12 ? x : undefined },
+      xaxis: { title: { text: columnTitle('sessions') }, ...integerTicks(x) },
       yaxis: { title: { text: 'GB' }, rangemode: 'tozero' },
     }),
   };
@@ -81,18 +83,27 @@ export function memoryTimeFigure(r: Results): Figure | null {
   };
 }
 
-/** Bytes paged out and in per policy, stacked. */
+/** Bytes paged out and in per policy, stacked; one label per stack above it. */
 export function bytesMovedFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS);
   const groups = groupBy(r.rows, (row) => rowLabel(row, String(row['policy']), fields));
-  const data: Data[] = (['paged_out_bytes', 'paged_in_bytes'] as const).map((metric, i) => {
-    const ps = points(groups, metric).points.map((p) => ({ ...p, median: p.median / GB, min: p.min / GB, max: p.max / GB }));
-    return { ...bars(metric === 'paged_out_bytes' ? 'paged out (device to host)' : 'paged in (host to device)', ps, (p) => `${fixed(p.median, 2)} GB`), marker: { color: i === 0 ? '#ff7f0e' : '#1f77b4' } };
-  });
+  const [out, into] = (['paged_out_bytes', 'paged_in_bytes'] as const).map((metric) => points(groups, metric).points.map((p) => ({ ...p, median: p.median / GB, min: p.min / GB, max: p.max / GB })));
+  const data: Data[] = [
+    { ...bars('paged out (device to host)', out as Point[]), marker: { color: '#ff7f0e' } },
+    { ...bars('paged in (host to device)', into as Point[]), marker: { color: '#1f77b4' } },
+  ];
+  const inOf = new Map((into as Point[]).map((p) => [p.name, p.median]));
+  const tops = (out as Point[]).map((p) => ({ x: p.name, top: p.median + (inOf.get(p.name) ?? 0), label: `${fixed(p.median, 2)} GB out, ${fixed(inOf.get(p.name) ?? 0, 2)} GB in` }));
+  const placed = barLayout(tops);
   const { missing } = points(groups, 'paged_out_bytes');
   return {
     data,
-    layout: layout('KV bytes moved per paging policy', r, { barmode: 'stack', xaxis: { title: { text: 'policy' } }, yaxis: { title: { text: 'GB' }, rangemode: 'tozero' } }, [missingNote(missing)]),
+    layout: layout('KV bytes moved per paging policy', r, {
+      barmode: 'stack',
+      annotations: placed.annotations,
+      xaxis: { title: { text: columnTitle('policy') } },
+      yaxis: { title: { text: `${columnTitle('paged_out_bytes')} + ${columnTitle('paged_in_bytes', 'GB')}` }, range: placed.range },
+    }, [missingNote(missing)]),
   };
 }
 
@@ -100,15 +111,12 @@ export function bytesMovedFigure(r: Results): Figure {
 export function wallFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS);
   const groups = groupBy(r.rows, (row) => rowLabel(row, String(row['policy']), fields, '<br>'));
-  const { points: ps, missing } = points(groups, 'wall_ms');
-  const bound = new Map([...groups].map(([name, rows]) => [name, points(new Map([[name, rows]]), 'bound_ms').points[0]?.median ?? null]));
-  const compute = new Map([...groups].map(([name, rows]) => [name, points(new Map([[name, rows]]), 'compute_only_ms').points[0]?.median ?? null]));
-  const data: Data[] = [
-    bars('wall time', ps, (p) => {
-      const b = bound.get(p.name);
-      return b ? `${fixed(p.median / 1e3, 2)} s (${fixed(p.median / b, 2)}x bound)` : `${fixed(p.median / 1e3, 2)} s`;
-    }),
-  ];
+  const medianOf = (metric: string) => new Map([...groups].map(([name, rows]) => [name, points(new Map([[name, rows]]), metric).points[0]?.median ?? null]));
+  const seconds = (m: Map<string, number | null>) => new Map([...m].map(([k, v]) => [k, v === null ? null : v / 1e3]));
+  const { points: ms, missing } = points(groups, 'wall_ms');
+  const ps = ms.map((p) => ({ ...p, median: p.median / 1e3, min: p.min / 1e3, max: p.max / 1e3 }));
+  const bound = seconds(medianOf('bound_ms'));
+  const compute = seconds(medianOf('compute_only_ms'));
   const marks = (name: string, of: Map<string, number | null>, symbol: string, colour: string): Data => ({
     type: 'scatter',
     mode: 'markers',
@@ -117,10 +125,27 @@ export function wallFigure(r: Results): Figure {
     y: ps.filter((p) => of.get(p.name) !== null).map((p) => of.get(p.name) as number),
     marker: { symbol: symbol as 'diamond-open', size: 14, color: colour },
   });
-  data.push(marks('compute only (everything resident, full card)', compute, 'line-ew-open', '#2ca02c'), marks('bound: max(compute, bytes moved / pinned both-ways bandwidth)', bound, 'diamond-open', '#444'));
+  const markAt = (of: Map<string, number | null>) => ps.flatMap((p) => (of.get(p.name) == null ? [] : [{ x: p.name, y: of.get(p.name) as number, sizePx: 14 }]));
+  const placed = barLayout(
+    barTops(ps, (p) => {
+      const b = bound.get(p.name);
+      return b ? `${fixed(p.median, 2)} s (${fixed(p.median / b, 2)}x bound)` : `${fixed(p.median, 2)} s`;
+    }),
+    [],
+    [...markAt(compute), ...markAt(bound)],
+  );
+  const data: Data[] = [
+    bars('wall time', ps),
+    marks('compute only (everything resident, full card)', compute, 'line-ew-open', '#2ca02c'),
+    marks('bound: max(compute, bytes moved / pinned both-ways bandwidth)', bound, 'diamond-open', '#444'),
+  ];
   return {
     data,
-    layout: layout('Wall time per paging policy', r, { xaxis: { title: { text: 'policy' } }, yaxis: { title: { text: 'ms' }, rangemode: 'tozero' } }, [runsNote(ps), missingNote(missing)]),
+    layout: layout('Wall time per paging policy', r, {
+      annotations: placed.annotations,
+      xaxis: { title: { text: columnTitle('policy') } },
+      yaxis: { title: { text: 'wall (s)' }, range: placed.range },
+    }, [runsNote(ps), missingNote(missing)]),
   };
 }
 
@@ -162,13 +187,13 @@ export function residencyFigure(r: Results): Figure | null {
     ],
     layout: layout(`Where each session's KV lives over the run (${policy}, ${t.sessions} sessions)`, r, {
       xaxis: { title: { text: 'ms since the first paging record' } },
-      yaxis: { title: { text: 'session' }, autorange: 'reversed' },
+      yaxis: { title: { text: 'session' }, autorange: 'reversed', ...integerTicks(Array.from({ length: t.sessions }, (_, k) => k)) },
       showlegend: false,
     }),
   };
 }
 
-export function pagingFigures(r: Results): Figure[] {
+export function pagingFigures(r: Results, note?: FigureNote): Figure[] {
   const out: Figure[] = [];
   if (swept(r.rows, ['sessions']).length > 0) {
     const demand = demandFigure(r);
@@ -176,8 +201,8 @@ export function pagingFigures(r: Results): Figure[] {
   }
   const time = memoryTimeFigure(r);
   if (time) out.push(time);
-  if (hasMetric(r, 'paged_out_bytes')) out.push(bytesMovedFigure(r));
-  if (hasMetric(r, 'wall_ms')) out.push(wallFigure(r));
+  if (measured(r, 'paged_out_bytes', 'KV bytes moved per paging policy', note, 'the KV pool held every session')) out.push(bytesMovedFigure(r));
+  if (measured(r, 'wall_ms', 'Wall time per paging policy', note)) out.push(wallFigure(r));
   const residency = residencyFigure(r);
   if (residency) out.push(residency);
   return out;

@@ -6,7 +6,8 @@ import { argmax, type Logits } from '../../runtime/logits.js';
 import type { Model } from '../../runtime/runtime.js';
 import type { Placement, Steer } from '../../runtime/types.js';
 import { applyEdit, describeEdit, editPlan, expectLogits, expectPaused, steerOf } from '../edits.js';
-import { type Figure, hasMetric, layout, lines, missingNote, rowLabel, runsNote, swept } from '../figures.js';
+import { columnTitle } from '../columns.js';
+import { type Figure, layout, measured, lines, missingNote, rowLabel, runsNote, swept } from '../figures.js';
 import { promptIds } from '../inputs.js';
 import type { Measure } from '../measure.js';
 import { type EditPlan, type LoadPlan, type PromptPlan, promptTokens, type Step } from '../plan.js';
@@ -56,14 +57,14 @@ async function generate(model: Model, ids: number[], newTokens: number, steer: S
 export function steeringFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS).filter((f) => f !== 'edit');
   const byScale = swept(r.rows, ['scale']).length > 0;
-  const { data, ps, missing } = byScale
+  const { data, ps, missing, xaxis } = byScale
     ? lines(r.rows, (row) => rowLabel(row, `layer ${String(row['layer'])}`, fields), 'scale', 'output_change', '')
     : lines(r.rows, (row) => rowLabel(row, String(row['edit'] ?? 'edit'), fields), 'layer', 'output_change', '');
   return {
     data,
     layout: layout(`Output change against the steering ${byScale ? 'scale' : 'layer'}`, r, {
-      xaxis: { title: { text: byScale ? 'scale of the layer output' : 'steered layer' } },
-      yaxis: { title: { text: 'output change (relative, logits)' }, rangemode: 'tozero' },
+      xaxis,
+      yaxis: { title: { text: columnTitle('output_change') }, rangemode: 'tozero' },
     }, [runsNote(ps), missingNote(missing)]),
   };
 }
@@ -126,7 +127,7 @@ export const steering: Measure<SteerStep> = {
     };
   },
 
-  figures(r) {
-    return hasMetric(r, 'output_change') ? [steeringFigure(r)] : [];
+  figures(r, note) {
+    return measured(r, 'output_change', 'Output change against the steering edit', note, 'the edit changed no logit') ? [steeringFigure(r)] : [];
   },
 };

@@ -9,7 +9,8 @@ import { VramlabError } from '../../runtime/errors.js';
 import type { Logits } from '../../runtime/logits.js';
 import type { Session } from '../../runtime/session.js';
 import type { MemoryInfo, Placement, StepStats } from '../../runtime/types.js';
-import { bars, barLabel, type Figure, fixed, groupBy, hasMetric, hline, layout, missingNote, points, runsNote, swept, withLines } from '../figures.js';
+import { columnTitle } from '../columns.js';
+import { barLabel, barLayout, bars, barTops, type Figure, fixed, groupBy, hline, layout, measured, missingNote, points, runsNote, swept } from '../figures.js';
 import { promptIds } from '../inputs.js';
 import type { Measure } from '../measure.js';
 import { type LoadPlan, type PromptPlan, promptTokens, type Step } from '../plan.js';
@@ -69,12 +70,14 @@ export function bandwidthFigure(r: Results): Figure {
   const refs = [];
   if (pinned !== null) refs.push(hline(pinned, `pinned H2D ${fixed(pinned)} GB/s`, '#444'));
   if (typeof r.pageable_h2d_gbps === 'number') refs.push(hline(r.pageable_h2d_gbps, `pageable H2D ${fixed(r.pageable_h2d_gbps)} GB/s`, '#999'));
+  const placed = barLayout(barTops(ps, (p) => `${fixed(p.median)} GB/s${pinned ? ` (${fixed((100 * p.median) / pinned, 0)}% of pinned)` : ''}`), refs);
   return {
-    data: [bars('effective bandwidth', ps, (p) => `${fixed(p.median)} GB/s${pinned ? ` (${fixed((100 * p.median) / pinned, 0)}% of pinned)` : ''}`)],
+    data: [bars('effective bandwidth', ps)],
     layout: layout('Effective bandwidth per placement', r, {
-      ...withLines(refs),
-      xaxis: { title: { text: 'placement' } },
-      yaxis: { title: { text: 'GB/s' }, range: [0, Math.max(...refs.map((l) => l.shape.y0 as number), ...ps.map((p) => p.max)) * 1.2] },
+      shapes: placed.shapes,
+      annotations: placed.annotations,
+      xaxis: { title: { text: columnTitle('placement') } },
+      yaxis: { title: { text: columnTitle('effective_bandwidth_gbps') }, range: placed.range },
       showlegend: false,
     }, [runsNote(ps), missingNote(missing)]),
   };
@@ -143,12 +146,14 @@ export function vramFigure(r: Results): Figure {
   if (budgetBytes !== null) refs.push(hline((budgetBytes / 1e9) * scale, `budget ${fixed((budgetBytes / 1e9) * scale)} ${unit}`, '#d62728'));
   const ref = r.resident_reference;
   if (typeof ref?.peak_vram_gb === 'number') refs.push(hline(ref.peak_vram_gb * scale, `resident, no budget: ${fixed(ref.peak_vram_gb * scale)} ${unit}`, '#444'));
+  const placed = barLayout(barTops(ps, (p) => `${fixed(p.median, 2)} ${unit}`), refs);
   return {
-    data: [{ ...bars('peak VRAM', ps, (p) => `${fixed(p.median, 2)} ${unit}`), marker: { color: '#2ca02c' } }],
+    data: [{ ...bars('peak VRAM', ps), marker: { color: '#2ca02c' } }],
     layout: layout('Peak VRAM per placement', r, {
-      ...withLines(refs),
-      xaxis: { title: { text: 'placement' } },
-      yaxis: { title: { text: unit }, range: [0, Math.max(...ps.map((p) => p.max), ...refs.map((l) => l.shape.y0 as number)) * 1.15] },
+      shapes: placed.shapes,
+      annotations: placed.annotations,
+      xaxis: { title: { text: columnTitle('placement') } },
+      yaxis: { title: { text: columnTitle('peak_vram_gb', unit) }, range: placed.range },
       showlegend: false,
     }, [runsNote(ps), missingNote(missing)]),
   };
@@ -246,7 +251,11 @@ export const streaming: Measure<StreamingStep> = {
     };
   },
 
-  figures(r) {
-    return [...(hasMetric(r, 'effective_bandwidth_gbps') ? [bandwidthFigure(r)] : []), ...copyingPlacements(r).map((p) => timelineFigure(r, p)), ...(hasMetric(r, 'peak_vram_gb') ? [vramFigure(r)] : [])];
+  figures(r, note) {
+    return [
+      ...(measured(r, 'effective_bandwidth_gbps', 'Effective bandwidth per placement', note, 'no placement copied weights') ? [bandwidthFigure(r)] : []),
+      ...copyingPlacements(r).map((p) => timelineFigure(r, p)),
+      ...(measured(r, 'peak_vram_gb', 'Peak VRAM per placement', note) ? [vramFigure(r)] : []),
+    ];
   },
 };

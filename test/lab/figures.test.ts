@@ -86,13 +86,13 @@ describe('streaming figures (measured on the CPU backend)', () => {
   it('peak VRAM: one bar per placement, each under the budget line, in MB for a budget under 1 GB', () => {
     const f = vramFigure(streaming);
     const [bars] = traces(f);
-    expect(f.layout.yaxis!.title).toEqual({ text: 'MB' });
+    expect(f.layout.yaxis!.title).toEqual({ text: 'peak VRAM (MB)' });
     expect(bars!.y).toEqual(streaming.rows.map((r) => (r['peak_vram_gb'] as number) * 1e3));
     const budget = f.layout.shapes![0]!.y0 as number;
     expect(budget).toBe((streaming['budget_bytes'] as number) / 1e6);
     for (const y of bars!.y as number[]) expect(y).toBeLessThanOrEqual(budget);
     const h100 = vramFigure({ ...streaming, budget_bytes: 12e9, resident_reference: { peak_vram_gb: 35.5 } });
-    expect(h100.layout.yaxis!.title).toEqual({ text: 'GB' });
+    expect(h100.layout.yaxis!.title).toEqual({ text: 'peak VRAM (GB)' });
     expect(h100.layout.shapes!.map((s) => s.y0)).toEqual([12, 35.5]);
   });
 
@@ -128,7 +128,9 @@ describe('decode figure (bench/results/decode.json, measured on the H200)', () =
     expect(bars!.y).toEqual(r.rows.map((row) => row['per_token_ms']));
     expect(f.layout.shapes![0]!.y0).toBe(r['hbm_floor_ms']);
     const ratio = (r.rows[0]!['per_token_ms'] as number) / (r['hbm_floor_ms'] as number);
-    expect((bars!['text'] as string[])[0]).toContain(`${ratio.toFixed(2)}x floor`);
+    const labels = (f.layout.annotations ?? []).map((a) => a.text);
+    expect(labels[0]).toContain(`${ratio.toFixed(2)}x floor`);
+    expect(labels).toContain(`HBM floor ${(r['hbm_floor_ms'] as number).toFixed(2)} ms`);
     expect(titleOf(f)).toContain('NVIDIA H200');
     expect(titleOf(f)).toContain(`commit ${r.commit.slice(0, 7)}`);
   });

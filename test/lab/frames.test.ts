@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { columnsOf, escapeHtml, formatNumber, frameHtml, median, medians, readResults, resultsFrame, rowsFrame } from '../../lab/index.js';
+import { columnsOf, escapeHtml, frameHtml, median, medians, readResults, resultsFrame, rowsFrame } from '../../lab/index.js';
 import { BENCH_RESULTS } from '../results-fixtures.js';
 
 describe('rowsFrame', () => {
@@ -78,27 +78,12 @@ describe('columnsOf', () => {
   });
 });
 
-describe('formatNumber', () => {
-  it.each([
-    [581844992000, '581,844,992,000'],
-    [52.069666906241586, '52.07'],
-    [0.0011768541161503408, '0.001177'],
-    [0.00011768541161503408, '1.18e-4'],
-    [11174.355945999998, '11,174.4'],
-    [0, '0'],
-    [-3.14159, '-3.142'],
-    [Number.NaN, 'NaN'],
-  ])('%s -> %s', (x, text) => {
-    expect(formatNumber(x)).toBe(text);
-  });
-});
-
 describe('frameHtml', () => {
   it('renders a table with a header, escaped cells, numbers right-aligned and nulls empty', () => {
     const html = frameHtml(rowsFrame([{ name: '<b>&', value: 1.5, missing: null }]), { caption: 'a "caption"' });
     expect(html).toContain('<caption>a &quot;caption&quot;</caption>');
     expect(html).toContain('<th>name</th><th>value</th><th>missing</th>');
-    expect(html).toContain('<tr><td>&lt;b&gt;&amp;</td><td class="num">1.5</td><td></td></tr>');
+    expect(html).toContain('<tr><td>&lt;b&gt;&amp;</td><td class="num">1.500</td><td></td></tr>');
   });
 
   it('has one body row per frame row', () => {

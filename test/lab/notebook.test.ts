@@ -20,11 +20,12 @@ describe('outside a notebook', () => {
     show(decodeFigure(decode));
     show(decode);
     const out = printed();
-    expect(out).toHaveLength(4);
+    expect(out).toHaveLength(5);
     expect(out[0]).toContain('hf-transformers');
     expect(out[1]).toBe('[figure: Decode latency per token] (drawn in a notebook, or by vramlab report)');
     expect(out[2]).toBe(out[0]);
     expect(out[3]).toBe(out[1]);
+    expect(out[4]).toBe('Host-to-device bytes per decoded token: not drawn: no row measured h2d_bytes_per_token');
   });
 
   it('showHtml prints the text of the markup', () => {

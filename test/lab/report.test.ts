@@ -1,6 +1,6 @@
 // The HTML report: plotly.js once, a section per results file with its evidence, table and figures.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { figuresFor, plotlyScript, readResults, renderReport, type Results } from '../../lab/index.js';
+import { figuresFor, plotlyScript, readResults, renderReport, type Results, shortNames } from '../../lab/index.js';
 import { BENCH_RESULTS, breakpointsResults, cpuStreamingResults } from '../results-fixtures.js';
 
 let streaming: Results;
@@ -48,5 +48,24 @@ describe('renderReport', () => {
 
   it('escapes the title', () => {
     expect(html).toContain('<title>test &lt;report&gt;</title>');
+  });
+});
+
+describe('the contents', () => {
+  it('name each results file by the fewest trailing path parts that tell it apart, models by name', () => {
+    expect(shortNames(['bench/results/decode.json', '/tmp/cpu/decode.json', 'bench/results/paging.json', 'bench/results/paging.json'])).toEqual([
+      'results/decode.json',
+      'cpu/decode.json',
+      'bench/results/paging.json (3)',
+      'bench/results/paging.json (4)',
+    ]);
+    const page = renderReport([
+      { source: 'bench/results/decode.json', results: decode },
+      { source: '/tmp/cpu/decode.json', results: { ...decode, model: '../test/fixtures/tiny-llama-gqa' } },
+    ]);
+    expect(page).toContain('<li><a href="#results-1">results/decode.json</a>: decode, NVIDIA H200');
+    expect(page).toContain('<li><a href="#results-2">cpu/decode.json</a>: decode, NVIDIA H200');
+    expect(page).toContain(', tiny-llama-gqa</li>');
+    expect(page).not.toContain('../test/fixtures');
   });
 });

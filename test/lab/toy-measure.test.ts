@@ -2,7 +2,7 @@
 // compiled, run, drawn and read back like the built-in ones, with no change anywhere else.
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Figure, hasMetric, layout, lines, rowLabel, swept } from '../../lab/figures.js';
+import { type Figure, layout, lines, measured, rowLabel, swept } from '../../lab/figures.js';
 import type { Measure } from '../../lab/measure.js';
 import type { Step } from '../../lab/plan.js';
 import { figuresFor, measureNames, registerMeasure } from '../../lab/registry.js';
@@ -55,8 +55,8 @@ const toy: Measure<ToyStep> = {
     c.compared(Math.abs(product - s.value * s.times * (s.baseline === 'twice' ? 2 : 1)));
     return { product, runs_before: c.run };
   },
-  figures(r) {
-    return hasMetric(r, 'product') ? [toyFigure(r)] : [];
+  figures(r, note) {
+    return measured(r, 'product', 'toy product', note) ? [toyFigure(r)] : [];
   },
 };
 

@@ -20,7 +20,7 @@ const CHROMIUM = [process.env['CHROMIUM_PATH'], '/usr/bin/chromium', '/usr/bin/c
 function jupyterMissing(): string | null {
   if (spawnSync('jupyter', ['nbconvert', '--version']).status !== 0) return 'jupyter nbconvert not found (README.md, Notebooks)';
   const paths = JSON.parse(spawnSync('jupyter', ['--paths', '--json'], { encoding: 'utf8' }).stdout) as { data: string[] };
-  if (!paths.data.some((d) => existsSync(join(d, 'kernels', 'tslab', 'kernel.json')))) return 'the tslab kernel is not registered (npx tslab install --python=python3)';
+  if (!paths.data.some((d) => existsSync(join(d, 'kernels', 'tslab', 'kernel.json')))) return 'the tslab kernel is not registered (README.md, Notebooks: npx tslab install --python=...)';
   return null;
 }
 

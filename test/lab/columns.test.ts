@@ -1,0 +1,112 @@
+// Columns as people read them: titles with units, each column in one number format, byte columns in
+// one size unit, wide tables split so that a static page shows every column, CSV numbers at 6
+// significant digits, counts with the right noun.
+import { describe, expect, it } from 'vitest';
+import { columnFormat, columnTitle, counted, csvNumber, frameHtml, readResults, resultsFrame, rowsFrame, rowsToCsv } from '../../lab/index.js';
+import { BENCH_RESULTS } from '../results-fixtures.js';
+
+describe('columnTitle', () => {
+  it.each([
+    ['per_token_ms', 'per token (ms)'],
+    ['effective_bandwidth_gbps', 'effective bandwidth (GB/s)'],
+    ['peak_vram_gb', 'peak VRAM (GB)'],
+    ['reason_p99_ms', 'reason P99 (ms)'],
+    ['tokens_per_s', 'tokens/s'],
+    ['load_s', 'load (s)'],
+    ['h2d_bytes_per_token', 'H2D per token'],
+    ['kv_pool_tokens', 'KV pool tokens'],
+    ['decode_ms_per_token', 'decode per token (ms)'],
+    ['logit_rel_err', 'logit rel. error'],
+    ['run_id', 'run'],
+    ['x_floor', '× floor'],
+    ['sessions', 'sessions'],
+  ])('%s -> %s', (field, title) => {
+    expect(columnTitle(field)).toBe(title);
+  });
+
+  it('gives a byte column the size unit it is written in', () => {
+    expect(columnTitle('budget_bytes', 'GB')).toBe('budget (GB)');
+    expect(columnTitle('h2d_bytes_per_token', 'MB')).toBe('H2D per token (MB)');
+  });
+});
+
+describe('columnFormat', () => {
+  it('writes a byte column in one size unit, in the title, not 1,047,320,985,600', () => {
+    const f = columnFormat('weight_bytes', [1047320985600, 25275990016, null]);
+    expect(f.title).toBe('weight (GB)');
+    expect([1047320985600, 25275990016, null].map(f.format)).toEqual(['1,047', '25', '']);
+    const mb = columnFormat('ring_bytes', [409600, 1500000]);
+    expect(mb.title).toBe('ring (MB)');
+    expect([409600, 1500000].map(mb.format)).toEqual(['0.410', '1.500']);
+  });
+
+  it('writes every number of a column with the same decimals: those that show its largest to 4 digits', () => {
+    const f = columnFormat('per_token_ms', [24.6043, 3.94, 4.2812]);
+    expect([24.6043, 3.94, 4.2812].map(f.format)).toEqual(['24.60', '3.94', '4.28']);
+    const small = columnFormat('output_change', [0.001912864, 0.000822304]);
+    expect([0.001912864, 0.000822304].map(small.format)).toEqual(['0.001913', '0.000822']);
+  });
+
+  it('integer columns get thousands separators, tiny columns the exponent form, strings stay', () => {
+    expect(columnFormat('tokens_generated', [8, 1024]).format(1024)).toBe('1,024');
+    const err = columnFormat('logit_rel_err', [0.00011768, 0, 3e-7]);
+    expect([0.00011768, 0, 3e-7].map(err.format)).toEqual(['1.18e-4', '0', '3.00e-7']);
+    expect(columnFormat('status', ['ok', 'out_of_memory']).format('out_of_memory')).toBe('out_of_memory');
+  });
+});
+
+describe('frameHtml', () => {
+  it('headers with units and formatted sizes in the table of a results file', () => {
+    const html = frameHtml(resultsFrame(readResults(`${BENCH_RESULTS}/paging.json`)));
+    expect(html).toContain('<th>budget (GB)</th>');
+    expect(html).toContain('<td class="num">80</td>');
+    expect(html).toContain('<th>wall (ms)</th>');
+    expect(html).not.toMatch(/\d{1,3}(,\d{3}){3,}/); // no byte counts in full
+  });
+
+  it('splits a wide table into tables that each repeat the first column, every column shown once', () => {
+    const r = readResults(`${BENCH_RESULTS}/paging.json`);
+    const html = frameHtml(resultsFrame(r), { width: 80 });
+    const tables = html.split('<table').slice(1);
+    expect(tables.length).toBeGreaterThan(1);
+    const columns = Object.keys(r.rows[0]!).length;
+    const headers = tables.map((t) => [...t.matchAll(/<th>([^<]*)<\/th>/g)].map((m) => m[1]));
+    for (const h of headers) expect(h[0]).toBe('policy');
+    expect(headers.reduce((n, h) => n + h.length - 1, 1)).toBe(columns);
+    expect(tables[0]).toContain(`<caption>columns 1–${headers[0]!.length} of ${columns}</caption>`);
+    expect(tables[1]).toContain(`<caption>columns ${headers[0]!.length + 1}–`);
+    for (const t of tables) expect(t.match(/<tr>/g)).toHaveLength(r.rows.length + 1);
+  });
+
+  it('a narrow table stays one table without a range caption', () => {
+    const html = frameHtml(rowsFrame([{ placement: 'stream', per_token_ms: 1.5 }]));
+    expect(html.match(/<table/g)).toHaveLength(1);
+    expect(html).toContain('<th>placement</th><th>per token (ms)</th>');
+    expect(html).not.toContain('<caption>');
+  });
+});
+
+describe('CSV and counts', () => {
+  it('writes numbers at 6 significant digits, integers in full', () => {
+    expect(csvNumber(1.7514970000000045)).toBe('1.7515');
+    expect(csvNumber(15.845674000000031)).toBe('15.8457');
+    expect(csvNumber(0.000822304123)).toBe('0.000822304');
+    expect(csvNumber(25275990016)).toBe('25275990016');
+    expect(rowsToCsv([{ per_token_ms: 28.85650099999998, bytes: 5545984 }])).toBe('per_token_ms,bytes\n28.8565,5545984\n');
+  });
+
+  it('says 1 row, 2 rows', () => {
+    expect(counted(1, 'row')).toBe('1 row');
+    expect(counted(2, 'row')).toBe('2 rows');
+    expect(counted(1200, 'results file')).toBe('1,200 results files');
+  });
+});
+
+describe('GB columns', () => {
+  it('are size columns too: a peak of 0.000822 GB is written in MB', () => {
+    const f = columnFormat('peak_vram_gb', [0.000822304, 0.001232]);
+    expect(f.title).toBe('peak VRAM (MB)');
+    expect([0.000822304, 0.001232].map(f.format)).toEqual(['0.822', '1.232']);
+    expect(columnFormat('peak_vram_gb', [35.5, 12]).title).toBe('peak VRAM (GB)');
+  });
+});
