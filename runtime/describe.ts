@@ -9,6 +9,11 @@ import { type ModelDescription, PLACEMENTS } from './types.js';
 const DTYPES: readonly DType[] = ['f32', 'f16', 'bf16'];
 const DTYPE_BYTES: Readonly<Record<DType, number>> = { f32: 4, f16: 2, bf16: 2 };
 
+/** A float32 of the ABI as the decimal it was written as (1e-5, not 0.000009999999747378752). */
+function fromFloat32(x: number): number {
+  return Number(x.toPrecision(7));
+}
+
 function dtypeOf(index: number): DType {
   return DTYPES[index] ?? 'f16';
 }
@@ -25,8 +30,8 @@ export function shapeOf(c: NativeModelConfig): ModelShape {
     maxPositionEmbeddings: c.max_position_embeddings,
     tieWordEmbeddings: c.tie_word_embeddings !== 0,
     dtype: dtypeOf(c.dtype),
-    rmsNormEps: c.rms_norm_eps,
-    ropeTheta: c.rope_theta,
+    rmsNormEps: fromFloat32(c.rms_norm_eps),
+    ropeTheta: fromFloat32(c.rope_theta),
   };
 }
 

@@ -163,7 +163,7 @@ typedef struct vl_model_description {
   uint64_t kv_block_bytes;  /* one KV block (all layers) */
   uint64_t kv_pool_bytes;   /* the device KV pool */
   uint64_t workspace_bytes; /* activations of a max_step_tokens step (allocated at the first step) */
-  uint64_t device_bytes;    /* VRAM the load allocates: resident weights + ring + KV pool */
+  uint64_t device_bytes;    /* VRAM the load allocates: resident weights, ring, KV pool, rotary frequencies */
   uint64_t budget;          /* the runtime's VRAM budget */
   uint64_t free_bytes;      /* of it, free now */
 } vl_model_description;

@@ -141,6 +141,7 @@ ModelPlan Model::plan(const Runtime &rt, const ModelConfig &c, const ModelOption
   plan.max_step_tokens = std::min(c.max_position_embeddings, 2048);
   const size_t ws = Engine::workspace_bytes(c, rt.backend->activation_dtype(), plan.max_step_tokens, int32_t(blocks_for(default_tokens)));
   plan.workspace_bytes = ws;
+  plan.rope_bytes = c.rope_inv_freq().size() * sizeof(float);
 
   // How many layers stay resident; everything is checked against the budget before any allocation.
   int K = p == Placement::Resident ? L : 0;

@@ -92,11 +92,13 @@ struct ModelPlan {
   KvLayout kv;                  // the device pool (base null): n_blocks of block_tokens positions
   int32_t max_step_tokens = 0;  // steps up to this long find their workspace
   size_t workspace_bytes = 0;   // the activations of a max_step_tokens step (allocated at the first step)
+  size_t rope_bytes = 0;        // the rotary frequencies the engine keeps on the device, (head_dim / 2) floats
 
   uint64_t resident_bytes() const { return global_bytes + uint64_t(resident_layers) * layer_bytes; }
   uint64_t host_bytes() const { return uint64_t(num_layers - resident_layers) * layer_bytes; }
-  // What the load allocates under the VRAM budget: the resident weights, the ring and the KV pool.
-  uint64_t device_bytes() const { return resident_bytes() + placement.ring_bytes + kv.bytes(); }
+  // What the load allocates under the VRAM budget: the resident weights, the ring, the KV pool and the
+  // rotary frequencies.
+  uint64_t device_bytes() const { return resident_bytes() + placement.ring_bytes + kv.bytes() + rope_bytes; }
 };
 
 class Model {
