@@ -395,7 +395,7 @@ int32_t KvPager::prepare_locked(Session &s, int32_t extra, bool first) {
     // Advice that fits the case: sessions to free or pause only when other sessions hold blocks.
     const Holders others = held_by_others_locked(s);
     std::string advice = std::string("; ") + kRaisePool;
-    if (others.idle > 0 && policy_ == PagingPolicy::None) advice = "; paging is off (--paging none): turn it on, free idle sessions, or " + std::string(kRaisePool);
+    if (others.idle > 0 && policy_ == PagingPolicy::None) advice = "; paging is off (--paging none, or paging: 'none' in the API): turn it on, free idle sessions, or " + std::string(kRaisePool);
     else if (others.running > 0) advice += ", or free or pause the sessions that run";
     else if (others.idle > 0) advice += ", or free idle sessions";
     throw Error(VL_ERR_OUT_OF_MEMORY,

@@ -140,7 +140,6 @@ ModelPlan Model::plan(const Runtime &rt, const ModelConfig &c, const ModelOption
   // Steps up to a 2048-token prefill (or the model's positions) find room for their workspace.
   plan.max_step_tokens = std::min(c.max_position_embeddings, 2048);
   const size_t ws = Engine::workspace_bytes(c, rt.backend->activation_dtype(), plan.max_step_tokens, int32_t(blocks_for(default_tokens)));
-  plan.workspace_bytes = ws;
   plan.rope_bytes = c.rope_inv_freq().size() * sizeof(float);
 
   // How many layers stay resident; everything is checked against the budget before any allocation.
@@ -173,6 +172,8 @@ ModelPlan Model::plan(const Runtime &rt, const ModelConfig &c, const ModelOption
     throw Error(VL_ERR_INVALID_ARGUMENT, "kv_pool_tokens " + std::to_string(options.kv_pool_tokens) + " is more than a pool can address (" +
                                              std::to_string(max_blocks * kv.block_tokens) + " tokens)");
   kv.n_blocks = int32_t(std::min(pool_blocks, max_blocks));
+  // The workspace a max_step_tokens step then allocates (its block table sized by this pool).
+  plan.workspace_bytes = Engine::workspace_bytes(c, rt.backend->activation_dtype(), plan.max_step_tokens, kv.n_blocks);
   return plan;
 }
 
