@@ -4,7 +4,7 @@
 //   vramlab logits MODEL --ids 3,17,42|--prompt TEXT [--steer L:S ...] [--device cpu] [--budget SIZE] [--placement P --ring SIZE --prefetch N] [--json]
 //   vramlab generate MODEL --ids 3,17,42|--prompt TEXT --max-new-tokens N [--temperature T --top-k K --top-p P --seed S] [--ignore-eos] [--json]
 //   vramlab generate MODEL --ids-file FILE --max-new-tokens N [--turns] [--paging P] [--host-budget SIZE] [--json]   (cli/generate.ts)
-//   vramlab info MODEL [--device cpu] [--budget SIZE] [--json]
+//   vramlab info MODEL [--device cpu] [--budget SIZE] [--placement P] [--json]   (cli/info.ts)
 //   vramlab demo [--device cpu] [--budget SIZE] [--json]
 //   vramlab repl [MODEL] [--device D] [--script FILE]   (cli/repl/)
 //   vramlab report RESULTS.json... --out report.html
@@ -17,13 +17,13 @@ import { join } from 'node:path';
 import { parseCount, usage } from './args.js';
 import { runDemo } from './demo.js';
 import { generateFlags, promptIds, checkPromptFlags, runGenerate } from './generate.js';
+import { INFO_USAGE, runInfo } from './info.js';
 import { runReport } from './report.js';
 import { VramlabError } from '../runtime/errors.js';
 import type { Steer } from '../runtime/types.js';
 import { type Model, Runtime } from '../runtime/runtime.js';
-import { PAGING_POLICIES, type PagingPolicy, type Placement, PLACEMENTS } from '../runtime/types.js';
+import { type ModelOptions, PAGING_POLICIES, type PagingPolicy, type Placement, PLACEMENTS } from '../runtime/types.js';
 import { packageRoot } from '../runtime/native.js';
-import { formatSize } from '../runtime/units.js';
 
 const USAGE = `usage: vramlab <command> [options]
 
@@ -38,7 +38,8 @@ commands:
                                    the same for a text, through the model's tokenizer.json
   generate MODEL --ids-file FILE --max-new-tokens N [--turns]
                                    one session per line of FILE, batched (or in turns)
-  info MODEL                       the model's shape and memory
+  info MODEL                       the model's shape, dtypes, KV bytes per token and what fits
+                                   the budget, without loading the weights
   demo                             a short run on the built-in tiny model
   repl [MODEL] [--script FILE]     interactive breakpoint inspection: break, run, step,
                                    stats, lens, edits, save (help inside the REPL)
@@ -99,8 +100,7 @@ const COMMAND_USAGE: Record<string, string> = {
                     "prefill_tokens", "prefill_tokens_per_s", "decode_ms", "decode_tokens", "decode_ms_per_token",
                     "decode_tokens_per_s"}}; with --ids-file {"tokens": [[...], ...], "paging": {"out_bytes",
                     "in_bytes", "peak_vram_bytes", "budget_bytes", "evictions"}, "text": [...] | null, "timings": {...}}`,
-  info: `usage: vramlab info MODEL [--device cpu|cuda:N] [--budget SIZE] [--kv-pool-tokens N] [--placement P] [--json]
-  the model's shape, weights, placement and KV pool under the budget`,
+  info: INFO_USAGE,
   demo: `usage: vramlab demo [--device cpu|cuda:N] [--budget SIZE] [--json]
   a short prefill and decode on the built-in tiny model, with timings and memory
   --json   {"device", "model", "load_ms", "prefill": {"tokens", "ms", "tokens_per_s"}, "decode": {...},
@@ -176,24 +176,24 @@ function parseSteer(texts: string[] | undefined): Steer[] | undefined {
   });
 }
 
-async function withModel<T>(values: Record<string, unknown>, modelArg: string | undefined, body: (model: Model, rt: Runtime) => Promise<T>): Promise<T> {
-  if (!modelArg) throw usage('missing MODEL (a model directory or synthetic:<spec>)');
+/** The model options of logits, generate and info, checked. */
+function modelOptions(values: Record<string, unknown>): ModelOptions {
   const paging = values['paging'] as string | undefined;
   if (paging !== undefined && !PAGING_POLICIES.includes(paging as PagingPolicy)) throw usage(`--paging: "${paging}" is not one of ${PAGING_POLICIES.join(', ')}`);
+  const kvPoolTokens = parseCount(values['kv-pool-tokens'] as string | undefined, '--kv-pool-tokens');
+  const prefetch = parseCount(values['prefetch'] as string | undefined, '--prefetch');
+  const placement = values['placement'] as string | undefined;
+  if (placement !== undefined && !PLACEMENTS.includes(placement as Placement))
+    throw usage(`--placement: "${placement}" is not one of ${PLACEMENTS.join(', ')}`);
+  return { kvPoolTokens: kvPoolTokens || undefined, placement: placement as Placement | undefined, ring: values['ring'] as string | undefined, prefetch, paging: paging as PagingPolicy | undefined };
+}
+
+async function withModel<T>(values: Record<string, unknown>, modelArg: string | undefined, body: (model: Model, rt: Runtime) => Promise<T>): Promise<T> {
+  if (!modelArg) throw usage('missing MODEL (a model directory or synthetic:<spec>)');
+  const options = modelOptions(values);
   const rt = await Runtime.open({ device: (values['device'] as string | undefined) ?? 'cpu', budget: values['budget'] as string | undefined, hostBudget: values['host-budget'] as string | undefined });
   try {
-    const kvPoolTokens = parseCount(values['kv-pool-tokens'] as string | undefined, '--kv-pool-tokens');
-    const prefetch = parseCount(values['prefetch'] as string | undefined, '--prefetch');
-    const placement = values['placement'] as string | undefined;
-    if (placement !== undefined && !PLACEMENTS.includes(placement as Placement))
-      throw usage(`--placement: "${placement}" is not one of ${PLACEMENTS.join(', ')}`);
-    const model = await rt.loadModel(modelArg, {
-      kvPoolTokens: kvPoolTokens || undefined,
-      placement: placement as Placement | undefined,
-      ring: values['ring'] as string | undefined,
-      prefetch,
-      paging: paging as PagingPolicy | undefined,
-    });
+    const model = await rt.loadModel(modelArg, options);
     return await body(model, rt);
   } finally {
     rt.dispose();
@@ -266,24 +266,9 @@ async function main(argv: string[]): Promise<void> {
       await withModel(values, modelArg, (model, rt) => runGenerate(model, rt, modelArg as string, flags, json));
       return;
     }
-    case 'info': {
-      await withModel(values, modelArg, async (model, rt) => {
-        const info = model.info();
-        const mem = rt.memory();
-        if (json) {
-          process.stdout.write(JSON.stringify({ device: rt.deviceName(), model: info, memory: mem }) + '\n');
-        } else {
-          const s = info.shape;
-          console.log(`model     ${info.name}`);
-          console.log(`shape     ${s.numLayers} layers, hidden ${s.hiddenSize}, ffn ${s.intermediateSize}, ${s.numHeads} heads / ${s.numKvHeads} KV heads of ${s.headDim}, vocab ${s.vocabSize}`);
-          console.log(`weights   ${formatSize(info.weightBytes)} ${s.dtype.toUpperCase()}${s.tieWordEmbeddings ? ', tied embeddings' : ''}`);
-          console.log(`placement ${info.placement}: ${info.residentLayers} of ${s.numLayers} layers resident (${formatSize(info.residentBytes)} in VRAM, ${formatSize(info.hostBytes)} in host memory)${info.ringBytes ? `, ring ${formatSize(info.ringBytes)}, prefetch ${info.prefetch}` : ''}`);
-          console.log(`KV pool   ${info.kvPoolBlocks} blocks of ${info.kvBlockTokens} tokens, ${formatSize(info.kvPoolBytes)}`);
-          console.log(`device    ${rt.deviceName()}, ${formatSize(mem.current)} in use of a ${formatSize(mem.budget)} budget`);
-        }
-      });
+    case 'info':
+      await runInfo(modelArg, { device: values.device ?? 'cpu', budget: values.budget }, modelOptions(values), json);
       return;
-    }
     case 'demo':
       await runDemo({ device: values.device ?? 'cpu', budget: values.budget, json });
       return;

@@ -9,6 +9,7 @@ import { VramlabError } from '../runtime/errors.js';
 /** Every class of diagnostic the language reports. */
 export type DiagnosticCode =
   | 'too-large' // the file is over the size limit
+  | 'not-text' // the file has a NUL byte or bytes that are not UTF-8 (a binary file)
   | 'unexpected-character' // the lexer found a character no token starts with
   | 'unterminated-string'
   | 'unterminated-comment'
@@ -51,6 +52,11 @@ export function formatDiagnostics(ds: readonly Diagnostic[]): string {
   const shown = ds.slice(0, MAX_DIAGNOSTICS).map(formatDiagnostic);
   if (ds.length > MAX_DIAGNOSTICS) shown.push(`${ds[0]?.file}: and ${ds.length - MAX_DIAGNOSTICS} more`);
   return shown.join('\n');
+}
+
+/** The one diagnostic of a file that is not text, at its first bad byte (see files.ts firstNonText). */
+export function notTextDiagnostic(file: string, at: { offset: number; line: number; column: number; what: string }): Diagnostic {
+  return { file, line: at.line, column: at.column, offset: at.offset, length: 1, severity: 'error', code: 'not-text', message: `not a text file: ${at.what}`, hint: '.vlab files are UTF-8 text: is this the right file?' };
 }
 
 /** Collects diagnostics for one file, in source order, without repeats. */

@@ -7,8 +7,8 @@
 import { dirname, resolve } from 'node:path';
 import { checkFile, checkStructure } from './checker.js';
 import { compileExperiment } from './compiler.js';
-import { type Diagnostic, DiagnosticSink, DiagnosticsError } from './diagnostics.js';
-import { readRegularFile } from './files.js';
+import { type Diagnostic, DiagnosticSink, DiagnosticsError, notTextDiagnostic } from './diagnostics.js';
+import { firstNonText, readRegularFile } from './files.js';
 import { MAX_FILE_BYTES, parseVlab } from './parse.js';
 import type { ExperimentPlan, Plan } from '../lab/plan.js';
 import { type RunOptions, type RunResult, runPlan } from '../lab/runner.js';
@@ -56,12 +56,18 @@ export function compileSource(text: string, options: SourceOptions & { device?: 
   return { file, experiments };
 }
 
-/** Reads a .vlab file as text; a VramlabError naming the file when it cannot. */
+/**
+ * Reads a .vlab file as text; a VramlabError naming the file when it cannot, and a DiagnosticsError of
+ * one diagnostic ("not a text file", at the first bad byte) when it is not UTF-8 text.
+ */
 export function readVlabFile(path: string): string {
   // A regular file of at most MAX_FILE_BYTES, checked before it is read; a UTF-8 byte order mark
   // (some editors write one) is not part of the text.
-  const text = readRegularFile(path, MAX_FILE_BYTES, 'a .vlab file').toString('utf8');
-  return text.startsWith('\uFEFF') ? text.slice(1) : text;
+  const bytes = readRegularFile(path, MAX_FILE_BYTES, 'a .vlab file');
+  const body = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes;
+  const bad = firstNonText(body);
+  if (bad) throw new DiagnosticsError([notTextDiagnostic(path, bad)]);
+  return body.toString('utf8');
 }
 
 /** Checks, compiles and runs a .vlab text; the results as runPlan gives them. */

@@ -4,7 +4,8 @@
 import { EOF, type IToken, type TokenType } from 'chevrotain';
 import type { Item, VlabFile } from './ast.js';
 import { buildAst } from './ast-builder.js';
-import { type Diagnostic, DiagnosticSink, type Position } from './diagnostics.js';
+import { type Diagnostic, DiagnosticSink, notTextDiagnostic, type Position } from './diagnostics.js';
+import { firstNonText } from './files.js';
 import { LBracket, LCurly, lexer, LParen, RBracket, RCurly, RParen, significantTokens, UnterminatedComment } from './lexer.js';
 import { parser, tokenPosition } from './parser.js';
 
@@ -46,6 +47,9 @@ export function parseVlab(text: string, file: string): ParseResult {
     sink.error({ line: 1, column: 1, offset: 0, length: 0 }, 'too-large', `the file is ${text.length} characters long, more than the ${MAX_FILE_BYTES} a .vlab file may have`, 'is this a .vlab file? experiment files are a few KB');
     return { ast: empty, diagnostics: sink.list() };
   }
+  // Text with a NUL is a binary file read as text: one diagnostic, not one per stray byte.
+  const bad = text.includes('\0') ? firstNonText(Buffer.from(text, 'utf8')) : null;
+  if (bad) return { ast: empty, diagnostics: [notTextDiagnostic(file, bad)] };
   const lexed = lexer.tokenize(text);
   // Lines with an error: the parser's errors there would only echo it. Items on the lines of
   // unterminated tokens and syntax errors are dropped (their values are not what was meant).
@@ -57,7 +61,7 @@ export function parseVlab(text: string, file: string): ParseResult {
     const first = ch.codePointAt(0) ?? 0;
     const what = first >= 0x20 && first < 0x7f ? `'${ch[0]}'` : `character U+${first.toString(16).toUpperCase().padStart(4, '0')}`;
     const more = e.length > 1 ? ` (and ${e.length - 1} more characters)` : '';
-    const hint = first === 0 || first === 0xfffd ? 'is this a text file? .vlab files are UTF-8 text' : undefined;
+    const hint = first === 0xfffd ? 'is this a text file? .vlab files are UTF-8 text' : undefined;
     sink.error({ line: e.line ?? 1, column: e.column ?? 1, offset: e.offset, length: e.length }, 'unexpected-character', `unexpected ${what}${more}`, hint);
     badLines.add(e.line ?? 1);
   }

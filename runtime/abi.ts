@@ -57,6 +57,31 @@ export const STRUCTS = {
     sessions: 'int32_t',
     max_step_tokens: 'int32_t',
   },
+  vl_model_description: {
+    config: 'vl_model_config',
+    placement: 'int32_t',
+    resident_layers: 'int32_t',
+    prefetch: 'int32_t',
+    kv_block_tokens: 'int32_t',
+    kv_pool_blocks: 'int32_t',
+    kv_dtype: 'int32_t',
+    activation_dtype: 'int32_t',
+    max_step_tokens: 'int32_t',
+    fits: 'int32_t',
+    parameters: 'uint64_t',
+    weight_bytes: 'uint64_t',
+    resident_bytes: 'uint64_t',
+    host_bytes: 'uint64_t',
+    ring_bytes: 'uint64_t',
+    layer_bytes: 'uint64_t',
+    kv_token_bytes: 'uint64_t',
+    kv_block_bytes: 'uint64_t',
+    kv_pool_bytes: 'uint64_t',
+    workspace_bytes: 'uint64_t',
+    device_bytes: 'uint64_t',
+    budget: 'uint64_t',
+    free_bytes: 'uint64_t',
+  },
   vl_step_stats: { tokens: 'int32_t', steps: 'int32_t', h2d_bytes: 'uint64_t', wall_ms: 'double', device_ms: 'double' },
   vl_layer_timing: { copy_start_ms: 'float', copy_end_ms: 'float', compute_start_ms: 'float', compute_end_ms: 'float' },
   vl_session_info: {
@@ -137,6 +162,7 @@ export type NativeModelConfig = StructOf<'vl_model_config'>;
 export type NativeModelOptions = StructOf<'vl_model_options'>;
 export type NativeMemoryInfo = StructOf<'vl_memory_info'>;
 export type NativeModelInfo = StructOf<'vl_model_info'>;
+export type NativeModelDescription = StructOf<'vl_model_description'>;
 export type NativeStepStats = StructOf<'vl_step_stats'>;
 export type NativeLayerTiming = StructOf<'vl_layer_timing'>;
 export type NativeSessionInfo = StructOf<'vl_session_info'>;

@@ -17,6 +17,7 @@ export {
   type LayerTiming,
   type LogitsSelection,
   type MemoryInfo,
+  type ModelDescription,
   type ModelInfo,
   type ModelOptions,
   PAGING_POLICIES,

@@ -13,6 +13,7 @@ import {
   type NativeLayerTiming,
   type NativeMemoryInfo,
   type NativeModelConfig,
+  type NativeModelDescription,
   type NativeModelInfo,
   type NativeModelOptions,
   type NativePagingEvent,
@@ -29,13 +30,14 @@ import {
 import { errorCode, VramlabError } from './errors.js';
 
 /** The VL_ABI_VERSION of vramlab.h this file declares. */
-export const ABI_VERSION = 6;
+export const ABI_VERSION = 7;
 
 export type {
   NativeBreakpointStats,
   NativeLayerTiming,
   NativeMemoryInfo,
   NativeModelConfig,
+  NativeModelDescription,
   NativeModelInfo,
   NativeModelOptions,
   NativePagingEvent,
@@ -91,6 +93,10 @@ function bind() {
     model_load: lib.func('int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, _Out_ vl_model **out, _Out_ uint8_t *err)'),
     model_synthetic: lib.func(
       'int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config, uint64_t seed, const vl_model_options *options, _Out_ vl_model **out, _Out_ uint8_t *err)',
+    ),
+    model_describe: lib.func('int32_t vl_model_describe(vl_runtime *rt, const char *dir, const vl_model_options *options, _Out_ vl_model_description *out, _Out_ uint8_t *err)'),
+    model_describe_synthetic: lib.func(
+      'int32_t vl_model_describe_synthetic(vl_runtime *rt, const vl_model_config *config, const vl_model_options *options, _Out_ vl_model_description *out, _Out_ uint8_t *err)',
     ),
     model_info: lib.func('int32_t vl_model_info_get(vl_model *m, _Out_ vl_model_info *out)'),
     model_free: lib.func('int32_t vl_model_free(vl_model *m)'),
@@ -248,6 +254,17 @@ export const native = {
     const out = outHandle();
     await callAsync(lib().model_synthetic, [rt, config, BigInt(seed), options, out]);
     return handleOf(out);
+  },
+  /** A model directory's description (config.json and safetensors headers only: nothing is loaded). */
+  async modelDescribe(rt: Handle, dir: string, options: NativeModelOptions): Promise<NativeModelDescription> {
+    const out = {};
+    await callAsync(lib().model_describe, [rt, dir, options, out]);
+    return numbers<NativeModelDescription>(out);
+  },
+  async modelDescribeSynthetic(rt: Handle, config: NativeModelConfig, options: NativeModelOptions): Promise<NativeModelDescription> {
+    const out = {};
+    await callAsync(lib().model_describe_synthetic, [rt, config, options, out]);
+    return numbers<NativeModelDescription>(out);
   },
   modelInfo(m: Handle): NativeModelInfo {
     return readStruct<'vl_model_info'>((out) => lib().model_info(m, out) as number);

@@ -16,13 +16,15 @@ import { existsSync, statSync } from 'node:fs';
 import { VramlabError } from './errors.js';
 import { eosTokenIds } from './generation.js';
 import { Logits } from './logits.js';
-import { type Handle, native, type NativeModelConfig } from './native.js';
+import { descriptionOf, nativeConfig, shapeOf } from './describe.js';
+import { type Handle, native, type NativeModelOptions } from './native.js';
 import { pagingEvents, pagingStats } from './paging.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { Session, type SessionModel, stateError, toIds } from './session.js';
-import { type DType, type ModelShape, parseSyntheticSpec, type SyntheticSpec } from './synthetic.js';
+import { type ModelShape, parseSyntheticSpec, type SyntheticSpec } from './synthetic.js';
 import {
   type MemoryInfo,
+  type ModelDescription,
   type ModelInfo,
   type ModelOptions,
   PAGING_POLICIES,
@@ -33,8 +35,6 @@ import {
   type RuntimeOptions,
 } from './types.js';
 import { parseSize } from './units.js';
-
-const DTYPES: DType[] = ['f32', 'f16', 'bf16'];
 
 /** A whole number in [min, max] (the C ABI narrows it: checked before it crosses). */
 export function checkedInt(v: number, name: string, min: number, max: number): number {
@@ -50,6 +50,36 @@ function policyIndex(p: PagingPolicy): number {
   const i = PAGING_POLICIES.indexOf(p);
   if (i < 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `unknown paging policy "${String(p)}" (use ${PAGING_POLICIES.join(', ')})`);
   return i;
+}
+
+/** ModelOptions checked and as the C ABI takes them (vl_model_options). */
+function nativeOptions(options: ModelOptions): NativeModelOptions {
+  const placement = options.placement ?? 'resident';
+  if (!PLACEMENTS.includes(placement))
+    throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `unknown placement "${String(placement)}" (use ${PLACEMENTS.join(', ')})`);
+  if (options.prefetch !== undefined && (!Number.isInteger(options.prefetch) || options.prefetch < 1 || options.prefetch > 2 ** 31 - 1))
+    throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `prefetch must be a positive number of layers up to ${2 ** 31 - 1}, got ${options.prefetch}`);
+  const opts = {
+    kv_block_tokens: positiveInt(options.kvBlockTokens, 'kvBlockTokens', 1 << 20),
+    placement: PLACEMENTS.indexOf(placement),
+    kv_pool_tokens: positiveInt(options.kvPoolTokens, 'kvPoolTokens'),
+    prefetch: options.prefetch ?? 0,
+    paging: policyIndex(options.paging ?? 'lru'),
+    ring_bytes: options.ring === undefined ? 0 : parseSize(options.ring),
+  };
+  if (options.ring !== undefined && opts.ring_bytes === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', 'the ring must be larger than 0');
+  return opts;
+}
+
+/** A model source: a directory (checked to be one) or a synthetic spec, and the model's name. */
+function resolveSource(source: string | SyntheticSpec): { dir: string; name: string } | { spec: SyntheticSpec; name: string } {
+  if (typeof source === 'string' && !source.startsWith('synthetic:')) {
+    if (!existsSync(source)) throw new VramlabError('VL_ERR_IO', `${source}: no such model directory`);
+    if (!statSync(source).isDirectory()) throw new VramlabError('VL_ERR_IO', `${source}: not a directory (a model is a directory with config.json and safetensors)`);
+    return { dir: source, name: source.replace(/\/+$/, '').split('/').pop() ?? source };
+  }
+  const spec = typeof source === 'string' ? parseSyntheticSpec(source.slice('synthetic:'.length)) : source;
+  return { spec, name: `synthetic:${spec.name}` };
 }
 
 const COPY_DIRECTIONS = { h2d: 0, d2h: 1, both: 2, d2d: 3 } as const;
@@ -72,21 +102,7 @@ export class Model implements SessionModel {
     this.#handle = handle;
     this.name = name;
     this.eosTokenIds = eos;
-    const c = native.modelInfo(handle).config;
-    this.shape = {
-      vocabSize: c.vocab_size,
-      hiddenSize: c.hidden_size,
-      intermediateSize: c.intermediate_size,
-      numLayers: c.num_layers,
-      numHeads: c.num_heads,
-      numKvHeads: c.num_kv_heads,
-      headDim: c.head_dim,
-      maxPositionEmbeddings: c.max_position_embeddings,
-      tieWordEmbeddings: c.tie_word_embeddings !== 0,
-      dtype: DTYPES[c.dtype] ?? 'f16',
-      rmsNormEps: c.rms_norm_eps,
-      ropeTheta: c.rope_theta,
-    };
+    this.shape = shapeOf(native.modelInfo(handle).config);
   }
 
   get disposed(): boolean {
@@ -222,23 +238,6 @@ export class Model implements SessionModel {
   }
 }
 
-function nativeConfig(s: ModelShape): NativeModelConfig {
-  return {
-    vocab_size: s.vocabSize,
-    hidden_size: s.hiddenSize,
-    intermediate_size: s.intermediateSize,
-    num_layers: s.numLayers,
-    num_heads: s.numHeads,
-    num_kv_heads: s.numKvHeads,
-    head_dim: s.headDim,
-    max_position_embeddings: s.maxPositionEmbeddings,
-    tie_word_embeddings: s.tieWordEmbeddings ? 1 : 0,
-    dtype: DTYPES.indexOf(s.dtype),
-    rms_norm_eps: s.rmsNormEps,
-    rope_theta: s.ropeTheta,
-  };
-}
-
 export class Runtime {
   #handle: Handle | null;
   readonly #models = new Set<Model>();
@@ -301,47 +300,45 @@ export class Runtime {
    */
   async loadModel(source: string | SyntheticSpec, options: ModelOptions = {}): Promise<Model> {
     const rt = this.#live();
-    const placement = options.placement ?? 'resident';
-    if (!PLACEMENTS.includes(placement))
-      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `unknown placement "${String(placement)}" (use ${PLACEMENTS.join(', ')})`);
-    if (options.prefetch !== undefined && (!Number.isInteger(options.prefetch) || options.prefetch < 1 || options.prefetch > 2 ** 31 - 1))
-      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `prefetch must be a positive number of layers up to ${2 ** 31 - 1}, got ${options.prefetch}`);
-    const opts = {
-      kv_block_tokens: positiveInt(options.kvBlockTokens, 'kvBlockTokens', 1 << 20),
-      placement: PLACEMENTS.indexOf(placement),
-      kv_pool_tokens: positiveInt(options.kvPoolTokens, 'kvPoolTokens'),
-      prefetch: options.prefetch ?? 0,
-      paging: policyIndex(options.paging ?? 'lru'),
-      ring_bytes: options.ring === undefined ? 0 : parseSize(options.ring),
-    };
-    if (options.ring !== undefined && opts.ring_bytes === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', 'the ring must be larger than 0');
-    let handle: Handle;
-    let name: string;
+    const opts = nativeOptions(options);
+    const src = resolveSource(source);
+    const handle = await this.#onWorker(() => ('dir' in src ? native.modelLoad(rt, src.dir, opts) : native.modelSynthetic(rt, nativeConfig(src.spec.shape), src.spec.seed, opts)));
     let eos: number[] = [];
-    this.#loading++; // dispose() must not close the runtime under a load running on a worker thread
-    try {
-      if (typeof source === 'string' && !source.startsWith('synthetic:')) {
-        if (!existsSync(source)) throw new VramlabError('VL_ERR_IO', `${source}: no such model directory`);
-        if (!statSync(source).isDirectory()) throw new VramlabError('VL_ERR_IO', `${source}: not a directory (a model is a directory with config.json and safetensors)`);
-        handle = await native.modelLoad(rt, source, opts);
-        name = source.replace(/\/+$/, '').split('/').pop() ?? source;
-        try {
-          eos = eosTokenIds(source);
-        } catch (e) {
-          native.modelFree(handle);
-          throw e;
-        }
-      } else {
-        const spec = typeof source === 'string' ? parseSyntheticSpec(source.slice('synthetic:'.length)) : source;
-        handle = await native.modelSynthetic(rt, nativeConfig(spec.shape), spec.seed, opts);
-        name = `synthetic:${spec.name}`;
+    if ('dir' in src) {
+      try {
+        eos = eosTokenIds(src.dir);
+      } catch (e) {
+        native.modelFree(handle);
+        throw e;
       }
+    }
+    const model = new Model(this, handle, src.name, eos);
+    this.#models.add(model);
+    return model;
+  }
+
+  /**
+   * What loading `source` with `options` would place where on this runtime now, without loading it: the
+   * shape from config.json and the safetensors headers (checked as a load checks them) or the synthetic
+   * spec, and the native planner's placement, ring and KV pool under the budget. Nothing is allocated;
+   * a model the budget cannot hold is described too (vram.fits false, vram.short the shortfall).
+   */
+  async describeModel(source: string | SyntheticSpec, options: ModelOptions = {}): Promise<ModelDescription> {
+    const rt = this.#live();
+    const opts = nativeOptions(options);
+    const src = resolveSource(source);
+    const d = await this.#onWorker(() => ('dir' in src ? native.modelDescribe(rt, src.dir, opts) : native.modelDescribeSynthetic(rt, nativeConfig(src.spec.shape), opts)));
+    return descriptionOf(src.name, d);
+  }
+
+  /** Runs a native call that uses the runtime on a worker thread: dispose() must not close it meanwhile. */
+  async #onWorker<T>(call: () => Promise<T>): Promise<T> {
+    this.#loading++;
+    try {
+      return await call();
     } finally {
       this.#loading--;
     }
-    const model = new Model(this, handle, name, eos);
-    this.#models.add(model);
-    return model;
   }
 
   /** Disposes every model (and session) of the runtime, then the runtime. */

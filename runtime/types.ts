@@ -1,7 +1,7 @@
 // types.ts: the plain data of the runtime's API (options, placements, what a step reports), in a module
 // with no native library behind it, so that the .vlab language and the lab can name placements and
 // read step stats without loading koffi.
-import type { ModelShape } from './synthetic.js';
+import type { DType, ModelShape } from './synthetic.js';
 
 export interface RuntimeOptions {
   /** "cpu" (default) or "cuda:N". */
@@ -139,6 +139,27 @@ export interface ModelInfo {
   sessions: number;
   /** Steps up to this many tokens always find their workspace. */
   maxStepTokens: number;
+}
+
+/**
+ * A model as a load would place it on a runtime now, decided without loading it (Runtime.describeModel,
+ * `vramlab info`): the native planner's own numbers. Bytes are the loader's (each tensor 256-byte aligned).
+ */
+export interface ModelDescription {
+  name: string;
+  shape: ModelShape;
+  /** Weight elements, every tensor. */
+  parameters: number;
+  weights: { dtype: DType; bytesPerElement: number; bytes: number; layerBytes: number };
+  /** The KV cache on this device: its dtype, one position of every layer, the pool a load makes. */
+  kv: { dtype: DType; bytesPerElement: number; bytesPerToken: number; blockTokens: number; blockBytes: number; poolBlocks: number; poolTokens: number; poolBytes: number };
+  placement: { placement: Placement; residentLayers: number; streamedLayers: number; residentBytes: number; hostBytes: number; ringBytes: number; prefetch: number };
+  /**
+   * The VRAM budget: `need` is what the load allocates (resident weights, ring, KV pool), `free` what the
+   * budget has free now, `short` how much more it needs (0 when it fits); a step of up to maxStepTokens
+   * tokens then allocates workspaceBytes of activations (in activationDtype).
+   */
+  vram: { budget: number; free: number; need: number; fits: boolean; short: number; workspaceBytes: number; maxStepTokens: number; activationDtype: DType };
 }
 
 export interface LayerTiming {

@@ -27,7 +27,7 @@ extern "C" {
 #define VL_API __attribute__((visibility("default")))
 #endif
 
-#define VL_ABI_VERSION 6
+#define VL_ABI_VERSION 7
 
 typedef enum vl_status {
   VL_OK = 0,
@@ -140,6 +140,34 @@ typedef struct vl_model_info {
   int32_t sessions;         /* live sessions */
   int32_t max_step_tokens;  /* steps up to this long always find their workspace */
 } vl_model_info;
+
+/* A model as a load on a runtime would place it now, decided without loading it (vl_model_describe):
+ * the numbers are the loader's own. */
+typedef struct vl_model_description {
+  vl_model_config config;   /* the shape; dtype: the weights' (config.json's, else the embedding's header) */
+  int32_t placement;        /* vl_placement asked for */
+  int32_t resident_layers;  /* layers [0, resident_layers) in VRAM, the rest streamed */
+  int32_t prefetch;
+  int32_t kv_block_tokens;
+  int32_t kv_pool_blocks;
+  int32_t kv_dtype;         /* vl_dtype of the KV cache on this device */
+  int32_t activation_dtype; /* vl_dtype the device computes activations in */
+  int32_t max_step_tokens;  /* steps up to this long always find their workspace */
+  int32_t fits;             /* 1 when device_bytes fit in what the budget has free now, else 0 */
+  uint64_t parameters;      /* weight elements */
+  uint64_t weight_bytes;    /* bytes of all weights, each tensor 256-byte aligned */
+  uint64_t resident_bytes;  /* weights in VRAM */
+  uint64_t host_bytes;      /* weights in host memory (streamed layers) */
+  uint64_t ring_bytes;      /* the ring's capacity, 0 when nothing is streamed */
+  uint64_t layer_bytes;     /* one layer's weights */
+  uint64_t kv_token_bytes;  /* KV cache of one position, every layer */
+  uint64_t kv_block_bytes;  /* one KV block (all layers) */
+  uint64_t kv_pool_bytes;   /* the device KV pool */
+  uint64_t workspace_bytes; /* activations of a max_step_tokens step (allocated at the first step) */
+  uint64_t device_bytes;    /* VRAM the load allocates: resident weights, ring, KV pool, rotary frequencies */
+  uint64_t budget;          /* the runtime's VRAM budget */
+  uint64_t free_bytes;      /* of it, free now */
+} vl_model_description;
 
 /* What the last step (forward call, or the whole of a generate call) did. */
 typedef struct vl_step_stats {
@@ -293,6 +321,15 @@ VL_API int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_opt
                              vl_error *err);
 VL_API int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config, uint64_t seed,
                                   const vl_model_options *options, vl_model **out, vl_error *err);
+/* Describes a model without loading it: vl_model_describe reads dir's config.json and safetensors headers
+ * (checked as vl_model_load checks them; no tensor data is read), vl_model_describe_synthetic takes the
+ * shape; both run the placement vl_model_load and vl_model_synthetic would run on rt now with options
+ * (may be NULL), and allocate nothing. A model too large for the budget is described (fits 0); options a
+ * load rejects fail the same way. */
+VL_API int32_t vl_model_describe(vl_runtime *rt, const char *dir, const vl_model_options *options,
+                                 vl_model_description *out, vl_error *err);
+VL_API int32_t vl_model_describe_synthetic(vl_runtime *rt, const vl_model_config *config, const vl_model_options *options,
+                                           vl_model_description *out, vl_error *err);
 VL_API int32_t vl_model_info_get(vl_model *m, vl_model_info *out);
 VL_API int32_t vl_model_free(vl_model *m);
 

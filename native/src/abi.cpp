@@ -188,6 +188,37 @@ vl_breakpoint_stats breakpoints_to_abi(const vl::BreakpointView &v) {
                              b.restore_ms, b.to_logits_ms, b.gap_ms, b.d2h_bytes,         b.h2d_bytes};
 }
 
+// A model's description: its config and the plan a load would run now on rt (see vl_model_description).
+vl_model_description describe(const vl::Runtime &rt, const vl::ModelConfig &c, const vl_model_options *options) {
+  const vl::ModelPlan p = vl::Model::plan(rt, c, options_from_abi(options));
+  const uint64_t budget = rt.arena.budget(), used = rt.arena.current();
+  vl_model_description d{};
+  d.config = config_to_abi(c);
+  d.placement = int32_t(p.placement.placement);
+  d.resident_layers = p.resident_layers;
+  d.prefetch = p.placement.prefetch;
+  d.kv_block_tokens = p.kv.block_tokens;
+  d.kv_pool_blocks = p.kv.n_blocks;
+  d.kv_dtype = int32_t(p.kv.dtype);
+  d.activation_dtype = int32_t(rt.backend->activation_dtype());
+  d.max_step_tokens = p.max_step_tokens;
+  d.free_bytes = budget > used ? budget - used : 0;
+  d.fits = p.device_bytes() <= d.free_bytes ? 1 : 0;
+  d.parameters = p.parameters;
+  d.weight_bytes = p.resident_bytes() + p.host_bytes();
+  d.resident_bytes = p.resident_bytes();
+  d.host_bytes = p.host_bytes();
+  d.ring_bytes = p.resident_layers < p.num_layers ? p.placement.ring_bytes : 0;
+  d.layer_bytes = p.layer_bytes;
+  d.kv_block_bytes = p.kv.block_bytes();
+  d.kv_token_bytes = d.kv_block_bytes / uint64_t(p.kv.block_tokens);
+  d.kv_pool_bytes = p.kv.bytes();
+  d.workspace_bytes = p.workspace_bytes;
+  d.device_bytes = p.device_bytes();
+  d.budget = budget;
+  return d;
+}
+
 // Runs the session's step (fresh or paused) to its next breakpoint or its end; keeps it only while it
 // is paused (a failed run drops it, unless it stayed paused: see Engine::run).
 void run_step(vl::Session &s, float *logits, int32_t *paused_layer) {
@@ -325,6 +356,28 @@ VL_API int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config,
     h->owner = rt;
     h->model = vl::Model::synthetic(*rt->rt, config_from_abi(*config), seed, options_from_abi(options));
     *out = h.release();
+  });
+}
+
+VL_API int32_t vl_model_describe(vl_runtime *rt, const char *dir, const vl_model_options *options,
+                                 vl_model_description *out, vl_error *err) {
+  return guard(err, [&] {
+    need(rt, "runtime");
+    need(dir, "dir");
+    need(out, "out");
+    *out = describe(*rt->rt, vl::Model::open_dir(dir).config, options);
+  });
+}
+
+VL_API int32_t vl_model_describe_synthetic(vl_runtime *rt, const vl_model_config *config, const vl_model_options *options,
+                                           vl_model_description *out, vl_error *err) {
+  return guard(err, [&] {
+    need(rt, "runtime");
+    need(config, "config");
+    need(out, "out");
+    const vl::ModelConfig c = config_from_abi(*config);
+    c.validate("synthetic model");
+    *out = describe(*rt->rt, c, options);
   });
 }
 

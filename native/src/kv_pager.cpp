@@ -358,14 +358,24 @@ int32_t KvPager::evict_locked(int32_t need, const Session *self, const Session *
   return freed;
 }
 
-std::string KvPager::held_by_others_locked(const Session &self) const {
-  int32_t running = 0, idle = 0;
+std::string KvPager::Holders::text() const {
+  if (running == 0 && idle == 0) return ", and no other session holds any";
+  return " (" + std::to_string(running) + " held by running sessions, " + std::to_string(idle) + " by idle ones)";
+}
+
+KvPager::Holders KvPager::held_by_others_locked(const Session &self) const {
+  Holders h;
   for (const Session *v : sessions_) {
     if (v == &self) continue;
-    (v->paging.running ? running : idle) += v->table().device_blocks();
+    (v->paging.running ? h.running : h.idle) += v->table().device_blocks();
   }
-  return std::to_string(running) + " held by running sessions, " + std::to_string(idle) + " by idle ones";
+  return h;
 }
+
+namespace {
+// The pool's size as the command line and the API name it.
+const char *const kRaisePool = "raise the KV pool (--kv-pool-tokens, or kvPoolTokens in the API)";
+}  // namespace
 
 int32_t KvPager::prepare_locked(Session &s, int32_t extra, bool first) {
   BlockTable &t = s.table();
@@ -381,14 +391,19 @@ int32_t KvPager::prepare_locked(Session &s, int32_t extra, bool first) {
     evict_locked(need - pool_.free_blocks(), &s, nullptr, -1, why);
   }
   const int32_t free = pool_.free_blocks();
-  if (need > free)
+  if (need > free) {
+    // Advice that fits the case: sessions to free or pause only when other sessions hold blocks.
+    const Holders others = held_by_others_locked(s);
+    std::string advice = std::string("; ") + kRaisePool;
+    if (others.idle > 0 && policy_ == PagingPolicy::None) advice = "; paging is off (--paging none, or paging: 'none' in the API): turn it on, free idle sessions, or " + std::string(kRaisePool);
+    else if (others.running > 0) advice += ", or free or pause the sessions that run";
+    else if (others.idle > 0) advice += ", or free idle sessions";
     throw Error(VL_ERR_OUT_OF_MEMORY,
                 "KV pool exhausted: the step needs " + std::to_string(need) + " blocks (" + format_bytes(uint64_t(need) * kv.block_bytes()) +
                     ": " + std::to_string(host) + " of the session's back from host memory, " + std::to_string(fresh) +
-                    " new) but only " + std::to_string(free) + " of the " + std::to_string(kv.n_blocks) + " are free (" +
-                    held_by_others_locked(s) + ")" +
-                    (policy_ == PagingPolicy::None ? "; paging is off (--paging none): turn it on, or raise --kv-pool-tokens / --budget"
-                                                   : "; raise --kv-pool-tokens or --budget, or free or pause sessions that run"));
+                    " new) but only " + std::to_string(free) + " of the " + std::to_string(kv.n_blocks) + " are free" +
+                    others.text() + advice);
+  }
   in_locked(s, PageReason::Step, INT_MAX);
   const int32_t added = t.reserve(extra);
   // Compute waits for the copies that fill its blocks and for those still reading the new ones (none
@@ -527,8 +542,8 @@ void KvPager::page_in(Session &s) {
     }
     if (host > pool_.free_blocks())
       throw Error(VL_ERR_OUT_OF_MEMORY, "cannot page the session in: it has " + std::to_string(host) + " KV blocks on the host and " +
-                                            std::to_string(pool_.free_blocks()) + " device blocks are free (" +
-                                            held_by_others_locked(s) + ")");
+                                            std::to_string(pool_.free_blocks()) + " device blocks are free" +
+                                            held_by_others_locked(s).text());
     in_locked(s, PageReason::Explicit, INT_MAX);
   }
   be_.synchronize(StreamId::Copy);  // resident when the call returns

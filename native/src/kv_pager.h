@@ -155,7 +155,13 @@ class KvPager {
   Event *event_locked();
   void record_locked(const Session &s, PageKind kind, PageReason why, int32_t blocks, uint64_t bytes, double key);
   double key_of(const Session &s) const;
-  std::string held_by_others_locked(const Session &self) const;
+  // The device blocks other sessions than self hold, running and idle, and what a pool error should
+  // advise from them (no other session: nothing to free).
+  struct Holders {
+    int32_t running = 0, idle = 0;
+    std::string text() const;  // " (R held by running sessions, I by idle ones)", or ", and no other session holds any"
+  };
+  Holders held_by_others_locked(const Session &self) const;
 
   Backend &be_;
   KvPool &pool_;

@@ -4,6 +4,7 @@
 #include "model.h"
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cmath>
 #include <cstdlib>
@@ -79,40 +80,48 @@ Model::~Model() {
   rt_.live_models--;
 }
 
-std::vector<Model::Slot> Model::place(const ModelOptions &options) {
-  const ModelConfig &c = config_;
-  const size_t esz = dtype_size(c.dtype);
-  const int L = c.num_layers;
-  auto bytes = [&](int64_t rows, int64_t cols) { return align256(size_t(rows) * size_t(cols) * esz); };
+namespace {
+// A layer's tensors in file (and memory) order: HF name suffix and (rows, cols); norms are vectors,
+// stored 1-D as (cols,).
+struct Part { const char *name; int64_t rows, cols; bool vec; };
+std::array<Part, LayerWeights::kTensors> layer_parts(const ModelConfig &c) {
+  return {{{"input_layernorm.weight", 1, c.hidden_size, true},
+           {"self_attn.q_proj.weight", c.q_dim(), c.hidden_size, false},
+           {"self_attn.k_proj.weight", c.kv_dim(), c.hidden_size, false},
+           {"self_attn.v_proj.weight", c.kv_dim(), c.hidden_size, false},
+           {"self_attn.o_proj.weight", c.hidden_size, c.q_dim(), false},
+           {"post_attention_layernorm.weight", 1, c.hidden_size, true},
+           {"mlp.gate_proj.weight", c.intermediate_size, c.hidden_size, false},
+           {"mlp.up_proj.weight", c.intermediate_size, c.hidden_size, false},
+           {"mlp.down_proj.weight", c.hidden_size, c.intermediate_size, false}}};
+}
+size_t tensor_bytes(const ModelConfig &c, int64_t rows, int64_t cols) { return align256(size_t(rows) * size_t(cols) * dtype_size(c.dtype)); }
+}  // namespace
 
-  // A layer's tensors, with their offsets inside the layer.
-  struct Part { const char *name; int64_t rows, cols; bool vec; };
-  const Part parts[LayerWeights::kTensors] = {
-      {"input_layernorm.weight", 1, c.hidden_size, true},        {"self_attn.q_proj.weight", c.q_dim(), c.hidden_size, false},
-      {"self_attn.k_proj.weight", c.kv_dim(), c.hidden_size, false}, {"self_attn.v_proj.weight", c.kv_dim(), c.hidden_size, false},
-      {"self_attn.o_proj.weight", c.hidden_size, c.q_dim(), false}, {"post_attention_layernorm.weight", 1, c.hidden_size, true},
-      {"mlp.gate_proj.weight", c.intermediate_size, c.hidden_size, false}, {"mlp.up_proj.weight", c.intermediate_size, c.hidden_size, false},
-      {"mlp.down_proj.weight", c.hidden_size, c.intermediate_size, false}};
-  size_t rel[LayerWeights::kTensors];
-  layer_bytes_ = 0;
-  for (int i = 0; i < LayerWeights::kTensors; i++) {
-    rel[i] = layer_bytes_;
-    layer_bytes_ += bytes(parts[i].rows, parts[i].cols);
+ModelPlan Model::plan(const Runtime &rt, const ModelConfig &c, const ModelOptions &options) {
+  ModelPlan plan;
+  const int L = c.num_layers;
+  plan.num_layers = L;
+  for (const Part &part : layer_parts(c)) {
+    plan.layer_bytes += tensor_bytes(c, part.rows, part.cols);
+    plan.parameters += uint64_t(L) * uint64_t(part.rows) * uint64_t(part.cols);
   }
-  const size_t embed_bytes = bytes(c.vocab_size, c.hidden_size), norm_bytes = bytes(1, c.hidden_size);
+  const size_t embed_bytes = tensor_bytes(c, c.vocab_size, c.hidden_size), norm_bytes = tensor_bytes(c, 1, c.hidden_size);
   const size_t head_bytes = c.tie_word_embeddings ? 0 : embed_bytes;
-  const size_t global_bytes = embed_bytes + norm_bytes + head_bytes;
+  plan.global_bytes = embed_bytes + norm_bytes + head_bytes;
+  plan.parameters += uint64_t(c.vocab_size) * uint64_t(c.hidden_size) * (c.tie_word_embeddings ? 1 : 2) + uint64_t(c.hidden_size);
 
   // The placement asked for.
   if (options.prefetch < 0) throw Error(VL_ERR_INVALID_ARGUMENT, "prefetch must be >= 0 layers");
-  placement_ = PlacementOptions{options.placement, options.prefetch > 0 ? options.prefetch : 1, options.ring_bytes};
-  const Placement p = placement_.placement;
-  if (p == Placement::Resident && placement_.ring_bytes > 0)
+  plan.placement = PlacementOptions{options.placement, options.prefetch > 0 ? options.prefetch : 1, options.ring_bytes};
+  const Placement p = plan.placement.placement;
+  const size_t layer_bytes = plan.layer_bytes;
+  if (p == Placement::Resident && plan.placement.ring_bytes > 0)
     throw Error(VL_ERR_INVALID_ARGUMENT, "a ring size was given but the placement is resident: choose stream, stream-sync, accelerate or auto");
-  uint64_t ring = p == Placement::Resident ? 0 : placement_.ring_bytes ? placement_.ring_bytes : 2 * layer_bytes_;
-  if (p != Placement::Resident && ring < layer_bytes_)
+  uint64_t ring = p == Placement::Resident ? 0 : plan.placement.ring_bytes ? plan.placement.ring_bytes : 2 * layer_bytes;
+  if (p != Placement::Resident && ring < layer_bytes)
     throw Error(VL_ERR_INVALID_ARGUMENT, "the ring (" + format_bytes(ring) + ") is smaller than one layer (" +
-                                             format_bytes(layer_bytes_) + "); give a ring of at least one layer (--ring)");
+                                             format_bytes(layer_bytes) + "); give a ring of at least one layer (--ring)");
 
   if (options.kv_block_tokens < 0 || options.kv_pool_tokens < 0)
     throw Error(VL_ERR_INVALID_ARGUMENT, "kv_block_tokens and kv_pool_tokens must be >= 0 (0: the default)");
@@ -121,38 +130,39 @@ std::vector<Model::Slot> Model::place(const ModelOptions &options) {
   if (options.kv_block_tokens > (1 << 20))
     throw Error(VL_ERR_INVALID_ARGUMENT, "kv_block_tokens " + std::to_string(options.kv_block_tokens) +
                                              " is above the limit of 1048576 tokens per block");
-  KvLayout kv;
-  kv.dtype = rt_.backend->kv_dtype();
+  KvLayout &kv = plan.kv;
+  kv.dtype = rt.backend->kv_dtype();
   kv.block_tokens = options.kv_block_tokens > 0 ? options.kv_block_tokens : 16;
   kv.n_layers = L;
   kv.kv_dim = c.kv_dim();
   const int64_t default_tokens = std::min(c.max_position_embeddings, 4096);
   const auto blocks_for = [&](int64_t tokens) { return (tokens + kv.block_tokens - 1) / kv.block_tokens; };
   // Steps up to a 2048-token prefill (or the model's positions) find room for their workspace.
-  max_step_tokens_ = std::min(c.max_position_embeddings, 2048);
-  const size_t ws = Engine::workspace_bytes(c, rt_.backend->activation_dtype(), max_step_tokens_, int32_t(blocks_for(default_tokens)));
+  plan.max_step_tokens = std::min(c.max_position_embeddings, 2048);
+  const size_t ws = Engine::workspace_bytes(c, rt.backend->activation_dtype(), plan.max_step_tokens, int32_t(blocks_for(default_tokens)));
+  plan.rope_bytes = c.rope_inv_freq().size() * sizeof(float);
 
   // How many layers stay resident; everything is checked against the budget before any allocation.
   int K = p == Placement::Resident ? L : 0;
-  const uint64_t budget = rt_.arena.budget();
+  const uint64_t budget = rt.arena.budget();
   if (p == Placement::Auto) {
     // Leave room for the KV pool asked for (or a default one) and the activations of a prompt of up to 512 tokens.
     KvLayout least = kv;
     least.n_blocks = int32_t(std::min<int64_t>(blocks_for(options.kv_pool_tokens > 0 ? options.kv_pool_tokens : default_tokens), INT32_MAX / kv.block_tokens));
-    const size_t ws512 = Engine::workspace_bytes(c, rt_.backend->activation_dtype(), std::min(c.max_position_embeddings, 512), least.n_blocks);
-    const uint64_t used = rt_.arena.current() + global_bytes + least.bytes() + ring + ws512;
-    K = used >= budget ? 0 : int(std::min<uint64_t>(uint64_t(L), (budget - used) / layer_bytes_));
+    const size_t ws512 = Engine::workspace_bytes(c, rt.backend->activation_dtype(), std::min(c.max_position_embeddings, 512), least.n_blocks);
+    const uint64_t used = rt.arena.current() + plan.global_bytes + least.bytes() + ring + ws512;
+    K = used >= budget ? 0 : int(std::min<uint64_t>(uint64_t(L), (budget - used) / layer_bytes));
     if (K == L) ring = 0;  // it all fits: no ring needed
   }
-  resident_layers_ = K;
-  placement_.ring_bytes = ring;
-  const uint64_t weights = global_bytes + size_t(K) * layer_bytes_;
+  plan.resident_layers = K;
+  plan.placement.ring_bytes = ring;
+  const uint64_t weights = plan.resident_bytes();
   int64_t pool_blocks = blocks_for(options.kv_pool_tokens > 0 ? options.kv_pool_tokens : default_tokens);
-  if (options.kv_pool_tokens == 0 && rt_.budget_given) {
+  if (options.kv_pool_tokens == 0 && rt.budget_given) {
     // The pool takes what the budget leaves after the weights, the ring and a step's workspace, less a
     // margin for the small buffers of steps (a paused step's residual, a generation's tokens).
     const uint64_t margin = std::min<uint64_t>(uint64_t(256) << 20, budget / 32);
-    const uint64_t taken = rt_.arena.current() + weights + ring + ws + margin;
+    const uint64_t taken = rt.arena.current() + weights + ring + ws + margin;
     const uint64_t per_block = KvLayout{nullptr, kv.dtype, 1, kv.n_layers, kv.block_tokens, kv.kv_dim}.bytes();
     if (taken < budget) pool_blocks = std::max<int64_t>(pool_blocks, int64_t((budget - taken) / per_block));
   }
@@ -162,14 +172,35 @@ std::vector<Model::Slot> Model::place(const ModelOptions &options) {
     throw Error(VL_ERR_INVALID_ARGUMENT, "kv_pool_tokens " + std::to_string(options.kv_pool_tokens) + " is more than a pool can address (" +
                                              std::to_string(max_blocks * kv.block_tokens) + " tokens)");
   kv.n_blocks = int32_t(std::min(pool_blocks, max_blocks));
-  const uint64_t need = weights + kv.bytes() + ring;
-  rt_.arena.check_fits(need, std::string("placing ") + name_ + " (" + placement_name(p) + ": " + std::to_string(K) +
+  // The workspace a max_step_tokens step then allocates (its block table sized by this pool).
+  plan.workspace_bytes = Engine::workspace_bytes(c, rt.backend->activation_dtype(), plan.max_step_tokens, kv.n_blocks);
+  return plan;
+}
+
+std::vector<Model::Slot> Model::place(const ModelOptions &options) {
+  const ModelConfig &c = config_;
+  const int L = c.num_layers;
+  const ModelPlan plan = Model::plan(rt_, c, options);
+  placement_ = plan.placement;
+  resident_layers_ = plan.resident_layers;
+  layer_bytes_ = plan.layer_bytes;
+  max_step_tokens_ = plan.max_step_tokens;
+  const int K = plan.resident_layers;
+  const uint64_t ring = plan.placement.ring_bytes, weights = plan.resident_bytes();
+  const KvLayout &kv = plan.kv;
+  rt_.arena.check_fits(plan.device_bytes(), std::string("placing ") + name_ + " (" + placement_name(plan.placement.placement) + ": " + std::to_string(K) +
                                  " of " + std::to_string(L) + " layers resident" +
                                  (ring ? ", a " + format_bytes(ring) + " ring" : "") + ", a KV pool of " +
                                  std::to_string(int64_t(kv.n_blocks) * kv.block_tokens) + " tokens)");
 
+  // A layer's tensors, with their offsets inside the layer.
+  const std::array<Part, LayerWeights::kTensors> parts = layer_parts(c);
+  size_t rel[LayerWeights::kTensors];
+  for (size_t i = 0, at = 0; i < parts.size(); at += tensor_bytes(c, parts[i].rows, parts[i].cols), i++) rel[i] = at;
+  const size_t embed_bytes = tensor_bytes(c, c.vocab_size, c.hidden_size), norm_bytes = tensor_bytes(c, 1, c.hidden_size);
+
   device_ = rt_.arena.alloc(weights, "loading the weights of " + name_);
-  if (K < L) host_ = std::make_unique<HostWeights>(*rt_.backend, size_t(L - K) * layer_bytes_, p != Placement::Accelerate);
+  if (K < L) host_ = std::make_unique<HostWeights>(*rt_.backend, plan.host_bytes(), plan.placement.placement != Placement::Accelerate);
 
   // Device: embedding, resident layers, final norm, LM head. Host: streamed layers.
   char *dev = device_.as<char>();
@@ -213,7 +244,7 @@ HostWeights &Model::resident_copy() {
   return *resident_copy_;
 }
 
-std::unique_ptr<Model> Model::load_dir(Runtime &rt, const std::string &dir, const ModelOptions &options) {
+Model::Dir Model::open_dir(const std::string &dir) {
   ModelConfig cfg = load_config(dir + "/config.json");
   WeightFiles files = WeightFiles::open_dir(dir);
   std::string name = dir;
@@ -224,7 +255,6 @@ std::unique_ptr<Model> Model::load_dir(Runtime &rt, const std::string &dir, cons
   if (!cfg.dtype_declared) {
     if (const TensorEntry *e = files.find("model.embed_tokens.weight"); e && e->readable) cfg.dtype = e->dtype;
   }
-  std::unique_ptr<Model> m(new Model(rt, cfg, name));
 
   // Check every tensor against the config before touching the device.
   struct Check { std::string name; std::vector<int64_t> shape; };
@@ -233,18 +263,10 @@ std::unique_ptr<Model> Model::load_dir(Runtime &rt, const std::string &dir, cons
     const ModelConfig &c = cfg;
     auto add = [&](std::string n, std::vector<int64_t> s) { expected.push_back({std::move(n), std::move(s)}); };
     add("model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
-    for (int l = 0; l < c.num_layers; l++) {
-      std::string p = "model.layers." + std::to_string(l) + ".";
-      add(p + "input_layernorm.weight", {c.hidden_size});
-      add(p + "self_attn.q_proj.weight", {c.q_dim(), c.hidden_size});
-      add(p + "self_attn.k_proj.weight", {c.kv_dim(), c.hidden_size});
-      add(p + "self_attn.v_proj.weight", {c.kv_dim(), c.hidden_size});
-      add(p + "self_attn.o_proj.weight", {c.hidden_size, c.q_dim()});
-      add(p + "post_attention_layernorm.weight", {c.hidden_size});
-      add(p + "mlp.gate_proj.weight", {c.intermediate_size, c.hidden_size});
-      add(p + "mlp.up_proj.weight", {c.intermediate_size, c.hidden_size});
-      add(p + "mlp.down_proj.weight", {c.hidden_size, c.intermediate_size});
-    }
+    for (int l = 0; l < c.num_layers; l++)
+      for (const Part &part : layer_parts(c))
+        add("model.layers." + std::to_string(l) + "." + part.name,
+            part.vec ? std::vector<int64_t>{part.cols} : std::vector<int64_t>{part.rows, part.cols});
     add("model.norm.weight", {c.hidden_size});
     if (!c.tie_word_embeddings) add("lm_head.weight", {c.vocab_size, c.hidden_size});
   }
@@ -265,7 +287,13 @@ std::unique_ptr<Model> Model::load_dir(Runtime &rt, const std::string &dir, cons
                                      (cfg.dtype_declared ? "config.json declares " : "the embedding is ") +
                                      dtype_name(cfg.dtype));
   }
+  return Dir{std::move(cfg), std::move(files), std::move(name)};
+}
 
+std::unique_ptr<Model> Model::load_dir(Runtime &rt, const std::string &dir, const ModelOptions &options) {
+  Dir d = open_dir(dir);
+  const WeightFiles &files = d.files;
+  std::unique_ptr<Model> m(new Model(rt, d.config, d.name));
   std::vector<Slot> slots = m->place(options);
   Backend &be = *rt.backend;
   for (const Slot &s : slots) {

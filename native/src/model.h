@@ -16,6 +16,7 @@
 #include "kv_pager.h"
 #include "kv_pool.h"
 #include "runtime.h"
+#include "safetensors.h"
 #include "scheduler.h"
 
 namespace vl {
@@ -78,10 +79,44 @@ struct ModelOptions {
   PagingPolicy paging = PagingPolicy::Lru;
 };
 
+// What loading a model with given options places where, decided before anything is allocated:
+// Model::plan() decides it, place() allocates exactly it, and vl_model_describe reports it without
+// loading (vramlab info). Every byte count is the loader's own (tensors 256-byte aligned).
+struct ModelPlan {
+  PlacementOptions placement;   // ring_bytes: the ring's capacity, 0 when every layer is resident
+  int32_t num_layers = 0;
+  int32_t resident_layers = 0;  // layers [0, resident_layers) in VRAM, the rest in host memory
+  uint64_t parameters = 0;      // weight elements, every tensor
+  size_t layer_bytes = 0;       // one layer's nine tensors
+  size_t global_bytes = 0;      // embedding, final norm and LM head (always resident)
+  KvLayout kv;                  // the device pool (base null): n_blocks of block_tokens positions
+  int32_t max_step_tokens = 0;  // steps up to this long find their workspace
+  size_t workspace_bytes = 0;   // the activations of a max_step_tokens step (allocated at the first step)
+  size_t rope_bytes = 0;        // the rotary frequencies the engine keeps on the device, (head_dim / 2) floats
+
+  uint64_t resident_bytes() const { return global_bytes + uint64_t(resident_layers) * layer_bytes; }
+  uint64_t host_bytes() const { return uint64_t(num_layers - resident_layers) * layer_bytes; }
+  // What the load allocates under the VRAM budget: the resident weights, the ring, the KV pool and the
+  // rotary frequencies.
+  uint64_t device_bytes() const { return resident_bytes() + placement.ring_bytes + kv.bytes() + rope_bytes; }
+};
+
 class Model {
  public:
   static std::unique_ptr<Model> load_dir(Runtime &rt, const std::string &dir, const ModelOptions &options);
   static std::unique_ptr<Model> synthetic(Runtime &rt, const ModelConfig &config, uint64_t seed, const ModelOptions &options);
+  // A model directory opened and checked: config.json, and every tensor's safetensors header against
+  // it (the weights' dtype from the embedding when config.json names none). The files are mapped,
+  // their data not read: vl_model_describe stops here, load_dir copies the tensors.
+  struct Dir {
+    ModelConfig config;
+    WeightFiles files;
+    std::string name;  // the directory's last component
+  };
+  static Dir open_dir(const std::string &dir);
+  // The placement a load on rt would choose now (its budget and what is allocated already), without
+  // allocating; throws only for options the load rejects too. The load itself also checks the budget.
+  static ModelPlan plan(const Runtime &rt, const ModelConfig &config, const ModelOptions &options);
   ~Model();
 
   Runtime &runtime() { return rt_; }

@@ -25,9 +25,17 @@ describe('lexer errors', () => {
     expect(codes(decode('repeat = 3 @'))).toEqual(['unexpected-character']);
   });
 
-  it('unexpected-character: binary bytes get a hint', () => {
-    expect(diagnose('experiment a {\u0000\u0001 measure = copy_bandwidth }')).toBe(
-      't.vlab:1:15: error: unexpected character U+0000 (and 1 more characters)\n  hint: is this a text file? .vlab files are UTF-8 text',
+  it('not-text: text with a NUL byte (a binary file read as text) is one diagnostic at the first NUL', () => {
+    const text = 'experiment a {\n  measure = \u00e9\u{1F600}\u0000\u0001 copy_bandwidth \u0000 @ @ @\n}';
+    expect(diagnose(text)).toBe('t.vlab:2:16: error: not a text file: a NUL byte\n  hint: .vlab files are UTF-8 text: is this the right file?');
+    expect(codes(text)).toEqual(['not-text']);
+    expect(() => compileSource(text, { file: 't.vlab', baseDir: BASE })).toThrow('t.vlab:2:16: error: not a text file: a NUL byte');
+  });
+
+  it('unexpected-character: a stray control character is named; a replacement character gets a hint', () => {
+    expect(diagnose('experiment a {\u0001 measure = copy_bandwidth }')).toBe('t.vlab:1:15: error: unexpected character U+0001');
+    expect(diagnose('experiment a {\ufffd measure = copy_bandwidth }')).toBe(
+      't.vlab:1:15: error: unexpected character U+FFFD\n  hint: is this a text file? .vlab files are UTF-8 text',
     );
   });
 
