@@ -1,6 +1,7 @@
-// abi.ts: the structs of the C ABI (native/include/vramlab.h), declared once as plain data: native.ts
+// abi.ts: the C ABI of native/include/vramlab.h, declared once as plain data: its structs (native.ts
 // registers each with koffi, and the TypeScript types of what it reads and writes are derived from
-// them (StructOf), so that a field added to vramlab.h is added here and nowhere else.
+// them, StructOf, so that a field added to vramlab.h is added here and nowhere else) and its functions'
+// prototypes (native.ts binds each by name).
 
 /** vramlab.h's structs, field by field, in declaration order (nested structs by name, declared first). */
 export const STRUCTS = {
@@ -172,3 +173,51 @@ export type NativePagingEvent = StructOf<'vl_paging_event'>;
 export type NativeScheduleStep = StructOf<'vl_schedule_step'>;
 export type NativeWorkInfo = StructOf<'vl_work_info'>;
 
+
+/** vramlab.h's functions as koffi prototypes, by the name native.ts calls them (vl_ dropped). */
+export const FUNCTIONS = {
+  last_error: 'const char *vl_last_error(void)',
+  status_name: 'const char *vl_status_name(int32_t status)',
+  runtime_open: 'int32_t vl_runtime_open(const char *device, const vl_runtime_options *options, _Out_ vl_runtime **out)',
+  runtime_close: 'int32_t vl_runtime_close(vl_runtime *rt)',
+  runtime_memory: 'int32_t vl_runtime_memory(vl_runtime *rt, _Out_ vl_memory_info *out)',
+  runtime_device_name: 'int32_t vl_runtime_device_name(vl_runtime *rt, _Out_ uint8_t *buf, int32_t cap)',
+  runtime_copy_bandwidth: 'int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, int32_t direction, _Out_ double *gbps, _Out_ uint8_t *err)',
+  model_load: 'int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, _Out_ vl_model **out, _Out_ uint8_t *err)',
+  model_synthetic: 'int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config, uint64_t seed, const vl_model_options *options, _Out_ vl_model **out, _Out_ uint8_t *err)',
+  model_describe: 'int32_t vl_model_describe(vl_runtime *rt, const char *dir, const vl_model_options *options, _Out_ vl_model_description *out, _Out_ uint8_t *err)',
+  model_describe_synthetic: 'int32_t vl_model_describe_synthetic(vl_runtime *rt, const vl_model_config *config, const vl_model_options *options, _Out_ vl_model_description *out, _Out_ uint8_t *err)',
+  model_info: 'int32_t vl_model_info_get(vl_model *m, _Out_ vl_model_info *out)',
+  model_free: 'int32_t vl_model_free(vl_model *m)',
+  model_set_paging: 'int32_t vl_model_set_paging(vl_model *m, int32_t policy)',
+  model_paging_stats: 'int32_t vl_model_paging_stats(vl_model *m, _Out_ vl_paging_stats *out)',
+  model_paging_events: 'int32_t vl_model_paging_events(vl_model *m, uint64_t first, _Out_ uint8_t *out, int32_t cap, _Out_ int32_t *n, _Out_ uint64_t *total)',
+  model_reload: 'int32_t vl_model_reload(vl_model *m, _Out_ double *ms, _Out_ uint64_t *bytes, _Out_ uint8_t *err)',
+  model_set_scheduler: 'int32_t vl_model_set_scheduler(vl_model *m, const vl_scheduler_options *options)',
+  model_step: 'int32_t vl_model_step(vl_model *m, _Out_ vl_schedule_step *out, _Out_ uint8_t *err)',
+  model_forward_batch: 'int32_t vl_model_forward_batch(vl_model *m, vl_session **sessions, int32_t n, const int32_t *counts, const int32_t *ids, _Out_ float *logits, _Out_ uint8_t *errors, _Out_ vl_step_stats *out, _Out_ uint8_t *err)',
+  session_create: 'int32_t vl_session_create(vl_model *m, _Out_ vl_session **out)',
+  session_submit: 'int32_t vl_session_submit(vl_session *s, const int32_t *ids, int32_t n, int32_t new_tokens)',
+  session_cancel: 'int32_t vl_session_cancel(vl_session *s)',
+  session_work: 'int32_t vl_session_work(vl_session *s, _Out_ vl_work_info *out, _Out_ int32_t *tokens, int32_t cap)',
+  session_work_error: 'const char *vl_session_work_error(vl_session *s)',
+  session_free: 'int32_t vl_session_free(vl_session *s)',
+  session_info: 'int32_t vl_session_info_get(vl_session *s, _Out_ vl_session_info *out)',
+  session_reset: 'int32_t vl_session_reset(vl_session *s)',
+  session_forward: 'int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, _Out_ float *logits, _Out_ uint8_t *err)',
+  session_generate: 'int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, _Out_ int32_t *out, _Out_ uint8_t *err)',
+  session_page_out: 'int32_t vl_session_page_out(vl_session *s)',
+  session_page_in: 'int32_t vl_session_page_in(vl_session *s, _Out_ uint8_t *err)',
+  session_set_next_use: 'int32_t vl_session_set_next_use(vl_session *s, double key)',
+  session_set_quota: 'int32_t vl_session_set_quota(vl_session *s, int32_t max_device_blocks)',
+  session_last_step: 'int32_t vl_session_last_step(vl_session *s, _Out_ vl_step_stats *out)',
+  session_timeline: 'int32_t vl_session_timeline(vl_session *s, _Out_ uint8_t *out, int32_t cap, _Out_ int32_t *n)',
+  session_forward_breakpoints: 'int32_t vl_session_forward_breakpoints(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, _Out_ float *logits, const int32_t *breakpoints, int32_t n_breakpoints, int32_t offload, _Out_ int32_t *paused_layer, _Out_ uint8_t *err)',
+  session_resume: 'int32_t vl_session_resume(vl_session *s, _Out_ float *logits, _Out_ int32_t *paused_layer, _Out_ uint8_t *err)',
+  session_abort: 'int32_t vl_session_abort(vl_session *s)',
+  session_activation_get: 'int32_t vl_session_activation_get(vl_session *s, _Out_ float *out, int64_t count)',
+  session_activation_set: 'int32_t vl_session_activation_set(vl_session *s, const float *in, int64_t count)',
+  session_activation_edit: 'int32_t vl_session_activation_edit(vl_session *s, float scale, const float *vec, int64_t count)',
+  session_breakpoint_stats: 'int32_t vl_session_breakpoint_stats(vl_session *s, _Out_ vl_breakpoint_stats *out)',
+  session_lens: 'int32_t vl_session_lens(vl_session *s, int32_t rows, _Out_ float *logits, _Out_ uint8_t *err)',
+} as const;

@@ -23,6 +23,7 @@ import {
   type NativeSessionInfo,
   type NativeStepStats,
   type NativeWorkInfo,
+  FUNCTIONS,
   STRUCTS,
   type StructName,
   type StructOf,
@@ -82,60 +83,8 @@ function bind() {
   koffi.opaque('vl_model');
   koffi.opaque('vl_session');
   for (const [name, fields] of Object.entries(STRUCTS)) koffi.struct(name, fields);
-  return {
-    last_error: lib.func('const char *vl_last_error(void)'),
-    status_name: lib.func('const char *vl_status_name(int32_t status)'),
-    runtime_open: lib.func('int32_t vl_runtime_open(const char *device, const vl_runtime_options *options, _Out_ vl_runtime **out)'),
-    runtime_close: lib.func('int32_t vl_runtime_close(vl_runtime *rt)'),
-    runtime_memory: lib.func('int32_t vl_runtime_memory(vl_runtime *rt, _Out_ vl_memory_info *out)'),
-    runtime_device_name: lib.func('int32_t vl_runtime_device_name(vl_runtime *rt, _Out_ uint8_t *buf, int32_t cap)'),
-    runtime_copy_bandwidth: lib.func('int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, int32_t direction, _Out_ double *gbps, _Out_ uint8_t *err)'),
-    model_load: lib.func('int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, _Out_ vl_model **out, _Out_ uint8_t *err)'),
-    model_synthetic: lib.func(
-      'int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config, uint64_t seed, const vl_model_options *options, _Out_ vl_model **out, _Out_ uint8_t *err)',
-    ),
-    model_describe: lib.func('int32_t vl_model_describe(vl_runtime *rt, const char *dir, const vl_model_options *options, _Out_ vl_model_description *out, _Out_ uint8_t *err)'),
-    model_describe_synthetic: lib.func(
-      'int32_t vl_model_describe_synthetic(vl_runtime *rt, const vl_model_config *config, const vl_model_options *options, _Out_ vl_model_description *out, _Out_ uint8_t *err)',
-    ),
-    model_info: lib.func('int32_t vl_model_info_get(vl_model *m, _Out_ vl_model_info *out)'),
-    model_free: lib.func('int32_t vl_model_free(vl_model *m)'),
-    model_set_paging: lib.func('int32_t vl_model_set_paging(vl_model *m, int32_t policy)'),
-    model_paging_stats: lib.func('int32_t vl_model_paging_stats(vl_model *m, _Out_ vl_paging_stats *out)'),
-    model_paging_events: lib.func('int32_t vl_model_paging_events(vl_model *m, uint64_t first, _Out_ uint8_t *out, int32_t cap, _Out_ int32_t *n, _Out_ uint64_t *total)'),
-    model_reload: lib.func('int32_t vl_model_reload(vl_model *m, _Out_ double *ms, _Out_ uint64_t *bytes, _Out_ uint8_t *err)'),
-    model_set_scheduler: lib.func('int32_t vl_model_set_scheduler(vl_model *m, const vl_scheduler_options *options)'),
-    model_step: lib.func('int32_t vl_model_step(vl_model *m, _Out_ vl_schedule_step *out, _Out_ uint8_t *err)'),
-    model_forward_batch: lib.func(
-      'int32_t vl_model_forward_batch(vl_model *m, vl_session **sessions, int32_t n, const int32_t *counts, const int32_t *ids, _Out_ float *logits, _Out_ uint8_t *errors, _Out_ vl_step_stats *out, _Out_ uint8_t *err)',
-    ),
-    session_create: lib.func('int32_t vl_session_create(vl_model *m, _Out_ vl_session **out)'),
-    session_submit: lib.func('int32_t vl_session_submit(vl_session *s, const int32_t *ids, int32_t n, int32_t new_tokens)'),
-    session_cancel: lib.func('int32_t vl_session_cancel(vl_session *s)'),
-    session_work: lib.func('int32_t vl_session_work(vl_session *s, _Out_ vl_work_info *out, _Out_ int32_t *tokens, int32_t cap)'),
-    session_work_error: lib.func('const char *vl_session_work_error(vl_session *s)'),
-    session_free: lib.func('int32_t vl_session_free(vl_session *s)'),
-    session_info: lib.func('int32_t vl_session_info_get(vl_session *s, _Out_ vl_session_info *out)'),
-    session_reset: lib.func('int32_t vl_session_reset(vl_session *s)'),
-    session_forward: lib.func('int32_t vl_session_forward(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, _Out_ float *logits, _Out_ uint8_t *err)'),
-    session_generate: lib.func('int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n, int32_t max_new, _Out_ int32_t *out, _Out_ uint8_t *err)'),
-    session_page_out: lib.func('int32_t vl_session_page_out(vl_session *s)'),
-    session_page_in: lib.func('int32_t vl_session_page_in(vl_session *s, _Out_ uint8_t *err)'),
-    session_set_next_use: lib.func('int32_t vl_session_set_next_use(vl_session *s, double key)'),
-    session_set_quota: lib.func('int32_t vl_session_set_quota(vl_session *s, int32_t max_device_blocks)'),
-    session_last_step: lib.func('int32_t vl_session_last_step(vl_session *s, _Out_ vl_step_stats *out)'),
-    session_timeline: lib.func('int32_t vl_session_timeline(vl_session *s, _Out_ uint8_t *out, int32_t cap, _Out_ int32_t *n)'),
-    session_forward_breakpoints: lib.func(
-      'int32_t vl_session_forward_breakpoints(vl_session *s, const int32_t *ids, int32_t n, int32_t logits_rows, _Out_ float *logits, const int32_t *breakpoints, int32_t n_breakpoints, int32_t offload, _Out_ int32_t *paused_layer, _Out_ uint8_t *err)',
-    ),
-    session_resume: lib.func('int32_t vl_session_resume(vl_session *s, _Out_ float *logits, _Out_ int32_t *paused_layer, _Out_ uint8_t *err)'),
-    session_abort: lib.func('int32_t vl_session_abort(vl_session *s)'),
-    session_activation_get: lib.func('int32_t vl_session_activation_get(vl_session *s, _Out_ float *out, int64_t count)'),
-    session_activation_set: lib.func('int32_t vl_session_activation_set(vl_session *s, const float *in, int64_t count)'),
-    session_activation_edit: lib.func('int32_t vl_session_activation_edit(vl_session *s, float scale, const float *vec, int64_t count)'),
-    session_breakpoint_stats: lib.func('int32_t vl_session_breakpoint_stats(vl_session *s, _Out_ vl_breakpoint_stats *out)'),
-    session_lens: lib.func('int32_t vl_session_lens(vl_session *s, int32_t rows, _Out_ float *logits, _Out_ uint8_t *err)'),
-  };
+  const bound = Object.entries(FUNCTIONS).map(([name, prototype]) => [name, lib.func(prototype)]);
+  return Object.fromEntries(bound) as Record<keyof typeof FUNCTIONS, ReturnType<typeof lib.func>>;
 }
 
 type Bindings = ReturnType<typeof bind>;
