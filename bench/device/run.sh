@@ -2,7 +2,7 @@
 # Runs on the GPU machine (CUDA, cuBLAS, Python with torch and transformers; no Node.js, no network),
 # in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
 # backend, then runs the named suites. Everything worth keeping is written to $OUT.
-#   bash bench/device/run.sh ops|perf|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|all   (or a comma-separated list)
+#   bash bench/device/run.sh ops|perf|perf-batch|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|all   (or a comma-separated list)
 #   streaming-hf,streaming: STREAM_LAYERS (default 36: 63 GB of fp16 weights), STREAM_BUDGET_GB (20),
 #   STREAM_RING (4GB), STREAM_PLACEMENTS (stream,stream-sync,accelerate,auto); STREAM_HF=FILE merges an HF Accelerate row measured by an earlier streaming-hf.
 set -uo pipefail
@@ -31,6 +31,11 @@ run_suite() {
   case "$1" in
     ops) native/build/test-backend-ops 2>&1 | tee "$OUT/ops.txt" || status=1 ;;
     perf) native/build/test-backend-ops --perf 2>&1 | tee "$OUT/perf.txt" || status=1 ;;
+    # A batched decode step's parts against the batch size, with the skinny GEMM and (A/B) without it.
+    perf-batch)
+      native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch.txt" || status=1
+      VRAMLAB_CUDA_NO_SKINNY=1 native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-no-skinny.txt" || status=1
+      ;;
     correctness) python3 bench/device/correctness.py --out "$OUT/correctness.json" || status=1 ;;
     decode)
       python3 bench/device/hf_decode.py --out "$OUT/hf_decode.json" || status=1

@@ -38,6 +38,7 @@
 #include "kernels/attention.cuh"
 #include "kernels/common.cuh"
 #include "kernels/embed.cuh"
+#include "kernels/gemm_skinny.cuh"
 #include "kernels/gemv.cuh"
 #include "kernels/kv_cache.cuh"
 #include "kernels/matmul.cuh"
@@ -289,7 +290,9 @@ class CudaBackend final : public Backend {
       if (!accumulate) CUDA_CHECK(cudaMemsetAsync(out.data, 0, out.bytes(), s));
       return;
     }
-    if (T <= gemv_max_t_) {
+    if (skinny_ && prop_.major >= 8 && skinny_ok(x.dtype, w.dtype, T, K, x.data, w.data)) {
+      gemm_skinny_forward(out.data, out.dtype, accumulate, x.data, w.data, w.dtype, T, N, K, pdl_, s);
+    } else if (T <= gemv_max_t_) {
       if (gemv_vector_ok(x.data, w.data, K))
         gemv_forward(GEMV_PLAIN, gemv_args(out, x.data, nullptr, w, T, accumulate), w.dtype, x.dtype, gemv_cfg_, s);
       else
@@ -539,6 +542,7 @@ class CudaBackend final : public Backend {
     gemv_cfg_.n_sms = prop_.multiProcessorCount;
     gemv_cfg_.pdl = pdl_;
     if (const char *k = std::getenv("VRAMLAB_CUDA_GEMV_KSPLIT")) gemv_cfg_.ksplit = std::atoi(k);
+    skinny_ = !env_flag("VRAMLAB_CUDA_NO_SKINNY");
     // The largest T whose plain matmul takes the GEMV rather than cuBLAS (0 .. GEMV_MAX_T).
     if (const char *t = std::getenv("VRAMLAB_CUDA_GEMV_MAX_T")) gemv_max_t_ = std::clamp(std::atoi(t), 0, GEMV_MAX_T);
     const bool stage = !env_flag("VRAMLAB_CUDA_GEMV_NO_STAGE");
@@ -546,7 +550,8 @@ class CudaBackend final : public Backend {
     decode_note_ = std::string(" / ") + (pdl_ ? "PDL" : "no PDL") + (fused_ ? "" : ", no fused ops") +
                    (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "") +
                    (stage ? "" : ", no GEMV staging") +
-                   (gemv_max_t_ != GEMV_MAX_T ? ", GEMV up to T " + std::to_string(gemv_max_t_) : "");
+                   (gemv_max_t_ != GEMV_MAX_T ? ", GEMV up to T " + std::to_string(gemv_max_t_) : "") +
+                   (skinny_ ? "" : ", no skinny GEMM");
     gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[1], cudaStreamNonBlocking));
@@ -724,6 +729,7 @@ class CudaBackend final : public Backend {
   std::string decode_note_;                       // " / PDL", " / no PDL, no fused ops", ...
   bool pdl_ = false;                              // programmatic dependent launch of the decode kernels
   bool fused_ = true;                             // fused ops take their kernels (else Backend's chains)
+  bool skinny_ = true;                            // T = 2..32 matmuls take gemm_skinny_kernel (tensor cores)
   int gemv_max_t_ = GEMV_MAX_T;                   // plain matmuls of T <= this take the GEMV
   GemvConfig gemv_cfg_;                           // how the decode GEMVs size their grid
   DeviceBuffer scratch_;                          // matmul: x converted to w's dtype, F32 GEMM output

@@ -20,6 +20,7 @@
 //        line "decode per token as the engine runs it" is the engine's decode step. Needs ~14 GB.
 //        test-backend-ops --perf-gemv [DEVICE]     only the copy bandwidth and the GEMVs (~3.5 GB, seconds)
 //        test-backend-ops --perf-tiny [DEVICE]     everything on a toy shape (a smoke test, e.g. on cpu)
+//        test-backend-ops --perf-batch [DEVICE]    a batched decode step's parts against the batch size
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -400,11 +401,14 @@ std::vector<Case> make_cases() {
                          }});
       }
 
-  // matmul: out (T, N) = x (T, K) . w (N, K)^T (+ out). T <= 8 takes the GEMV path on CUDA, larger T
-  // cuBLAS (or the tiled fallback). With BF16 weights and F16 activations cuBLAS needs x rounded to
-  // BF16, hence the 1e-2 floor.
+  // matmul: out (T, N) = x (T, K) . w (N, K)^T (+ out). On CUDA, T = 2..32 with K % 64 == 0 and x in
+  // w's dtype takes the skinny tensor-core GEMM (gemm_skinny.cuh; the shapes below cover T and N off
+  // its 8-token and 32-row tiles, and K of 1 to 19 chunks over its 8 warps), other T <= 8 the GEMV,
+  // larger T cuBLAS (or the tiled fallback). With BF16 weights and F16 activations cuBLAS needs x
+  // rounded to BF16, hence the 1e-2 floor.
   struct MM { int T, N, K; };
-  const MM mms[] = {{1, 96, 256}, {3, 96, 256}, {8, 96, 256}, {37, 96, 256}, {1, 37, 99}, {37, 37, 99}};
+  const MM mms[] = {{1, 96, 256},  {3, 96, 256}, {8, 96, 256},  {37, 96, 256},  {1, 37, 99},
+                    {37, 37, 99},  {2, 33, 64},  {5, 100, 192}, {17, 70, 320}, {32, 96, 1216}};
   for (DType wt : wdts)
     for (const MM &mm : mms)
       for (bool acc : {false, true}) {
@@ -1021,6 +1025,133 @@ int run_perf(const std::string &dev, PerfMode mode) {
   }
 }
 
+
+// ---- --perf-batch: a batched decode step's parts against the batch size (Llama-2-7B shape) ----
+//
+// For T = 1 .. 128 sessions decoding one token each, at context 529 (a 512-token prompt and 16 new
+// tokens, bench/batch-decode.ts's shape), what one decoder layer costs as the engine issues it for
+// T > 1 (engine.cpp run_layer): the seven GEMMs (q, k, v, o, gate, up, down), attention of the T
+// queries through their own block tables, and the small kernels (2 rmsnorm, 2 rope, kv_store, swiglu).
+// Each part is printed with its bytes' bandwidth against the d2d copy figure, and the sum times 32
+// layers plus lm_head beside the step's HBM floor (weights + the batch's KV read once). The GEMMs cycle
+// over 8 layers' weights (3.2 GB) so that L2 holds none of them. ~5 GB of device memory.
+int run_perf_batch(const std::string &dev) {
+  std::unique_ptr<Backend> bep;
+  try {
+    bep = open_backend(dev);
+  } catch (const Error &e) {
+    std::printf("SKIP %s: %s\n", dev.c_str(), e.what());
+    return e.status() == VL_ERR_NO_DEVICE ? 0 : 1;
+  }
+  Backend &be = *bep;
+  const DeviceInfo info = be.device_info();
+  std::printf("# %s: %s, %s\n", dev.c_str(), info.name.c_str(), info.driver.c_str());
+  try {
+    Perf p(be);
+    const DType act = be.activation_dtype(), wt = DType::F16;
+    double d2d_tbs = 0;
+    {
+      const size_t bytes = size_t(1) << 30;
+      void *a = p.alloc(bytes), *b = p.alloc(bytes);
+      const double ms = p.time_ms(10, [&](int) { be.copy(b, a, bytes, CopyKind::DeviceToDevice, StreamId::Compute); });
+      d2d_tbs = 2.0 * double(bytes) / (ms * 1e-3) / 1e12;
+      be.device_free(a);
+      be.device_free(b);
+      p.allocs.resize(p.allocs.size() - 2);
+    }
+    const int H = 4096, F = 11008, NH = 32, HD = 128, V = 32000, BT = 16, L = 32, LW = 8, TMAX = 128;
+    const int QD = NH * HD, CTX = 529, BPS = (CTX + BT - 1) / BT;  // blocks per session
+    const float eps = 1e-5f;
+    struct Layer { Tensor wq, wk, wv, wo, wg, wu, wd, n1, n2; };
+    std::vector<Layer> layers(static_cast<size_t>(LW));
+    uint64_t seed = 500;
+    for (Layer &l : layers) {
+      l.wq = p.random(wt, QD, H, 0.02f, seed++);
+      l.wk = p.random(wt, QD, H, 0.02f, seed++);
+      l.wv = p.random(wt, QD, H, 0.02f, seed++);
+      l.wo = p.random(wt, H, QD, 0.02f, seed++);
+      l.wg = p.random(wt, F, H, 0.02f, seed++);
+      l.wu = p.random(wt, F, H, 0.02f, seed++);
+      l.wd = p.random(wt, H, F, 0.02f, seed++);
+      l.n1 = p.random(wt, 1, H, 1.0f, seed++);
+      l.n2 = p.random(wt, 1, H, 1.0f, seed++);
+    }
+    Tensor lm_head = p.random(wt, V, H, 0.02f, seed++);
+    const double layer_bytes = (4.0 * H * QD + 3.0 * F * H + 2.0 * H) * 2;
+    const double weight_bytes = L * layer_bytes + 2.0 * V * H * 2 + H * 2;
+
+    // One layer of KV for TMAX sessions, each with its own shuffled blocks, all at context CTX.
+    KvLayout kv;
+    kv.dtype = be.kv_dtype();
+    kv.n_blocks = TMAX * BPS;
+    kv.n_layers = 1;
+    kv.block_tokens = BT;
+    kv.kv_dim = QD;
+    kv.base = p.alloc(kv.bytes());
+    std::vector<int32_t> table(size_t(kv.n_blocks)), starts(TMAX), pos(TMAX), slots(TMAX);
+    std::iota(table.begin(), table.end(), 0);
+    for (size_t i = 0; i < table.size(); i++) std::swap(table[i], table[(i * 7919) % table.size()]);
+    for (int t = 0; t < TMAX; t++) {
+      starts[size_t(t)] = t * BPS;
+      pos[size_t(t)] = CTX - 1;
+      slots[size_t(t)] = table[size_t(t * BPS + (CTX - 1) / BT)] * BT + (CTX - 1) % BT;
+    }
+    int32_t *d_table = p.upload(table), *d_starts = p.upload(starts), *d_pos = p.upload(pos), *d_slots = p.upload(slots);
+    std::vector<float> inv_freq(HD / 2);
+    for (int i = 0; i < HD / 2; i++) inv_freq[size_t(i)] = std::pow(10000.f, -2.f * i / float(HD));
+    float *d_inv = p.upload(inv_freq);
+
+    auto act_buf = [&](int64_t cols) { return p.random(act, TMAX, cols, 0.5f, seed++); };
+    Tensor x = p.random(DType::F32, TMAX, H, 1.0f, seed++);  // the residual stream
+    Tensor xn = act_buf(H), q = act_buf(QD), k = act_buf(QD), v = act_buf(QD), att = act_buf(QD);
+    Tensor g = act_buf(F), u = act_buf(F);
+    Tensor logits{p.alloc(size_t(TMAX) * V * 4), DType::F32, TMAX, V};
+
+    std::printf("perf %s batch decode parts, Llama-2-7B fp16, context %d, d2d %.2f TB/s; per layer (us) and "
+                "bandwidth (TB/s, %% of d2d)\n", dev.c_str(), CTX, d2d_tbs);
+    std::printf("%6s %10s %7s %10s %7s %9s %10s %10s %10s %8s\n", "batch", "gemms_us", "gemm%", "attn_us", "attn%",
+                "small_us", "lmhead_us", "step_ms", "floor_ms", "x_floor");
+    for (int T : {1, 2, 4, 8, 16, 32, 64, 128}) {
+      Tensor xs = x.rows_slice(0, T), xns = xn.rows_slice(0, T), qs = q.rows_slice(0, T), ks = k.rows_slice(0, T);
+      Tensor vs = v.rows_slice(0, T), as = att.rows_slice(0, T), gs = g.rows_slice(0, T), us = u.rows_slice(0, T);
+      const double gemm_us = 1e3 * p.time_ms(32, [&](int i) {
+        const Layer &l = layers[size_t(i % LW)];
+        be.matmul(qs, xns, l.wq, false);
+        be.matmul(ks, xns, l.wk, false);
+        be.matmul(vs, xns, l.wv, false);
+        be.matmul(xs, as, l.wo, true);
+        be.matmul(gs, xns, l.wg, false);
+        be.matmul(us, xns, l.wu, false);
+        be.matmul(xs, gs, l.wd, true);
+      });
+      const double attn_us = 1e3 * p.time_ms(32, [&](int) {
+        be.attention(as, qs, kv, 0, d_table, d_starts, d_pos, NH, NH, HD, 1.f / std::sqrt(float(HD)));
+      });
+      const double small_us = 1e3 * p.time_ms(32, [&](int i) {
+        const Layer &l = layers[size_t(i % LW)];
+        be.rmsnorm(xns, xs, l.n1, eps);
+        be.rope(qs, HD, d_pos, d_inv);
+        be.rope(ks, HD, d_pos, d_inv);
+        be.kv_store(kv, 0, ks, vs, d_slots);
+        be.rmsnorm(xns, xs, l.n2, eps);
+        be.swiglu(gs, gs, us);
+      });
+      const double lm_us = 1e3 * p.time_ms(8, [&](int) { be.matmul(logits.rows_slice(0, T), xns, lm_head, false); });
+      const double kv_bytes = double(T) * CTX * 2 * QD * dtype_size(kv.dtype);
+      const double step_ms = (L * (gemm_us + attn_us + small_us) + lm_us) * 1e-3;
+      const double floor_ms = (weight_bytes + L * kv_bytes) / (d2d_tbs * 1e12) * 1e3;
+      const double gemm_pct = 100.0 * layer_bytes / (gemm_us * 1e-6) / 1e12 / d2d_tbs;
+      const double attn_pct = 100.0 * kv_bytes / (attn_us * 1e-6) / 1e12 / d2d_tbs;
+      std::printf("%6d %10.1f %6.0f%% %10.1f %6.0f%% %9.1f %10.1f %10.3f %10.3f %7.2fx\n", T, gemm_us, gemm_pct,
+                  attn_us, attn_pct, small_us, lm_us, step_ms, floor_ms, step_ms / floor_ms);
+    }
+    return 0;
+  } catch (const Error &e) {
+    std::printf("FAIL perf-batch %s: %s\n", dev.c_str(), e.what());
+    return 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -1031,9 +1162,12 @@ int main(int argc, char **argv) {
     if (a == "--perf" || a == "--perf-tiny" || a == "--perf-gemv") {
       const PerfMode mode = a == "--perf-tiny" ? PerfMode::Tiny : a == "--perf-gemv" ? PerfMode::Gemv : PerfMode::Full;
       return run_perf(i + 1 < argc ? argv[i + 1] : "cuda:0", mode);
+    } else if (a == "--perf-batch") {
+      return run_perf_batch(i + 1 < argc ? argv[i + 1] : "cuda:0");
     } else if (a == "-o" && i + 1 < argc) only = argv[++i];
     else if (a == "-h" || a == "--help") {
-      std::printf("usage: %s [-o OP] [DEVICE...] | --perf [DEVICE] | --perf-gemv [DEVICE] | --perf-tiny [DEVICE]\n",
+      std::printf("usage: %s [-o OP] [DEVICE...] | --perf [DEVICE] | --perf-gemv [DEVICE] | --perf-tiny [DEVICE] | "
+                  "--perf-batch [DEVICE]\n",
                   argv[0]);
       return 0;
     } else devices.push_back(a);

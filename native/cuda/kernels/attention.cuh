@@ -1,7 +1,7 @@
 // attention.cuh: causal attention of a step's queries over the paged KV pool.
 //
 // defines: AttnArgs, attention_decode_kernel, attention_prefill_kernel, attention_forward,
-//          attention_splits, attention_prefill_ok, mma_16816
+//          attention_splits, attention_prefill_ok (mma_16816 is in common.cuh)
 //
 // Shapes: q, out (T, nh * hd); pool (n_blocks, n_layers, 2, block_tokens, kv_dim = nkv * hd). Query t
 // sits at position positions[t] and attends to positions 0..positions[t]; position p lives in block
@@ -232,26 +232,6 @@ __device__ __forceinline__ uint32_t pack_pair(__nv_bfloat16 lo, __nv_bfloat16 hi
 }
 template <typename T> __device__ __forceinline__ uint32_t pack_floats(float lo, float hi) {
   return pack_pair(from_f32<T>(lo), from_f32<T>(hi));
-}
-
-// d (16x8 f32) += a (16x16, row) . b (16x8, col). Fragment layouts (PTX ISA, mma.m16n8k16), with
-// g = lane / 4 and c = lane % 4:
-//   a[0] = A[g][2c..2c+1]   a[1] = A[g+8][2c..]   a[2] = A[g][2c+8..]   a[3] = A[g+8][2c+8..]
-//   b[0] = B[2c..2c+1][g]   b[1] = B[2c+8..2c+9][g]
-//   d[0..1] = D[g][2c..2c+1]   d[2..3] = D[g+8][2c..2c+1]
-template <typename T>
-__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  static_assert(std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>, "mma_16816: F16 or BF16 operands");
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-#define VL_MMA_OPERANDS                                              \
-  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                   \
-  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1)
-  if constexpr (std::is_same_v<T, __half>)
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n" VL_MMA_OPERANDS);
-  else
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n" VL_MMA_OPERANDS);
-#undef VL_MMA_OPERANDS
-#endif
 }
 
 constexpr int ATT_BM = 64;  // queries per block (16 per warp)

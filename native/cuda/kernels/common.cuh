@@ -1,7 +1,7 @@
 // common.cuh: device-side helpers shared by every kernel header.
 //
 // defines: to_f32, from_f32, dtype_of, load_any, store_any, Vec8, ld8, ld8_stream, cvt8, load8, warp_sum, warp_max,
-//          block_sum, ceil_div, DevKv, dev_kv, pdl_wait, pdl_launch_dependents, launch_kernel(_smem),
+//          block_sum, ceil_div, DevKv, dev_kv, pdl_wait, pdl_launch_dependents, launch_kernel(_smem), mma_16816,
 //          VL_DISPATCH_DTYPE
 //
 // Element types: DType::F32 -> float, F16 -> __half, BF16 -> __nv_bfloat16. All arithmetic is fp32;
@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "../cuda_check.h"
@@ -188,6 +189,27 @@ template <typename... KArgs, typename... Args>
 inline cudaError_t launch_kernel(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t stream,
                                  Args &&...args) {
   return launch_kernel_smem(pdl, kernel, grid, block, 0, stream, std::forward<Args>(args)...);
+}
+
+// ---- tensor cores ----
+// d (16x8 f32) += a (16x16, row) . b (16x8, col). Fragment layouts (PTX ISA, mma.m16n8k16), with
+// g = lane / 4 and c = lane % 4:
+//   a[0] = A[g][2c..2c+1]   a[1] = A[g+8][2c..]   a[2] = A[g][2c+8..]   a[3] = A[g+8][2c+8..]
+//   b[0] = B[2c..2c+1][g]   b[1] = B[2c+8..2c+9][g]
+//   d[0..1] = D[g][2c..2c+1]   d[2..3] = D[g+8][2c..2c+1]
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  static_assert(std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>, "mma_16816: F16 or BF16 operands");
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define VL_MMA_OPERANDS                                              \
+  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                   \
+  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1)
+  if constexpr (std::is_same_v<T, __half>)
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n" VL_MMA_OPERANDS);
+  else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n" VL_MMA_OPERANDS);
+#undef VL_MMA_OPERANDS
+#endif
 }
 
 }  // namespace cuda
