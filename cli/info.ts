@@ -12,7 +12,8 @@ export const INFO_USAGE = `usage: vramlab info MODEL [--device cpu|cuda:N] [--bu
   the model's shape, dtypes, weights, KV bytes per token, and what a load would place where under the
   budget (layers resident, ring, KV pool tokens), read from config.json and the safetensors headers (or the
   synthetic spec) without loading the weights; a model that does not fit is described too, with a line
-  saying by how much
+  saying by how much; exit status 0 when the model is described, whether or not it fits ("vram.fits" in
+  --json), 1 for a bad MODEL or flag
   --json  {"device", "name", "shape": {vocabSize, hiddenSize, intermediateSize, numLayers, numHeads,
           numKvHeads, headDim, maxPositionEmbeddings, tieWordEmbeddings, dtype, rmsNormEps, ropeTheta},
           "parameters", "weights": {dtype, bytesPerElement, bytes, layerBytes}, "kv": {dtype,

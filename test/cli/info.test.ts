@@ -124,6 +124,29 @@ describe('vramlab info synthetic:llama-70b: described, never synthesized', () =>
     );
   });
 
+  it("with the default budget (the device's memory): the whole description, and the process never holds more than 512 MiB", () => {
+    // A hook in the child reports its peak resident memory at exit: synthesizing even one layer of
+    // llama-70b (1.59 GiB of F16) would pass 512 MiB; the whole model is 128.48 GiB.
+    const hook = 'data:text/javascript,process.on("exit",()=>process.stderr.write("maxrss "+process.resourceUsage().maxRSS+"\\n"))';
+    const r = spawnSync(process.execPath, ['--import', hook, CLI, 'info', 'synthetic:llama-70b'], { encoding: 'utf8', cwd: ROOT });
+    expect(r.status).toBe(0);
+    const rss = /^maxrss (\d+)\n$/.exec(r.stderr);
+    expect(rss, r.stderr).not.toBeNull();
+    expect(Number(rss?.[1]) * 1024).toBeLessThan(512 * 2 ** 20);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines.slice(0, 6)).toEqual([
+      'model      synthetic:llama-70b',
+      'shape      80 layers, hidden 8192, ffn 28672, 64 heads / 8 KV heads of 128, vocab 32000, 4096 positions, rope theta 10000, rms eps 1e-5',
+      'weights    68.98 B parameters, F16 (2 bytes each): 128.48 GiB, 1.59 GiB a layer',
+      'KV cache   F32 (4 bytes each): 640.00 KiB per token, 10.00 MiB per 16-token block',
+      'placement  resident: 80 of 80 layers resident (128.48 GiB in VRAM)',
+      'KV pool    4096 tokens: 256 blocks of 16, 2.50 GiB',
+    ]);
+    expect(lines[6]).toMatch(/^VRAM {7}the load needs 130\.98 GiB; [\d.]+ [KMGT]?i?B of the [\d.]+ [KMGT]?i?B budget \(the device's memory\) is free; /);
+    // No "raise --budget" advice when no budget was given: the device's memory is what there is.
+    if (lines.length > 8) expect(lines[8]).toMatch(/^does not fit: .* short(; --placement auto fits with \d+ of 80 layers resident| \(--placement auto, every layer streamed, is .* short too\))$/);
+  });
+
   it('--placement auto: the layers resident, the streamed rest, the ring', () => {
     const j = infoJson('synthetic:llama-70b', '--budget', '24GB', '--placement', 'auto');
     expect(j.placement).toEqual({ placement: 'auto', residentLayers: 9, streamedLayers: 71, residentBytes: 16_450_371_584, hostBytes: 71 * 1_711_308_800, ringBytes: 2 * 1_711_308_800, prefetch: 1 });
@@ -143,6 +166,19 @@ describe('vramlab info on a model that does not fit', () => {
     ]);
     const j = infoJson(GQA, '--budget', '1MB');
     expect(j.vram).toMatchObject({ fits: false, need: 2_697_504, free: 1_000_000, short: 1_697_504 });
+  });
+
+  it('info --help lists every field of the --json output', () => {
+    const help = vramlab('info', '--help').stdout;
+    const j = infoJson(GQA) as unknown as Record<string, unknown>;
+    for (const [key, value] of Object.entries(j)) {
+      expect(help).toContain(`"${key}"`);
+      if (value && typeof value === 'object') for (const field of Object.keys(value)) expect(help).toMatch(new RegExp(`[{ ]${field}[,}]`));
+    }
+  });
+
+  it('the exit status is the one info --help documents', () => {
+    expect(vramlab('info', '--help').stdout).toMatch(/exit status 0 when the model is described, whether or not it fits/);
   });
 
   it('a model that fits has no such line', () => {

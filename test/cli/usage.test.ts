@@ -79,6 +79,27 @@ describe('vramlab run: exit status and diagnostics', () => {
     expect(run.stderr).toBe(check.stderr);
   });
 
+  it('a binary file: one "not a text file" diagnostic at its first NUL, line:col, from check, plan and run', () => {
+    const file = join(dir, 'binary.vlab');
+    // a text start, then bytes of an executable: a NUL, control bytes, invalid UTF-8, 4 KiB of zeros
+    writeFileSync(file, Buffer.concat([Buffer.from('experiment a {\n  measure'), Buffer.from([0, 1, 2, 0xff, 0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(4096, 0)]));
+    const want = `${file}:2:10: error: not a text file: a NUL byte\n  hint: .vlab files are UTF-8 text: is this the right file?\n`;
+    for (const args of [['check'], ['plan'], ['run', '--out', dir]]) {
+      const r = vramlab(args[0] as string, file, ...args.slice(1));
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(want);
+    }
+  });
+
+  it('a Latin-1 file: one diagnostic at the first byte that is not UTF-8', () => {
+    const file = join(dir, 'latin1.vlab');
+    writeFileSync(file, Buffer.concat([Buffer.from('// caf'), Buffer.from([0xe9]), Buffer.from('\nexperiment a {\n  measure = decode\n  // na'), Buffer.from([0xef]), Buffer.from('ve\n}\n')]));
+    const r = vramlab('check', file);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`${file}:1:7: error: not a text file: byte 0xE9 is not UTF-8\n  hint: .vlab files are UTF-8 text: is this the right file?\n`);
+  });
+
   it('at most 20 diagnostics, then "and N more"', () => {
     const file = join(dir, 'many.vlab');
     writeFileSync(file, 'experiment a {\n  measure = decode\n  model = synthetic(tiny)\n' + Array.from({ length: 30 }, (_, i) => `  nope${i} = 1\n`).join('') + '}\n');
@@ -87,5 +108,8 @@ describe('vramlab run: exit status and diagnostics', () => {
     const lines = r.stderr.trimEnd().split('\n').filter((l) => !l.startsWith('  hint'));
     expect(lines.filter((l) => l.includes(': error: '))).toHaveLength(20);
     expect(lines[lines.length - 1]).toBe(`${file}: and 10 more`);
+    const run = vramlab('run', file, '--out', dir);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(r.stderr);
   });
 });
