@@ -6,6 +6,21 @@ export function usage(message: string): VramlabError {
   return new VramlabError('VL_ERR_USAGE', `${message} (see vramlab --help)`);
 }
 
+/**
+ * A node:util parseArgs error as one line: an unknown option named alone (Node's own text goes on
+ * with advice about '--' that ends in an unbalanced quote), pointing to the command's own help.
+ */
+export function argsError(e: unknown, command?: string): VramlabError {
+  return new VramlabError('VL_ERR_USAGE', `${argsErrorText(e)} (see vramlab ${command ? `${command} ` : ''}--help)`);
+}
+
+/** The one line of argsError, without the pointer to the help. */
+export function argsErrorText(e: unknown): string {
+  const message = (e as Error).message;
+  const unknown = /^Unknown option '([^']*)'/.exec(message);
+  return unknown ? `unknown option '${unknown[1]}'` : (message.split('\n')[0] ?? 'bad arguments');
+}
+
 export function parseCount(text: string | undefined, name: string, min = 0): number | undefined {
   if (text === undefined) return undefined;
   const v = Number(text);

@@ -17,7 +17,7 @@
 // Ctrl-C (or SIGTERM) during a run stops after the step in progress and writes the rows so far (exit 130,
 // 143); rows are appended to DIR/EXPERIMENT.partial.jsonl as they are measured, so a kill keeps them too.
 import { parseArgs } from 'node:util';
-import { usage } from './args.js';
+import { argsError, usage } from './args.js';
 import { progressBar } from './progress.js';
 import { checkSource, compileSource, type Diagnostic, DiagnosticsError, formatDiagnostics, readVlabFile } from '../dsl/index.js';
 import { isDeviceName } from '../runtime/device.js';
@@ -29,11 +29,11 @@ import { type RunResult, runSteps } from '../lab/runner.js';
 
 const JSON_FLAG = { json: { type: 'boolean' } } as const;
 
-function parse<O extends Record<string, { type: 'string' | 'boolean' }>>(argv: string[], options: O) {
+function parse<O extends Record<string, { type: 'string' | 'boolean' }>>(command: string, argv: string[], options: O) {
   try {
     return parseArgs({ args: argv, options: { ...options, ...JSON_FLAG }, allowPositionals: true, strict: true });
   } catch (e) {
-    throw usage((e as Error).message.split('\n')[0] ?? 'bad arguments');
+    throw argsError(e, command);
   }
 }
 
@@ -43,7 +43,7 @@ function checkDevice(device: string | undefined): void {
 
 /** vramlab check FILE...: every file's diagnostics on stderr (--json: all on stdout); the status says whether any. */
 function check(argv: string[]): number {
-  const { values, positionals } = parse(argv, {});
+  const { values, positionals } = parse('check', argv, {});
   if (positionals.length === 0) throw usage('check needs at least one .vlab file');
   const files: { file: string; ok: boolean; error: string | null; diagnostics: readonly Diagnostic[] }[] = [];
   for (const file of positionals) {
@@ -68,7 +68,7 @@ function check(argv: string[]): number {
 
 /** vramlab plan FILE: the plan, as JSON on stdout. */
 function plan(argv: string[]): number {
-  const { values, positionals } = parse(argv, { device: { type: 'string' } });
+  const { values, positionals } = parse('plan', argv, { device: { type: 'string' } });
   if (positionals.length !== 1) throw usage('plan takes one .vlab file');
   checkDevice(values.device);
   const file = positionals[0] as string;
@@ -96,7 +96,7 @@ function summary(e: ExperimentResult, paths: { json: string; csv: string }): str
  * writes the rows so far (exit 130 or 143); a second one writes them at once and exits.
  */
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { device: { type: 'string' }, out: { type: 'string' } });
+  const { values, positionals } = parse('run', argv, { device: { type: 'string' }, out: { type: 'string' } });
   const ended: { experiment: string; rows: number; ok_rows: number; check: ExperimentResult['check'] | null; stopped: string | null; json: string; csv: string }[] = [];
   if (positionals.length !== 1) throw usage('run takes one .vlab file');
   checkDevice(values.device);

@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { VramlabError } from '../runtime/errors.js';
+import { argsErrorText } from './args.js';
 import { counted } from '../lab/columns.js';
 import { renderReport } from '../lab/report.js';
 import { fileErrorReason, readResults } from '../lab/result-files.js';
@@ -17,7 +18,7 @@ export function runReport(argv: string[]): void {
   try {
     parsed = parseArgs({ args: argv, options: { out: { type: 'string' }, title: { type: 'string' } }, allowPositionals: true, strict: true });
   } catch (e) {
-    throw usage((e as Error).message.split('\n')[0] ?? 'bad arguments');
+    throw usage(argsErrorText(e));
   }
   const { values, positionals } = parsed;
   if (positionals.length === 0) throw usage('no results files given');

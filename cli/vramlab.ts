@@ -14,7 +14,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCount, usage } from './args.js';
+import { argsError, parseCount, usage } from './args.js';
 import { runDemo } from './demo.js';
 import { generateFlags, promptIds, checkPromptFlags, runGenerate } from './generate.js';
 import { INFO_USAGE, runInfo } from './info.js';
@@ -224,7 +224,7 @@ async function main(argv: string[]): Promise<void> {
     const takesValue = (name: string) => (OPTIONS as Record<string, { type: string }>)[name]?.type === 'string';
     parsed = parseArgs({ args: joinNegativeValues(argv, takesValue), options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
-    throw usage((e as Error).message.split('\n')[0] ?? 'bad arguments');
+    throw argsError(e, commandUsage ? argv[0] : undefined);
   }
   const { values, positionals } = parsed;
   const [command, modelArg, ...rest] = positionals;

@@ -37,6 +37,20 @@ describe('vramlab --version and COMMAND --help', () => {
 });
 
 describe('argument errors', () => {
+  it.each([
+    ['check', ['x.vlab', '--out', 'd'], "unknown option '--out' (see vramlab check --help)"],
+    ['plan', ['x.vlab', '--bogus'], "unknown option '--bogus' (see vramlab plan --help)"],
+    ['run', ['x.vlab', '--bogus'], "unknown option '--bogus' (see vramlab run --help)"],
+    ['generate', [GQA, '--bogus'], "unknown option '--bogus' (see vramlab generate --help)"],
+    ['info', [GQA, '-x'], "unknown option '-x' (see vramlab info --help)"],
+    ['report', ['a.json', '--bogus'], "unknown option '--bogus' (usage: vramlab report RESULTS.json... --out report.html [--title TEXT])"],
+  ])('%s: an unknown option is named on one line, quotes balanced, pointing to the command\'s help', (command, args, want) => {
+    const r = vramlab(command, ...args);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`vramlab: ${want}\n`);
+  });
+
+
   it('--max-new-tokens -1 must be a positive integer', () => {
     const r = vramlab('generate', GQA, '--ids', '1', '--max-new-tokens', '-1');
     expect(r.status).toBe(1);
