@@ -24,6 +24,8 @@ const notebooks = positionals.length > 0
 if (notebooks.length === 0) fail('no notebooks to run (notebooks/*.ipynb)');
 mkdirSync(out, { recursive: true });
 
+const CONFIG = join(root, 'scripts', 'nbconvert_config.py');
+
 // The kernel spec starts `tslab`: the project's own, from node_modules/.bin.
 const env = { ...process.env, PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH ?? ''}` };
 
@@ -68,7 +70,8 @@ for (const nb of notebooks) {
   const name = relative(process.cwd(), nb);
   const executed = join(out, basename(nb));
   const t0 = Date.now();
-  nbconvert(['--to', 'notebook', '--execute', '--allow-errors', `--ExecutePreprocessor.timeout=${values.timeout}`, '--output-dir', out, nb], name);
+  // --config: the kernel's execution counts kept (scripts/nbconvert_config.py says why they were lost).
+  nbconvert(['--to', 'notebook', '--execute', '--allow-errors', `--ExecutePreprocessor.timeout=${values.timeout}`, '--config', CONFIG, '--output-dir', out, nb], name);
   const errors = errorsOf(executed);
   for (const e of errors) console.error(`${name}: ${e}`);
   if (errors.length > 0) failed++;
