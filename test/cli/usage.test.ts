@@ -83,6 +83,19 @@ describe('vramlab run: exit status and diagnostics', () => {
     expect(vramlab('run', file, '--device', 'cpu', '--out', dir).status).toBe(0);
   });
 
+  it('a one-row experiment: "1 row", and 2 rows as "2 rows"', () => {
+    const file = join(dir, 'rows.vlab');
+    const one = (name: string, baselines: string) => `experiment ${name} {\n  measure = decode\n  model = synthetic(tiny)\n  device = cpu\n  baselines = [${baselines}]\n  prompt = 16 tokens\n  new_tokens = 2\n  repeat = 1\n}\n`;
+    writeFileSync(file, one('single', 'kv-cache') + one('pair', 'kv-cache, generate'));
+    const r = vramlab('run', file, '--out', dir);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trimEnd().split('\n')).toEqual([
+      `single: 1 row (1 ok), check passed -> ${join(dir, 'single.json')}, ${join(dir, 'single.csv')}`,
+      `pair: 2 rows (2 ok), check passed -> ${join(dir, 'pair.json')}, ${join(dir, 'pair.csv')}`,
+    ]);
+    expect(statuses('single')).toEqual(['ok']);
+  });
+
   it('shows every diagnostic check shows, not only the first', () => {
     const file = join(dir, 'two.vlab');
     writeFileSync(file, 'experiment a {\n  measure = decode\n  model = synthetic(tiny)\n  budget = 12\n  repeat = 0\n}\n');
