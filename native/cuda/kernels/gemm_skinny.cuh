@@ -4,7 +4,7 @@
 //
 // defines: SKINNY_MIN_T, SKINNY_MAX_T, skinny_ok, gemm_skinny_kernel, gemm_skinny_forward
 //
-// Why not cuBLAS: at T = 8..32 the weights are the whole cost (the GEMM does 2T flops per weight byte
+// Why not cuBLAS: at T = 3..15 the weights are the whole cost (the GEMM does 2T flops per weight byte
 // pair, far below the tensor cores' balance point), and cuBLAS's tiles read them at well under the
 // HBM rate. Why not the GEMV (gemv.cuh): it does T fp32 FMAs per weight element on the CUDA cores and
 // reads T input values per weight from L1/L2, which caps it at T of about 4.
@@ -20,7 +20,7 @@
 // and B alike, so the products pair up exactly as in the unpermuted GEMM (every element of the chunk
 // is used once per k-step set). No shared memory, no ldmatrix.
 //
-// Work split: a block of SK_WARPS warps owns SK_ROWS = 32 output features (two m16 tiles) for all T
+// Work split: a block of SK_WARPS warps owns 16 MT output features (MT m16 tiles, 1 or 2) for all T
 // tokens (NT = ceil(T / 8) n8 tiles); warp w takes chunks w, w + SK_WARPS, ... of K, two at a time
 // (all their loads issued before the first mma). The warps' fp32 partial sums then meet in shared memory
 // and the block's threads add them and store (the dtype conversion, accumulate, bounds of T and N).
@@ -33,10 +33,12 @@
 namespace vl {
 namespace cuda {
 
-constexpr int SKINNY_MIN_T = 2;
-constexpr int SKINNY_MAX_T = 32;
+// The T range where it beats both the GEMV and cuBLAS on the H200 (test-backend-ops --perf-batch): at
+// T = 2 the GEMV reads the 7B layer's weights at 65 % of the d2d rate against 55 %, at T = 16 cuBLAS at
+// 68 % against 57 %; at T = 8 it is 55 % against the GEMV's 26 %.
+constexpr int SKINNY_MIN_T = 3;
+constexpr int SKINNY_MAX_T = 15;
 constexpr int SK_WARPS = 8;
-constexpr int SK_ROWS = 32;    // output features per block (MT = 2 m16 tiles, every warp all of them)
 constexpr int SK_CHUNK = 64;   // k elements per chunk (4 mma k-steps)
 
 // True when gemm_skinny_forward takes out = x . w^T: x and w of one 2-byte dtype, K a multiple of 64,
@@ -50,16 +52,15 @@ inline bool skinny_ok(DType x_dtype, DType w_dtype, int T, int K, const void *x,
 __device__ __forceinline__ uint32_t word_of(const uint4 &v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
 
 // out (T, N) of out_dtype; x (T, K), w (N, K) of TW. NT: 8-token tiles (T <= 8 NT).
-template <typename TW, int NT>
+template <typename TW, int NT, int MT>
 __global__ void __launch_bounds__(SK_WARPS *WARP) gemm_skinny_kernel(void *out, DType out_dtype, int accumulate,
                                                                      const TW *x, const TW *w, int T, int N, int K) {
-  constexpr int MT = SK_ROWS / 16;
   constexpr int VALS = MT * NT * 4 * WARP;  // one warp's accumulators
   __shared__ float partial[SK_WARPS][VALS];
 
   const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
   const int g = lane / 4, c = lane % 4;
-  const int row0 = blockIdx.x * SK_ROWS;
+  const int row0 = blockIdx.x * 16 * MT;
   const int n_chunks = K / SK_CHUNK;
 
   // This lane's weight rows (g and g + 8 of each m tile) and x rows (g of each n tile), clamped.
@@ -146,28 +147,29 @@ __global__ void __launch_bounds__(SK_WARPS *WARP) gemm_skinny_kernel(void *out, 
   }
 }
 
-template <typename TW, int NT>
+template <typename TW, int NT, int MT>
 inline void gemm_skinny_launch(void *out, DType out_dtype, bool accumulate, const void *x, const void *w, int T,
                                int N, int K, bool pdl, cudaStream_t stream) {
-  const dim3 grid(unsigned(ceil_div(N, SK_ROWS)));
-  check(launch_kernel(pdl, gemm_skinny_kernel<TW, NT>, grid, dim3(SK_WARPS * WARP), stream, out, out_dtype,
+  const dim3 grid(unsigned(ceil_div(N, 16 * MT)));
+  check(launch_kernel(pdl, gemm_skinny_kernel<TW, NT, MT>, grid, dim3(SK_WARPS * WARP), stream, out, out_dtype,
                       accumulate ? 1 : 0, static_cast<const TW *>(x), static_cast<const TW *>(w), T, N, K),
         "gemm_skinny_kernel launch", __FILE__, __LINE__);
 }
 
-// The caller has checked skinny_ok(). w_dtype is x's too.
+// The caller has checked skinny_ok(). w_dtype is x's too. rows: output features per block, 16 or 32
+// (32 reads each x fragment for two weight tiles; 16 puts twice the blocks in the grid).
 inline void gemm_skinny_forward(void *out, DType out_dtype, bool accumulate, const void *x, const void *w,
-                                DType w_dtype, int T, int N, int K, bool pdl, cudaStream_t stream) {
-  auto go = [&](auto tag) {
+                                DType w_dtype, int T, int N, int K, int rows, bool pdl, cudaStream_t stream) {
+  auto go = [&](auto tag, auto mt) {
     using TW = decltype(tag);
-    const int nt = ceil_div(T, 8);
-    if (nt == 1) gemm_skinny_launch<TW, 1>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
-    else if (nt == 2) gemm_skinny_launch<TW, 2>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
-    else if (nt == 3) gemm_skinny_launch<TW, 3>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
-    else gemm_skinny_launch<TW, 4>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
+    constexpr int MT = decltype(mt)::value;
+    if (T <= 8) gemm_skinny_launch<TW, 1, MT>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
+    else gemm_skinny_launch<TW, 2, MT>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
   };
-  if (w_dtype == DType::F16) go(__half{});
-  else go(__nv_bfloat16{});
+  using One = std::integral_constant<int, 1>;
+  using Two = std::integral_constant<int, 2>;
+  if (w_dtype == DType::F16) rows == 16 ? go(__half{}, One{}) : go(__half{}, Two{});
+  else rows == 16 ? go(__nv_bfloat16{}, One{}) : go(__nv_bfloat16{}, Two{});
 }
 
 }  // namespace cuda
