@@ -252,7 +252,8 @@ export function lines(rows: readonly Row[], traceOf: (r: Row) => string, x: stri
   });
   const xs = all.map((p) => Number(p.name)).filter(Number.isFinite);
   const integers = xs.length > 0 && xs.every(Number.isInteger);
-  return { data, ps: all, missing, xaxis: { title: { text: columnTitle(x) }, ...(integers ? integerTicks(xs) : {}) } };
+  // No zero line on x: at x = 0 (layer 0) it is a vertical line through the first points and their whiskers.
+  return { data, ps: all, missing, xaxis: { title: { text: columnTitle(x) }, zeroline: false, ...(integers ? integerTicks(xs) : {}) } };
 }
 
 /** Where a measure's figures tell why a figure was left out: one line each. */

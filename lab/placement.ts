@@ -112,3 +112,12 @@ export function integerTicks(values: readonly number[]): Partial<LayoutAxis> {
   for (let k = 0; span / step > 10; k++) step = ([1, 2, 5][k % 3] as number) * 10 ** Math.floor(k / 3);
   return { tickmode: 'linear', tick0: 0, dtick: step, tickformat: 'd' };
 }
+
+/**
+ * Ticks of a log axis over `values`: at powers of ten alone when they span two decades or more
+ * (plotly's default adds bare 2s and 5s between them, which read as values), else plotly's own.
+ */
+export function logTicks(values: readonly number[]): Partial<LayoutAxis> {
+  const positive = values.filter((v) => Number.isFinite(v) && v > 0);
+  return positive.length > 0 && Math.max(...positive) / Math.min(...positive) >= 100 ? { dtick: 1 } : {};
+}

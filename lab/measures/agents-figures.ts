@@ -5,7 +5,7 @@
 import type { Data } from 'plotly.js-dist-min';
 import { columnTitle } from '../columns.js';
 import { color, type Figure, type FigureNote, groupBy, layout, lines, measured } from '../figures.js';
-import { integerTicks } from '../placement.js';
+import { integerTicks, logTicks } from '../placement.js';
 import type { Results, Row } from '../results.js';
 
 const SYSTEMS = ['shared', 'keep-alive', 'serverless'];
@@ -51,7 +51,7 @@ export function latencyFigure(r: Results): Figure {
     data,
     layout: layout('P99 step latency against agents (x: out of memory)', r, {
       xaxis: agentsAxis(r.rows),
-      yaxis: { title: { text: `${columnTitle('reason_p99_ms')}, ${columnTitle('reflect_p99_ms')}` }, type: 'log' },
+      yaxis: { title: { text: `${columnTitle('reason_p99_ms')}, ${columnTitle('reflect_p99_ms')}` }, type: 'log', ...logTicks([...ys, bottom]) },
     }),
   };
 }
@@ -62,10 +62,11 @@ export function throughputFigure(r: Results): Figure {
   const got = lines(ok, (row) => String(row['system']), 'agents', 'tokens_per_s', 'tokens/s');
   const data = got.data.map((d) => ({ ...d, line: { color: color(systemIndex(String(d.name))) }, marker: { size: 9, color: color(systemIndex(String(d.name))) } }) as Data);
   const ys = ok.map((row) => row['tokens_per_s']).filter((v): v is number => typeof v === 'number' && v > 0);
-  data.push(...oomMarks(r.rows, ys.length > 0 ? Math.min(...ys) / 2 : 1));
+  const bottom = ys.length > 0 ? Math.min(...ys) / 2 : 1;
+  data.push(...oomMarks(r.rows, bottom));
   return {
     data,
-    layout: layout('Tokens per second against agents', r, { xaxis: agentsAxis(r.rows), yaxis: { title: { text: columnTitle('tokens_per_s') }, type: 'log' } }),
+    layout: layout('Tokens per second against agents', r, { xaxis: agentsAxis(r.rows), yaxis: { title: { text: columnTitle('tokens_per_s') }, type: 'log', ...logTicks([...ys, bottom]) } }),
   };
 }
 

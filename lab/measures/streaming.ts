@@ -113,7 +113,10 @@ export function timelineFigure(r: Results, placement: string, pass = 'prefill'):
     base: entries.map(start),
     x: entries.map((e) => end(e) - start(e)),
     text: entries.map((e) => `L${e.layer}`),
+    // Layer labels read level, never turned on their side in a narrow bar (plotly's default), and
+    // a label that would have to shrink under uniformtext.minsize is left out (the hover names it).
     textposition: 'inside',
+    textangle: 0,
     customdata: entries.map((e) => e.layer),
     hovertemplate: `${name} layer %{customdata}: %{base:.2f} ms + %{x:.2f} ms<extra></extra>`,
     marker: { color: laneColor, line: { color: '#fff', width: 1 } },
@@ -125,6 +128,7 @@ export function timelineFigure(r: Results, placement: string, pass = 'prefill'):
     ],
     layout: layout(`Per-layer copy and compute, ${placement}, ${pass} pass`, r, {
       barmode: 'overlay',
+      uniformtext: { mode: 'hide', minsize: 9 },
       height: 300,
       xaxis: { title: { text: 'ms from the start of the pass' } },
       yaxis: { categoryorder: 'array', categoryarray: ['compute', 'copy (H2D)'] },

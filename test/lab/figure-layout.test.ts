@@ -132,6 +132,27 @@ describe('every figure of the H200 results and of a CPU run', () => {
     for (let i = 1; i < ys.length; i++) expect(ys[i]! - ys[i - 1]!).toBeGreaterThanOrEqual(LABEL_PX);
   });
 
+  it.each(figureCases)('%s: text inside bars reads level, and is left out where it would shrink past 9 px', (_, f) => {
+    // plotly turns a label on its side in a bar too narrow for it and shrinks it to fit: the H200
+    // accelerate timeline had L15 and L28-L35 sideways, the CPU stream timeline 3 px labels.
+    const inside = traces(f).filter((t) => t.type === 'bar' && t.textposition === 'inside' && t.text !== undefined);
+    if (inside.length === 0) return;
+    for (const t of inside) expect((t as { textangle?: number }).textangle).toBe(0);
+    const uniform = (f.layout as { uniformtext?: { mode?: string; minsize?: number } }).uniformtext;
+    expect(uniform?.mode).toBe('hide');
+    expect(uniform?.minsize).toBeGreaterThanOrEqual(9);
+  });
+
+  it.each(figureCases)('%s: no zero line through the markers at x = 0; a log axis of two decades or more ticks powers of ten', (_, f) => {
+    // (plotly pads the x range around markers, so a marker at x = 0 has the zero line through it)
+    const markerAtZero = traces(f).some((t) => t.type === 'scatter' && String(t.mode).includes('markers') && (t.x ?? []).some((x) => x === 0));
+    if (f.layout.xaxis?.type !== 'log' && markerAtZero) expect(f.layout.xaxis?.zeroline).toBe(false);
+    const y = f.layout.yaxis;
+    if (y?.type !== 'log') return;
+    const ys = traces(f).flatMap((t) => (t.y ?? []).filter((v): v is number => typeof v === 'number' && v > 0));
+    if (Math.max(...ys) / Math.min(...ys) >= 100) expect(y.dtick).toBe(1);
+  });
+
   it.each(figureCases)('%s: the legend under the x axis title; count axes with integer ticks', (_, f) => {
     if (f.layout.showlegend !== false) expect(f.layout.legend).toMatchObject({ orientation: 'h', yref: 'container', y: 0, yanchor: 'bottom' });
     for (const axis of [f.layout.xaxis, f.layout.yaxis]) {
