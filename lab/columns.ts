@@ -14,8 +14,8 @@ const WORDS: Record<string, string> = {
 /** Unit suffixes of field names and how a title writes them. */
 const UNITS: Record<string, string> = { ms: 'ms', s: 's', gbps: 'GB/s', gb: 'GB', mb: 'MB', pct: '%' };
 
-/** Field names whose title is not its words (run_id is the run's number within its point). */
-const TITLES: Record<string, string> = { run_id: 'run', x_floor: '× floor' };
+/** Field names whose title is not its words (run_id is the run's number within its point; bytes, a copy's size, would have no words left once its unit is). */
+const TITLES: Record<string, string> = { run_id: 'run', x_floor: '× floor', bytes: 'size' };
 
 function words(parts: readonly string[]): string {
   return parts.map((w) => WORDS[w] ?? w).join(' ');

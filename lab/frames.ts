@@ -130,7 +130,9 @@ export function frameHtml(frame: DataFrame, options: { caption?: string; width?:
   const parts = columnParts(titles, cells, options.width ?? TABLE_CHARS);
   return parts
     .map((part, p) => {
-      const range = parts.length > 1 ? `columns ${p === 0 ? 1 : (part[1] as number) + 1}–${(part[part.length - 1] as number) + 1} of ${columns.length}` : '';
+      const from = p === 0 ? 1 : (part[1] as number) + 1;
+      const to = (part[part.length - 1] as number) + 1;
+      const range = parts.length === 1 ? '' : from === to ? `column ${from} of ${columns.length}` : `columns ${from}–${to} of ${columns.length}`;
       const text = [options.caption ?? '', range].filter(Boolean).join(', ');
       const caption = text ? `<caption>${escapeHtml(text)}</caption>` : '';
       const head = `<tr>${part.map((i) => `<th>${escapeHtml(titles[i] as string)}</th>`).join('')}</tr>`;

@@ -45,6 +45,21 @@ export function shortNames(sources: readonly string[]): string[] {
   return names.map((name, i) => (names.indexOf(name) === i && names.lastIndexOf(name) === i ? name : `${name} (${i + 1})`));
 }
 
+/** The experiment of a result, when it has one of its own. */
+function experimentOf(r: Results): string | null {
+  return typeof r['experiment'] === 'string' ? r['experiment'] : null;
+}
+
+/**
+ * A source named with its experiment when other inputs come from the same source with other
+ * experiments (one .vlab file's results: "decode.vlab (cpu) · decode_sessions", not "... (5)").
+ */
+function sourceName(input: ReportInput, _: number, inputs: readonly ReportInput[]): string {
+  const experiment = experimentOf(input.results);
+  const others = inputs.filter((i) => i !== input && i.source === input.source);
+  return experiment !== null && others.length > 0 && others.every((i) => experimentOf(i.results) !== experiment) ? `${input.source} · ${experiment}` : input.source;
+}
+
 /** What a results file holds, for the contents: its experiment or benchmark, device and model. */
 function subject(r: Results): string {
   const what = typeof r['experiment'] === 'string' && r['experiment'] !== r.benchmark ? `${r['experiment']} (${r.benchmark})` : r.benchmark;
@@ -55,7 +70,7 @@ function subject(r: Results): string {
 export function renderReport(inputs: readonly ReportInput[], options: { title?: string } = {}): string {
   const title = options.title ?? 'vramlab report';
   let figures = 0;
-  const names = shortNames(inputs.map((i) => i.source));
+  const names = shortNames(inputs.map(sourceName));
   const sections = inputs.map(({ source, results }, i) => {
     const set = figureSet(results);
     const figs = set.figures.map((f) => figureHtml(f, `figure-${++figures}`));

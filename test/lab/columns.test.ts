@@ -1,8 +1,10 @@
 // Columns as people read them: titles with units, each column in one number format, byte columns in
 // one size unit, wide tables split so that a static page shows every column, CSV numbers at 6
 // significant digits, counts with the right noun.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { columnFormat, columnTitle, counted, csvNumber, frameHtml, readResults, resultsFrame, rowsFrame, rowsToCsv } from '../../lab/index.js';
+import { allMeasures, columnFormat, columnTitle, counted, csvNumber, frameHtml, readResults, resultsFrame, rowsFrame, rowsToCsv } from '../../lab/index.js';
 import { BENCH_RESULTS } from '../results-fixtures.js';
 
 describe('columnTitle', () => {
@@ -20,6 +22,7 @@ describe('columnTitle', () => {
     ['run_id', 'run'],
     ['x_floor', '× floor'],
     ['sessions', 'sessions'],
+    ['bytes', 'size'],
   ])('%s -> %s', (field, title) => {
     expect(columnTitle(field)).toBe(title);
   });
@@ -27,6 +30,13 @@ describe('columnTitle', () => {
   it('gives a byte column the size unit it is written in', () => {
     expect(columnTitle('budget_bytes', 'GB')).toBe('budget (GB)');
     expect(columnTitle('h2d_bytes_per_token', 'MB')).toBe('H2D per token (MB)');
+    expect(columnTitle('bytes', 'MB')).toBe('size (MB)'); // the copy size of bandwidth rows was "(MB)"
+  });
+
+  it('names every column of the bench results and of every measure\'s rows with words, not a bare unit', () => {
+    const fields = new Set(readdirSync(BENCH_RESULTS).filter((f) => f.endsWith('.json')).flatMap((f) => readResults(join(BENCH_RESULTS, f)).rows.flatMap((r) => Object.keys(r))));
+    for (const m of allMeasures()) for (const f of [...m.metrics, ...Object.keys(m.rowFields), ...m.parameters]) fields.add(f);
+    for (const field of fields) for (const unit of [undefined, 'MB']) expect(columnTitle(field, unit), field).toMatch(/^[^\s(]/);
   });
 });
 
@@ -76,6 +86,13 @@ describe('frameHtml', () => {
     expect(tables[0]).toContain(`<caption>columns 1–${headers[0]!.length} of ${columns}</caption>`);
     expect(tables[1]).toContain(`<caption>columns ${headers[0]!.length + 1}–`);
     for (const t of tables) expect(t.match(/<tr>/g)).toHaveLength(r.rows.length + 1);
+  });
+
+  it('a part that goes on with one column says "column N of N", not "columns N–N"', () => {
+    const row = { placement: 'stream', effective_bandwidth_gbps: 1.5, decode_bandwidth_gbps: 1.5, latency_ms: 2.5 };
+    const html = frameHtml(rowsFrame([row]), { width: 35 }); // headers wrap: each column is its longest word wide
+    const captions = [...html.matchAll(/<caption>([^<]*)<\/caption>/g)].map((m) => m[1]);
+    expect(captions).toEqual(['columns 1–3 of 4', 'column 4 of 4']);
   });
 
   it('a narrow table stays one table without a range caption', () => {

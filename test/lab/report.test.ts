@@ -68,4 +68,14 @@ describe('the contents', () => {
     expect(page).toContain(', tiny-llama-gqa</li>');
     expect(page).not.toContain('../test/fixtures');
   });
+
+  it('results of one source with different experiments are named by experiment, not by their place in the list', () => {
+    const page = renderReport([
+      { source: 'experiments/decode.vlab (cpu)', results: { ...decode, experiment: 'decode' } },
+      { source: 'experiments/decode.vlab (cpu)', results: { ...decode, experiment: 'decode_sessions' } },
+      { source: 'experiments/steering.vlab (cpu)', results: { ...decode, experiment: 'steering' } },
+    ]);
+    const names = [...page.matchAll(/<li><a href="#results-\d+">([^<]*)<\/a>/g)].map((m) => m[1]);
+    expect(names).toEqual(['decode.vlab (cpu) · decode', 'decode.vlab (cpu) · decode_sessions', 'steering.vlab (cpu)']);
+  });
 });
