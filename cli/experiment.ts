@@ -131,7 +131,7 @@ async function run(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const bar = progressBar();
+  const bar = progressBar(process.stderr, { timed: true });
   let result: RunResult;
   let rows = 0;
   let okRows = 0;
