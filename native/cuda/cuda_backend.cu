@@ -382,7 +382,7 @@ class CudaBackend final : public Backend {
         a.counters = static_cast<unsigned *>(att_counters_.ptr);
       }
     }
-    attention_forward(a, q.dtype, kv.dtype, prefill, splits, att_ku_, pdl_, s);
+    attention_forward(a, q.dtype, kv.dtype, prefill, splits, pdl_, s);
   }
 
   // out (T, F) = silu(gate) * up.
@@ -543,8 +543,7 @@ class CudaBackend final : public Backend {
     gemv_cfg_.pdl = pdl_;
     if (const char *k = std::getenv("VRAMLAB_CUDA_GEMV_KSPLIT")) gemv_cfg_.ksplit = std::atoi(k);
     skinny_ = !env_flag("VRAMLAB_CUDA_NO_SKINNY");
-    if (const char *k = std::getenv("VRAMLAB_CUDA_ATT_KU")) att_ku_ = std::atoi(k) == 4 ? 4 : ATT_KU;
-    if (const char *r = std::getenv("VRAMLAB_CUDA_SKINNY_ROWS")) skinny_rows_ = std::atoi(r) == 16 ? 16 : 32;
+    if (const char *r = std::getenv("VRAMLAB_CUDA_SKINNY_ROWS")) skinny_rows_ = std::atoi(r) == 32 ? 32 : 16;
     // The largest T whose plain matmul takes the GEMV rather than cuBLAS (0 .. GEMV_MAX_T).
     if (const char *t = std::getenv("VRAMLAB_CUDA_GEMV_MAX_T")) gemv_max_t_ = std::clamp(std::atoi(t), 0, GEMV_MAX_T);
     const bool stage = !env_flag("VRAMLAB_CUDA_GEMV_NO_STAGE");
@@ -553,8 +552,7 @@ class CudaBackend final : public Backend {
                    (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "") +
                    (stage ? "" : ", no GEMV staging") +
                    (gemv_max_t_ != GEMV_MAX_T ? ", GEMV up to T " + std::to_string(gemv_max_t_) : "") +
-                   (skinny_ ? (skinny_rows_ == 32 ? "" : ", skinny GEMM rows 16") : ", no skinny GEMM") +
-                   (att_ku_ == ATT_KU ? "" : ", attention 4 keys a warp step");
+                   (skinny_ ? (skinny_rows_ == 16 ? "" : ", skinny GEMM rows 32") : ", no skinny GEMM");
     gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[1], cudaStreamNonBlocking));
@@ -732,9 +730,8 @@ class CudaBackend final : public Backend {
   std::string decode_note_;                       // " / PDL", " / no PDL, no fused ops", ...
   bool pdl_ = false;                              // programmatic dependent launch of the decode kernels
   bool fused_ = true;                             // fused ops take their kernels (else Backend's chains)
-  bool skinny_ = true;                            // T = 3..15 matmuls take gemm_skinny_kernel (tensor cores)
-  int skinny_rows_ = 32;                          // its output features per block (16 or 32)
-  int att_ku_ = ATT_KU;                           // keys per warp step of attention_decode_kernel
+  bool skinny_ = true;                            // T = 2..32 matmuls take gemm_skinny_kernel (tensor cores)
+  int skinny_rows_ = 16;                          // its output features per block (16 or 32)
   int gemv_max_t_ = GEMV_MAX_T;                   // plain matmuls of T <= this take the GEMV
   GemvConfig gemv_cfg_;                           // how the decode GEMVs size their grid
   DeviceBuffer scratch_;                          // matmul: x converted to w's dtype, F32 GEMM output

@@ -45,13 +45,8 @@ struct AttnArgs {
 };
 
 constexpr int ATT_WARPS = 4;   // warps per block in both kernels
-// Keys per warp per step in the decode kernel: 8 loads of K and of V in flight per lane (4 as an A/B
-// knob, VRAMLAB_CUDA_ATT_KU=4).
-constexpr int ATT_KU = 8;
+constexpr int ATT_KU = 4;      // keys per warp per step in the decode kernel
 constexpr int ATT_MIN_CHUNK = ATT_WARPS * ATT_KU;
-// Block table entries a decode block copies to shared memory first (its chunk's blocks: 8192 positions
-// at 16 a block), so that a key's K/V load does not wait on a global load of its table entry.
-constexpr int ATT_TABLE_SMEM = 512;
 constexpr int ATT_MAX_SPLITS = 32;
 
 // ---------------------------------------------------------------------------------------------------
@@ -77,9 +72,8 @@ __device__ __forceinline__ void load_lane(const T *row, int lane, int hd, float 
   }
 }
 
-template <typename TQ, typename TKV, int J, bool FULL, int KU>
+template <typename TQ, typename TKV, int J, bool FULL>
 __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_kernel(AttnArgs a) {
-  __shared__ int32_t sm_table[ATT_TABLE_SMEM];
   __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS];
   __shared__ float sm_o[ATT_WARPS][WARP * J];
   __shared__ bool sm_last;
@@ -95,13 +89,6 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_kernel(AttnA
   const int32_t *table = a.block_table + (a.tables ? a.tables[t] : 0);  // this query's sequence
   const int chunk = max((n_ctx + S - 1) / S, ATT_MIN_CHUNK);
   const int k_begin = min(s * chunk, n_ctx), k_end = min(n_ctx, k_begin + chunk);
-  const int bt = a.kv.block_tokens;
-  // This chunk's table entries, [b_first, b_first + n_tab), into shared memory when they fit.
-  const int b_first = k_begin / bt, n_tab = k_end > k_begin ? (k_end - 1) / bt - b_first + 1 : 0;
-  const bool tab_smem = n_tab <= ATT_TABLE_SMEM;
-  if (tab_smem)
-    for (int i = threadIdx.x; i < n_tab; i += blockDim.x) sm_table[i] = table[b_first + i];
-  __syncthreads();
 
   const size_t q_off = (size_t(t) * a.n_heads + h) * hd;
   float qv[J];
@@ -110,22 +97,23 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_kernel(AttnA
   for (int j = 0; j < J; j++) qv[j] *= a.scale_log2;
 
   const TKV *pool = static_cast<const TKV *>(a.kv.base);
+  const int bt = a.kv.block_tokens;
   const size_t plane = a.kv.plane_elems();
   float m = -INFINITY, l = 0.f, acc[J];
 #pragma unroll
   for (int j = 0; j < J; j++) acc[j] = 0.f;
 
-  // Warp w takes keys [p0, p0 + KU) for p0 = k_begin + w * KU, then strides by the block.
-  for (int p0 = k_begin + warp * KU; p0 < k_end; p0 += ATT_WARPS * KU) {
-    float kf[KU][J], vf[KU][J], sc[KU];
-    bool valid[KU];
+  // Warp w takes keys [p0, p0 + ATT_KU) for p0 = k_begin + w * ATT_KU, then strides by the block.
+  for (int p0 = k_begin + warp * ATT_KU; p0 < k_end; p0 += ATT_WARPS * ATT_KU) {
+    float kf[ATT_KU][J], vf[ATT_KU][J], sc[ATT_KU];
+    bool valid[ATT_KU];
 #pragma unroll
-    for (int i = 0; i < KU; i++) {
+    for (int i = 0; i < ATT_KU; i++) {
       const int p = p0 + i;
       valid[i] = p < k_end;
       int blk = -1;
       if (valid[i]) {
-        blk = tab_smem ? sm_table[p / bt - b_first] : table[p / bt];
+        blk = table[p / bt];
         valid[i] = blk >= 0 && blk < a.kv.n_blocks;  // a bad table entry is skipped, never dereferenced
       }
       if (valid[i]) {
@@ -138,17 +126,17 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_kernel(AttnA
       }
     }
 #pragma unroll
-    for (int i = 0; i < KU; i++) {
+    for (int i = 0; i < ATT_KU; i++) {
       float d = 0.f;
 #pragma unroll
       for (int j = 0; j < J; j++) d = fmaf(qv[j], kf[i][j], d);
       sc[i] = d;
     }
 #pragma unroll
-    for (int i = 0; i < KU; i++) sc[i] = valid[i] ? warp_sum(sc[i]) : -INFINITY;
+    for (int i = 0; i < ATT_KU; i++) sc[i] = valid[i] ? warp_sum(sc[i]) : -INFINITY;
     float mx = sc[0];
 #pragma unroll
-    for (int i = 1; i < KU; i++) mx = fmaxf(mx, sc[i]);
+    for (int i = 1; i < ATT_KU; i++) mx = fmaxf(mx, sc[i]);
     const float m_new = fmaxf(m, mx);
     if (m_new == -INFINITY) continue;  // nothing valid yet
     const float corr = exp2f(m - m_new);  // 0 when m was -inf
@@ -156,7 +144,7 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_kernel(AttnA
 #pragma unroll
     for (int j = 0; j < J; j++) acc[j] *= corr;
 #pragma unroll
-    for (int i = 0; i < KU; i++) {
+    for (int i = 0; i < ATT_KU; i++) {
       const float p = exp2f(sc[i] - m_new);  // 0 for invalid keys
       l += p;
 #pragma unroll
@@ -457,25 +445,23 @@ inline void attention_prefill_launch(const AttnArgs &a, cudaStream_t stream) {
 }
 
 template <typename TQ, typename TKV, int J>
-inline void attention_decode_launch(const AttnArgs &a, int splits, int ku, bool pdl, cudaStream_t stream) {
+inline void attention_decode_launch(const AttnArgs &a, int splits, bool pdl, cudaStream_t stream) {
   const dim3 grid(unsigned(splits), unsigned(a.n_heads), unsigned(a.T));
   // FULL: one vector load per lane per row, which needs hd == 32 J and aligned rows.
   const bool full = a.head_dim == WARP * J && reinterpret_cast<uintptr_t>(a.q) % 16 == 0 &&
                     reinterpret_cast<uintptr_t>(a.kv.base) % 16 == 0;
-  const dim3 block(ATT_WARPS * WARP);
-  cudaError_t err;
-  if (full) err = ku == 4 ? launch_kernel(pdl, attention_decode_kernel<TQ, TKV, J, true, 4>, grid, block, stream, a)
-                          : launch_kernel(pdl, attention_decode_kernel<TQ, TKV, J, true, ATT_KU>, grid, block, stream, a);
-  else err = launch_kernel(pdl, attention_decode_kernel<TQ, TKV, J, false, ATT_KU>, grid, block, stream, a);
+  const cudaError_t err = full ? launch_kernel(pdl, attention_decode_kernel<TQ, TKV, J, true>, grid,
+                                               dim3(ATT_WARPS * WARP), stream, a)
+                               : launch_kernel(pdl, attention_decode_kernel<TQ, TKV, J, false>, grid,
+                                               dim3(ATT_WARPS * WARP), stream, a);
   check(err, "attention_decode_kernel launch", __FILE__, __LINE__);
 }
 
-// `splits` must be what attention_splits() returned for the workspace in `a` (1 needs none); ku: keys
-// per warp step of the decode kernel (ATT_KU, or 4 for an A/B measurement). The
+// `splits` must be what attention_splits() returned for the workspace in `a` (1 needs none). The
 // caller has checked dtypes (q == out), head_dim <= 256 and the divisibility of the heads. pdl: launch
 // the decode kernel with programmatic dependent launch (common.cuh).
 inline void attention_forward(const AttnArgs &a, DType q_dtype, DType kv_dtype, bool use_prefill_kernel, int splits,
-                              int ku, bool pdl, cudaStream_t stream) {
+                              bool pdl, cudaStream_t stream) {
   if (a.T == 0) return;
   if (use_prefill_kernel) {
     if (q_dtype == DType::F16) attention_prefill_launch<__half>(a, stream);
@@ -484,10 +470,10 @@ inline void attention_forward(const AttnArgs &a, DType q_dtype, DType kv_dtype, 
   }
   VL_DISPATCH_DTYPE(q_dtype, TQ, {
     VL_DISPATCH_DTYPE(kv_dtype, TKV, {
-      if (a.head_dim <= 32) attention_decode_launch<TQ, TKV, 1>(a, splits, ku, pdl, stream);
-      else if (a.head_dim <= 64) attention_decode_launch<TQ, TKV, 2>(a, splits, ku, pdl, stream);
-      else if (a.head_dim <= 128) attention_decode_launch<TQ, TKV, 4>(a, splits, ku, pdl, stream);
-      else attention_decode_launch<TQ, TKV, 8>(a, splits, ku, pdl, stream);
+      if (a.head_dim <= 32) attention_decode_launch<TQ, TKV, 1>(a, splits, pdl, stream);
+      else if (a.head_dim <= 64) attention_decode_launch<TQ, TKV, 2>(a, splits, pdl, stream);
+      else if (a.head_dim <= 128) attention_decode_launch<TQ, TKV, 4>(a, splits, pdl, stream);
+      else attention_decode_launch<TQ, TKV, 8>(a, splits, pdl, stream);
     });
   });
 }

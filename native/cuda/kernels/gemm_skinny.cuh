@@ -4,7 +4,7 @@
 //
 // defines: SKINNY_MIN_T, SKINNY_MAX_T, skinny_ok, gemm_skinny_kernel, gemm_skinny_forward
 //
-// Why not cuBLAS: at T = 3..15 the weights are the whole cost (the GEMM does 2T flops per weight byte
+// Why not cuBLAS: at T = 2..32 the weights are the whole cost (the GEMM does 2T flops per weight byte
 // pair, far below the tensor cores' balance point), and cuBLAS's tiles read them at well under the
 // HBM rate. Why not the GEMV (gemv.cuh): it does T fp32 FMAs per weight element on the CUDA cores and
 // reads T input values per weight from L1/L2, which caps it at T of about 4.
@@ -33,11 +33,11 @@
 namespace vl {
 namespace cuda {
 
-// The T range where it beats both the GEMV and cuBLAS on the H200 (test-backend-ops --perf-batch): at
-// T = 2 the GEMV reads the 7B layer's weights at 65 % of the d2d rate against 55 %, at T = 16 cuBLAS at
-// 68 % against 57 %; at T = 8 it is 55 % against the GEMV's 26 %.
-constexpr int SKINNY_MIN_T = 3;
-constexpr int SKINNY_MAX_T = 15;
+// The H200 (test-backend-ops --perf-batch, the 7B layer's seven GEMMs): 16 rows a block read the
+// weights at 80 % of the d2d rate at T = 4 and 78 % at T = 8, where the GEMV gets 55 % and 26 % and
+// 32 rows a block 55 %.
+constexpr int SKINNY_MIN_T = 2;
+constexpr int SKINNY_MAX_T = 32;
 constexpr int SK_WARPS = 8;
 constexpr int SK_CHUNK = 64;   // k elements per chunk (4 mma k-steps)
 
@@ -163,8 +163,11 @@ inline void gemm_skinny_forward(void *out, DType out_dtype, bool accumulate, con
   auto go = [&](auto tag, auto mt) {
     using TW = decltype(tag);
     constexpr int MT = decltype(mt)::value;
-    if (T <= 8) gemm_skinny_launch<TW, 1, MT>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
-    else gemm_skinny_launch<TW, 2, MT>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
+    const int nt = ceil_div(T, 8);
+    if (nt == 1) gemm_skinny_launch<TW, 1, MT>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
+    else if (nt == 2) gemm_skinny_launch<TW, 2, MT>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
+    else if (nt == 3) gemm_skinny_launch<TW, 3, MT>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
+    else gemm_skinny_launch<TW, 4, MT>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
   };
   using One = std::integral_constant<int, 1>;
   using Two = std::integral_constant<int, 2>;
