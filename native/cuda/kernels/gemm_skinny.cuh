@@ -4,7 +4,7 @@
 //
 // defines: SKINNY_MIN_T, SKINNY_MAX_T, skinny_ok, gemm_skinny_kernel, gemm_skinny_forward
 //
-// Why not cuBLAS: at T = 2..32 the weights are the whole cost (the GEMM does 2T flops per weight byte
+// Why not cuBLAS: at T = 2..8 the weights are the whole cost (the GEMM does 2T flops per weight byte
 // pair, far below the tensor cores' balance point), and cuBLAS's tiles read them at well under the
 // HBM rate. Why not the GEMV (gemv.cuh): it does T fp32 FMAs per weight element on the CUDA cores and
 // reads T input values per weight from L1/L2, which caps it at T of about 4.
@@ -33,11 +33,11 @@
 namespace vl {
 namespace cuda {
 
-// The H200 (test-backend-ops --perf-batch, the 7B layer's seven GEMMs): 16 rows a block read the
-// weights at 80 % of the d2d rate at T = 4 and 78 % at T = 8, where the GEMV gets 55 % and 26 % and
-// 32 rows a block 55 %.
+// The T range from the H200 (test-backend-ops --perf-batch, the 7B layer's seven GEMMs, one run): 16
+// rows a block read the weights at 79 / 78 / 77 % of the d2d rate at T = 2 / 4 / 8, where the GEMV
+// gets 65 / 51 / 26 %; at T = 16 and 32 cuBLAS gets 68 and 67 % against 63 and 49 %.
 constexpr int SKINNY_MIN_T = 2;
-constexpr int SKINNY_MAX_T = 32;
+constexpr int SKINNY_MAX_T = 8;
 constexpr int SK_WARPS = 8;
 constexpr int SK_CHUNK = 64;   // k elements per chunk (4 mma k-steps)
 
@@ -163,11 +163,9 @@ inline void gemm_skinny_forward(void *out, DType out_dtype, bool accumulate, con
   auto go = [&](auto tag, auto mt) {
     using TW = decltype(tag);
     constexpr int MT = decltype(mt)::value;
-    const int nt = ceil_div(T, 8);
-    if (nt == 1) gemm_skinny_launch<TW, 1, MT>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
-    else if (nt == 2) gemm_skinny_launch<TW, 2, MT>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
-    else if (nt == 3) gemm_skinny_launch<TW, 3, MT>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
-    else gemm_skinny_launch<TW, 4, MT>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
+    // One 8-token tile covers SKINNY_MAX_T (the kernel takes NT tiles: 2 to 4 were measured, slower than cuBLAS).
+    static_assert(SKINNY_MAX_T <= 8, "gemm_skinny_forward launches one 8-token tile");
+    gemm_skinny_launch<TW, 1, MT>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
   };
   using One = std::integral_constant<int, 1>;
   using Two = std::integral_constant<int, 2>;
