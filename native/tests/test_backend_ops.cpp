@@ -197,7 +197,7 @@ Tensor cols_of(const Tensor &row, int64_t first, int64_t n) {
 
 // The fused ops (optional in backend.h): a backend's override against the CPU backend's default chain.
 // On CUDA, T <= 8 takes the fused GEMVs (T = 1: 4-row groups for one token; 3: four tokens' registers;
-// 8: 2-row groups) and T = 12 the default chain through cuBLAS, whose intermediate (the normed or
+// 8: 2-row groups; not swiglu_matmul where the skinny GEMM takes T >= 2) and T = 12 the default chain, whose intermediate (the normed or
 // activated input) is rounded to the activation dtype, and to BF16 for BF16 weights: hence the floors
 // (as for matmul). Shapes with N % 4 != 0 end in a partial row group; K = 4096 with few rows makes the
 // GEMV split K between 2 or 4 warps.
@@ -237,7 +237,10 @@ void add_fused_cases(std::vector<Case> &cases) {
           cases.push_back({"swiglu_matmul",
                            "T=" + std::to_string(T) + " N=" + std::to_string(nk.N) + " F=" + std::to_string(nk.K) +
                                " w=" + name(wt) + (acc ? " out=F32 acc=1" : " out=act acc=0"),
-                           floor_for(T, wt), [=](Ctx &c) {
+                           // T = 2..8 with F16 weights and K % 64 == 0: the skinny GEMM's chain (swiglu rounded
+                           // to F16 first) instead of the fused GEMV, as for T > 8.
+                           T >= 2 && wt == DType::F16 && nk.K % 64 == 0 ? floor_for(12, wt) : floor_for(T, wt),
+                           [=](Ctx &c) {
                              Rng rng(12);
                              Tensor g = c.upload(random_values(rng, size_t(T) * nk.K, 6.f, c.qa), c.act, T, nk.K);
                              Tensor u = c.upload(random_values(rng, size_t(T) * nk.K, 2.f, c.qa), c.act, T, nk.K);
