@@ -769,6 +769,17 @@ struct Perf {
     be.synchronize(StreamId::Compute);
     return p;
   }
+  // TB/s of a device-to-device copy of `bytes`, counting bytes read plus bytes written (the HBM floor's
+  // denominator); its buffers are freed again.
+  double d2d_tbs(size_t bytes) {
+    void *a = alloc(bytes), *b = alloc(bytes);
+    const double ms = time_ms(10, [&](int) { be.copy(b, a, bytes, CopyKind::DeviceToDevice, StreamId::Compute); });
+    be.synchronize(StreamId::Compute);
+    be.device_free(a);
+    be.device_free(b);
+    allocs.resize(allocs.size() - 2);
+    return 2.0 * double(bytes) / (ms * 1e-3) / 1e12;
+  }
   // Milliseconds per call of fn, averaged over n calls after one warm-up call.
   double time_ms(int n, const std::function<void(int)> &fn) {
     Event *a = be.event_create(), *b = be.event_create();
@@ -784,39 +795,38 @@ struct Perf {
   }
 };
 
+// Opens `dev` for a --perf mode and runs `body` on it: SKIP (status 0) when there is no such device,
+// FAIL (status 1) when body throws.
+int perf_on(const std::string &dev, const char *mode, const std::function<int(Backend &)> &body) {
+  std::unique_ptr<Backend> be;
+  try {
+    be = open_backend(dev);
+  } catch (const Error &e) {
+    std::printf("SKIP %s: %s\n", dev.c_str(), e.what());
+    return e.status() == VL_ERR_NO_DEVICE ? 0 : 1;
+  }
+  const DeviceInfo info = be->device_info();
+  std::printf("# %s: %s, %s\n", dev.c_str(), info.name.c_str(), info.driver.c_str());
+  try {
+    return body(*be);
+  } catch (const Error &e) {
+    std::printf("FAIL %s %s: %s\n", mode, dev.c_str(), e.what());
+    return 1;
+  }
+}
+
 // Which part of --perf runs: everything on the Llama-2-7B shape, the same on a toy shape (a smoke test
 // of the path, e.g. on the CPU), or only the copy bandwidth and the GEMVs (8 layers' weights, seconds).
 enum class PerfMode { Full, Tiny, Gemv };
 
 int run_perf(const std::string &dev, PerfMode mode) {
   const bool tiny = mode == PerfMode::Tiny;
-  std::unique_ptr<Backend> bep;
-  try {
-    bep = open_backend(dev);
-  } catch (const Error &e) {
-    std::printf("SKIP %s: %s\n", dev.c_str(), e.what());
-    return e.status() == VL_ERR_NO_DEVICE ? 0 : 1;
-  }
-  Backend &be = *bep;
-  const DeviceInfo info = be.device_info();
-  std::printf("# %s: %s, %s\n", dev.c_str(), info.name.c_str(), info.driver.c_str());
-  try {
+  return perf_on(dev, "perf", [&](Backend &be) {
     Perf p(be);
     const DType act = be.activation_dtype(), wt = DType::F16;
 
-    // Device-to-device copy of 1 GiB, counting bytes read plus bytes written (the floor).
-    double d2d_tbs = 0;
-    {
-      const size_t bytes = size_t(1) << (tiny ? 24 : 30);
-      void *a = p.alloc(bytes), *b = p.alloc(bytes);
-      const double ms = p.time_ms(10, [&](int) { be.copy(b, a, bytes, CopyKind::DeviceToDevice, StreamId::Compute); });
-      d2d_tbs = 2.0 * double(bytes) / (ms * 1e-3) / 1e12;
-      std::printf("perf %s d2d copy %s: %.3f ms, %.2f TB/s (read + write)\n", dev.c_str(), tiny ? "16 MiB" : "1 GiB",
-                  ms, d2d_tbs);
-      be.device_free(a);
-      be.device_free(b);
-      p.allocs.resize(p.allocs.size() - 2);
-    }
+    const double d2d_tbs = p.d2d_tbs(size_t(1) << (tiny ? 24 : 30));
+    std::printf("perf %s d2d copy %s: %.2f TB/s (read + write)\n", dev.c_str(), tiny ? "16 MiB" : "1 GiB", d2d_tbs);
 
     // Llama-2-7B: hidden 4096, intermediate 11008, 32 layers, 32 heads (MHA), head_dim 128, vocab 32000.
     // Each layer's weights are laid out as the engine's are: [wq; wk; wv] and [gate; up] adjacent.
@@ -1022,10 +1032,7 @@ int run_perf(const std::string &dev, PerfMode mode) {
     std::printf("perf %s prefill 512 tokens: %.2f ms (target <= 20 ms), %.0f TFLOP/s on the GEMMs' flops\n",
                 dev.c_str(), prefill_ms, 2.0 * 512 * (weight_bytes / 2 - 2.0 * V * H) / (prefill_ms * 1e-3) / 1e12);
     return 0;
-  } catch (const Error &e) {
-    std::printf("FAIL perf %s: %s\n", dev.c_str(), e.what());
-    return 1;
-  }
+  });
 }
 
 
@@ -1039,29 +1046,10 @@ int run_perf(const std::string &dev, PerfMode mode) {
 // layers plus lm_head beside the step's HBM floor (weights + the batch's KV read once). The GEMMs cycle
 // over 8 layers' weights (3.2 GB) so that L2 holds none of them. ~5 GB of device memory.
 int run_perf_batch(const std::string &dev) {
-  std::unique_ptr<Backend> bep;
-  try {
-    bep = open_backend(dev);
-  } catch (const Error &e) {
-    std::printf("SKIP %s: %s\n", dev.c_str(), e.what());
-    return e.status() == VL_ERR_NO_DEVICE ? 0 : 1;
-  }
-  Backend &be = *bep;
-  const DeviceInfo info = be.device_info();
-  std::printf("# %s: %s, %s\n", dev.c_str(), info.name.c_str(), info.driver.c_str());
-  try {
+  return perf_on(dev, "perf-batch", [&](Backend &be) {
     Perf p(be);
     const DType act = be.activation_dtype(), wt = DType::F16;
-    double d2d_tbs = 0;
-    {
-      const size_t bytes = size_t(1) << 30;
-      void *a = p.alloc(bytes), *b = p.alloc(bytes);
-      const double ms = p.time_ms(10, [&](int) { be.copy(b, a, bytes, CopyKind::DeviceToDevice, StreamId::Compute); });
-      d2d_tbs = 2.0 * double(bytes) / (ms * 1e-3) / 1e12;
-      be.device_free(a);
-      be.device_free(b);
-      p.allocs.resize(p.allocs.size() - 2);
-    }
+    const double d2d_tbs = p.d2d_tbs(size_t(1) << 30);
     const int H = 4096, F = 11008, NH = 32, HD = 128, V = 32000, BT = 16, L = 32, LW = 8, TMAX = 128;
     const int QD = NH * HD, CTX = 529, BPS = (CTX + BT - 1) / BT;  // blocks per session
     const float eps = 1e-5f;
@@ -1149,10 +1137,7 @@ int run_perf_batch(const std::string &dev) {
                   attn_us, attn_pct, small_us, lm_us, step_ms, floor_ms, step_ms / floor_ms);
     }
     return 0;
-  } catch (const Error &e) {
-    std::printf("FAIL perf-batch %s: %s\n", dev.c_str(), e.what());
-    return 1;
-  }
+  });
 }
 
 }  // namespace
