@@ -1,5 +1,6 @@
 // helpers.ts: shared test utilities: fixture paths, references, relative errors, a file's CPU runtime,
-// the error a call throws, and writers for (deliberately broken) model directories.
+// the error a call throws, the built command line, and writers for (deliberately broken) model directories.
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,16 @@ import { Runtime, VramlabError } from '../runtime/index.js';
 export const FIXTURES = join(import.meta.dirname, 'fixtures');
 export const GQA = join(FIXTURES, 'tiny-llama-gqa');
 export const MHA = join(FIXTURES, 'tiny-llama-mha');
+
+/** The repository's root, and the built command line (dist/cli/vramlab.js) the CLI tests run. */
+export const ROOT = join(import.meta.dirname, '..');
+export const CLI = join(ROOT, 'dist', 'cli', 'vramlab.js');
+
+/** Runs `vramlab ARGS...` (the built binary, from the repository's root) to its end. */
+export function vramlab(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: ROOT });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
 
 export interface Reference {
   input_ids: number[];

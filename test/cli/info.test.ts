@@ -6,15 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { copyModel, editConfig, GQA, MHA, readSafetensors } from '../helpers.js';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'cli', 'vramlab.js');
-
-function vramlab(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: ROOT });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { CLI, copyModel, editConfig, GQA, MHA, readSafetensors, ROOT, vramlab } from '../helpers.js';
 
 interface InfoJson {
   device: string;
@@ -32,6 +24,15 @@ function infoJson(...args: string[]): InfoJson {
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   return JSON.parse(r.stdout) as InfoJson;
+}
+
+const HEAD = { model: 'model', shape: 'shape', weights: 'weights', kv: 'KV cache', placement: 'placement', pool: 'KV pool' };
+
+/** The text form's lines, checking that its first six (model to KV pool) read `head`, under their labels. */
+function textForm(stdout: string, head: Record<keyof typeof HEAD, string>): string[] {
+  const lines = stdout.trimEnd().split('\n');
+  expect(lines.slice(0, 6)).toEqual(Object.entries(HEAD).map(([k, label]) => `${label.padEnd(11)}${head[k as keyof typeof HEAD]}`));
+  return lines;
 }
 
 describe('vramlab info on the tiny fixtures: the numbers of config.json and the safetensors header', () => {
@@ -73,15 +74,14 @@ describe('vramlab info on the tiny fixtures: the numbers of config.json and the 
   it('the text form: one line each for the shape, weights, KV cache, placement, KV pool, VRAM and device', () => {
     const r = vramlab('info', GQA);
     expect(r.status).toBe(0);
-    const lines = r.stdout.trimEnd().split('\n');
-    expect(lines.slice(0, 6)).toEqual([
-      'model      tiny-llama-gqa',
-      'shape      4 layers, hidden 128, ffn 344, 8 heads / 2 KV heads of 16, vocab 512, 1024 positions, rope theta 10000, rms eps 1e-6',
-      'weights    824,448 parameters, F16 (2 bytes each): 1.57 MiB, 338.50 KiB a layer',
-      'KV cache   F32 (4 bytes each): 1.00 KiB per token, 16.00 KiB per 16-token block',
-      'placement  resident: 4 of 4 layers resident (1.57 MiB in VRAM)',
-      'KV pool    1024 tokens: 64 blocks of 16, 1.00 MiB',
-    ]);
+    const lines = textForm(r.stdout, {
+      model: 'tiny-llama-gqa',
+      shape: '4 layers, hidden 128, ffn 344, 8 heads / 2 KV heads of 16, vocab 512, 1024 positions, rope theta 10000, rms eps 1e-6',
+      weights: '824,448 parameters, F16 (2 bytes each): 1.57 MiB, 338.50 KiB a layer',
+      kv: 'F32 (4 bytes each): 1.00 KiB per token, 16.00 KiB per 16-token block',
+      placement: 'resident: 4 of 4 layers resident (1.57 MiB in VRAM)',
+      pool: '1024 tokens: 64 blocks of 16, 1.00 MiB',
+    });
     expect(lines[6]).toMatch(/^VRAM {7}the load needs 2\.57 MiB; [\d.]+ GiB of the [\d.]+ GiB budget \(the device's memory\) is free; a 1024-token step adds [\d.]+ MiB of F32 activations$/);
     expect(lines[7]).toMatch(/^device {5}cpu \(\d+ threads?\)$/);
     expect(lines).toHaveLength(8);
@@ -133,15 +133,14 @@ describe('vramlab info synthetic:llama-70b: described, never synthesized', () =>
     const rss = /^maxrss (\d+)\n$/.exec(r.stderr);
     expect(rss, r.stderr).not.toBeNull();
     expect(Number(rss?.[1]) * 1024).toBeLessThan(512 * 2 ** 20);
-    const lines = r.stdout.trimEnd().split('\n');
-    expect(lines.slice(0, 6)).toEqual([
-      'model      synthetic:llama-70b',
-      'shape      80 layers, hidden 8192, ffn 28672, 64 heads / 8 KV heads of 128, vocab 32000, 4096 positions, rope theta 10000, rms eps 1e-5',
-      'weights    68.98 B parameters, F16 (2 bytes each): 128.48 GiB, 1.59 GiB a layer',
-      'KV cache   F32 (4 bytes each): 640.00 KiB per token, 10.00 MiB per 16-token block',
-      'placement  resident: 80 of 80 layers resident (128.48 GiB in VRAM)',
-      'KV pool    4096 tokens: 256 blocks of 16, 2.50 GiB',
-    ]);
+    const lines = textForm(r.stdout, {
+      model: 'synthetic:llama-70b',
+      shape: '80 layers, hidden 8192, ffn 28672, 64 heads / 8 KV heads of 128, vocab 32000, 4096 positions, rope theta 10000, rms eps 1e-5',
+      weights: '68.98 B parameters, F16 (2 bytes each): 128.48 GiB, 1.59 GiB a layer',
+      kv: 'F32 (4 bytes each): 640.00 KiB per token, 10.00 MiB per 16-token block',
+      placement: 'resident: 80 of 80 layers resident (128.48 GiB in VRAM)',
+      pool: '4096 tokens: 256 blocks of 16, 2.50 GiB',
+    });
     expect(lines[6]).toMatch(/^VRAM {7}the load needs 130\.98 GiB; [\d.]+ [KMGT]?i?B of the [\d.]+ [KMGT]?i?B budget \(the device's memory\) is free; /);
     // No "raise --budget" advice when no budget was given: the device's memory is what there is.
     if (lines.length > 8) expect(lines[8]).toMatch(/^does not fit: .* short(; --placement auto fits with \d+ of 80 layers resident| \(--placement auto, every layer streamed, is .* short too\))$/);

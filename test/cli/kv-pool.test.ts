@@ -1,20 +1,12 @@
 // The KV pool error through the real binary (issue 18): one line naming --kv-pool-tokens, that tells
 // the user to free sessions only when there are other sessions.
-import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GQA, tempDir } from '../helpers.js';
+import { GQA, tempDir, vramlab } from '../helpers.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'cli', 'vramlab.js');
 const dir = tempDir();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function vramlab(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: ROOT });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 const RAISE = 'raise the KV pool (--kv-pool-tokens, or kvPoolTokens in the API)';
 

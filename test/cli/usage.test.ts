@@ -1,20 +1,12 @@
 // The command line as a new user meets it (issue 18): --version, COMMAND --help, argument errors,
 // run's exit statuses and diagnostics, generation past max_position_embeddings.
-import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GQA, tempDir } from '../helpers.js';
+import { GQA, ROOT, tempDir, vramlab } from '../helpers.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'cli', 'vramlab.js');
 const dir = tempDir();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function vramlab(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: ROOT });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('vramlab --version and COMMAND --help', () => {
   it('--version prints the package version', () => {
