@@ -820,6 +820,7 @@ void Engine::lens(Step &st, int32_t rows, float *out) {
   Tensor logits = logits_.rows_slice(0, rows);
   be_.copy(out, logits.data, logits.bytes(), CopyKind::DeviceToHost, StreamId::Compute);
   be_.synchronize(StreamId::Compute);  // x (pageable) and out are read and written by then
+  check_lens(st, rows, x.data(), out);
 }
 
 }  // namespace vl

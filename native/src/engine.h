@@ -145,6 +145,9 @@ class Engine {
   // residual stream of its last position does (every KV row the step wrote feeds it, through
   // attention). first: the segment's first layer (> 0: a resume).
   void check_finite(Step &st, int32_t first, const float *out);
+  // After a logit lens of the paused step st: throws VL_ERR_NUMERIC when out (rows, vocab) holds a NaN or
+  // an infinity, naming the position and whether the activation x (n, H) held it already.
+  void check_lens(const Step &st, int32_t rows, const float *x, const float *out);
   // The error for step st whose result (`what`, e.g. "the forward pass produced NaN logits") is not
   // finite, saying where its first non-finite value appears: the step is re-run eagerly, part by part
   // (the embedding, each decoder layer, the final norm, the output head), the residual stream read

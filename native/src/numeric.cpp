@@ -135,4 +135,18 @@ void Engine::check_finite(Step &st, int32_t first, const float *out) {
   throw numeric_error(what, st, first);
 }
 
+void Engine::check_lens(const Step &st, int32_t rows, const float *x, const float *out) {
+  const size_t V = size_t(m_.config().vocab_size), H = size_t(st.hidden());
+  const float *bad = first_nonfinite(out, size_t(rows) * V);
+  if (!bad) return;
+  const int32_t n = st.tokens(), row = n - rows + int32_t(size_t(bad - out) / V);  // of the step's n
+  const std::string position = std::to_string(st.start_ + row), after = std::to_string(st.layer());
+  const std::string what = std::string("the logit lens produced ") + (std::isnan(*bad) ? "NaN" : "infinite") + " logits";
+  if (first_nonfinite(x + size_t(row) * H, H))
+    throw Error(VL_ERR_NUMERIC, what + ": the activation at the breakpoint after decoder layer " + after + " (as edited) is not finite at position " +
+                                    position + "; check the values written or added to it, or the weights of the layers before");
+  throw Error(VL_ERR_NUMERIC, what + " from the finite activation after decoder layer " + after + " at position " + position +
+                                  ": the final norm (model.norm) or the output head (lm_head) overflowed; " + kConfigHint);
+}
+
 }  // namespace vl

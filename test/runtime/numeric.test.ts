@@ -216,6 +216,27 @@ describe('a breakpoint resume', () => {
   });
 });
 
+describe('the logit lens of a paused step', () => {
+  it('an activation set to hold NaN: the lens fails naming the breakpoint and position; the pause is kept', async () => {
+    const m = await rt.loadModel(MHA);
+    const s = m.createSession();
+    await s.forward([5]);
+    const paused = (await s.forward([7, 9], { breakpoints: [0] })) as Paused;
+    const x = paused.activation().slice();
+    const bad = x.slice();
+    bad[64 + 4] = NaN; // row 1 of (2, 64): position 2
+    paused.setActivation(bad);
+    const message =
+      'the logit lens produced NaN logits: the activation at the breakpoint after decoder layer 0 (as edited) is not finite at position 2; check the values written or added to it, or the weights of the layers before';
+    expect(await numeric(paused.lens(2))).toEqual(['VL_ERR_NUMERIC', message]);
+    expect(await numeric(paused.lens(1))).toEqual(['VL_ERR_NUMERIC', message]);
+    paused.setActivation(x);
+    expect((await paused.lens(2)).rows).toBe(2);
+    expect(((await paused.resume()) as Logits).row(0)).toEqual(await fresh(m, [5], [7, 9]));
+    m.dispose();
+  });
+});
+
 describe('config values that only give non-finite values fail at load', () => {
   it('a rope scaling factor whose rotary frequency overflows the model dtype (F16): 1e-5 gave NaN logits', async () => {
     const dir = temps.copy(MHA);
