@@ -10,25 +10,5 @@ export { Model, Runtime } from './runtime.js';
 export { Scheduler, type SchedulerOptions, type StepReport, type WorkResult } from './scheduler.js';
 export { Session, type SessionModel } from './session.js';
 export { type DType, type ModelShape, NAMED_SHAPES, parseSyntheticSpec, type SyntheticSpec, weightBytes } from './synthetic.js';
-export {
-  type BreakpointStats,
-  type Breakpoints,
-  type ForwardOptions,
-  type LayerTiming,
-  type LogitsSelection,
-  type MemoryInfo,
-  type ModelDescription,
-  type ModelInfo,
-  type ModelOptions,
-  PAGING_POLICIES,
-  type PagingEvent,
-  type PagingPolicy,
-  type PagingStats,
-  type Placement,
-  PLACEMENTS,
-  type Residency,
-  type RuntimeOptions,
-  type Steer,
-  type StepStats,
-} from './types.js';
+export * from './types.js'; // the API's plain data types, every one public
 export { formatSize, parseSize } from './units.js';
