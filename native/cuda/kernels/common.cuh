@@ -86,20 +86,15 @@ __device__ __forceinline__ void cvt8(const Vec8<float> &v, float (&f)[8]) {
   f[0] = v.a.x; f[1] = v.a.y; f[2] = v.a.z; f[3] = v.a.w;
   f[4] = v.b.x; f[5] = v.b.y; f[6] = v.b.z; f[7] = v.b.w;
 }
-__device__ __forceinline__ void cvt8(const Vec8<__half> &v, float (&f)[8]) {
-  const __half2 *h = reinterpret_cast<const __half2 *>(&v.r);
+__device__ __forceinline__ float2 pair_f32(__half2 h) { return __half22float2(h); }
+__device__ __forceinline__ float2 pair_f32(__nv_bfloat162 h) { return __bfloat1622float2(h); }
+// 8 x F16 or BF16 (T2: __half2 or __nv_bfloat162, the pair type of T) to f32.
+template <typename T, typename T2 = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>>
+__device__ __forceinline__ void cvt8(const Vec8<T> &v, float (&f)[8]) {
+  const T2 *h = reinterpret_cast<const T2 *>(&v.r);
 #pragma unroll
   for (int i = 0; i < 4; i++) {
-    float2 p = __half22float2(h[i]);
-    f[2 * i] = p.x;
-    f[2 * i + 1] = p.y;
-  }
-}
-__device__ __forceinline__ void cvt8(const Vec8<__nv_bfloat16> &v, float (&f)[8]) {
-  const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&v.r);
-#pragma unroll
-  for (int i = 0; i < 4; i++) {
-    float2 p = __bfloat1622float2(h[i]);
+    const float2 p = pair_f32(h[i]);
     f[2 * i] = p.x;
     f[2 * i + 1] = p.y;
   }
