@@ -207,12 +207,9 @@ void KvPager::out_locked(Session &s, const std::vector<size_t> &idx, int32_t lay
     }
     if (slot_wait_.size() < size_t(pool_.slot_capacity())) slot_wait_.resize(size_t(pool_.slot_capacity()), 0);
     // Wait for what last used this memory: a page-in that read these slots, one that filled these blocks.
-    std::set<uint64_t> waits;
-    for (size_t k = 0; k < n; k++) {
-      for (uint64_t w : {slot_wait_[size_t(slots[k])], block_wait_[size_t(t.blocks()[idx[first + k]].device)]})
-        if (w != 0 && pending_.count(w)) waits.insert(w);
-    }
-    for (uint64_t w : waits) be_.stream_wait(StreamId::Offload, pending_[w]->end);
+    std::vector<int32_t> devs;
+    for (size_t k = 0; k < n; k++) devs.push_back(t.blocks()[idx[first + k]].device);
+    wait_for_locked(devs, slots, StreamId::Offload);
     Chunk &c = new_chunk_locked(PageKind::Out, StreamId::Offload);
     // Coalesce runs of consecutive device blocks landing in consecutive slots into one copy.
     for (size_t k = 0; k < n;) {
@@ -256,6 +253,15 @@ void KvPager::drop_locked(Session &s, int32_t blocks, double key) {
   record_locked(s, PageKind::Drop, PageReason::Lru, blocks, 0, key);
 }
 
+void KvPager::wait_for_locked(const std::vector<int32_t> &devs, const std::vector<int32_t> &slots, StreamId stream) {
+  std::set<uint64_t> waits;
+  for (int32_t d : devs)
+    if (const uint64_t w = block_wait_[size_t(d)]; w != 0 && pending_.count(w)) waits.insert(w);
+  for (int32_t sl : slots)
+    if (const uint64_t w = slot_wait_[size_t(sl)]; w != 0 && pending_.count(w)) waits.insert(w);
+  for (uint64_t w : waits) be_.stream_wait(stream, pending_[w]->end);
+}
+
 int32_t KvPager::in_locked(Session &s, PageReason why, int32_t limit) {
   BlockTable &t = s.table();
   std::vector<size_t> idx;
@@ -268,12 +274,9 @@ int32_t KvPager::in_locked(Session &s, PageReason why, int32_t limit) {
   for (size_t first = 0; first < idx.size(); first += kChunkBlocks) {
     const size_t n = std::min(kChunkBlocks, idx.size() - first);
     std::vector<int32_t> devs = pool_.alloc(int32_t(n));
-    std::set<uint64_t> waits;
-    for (size_t k = 0; k < n; k++) {
-      for (uint64_t w : {block_wait_[size_t(devs[k])], slot_wait_[size_t(t.blocks()[idx[first + k]].host)]})
-        if (w != 0 && pending_.count(w)) waits.insert(w);
-    }
-    for (uint64_t w : waits) be_.stream_wait(StreamId::Copy, pending_[w]->end);
+    std::vector<int32_t> slots;
+    for (size_t k = 0; k < n; k++) slots.push_back(t.blocks()[idx[first + k]].host);
+    wait_for_locked(devs, slots, StreamId::Copy);  // a page-out still reading these blocks or slots
     Chunk &c = new_chunk_locked(PageKind::In, StreamId::Copy);
     for (size_t k = 0; k < n;) {
       const BlockRef &r = t.blocks()[idx[first + k]];

@@ -152,6 +152,8 @@ class KvPager {
   void prefetch_locked(const Session &current);
   void harvest_locked(bool wait);
   Chunk &new_chunk_locked(PageKind kind, StreamId stream);
+  // Makes `stream` wait for the copies in flight that last used these device blocks or host slots.
+  void wait_for_locked(const std::vector<int32_t> &devs, const std::vector<int32_t> &slots, StreamId stream);
   Event *event_locked();
   void record_locked(const Session &s, PageKind kind, PageReason why, int32_t blocks, uint64_t bytes, double key);
   double key_of(const Session &s) const;
