@@ -42,8 +42,7 @@ function mutate(text: string, r: (n: number) => number): string {
 }
 
 /** Checks and compiles `text`: only diagnostics may come out, in bounded time. */
-function survive(text: string, limitMs = 1000): void {
-  const t0 = performance.now();
+function survive(text: string): void {
   const ds = checkSource(text, { file: 'f.vlab', baseDir: EXPERIMENTS });
   for (const d of ds) {
     expect(d.line).toBeGreaterThanOrEqual(1);
@@ -57,7 +56,6 @@ function survive(text: string, limitMs = 1000): void {
     expect(e).toBeInstanceOf(DiagnosticsError);
     expect((e as DiagnosticsError).diagnostics.length).toBeGreaterThan(0);
   }
-  expect(performance.now() - t0).toBeLessThan(limitMs);
 }
 
 describe('fuzz', () => {
@@ -77,8 +75,19 @@ describe('fuzz', () => {
   });
 
   it('huge, deep and unterminated inputs', () => {
-    // 600 KB of settings (50 000 duplicates, each reported): linear time, seconds at most.
-    survive('experiment a {\n' + '  repeat = 1\n'.repeat(50_000) + '}', 10_000);
+    // 600 KB of settings (50 000 duplicates, each reported) in time linear in the size: ten times the
+    // lines take less than 40 times as long (a quadratic checker takes 100 times; the best of three
+    // runs each, so that a busy machine does not decide).
+    const duplicates = (n: number) => 'experiment a {\n' + '  repeat = 1\n'.repeat(n) + '}';
+    const best = (text: string) =>
+      Math.min(
+        ...[0, 1, 2].map(() => {
+          const t0 = performance.now();
+          survive(text);
+          return performance.now() - t0;
+        }),
+      );
+    expect(best(duplicates(50_000)) / best(duplicates(5_000))).toBeLessThan(40);
     survive('['.repeat(100_000));
     survive('experiment a { prompt = ' + '('.repeat(10_000));
     survive('experiment a { prompt = "' + 'x'.repeat(100_000));
