@@ -182,6 +182,7 @@ export const FUNCTIONS = {
   runtime_close: 'int32_t vl_runtime_close(vl_runtime *rt)',
   runtime_memory: 'int32_t vl_runtime_memory(vl_runtime *rt, _Out_ vl_memory_info *out)',
   runtime_device_name: 'int32_t vl_runtime_device_name(vl_runtime *rt, _Out_ uint8_t *buf, int32_t cap)',
+  runtime_load_progress: 'int32_t vl_runtime_load_progress(vl_runtime *rt, _Out_ uint64_t *done, _Out_ uint64_t *total)',
   runtime_copy_bandwidth: 'int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, int32_t direction, _Out_ double *gbps, _Out_ uint8_t *err)',
   model_load: 'int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, _Out_ vl_model **out, _Out_ uint8_t *err)',
   model_synthetic: 'int32_t vl_model_synthetic(vl_runtime *rt, const vl_model_config *config, uint64_t seed, const vl_model_options *options, _Out_ vl_model **out, _Out_ uint8_t *err)',

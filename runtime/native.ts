@@ -31,7 +31,7 @@ import {
 import { errorCode, VramlabError } from './errors.js';
 
 /** The VL_ABI_VERSION of vramlab.h this file declares. */
-export const ABI_VERSION = 7;
+export const ABI_VERSION = 8;
 
 export type {
   NativeBreakpointStats,
@@ -194,6 +194,13 @@ export const native = {
     return out[0] as number;
   },
 
+  /** The bytes the loads running on rt have placed, and place in all (both 0 while none runs); any time. */
+  runtimeLoadProgress(rt: Handle): { done: number; total: number } {
+    const done = [0];
+    const total = [0];
+    check(lib().runtime_load_progress(rt, done, total) as number);
+    return { done: Number(done[0]), total: Number(total[0]) };
+  },
   async modelLoad(rt: Handle, dir: string, options: NativeModelOptions): Promise<Handle> {
     const out = outHandle();
     await callAsync(lib().model_load, [rt, dir, options, out]);

@@ -17,12 +17,14 @@ import { VramlabError } from './errors.js';
 import { eosTokenIds } from './generation.js';
 import { Logits } from './logits.js';
 import { descriptionOf, nativeConfig, shapeOf } from './describe.js';
+import { watchLoad } from './load-progress.js';
 import { type Handle, native, type NativeModelOptions } from './native.js';
 import { pagingEvents, pagingStats } from './paging.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { Session, type SessionModel, stateError, toIds } from './session.js';
 import { type ModelShape, parseSyntheticSpec, type SyntheticSpec } from './synthetic.js';
 import {
+  type LoadOptions,
   type MemoryInfo,
   type ModelDescription,
   type ModelInfo,
@@ -296,21 +298,28 @@ export class Runtime {
 
   /**
    * Loads a model: a HuggingFace Llama directory, "synthetic:<spec>" (see synthetic.ts) or a parsed
-   * SyntheticSpec.
+   * SyntheticSpec. options.onProgress is called with the weight bytes placed and in all as the load
+   * runs (polled every ~100 ms; load-progress.ts), and with done === total once it has succeeded.
    */
-  async loadModel(source: string | SyntheticSpec, options: ModelOptions = {}): Promise<Model> {
+  async loadModel(source: string | SyntheticSpec, options: LoadOptions = {}): Promise<Model> {
     const rt = this.#live();
     const opts = nativeOptions(options);
     const src = resolveSource(source);
-    const handle = await this.#onWorker(() => ('dir' in src ? native.modelLoad(rt, src.dir, opts) : native.modelSynthetic(rt, nativeConfig(src.spec.shape), src.spec.seed, opts)));
+    const watch = watchLoad(rt, options.onProgress);
+    let handle: Handle;
+    try {
+      handle = await this.#onWorker(() => ('dir' in src ? native.modelLoad(rt, src.dir, opts) : native.modelSynthetic(rt, nativeConfig(src.spec.shape), src.spec.seed, opts)));
+    } finally {
+      watch.stop();
+    }
     let eos: number[] = [];
-    if ('dir' in src) {
-      try {
-        eos = eosTokenIds(src.dir);
-      } catch (e) {
-        native.modelFree(handle);
-        throw e;
-      }
+    try {
+      if ('dir' in src) eos = eosTokenIds(src.dir);
+      watch.finish(native.modelInfo(handle).weight_bytes);
+      if (watch.error !== undefined) throw watch.error;
+    } catch (e) {
+      native.modelFree(handle);
+      throw e;
     }
     const model = new Model(this, handle, src.name, eos);
     this.#models.add(model);

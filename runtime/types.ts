@@ -115,6 +115,16 @@ export interface ModelOptions {
   paging?: PagingPolicy;
 }
 
+/** Runtime.loadModel's options: the model's, and what to call as the weights are placed. */
+export interface LoadOptions extends ModelOptions {
+  /**
+   * Called about every 100 ms while the load runs, with the weight bytes placed so far (read or
+   * generated, and copied where they live) and in all: done <= total, never decreasing; and once more,
+   * with done === total, when the load has succeeded. Not called where the load fails.
+   */
+  onProgress?: (done: number, total: number) => void;
+}
+
 export interface ModelInfo {
   name: string;
   shape: ModelShape;

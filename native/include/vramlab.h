@@ -27,7 +27,7 @@ extern "C" {
 #define VL_API __attribute__((visibility("default")))
 #endif
 
-#define VL_ABI_VERSION 7
+#define VL_ABI_VERSION 8
 
 typedef enum vl_status {
   VL_OK = 0,
@@ -313,6 +313,13 @@ VL_API int32_t vl_runtime_device_name(vl_runtime *rt, char *buf, int32_t cap);
  * budget while they live. */
 VL_API int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t pinned, int32_t reps, int32_t direction,
                                          double *gbps, vl_error *err);
+
+/* The progress of the model loads running on rt (vl_model_load, vl_model_synthetic) on other threads:
+ * the weight bytes placed so far (read from the files or generated, and copied to where they live) and
+ * the bytes they place in all, summed over the loads that overlap; *done <= *total, both 0 while no load
+ * runs (and *total 0 until a load has placed its model). Callable from any thread while loads run: it
+ * reads two atomic counters (poll it; nothing calls back). done or total NULL: VL_ERR_INVALID_ARGUMENT. */
+VL_API int32_t vl_runtime_load_progress(vl_runtime *rt, uint64_t *done, uint64_t *total);
 
 /* Models. vl_model_load takes a HuggingFace model directory (config.json + model.safetensors or a
  * sharded set with model.safetensors.index.json). vl_model_synthetic fills the shape with seeded

@@ -331,6 +331,15 @@ VL_API int32_t vl_runtime_copy_bandwidth(vl_runtime *rt, uint64_t bytes, int32_t
   });
 }
 
+VL_API int32_t vl_runtime_load_progress(vl_runtime *rt, uint64_t *done, uint64_t *total) {
+  return guard([&] {
+    need(rt, "runtime");
+    need(done, "done");
+    need(total, "total");
+    rt->rt->load_progress(*done, *total);
+  });
+}
+
 VL_API int32_t vl_model_load(vl_runtime *rt, const char *dir, const vl_model_options *options, vl_model **out,
                              vl_error *err) {
   return guard(err, [&] {

@@ -291,26 +291,33 @@ Model::Dir Model::open_dir(const std::string &dir) {
 }
 
 std::unique_ptr<Model> Model::load_dir(Runtime &rt, const std::string &dir, const ModelOptions &options) {
+  LoadProgress progress(rt);
   Dir d = open_dir(dir);
   const WeightFiles &files = d.files;
   std::unique_ptr<Model> m(new Model(rt, d.config, d.name));
   std::vector<Slot> slots = m->place(options);
+  // The progress counts each tensor's placed (256-byte aligned) bytes, weight_bytes() in all, as it is
+  // read from the mapped file and copied where it lives.
+  progress.set_total(m->weight_bytes());
   Backend &be = *rt.backend;
   for (const Slot &s : slots) {
     const TensorEntry *e = files.find(s.name);
     if (s.on_host) std::memcpy(s.target->data, e->data, e->bytes);
     else be.copy(s.target->data, e->data, e->bytes, CopyKind::HostToDevice, StreamId::Compute);
+    progress.done(tensor_bytes(d.config, s.rows, s.cols));
   }
   be.synchronize(StreamId::Compute);
   return m;
 }
 
 std::unique_ptr<Model> Model::synthetic(Runtime &rt, const ModelConfig &config, uint64_t seed, const ModelOptions &options) {
+  LoadProgress progress(rt);
   config.validate("synthetic model");
   const ModelConfig &c = config;
   std::string name = "synthetic-h" + std::to_string(c.hidden_size) + "-l" + std::to_string(c.num_layers);
   std::unique_ptr<Model> m(new Model(rt, config, name));
   std::vector<Slot> slots = m->place(options);
+  progress.set_total(m->weight_bytes());  // each tensor's placed bytes, counted chunk by chunk as generated
 
   // Matrices: uniform with std 0.02 (transformers' initializer_range); norms: 1 +- 0.1. Streamed
   // layers are generated in place in host memory; the rest on the host in chunks through one pinned
@@ -325,17 +332,19 @@ std::unique_ptr<Model> Model::synthetic(Runtime &rt, const ModelConfig &config, 
       const size_t n = size_t(s.rows) * size_t(s.cols);
       const float center = s.is_vector ? 1.0f : 0.0f;
       const float half = s.is_vector ? 0.1f : 0.02f * std::sqrt(3.0f);
-      if (s.on_host) {
-        fill_synthetic(s.target->data, c.dtype, 0, n, seed, i, center, half);
-        continue;
-      }
       for (size_t first = 0; first < n; first += chunk / esz) {
         size_t count = std::min(chunk / esz, n - first);
-        fill_synthetic(staging, c.dtype, first, count, seed, i, center, half);
-        be.copy(static_cast<char *>(s.target->data) + first * esz, staging, count * esz, CopyKind::HostToDevice,
-                StreamId::Compute);
-        be.synchronize(StreamId::Compute);
+        char *to = static_cast<char *>(s.target->data) + first * esz;
+        if (s.on_host) {
+          fill_synthetic(to, c.dtype, first, count, seed, i, center, half);  // in place, in host memory
+        } else {
+          fill_synthetic(staging, c.dtype, first, count, seed, i, center, half);
+          be.copy(to, staging, count * esz, CopyKind::HostToDevice, StreamId::Compute);
+          be.synchronize(StreamId::Compute);
+        }
+        progress.done(count * esz);
       }
+      progress.done(tensor_bytes(c, s.rows, s.cols) - n * esz);  // the tensor's alignment
     }
   } catch (...) {
     be.host_free(staging);

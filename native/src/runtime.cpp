@@ -31,6 +31,38 @@ Runtime::Runtime(std::unique_ptr<Backend> b, std::string dev, const RuntimeOptio
       arena(*backend, resolve_budget(*backend, device, options.budget), MemoryKind::Device),
       host(*backend, options.host_budget > 0 ? options.host_budget : default_host_budget(), MemoryKind::PinnedHost) {}
 
+void Runtime::load_progress(uint64_t &done, uint64_t &total) const {
+  // total first: a load adds its total before its first done, and the last one to end clears total
+  // first, so done read after it is at most total once clamped.
+  total = load_total.load();
+  done = std::min(load_done.load(), total);
+}
+
+LoadProgress::LoadProgress(Runtime &rt) : rt_(rt) {
+  std::lock_guard<std::mutex> lock(rt_.load_mu_);
+  rt_.loads_in_flight_++;
+}
+
+LoadProgress::~LoadProgress() {
+  std::lock_guard<std::mutex> lock(rt_.load_mu_);
+  if (done_ < total_) rt_.load_done += total_ - done_;
+  if (--rt_.loads_in_flight_ == 0) {
+    rt_.load_total = 0;
+    rt_.load_done = 0;
+  }
+}
+
+void LoadProgress::set_total(uint64_t bytes) {
+  rt_.load_total += bytes - total_;
+  total_ = bytes;
+}
+
+void LoadProgress::done(uint64_t bytes) {
+  bytes = std::min(bytes, total_ - done_);
+  done_ += bytes;
+  rt_.load_done += bytes;
+}
+
 namespace {
 // Host memory of the probe: pinned through the backend, or pageable; every page touched.
 class ProbeHost {
