@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../runtime/native.js';
 import { Runtime } from '../runtime/runtime.js';
 import { formatSize } from '../runtime/units.js';
+import { loadingBar } from './progress.js';
 
 export interface DemoOptions {
   device: string;
@@ -29,7 +30,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const rt = await Runtime.open({ device: options.device, budget: options.budget ?? '64MB' });
   try {
     let t0 = performance.now();
-    const model = await rt.loadModel(dir);
+    const bar = loadingBar(dir);
+    const model = await rt.loadModel(dir, { onProgress: bar.onProgress }).finally(() => bar.end());
     const loadMs = performance.now() - t0;
     const info = model.info();
     const s = info.shape;

@@ -18,14 +18,14 @@
 // 143); rows are appended to DIR/EXPERIMENT.partial.jsonl as they are measured, so a kill keeps them too.
 import { parseArgs } from 'node:util';
 import { argsError, usage } from './args.js';
-import { progressBar } from './progress.js';
+import { bytesCount, modelLabel, progressBar } from './progress.js';
 import { checkSource, compileSource, type Diagnostic, DiagnosticsError, formatDiagnostics, readVlabFile } from '../dsl/index.js';
 import { isDeviceName } from '../runtime/device.js';
 import { VramlabError } from '../runtime/errors.js';
 import { counted } from '../lab/columns.js';
 import { prepareOutDir, RowLog, writeResultFiles } from '../lab/result-files.js';
 import type { ExperimentResult } from '../lab/results.js';
-import { type RunResult, runSteps } from '../lab/runner.js';
+import { type LoadProgress, type RunProgress, type RunResult, runSteps } from '../lab/runner.js';
 
 const JSON_FLAG = { json: { type: 'boolean' } } as const;
 
@@ -136,7 +136,11 @@ async function run(argv: string[]): Promise<number> {
   let rows = 0;
   let okRows = 0;
   try {
-    const events = runSteps(compiled, { signal: controller.signal, onProgress: (p) => bar.update(p) });
+    // A step that loads its model shows the load's bytes after its label, on the same bar.
+    let step: RunProgress | null = null;
+    const onProgress = (p: RunProgress) => bar.update((step = p));
+    const onLoad = (l: LoadProgress) => step && bar.update({ ...step, label: `${step.label}  loading ${modelLabel(l.model)} ${bytesCount(l.done, l.total)}` });
+    const events = runSteps(compiled, { signal: controller.signal, onProgress, onLoad });
     for (;;) {
       const r = await events.next();
       if (r.done) {

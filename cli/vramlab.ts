@@ -18,6 +18,7 @@ import { argsError, parseCount, usage } from './args.js';
 import { runDemo } from './demo.js';
 import { generateFlags, promptIds, checkPromptFlags, runGenerate } from './generate.js';
 import { INFO_USAGE, runInfo } from './info.js';
+import { loadingBar } from './progress.js';
 import { runReport } from './report.js';
 import { VramlabError } from '../runtime/errors.js';
 import type { Steer } from '../runtime/types.js';
@@ -193,7 +194,13 @@ async function withModel<T>(values: Record<string, unknown>, modelArg: string | 
   const options = modelOptions(values);
   const rt = await Runtime.open({ device: (values['device'] as string | undefined) ?? 'cpu', budget: values['budget'] as string | undefined, hostBudget: values['host-budget'] as string | undefined });
   try {
-    const model = await rt.loadModel(modelArg, options);
+    const bar = loadingBar(modelArg);
+    let model: Model;
+    try {
+      model = await rt.loadModel(modelArg, { ...options, onProgress: bar.onProgress });
+    } finally {
+      bar.end();
+    }
     return await body(model, rt);
   } finally {
     rt.dispose();

@@ -66,7 +66,7 @@ export { renderReport, type ReportInput, shortNames } from './report.js';
 export { checkResults, fileErrorReason, prepareOutDir, readResults, readRowLog, resultPaths, RowLog, rowsToCsv, writeFileAtomic, writeResultFiles, writeResultsJson } from './result-files.js';
 export type { Check, ExperimentResult, ResultRow, Results, Row, TimelineEntry } from './results.js';
 export { currentCommit } from './run-context.js';
-export { type RunEvent, runPlan, type RunOptions, type RunProgress, type RunResult, runSteps, type StepOptions } from './runner.js';
+export { type LoadProgress, type RunEvent, runPlan, type RunOptions, type RunProgress, type RunResult, runSteps, type StepOptions } from './runner.js';
 export {
   BASELINES_SETTING,
   EDIT_SETTINGS,

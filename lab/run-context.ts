@@ -52,6 +52,7 @@ export class ExperimentRun {
     file: string,
     commit: string,
     readonly signal: AbortSignal | undefined,
+    readonly onLoad?: (p: { model: string; done: number; total: number }) => void,
   ) {
     this.measure = measureNamed(plan.measure);
     this.#deadline = plan.timeLimitMs === null ? Infinity : performance.now() + plan.timeLimitMs;
@@ -152,7 +153,9 @@ export class ExperimentRun {
     const rt = await Runtime.open({ device: this.plan.device, budget: load.budget ?? undefined, hostBudget: load.hostBudget ?? undefined });
     try {
       const t0 = performance.now();
-      const model = await rt.loadModel(load.model, modelOptions(load));
+      const onLoad = this.onLoad;
+      const onProgress = onLoad && ((done: number, total: number) => onLoad({ model: load.model, done, total }));
+      const model = await rt.loadModel(load.model, { ...modelOptions(load), onProgress });
       this.#loaded = { key, rt, model, loadMs: performance.now() - t0 };
     } catch (e) {
       rt.dispose();

@@ -32,10 +32,20 @@ export interface RunProgress {
   label: string;
 }
 
+/** A model's load during a run: the weight bytes placed so far and in all (Runtime.loadModel's onProgress). */
+export interface LoadProgress {
+  /** The model as the plan names it (a directory or "synthetic:..."). */
+  model: string;
+  done: number;
+  total: number;
+}
+
 export interface RunOptions {
   /** Aborting stops the run between two runs (or decode steps) and keeps the rows so far. */
   signal?: AbortSignal;
   onProgress?: (p: RunProgress) => void;
+  /** Called about every 100 ms while a step loads its model, and once at the end of the load. */
+  onLoad?: (p: LoadProgress) => void;
 }
 
 export interface StepOptions extends RunOptions {
@@ -154,7 +164,7 @@ export async function* runSteps(plan: Plan, options: StepOptions = {}): AsyncGen
   const progress = new Progress(runsOf(plan), options.onProgress);
   const out: RunResult = { file: plan.file, experiments: [], cancelled: false };
   for (const e of plan.experiments) {
-    const run = new ExperimentRun(e, plan.file, commit, options.signal);
+    const run = new ExperimentRun(e, plan.file, commit, options.signal, options.onLoad);
     out.experiments.push(run.result);
     try {
       yield { kind: 'experiment', result: run.result };

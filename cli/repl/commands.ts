@@ -9,6 +9,7 @@ import { runSteps } from '../../lab/runner.js';
 import { VramlabError } from '../../runtime/errors.js';
 import type { Logits } from '../../runtime/logits.js';
 import { Runtime } from '../../runtime/runtime.js';
+import { loadingBar } from '../progress.js';
 import { type Placement, PLACEMENTS } from '../../runtime/types.js';
 import { activationStats, formatSize, formatStats, formatTop, ms, topTokens } from './format.js';
 import { npyBytes, readNpy } from './npy.js';
@@ -241,16 +242,20 @@ export const COMMANDS: Command[] = [
       const { state } = ctx;
       await state.dispose();
       state.rt = await Runtime.open({ device: state.device, budget: v.budget });
+      const bar = loadingBar(source); // on a terminal's stderr
       try {
         state.model = await state.rt.loadModel(source, {
           placement: v.placement as Placement | undefined,
           ring: v.ring,
           prefetch: v.prefetch === undefined ? undefined : intArg(v.prefetch, '--prefetch', 1),
           kvPoolTokens: v['kv-pool-tokens'] === undefined ? undefined : intArg(v['kv-pool-tokens'], '--kv-pool-tokens', 0),
+          onProgress: bar.onProgress,
         });
       } catch (e) {
         await state.dispose();
         throw e;
+      } finally {
+        bar.end();
       }
       state.modelDir = source.startsWith('synthetic:') ? null : source;
       state.breakpoints.clear();
