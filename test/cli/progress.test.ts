@@ -107,9 +107,13 @@ describe.skipIf(noScript !== null)(`a model's load on a terminal${noScript ? ` (
     return { status: r.status, lines: r.stdout.split(/\r\n?|\n/).map((l) => l.replace(/\x1b\[K/g, '')) };
   };
 
+  const script = join(dir, 'repl.txt');
+  writeFileSync(script, 'help\n');
   it.each([
     ['logits', GQA, '--ids', '1,2,3'],
     ['generate', GQA, '--ids', '1,2,3', '--max-new-tokens', '2'],
+    ['demo'],
+    ['repl', GQA, '--script', script],
   ])('vramlab %s: "loading NAME" with its bytes, full at the end, cleared before the output', (...args) => {
     const r = onTerminal(...args);
     expect(r.status).toBe(0);
