@@ -77,7 +77,8 @@ describe('Runtime.loadModel onProgress', () => {
 });
 
 describe('vl_runtime_load_progress through the C ABI', () => {
-  const lib = koffi.load(join(packageRoot(), 'native', 'build', 'libvramlab.so'));
+  // The library the runtime bound (runtime/native.ts: VRAMLAB_LIB, else the build's).
+  const lib = koffi.load(process.env['VRAMLAB_LIB'] || join(packageRoot(), 'native', 'build', 'libvramlab.so'));
   const progress = lib.func('int32_t vl_runtime_load_progress(void *rt, void *done, void *total)');
   const lastError = lib.func('const char *vl_last_error(void)');
 
