@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { VramlabError } from '../runtime/errors.js';
 import type { Model, Runtime } from '../runtime/runtime.js';
+import type { WorkResult } from '../runtime/scheduler.js';
 import type { Session } from '../runtime/session.js';
 import { fileErrorReason } from '../lab/result-files.js';
 
@@ -81,7 +82,14 @@ export async function generateMany(rt: Runtime, model: Model, prompts: number[][
     if (turns) ({ tokens, firstMs } = await inTurns(model, sessions, prompts, n, stop));
     else {
       const scheduler = model.scheduler();
-      const results = await Promise.all(sessions.map((s, i) => scheduler.submit(s, prompts[i] as number[], n)));
+      // Every submission settles before the sessions go: a refused one must not free the model under a
+      // step the others' work is running on a worker thread.
+      const settled = await Promise.allSettled(sessions.map((s, i) => scheduler.submit(s, prompts[i] as number[], n)));
+      const results: WorkResult[] = [];
+      for (const r of settled) {
+        if (r.status === 'rejected') throw r.reason;
+        results.push(r.value);
+      }
       tokens = results.map((r) => upToStop(r.tokens, stop));
       firstMs = Math.max(...results.map((r) => r.firstTokenMs ?? r.doneMs));
     }

@@ -226,6 +226,7 @@ export class Model implements SessionModel {
 
   /** @internal Throws the state error dispose() would, disposing nothing. */
   _checkDisposable(): void {
+    this.#scheduler?._checkDisposable();
     for (const s of this.#sessions) s._checkDisposable();
   }
 

@@ -71,6 +71,7 @@ export class Scheduler {
   readonly #vocab: number;
   readonly #work = new Map<Schedulable, Pending>();
   #driving = false;
+  #stepping = false; // a native step runs on a worker thread: the model must not be freed under it
   /** Called after every step (timings for figures and logs). */
   onStep: ((r: StepReport) => void) | null = null;
 
@@ -141,6 +142,7 @@ export class Scheduler {
       while (this.#work.size > 0) {
         let r;
         try {
+          this.#stepping = true;
           r = await native.modelStep(this.#model());
         } catch (e) {
           // The device failed under the step: every pending item fails with it.
@@ -151,6 +153,7 @@ export class Scheduler {
           }
           return;
         }
+        this.#stepping = false;
         const at = performance.now();
         this.#collect(at);
         this.onStep?.({
@@ -168,8 +171,14 @@ export class Scheduler {
         if (r.sessions === 0 && this.#work.size > 0) await new Promise((res) => setTimeout(res, 1));
       }
     } finally {
+      this.#stepping = false;
       this.#driving = false;
     }
+  }
+
+  /** @internal Throws the state error of disposing the model while a step runs on a worker thread. */
+  _checkDisposable(): void {
+    if (this.#stepping) throw new VramlabError('VL_ERR_STATE', 'cannot dispose the model while its scheduler runs a step: await the submitted work first');
   }
 
   /** Reads every pending item's progress: new tokens get the step's time; ended items settle. */

@@ -152,6 +152,22 @@ describe('scheduling with paging, breakpoints and errors', () => {
   });
 });
 
+describe('disposing under a running step', () => {
+  it('the model and the runtime refuse while the scheduler runs a step on a worker thread, and dispose once the work is done', async () => {
+    const own = await Runtime.open({ device: 'cpu' });
+    const m = await own.loadModel(GQA, { kvPoolTokens: 512 });
+    const s = m.createSession();
+    const work = m.scheduler().submit(s, [1, 2, 3], 4); // its first step is on a worker thread now
+    const refusal = /^cannot dispose the model while its scheduler runs a step: await the submitted work first$/;
+    expect(() => m.dispose()).toThrow(refusal);
+    expect(() => own.dispose()).toThrow(refusal);
+    expect(s.disposed).toBe(false); // all or nothing: the refused dispose freed no session
+    expect((await work).tokens).toHaveLength(4);
+    own.dispose();
+    expect(m.disposed).toBe(true);
+  });
+});
+
 describe('reloading the weights (the serverless baseline)', () => {
   it('copies every resident weight byte again, and the model computes the same after it', async () => {
     const m = await rt.loadModel(GQA, { kvPoolTokens: 256 });
