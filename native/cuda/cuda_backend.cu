@@ -23,7 +23,6 @@
 //    and the flash-decoding partials (< 1 MiB for a decode step). See NOTES.md.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -292,7 +291,7 @@ class CudaBackend final : public Backend {
     }
     if (skinny_takes(x.dtype, w.dtype, T, K, x.data, w.data)) {
       gemm_skinny_forward(out.data, out.dtype, accumulate, x.data, w.data, w.dtype, T, N, K, skinny_rows_, pdl_, s);
-    } else if (T <= gemv_max_t_) {
+    } else if (T <= GEMV_MAX_T) {
       if (gemv_vector_ok(x.data, w.data, K))
         gemv_forward(GEMV_PLAIN, gemv_args(out, x.data, nullptr, w, T, accumulate), w.dtype, x.dtype, gemv_cfg_, s);
       else
@@ -546,14 +545,11 @@ class CudaBackend final : public Backend {
     if (const char *k = std::getenv("VRAMLAB_CUDA_GEMV_KSPLIT")) gemv_cfg_.ksplit = std::atoi(k);
     skinny_ = !env_flag("VRAMLAB_CUDA_NO_SKINNY");
     if (const char *r = std::getenv("VRAMLAB_CUDA_SKINNY_ROWS")) skinny_rows_ = std::atoi(r) == 32 ? 32 : 16;
-    // The largest T whose plain matmul takes the GEMV rather than cuBLAS (0 .. GEMV_MAX_T).
-    if (const char *t = std::getenv("VRAMLAB_CUDA_GEMV_MAX_T")) gemv_max_t_ = std::clamp(std::atoi(t), 0, GEMV_MAX_T);
     const bool stage = !env_flag("VRAMLAB_CUDA_GEMV_NO_STAGE");
     gemv_cfg_.smem_per_sm = stage ? int(prop_.sharedMemPerMultiprocessor) : 0;
     decode_note_ = std::string(" / ") + (pdl_ ? "PDL" : "no PDL") + (fused_ ? "" : ", no fused ops") +
                    (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "") +
                    (stage ? "" : ", no GEMV staging") +
-                   (gemv_max_t_ != GEMV_MAX_T ? ", GEMV up to T " + std::to_string(gemv_max_t_) : "") +
                    (skinny_ ? (skinny_rows_ == 16 ? "" : ", skinny GEMM rows 32") : ", no skinny GEMM");
     gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
@@ -739,7 +735,6 @@ class CudaBackend final : public Backend {
   bool fused_ = true;                             // fused ops take their kernels (else Backend's chains)
   bool skinny_ = true;                            // T = 2..8 matmuls take gemm_skinny_kernel (tensor cores)
   int skinny_rows_ = 16;                          // its output features per block (16 or 32)
-  int gemv_max_t_ = GEMV_MAX_T;                   // plain matmuls of T <= this take the GEMV
   GemvConfig gemv_cfg_;                           // how the decode GEMVs size their grid
   DeviceBuffer scratch_;                          // matmul: x converted to w's dtype, F32 GEMM output
   DeviceBuffer att_part_;                         // attention: (T, nh, splits, hd) partial o, then (m, l)
