@@ -124,6 +124,7 @@ export const STRUCTS = {
     in_ms: 'double',
     stall_ms: 'double',
     origin_ms: 'double',
+    host_alloc_ms: 'double',
   },
   vl_scheduler_options: { prefill_chunk: 'int32_t', max_batch: 'int32_t' },
   vl_schedule_step: {
@@ -193,6 +194,7 @@ export const FUNCTIONS = {
   model_set_paging: 'int32_t vl_model_set_paging(vl_model *m, int32_t policy)',
   model_paging_stats: 'int32_t vl_model_paging_stats(vl_model *m, _Out_ vl_paging_stats *out)',
   model_paging_events: 'int32_t vl_model_paging_events(vl_model *m, uint64_t first, _Out_ uint8_t *out, int32_t cap, _Out_ int32_t *n, _Out_ uint64_t *total)',
+  model_reserve_host: 'int32_t vl_model_reserve_host(vl_model *m, uint64_t bytes, _Out_ double *ms, _Out_ uint64_t *store_bytes, _Out_ uint8_t *err)',
   model_reload: 'int32_t vl_model_reload(vl_model *m, _Out_ double *ms, _Out_ uint64_t *bytes, _Out_ uint8_t *err)',
   model_set_scheduler: 'int32_t vl_model_set_scheduler(vl_model *m, const vl_scheduler_options *options)',
   model_step: 'int32_t vl_model_step(vl_model *m, _Out_ vl_schedule_step *out, _Out_ uint8_t *err)',

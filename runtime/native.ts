@@ -31,7 +31,7 @@ import {
 import { errorCode, VramlabError } from './errors.js';
 
 /** The VL_ABI_VERSION of vramlab.h this file declares. */
-export const ABI_VERSION = 8;
+export const ABI_VERSION = 9;
 
 export type {
   NativeBreakpointStats,
@@ -243,6 +243,13 @@ export const native = {
     return { events: decodeArray(buf, 'vl_paging_event', n[0] as number), total: Number(total[0]) };
   },
 
+  /** Grows the model's pinned host block store to at least `bytes`: the ms it spent pinning, the bytes it holds. */
+  async modelReserveHost(m: Handle, bytes: number): Promise<{ ms: number; bytes: number }> {
+    const ms = [0];
+    const held = [0];
+    await callAsync(lib().model_reserve_host, [m, BigInt(bytes), ms, held]);
+    return { ms: ms[0] as number, bytes: Number(held[0]) };
+  },
   /** Copies the resident weights to the device again from their pinned host copy: its device ms and bytes. */
   async modelReload(m: Handle): Promise<{ ms: number; bytes: number }> {
     const ms = [0];

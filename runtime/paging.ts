@@ -21,6 +21,7 @@ export function pagingStats(model: Handle): PagingStats {
     outMs: p.out_ms,
     inMs: p.in_ms,
     stallMs: p.stall_ms,
+    hostAllocMs: p.host_alloc_ms,
   };
 }
 

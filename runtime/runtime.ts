@@ -150,6 +150,18 @@ export class Model implements SessionModel {
     return pagingStats(this.#live());
   }
 
+  /**
+   * Pins host memory for `bytes` of paged-out KV blocks now (the host block store grows to hold at least
+   * that, under the host budget), so that paging later does not wait for the OS to pin pages: as a
+   * serving system reserves its swap space at start. Resolves with the milliseconds spent pinning (0 when
+   * the store already held that much) and the bytes the store holds. VL_ERR_OUT_OF_MEMORY, nothing
+   * pinned, when the host budget cannot hold it.
+   */
+  async reserveHost(bytes: number): Promise<{ ms: number; bytes: number }> {
+    if (!(Number.isSafeInteger(bytes) && bytes >= 0)) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `reserveHost: bytes must be an integer >= 0, got ${bytes}`);
+    return this.#onWorker(native.modelReserveHost(this.#live(), bytes));
+  }
+
   /** The pager's records from the `from`-th on (0: all), in order: every decision it made. */
   pagingEvents(from = 0): PagingEvent[] {
     return pagingEvents(this.#live(), from);
@@ -197,7 +209,17 @@ export class Model implements SessionModel {
    * copy's device time and bytes. Not while a step runs.
    */
   async reload(): Promise<{ ms: number; bytes: number }> {
-    return native.modelReload(this.#live());
+    return this.#onWorker(native.modelReload(this.#live()));
+  }
+
+  #working = 0; // native calls on worker threads (reload, reserveHost): dispose() waits for none, it refuses
+  async #onWorker<T>(call: Promise<T>): Promise<T> {
+    this.#working++;
+    try {
+      return await call;
+    } finally {
+      this.#working--;
+    }
   }
 
   /** @internal a session of it is being disposed: its scheduled work ends first. */
@@ -226,6 +248,7 @@ export class Model implements SessionModel {
 
   /** @internal Throws the state error dispose() would, disposing nothing. */
   _checkDisposable(): void {
+    if (this.#working > 0) throw stateError(`cannot dispose the model ${this.name} while its weights reload or its host store is pinned: await the call first`);
     this.#scheduler?._checkDisposable();
     for (const s of this.#sessions) s._checkDisposable();
   }

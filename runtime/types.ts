@@ -50,6 +50,8 @@ export interface PagingStats {
   inMs: number;
   /** The compute stream waiting for pages. */
   stallMs: number;
+  /** Host milliseconds spent pinning the host block store (Model.reserveHost, or growth while paging). */
+  hostAllocMs: number;
 }
 
 /** One paging record: what moved for which session (Session.id), and the rule that chose it. */

@@ -27,7 +27,7 @@ extern "C" {
 #define VL_API __attribute__((visibility("default")))
 #endif
 
-#define VL_ABI_VERSION 8
+#define VL_ABI_VERSION 9
 
 typedef enum vl_status {
   VL_OK = 0,
@@ -213,6 +213,7 @@ typedef struct vl_paging_stats {
   double out_ms, in_ms;           /* the copies' own device time (copies known to be complete) */
   double stall_ms;                /* the compute stream waiting for pages (device time) */
   double origin_ms;               /* the records' t_ms origin on the steady clock (CLOCK_MONOTONIC), ms */
+  double host_alloc_ms;           /* host time pinning the host block store (reserved or grown on demand) */
 } vl_paging_stats;
 
 /* The scheduler of a model's batched steps (vl_model_step). */
@@ -344,6 +345,11 @@ VL_API int32_t vl_model_free(vl_model *m);
  * brings them back and makes room as its policy says (vl_paging_policy). */
 VL_API int32_t vl_model_set_paging(vl_model *m, int32_t policy);
 VL_API int32_t vl_model_paging_stats(vl_model *m, vl_paging_stats *out);
+/* Grows the model's host block store (pinned, under the host budget) to hold at least `bytes` of KV
+ * blocks now, so that paging later does not wait for pinned allocations (pinning runs at a few GB/s).
+ * *ms receives the time it spent pinning (0 when the store held that much), *store_bytes what the
+ * store holds after. VL_ERR_OUT_OF_MEMORY, nothing allocated, when the host budget cannot hold it. */
+VL_API int32_t vl_model_reserve_host(vl_model *m, uint64_t bytes, double *ms, uint64_t *store_bytes, vl_error *err);
 /* Copies the model's resident weights onto the device again from a pinned host copy of them (made at
  * the first call, host_bytes of pinned memory outside the host budget): a serverless system's load at
  * every step, at best. *ms receives the copy's device time, *bytes its size. */

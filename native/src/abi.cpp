@@ -441,7 +441,20 @@ VL_API int32_t vl_model_paging_stats(vl_model *m, vl_paging_stats *out) {
     need(out, "out");
     const vl::PagingStats s = m->model->pager().stats();
     *out = vl_paging_stats{s.out_bytes,         s.in_bytes,          s.out_blocks, s.in_blocks, s.evictions, s.dropped_blocks,
-                           s.recomputed_tokens, s.prefetched_blocks, s.out_ms,     s.in_ms,     s.stall_ms, s.origin_ms};
+                           s.recomputed_tokens, s.prefetched_blocks, s.out_ms,     s.in_ms,     s.stall_ms, s.origin_ms,
+                           s.host_alloc_ms};
+  });
+}
+
+VL_API int32_t vl_model_reserve_host(vl_model *m, uint64_t bytes, double *ms, uint64_t *store_bytes, vl_error *err) {
+  return guard(err, [&] {
+    need(m, "model");
+    need(ms, "ms");
+    need(store_bytes, "store_bytes");
+    vl::KvPool &pool = m->model->kv_pool();
+    const uint64_t bb = pool.block_bytes();
+    *ms = pool.reserve_slots(int64_t(std::min<uint64_t>(bytes / bb + (bytes % bb != 0), INT64_MAX / 2)));
+    *store_bytes = pool.host_bytes();
   });
 }
 

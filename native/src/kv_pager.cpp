@@ -572,7 +572,9 @@ void KvPager::note_recompute(Session &s, int32_t tokens) {
 PagingStats KvPager::stats() {
   std::lock_guard<std::mutex> lock(mu_);
   harvest_locked(false);
-  return stats_;
+  PagingStats s = stats_;
+  s.host_alloc_ms = pool_.host_alloc_ms();
+  return s;
 }
 
 std::vector<PagingEvent> KvPager::events() const {

@@ -77,6 +77,7 @@ struct PagingStats {
   uint64_t prefetched_blocks = 0;  // next-use: blocks paged in ahead of their step
   double out_ms = 0, in_ms = 0;    // the copies' own device time, harvested chunks only
   double stall_ms = 0;             // compute waiting for pages (device time)
+  double host_alloc_ms = 0;        // host time pinning the host store's chunks (KvPool::reserve_slots and growth)
   double origin_ms = 0;            // the records' t_ms origin on the steady clock (CLOCK_MONOTONIC), ms
 };
 

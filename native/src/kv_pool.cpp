@@ -1,6 +1,9 @@
 #include "kv_pool.h"
 
 #include <algorithm>
+#include <chrono>
+#include <climits>
+#include <functional>
 #include <string>
 
 #include "error.h"
@@ -38,25 +41,55 @@ void KvPool::release(const int32_t *blocks, size_t n) {
   for (size_t i = n; i-- > 0;) free_.push_back(blocks[i]);
 }
 
+void KvPool::grow_locked(const char *why) {
+  // One more chunk of slots; the last one may be smaller when the host budget cannot hold a full one.
+  const uint64_t room = host_.budget() > host_.current() ? host_.budget() - host_.current() : 0;
+  const int32_t n = int32_t(std::min<uint64_t>(kSlotsPerChunk, room / block_bytes()));
+  if (n < 1)
+    throw Error(VL_ERR_OUT_OF_MEMORY, std::string("host budget too small: ") + why + " needs " + format_bytes(block_bytes()) +
+                                          " of pinned host memory but " + format_bytes(room) + " of the " +
+                                          format_bytes(host_.budget()) + " host budget is free (" +
+                                          std::to_string(slots_) + " blocks in the host store); raise it (--host-budget)");
+  // Pinning is slow (the OS zeroes and locks every page): its time is reported, so that a run can
+  // reserve the store before what it measures (reserve_slots).
+  const auto t0 = std::chrono::steady_clock::now();
+  chunks_.push_back(host_.alloc(size_t(n) * block_bytes(), "the KV host block store"));
+  alloc_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const int32_t base = int32_t(chunks_.size() - 1) * kSlotsPerChunk;
+  for (int32_t s = base + n - 1; s >= base; s--) free_slots_.push_back(s);
+  slots_ += n;
+}
+
 int32_t KvPool::alloc_slot() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (free_slots_.empty()) {
-    // One more chunk of slots; the last one may be smaller when the host budget cannot hold a full one.
-    const uint64_t room = host_.budget() > host_.current() ? host_.budget() - host_.current() : 0;
-    const int32_t n = int32_t(std::min<uint64_t>(kSlotsPerChunk, room / block_bytes()));
-    if (n < 1)
-      throw Error(VL_ERR_OUT_OF_MEMORY, "host budget too small: paging out a KV block needs " + format_bytes(block_bytes()) +
-                                            " of pinned host memory but " + format_bytes(room) + " of the " +
-                                            format_bytes(host_.budget()) + " host budget is free (" +
-                                            std::to_string(slots_) + " blocks already paged out); raise it (--host-budget)");
-    chunks_.push_back(host_.alloc(size_t(n) * block_bytes(), "the KV host block store"));
-    const int32_t base = int32_t(chunks_.size() - 1) * kSlotsPerChunk;
-    for (int32_t s = base + n - 1; s >= base; s--) free_slots_.push_back(s);
-    slots_ += n;
-  }
+  if (free_slots_.empty()) grow_locked("paging out a KV block");
   const int32_t s = free_slots_.back();
   free_slots_.pop_back();
   return s;
+}
+
+double KvPool::reserve_slots(int64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const double before = alloc_ms_;
+  if (n > slots_) {
+    // What the budget can still hold, in slots (no product of n that could overflow).
+    const uint64_t room = host_.budget() > host_.current() ? host_.budget() - host_.current() : 0;
+    const uint64_t most = std::min<uint64_t>(uint64_t(slots_) + room / block_bytes(), INT32_MAX / 2);  // slot ids are int32
+    if (uint64_t(n) > most)
+      throw Error(VL_ERR_OUT_OF_MEMORY, "host budget too small: reserving " + std::to_string(n) + " KV host blocks of " +
+                                            format_bytes(block_bytes()) + " needs more than the " + format_bytes(host_.budget()) +
+                                            " host budget, which holds at most " + std::to_string(most) +
+                                            "; raise it (--host-budget) or reserve less");
+    while (slots_ < n) grow_locked("reserving KV host blocks");
+    // Lowest ids on top again, so that consecutive page-outs land in consecutive slots (one copy each run).
+    std::sort(free_slots_.begin(), free_slots_.end(), std::greater<int32_t>());
+  }
+  return alloc_ms_ - before;
+}
+
+double KvPool::host_alloc_ms() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return alloc_ms_;
 }
 
 void KvPool::release_slot(int32_t slot) {

@@ -42,6 +42,12 @@ class KvPool {
   int32_t slot_capacity() const;
   // Pinned bytes the store holds (its chunks), used or not.
   uint64_t host_bytes() const;
+  // Grows the store to at least n slots now (whole chunks; n <= slots held: nothing), so that paging
+  // later does not wait for pinned allocations. Returns the milliseconds it spent pinning; throws
+  // Error(VL_ERR_OUT_OF_MEMORY) naming the host budget, with nothing allocated, when n does not fit it.
+  double reserve_slots(int64_t n);
+  // Milliseconds spent pinning the store's chunks so far (reserved or grown on demand).
+  double host_alloc_ms() const;
 
  private:
   Buffer mem_;
@@ -52,6 +58,8 @@ class KvPool {
   std::vector<Buffer> chunks_;       // the host store, up to kSlotsPerChunk slots each
   std::vector<int32_t> free_slots_;  // a stack, lowest ids on top
   int32_t slots_ = 0;                // slots in chunks_
+  double alloc_ms_ = 0;              // host time spent in the chunks' allocations
+  void grow_locked(const char *why);
 
  public:
   static constexpr int32_t kSlotsPerChunk = 64;

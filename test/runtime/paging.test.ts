@@ -223,6 +223,49 @@ describe('host memory', () => {
     small.dispose();
   });
 
+  it('reserveHost pins the host store ahead (whole chunks of 64 blocks, within the budget); paging then pins nothing', async () => {
+    const m = await rt.loadModel(GQA, { kvPoolTokens: POOL_TWO, paging: 'lru' });
+    const b = m.info().kvBlockBytes;
+    const before = rt.memory().hostCurrent;
+    const first = await m.reserveHost(3 * b);
+    expect(first.bytes).toBe(64 * b);
+    expect(first.ms).toBeGreaterThanOrEqual(0);
+    expect(rt.memory().hostCurrent - before).toBe(64 * b);
+    expect(await m.reserveHost(64 * b)).toEqual({ ms: 0, bytes: 64 * b }); // held already
+    expect((await m.reserveHost(65 * b)).bytes).toBe(128 * b);
+    const pinned = m.pagingStats().hostAllocMs;
+    const { tokens } = await roundRobin(m);
+    expect(tokens).toEqual(alone); // the reserved slots page as grown ones do
+    expect(m.pagingStats().outBytes).toBeGreaterThan(0);
+    expect(m.pagingStats().hostAllocMs).toBe(pinned);
+    expect(rt.memory().hostCurrent - before).toBe(128 * b);
+    m.dispose();
+  });
+
+  it('reserveHost past the host budget: one clear error, nothing pinned, the model usable; bad sizes refused', async () => {
+    const small = await Runtime.open({ device: 'cpu', hostBudget: '1MiB' });
+    const m = await small.loadModel(GQA, { kvPoolTokens: POOL_TWO });
+    const b = m.info().kvBlockBytes;
+    const most = Math.floor(2 ** 20 / b);
+    await expect(m.reserveHost((most + 1) * b)).rejects.toThrow(
+      new RegExp(`^host budget too small: reserving ${most + 1} KV host blocks of .* needs more than the 1.00 MiB host budget, which holds at most ${most}; raise it \\(--host-budget\\) or reserve less$`),
+    );
+    expect(small.memory().hostCurrent).toBe(0);
+    expect((await m.reserveHost(most * b)).bytes).toBe(most * b); // a partial last chunk, up to the budget
+    const s = m.createSession();
+    expect(((await s.forward([1, 2, 3])) as Logits).rows).toBe(1);
+    for (const bad of [-1, 1.5, Number.NaN]) await expect(m.reserveHost(bad)).rejects.toMatchObject({ code: 'VL_ERR_INVALID_ARGUMENT' });
+    // Disposing while the pinning runs on its worker thread is refused, nothing disposed.
+    const pinning = m.reserveHost(most * b);
+    expect(() => m.dispose()).toThrow(/^cannot dispose the model .* while its weights reload or its host store is pinned: await the call first$/);
+    expect(() => small.dispose()).toThrow(/while its weights reload or its host store is pinned/);
+    await pinning;
+    expect(((await s.forward([4])) as Logits).rows).toBe(1);
+    s.dispose();
+    m.dispose();
+    small.dispose();
+  });
+
   it('1000 page-out / page-in / free cycles keep device and host memory flat', async () => {
     const m = await rt.loadModel(GQA, { kvPoolTokens: POOL_TWO });
     const cycle = async () => {

@@ -79,6 +79,19 @@ describe('paging: a pool that holds two sessions, a sessions sweep', () => {
     expect(rowOf(e, 'no-paging', 2)).toMatchObject({ completed: 2, oom: false, token_exact: true }); // two fit
   });
 
+  it('next-use and lru pin their host store before the turns: no pinning inside them; the others reserve nothing', () => {
+    for (const n of [2, 4, 8])
+      for (const p of ['next-use', 'lru']) {
+        const r = rowOf(e, p, n);
+        expect(r['host_alloc_ms'], `${p} with ${n}`).toBe(0);
+        expect(r['host_reserve_ms'] as number).toBeGreaterThanOrEqual(0);
+        // It holds what the copies used at once (whole chunks, so at least that).
+        expect(r['host_store_bytes'] as number).toBeGreaterThanOrEqual(moved(r) > 0 ? (r['kv_pool_bytes'] as number) / 10 : 0);
+      }
+    expect(rowOf(e, 'recompute', 8)['host_reserve_ms']).toBe(0);
+    expect(rowOf(e, 'no-paging', 8)['host_reserve_ms']).toBe(0);
+  });
+
   it('recompute drops and re-runs tokens: recomputed tokens, nothing paged', () => {
     const r = rowOf(e, 'recompute', 8);
     expect(r['recomputed_tokens']).toBeGreaterThan(0);
