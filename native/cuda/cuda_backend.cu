@@ -366,6 +366,10 @@ class CudaBackend final : public Backend {
     // The tensor-core kernel shares key tiles between the queries of a tile: one sequence only.
     const bool prefill = !tables && attention_prefill_ok(q.dtype, out.dtype, kv.dtype, a.T, head_dim, q.data, out.data,
                                                          kv.base, prop_.major);
+    const AttnKernel kernel = prefill ? AttnKernel::Prefill
+                              : attn_pipe_ && attention_pipe_ok(q.dtype, kv.dtype, head_dim, q.data, kv.base, prop_.major)
+                                  ? AttnKernel::Pipe
+                                  : AttnKernel::Generic;
     int splits = 1;
     if (!prefill) {
       splits = attention_splits(a.T, n_heads, prop_.multiProcessorCount);
@@ -381,7 +385,7 @@ class CudaBackend final : public Backend {
         a.counters = static_cast<unsigned *>(att_counters_.ptr);
       }
     }
-    attention_forward(a, q.dtype, kv.dtype, prefill, splits, pdl_, s);
+    attention_forward(a, q.dtype, kv.dtype, kernel, splits, pdl_, s);
   }
 
   // out (T, F) = silu(gate) * up.
@@ -544,13 +548,16 @@ class CudaBackend final : public Backend {
     gemv_cfg_.pdl = pdl_;
     if (const char *k = std::getenv("VRAMLAB_CUDA_GEMV_KSPLIT")) gemv_cfg_.ksplit = std::atoi(k);
     skinny_ = !env_flag("VRAMLAB_CUDA_NO_SKINNY");
+    attn_pipe_ = !env_flag("VRAMLAB_CUDA_NO_ATTN_PIPE");
+    if (attn_pipe_ && prop_.major >= 8) CUDA_CHECK(attention_pipe_configure());
     if (const char *r = std::getenv("VRAMLAB_CUDA_SKINNY_ROWS")) skinny_rows_ = std::atoi(r) == 32 ? 32 : 16;
     const bool stage = !env_flag("VRAMLAB_CUDA_GEMV_NO_STAGE");
     gemv_cfg_.smem_per_sm = stage ? int(prop_.sharedMemPerMultiprocessor) : 0;
     decode_note_ = std::string(" / ") + (pdl_ ? "PDL" : "no PDL") + (fused_ ? "" : ", no fused ops") +
                    (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "") +
                    (stage ? "" : ", no GEMV staging") +
-                   (skinny_ ? (skinny_rows_ == 16 ? "" : ", skinny GEMM rows 32") : ", no skinny GEMM");
+                   (skinny_ ? (skinny_rows_ == 16 ? "" : ", skinny GEMM rows 32") : ", no skinny GEMM") +
+                   (attn_pipe_ ? "" : ", no pipelined attention");
     gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[1], cudaStreamNonBlocking));
@@ -734,6 +741,7 @@ class CudaBackend final : public Backend {
   bool pdl_ = false;                              // programmatic dependent launch of the decode kernels
   bool fused_ = true;                             // fused ops take their kernels (else Backend's chains)
   bool skinny_ = true;                            // T = 2..8 matmuls take gemm_skinny_kernel (tensor cores)
+  bool attn_pipe_ = true;                         // decode attention takes the pipelined kernel where it applies
   int skinny_rows_ = 16;                          // its output features per block (16 or 32)
   GemvConfig gemv_cfg_;                           // how the decode GEMVs size their grid
   DeviceBuffer scratch_;                          // matmul: x converted to w's dtype, F32 GEMM output

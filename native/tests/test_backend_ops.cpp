@@ -533,6 +533,7 @@ std::vector<Case> make_cases() {
       {32, 700, 8, 8, 64, 16, "32 sessions MHA"},
       {3, 2000, 4, 1, 128, 16, "3 sessions MQA, long contexts (splits)"},
       {7, 90, 4, 2, 80, 7, "7 sessions hd 80, block_tokens 7"},
+      {6, 150, 4, 2, 128, 7, "6 sessions, block_tokens 7 (blocks end inside a pipelined tile)"},
   };
   for (const BT &bt : bts) {
     char shape[160];

@@ -72,6 +72,74 @@ __device__ __forceinline__ void load_lane(const T *row, int lane, int hd, float 
   }
 }
 
+// The end of both decode kernels: each of the block's ATT_WARPS warps has put its running max and sum in
+// sm_m / sm_l and its unnormalised output (head dims in order, row stride ld) in sm_o. Merges the warps
+// and stores the output (S == 1) or this split's partial, the last split of (t, h) to finish merging them all.
+template <typename TQ>
+__device__ __forceinline__ void attention_block_finish(const AttnArgs &a, const float *sm_m, const float *sm_l,
+                                                       const float *sm_o, int ld, bool &sm_last, int s, int S, int h, int t) {
+  const int hd = a.head_dim;
+  const size_t q_off = (size_t(t) * a.n_heads + h) * hd;
+  __syncthreads();
+  float M = sm_m[0];
+#pragma unroll
+  for (int w = 1; w < ATT_WARPS; w++) M = fmaxf(M, sm_m[w]);
+  float f[ATT_WARPS], L = 0.f;
+#pragma unroll
+  for (int w = 0; w < ATT_WARPS; w++) {
+    f[w] = sm_m[w] == -INFINITY ? 0.f : exp2f(sm_m[w] - M);
+    L += sm_l[w] * f[w];
+  }
+
+  if (S == 1) {
+    TQ *out = static_cast<TQ *>(a.out) + q_off;
+    const float inv = L > 0.f ? 1.f / L : 0.f;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+      float o = 0.f;
+#pragma unroll
+      for (int w = 0; w < ATT_WARPS; w++) o = fmaf(sm_o[w * ld + d], f[w], o);
+      out[d] = from_f32<TQ>(o * inv);
+    }
+    return;
+  }
+
+  // Split: publish this block's partial, then let the last block of (t, h) merge all of them.
+  const size_t th = size_t(t) * a.n_heads + h;
+  const size_t pidx = th * S + s;
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float o = 0.f;
+#pragma unroll
+    for (int w = 0; w < ATT_WARPS; w++) o = fmaf(sm_o[w * ld + d], f[w], o);
+    a.part_o[pidx * hd + d] = o;
+  }
+  if (threadIdx.x == 0) a.part_ml[pidx] = make_float2(M, L);
+  __threadfence();  // partials visible device-wide before the counter moves
+  __syncthreads();
+  if (threadIdx.x == 0) sm_last = atomicAdd(&a.counters[th], 1u) == unsigned(S - 1);
+  __syncthreads();
+  if (!sm_last) return;
+  __threadfence();
+
+  float Mg = -INFINITY;
+  for (int s2 = 0; s2 < S; s2++) Mg = fmaxf(Mg, __ldcg(&a.part_ml[th * S + s2]).x);
+  float Lg = 0.f;
+  for (int s2 = 0; s2 < S; s2++) {
+    const float2 ml = __ldcg(&a.part_ml[th * S + s2]);
+    Lg += ml.x == -INFINITY ? 0.f : ml.y * exp2f(ml.x - Mg);
+  }
+  const float inv = Lg > 0.f ? 1.f / Lg : 0.f;
+  TQ *out = static_cast<TQ *>(a.out) + q_off;
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float o = 0.f;
+    for (int s2 = 0; s2 < S; s2++) {
+      const float mx = __ldcg(&a.part_ml[th * S + s2]).x;
+      if (mx != -INFINITY) o = fmaf(__ldcg(&a.part_o[(th * S + s2) * hd + d]), exp2f(mx - Mg), o);
+    }
+    out[d] = from_f32<TQ>(o * inv);
+  }
+  if (threadIdx.x == 0) a.counters[th] = 0;  // ready for the next launch (kernels on a stream never overlap)
+}
+
 template <typename TQ, typename TKV, int J, bool FULL>
 __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_kernel(AttnArgs a) {
   __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS];
@@ -160,64 +228,170 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_kernel(AttnA
   }
 #pragma unroll
   for (int j = 0; j < J; j++) sm_o[warp][lane * J + j] = acc[j];
-  __syncthreads();
-  float M = sm_m[0];
-#pragma unroll
-  for (int w = 1; w < ATT_WARPS; w++) M = fmaxf(M, sm_m[w]);
-  float f[ATT_WARPS], L = 0.f;
-#pragma unroll
-  for (int w = 0; w < ATT_WARPS; w++) {
-    f[w] = sm_m[w] == -INFINITY ? 0.f : exp2f(sm_m[w] - M);
-    L += sm_l[w] * f[w];
-  }
+  attention_block_finish<TQ>(a, sm_m, sm_l, &sm_o[0][0], WARP * J, sm_last, s, S, h, t);
+}
 
-  if (S == 1) {
-    TQ *out = static_cast<TQ *>(a.out) + q_off;
-    const float inv = L > 0.f ? 1.f / L : 0.f;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-      float o = 0.f;
+// ---------------------------------------------------------------------------------------------------
+// decode kernel, pipelined (F16/BF16 q and KV, hd 64 or 128)
+// ---------------------------------------------------------------------------------------------------
+// The generic kernel above loads each key row straight into registers and uses it at once: a warp has
+// one step of rows (2 KiB) in flight, and decode attention, a pure stream of KV bytes, ran at about half
+// the HBM rate (test-backend-ops --perf-batch). Here the block's threads copy tiles of PIPE_KEYS keys
+// (K and V rows, gathered through the block table) into shared memory with cp.async, PIPE_STAGES tiles
+// ahead of the tile being computed, so that about 24 KiB per block are always in flight. Warp w
+// computes keys [4w, 4w + 4) of each tile: lane (kg, j) = (lane / 8, lane % 8) takes key 4w + kg and the
+// head dims [64v + 8j, 64v + 8j + 8) for v < hd / 64 (each 8-lane phase of a 16-byte shared load reads
+// 128 contiguous bytes: no bank conflicts), so a score needs 3 shuffles. Same grid, splits and merge as
+// the generic kernel (attention_block_finish).
+constexpr int PIPE_KEYS = 16;   // keys per tile
+constexpr int PIPE_STAGES = 4;  // tiles in shared memory: the one computed and up to 3 in flight
+
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool fill) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  // src-size 0: the 16 bytes are zero-filled and nothing is read (keys past the context, bad blocks).
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(unsigned(__cvta_generic_to_shared(smem))),
+               "l"(gmem), "r"(fill ? 16 : 0));
+#endif
+}
+__device__ __forceinline__ void cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
+}
+
+template <typename T, int HD>
+__global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_pipe_kernel(AttnArgs a) {
+  constexpr int NV = HD / 64;               // 16-byte vectors per lane and row
+  constexpr int ROW_CH = HD / 8;            // 16-byte chunks per row
+  constexpr int TILE_CH = PIPE_KEYS * ROW_CH;  // chunks per tile, K or V
+  static_assert(ATT_WARPS * 4 == PIPE_KEYS, "4 keys per warp and tile");
+  static_assert((2 * TILE_CH) % (ATT_WARPS * WARP) == 0, "whole chunks per thread");
+  __shared__ __align__(16) T ks[PIPE_STAGES][PIPE_KEYS * HD];  // (stage, key, hd)
+  __shared__ __align__(16) T vs[PIPE_STAGES][PIPE_KEYS * HD];
+  __shared__ bool valid_s[PIPE_STAGES][PIPE_KEYS];
+  __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS];
+  __shared__ float sm_o[ATT_WARPS][HD];
+  __shared__ bool sm_last;
+
+  pdl_wait();  // q, the pool and the counters come from earlier kernels (common.cuh)
+  pdl_launch_dependents();
+  const int s = blockIdx.x, h = blockIdx.y, t = blockIdx.z;
+  const int S = gridDim.x;
+  const int tid = threadIdx.x, lane = tid % WARP, warp = tid / WARP;
+  const int kg = lane / 8, j = lane % 8;
+  const int kvh = h / (a.n_heads / a.n_kv_heads);
+  const int n_ctx = a.positions[t] + 1;
+  const int32_t *table = a.block_table + (a.tables ? a.tables[t] : 0);
+  const int chunk = max((n_ctx + S - 1) / S, ATT_MIN_CHUNK);
+  const int k_begin = min(s * chunk, n_ctx), k_end = min(n_ctx, k_begin + chunk);
+  const int n_tiles = (k_end - k_begin + PIPE_KEYS - 1) / PIPE_KEYS;
+
+  const T *pool = static_cast<const T *>(a.kv.base);
+  const int bt = a.kv.block_tokens;
+  const size_t plane = a.kv.plane_elems();
+  // Copies tile n of this block's keys into stage st: thread tid takes chunks tid, tid + 128, ... of
+  // the tile's K rows then V rows; the thread of a row's first K chunk records whether the key exists.
+  const auto load_tile = [&](int n, int st) {
 #pragma unroll
-      for (int w = 0; w < ATT_WARPS; w++) o = fmaf(sm_o[w][d], f[w], o);
-      out[d] = from_f32<TQ>(o * inv);
+    for (int i = 0; i < 2 * TILE_CH / (ATT_WARPS * WARP); i++) {
+      const int c = tid + i * ATT_WARPS * WARP;
+      const int v = c / TILE_CH, r = (c % TILE_CH) / ROW_CH, cc = c % ROW_CH;
+      const int p = k_begin + n * PIPE_KEYS + r;
+      int blk = -1;
+      if (p < k_end) blk = table[p / bt];
+      const bool ok = blk >= 0 && blk < a.kv.n_blocks;  // a bad table entry is skipped, never dereferenced
+      const T *src = ok ? pool + a.kv.offset(blk, v, p % bt) + size_t(kvh) * HD + cc * 8 : pool;
+      cp_async16(&(v ? vs : ks)[st][r * HD + cc * 8], src, ok);
+      if (v == 0 && cc == 0) valid_s[st][r] = ok;
     }
-    return;
-  }
-
-  // Split: publish this block's partial, then let the last block of (t, h) merge all of them.
-  const size_t th = size_t(t) * a.n_heads + h;
-  const size_t pidx = th * S + s;
-  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-    float o = 0.f;
+  };
 #pragma unroll
-    for (int w = 0; w < ATT_WARPS; w++) o = fmaf(sm_o[w][d], f[w], o);
-    a.part_o[pidx * hd + d] = o;
+  for (int st = 0; st < PIPE_STAGES - 1; st++) {
+    if (st < n_tiles) load_tile(st, st);
+    cp_async_commit();  // empty groups too: the wait below counts groups
   }
-  if (threadIdx.x == 0) a.part_ml[pidx] = make_float2(M, L);
-  __threadfence();  // partials visible device-wide before the counter moves
-  __syncthreads();
-  if (threadIdx.x == 0) sm_last = atomicAdd(&a.counters[th], 1u) == unsigned(S - 1);
-  __syncthreads();
-  if (!sm_last) return;
-  __threadfence();
 
-  float Mg = -INFINITY;
-  for (int s2 = 0; s2 < S; s2++) Mg = fmaxf(Mg, __ldcg(&a.part_ml[th * S + s2]).x);
-  float Lg = 0.f;
-  for (int s2 = 0; s2 < S; s2++) {
-    const float2 ml = __ldcg(&a.part_ml[th * S + s2]);
-    Lg += ml.x == -INFINITY ? 0.f : ml.y * exp2f(ml.x - Mg);
+  // This lane's q dims, pre-scaled.
+  float qv[NV][8];
+  const T *qrow = static_cast<const T *>(a.q) + (size_t(t) * a.n_heads + h) * HD;
+#pragma unroll
+  for (int v = 0; v < NV; v++) {
+    load8(qrow + 64 * v + 8 * j, qv[v]);
+#pragma unroll
+    for (int e = 0; e < 8; e++) qv[v][e] *= a.scale_log2;
   }
-  const float inv = Lg > 0.f ? 1.f / Lg : 0.f;
-  TQ *out = static_cast<TQ *>(a.out) + q_off;
-  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-    float o = 0.f;
-    for (int s2 = 0; s2 < S; s2++) {
-      const float mx = __ldcg(&a.part_ml[th * S + s2]).x;
-      if (mx != -INFINITY) o = fmaf(__ldcg(&a.part_o[(th * S + s2) * hd + d]), exp2f(mx - Mg), o);
+
+  float m = -INFINITY, l = 0.f, acc[NV][8];
+#pragma unroll
+  for (int v = 0; v < NV; v++)
+#pragma unroll
+    for (int e = 0; e < 8; e++) acc[v][e] = 0.f;
+
+  const int key = 4 * warp + kg;  // this lane's key within a tile
+  for (int n = 0; n < n_tiles; n++) {
+    cp_async_wait<PIPE_STAGES - 2>();  // this thread's copies of tile n have landed
+    __syncthreads();                   // everyone's have, and everyone is done with tile n - 1
+    if (n + PIPE_STAGES - 1 < n_tiles) load_tile(n + PIPE_STAGES - 1, (n + PIPE_STAGES - 1) % PIPE_STAGES);
+    cp_async_commit();
+
+    const int st = n % PIPE_STAGES;
+    const T *krow = &ks[st][key * HD];
+    float sc = 0.f;
+#pragma unroll
+    for (int v = 0; v < NV; v++) {
+      float kf[8];
+      cvt8(*reinterpret_cast<const Vec8<T> *>(krow + 64 * v + 8 * j), kf);
+#pragma unroll
+      for (int e = 0; e < 8; e++) sc = fmaf(qv[v][e], kf[e], sc);
     }
-    out[d] = from_f32<TQ>(o * inv);
+    sc += __shfl_xor_sync(0xffffffffu, sc, 1);
+    sc += __shfl_xor_sync(0xffffffffu, sc, 2);
+    sc += __shfl_xor_sync(0xffffffffu, sc, 4);
+    if (!valid_s[st][key]) sc = -INFINITY;
+    float mx = fmaxf(sc, __shfl_xor_sync(0xffffffffu, sc, 8));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 16));
+    const float m_new = fmaxf(m, mx);  // the same in every lane of the warp
+    if (m_new == -INFINITY) continue;  // nothing valid yet
+    const float corr = exp2f(m - m_new);  // 0 when m was -inf
+    const float p = exp2f(sc - m_new);    // 0 for a missing key
+    l = l * corr + p;                     // this lane's key group only; the groups are summed at the end
+    const T *vrow = &vs[st][key * HD];
+#pragma unroll
+    for (int v = 0; v < NV; v++) {
+      float vf[8];
+      cvt8(*reinterpret_cast<const Vec8<T> *>(vrow + 64 * v + 8 * j), vf);
+#pragma unroll
+      for (int e = 0; e < 8; e++) acc[v][e] = fmaf(p, vf[e], acc[v][e] * corr);
+    }
+    m = m_new;
   }
-  if (threadIdx.x == 0) a.counters[th] = 0;  // ready for the next launch (kernels on a stream never overlap)
+  cp_async_wait<0>();  // no copy may land in shared memory after the block exits
+
+  // The warp's 4 key groups hold partial sums under the same running max: add them up.
+  l += __shfl_xor_sync(0xffffffffu, l, 8);
+  l += __shfl_xor_sync(0xffffffffu, l, 16);
+#pragma unroll
+  for (int v = 0; v < NV; v++)
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      acc[v][e] += __shfl_xor_sync(0xffffffffu, acc[v][e], 8);
+      acc[v][e] += __shfl_xor_sync(0xffffffffu, acc[v][e], 16);
+    }
+  if (lane == 0) {
+    sm_m[warp] = m;
+    sm_l[warp] = l;
+  }
+  if (kg == 0)
+#pragma unroll
+    for (int v = 0; v < NV; v++)
+#pragma unroll
+      for (int e = 0; e < 8; e++) sm_o[warp][64 * v + 8 * j + e] = acc[v][e];
+  attention_block_finish<T>(a, sm_m, sm_l, &sm_o[0][0], HD, sm_last, s, S, h, t);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -436,6 +610,36 @@ inline bool attention_prefill_ok(DType q_dtype, DType out_dtype, DType kv_dtype,
          reinterpret_cast<uintptr_t>(out) % 4 == 0 && reinterpret_cast<uintptr_t>(kv_base) % 16 == 0;
 }
 
+// True when the pipelined decode kernel can take a decode call (the caller also checks the knob).
+inline bool attention_pipe_ok(DType q_dtype, DType kv_dtype, int head_dim, const void *q, const void *kv_base, int cc_major) {
+  return cc_major >= 8 && q_dtype == kv_dtype && q_dtype != DType::F32 && (head_dim == 64 || head_dim == 128) &&
+         reinterpret_cast<uintptr_t>(q) % 16 == 0 && reinterpret_cast<uintptr_t>(kv_base) % 16 == 0;
+}
+
+// Asks for the largest shared-memory carveout for the pipelined kernels (35 KiB a block at hd 128: six
+// blocks an SM need ~210 KiB), once per device at the backend's start. Returns the first error.
+inline cudaError_t attention_pipe_configure() {
+  cudaError_t err = cudaSuccess;
+  const auto carve = [&](const void *k) {
+    const cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+    if (err == cudaSuccess) err = e;
+  };
+  carve(reinterpret_cast<const void *>(attention_decode_pipe_kernel<__half, 64>));
+  carve(reinterpret_cast<const void *>(attention_decode_pipe_kernel<__half, 128>));
+  carve(reinterpret_cast<const void *>(attention_decode_pipe_kernel<__nv_bfloat16, 64>));
+  carve(reinterpret_cast<const void *>(attention_decode_pipe_kernel<__nv_bfloat16, 128>));
+  return err;
+}
+
+template <typename T>
+inline void attention_pipe_launch(const AttnArgs &a, int splits, bool pdl, cudaStream_t stream) {
+  const dim3 grid(unsigned(splits), unsigned(a.n_heads), unsigned(a.T));
+  const cudaError_t err = a.head_dim == 64
+                              ? launch_kernel(pdl, attention_decode_pipe_kernel<T, 64>, grid, dim3(ATT_WARPS * WARP), stream, a)
+                              : launch_kernel(pdl, attention_decode_pipe_kernel<T, 128>, grid, dim3(ATT_WARPS * WARP), stream, a);
+  check(err, "attention_decode_pipe_kernel launch", __FILE__, __LINE__);
+}
+
 template <typename T>
 inline void attention_prefill_launch(const AttnArgs &a, cudaStream_t stream) {
   const dim3 grid(unsigned(ceil_div(a.T, ATT_BM)), unsigned(a.n_heads));
@@ -457,15 +661,24 @@ inline void attention_decode_launch(const AttnArgs &a, int splits, bool pdl, cud
   check(err, "attention_decode_kernel launch", __FILE__, __LINE__);
 }
 
-// `splits` must be what attention_splits() returned for the workspace in `a` (1 needs none). The
-// caller has checked dtypes (q == out), head_dim <= 256 and the divisibility of the heads. pdl: launch
-// the decode kernel with programmatic dependent launch (common.cuh).
-inline void attention_forward(const AttnArgs &a, DType q_dtype, DType kv_dtype, bool use_prefill_kernel, int splits,
+// Which kernel takes a call (attention_forward).
+enum class AttnKernel { Prefill, Pipe, Generic };
+
+// `splits` must be what attention_splits() returned for the workspace in `a` (1 needs none; the prefill
+// kernel takes none). The caller has checked dtypes (q == out), head_dim <= 256, the divisibility of the
+// heads and, for Prefill and Pipe, their _ok(). pdl: launch the decode kernels with programmatic
+// dependent launch (common.cuh).
+inline void attention_forward(const AttnArgs &a, DType q_dtype, DType kv_dtype, AttnKernel kernel, int splits,
                               bool pdl, cudaStream_t stream) {
   if (a.T == 0) return;
-  if (use_prefill_kernel) {
+  if (kernel == AttnKernel::Prefill) {
     if (q_dtype == DType::F16) attention_prefill_launch<__half>(a, stream);
     else attention_prefill_launch<__nv_bfloat16>(a, stream);
+    return;
+  }
+  if (kernel == AttnKernel::Pipe) {
+    if (q_dtype == DType::F16) attention_pipe_launch<__half>(a, splits, pdl, stream);
+    else attention_pipe_launch<__nv_bfloat16>(a, splits, pdl, stream);
     return;
   }
   VL_DISPATCH_DTYPE(q_dtype, TQ, {
