@@ -1116,7 +1116,10 @@ int run_perf_batch(const std::string &dev) {
                 "bandwidth (TB/s, %% of d2d)\n", dev.c_str(), CTX, d2d_tbs);
     std::printf("%6s %10s %7s %10s %7s %9s %10s %10s %10s %8s %8s %6s\n", "batch", "gemms_us", "gemm%", "attn_us", "attn%",
                 "small_us", "lmhead_us", "step_ms", "floor_ms", "x_floor", "hnd_us", "hnd%");
+    // VRAMLAB_PERF_BATCH_ONLY=T: that batch size alone (a profiler's run).
+    const char *only = std::getenv("VRAMLAB_PERF_BATCH_ONLY");
     for (int T : {1, 2, 4, 8, 16, 32, 64, 128}) {
+      if (only && std::atoi(only) != T) continue;
       Tensor xs = x.rows_slice(0, T), xns = xn.rows_slice(0, T), qs = q.rows_slice(0, T), ks = k.rows_slice(0, T);
       Tensor vs = v.rows_slice(0, T), as = att.rows_slice(0, T), gs = g.rows_slice(0, T), us = u.rows_slice(0, T);
       const double gemm_us = 1e3 * p.time_ms(32, [&](int i) {
