@@ -265,7 +265,7 @@ template <int N> __device__ __forceinline__ void cp_async_wait() {
 }
 
 template <typename T, int HD>
-__global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_pipe_kernel(AttnArgs a) {
+__global__ void __launch_bounds__(ATT_WARPS *WARP, 6) attention_decode_pipe_kernel(AttnArgs a) {  // 6 blocks an SM: what its shared memory allows
   constexpr int NV = HD / 64;               // 16-byte vectors per lane and row
   constexpr int ROW_CH = HD / 8;            // 16-byte chunks per row
   constexpr int TILE_CH = PIPE_KEYS * ROW_CH;  // chunks per tile, K or V
@@ -287,7 +287,9 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_pipe_kernel(
   const int kvh = h / (a.n_heads / a.n_kv_heads);
   const int n_ctx = a.positions[t] + 1;
   const int32_t *table = a.block_table + (a.tables ? a.tables[t] : 0);
-  const int chunk = max((n_ctx + S - 1) / S, ATT_MIN_CHUNK);
+  // Whole tiles per split, so that with 16-token blocks a tile is one block: one table entry a tile and
+  // no divisions in the copies (the kernel is issue-bound, not memory-bound, at batch 32: ncu).
+  const int chunk = (max((n_ctx + S - 1) / S, ATT_MIN_CHUNK) + PIPE_KEYS - 1) / PIPE_KEYS * PIPE_KEYS;
   const int k_begin = min(s * chunk, n_ctx), k_end = min(n_ctx, k_begin + chunk);
   const int n_tiles = (k_end - k_begin + PIPE_KEYS - 1) / PIPE_KEYS;
 
@@ -296,16 +298,29 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_pipe_kernel(
   const size_t plane = a.kv.plane_elems();
   // Copies tile n of this block's keys into stage st: thread tid takes chunks tid, tid + 128, ... of
   // the tile's K rows then V rows; the thread of a row's first K chunk records whether the key exists.
+  constexpr int PER = 2 * TILE_CH / (ATT_WARPS * WARP);  // chunks per thread and tile
+  const bool aligned = bt == PIPE_KEYS;                  // a tile is one block (k_begin is a multiple of 16)
+  const size_t blk_elems = size_t(a.kv.n_layers) * 2 * plane;
+  const T *layer0 = pool + size_t(a.kv.layer) * 2 * plane;  // block 0's K plane of this layer
   const auto load_tile = [&](int n, int st) {
+    const int k0 = k_begin + n * PIPE_KEYS;
+    int tile_blk = -1;
+    if (aligned) tile_blk = table[k0 / PIPE_KEYS];
 #pragma unroll
-    for (int i = 0; i < 2 * TILE_CH / (ATT_WARPS * WARP); i++) {
+    for (int i = 0; i < PER; i++) {
       const int c = tid + i * ATT_WARPS * WARP;
       const int v = c / TILE_CH, r = (c % TILE_CH) / ROW_CH, cc = c % ROW_CH;
-      const int p = k_begin + n * PIPE_KEYS + r;
-      int blk = -1;
-      if (p < k_end) blk = table[p / bt];
+      const int p = k0 + r;
+      int blk = -1, off = r;
+      if (p < k_end) {
+        if (aligned) blk = tile_blk;
+        else {
+          blk = table[p / bt];
+          off = p % bt;
+        }
+      }
       const bool ok = blk >= 0 && blk < a.kv.n_blocks;  // a bad table entry is skipped, never dereferenced
-      const T *src = ok ? pool + a.kv.offset(blk, v, p % bt) + size_t(kvh) * HD + cc * 8 : pool;
+      const T *src = ok ? layer0 + size_t(blk) * blk_elems + size_t(v) * plane + size_t(off) * a.kv.kv_dim + size_t(kvh) * HD + cc * 8 : pool;
       cp_async16(&(v ? vs : ks)[st][r * HD + cc * 8], src, ok);
       if (v == 0 && cc == 0) valid_s[st][r] = ok;
     }
@@ -357,18 +372,25 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_pipe_kernel(
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 16));
     const float m_new = fmaxf(m, mx);  // the same in every lane of the warp
     if (m_new == -INFINITY) continue;  // nothing valid yet
-    const float corr = exp2f(m - m_new);  // 0 when m was -inf
-    const float p = exp2f(sc - m_new);    // 0 for a missing key
-    l = l * corr + p;                     // this lane's key group only; the groups are summed at the end
+    const float p = exp2f(sc - m_new);  // 0 for a missing key
+    if (m_new != m) {                   // the running max moved (warp-uniform): rescale; mostly it holds
+      const float corr = exp2f(m - m_new);  // 0 when m was -inf
+      l *= corr;
+#pragma unroll
+      for (int v = 0; v < NV; v++)
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[v][e] *= corr;
+      m = m_new;
+    }
+    l += p;  // this lane's key group only; the groups are summed at the end
     const T *vrow = &vs[st][key * HD];
 #pragma unroll
     for (int v = 0; v < NV; v++) {
       float vf[8];
       cvt8(*reinterpret_cast<const Vec8<T> *>(vrow + 64 * v + 8 * j), vf);
 #pragma unroll
-      for (int e = 0; e < 8; e++) acc[v][e] = fmaf(p, vf[e], acc[v][e] * corr);
+      for (int e = 0; e < 8; e++) acc[v][e] = fmaf(p, vf[e], acc[v][e]);
     }
-    m = m_new;
   }
   cp_async_wait<0>();  // no copy may land in shared memory after the block exits
 
