@@ -204,9 +204,8 @@ export class Model implements SessionModel {
   }
 
   /**
-   * Loads the resident weights onto the device again, from a pinned host copy of them made at the first
-   * call: what a serverless system pays at every step, at best (it reloads from disk). Resolves with the
-   * copy's device time and bytes. Not while a step runs.
+   * Loads the resident weights onto the device again, from a pinned host copy of them made at the first call:
+   * what a serverless system pays at every step, at best (it reloads from disk). Its device ms and bytes.
    */
   async reload(): Promise<{ ms: number; bytes: number }> {
     return this.#onWorker(native.modelReload(this.#live()));
