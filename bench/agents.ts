@@ -6,15 +6,21 @@
 // copy per agent: its out-of-memory point) and serverless (a weight reload from pinned memory and a
 // re-prefill of the history every step). The steps run system by system, so that each system loads
 // its model once; serverless runs at the agent counts of --serverless (each of its steps holds the
-// device for a reload). Prints the table and writes
+// device for a reload). --prefill-chunk is the shared system's prompt tokens per batched step; a list
+// sweeps it (the shared system at every value, the others, which do not batch, at the first only), and
+// every row carries its prefill_chunk. Prints the table (with the shared system's batched-step metrics:
+// steps, their P50/P99 wall time, the mean decode batch and the host's gap between steps) and writes
 //   {"benchmark": "agents", "device", "commit", "date", "model", "budget_bytes", "prompt_tokens",
 //    "new_tokens", "observation_tokens", "act_ms", "rows": [...], ...}
+// (agent_timeline.steps: every batched step of the largest shared run, [at_ms, sessions, decode_tokens,
+// prefill_tokens, wall_ms, device_ms]).
 //
 //   node dist/bench/agents.js --device cuda:0 --out agents.json
+//   node dist/bench/agents.js --device cuda:0 --agents 8,32,128 --serverless 8 --prefill-chunk 64,256,1024 --out agents-chunks.json
 //   node dist/bench/agents.js --device cpu --model synthetic:tiny --budget 5MB --kv-pool 160 --prompt 32 --new-tokens 6 --observation 4 --act-ms 50 --agents 1,2,4 --serverless 1,2
 import { benchPlan, flags } from './args.js';
 import { finish, printTable } from './table.js';
-import { runPlan, type SettingValue } from '../lab/index.js';
+import { buildPlan, modelValue, runPlan, type SettingValue } from '../lab/index.js';
 import type { AgentsStep } from '../lab/measures/agents.js';
 import { parseSize } from '../runtime/units.js';
 
@@ -31,6 +37,7 @@ const values = flags(
     observation: '32',
     'act-ms': '2000',
     iterations: '3',
+    'prefill-chunk': '256',
   },
   { optional: ['host-budget', 'kv-pool', 'out'] },
 );
@@ -49,12 +56,21 @@ const settings: Record<string, SettingValue> = {
 };
 if (values['host-budget']) settings['host_budget'] = parseSize(values['host-budget']);
 if (values['kv-pool']) settings['kv_pool'] = Number(values['kv-pool']);
-const plan = benchPlan('agents', values, settings, { name: 'agents', values: values.agents.split(',').map(Number) });
+const agentCounts = { name: 'agents', values: values.agents.split(',').map(Number) };
+const chunks = values['prefill-chunk'].split(',').map(Number);
+// One prefill chunk is a setting; a list is a second sweep (benchPlan takes one: the plan is built here).
+if (chunks.length === 1) settings['prefill_chunk'] = chunks[0]!;
+const plan =
+  chunks.length === 1
+    ? benchPlan('agents', values, settings, agentCounts)
+    : buildPlan([{ name: 'agents', measure: 'agents', settings: { device: values.device, model: modelValue(values.model), ...settings }, sweeps: [agentCounts, { name: 'prefill_chunk', values: chunks }] }]);
 const serverlessAt = new Set(values.serverless.split(',').map(Number));
 const experiment = plan.experiments[0]!;
-// System by system (one model load each), serverless only where asked.
+// System by system (one model load each), serverless only where asked; keep-alive and serverless run
+// no batched steps, so only at the first prefill chunk.
 experiment.steps = (experiment.steps as AgentsStep[])
   .filter((s) => s.baseline !== 'serverless' || serverlessAt.has(s.agents))
+  .filter((s) => s.baseline === 'shared' || s.prefillChunk === chunks[0])
   .sort((a, b) => systems.indexOf(a.baseline) - systems.indexOf(b.baseline));
 const result = (await runPlan(plan)).experiments[0]!;
 const out = {
@@ -63,11 +79,17 @@ const out = {
   new_tokens: Number(values['new-tokens']),
   observation_tokens: Number(values.observation),
   act_ms: Number(values['act-ms']),
-  rows: [...result.rows].sort((a, b) => systems.indexOf(String(a['system'])) - systems.indexOf(String(b['system'])) || Number(a['agents']) - Number(b['agents'])),
+  prefill_chunk: chunks.length === 1 ? chunks[0] : chunks,
+  rows: [...result.rows].sort(
+    (a, b) => systems.indexOf(String(a['system'])) - systems.indexOf(String(b['system'])) || Number(a['agents']) - Number(b['agents']) || Number(a['prefill_chunk']) - Number(b['prefill_chunk']),
+  ),
 };
 
 const gb = (bytes: unknown) => (typeof bytes === 'number' ? (bytes / 1e9).toFixed(2) : '-');
 console.log(`agents on ${result.device}; ${values.model}, ${gb(result.weight_bytes)} GB weights, budget ${gb(result.budget_bytes)} GB; keep-alive holds ${result['keep_alive_copies'] ?? 'every'} copies`);
 console.log(`check (${result.check?.what ?? '-'}): ${result.check ? (result.check.pass ? 'passed' : 'FAILED') : 'not run'}`);
-printTable(['system', 'agents', 'completed', 'oom', 'reason_p50_ms', 'reason_p99_ms', 'reflect_p50_ms', 'reflect_p99_ms', 'reflect_ttft_p50_ms', 'reflect_ttft_p99_ms', 'per_token_p99_ms', 'tokens_per_s', 'paged_out_bytes', 'token_match'], out.rows);
-finish(values.out, out, out.rows, (r) => `${r['system']} with ${r['agents']} agents`);
+printTable(
+  ['system', 'agents', ...(chunks.length > 1 ? ['prefill_chunk'] : []), 'completed', 'oom', 'reason_p50_ms', 'reason_p99_ms', 'reflect_p50_ms', 'reflect_p99_ms', 'reflect_ttft_p50_ms', 'reflect_ttft_p99_ms', 'per_token_p99_ms', 'tokens_per_s', 'paged_out_bytes', 'steps', 'step_p50_ms', 'step_p99_ms', 'batch_mean', 'host_gap_ms', 'token_match'],
+  out.rows,
+);
+finish(values.out, out, out.rows, (r) => `${r['system']} with ${r['agents']} agents${chunks.length > 1 ? `, prefill chunk ${r['prefill_chunk']}` : ''}`);

@@ -10,10 +10,13 @@
 //               token, in arrival order
 //   serverless  each step loads the weights again from pinned host memory and re-prefills the agent's
 //               whole history (the honest best case of reloading from disk); one step on the device at a time
-// Latencies are what an agent sees: from asking for a step to its last token.
+// Latencies are what an agent sees: from asking for a step to its last token. The shared system also
+// records every batched step the scheduler runs (its onStep reports), for the step metrics and the
+// timeline's steps: what the device did, step by step, to diagnose a run offline.
 import type { Logits } from '../../runtime/logits.js';
 import { VramlabError } from '../../runtime/errors.js';
 import type { Model } from '../../runtime/runtime.js';
+import type { StepReport } from '../../runtime/scheduler.js';
 import type { Session } from '../../runtime/session.js';
 import { promptIds, sessionPrompt } from '../inputs.js';
 import type { Measure, StepContext } from '../measure.js';
@@ -58,7 +61,10 @@ interface System {
   close(): void;
 }
 
-const PARAMETERS = ['budget_bytes', 'prompt_tokens', 'new_tokens', 'observation_tokens', 'act_ms', 'iterations', 'agents'];
+const PARAMETERS = ['budget_bytes', 'prompt_tokens', 'new_tokens', 'observation_tokens', 'act_ms', 'iterations', 'prefill_chunk', 'agents'];
+
+/** The step metrics: the shared system's batched steps (null for the other systems). */
+const STEP_METRICS = ['steps', 'step_p50_ms', 'step_p99_ms', 'decode_step_p50_ms', 'prefill_step_p50_ms', 'batch_mean', 'host_gap_ms'] as const;
 
 /** The tokens of an agent's context at the end (the last token picked is not run). */
 export function agentContext(s: { prompt: PromptPlan; newTokens: number; observation: number; iterations: number }): number {
@@ -94,20 +100,60 @@ async function tokenByToken(session: Session, ids: number[], n: number, turns: T
 
 const newWork = (): Work => ({ tokens: [], submittedMs: performance.now(), firstTokenMs: null, doneMs: 0, tokenMs: [] });
 
-function shared(model: Model, s: AgentsStep, t0: number): System & { index: Map<number, number> } {
+function shared(model: Model, s: AgentsStep, t0: number): System & { index: Map<number, number>; steps: StepReport[] } {
   model.setPaging('next-use');
   const sched = model.scheduler({ prefillChunk: s.prefillChunk, maxBatch: Math.max(256, s.agents) });
   const sessions = Array.from({ length: s.agents }, () => model.createSession());
   // Next-use keys are ms since the run's start: when each agent starts, then when it returns from acting.
   sessions.forEach((x, k) => x.nextUse((k * s.actMs) / s.agents));
+  // Every batched step of the run, its time since t0. The scheduler is the model's, kept across runs:
+  // whatever listened before is still told, and is put back at close.
+  const steps: StepReport[] = [];
+  const before = sched.onStep;
+  const listener = (r: StepReport) => {
+    steps.push({ ...r, atMs: r.atMs - t0 });
+    before?.(r);
+  };
+  sched.onStep = listener;
   return {
     index: new Map(sessions.map((x, k) => [x.id, k])),
+    steps,
     step: (k, ids, n) => sched.submit(sessions[k] as Session, ids, n),
     acting: (k, until) => (sessions[k] as Session).nextUse(until - t0),
     done: (k) => (sessions[k] as Session).nextUse(null),
-    close: () => sessions.forEach((x) => x.dispose()),
+    close: () => {
+      if (sched.onStep === listener) sched.onStep = before;
+      sessions.forEach((x) => x.dispose());
+    },
   };
 }
+
+const mean = (xs: number[]) => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+const round3 = (x: number) => Math.round(x * 1e3) / 1e3;
+
+/**
+ * The step metrics of a run's batched steps (those that ran a batch: a report of no session is the
+ * scheduler waiting). host_gap_ms is the host's time from one step's end to the next one's start
+ * (at[i] - at[i-1] - wall[i]), after the steps that left work pending only: after one that left none,
+ * the scheduler idles until an agent asks again, which is the agents' time, not the host's.
+ */
+function stepMetrics(all: readonly StepReport[]): Record<(typeof STEP_METRICS)[number], number | null> {
+  const ran = all.filter((r) => r.sessions > 0);
+  const wall = ran.map((r) => r.wallMs);
+  const gaps = ran.slice(1).flatMap((r, i) => ((ran[i] as StepReport).pending > 0 ? [r.atMs - (ran[i] as StepReport).atMs - r.wallMs] : []));
+  return {
+    steps: ran.length,
+    step_p50_ms: p(wall, 0.5),
+    step_p99_ms: p(wall, 0.99),
+    decode_step_p50_ms: p(ran.filter((r) => r.prefillTokens === 0).map((r) => r.wallMs), 0.5),
+    prefill_step_p50_ms: p(ran.filter((r) => r.prefillTokens > 0).map((r) => r.wallMs), 0.5),
+    batch_mean: mean(ran.filter((r) => r.decodeTokens > 0).map((r) => r.decodeTokens)),
+    host_gap_ms: mean(gaps),
+  };
+}
+
+/** The timeline's steps: [at ms since the run started, sessions, decode tokens, prefill tokens, wall ms, device ms | null]. */
+const stepRows = (all: readonly StepReport[]) => all.map((r) => [round3(r.atMs), r.sessions, r.decodeTokens, r.prefillTokens, round3(r.wallMs), r.deviceMs === null ? null : round3(r.deviceMs)]);
 
 function keepAlive(copies: Model[]): System {
   const turns = new Turns();
@@ -211,6 +257,7 @@ export const agents: Measure<AgentsStep> = {
   metrics: [
     'completed', 'oom', 'copies', 'reason_p50_ms', 'reason_p99_ms', 'reflect_p50_ms', 'reflect_p99_ms', 'reflect_ttft_p50_ms', 'reflect_ttft_p99_ms',
     'per_token_p99_ms', 'tokens_per_s', 'wall_ms', 'paged_out_bytes', 'paged_in_bytes', 'stall_ms', 'reload_ms', 'peak_vram_bytes', 'token_match',
+    ...STEP_METRICS,
   ],
   check: "every agent's greedy tokens against the same agent's on the first system run",
   rowFields: { system: 'string' },
@@ -245,7 +292,7 @@ export const agents: Measure<AgentsStep> = {
   },
 
   params(s): ResultRow {
-    return { system: s.baseline, budget_bytes: s.load.budget, prompt_tokens: promptTokens(s.prompt), new_tokens: s.newTokens, observation_tokens: s.observation, act_ms: s.actMs, iterations: s.iterations, agents: s.agents };
+    return { system: s.baseline, budget_bytes: s.load.budget, prompt_tokens: promptTokens(s.prompt), new_tokens: s.newTokens, observation_tokens: s.observation, act_ms: s.actMs, iterations: s.iterations, prefill_chunk: s.prefillChunk, agents: s.agents };
   },
 
   async *run(s, c): AsyncGenerator<never, ResultRow | null, void> {
@@ -253,7 +300,7 @@ export const agents: Measure<AgentsStep> = {
     const vocab = model.shape.vocabSize;
     const before = model.pagingStats();
     const seq0 = model.pagingEvents(0).length;
-    let sys: System & { index?: Map<number, number> };
+    let sys: System & { index?: Map<number, number>; steps?: StepReport[] };
     let extra: Model[] = [];
     const reloads: number[] = [];
     if (s.baseline === 'keep-alive') {
@@ -302,7 +349,7 @@ export const agents: Measure<AgentsStep> = {
       if ((kept?.agents ?? 0) <= s.agents) {
         const index = sys!.index ?? new Map<number, number>();
         const paging = model.pagingEvents(seq0).filter((e) => e.kind === 'out' || e.kind === 'in' || e.kind === 'drop').map((e) => [index.get(e.session) ?? -1, e.kind === 'in' ? 1 : 0, e.atMs - t0, e.bytes]);
-        c.result.agent_timeline = { system: s.baseline, agents: s.agents, phases: run.phases, paging };
+        c.result.agent_timeline = { system: s.baseline, agents: s.agents, prefill_chunk: s.prefillChunk, phases: run.phases, paging, steps: stepRows(sys!.steps ?? []) };
       }
     }
     return {
@@ -324,6 +371,7 @@ export const agents: Measure<AgentsStep> = {
       reload_ms: reloads.length > 0 ? reloads.reduce((a, b) => a + b, 0) / reloads.length : null,
       peak_vram_bytes: rt.memory().peak,
       token_match: match,
+      ...(sys!.steps ? stepMetrics(sys!.steps) : {}),
     };
   },
 

@@ -291,6 +291,8 @@ class CudaBackend final : public Backend {
     }
     if (skinny_takes(x.dtype, w.dtype, T, K, x.data, w.data)) {
       gemm_skinny_forward(out.data, out.dtype, accumulate, x.data, w.data, w.dtype, T, N, K, skinny_rows_, pdl_, s);
+    } else if (split_ && skinny_split_ok(x.dtype, w.dtype, T, K, x.data, w.data, prop_.major)) {
+      gemm_skinny_split_forward(out.data, out.dtype, accumulate, x.data, w.data, w.dtype, T, N, K, split_slots_, pdl_, s);
     } else if (T <= GEMV_MAX_T) {
       if (gemv_vector_ok(x.data, w.data, K))
         gemv_forward(GEMV_PLAIN, gemv_args(out, x.data, nullptr, w, T, accumulate), w.dtype, x.dtype, gemv_cfg_, s);
@@ -334,7 +336,7 @@ class CudaBackend final : public Backend {
     if (n_heads <= 0 || n_kv_heads <= 0 || head_dim <= 0 || n_heads % n_kv_heads != 0)
       invalid("attention", "n_heads " + std::to_string(n_heads) + ", n_kv_heads " + std::to_string(n_kv_heads) +
                                ", head_dim " + std::to_string(head_dim));
-    if (q.cols != int64_t(n_heads) * head_dim || out.rows != q.rows || out.cols != q.cols)
+    if (q.cols < int64_t(n_heads) * head_dim || q.cols > INT32_MAX || out.rows != q.rows || out.cols != int64_t(n_heads) * head_dim)
       invalid("attention", "q " + shape(q) + ", out " + shape(out) + " for " + std::to_string(n_heads) + " x " +
                                std::to_string(head_dim));
     if (int64_t(n_kv_heads) * head_dim != kv.kv_dim)
@@ -354,6 +356,7 @@ class CudaBackend final : public Backend {
     AttnArgs a{};
     a.out = out.data;
     a.q = q.data;
+    a.q_stride = int(q.cols);
     a.kv = dev_kv(kv, layer);
     a.block_table = block_table;
     a.tables = tables;
@@ -364,10 +367,10 @@ class CudaBackend final : public Backend {
     a.head_dim = head_dim;
     a.scale_log2 = scale * 1.4426950408889634f;  // log2(e)
     // The tensor-core kernel shares key tiles between the queries of a tile: one sequence only.
-    const bool prefill = !tables && attention_prefill_ok(q.dtype, out.dtype, kv.dtype, a.T, head_dim, q.data, out.data,
-                                                         kv.base, prop_.major);
+    const bool prefill = !tables && attention_prefill_ok(q.dtype, out.dtype, kv.dtype, a.T, head_dim, q.data, a.q_stride,
+                                                         out.data, kv.base, prop_.major);
     const AttnKernel kernel = prefill ? AttnKernel::Prefill
-                              : attn_pipe_ && attention_pipe_ok(q.dtype, kv.dtype, head_dim, q.data, kv.base, prop_.major)
+                              : attn_pipe_ && attention_pipe_ok(q.dtype, kv.dtype, head_dim, q.data, a.q_stride, kv.base, prop_.major)
                                   ? AttnKernel::Pipe
                                   : AttnKernel::Generic;
     int splits = 1;
@@ -426,7 +429,7 @@ class CudaBackend final : public Backend {
   void rmsnorm_matmul(Tensor out, Tensor x, Tensor norm_weight, float eps, Tensor w, bool accumulate,
                       Tensor scratch) override {
     check_rmsnorm_matmul("rmsnorm_matmul", out, x, norm_weight, w);
-    if (!rmsnorm_gemv_ok(x, norm_weight, w))
+    if (!rmsnorm_gemv_ok(x, norm_weight, w, scratch))
       return Backend::rmsnorm_matmul(out, x, norm_weight, eps, w, accumulate, scratch);
     if (out.cols == 0) return;
     std::lock_guard<std::mutex> lock(mu_);
@@ -473,7 +476,7 @@ class CudaBackend final : public Backend {
                               const int32_t *slots, Tensor scratch) override {
     check_rmsnorm_matmul("rmsnorm_qkv_rope_store", qkv, x, norm_weight, wqkv);
     RopeKv r = rope_kv_args("rmsnorm_qkv_rope_store", qkv, head_dim, positions, inv_freq, kv, layer, slots);
-    if (!rmsnorm_gemv_ok(x, norm_weight, wqkv) || head_dim % gemv_rows(int(x.rows)) != 0)
+    if (!rmsnorm_gemv_ok(x, norm_weight, wqkv, scratch) || head_dim % gemv_rows(int(x.rows)) != 0)
       return Backend::rmsnorm_qkv_rope_store(qkv, x, norm_weight, eps, wqkv, head_dim, positions, inv_freq, kv, layer,
                                              slots, scratch);
     std::lock_guard<std::mutex> lock(mu_);
@@ -548,6 +551,8 @@ class CudaBackend final : public Backend {
     gemv_cfg_.pdl = pdl_;
     if (const char *k = std::getenv("VRAMLAB_CUDA_GEMV_KSPLIT")) gemv_cfg_.ksplit = std::atoi(k);
     skinny_ = !env_flag("VRAMLAB_CUDA_NO_SKINNY");
+    split_ = prop_.major >= 9 && !env_flag("VRAMLAB_CUDA_NO_SKINNY_SPLIT");
+    if (split_) split_slots_ = skinny_split_slots(prop_.multiProcessorCount);
     attn_pipe_ = !env_flag("VRAMLAB_CUDA_NO_ATTN_PIPE");
     if (attn_pipe_ && prop_.major >= 8) CUDA_CHECK(attention_pipe_configure());
     if (const char *r = std::getenv("VRAMLAB_CUDA_SKINNY_ROWS")) skinny_rows_ = std::atoi(r) == 32 ? 32 : 16;
@@ -557,6 +562,7 @@ class CudaBackend final : public Backend {
                    (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "") +
                    (stage ? "" : ", no GEMV staging") +
                    (skinny_ ? (skinny_rows_ == 16 ? "" : ", skinny GEMM rows 32") : ", no skinny GEMM") +
+                   (split_ || prop_.major < 9 ? "" : ", no split GEMM") +
                    (attn_pipe_ ? "" : ", no pipelined attention");
     gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
@@ -671,10 +677,13 @@ class CudaBackend final : public Backend {
                       "^T");
     if (x.rows > INT32_MAX || w.rows > INT32_MAX || w.cols > INT32_MAX) invalid(op, "dimension over 2^31");
   }
-  // The fused rmsnorm GEMV takes it: 1 <= T <= 8, K % 8 == 0, 16-byte aligned x, norm weight and w.
-  bool rmsnorm_gemv_ok(const Tensor &x, const Tensor &nw, const Tensor &w) const {
+  // The fused rmsnorm GEMV takes it: 1 <= T <= 8, K % 8 == 0, 16-byte aligned x, norm weight and w,
+  // and the chain's GEMM (over the normed rows in scratch) would not be the skinny one: that reads the
+  // weights at 77-79 % of the d2d rate at T = 2..8, the GEMV's T FMAs a weight at 26-65 %.
+  bool rmsnorm_gemv_ok(const Tensor &x, const Tensor &nw, const Tensor &w, const Tensor &scratch) const {
     return fused_ && x.rows >= 1 && x.rows <= GEMV_MAX_T && w.cols > 0 && gemv_vector_ok(x.data, w.data, int(w.cols)) &&
-           reinterpret_cast<uintptr_t>(nw.data) % 16 == 0;
+           reinterpret_cast<uintptr_t>(nw.data) % 16 == 0 &&
+           !(x.rows >= 2 && skinny_takes(activation_dtype(), w.dtype, int(x.rows), int(w.cols), scratch.data, w.data));
   }
 
   // Checks a q | k | v row layout against the pool and returns the kernels' view of it.
@@ -743,6 +752,8 @@ class CudaBackend final : public Backend {
   bool skinny_ = true;                            // T = 2..8 matmuls take gemm_skinny_kernel (tensor cores)
   bool attn_pipe_ = true;                         // decode attention takes the pipelined kernel where it applies
   int skinny_rows_ = 16;                          // its output features per block (16 or 32)
+  bool split_ = false;                            // T = 9..32 matmuls take gemm_skinny_split_kernel (sm_90)
+  int split_slots_ = 1;                           // its blocks resident at once on the GPU
   GemvConfig gemv_cfg_;                           // how the decode GEMVs size their grid
   DeviceBuffer scratch_;                          // matmul: x converted to w's dtype, F32 GEMM output
   DeviceBuffer att_part_;                         // attention: (T, nh, splits, hd) partial o, then (m, l)

@@ -120,8 +120,9 @@ class Backend {
   // Causal attention through block tables: query t (position positions[t]) attends to positions
   // 0..positions[t] of its sequence, position p living at table[p / block_tokens], offset
   // p % block_tokens, where table = block_table + tables[t] (a batch of sequences: each query names its
-  // own table in block_table), or block_table itself when tables is null (one sequence). q, out
-  // (T, nh * hd); query head h reads KV head h / (nh / nkv). block_table, tables, positions: device.
+  // own table in block_table), or block_table itself when tables is null (one sequence). out (T, nh * hd);
+  // q (T, >= nh * hd): the queries are each row's first nh * hd columns, so that a q | k | v row can be
+  // passed whole. Query head h reads KV head h / (nh / nkv). block_table, tables, positions: device.
   virtual void attention(Tensor out, Tensor q, const KvLayout &kv, int32_t layer, const int32_t *block_table,
                          const int32_t *tables, const int32_t *positions, int32_t n_heads, int32_t n_kv_heads,
                          int32_t head_dim, float scale) = 0;

@@ -73,6 +73,7 @@ void Engine::ensure_workspace(int32_t tokens) {
   const DType act = be_.activation_dtype();
   const int32_t T = int32_t(align_up(size_t(tokens), 16));
   const int32_t pool_blocks = m_.kv_pool().layout().n_blocks;
+  // q_, k_ and v_ back to back: run_layer's fused path writes (tokens, q_dim + 2 kv_dim) rows from q_.
   WsPart parts[] = {{&x_, DType::F32, c.hidden_size}, {&h_, act, c.hidden_size},  {&q_, act, c.q_dim()},
                     {&k_, act, c.kv_dim()},           {&v_, act, c.kv_dim()},      {&attn_, act, c.q_dim()},
                     {&gate_, act, c.intermediate_size}, {&up_, act, c.intermediate_size}, {&logits_, DType::F32, c.vocab_size}};
@@ -115,13 +116,14 @@ void Engine::run_layer(int32_t l, int32_t n, const LayerWeights &w) {
   const float *inv_freq = inv_freq_.as<float>();
 
   // Attention block: x += o_proj(attention(rope(q), rope(k), v)) over the paged KV cache.
-  if (n == 1 && adjacent(w.wq, w.wk) && adjacent(w.wk, w.wv)) {
-    // Decode: one fused op (one kernel on CUDA): rmsnorm, one GEMV over [wq; wk; wv] into the row
-    // q | k | v, rope of the q and k heads, k and v into the pool. h is the default chain's scratch.
-    Tensor qkv{q_.data, q_.dtype, 1, c.q_dim() + 2 * c.kv_dim()};  // q_ holds >= 16 rows of q_dim
-    be_.rmsnorm_qkv_rope_store(qkv, x, w.attn_norm, eps, stacked(w.wq, qkv.cols), c.head_dim, positions_, inv_freq,
-                               kv, l, slots_, h);
-    q = cols_slice(qkv, 0, c.q_dim());
+  if (adjacent(w.wq, w.wk) && adjacent(w.wk, w.wv)) {
+    // One fused op: rmsnorm, one GEMM over [wq; wk; wv] into rows q | k | v, rope of the q and k
+    // heads, k and v into the pool (on CUDA one kernel for a decode token; for more, rmsnorm, one
+    // GEMM and one rope-and-store kernel). Attention reads q from those rows. h is the scratch of
+    // the default chain. The (n, q_dim + 2 kv_dim) rows fit where q_, k_ and v_ lie back to back.
+    q = Tensor{q_.data, q_.dtype, n, c.q_dim() + 2 * c.kv_dim()};
+    be_.rmsnorm_qkv_rope_store(q, x, w.attn_norm, eps, stacked(w.wq, q.cols), c.head_dim, positions_, inv_freq, kv,
+                               l, slots_, h);
   } else {
     q = q_.rows_slice(0, n), k = k_.rows_slice(0, n), v = v_.rows_slice(0, n);
     be_.rmsnorm(h, x, w.attn_norm, eps);
@@ -135,7 +137,7 @@ void Engine::run_layer(int32_t l, int32_t n, const LayerWeights &w) {
   Tensor attn = attn_.rows_slice(0, n);
   const float scale = 1.0f / std::sqrt(float(c.head_dim));
   for (const AttnGroup &g : groups_) {
-    // q rows may be wider than q_dim (the fused decode's q | k | v row): view them at q's own stride.
+    // q rows may be wider than q_dim (whole q | k | v rows): the group's rows at q's own width.
     const Tensor gq{static_cast<char *>(q.data) + size_t(g.first) * size_t(q.cols) * dtype_size(q.dtype), q.dtype, g.n, q.cols};
     be_.attention(attn.rows_slice(g.first, g.n), gq, kv, l, table_ + g.table, g.batched ? tables_ + g.first : nullptr,
                   positions_ + g.first, c.num_heads, c.num_kv_heads, c.head_dim, scale);

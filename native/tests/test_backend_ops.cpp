@@ -197,13 +197,18 @@ Tensor cols_of(const Tensor &row, int64_t first, int64_t n) {
 
 // The fused ops (optional in backend.h): a backend's override against the CPU backend's default chain.
 // On CUDA, T <= 8 takes the fused GEMVs (T = 1: 4-row groups for one token; 3: four tokens' registers;
-// 8: 2-row groups; not swiglu_matmul where the skinny GEMM takes T >= 2) and T = 12 the default chain, whose intermediate (the normed or
+// 8: 2-row groups; not where the skinny GEMM takes T >= 2) and T = 12 the default chain, whose intermediate (the normed or
 // activated input) is rounded to the activation dtype, and to BF16 for BF16 weights: hence the floors
 // (as for matmul). Shapes with N % 4 != 0 end in a partial row group; K = 4096 with few rows makes the
 // GEMV split K between 2 or 4 warps.
 void add_fused_cases(std::vector<Case> &cases) {
   const DType wdts[] = {DType::F16, DType::BF16, DType::F32};
   const auto floor_for = [](int T, DType wt) { return T > 8 ? (wt == DType::BF16 ? 1e-2 : 2e-3) : 0.0; };
+  // T = 2..8 with F16 weights and K % 64 == 0: the skinny GEMM's chain (its input rounded to F16 first)
+  // instead of the fused GEMV, as for T > 8.
+  const auto chain_floor = [&](int T, DType wt, int K) {
+    return T >= 2 && wt == DType::F16 && K % 64 == 0 ? floor_for(12, wt) : floor_for(T, wt);
+  };
   struct NK { int N, K; };
 
   // rmsnorm_matmul: out (T, N) = rmsnorm(x (T, K) F32, nw) . w^T (+ out)
@@ -215,7 +220,7 @@ void add_fused_cases(std::vector<Case> &cases) {
           cases.push_back({"rmsnorm_matmul",
                            "T=" + std::to_string(T) + " N=" + std::to_string(nk.N) + " K=" + std::to_string(nk.K) +
                                " w=" + name(wt) + (acc ? " out=F32 acc=1" : " out=act acc=0"),
-                           floor_for(T, wt), [=](Ctx &c) {
+                           chain_floor(T, wt, nk.K), [=](Ctx &c) {
                              Rng rng(11);
                              Tensor x = c.upload(random_values(rng, size_t(T) * nk.K, 3.f, DType::F32), DType::F32, T, nk.K);
                              Tensor nw = c.upload(random_values(rng, size_t(nk.K), 1.f, wt), wt, 1, nk.K);
@@ -237,10 +242,7 @@ void add_fused_cases(std::vector<Case> &cases) {
           cases.push_back({"swiglu_matmul",
                            "T=" + std::to_string(T) + " N=" + std::to_string(nk.N) + " F=" + std::to_string(nk.K) +
                                " w=" + name(wt) + (acc ? " out=F32 acc=1" : " out=act acc=0"),
-                           // T = 2..8 with F16 weights and K % 64 == 0: the skinny GEMM's chain (swiglu rounded
-                           // to F16 first) instead of the fused GEMV, as for T > 8.
-                           T >= 2 && wt == DType::F16 && nk.K % 64 == 0 ? floor_for(12, wt) : floor_for(T, wt),
-                           [=](Ctx &c) {
+                           chain_floor(T, wt, nk.K), [=](Ctx &c) {
                              Rng rng(12);
                              Tensor g = c.upload(random_values(rng, size_t(T) * nk.K, 6.f, c.qa), c.act, T, nk.K);
                              Tensor u = c.upload(random_values(rng, size_t(T) * nk.K, 2.f, c.qa), c.act, T, nk.K);
@@ -282,7 +284,7 @@ void add_fused_cases(std::vector<Case> &cases) {
         if (s.H % 8 != 0 && T > 1) continue;  // H = 196: K % 8 != 0, the default chain; T = 1 is enough
         char shape[120];
         std::snprintf(shape, sizeof shape, "T=%d H=%d nh=%d nkv=%d hd=%d w=%s", T, s.H, s.nh, s.nkv, s.hd, name(wt));
-        cases.push_back({"rmsnorm_qkv_rope_store", shape, floor_for(T, wt), [=](Ctx &c) {
+        cases.push_back({"rmsnorm_qkv_rope_store", shape, chain_floor(T, wt, s.H), [=](Ctx &c) {
                            Rng rng(14);
                            const int width = (s.nh + 2 * s.nkv) * s.hd;
                            PoolSetup p = random_pool(c, rng, 16, 2, 16, s.nkv * s.hd);
@@ -340,7 +342,7 @@ void add_fused_cases(std::vector<Case> &cases) {
                            for (int l = 0; l < L; l++) {
                              const W &w = ws[size_t(l)];
                              c.be.rmsnorm_qkv_rope_store(qkv, x, w.n1, 1e-5f, w.wqkv, HD, d_pos, d_inv, p.kv, l, d_slots, h);
-                             c.be.attention(attn, cols_of(qkv, 0, QD), p.kv, l, d_table, nullptr, d_pos, NH, NKV, HD,
+                             c.be.attention(attn, qkv, p.kv, l, d_table, nullptr, d_pos, NH, NKV, HD,
                                             1.f / std::sqrt(float(HD)));
                              c.be.matmul(x, attn, w.wo, true);
                              c.be.rmsnorm_matmul(gu, x, w.n2, 1e-5f, w.wgu, false, h);
@@ -407,11 +409,13 @@ std::vector<Case> make_cases() {
   // matmul: out (T, N) = x (T, K) . w (N, K)^T (+ out). On CUDA, T = 2..8 with K % 64 == 0 and x in
   // w's dtype takes the skinny tensor-core GEMM (gemm_skinny.cuh; the shapes below cover T and N off
   // its 8-token and 32-row tiles, and K of 1 to 19 chunks over its 8 warps), other T <= 8 the GEMV,
-  // larger T cuBLAS (or the tiled fallback). With BF16 weights and F16 activations cuBLAS needs x
+  // T = 9..32 the split kernel on sm_90 (N off its 128-row blocks, T off its 8-token tiles, K of 3 to
+  // 64 chunks split 2, 4 or 8 ways, unevenly for 3 and 19), larger T cuBLAS (or the tiled fallback). With BF16 weights and F16 activations cuBLAS needs x
   // rounded to BF16, hence the 1e-2 floor.
   struct MM { int T, N, K; };
   const MM mms[] = {{1, 96, 256},  {3, 96, 256}, {8, 96, 256},  {37, 96, 256},  {1, 37, 99},
-                    {37, 37, 99},  {2, 33, 64},  {5, 100, 192}, {7, 70, 320}, {6, 96, 1216}};
+                    {37, 37, 99},  {2, 33, 64},  {5, 100, 192}, {7, 70, 320}, {6, 96, 1216},
+                    {9, 37, 192},  {12, 260, 4096}, {16, 130, 1216}, {24, 96, 256}, {32, 300, 1024}};
   for (DType wt : wdts)
     for (const MM &mm : mms)
       for (bool acc : {false, true}) {
@@ -491,7 +495,8 @@ std::vector<Case> make_cases() {
   }
 
   // attention over a paged pool whose block table holds shuffled, non-contiguous block ids.
-  struct AT { int T, n_past, nh, nkv, hd, bt; const char *what; };
+  // qkv: q passed as whole q | k | v rows (the engine's fused projection), the queries their first columns.
+  struct AT { int T, n_past, nh, nkv, hd, bt; const char *what; bool qkv = false; };
   const AT ats[] = {
       {37, 0, 8, 2, 128, 16, "prefill GQA"},
       {100, 50, 4, 2, 64, 16, "prefill GQA, 2 query tiles, past"},
@@ -503,6 +508,9 @@ std::vector<Case> make_cases() {
       {4, 30, 4, 2, 128, 16, "4 tokens"},
       {3, 10, 4, 2, 80, 16, "hd 80"},
       {20, 10, 4, 2, 80, 16, "prefill hd 80 (generic kernel)"},
+      {37, 20, 8, 2, 128, 16, "prefill GQA, q | k | v rows", true},
+      {20, 10, 4, 2, 80, 16, "prefill hd 80, q | k | v rows", true},
+      {1, 2000, 8, 2, 128, 16, "decode GQA splits, q | k | v rows", true},
   };
   for (const AT &at : ats) {
     char shape[160];
@@ -516,8 +524,8 @@ std::vector<Case> make_cases() {
                        p.table.resize(size_t(used));
                        std::vector<int32_t> pos(size_t(at.T));
                        for (int t = 0; t < at.T; t++) pos[size_t(t)] = at.n_past + t;
-                       const int width = at.nh * at.hd;
-                       Tensor q = c.upload(random_values(rng, size_t(at.T) * width, 1.f, c.qa), c.act, at.T, width);
+                       const int width = at.nh * at.hd, qw = at.qkv ? (at.nh + 2 * at.nkv) * at.hd : width;
+                       Tensor q = c.upload(random_values(rng, size_t(at.T) * qw, 1.f, c.qa), c.act, at.T, qw);
                        Tensor out = c.empty(c.act, at.T, width);
                        c.be.attention(out, q, p.kv, 1, c.upload_vec(p.table), nullptr, c.upload_vec(pos), at.nh, at.nkv, at.hd,
                                       1.f / std::sqrt(float(at.hd)));
@@ -527,13 +535,15 @@ std::vector<Case> make_cases() {
 
   // attention of a batch of sequences: each query reads its own block table (tables), as a batched
   // decode step of many sessions does; sequences of different lengths, tables interleaved in the pool.
-  struct BT { int seqs, longest, nh, nkv, hd, bt; const char *what; };
+  struct BT { int seqs, longest, nh, nkv, hd, bt; const char *what; bool qkv = false; };
   const BT bts[] = {
       {5, 300, 8, 2, 128, 16, "5 sessions GQA"},
       {32, 700, 8, 8, 64, 16, "32 sessions MHA"},
       {3, 2000, 4, 1, 128, 16, "3 sessions MQA, long contexts (splits)"},
       {7, 90, 4, 2, 80, 7, "7 sessions hd 80, block_tokens 7"},
       {6, 150, 4, 2, 128, 7, "6 sessions, block_tokens 7 (blocks end inside a pipelined tile)"},
+      {32, 700, 8, 8, 128, 16, "32 sessions MHA, q | k | v rows", true},
+      {7, 90, 4, 2, 80, 7, "7 sessions hd 80, q | k | v rows", true},
   };
   for (const BT &bt : bts) {
     char shape[160];
@@ -558,8 +568,8 @@ std::vector<Case> make_cases() {
                          at += (ctx[size_t(i)] + bt.bt - 1) / bt.bt;
                        }
                        p.table.resize(size_t(at));
-                       const int width = bt.nh * bt.hd;
-                       Tensor q = c.upload(random_values(rng, size_t(bt.seqs) * width, 1.f, c.qa), c.act, bt.seqs, width);
+                       const int width = bt.nh * bt.hd, qw = bt.qkv ? (bt.nh + 2 * bt.nkv) * bt.hd : width;
+                       Tensor q = c.upload(random_values(rng, size_t(bt.seqs) * qw, 1.f, c.qa), c.act, bt.seqs, qw);
                        Tensor out = c.empty(c.act, bt.seqs, width);
                        c.be.attention(out, q, p.kv, 1, c.upload_vec(p.table), c.upload_vec(offsets), c.upload_vec(pos), bt.nh,
                                       bt.nkv, bt.hd, 1.f / std::sqrt(float(bt.hd)));
@@ -1041,8 +1051,9 @@ int run_perf(const std::string &dev, PerfMode mode) {
 //
 // For T = 1 .. 128 sessions decoding one token each, at context 529 (a 512-token prompt and 16 new
 // tokens, bench/batch-decode.ts's shape), what one decoder layer costs as the engine issues it for
-// T > 1 (engine.cpp run_layer): the seven GEMMs (q, k, v, o, gate, up, down), attention of the T
-// queries through their own block tables, and the small kernels (2 rmsnorm, 2 rope, kv_store, swiglu).
+// T > 1 (engine.cpp run_layer): the five GEMMs ([q; k; v], o, gate, up, down), attention of the T
+// queries (read from their q | k | v rows) through their own block tables, and the small kernels
+// (2 rmsnorm, rope_kv_store, swiglu).
 // Each part is printed with its bytes' bandwidth against the d2d copy figure, and the sum times 32
 // layers plus lm_head beside the step's HBM floor (weights + the batch's KV read once). The GEMMs cycle
 // over 8 layers' weights (3.2 GB) so that L2 holds none of them. ~5 GB of device memory.
@@ -1054,13 +1065,11 @@ int run_perf_batch(const std::string &dev) {
     const int H = 4096, F = 11008, NH = 32, HD = 128, V = 32000, BT = 16, L = 32, LW = 8, TMAX = 128;
     const int QD = NH * HD, CTX = 529, BPS = (CTX + BT - 1) / BT;  // blocks per session
     const float eps = 1e-5f;
-    struct Layer { Tensor wq, wk, wv, wo, wg, wu, wd, n1, n2; };
+    struct Layer { Tensor wqkv, wo, wg, wu, wd, n1, n2; };
     std::vector<Layer> layers(static_cast<size_t>(LW));
     uint64_t seed = 500;
     for (Layer &l : layers) {
-      l.wq = p.random(wt, QD, H, 0.02f, seed++);
-      l.wk = p.random(wt, QD, H, 0.02f, seed++);
-      l.wv = p.random(wt, QD, H, 0.02f, seed++);
+      l.wqkv = p.random(wt, 3 * QD, H, 0.02f, seed++);
       l.wo = p.random(wt, H, QD, 0.02f, seed++);
       l.wg = p.random(wt, F, H, 0.02f, seed++);
       l.wu = p.random(wt, F, H, 0.02f, seed++);
@@ -1108,7 +1117,7 @@ int run_perf_batch(const std::string &dev) {
 
     auto act_buf = [&](int64_t cols) { return p.random(act, TMAX, cols, 0.5f, seed++); };
     Tensor x = p.random(DType::F32, TMAX, H, 1.0f, seed++);  // the residual stream
-    Tensor xn = act_buf(H), q = act_buf(QD), k = act_buf(QD), v = act_buf(QD), att = act_buf(QD);
+    Tensor xn = act_buf(H), qkv = act_buf(3 * QD), q = act_buf(QD), att = act_buf(QD);
     Tensor g = act_buf(F), u = act_buf(F);
     Tensor logits{p.alloc(size_t(TMAX) * V * 4), DType::F32, TMAX, V};
 
@@ -1120,20 +1129,18 @@ int run_perf_batch(const std::string &dev) {
     const char *only = std::getenv("VRAMLAB_PERF_BATCH_ONLY");
     for (int T : {1, 2, 4, 8, 16, 32, 64, 128}) {
       if (only && std::atoi(only) != T) continue;
-      Tensor xs = x.rows_slice(0, T), xns = xn.rows_slice(0, T), qs = q.rows_slice(0, T), ks = k.rows_slice(0, T);
-      Tensor vs = v.rows_slice(0, T), as = att.rows_slice(0, T), gs = g.rows_slice(0, T), us = u.rows_slice(0, T);
+      Tensor xs = x.rows_slice(0, T), xns = xn.rows_slice(0, T), qkvs = qkv.rows_slice(0, T), qs = q.rows_slice(0, T);
+      Tensor as = att.rows_slice(0, T), gs = g.rows_slice(0, T), us = u.rows_slice(0, T);
       const double gemm_us = 1e3 * p.time_ms(32, [&](int i) {
         const Layer &l = layers[size_t(i % LW)];
-        be.matmul(qs, xns, l.wq, false);
-        be.matmul(ks, xns, l.wk, false);
-        be.matmul(vs, xns, l.wv, false);
+        be.matmul(qkvs, xns, l.wqkv, false);
         be.matmul(xs, as, l.wo, true);
         be.matmul(gs, xns, l.wg, false);
         be.matmul(us, xns, l.wu, false);
         be.matmul(xs, gs, l.wd, true);
       });
       const double attn_us = 1e3 * p.time_ms(32, [&](int) {
-        be.attention(as, qs, kv, 0, d_table, d_starts, d_pos, NH, NH, HD, 1.f / std::sqrt(float(HD)));
+        be.attention(as, qkvs, kv, 0, d_table, d_starts, d_pos, NH, NH, HD, 1.f / std::sqrt(float(HD)));
       });
       const Tensor q_h{qs.data, qs.dtype, int64_t(T) * NH, HD}, a_h{as.data, as.dtype, int64_t(T) * NH, HD};
       const double hnd_us = 1e3 * p.time_ms(32, [&](int) {
@@ -1142,9 +1149,7 @@ int run_perf_batch(const std::string &dev) {
       const double small_us = 1e3 * p.time_ms(32, [&](int i) {
         const Layer &l = layers[size_t(i % LW)];
         be.rmsnorm(xns, xs, l.n1, eps);
-        be.rope(qs, HD, d_pos, d_inv);
-        be.rope(ks, HD, d_pos, d_inv);
-        be.kv_store(kv, 0, ks, vs, d_slots);
+        be.rope_kv_store(qkvs, HD, d_pos, d_inv, kv, 0, d_slots);
         be.rmsnorm(xns, xs, l.n2, eps);
         be.swiglu(gs, gs, us);
       });

@@ -32,7 +32,8 @@ namespace cuda {
 
 struct AttnArgs {
   void *out;              // (T, nh * hd), activation dtype
-  const void *q;          // (T, nh * hd), activation dtype
+  const void *q;          // (T, q_stride): each row's first nh * hd elements, activation dtype
+  int q_stride;           // elements between tokens in q (nh * hd, or a q | k | v row's width)
   DevKv kv;               // the pool, layer selected
   const int32_t *block_table;
   const int32_t *tables;     // (T) query t's table starts at block_table + tables[t]; null: one table (decode kernel only)
@@ -79,7 +80,7 @@ template <typename TQ>
 __device__ __forceinline__ void attention_block_finish(const AttnArgs &a, const float *sm_m, const float *sm_l,
                                                        const float *sm_o, int ld, bool &sm_last, int s, int S, int h, int t) {
   const int hd = a.head_dim;
-  const size_t q_off = (size_t(t) * a.n_heads + h) * hd;
+  const size_t out_off = (size_t(t) * a.n_heads + h) * hd;
   __syncthreads();
   float M = sm_m[0];
 #pragma unroll
@@ -92,7 +93,7 @@ __device__ __forceinline__ void attention_block_finish(const AttnArgs &a, const 
   }
 
   if (S == 1) {
-    TQ *out = static_cast<TQ *>(a.out) + q_off;
+    TQ *out = static_cast<TQ *>(a.out) + out_off;
     const float inv = L > 0.f ? 1.f / L : 0.f;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
       float o = 0.f;
@@ -128,7 +129,7 @@ __device__ __forceinline__ void attention_block_finish(const AttnArgs &a, const 
     Lg += ml.x == -INFINITY ? 0.f : ml.y * exp2f(ml.x - Mg);
   }
   const float inv = Lg > 0.f ? 1.f / Lg : 0.f;
-  TQ *out = static_cast<TQ *>(a.out) + q_off;
+  TQ *out = static_cast<TQ *>(a.out) + out_off;
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
     float o = 0.f;
     for (int s2 = 0; s2 < S; s2++) {
@@ -158,9 +159,8 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_kernel(AttnA
   const int chunk = max((n_ctx + S - 1) / S, ATT_MIN_CHUNK);
   const int k_begin = min(s * chunk, n_ctx), k_end = min(n_ctx, k_begin + chunk);
 
-  const size_t q_off = (size_t(t) * a.n_heads + h) * hd;
   float qv[J];
-  load_lane<TQ, J, FULL>(static_cast<const TQ *>(a.q) + q_off, lane, hd, qv);
+  load_lane<TQ, J, FULL>(static_cast<const TQ *>(a.q) + size_t(t) * a.q_stride + size_t(h) * hd, lane, hd, qv);
 #pragma unroll
   for (int j = 0; j < J; j++) qv[j] *= a.scale_log2;
 
@@ -333,7 +333,7 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP, 6) attention_decode_pipe_kern
 
   // This lane's q dims, pre-scaled.
   float qv[NV][8];
-  const T *qrow = static_cast<const T *>(a.q) + (size_t(t) * a.n_heads + h) * HD;
+  const T *qrow = static_cast<const T *>(a.q) + size_t(t) * a.q_stride + size_t(h) * HD;
 #pragma unroll
   for (int v = 0; v < NV; v++) {
     load8(qrow + 64 * v + 8 * j, qv[v]);
@@ -451,7 +451,7 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_prefill_kernel(Attn
   const int tid = threadIdx.x, lane = tid % WARP, warp = tid / WARP;
   const int g = lane / 4, c = lane % 4;
   const int kvh = h / (a.n_heads / a.n_kv_heads);
-  const int row_stride = a.n_heads * HD;  // elements between tokens in q and out
+  const int row_stride = a.n_heads * HD;  // elements between tokens in out
   const T *q = static_cast<const T *>(a.q);
 
   if (tid == 0) max_pos_s = -1;
@@ -468,7 +468,7 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_prefill_kernel(Attn
     const int i = tid + it * ATT_WARPS * WARP;
     const int r = i / CH, cc = i % CH, t = t0 + r;
     uint4 v = make_uint4(0, 0, 0, 0);
-    if (t < a.T) v = __ldg(reinterpret_cast<const uint4 *>(q + size_t(t) * row_stride + size_t(h) * HD + cc * 8));
+    if (t < a.T) v = __ldg(reinterpret_cast<const uint4 *>(q + size_t(t) * a.q_stride + size_t(h) * HD + cc * 8));
     *reinterpret_cast<uint4 *>(&ks[r * LD + cc * 8]) = v;
   }
   __syncthreads();
@@ -624,18 +624,22 @@ inline int attention_splits(int T, int n_heads, int n_sms) {
   return int(s < 1 ? 1 : (s > ATT_MAX_SPLITS ? ATT_MAX_SPLITS : s));
 }
 
+// True when every row of q (2-byte elements, q_stride apart) starts 16-byte aligned.
+inline bool attention_q_aligned(const void *q, int q_stride) { return reinterpret_cast<uintptr_t>(q) % 16 == 0 && q_stride % 8 == 0; }
+
 // True when the tensor-core prefill kernel takes this call.
 inline bool attention_prefill_ok(DType q_dtype, DType out_dtype, DType kv_dtype, int T, int head_dim,
-                                 const void *q, const void *out, const void *kv_base, int cc_major) {
+                                 const void *q, int q_stride, const void *out, const void *kv_base, int cc_major) {
   return T >= 16 && cc_major >= 8 && q_dtype == out_dtype && q_dtype == kv_dtype && q_dtype != DType::F32 &&
-         (head_dim == 64 || head_dim == 128) && reinterpret_cast<uintptr_t>(q) % 16 == 0 &&
+         (head_dim == 64 || head_dim == 128) && attention_q_aligned(q, q_stride) &&
          reinterpret_cast<uintptr_t>(out) % 4 == 0 && reinterpret_cast<uintptr_t>(kv_base) % 16 == 0;
 }
 
 // True when the pipelined decode kernel can take a decode call (the caller also checks the knob).
-inline bool attention_pipe_ok(DType q_dtype, DType kv_dtype, int head_dim, const void *q, const void *kv_base, int cc_major) {
+inline bool attention_pipe_ok(DType q_dtype, DType kv_dtype, int head_dim, const void *q, int q_stride,
+                              const void *kv_base, int cc_major) {
   return cc_major >= 8 && q_dtype == kv_dtype && q_dtype != DType::F32 && (head_dim == 64 || head_dim == 128) &&
-         reinterpret_cast<uintptr_t>(q) % 16 == 0 && reinterpret_cast<uintptr_t>(kv_base) % 16 == 0;
+         attention_q_aligned(q, q_stride) && reinterpret_cast<uintptr_t>(kv_base) % 16 == 0;
 }
 
 // Asks for the largest shared-memory carveout for the pipelined kernels (35 KiB a block at hd 128: six
@@ -675,7 +679,7 @@ inline void attention_decode_launch(const AttnArgs &a, int splits, bool pdl, cud
   const dim3 grid(unsigned(splits), unsigned(a.n_heads), unsigned(a.T));
   // FULL: one vector load per lane per row, which needs hd == 32 J and aligned rows.
   const bool full = a.head_dim == WARP * J && reinterpret_cast<uintptr_t>(a.q) % 16 == 0 &&
-                    reinterpret_cast<uintptr_t>(a.kv.base) % 16 == 0;
+                    (size_t(a.q_stride) * sizeof(TQ)) % 16 == 0 && reinterpret_cast<uintptr_t>(a.kv.base) % 16 == 0;
   const cudaError_t err = full ? launch_kernel(pdl, attention_decode_kernel<TQ, TKV, J, true>, grid,
                                                dim3(ATT_WARPS * WARP), stream, a)
                                : launch_kernel(pdl, attention_decode_kernel<TQ, TKV, J, false>, grid,

@@ -2,7 +2,8 @@
 // tokens (SKINNY_MIN_T <= T <= SKINNY_MAX_T: one decode token of each of T sessions), on tensor cores,
 // each weight byte read once with 16-byte streaming loads straight into mma fragments.
 //
-// defines: SKINNY_MIN_T, SKINNY_MAX_T, skinny_ok, gemm_skinny_kernel, gemm_skinny_forward
+// defines: SKINNY_MIN_T, SKINNY_MAX_T, skinny_ok, gemm_skinny_kernel, gemm_skinny_forward,
+//          SPLIT_MIN_T, SPLIT_MAX_T, skinny_split_ok, gemm_skinny_split_kernel, gemm_skinny_split_forward
 //
 // Why not cuBLAS: at T = 2..8 the weights are the whole cost (the GEMM does 2T flops per weight byte
 // pair, far below the tensor cores' balance point), and cuBLAS's tiles read them at well under the
@@ -26,6 +27,8 @@
 // and the block's threads add them and store (the dtype conversion, accumulate, bounds of T and N).
 // Rows past N and tokens past T are clamped loads whose results are never stored.
 #pragma once
+#include <cooperative_groups.h>
+
 #include <type_traits>
 
 #include "common.cuh"
@@ -171,6 +174,182 @@ inline void gemm_skinny_forward(void *out, DType out_dtype, bool accumulate, con
   using Two = std::integral_constant<int, 2>;
   if (w_dtype == DType::F16) rows == 16 ? go(__half{}, One{}) : go(__half{}, Two{});
   else rows == 16 ? go(__nv_bfloat16{}, One{}) : go(__nv_bfloat16{}, Two{});
+}
+
+// ---------------------------------------------------------------------------------------------------
+// T = 9..32 (a batch of 9 to 32 decode tokens, or a short prompt chunk): the split kernel.
+//
+// Why another kernel: with T tokens the kernel above re-reads x (T, K) once per 16 or 32 output
+// features, from L2: at T = 32 that is two bytes of x a weight byte, and it ran at 49 % of the d2d rate
+// (cuBLAS 67 %). Here the 8 warps of a block own 16 features each (128 a block) over one K range, so
+// they read the same x chunks at the same time and L1 serves all but the first; x traffic from L2 is
+// T / 128 of the weights'. To keep every SM streaming, K is split S ways (2, 4 or 8) across the
+// blocks of a thread block cluster (sm_90): each block sums its K range, the S partial (128, T) tiles
+// meet in distributed shared memory, and block r of the cluster adds up the r-th S-th of the tile over
+// the S blocks, in rank order (deterministic), and stores it. No workspace, no atomics, one launch.
+//
+// Fragments as above (the same k permutation inside each 64-element chunk); a warp keeps two chunks
+// of its weights in flight (64 bytes a lane each) and reads x for each chunk just before its mmas.
+constexpr int SPLIT_MIN_T = SKINNY_MAX_T + 1;
+constexpr int SPLIT_MAX_T = 32;
+constexpr int SPLIT_WARPS = 8;
+constexpr int SPLIT_ROWS = 16 * SPLIT_WARPS;  // output features a block
+
+// True when gemm_skinny_split_forward takes out = x . w^T: what skinny_ok asks, T in 9..32, sm_90.
+inline bool skinny_split_ok(DType x_dtype, DType w_dtype, int T, int K, const void *x, const void *w, int cc_major) {
+  return T >= SPLIT_MIN_T && T <= SPLIT_MAX_T && cc_major >= 9 && x_dtype == w_dtype && w_dtype != DType::F32 &&
+         K % SK_CHUNK == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0;
+}
+
+// out (T, N) of out_dtype (+ out when accumulate); x (T, K), w (N, K) of TW; NT 8-token tiles (T <= 8 NT).
+// Grid (ceil(N / 128), S), clusters of (1, S, 1): cluster rank r sums chunks [r C / S, (r + 1) C / S).
+template <typename TW, int NT>
+__global__ void __launch_bounds__(SPLIT_WARPS *WARP, 2) gemm_skinny_split_kernel(void *out, DType out_dtype, int accumulate,
+                                                                               const TW *x, const TW *w, int T, int N, int K) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  constexpr int VALS = NT * 4 * WARP;  // one warp's accumulators: 16 features x 8 NT tokens
+  __shared__ float partial[SPLIT_WARPS * VALS];
+  cg::cluster_group cluster = cg::this_cluster();
+  const int S = int(cluster.num_blocks()), rank = int(cluster.block_rank());
+
+  const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+  const int g = lane / 4, c = lane % 4;
+  const int row0 = blockIdx.x * SPLIT_ROWS + warp * 16;
+  const int n_chunks = K / SK_CHUNK;
+  const int c_begin = int(int64_t(rank) * n_chunks / S), c_end = int(int64_t(rank + 1) * n_chunks / S);
+
+  // This lane's weight rows (g and g + 8 of the warp's 16) and x rows (g of each n tile), clamped.
+  const TW *wr[2];
+#pragma unroll
+  for (int h = 0; h < 2; h++) wr[h] = w + size_t(min(row0 + h * 8 + g, N - 1)) * K + 8 * c;
+  float acc[NT][4];
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) acc[nt][e] = 0.f;
+
+  pdl_wait();  // x and out come from the kernels before (common.cuh)
+  pdl_launch_dependents();
+  const TW *xr[NT];
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++) xr[nt] = x + size_t(min(nt * 8 + g, T - 1)) * K + 8 * c;
+
+  for (int ch = c_begin; ch < c_end; ch += 2) {
+    const bool two = ch + 1 < c_end;
+    uint4 wa[2][2][2];  // [chunk][row g, g + 8][elements 8c.., 32 + 8c..]
+#pragma unroll
+    for (int u = 0; u < 2; u++) {
+      const size_t off = size_t(u == 1 && two ? ch + 1 : ch) * SK_CHUNK;
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        wa[u][h][0] = ld16<true>(reinterpret_cast<const uint4 *>(wr[h] + off));
+        wa[u][h][1] = ld16<true>(reinterpret_cast<const uint4 *>(wr[h] + off + 32));
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < 2; u++) {
+      if (u == 1 && !two) break;
+      const size_t off = size_t(ch + u) * SK_CHUNK;
+      uint4 xb[NT][2];
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++) {
+        xb[nt][0] = ld16<false>(reinterpret_cast<const uint4 *>(xr[nt] + off));
+        xb[nt][1] = ld16<false>(reinterpret_cast<const uint4 *>(xr[nt] + off + 32));
+      }
+#pragma unroll
+      for (int s = 0; s < 4; s++) {
+        const int q = s / 2, e0 = (2 * s) % 4;
+        const uint4 &lo = wa[u][0][q], &hi = wa[u][1][q];
+        const uint32_t a[4] = {word_of(lo, e0), word_of(hi, e0), word_of(lo, e0 + 1), word_of(hi, e0 + 1)};
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) mma_16816<TW>(acc[nt], a, word_of(xb[nt][q], e0), word_of(xb[nt][q], e0 + 1));
+      }
+    }
+  }
+
+  // Accumulator e of tile nt: feature row0 + g + 8 (e / 2), token 8 nt + 2c + e % 2.
+#pragma unroll
+  for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) partial[warp * VALS + (nt * 4 + e) * WARP + lane] = acc[nt][e];
+  cluster.sync();  // every block's partial written, visible across the cluster
+  constexpr int TOTAL = SPLIT_WARPS * VALS;
+  const int per = TOTAL / S;  // S divides 8, which divides TOTAL
+  for (int v = rank * per + int(threadIdx.x); v < (rank + 1) * per; v += SPLIT_WARPS * WARP) {
+    float sum = 0.f;
+    for (int r = 0; r < S; r++) sum += cluster.map_shared_rank(partial, r)[v];
+    const int ww = v / VALS, rem = v % VALS;
+    const int ln = rem % WARP, e = (rem / WARP) % 4, nt = rem / (4 * WARP);
+    const int n = blockIdx.x * SPLIT_ROWS + ww * 16 + ln / 4 + 8 * (e / 2), t = nt * 8 + 2 * (ln % 4) + e % 2;
+    if (n < N && t < T) {
+      const size_t i = size_t(t) * N + n;
+      store_any(out, out_dtype, i, accumulate ? load_any(out, out_dtype, i) + sum : sum);
+    }
+  }
+  cluster.sync();  // no block leaves while another still reads its partial
+#endif
+}
+
+// K split S ways: the largest of 8, 4, 2 whose blocks fill the GPU's block slots (`slots`: blocks of
+// the kernel resident at once) best, in whole waves; at least one chunk a split.
+inline int skinny_split_ways(int N, int K, int slots) {
+  const int64_t tiles = ceil_div(N, SPLIT_ROWS);
+  int best = 1;
+  double best_fill = 0.0;
+  for (int S : {8, 4, 2}) {
+    if (K / SK_CHUNK < S) continue;
+    const int64_t blocks = tiles * S, waves = ceil_div(blocks, std::max(slots, 1));
+    const double fill = double(blocks) / double(waves * std::max(slots, 1));
+    if (fill > best_fill + 1e-9) best = S, best_fill = fill;
+  }
+  return best;
+}
+
+template <typename TW, int NT>
+inline void gemm_skinny_split_launch(void *out, DType out_dtype, bool accumulate, const void *x, const void *w, int T,
+                                     int N, int K, int S, bool pdl, cudaStream_t stream) {
+  cudaLaunchAttribute attr[2];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = 1;
+  attr[0].val.clusterDim.y = unsigned(S);
+  attr[0].val.clusterDim.z = 1;
+  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[1].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(unsigned(ceil_div(N, SPLIT_ROWS)), unsigned(S));
+  cfg.blockDim = dim3(SPLIT_WARPS * WARP);
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 2 : 1;
+  check(cudaLaunchKernelEx(&cfg, gemm_skinny_split_kernel<TW, NT>, out, out_dtype, accumulate ? 1 : 0,
+                           static_cast<const TW *>(x), static_cast<const TW *>(w), T, N, K),
+        "gemm_skinny_split_kernel launch", __FILE__, __LINE__);
+}
+
+// The caller has checked skinny_split_ok(). w_dtype is x's too. slots: the kernel's resident blocks
+// on the whole GPU (skinny_split_slots).
+inline void gemm_skinny_split_forward(void *out, DType out_dtype, bool accumulate, const void *x, const void *w,
+                                      DType w_dtype, int T, int N, int K, int slots, bool pdl, cudaStream_t stream) {
+  const int S = skinny_split_ways(N, K, slots);
+  auto go = [&](auto tag) {
+    using TW = decltype(tag);
+    if (T <= 16) gemm_skinny_split_launch<TW, 2>(out, out_dtype, accumulate, x, w, T, N, K, S, pdl, stream);
+    else if (T <= 24) gemm_skinny_split_launch<TW, 3>(out, out_dtype, accumulate, x, w, T, N, K, S, pdl, stream);
+    else gemm_skinny_split_launch<TW, 4>(out, out_dtype, accumulate, x, w, T, N, K, S, pdl, stream);
+  };
+  if (w_dtype == DType::F16) go(__half{});
+  else go(__nv_bfloat16{});
+}
+
+// The split kernel's blocks resident at once on the device (SMs x blocks an SM), for skinny_split_ways.
+inline int skinny_split_slots(int sms) {
+  int per_sm = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemm_skinny_split_kernel<__half, 4>, SPLIT_WARPS * WARP, 0) != cudaSuccess) {
+    (void)cudaGetLastError();
+    per_sm = 1;
+  }
+  return std::max(per_sm, 1) * sms;
 }
 
 }  // namespace cuda

@@ -1,6 +1,7 @@
 // The agents measure on the CPU: four agents over a shared pool that holds fewer than all their
 // contexts (the acting ones are paged out and back), beside keep-alive (its copies run out under the
 // budget) and serverless (a reload and a re-prefill per step); every agent's tokens agree across systems.
+// The shared runs record the scheduler's batched steps: every token the agents ran is in one of them.
 import { describe, expect, it } from 'vitest';
 import { buildPlan, modelValue, runPlan } from '../../../lab/index.js';
 
@@ -25,11 +26,47 @@ describe('agents: shared, keep-alive and serverless side by side', () => {
     expect(shared4['paged_in_bytes'] as number).toBeGreaterThan(0);
     for (const f of ['reason_p99_ms', 'reflect_p99_ms', 'reflect_ttft_p99_ms', 'per_token_p99_ms', 'tokens_per_s']) expect(shared4[f] as number).toBeGreaterThan(0);
     expect(e.rows[5]!['reload_ms'] as number).toBeGreaterThan(0);
+    // The batched steps of the shared runs; the other systems run none.
+    for (const r of [e.rows[0]!, shared4]) {
+      expect(r['prefill_chunk']).toBe(256);
+      expect(r['steps'] as number).toBeGreaterThan(0);
+      expect(r['step_p50_ms'] as number).toBeGreaterThan(0);
+      expect(r['step_p99_ms'] as number).toBeGreaterThanOrEqual(r['step_p50_ms'] as number);
+      expect(r['decode_step_p50_ms'] as number).toBeGreaterThan(0);
+      expect(r['prefill_step_p50_ms'] as number).toBeGreaterThan(0);
+      expect(r['batch_mean'] as number).toBeGreaterThanOrEqual(1);
+      expect(r['batch_mean'] as number).toBeLessThanOrEqual(r['agents'] as number);
+      expect(r['host_gap_ms'] as number).toBeGreaterThanOrEqual(0);
+    }
+    for (const r of [e.rows[1]!, e.rows[2]!, e.rows[4]!, e.rows[5]!])
+      for (const f of ['steps', 'step_p50_ms', 'step_p99_ms', 'decode_step_p50_ms', 'prefill_step_p50_ms', 'batch_mean', 'host_gap_ms']) expect([r['system'], f, r[f]]).toEqual([r['system'], f, null]);
     expect(e.check).toMatchObject({ pass: true });
     // The timeline of the largest shared run: each agent's reason, act and reflect phases, and its pages.
-    const timeline = e['agent_timeline'] as { system: string; agents: number; phases: unknown[][]; paging: unknown[] };
-    expect([timeline.system, timeline.agents, timeline.phases.length]).toEqual(['shared', 4, 4]);
+    const timeline = e['agent_timeline'] as { system: string; agents: number; prefill_chunk: number; phases: unknown[][]; paging: unknown[]; steps: (number | null)[][] };
+    expect([timeline.system, timeline.agents, timeline.prefill_chunk, timeline.phases.length]).toEqual(['shared', 4, 256, 4]);
     for (const phases of timeline.phases) expect(phases).toHaveLength(6);
     expect(timeline.paging.length).toBeGreaterThan(0);
+    // ... and its batched steps, [at_ms, sessions, decode_tokens, prefill_tokens, wall_ms, device_ms].
+    // Every token an agent feeds the model is in exactly one step: per cycle a reason step prefills its
+    // input (the prompt, then the last reflect token) and decodes new_tokens - 1 tokens (its last pick is
+    // not run), a reflect step prefills the last reason token and the observation and decodes
+    // new_tokens - 1: 24 + 1 + 2 * (3 + 1 + 4 + 3) = 47 tokens an agent, 4 * 47 = 188 in all.
+    const perAgent = settings.prompt.tokens + (settings.iterations - 1) + settings.iterations * (2 * (settings.new_tokens - 1) + 1 + settings.observation);
+    expect(perAgent).toBe(47);
+    const ran = timeline.steps.filter((r) => (r[1] as number) > 0);
+    expect(ran.length).toBe(shared4['steps']);
+    expect(timeline.steps.reduce((a, r) => a + (r[2] as number) + (r[3] as number), 0)).toBe(4 * perAgent);
+    // Decode tokens alone: new_tokens - 1 per reason and reflect step of each agent.
+    expect(timeline.steps.reduce((a, r) => a + (r[2] as number), 0)).toBe(4 * 2 * settings.iterations * (settings.new_tokens - 1));
+    for (const [at, sessions, decode, prefill, wall, device] of timeline.steps) {
+      expect(at as number).toBeGreaterThanOrEqual(0);
+      expect(sessions as number).toBeLessThanOrEqual(4);
+      expect((decode as number) + (prefill as number)).toBeGreaterThanOrEqual(sessions as number);
+      expect(wall as number).toBeGreaterThanOrEqual(0);
+      expect(device === null || typeof device === 'number').toBe(true);
+      for (const x of [at, wall, device]) if (x !== null) expect(Math.round(x * 1e3) / 1e3).toBe(x);
+    }
+    // In time order.
+    expect(timeline.steps.map((r) => r[0])).toEqual([...timeline.steps.map((r) => r[0] as number)].sort((a, b) => a - b));
   }, 120_000);
 });
