@@ -37,7 +37,7 @@ const values = flags(
     observation: '32',
     'act-ms': '2000',
     iterations: '3',
-    'prefill-chunk': '256',
+    'prefill-chunk': '128',
   },
   { optional: ['host-budget', 'kv-pool', 'out'] },
 );

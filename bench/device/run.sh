@@ -63,10 +63,10 @@ run_suite() {
     # KV paging: Llama-2-13B shape under 80 GB; PAGING_SESSIONS (default 64: 1.6x the budget).
     paging) node dist/bench/paging.js --device cuda:0 --sessions "${PAGING_SESSIONS:-64}" --out "$OUT/paging.json" || status=1 ;;
     # Agent scaling: Llama-2-7B shape under 40 GB; AGENTS (default 1..128), AGENTS_SERVERLESS (1,2,4,8,32),
-    # AGENTS_SYSTEMS (shared,keep-alive,serverless), PREFILL_CHUNK (256; a list sweeps it).
+    # AGENTS_SYSTEMS (shared,keep-alive,serverless), PREFILL_CHUNK (128; a list sweeps it).
     agents)
       node dist/bench/agents.js --device cuda:0 --agents "${AGENTS:-1,2,4,8,16,32,64,128}" --serverless "${AGENTS_SERVERLESS:-1,2,4,8,32}" \
-        --systems "${AGENTS_SYSTEMS:-shared,keep-alive,serverless}" --prefill-chunk "${PREFILL_CHUNK:-256}" --out "$OUT/agents.json" || status=1
+        --systems "${AGENTS_SYSTEMS:-shared,keep-alive,serverless}" --prefill-chunk "${PREFILL_CHUNK:-128}" --out "$OUT/agents.json" || status=1
       ;;
     batch-decode) node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode.json" || status=1 ;;
     *) echo "unknown suite $1"; status=1 ;;

@@ -188,12 +188,17 @@ inline void gemm_skinny_forward(void *out, DType out_dtype, bool accumulate, con
 // meet in distributed shared memory, and block r of the cluster adds up the r-th S-th of the tile over
 // the S blocks, in rank order (deterministic), and stores it. No workspace, no atomics, one launch.
 //
-// Fragments as above (the same k permutation inside each 64-element chunk); a warp keeps two chunks
-// of its weights in flight (64 bytes a lane each) and reads x for each chunk just before its mmas.
+// Fragments as above (the same k permutation inside each 64-element chunk); a warp keeps SPLIT_U chunks
+// of its weights in flight and reads x for each chunk and 8-token tile just before its mmas.
 constexpr int SPLIT_MIN_T = SKINNY_MAX_T + 1;
 constexpr int SPLIT_MAX_T = 32;
 constexpr int SPLIT_WARPS = 8;
 constexpr int SPLIT_ROWS = 16 * SPLIT_WARPS;  // output features a block
+// Weight chunks a warp keeps in flight (64 bytes a lane each). The first version kept 2 and read all of
+// a chunk's x with them: at 2 blocks an SM (its registers) that was 64 KiB in flight an SM, and the H200
+// read the weights at 50 % of the d2d rate at T = 32 (72 % at T = 16 with 3 blocks an SM, the skinny
+// kernel 80 % with 4): bandwidth in step with the bytes in flight.
+constexpr int SPLIT_U = 4;
 
 // True when gemm_skinny_split_forward takes out = x . w^T: what skinny_ok asks, T in 9..32, sm_90.
 inline bool skinny_split_ok(DType x_dtype, DType w_dtype, int T, int K, const void *x, const void *w, int cc_major) {
@@ -235,12 +240,11 @@ __global__ void __launch_bounds__(SPLIT_WARPS *WARP, 2) gemm_skinny_split_kernel
 #pragma unroll
   for (int nt = 0; nt < NT; nt++) xr[nt] = x + size_t(min(nt * 8 + g, T - 1)) * K + 8 * c;
 
-  for (int ch = c_begin; ch < c_end; ch += 2) {
-    const bool two = ch + 1 < c_end;
-    uint4 wa[2][2][2];  // [chunk][row g, g + 8][elements 8c.., 32 + 8c..]
+  for (int ch = c_begin; ch < c_end; ch += SPLIT_U) {
+    uint4 wa[SPLIT_U][2][2];  // [chunk][row g, g + 8][elements 8c.., 32 + 8c..]
 #pragma unroll
-    for (int u = 0; u < 2; u++) {
-      const size_t off = size_t(u == 1 && two ? ch + 1 : ch) * SK_CHUNK;
+    for (int u = 0; u < SPLIT_U; u++) {
+      const size_t off = size_t(min(ch + u, c_end - 1)) * SK_CHUNK;  // past the range: a repeat, unused
 #pragma unroll
       for (int h = 0; h < 2; h++) {
         wa[u][h][0] = ld16<true>(reinterpret_cast<const uint4 *>(wr[h] + off));
@@ -248,22 +252,21 @@ __global__ void __launch_bounds__(SPLIT_WARPS *WARP, 2) gemm_skinny_split_kernel
       }
     }
 #pragma unroll
-    for (int u = 0; u < 2; u++) {
-      if (u == 1 && !two) break;
+    for (int u = 0; u < SPLIT_U; u++) {
+      if (ch + u >= c_end) break;
       const size_t off = size_t(ch + u) * SK_CHUNK;
-      uint4 xb[NT][2];
 #pragma unroll
       for (int nt = 0; nt < NT; nt++) {
-        xb[nt][0] = ld16<false>(reinterpret_cast<const uint4 *>(xr[nt] + off));
-        xb[nt][1] = ld16<false>(reinterpret_cast<const uint4 *>(xr[nt] + off + 32));
-      }
+        // x of this tile and chunk only now: its registers are the weights' in flight (an L1 hit).
+        const uint4 xb[2] = {ld16<false>(reinterpret_cast<const uint4 *>(xr[nt] + off)),
+                             ld16<false>(reinterpret_cast<const uint4 *>(xr[nt] + off + 32))};
 #pragma unroll
-      for (int s = 0; s < 4; s++) {
-        const int q = s / 2, e0 = (2 * s) % 4;
-        const uint4 &lo = wa[u][0][q], &hi = wa[u][1][q];
-        const uint32_t a[4] = {word_of(lo, e0), word_of(hi, e0), word_of(lo, e0 + 1), word_of(hi, e0 + 1)};
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++) mma_16816<TW>(acc[nt], a, word_of(xb[nt][q], e0), word_of(xb[nt][q], e0 + 1));
+        for (int s = 0; s < 4; s++) {
+          const int q = s / 2, e0 = (2 * s) % 4;
+          const uint4 &lo = wa[u][0][q], &hi = wa[u][1][q];
+          const uint32_t a[4] = {word_of(lo, e0), word_of(hi, e0), word_of(lo, e0 + 1), word_of(hi, e0 + 1)};
+          mma_16816<TW>(acc[nt], a, word_of(xb[q], e0), word_of(xb[q], e0 + 1));
+        }
       }
     }
   }
