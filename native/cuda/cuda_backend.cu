@@ -292,7 +292,8 @@ class CudaBackend final : public Backend {
     if (skinny_takes(x.dtype, w.dtype, T, K, x.data, w.data)) {
       gemm_skinny_forward(out.data, out.dtype, accumulate, x.data, w.data, w.dtype, T, N, K, skinny_rows_, pdl_, s);
     } else if (split_ && skinny_split_ok(x.dtype, w.dtype, T, K, x.data, w.data, prop_.major)) {
-      gemm_skinny_split_forward(out.data, out.dtype, accumulate, x.data, w.data, w.dtype, T, N, K, split_slots_, pdl_, s);
+      gemm_skinny_split_forward(out.data, out.dtype, accumulate, x.data, w.data, w.dtype, T, N, K, split_pipe_, split_slots_,
+                                pdl_, s);
     } else if (T <= GEMV_MAX_T) {
       if (gemv_vector_ok(x.data, w.data, K))
         gemv_forward(GEMV_PLAIN, gemv_args(out, x.data, nullptr, w, T, accumulate), w.dtype, x.dtype, gemv_cfg_, s);
@@ -552,7 +553,8 @@ class CudaBackend final : public Backend {
     if (const char *k = std::getenv("VRAMLAB_CUDA_GEMV_KSPLIT")) gemv_cfg_.ksplit = std::atoi(k);
     skinny_ = !env_flag("VRAMLAB_CUDA_NO_SKINNY");
     split_ = prop_.major >= 9 && !env_flag("VRAMLAB_CUDA_NO_SKINNY_SPLIT");
-    if (split_) split_slots_ = skinny_split_slots(prop_.multiProcessorCount);
+    split_pipe_ = !env_flag("VRAMLAB_CUDA_SPLIT_NO_PIPE");
+    if (split_) split_slots_ = skinny_split_configure(prop_.multiProcessorCount, split_pipe_);
     attn_pipe_ = !env_flag("VRAMLAB_CUDA_NO_ATTN_PIPE");
     if (const char *b = std::getenv("VRAMLAB_CUDA_ATTN_BLOCKS")) attn_blocks_ = std::min(std::max(std::atoi(b), 1), 32);
     if (attn_pipe_ && prop_.major >= 8) CUDA_CHECK(attention_pipe_configure());
@@ -563,7 +565,7 @@ class CudaBackend final : public Backend {
                    (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "") +
                    (stage ? "" : ", no GEMV staging") +
                    (skinny_ ? (skinny_rows_ == 16 ? "" : ", skinny GEMM rows 32") : ", no skinny GEMM") +
-                   (split_ || prop_.major < 9 ? "" : ", no split GEMM") +
+                   (split_ || prop_.major < 9 ? "" : ", no split GEMM") + (split_pipe_ ? "" : ", split GEMM without cp.async") +
                    (attn_pipe_ ? "" : ", no pipelined attention") +
                    (attn_blocks_ == 4 ? "" : ", attention splits for " + std::to_string(attn_blocks_) + " blocks an SM");
     gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
@@ -756,6 +758,7 @@ class CudaBackend final : public Backend {
   int attn_blocks_ = 4;                           // decode attention splits the context until ~this many blocks an SM
   int skinny_rows_ = 16;                          // its output features per block (16 or 32)
   bool split_ = false;                            // T = 9..32 matmuls take gemm_skinny_split_kernel (sm_90)
+  bool split_pipe_ = true;                        // its weights stream through shared memory (cp.async)
   int split_slots_ = 1;                           // its blocks resident at once on the GPU
   GemvConfig gemv_cfg_;                           // how the decode GEMVs size their grid
   DeviceBuffer scratch_;                          // matmul: x converted to w's dtype, F32 GEMM output

@@ -41,9 +41,11 @@ void KvPool::release(const int32_t *blocks, size_t n) {
   for (size_t i = n; i-- > 0;) free_.push_back(blocks[i]);
 }
 
+uint64_t KvPool::host_room() const { return host_.budget() > host_.current() ? host_.budget() - host_.current() : 0; }
+
 void KvPool::grow_locked(const char *why) {
   // One more chunk of slots; the last one may be smaller when the host budget cannot hold a full one.
-  const uint64_t room = host_.budget() > host_.current() ? host_.budget() - host_.current() : 0;
+  const uint64_t room = host_room();
   const int32_t n = int32_t(std::min<uint64_t>(kSlotsPerChunk, room / block_bytes()));
   if (n < 1)
     throw Error(VL_ERR_OUT_OF_MEMORY, std::string("host budget too small: ") + why + " needs " + format_bytes(block_bytes()) +
@@ -73,8 +75,7 @@ double KvPool::reserve_slots(int64_t n) {
   const double before = alloc_ms_;
   if (n > slots_) {
     // What the budget can still hold, in slots (no product of n that could overflow).
-    const uint64_t room = host_.budget() > host_.current() ? host_.budget() - host_.current() : 0;
-    const uint64_t most = std::min<uint64_t>(uint64_t(slots_) + room / block_bytes(), INT32_MAX / 2);  // slot ids are int32
+    const uint64_t most = std::min<uint64_t>(uint64_t(slots_) + host_room() / block_bytes(), INT32_MAX / 2);  // slot ids are int32
     if (uint64_t(n) > most)
       throw Error(VL_ERR_OUT_OF_MEMORY, "host budget too small: reserving " + std::to_string(n) + " KV host blocks of " +
                                             format_bytes(block_bytes()) + " needs more than the " + format_bytes(host_.budget()) +

@@ -60,6 +60,7 @@ class KvPool {
   int32_t slots_ = 0;                // slots in chunks_
   double alloc_ms_ = 0;              // host time spent in the chunks' allocations
   void grow_locked(const char *why);
+  uint64_t host_room() const;  // bytes the host budget can still give
 
  public:
   static constexpr int32_t kSlotsPerChunk = 64;

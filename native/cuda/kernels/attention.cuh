@@ -246,24 +246,6 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_kernel(AttnA
 constexpr int PIPE_KEYS = 16;   // keys per tile
 constexpr int PIPE_STAGES = 4;  // tiles in shared memory: the one computed and up to 3 in flight
 
-__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool fill) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  // src-size 0: the 16 bytes are zero-filled and nothing is read (keys past the context, bad blocks).
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(unsigned(__cvta_generic_to_shared(smem))),
-               "l"(gmem), "r"(fill ? 16 : 0));
-#endif
-}
-__device__ __forceinline__ void cp_async_commit() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.commit_group;\n" ::);
-#endif
-}
-template <int N> __device__ __forceinline__ void cp_async_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-#endif
-}
-
 template <typename T, int HD>
 __global__ void __launch_bounds__(ATT_WARPS *WARP, 6) attention_decode_pipe_kernel(AttnArgs a) {  // 6 blocks an SM: what its shared memory allows
   constexpr int NV = HD / 64;               // 16-byte vectors per lane and row

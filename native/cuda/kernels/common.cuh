@@ -1,7 +1,8 @@
 // common.cuh: device-side helpers shared by every kernel header.
 //
 // defines: to_f32, from_f32, dtype_of, load_any, store_any, Vec8, ld8, ld8_stream, cvt8, load8, warp_sum, warp_max,
-//          block_sum, ceil_div, DevKv, dev_kv, pdl_wait, pdl_launch_dependents, launch_kernel(_smem), mma_16816,
+//          block_sum, ceil_div, DevKv, dev_kv, pdl_wait, pdl_launch_dependents, launch_kernel(_smem), cp_async16,
+//          cp_async_commit, cp_async_wait, mma_16816,
 //          VL_DISPATCH_DTYPE
 //
 // Element types: DType::F32 -> float, F16 -> __half, BF16 -> __nv_bfloat16. All arithmetic is fp32;
@@ -184,6 +185,27 @@ template <typename... KArgs, typename... Args>
 inline cudaError_t launch_kernel(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t stream,
                                  Args &&...args) {
   return launch_kernel_smem(pdl, kernel, grid, block, 0, stream, std::forward<Args>(args)...);
+}
+
+// ---- cp.async (sm_80+): 16-byte copies global -> shared that land while the thread goes on ----
+// cp_async16 with fill false zero-fills the 16 bytes and reads nothing. A thread's copies form a group
+// at each cp_async_commit; cp_async_wait<N> returns once at most N of its groups are still in flight.
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool fill) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  // src-size 0: the 16 bytes are zero-filled and nothing is read (keys past the context, bad blocks).
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(unsigned(__cvta_generic_to_shared(smem))),
+               "l"(gmem), "r"(fill ? 16 : 0));
+#endif
+}
+__device__ __forceinline__ void cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
 }
 
 // ---- tensor cores ----

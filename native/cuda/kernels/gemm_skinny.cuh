@@ -188,17 +188,27 @@ inline void gemm_skinny_forward(void *out, DType out_dtype, bool accumulate, con
 // meet in distributed shared memory, and block r of the cluster adds up the r-th S-th of the tile over
 // the S blocks, in rank order (deterministic), and stores it. No workspace, no atomics, one launch.
 //
-// Fragments as above (the same k permutation inside each 64-element chunk); a warp keeps SPLIT_U chunks
-// of its weights in flight and reads x for each chunk and 8-token tile just before its mmas.
+// Fragments as above (the same k permutation inside each 64-element chunk). The weights stream one of
+// two ways (PIPE), x is read a chunk and 8-token tile at a time just before its mmas:
+//  - registers: a warp loads SPLIT_U chunks (64 bytes a lane each), then computes them. A first version
+//    with 2 chunks (64 KiB in flight an SM at 2 blocks an SM) read the weights at 50 % of the d2d rate
+//    at T = 32 on the H200, 72 % at T = 16 (3 blocks an SM), the skinny kernel 80 % (4): bandwidth in
+//    step with the bytes in flight, which the registers cap.
+//  - cp.async: each lane copies its own 64 bytes of a chunk into its own shared-memory slot (so no
+//    lane waits for another), SPLIT_STAGES chunks ahead of the one computed; the first ones are issued
+//    before pdl_wait (weights are no kernel's output), under the previous kernel's tail. 2 KiB a warp
+//    a stage; the partial sums reuse the stages after the loop.
 constexpr int SPLIT_MIN_T = SKINNY_MAX_T + 1;
 constexpr int SPLIT_MAX_T = 32;
 constexpr int SPLIT_WARPS = 8;
 constexpr int SPLIT_ROWS = 16 * SPLIT_WARPS;  // output features a block
-// Weight chunks a warp keeps in flight (64 bytes a lane each). The first version kept 2 and read all of
-// a chunk's x with them: at 2 blocks an SM (its registers) that was 64 KiB in flight an SM, and the H200
-// read the weights at 50 % of the d2d rate at T = 32 (72 % at T = 16 with 3 blocks an SM, the skinny
-// kernel 80 % with 4): bandwidth in step with the bytes in flight.
-constexpr int SPLIT_U = 4;
+constexpr int SPLIT_U = 4;                    // registers: chunks a warp loads before computing them
+constexpr int SPLIT_STAGES = 4;               // cp.async: chunks a warp has in shared memory
+constexpr int SPLIT_STAGE_BYTES = WARP * 64;  // one warp's chunk: 16 rows x 64 elements x 2 bytes
+// Dynamic shared memory of a block: the cp.async stages, or (registers) the partial sums alone.
+template <bool PIPE, int NT> constexpr size_t split_smem_bytes() {
+  return PIPE ? size_t(SPLIT_WARPS) * SPLIT_STAGES * SPLIT_STAGE_BYTES : size_t(SPLIT_WARPS) * NT * 4 * WARP * sizeof(float);
+}
 
 // True when gemm_skinny_split_forward takes out = x . w^T: what skinny_ok asks, T in 9..32, sm_90.
 inline bool skinny_split_ok(DType x_dtype, DType w_dtype, int T, int K, const void *x, const void *w, int cc_major) {
@@ -208,13 +218,14 @@ inline bool skinny_split_ok(DType x_dtype, DType w_dtype, int T, int K, const vo
 
 // out (T, N) of out_dtype (+ out when accumulate); x (T, K), w (N, K) of TW; NT 8-token tiles (T <= 8 NT).
 // Grid (ceil(N / 128), S), clusters of (1, S, 1): cluster rank r sums chunks [r C / S, (r + 1) C / S).
-template <typename TW, int NT>
-__global__ void __launch_bounds__(SPLIT_WARPS *WARP, 2) gemm_skinny_split_kernel(void *out, DType out_dtype, int accumulate,
-                                                                               const TW *x, const TW *w, int T, int N, int K) {
+template <typename TW, int NT, bool PIPE>
+__global__ void __launch_bounds__(SPLIT_WARPS *WARP, PIPE ? 3 : 2)
+    gemm_skinny_split_kernel(void *out, DType out_dtype, int accumulate, const TW *x, const TW *w, int T, int N, int K) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   namespace cg = cooperative_groups;
   constexpr int VALS = NT * 4 * WARP;  // one warp's accumulators: 16 features x 8 NT tokens
-  __shared__ float partial[SPLIT_WARPS * VALS];
+  extern __shared__ __align__(16) unsigned char split_smem[];
+  float *partial = reinterpret_cast<float *>(split_smem);  // (SPLIT_WARPS, VALS), after the loop
   cg::cluster_group cluster = cg::this_cluster();
   const int S = int(cluster.num_blocks()), rank = int(cluster.block_rank());
 
@@ -223,6 +234,7 @@ __global__ void __launch_bounds__(SPLIT_WARPS *WARP, 2) gemm_skinny_split_kernel
   const int row0 = blockIdx.x * SPLIT_ROWS + warp * 16;
   const int n_chunks = K / SK_CHUNK;
   const int c_begin = int(int64_t(rank) * n_chunks / S), c_end = int(int64_t(rank + 1) * n_chunks / S);
+  const int mine = c_end - c_begin;
 
   // This lane's weight rows (g and g + 8 of the warp's 16) and x rows (g of each n tile), clamped.
   const TW *wr[2];
@@ -234,39 +246,75 @@ __global__ void __launch_bounds__(SPLIT_WARPS *WARP, 2) gemm_skinny_split_kernel
 #pragma unroll
     for (int e = 0; e < 4; e++) acc[nt][e] = 0.f;
 
-  pdl_wait();  // x and out come from the kernels before (common.cuh)
-  pdl_launch_dependents();
+  // The mmas of one chunk: wv = the lane's 16 weight elements (rows g, g + 8; elements 8c.. and 32 + 8c..).
   const TW *xr[NT];
+  auto compute = [&](const uint4 (&wv)[2][2], size_t off) {
 #pragma unroll
-  for (int nt = 0; nt < NT; nt++) xr[nt] = x + size_t(min(nt * 8 + g, T - 1)) * K + 8 * c;
-
-  for (int ch = c_begin; ch < c_end; ch += SPLIT_U) {
-    uint4 wa[SPLIT_U][2][2];  // [chunk][row g, g + 8][elements 8c.., 32 + 8c..]
+    for (int nt = 0; nt < NT; nt++) {
+      // x of this tile and chunk only now: few registers (an L1 hit but for the block's first warp).
+      const uint4 xb[2] = {ld16<false>(reinterpret_cast<const uint4 *>(xr[nt] + off)),
+                           ld16<false>(reinterpret_cast<const uint4 *>(xr[nt] + off + 32))};
 #pragma unroll
-    for (int u = 0; u < SPLIT_U; u++) {
-      const size_t off = size_t(min(ch + u, c_end - 1)) * SK_CHUNK;  // past the range: a repeat, unused
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        wa[u][h][0] = ld16<true>(reinterpret_cast<const uint4 *>(wr[h] + off));
-        wa[u][h][1] = ld16<true>(reinterpret_cast<const uint4 *>(wr[h] + off + 32));
+      for (int s = 0; s < 4; s++) {
+        const int q = s / 2, e0 = (2 * s) % 4;
+        const uint4 &lo = wv[0][q], &hi = wv[1][q];
+        const uint32_t a[4] = {word_of(lo, e0), word_of(hi, e0), word_of(lo, e0 + 1), word_of(hi, e0 + 1)};
+        mma_16816<TW>(acc[nt], a, word_of(xb[q], e0), word_of(xb[q], e0 + 1));
       }
     }
+  };
+
+  if constexpr (PIPE) {
+    // Stage p of this lane: 4 x 16 bytes at ((warp * STAGES + p) * 32 + lane) * 4 uint4, the 4 slots
+    // XOR-swizzled by lane / 2 so that the 8 lanes of a 16-byte access phase hit 8 distinct bank groups.
+    uint4 *mine_s = reinterpret_cast<uint4 *>(split_smem) + (size_t(warp) * SPLIT_STAGES * WARP + lane) * 4;
+    const int sw = (lane >> 1) & 3;
+    auto issue = [&](int i) {  // chunk c_begin + i into stage i % STAGES
+      uint4 *st = mine_s + size_t(i % SPLIT_STAGES) * WARP * 4;
+      const size_t off = size_t(c_begin + i) * SK_CHUNK;
 #pragma unroll
-    for (int u = 0; u < SPLIT_U; u++) {
-      if (ch + u >= c_end) break;
-      const size_t off = size_t(ch + u) * SK_CHUNK;
+      for (int j = 0; j < 4; j++) cp_async16(st + (j ^ sw), wr[j / 2] + off + 32 * (j % 2), true);
+    };
 #pragma unroll
-      for (int nt = 0; nt < NT; nt++) {
-        // x of this tile and chunk only now: its registers are the weights' in flight (an L1 hit).
-        const uint4 xb[2] = {ld16<false>(reinterpret_cast<const uint4 *>(xr[nt] + off)),
-                             ld16<false>(reinterpret_cast<const uint4 *>(xr[nt] + off + 32))};
+    for (int i = 0; i < SPLIT_STAGES - 1; i++) {
+      if (i < mine) issue(i);
+      cp_async_commit();  // empty groups too: the wait below counts groups
+    }
+    pdl_wait();  // x and out come from the kernels before (common.cuh)
+    pdl_launch_dependents();
 #pragma unroll
-        for (int s = 0; s < 4; s++) {
-          const int q = s / 2, e0 = (2 * s) % 4;
-          const uint4 &lo = wa[u][0][q], &hi = wa[u][1][q];
-          const uint32_t a[4] = {word_of(lo, e0), word_of(hi, e0), word_of(lo, e0 + 1), word_of(hi, e0 + 1)};
-          mma_16816<TW>(acc[nt], a, word_of(xb[q], e0), word_of(xb[q], e0 + 1));
+    for (int nt = 0; nt < NT; nt++) xr[nt] = x + size_t(min(nt * 8 + g, T - 1)) * K + 8 * c;
+    for (int i = 0; i < mine; i++) {
+      // The stage refilled here was read (into registers the mmas consumed) one chunk ago.
+      if (i + SPLIT_STAGES - 1 < mine) issue(i + SPLIT_STAGES - 1);
+      cp_async_commit();
+      cp_async_wait<SPLIT_STAGES - 1>();  // this lane's copies of chunk i have landed
+      const uint4 *st = mine_s + size_t(i % SPLIT_STAGES) * WARP * 4;
+      const uint4 wv[2][2] = {{st[0 ^ sw], st[1 ^ sw]}, {st[2 ^ sw], st[3 ^ sw]}};
+      compute(wv, size_t(c_begin + i) * SK_CHUNK);
+    }
+    cp_async_wait<0>();
+    __syncthreads();  // every warp done with its stages: they hold the partial sums now
+  } else {
+    pdl_wait();
+    pdl_launch_dependents();
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) xr[nt] = x + size_t(min(nt * 8 + g, T - 1)) * K + 8 * c;
+    for (int ch = c_begin; ch < c_end; ch += SPLIT_U) {
+      uint4 wa[SPLIT_U][2][2];
+#pragma unroll
+      for (int u = 0; u < SPLIT_U; u++) {
+        const size_t off = size_t(min(ch + u, c_end - 1)) * SK_CHUNK;  // past the range: a repeat, unused
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+          wa[u][h][0] = ld16<true>(reinterpret_cast<const uint4 *>(wr[h] + off));
+          wa[u][h][1] = ld16<true>(reinterpret_cast<const uint4 *>(wr[h] + off + 32));
         }
+      }
+#pragma unroll
+      for (int u = 0; u < SPLIT_U; u++) {
+        if (ch + u >= c_end) break;
+        compute(wa[u], size_t(ch + u) * SK_CHUNK);
       }
     }
   }
@@ -309,7 +357,7 @@ inline int skinny_split_ways(int N, int K, int slots) {
   return best;
 }
 
-template <typename TW, int NT>
+template <typename TW, int NT, bool PIPE>
 inline void gemm_skinny_split_launch(void *out, DType out_dtype, bool accumulate, const void *x, const void *w, int T,
                                      int N, int K, int S, bool pdl, cudaStream_t stream) {
   cudaLaunchAttribute attr[2];
@@ -322,37 +370,65 @@ inline void gemm_skinny_split_launch(void *out, DType out_dtype, bool accumulate
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(unsigned(ceil_div(N, SPLIT_ROWS)), unsigned(S));
   cfg.blockDim = dim3(SPLIT_WARPS * WARP);
+  cfg.dynamicSmemBytes = split_smem_bytes<PIPE, NT>();
   cfg.stream = stream;
   cfg.attrs = attr;
   cfg.numAttrs = pdl ? 2 : 1;
-  check(cudaLaunchKernelEx(&cfg, gemm_skinny_split_kernel<TW, NT>, out, out_dtype, accumulate ? 1 : 0,
+  check(cudaLaunchKernelEx(&cfg, gemm_skinny_split_kernel<TW, NT, PIPE>, out, out_dtype, accumulate ? 1 : 0,
                            static_cast<const TW *>(x), static_cast<const TW *>(w), T, N, K),
         "gemm_skinny_split_kernel launch", __FILE__, __LINE__);
 }
 
-// The caller has checked skinny_split_ok(). w_dtype is x's too. slots: the kernel's resident blocks
-// on the whole GPU (skinny_split_slots).
-inline void gemm_skinny_split_forward(void *out, DType out_dtype, bool accumulate, const void *x, const void *w,
-                                      DType w_dtype, int T, int N, int K, int slots, bool pdl, cudaStream_t stream) {
-  const int S = skinny_split_ways(N, K, slots);
-  auto go = [&](auto tag) {
+// Calls f(kernel, dynamic shared memory bytes) for every instantiation gemm_skinny_split_forward launches.
+template <typename F> inline void for_each_split_kernel(F &&f) {
+  auto both = [&](auto tag) {
     using TW = decltype(tag);
-    if (T <= 16) gemm_skinny_split_launch<TW, 2>(out, out_dtype, accumulate, x, w, T, N, K, S, pdl, stream);
-    else if (T <= 24) gemm_skinny_split_launch<TW, 3>(out, out_dtype, accumulate, x, w, T, N, K, S, pdl, stream);
-    else gemm_skinny_split_launch<TW, 4>(out, out_dtype, accumulate, x, w, T, N, K, S, pdl, stream);
+    f(gemm_skinny_split_kernel<TW, 2, true>, split_smem_bytes<true, 2>());
+    f(gemm_skinny_split_kernel<TW, 3, true>, split_smem_bytes<true, 3>());
+    f(gemm_skinny_split_kernel<TW, 4, true>, split_smem_bytes<true, 4>());
+    f(gemm_skinny_split_kernel<TW, 2, false>, split_smem_bytes<false, 2>());
+    f(gemm_skinny_split_kernel<TW, 3, false>, split_smem_bytes<false, 3>());
+    f(gemm_skinny_split_kernel<TW, 4, false>, split_smem_bytes<false, 4>());
   };
-  if (w_dtype == DType::F16) go(__half{});
-  else go(__nv_bfloat16{});
+  both(__half{});
+  both(__nv_bfloat16{});
 }
 
-// The split kernel's blocks resident at once on the device (SMs x blocks an SM), for skinny_split_ways.
-inline int skinny_split_slots(int sms) {
+// Once per device, before any launch: lets the kernels have their dynamic shared memory (over the 48
+// KiB default) and the largest carveout. Returns the split kernel's blocks resident at once on the
+// device (SMs x blocks an SM, the fewest of its instantiations of `pipe`), for skinny_split_ways.
+inline int skinny_split_configure(int sms, bool pipe) {
+  cudaError_t err = cudaSuccess;
+  for_each_split_kernel([&](auto kernel, size_t smem) {
+    const void *k = reinterpret_cast<const void *>(kernel);
+    if (err == cudaSuccess) err = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+    if (err == cudaSuccess) err = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+  });
+  check(err, "gemm_skinny_split_kernel configuration", __FILE__, __LINE__);
   int per_sm = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemm_skinny_split_kernel<__half, 4>, SPLIT_WARPS * WARP, 0) != cudaSuccess) {
-    (void)cudaGetLastError();
-    per_sm = 1;
-  }
+  if (pipe) check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemm_skinny_split_kernel<__half, 4, true>, SPLIT_WARPS * WARP,
+                                                                 split_smem_bytes<true, 4>()), "cudaOccupancyMaxActiveBlocksPerMultiprocessor", __FILE__, __LINE__);
+  else check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemm_skinny_split_kernel<__half, 4, false>, SPLIT_WARPS * WARP,
+                                                            split_smem_bytes<false, 4>()), "cudaOccupancyMaxActiveBlocksPerMultiprocessor", __FILE__, __LINE__);
   return std::max(per_sm, 1) * sms;
+}
+
+// The caller has checked skinny_split_ok() and called skinny_split_configure(). w_dtype is x's too.
+// slots: what skinny_split_configure returned for `pipe`.
+inline void gemm_skinny_split_forward(void *out, DType out_dtype, bool accumulate, const void *x, const void *w,
+                                      DType w_dtype, int T, int N, int K, bool pipe, int slots, bool pdl, cudaStream_t stream) {
+  const int S = skinny_split_ways(N, K, slots);
+  auto go = [&](auto tag, auto p) {
+    using TW = decltype(tag);
+    constexpr bool P = decltype(p)::value;
+    if (T <= 16) gemm_skinny_split_launch<TW, 2, P>(out, out_dtype, accumulate, x, w, T, N, K, S, pdl, stream);
+    else if (T <= 24) gemm_skinny_split_launch<TW, 3, P>(out, out_dtype, accumulate, x, w, T, N, K, S, pdl, stream);
+    else gemm_skinny_split_launch<TW, 4, P>(out, out_dtype, accumulate, x, w, T, N, K, S, pdl, stream);
+  };
+  using Pipe = std::true_type;
+  using Regs = std::false_type;
+  if (w_dtype == DType::F16) pipe ? go(__half{}, Pipe{}) : go(__half{}, Regs{});
+  else pipe ? go(__nv_bfloat16{}, Pipe{}) : go(__nv_bfloat16{}, Regs{});
 }
 
 }  // namespace cuda
