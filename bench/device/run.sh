@@ -32,15 +32,14 @@ run_suite() {
     ops)
       native/build/test-backend-ops 2>&1 | tee "$OUT/ops.txt" || status=1
       VRAMLAB_CUDA_SKINNY_ROWS=32 native/build/test-backend-ops -o matmul cuda:0 2>&1 | tee "$OUT/ops-skinny-rows-32.txt" || status=1
-      VRAMLAB_CUDA_SPLIT_NO_PIPE=1 native/build/test-backend-ops -o matmul cuda:0 2>&1 | tee "$OUT/ops-split-no-pipe.txt" || status=1
       VRAMLAB_CUDA_NO_ATTN_PIPE=1 native/build/test-backend-ops -o attention cuda:0 2>&1 | tee "$OUT/ops-no-attn-pipe.txt" || status=1
       ;;
     perf) native/build/test-backend-ops --perf 2>&1 | tee "$OUT/perf.txt" || status=1 ;;
     # A batched decode step's parts against the batch size, as built and with each A/B knob.
     perf-batch)
       native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch.txt" || status=1
-      VRAMLAB_CUDA_SPLIT_NO_PIPE=1 native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-split-no-pipe.txt" || status=1
-      VRAMLAB_CUDA_NO_SKINNY_SPLIT=1 native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-no-split.txt" || status=1
+      VRAMLAB_CUDA_NO_SKINNY=1 native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-no-skinny.txt" || status=1
+      VRAMLAB_CUDA_NO_ATTN_PIPE=1 native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-no-attn-pipe.txt" || status=1
       ;;
     correctness) python3 bench/device/correctness.py --out "$OUT/correctness.json" || status=1 ;;
     decode)

@@ -291,9 +291,6 @@ class CudaBackend final : public Backend {
     }
     if (skinny_takes(x.dtype, w.dtype, T, K, x.data, w.data)) {
       gemm_skinny_forward(out.data, out.dtype, accumulate, x.data, w.data, w.dtype, T, N, K, skinny_rows_, pdl_, s);
-    } else if (split_ && skinny_split_ok(x.dtype, w.dtype, T, K, x.data, w.data, prop_.major)) {
-      gemm_skinny_split_forward(out.data, out.dtype, accumulate, x.data, w.data, w.dtype, T, N, K, split_pipe_, split_slots_,
-                                pdl_, s);
     } else if (T <= GEMV_MAX_T) {
       if (gemv_vector_ok(x.data, w.data, K))
         gemv_forward(GEMV_PLAIN, gemv_args(out, x.data, nullptr, w, T, accumulate), w.dtype, x.dtype, gemv_cfg_, s);
@@ -376,7 +373,7 @@ class CudaBackend final : public Backend {
                                   : AttnKernel::Generic;
     int splits = 1;
     if (!prefill) {
-      splits = attention_splits(a.T, n_heads, prop_.multiProcessorCount, attn_blocks_);
+      splits = attention_splits(a.T, n_heads, prop_.multiProcessorCount);
       if (splits > 1) {
         const size_t th = size_t(a.T) * size_t(n_heads);
         const size_t o_bytes = th * splits * head_dim * sizeof(float);
@@ -552,11 +549,7 @@ class CudaBackend final : public Backend {
     gemv_cfg_.pdl = pdl_;
     if (const char *k = std::getenv("VRAMLAB_CUDA_GEMV_KSPLIT")) gemv_cfg_.ksplit = std::atoi(k);
     skinny_ = !env_flag("VRAMLAB_CUDA_NO_SKINNY");
-    split_ = prop_.major >= 9 && !env_flag("VRAMLAB_CUDA_NO_SKINNY_SPLIT");
-    split_pipe_ = !env_flag("VRAMLAB_CUDA_SPLIT_NO_PIPE");
-    if (split_) split_slots_ = skinny_split_configure(prop_.multiProcessorCount, split_pipe_);
     attn_pipe_ = !env_flag("VRAMLAB_CUDA_NO_ATTN_PIPE");
-    if (const char *b = std::getenv("VRAMLAB_CUDA_ATTN_BLOCKS")) attn_blocks_ = std::min(std::max(std::atoi(b), 1), 32);
     if (attn_pipe_ && prop_.major >= 8) CUDA_CHECK(attention_pipe_configure());
     if (const char *r = std::getenv("VRAMLAB_CUDA_SKINNY_ROWS")) skinny_rows_ = std::atoi(r) == 32 ? 32 : 16;
     const bool stage = !env_flag("VRAMLAB_CUDA_GEMV_NO_STAGE");
@@ -565,20 +558,18 @@ class CudaBackend final : public Backend {
                    (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "") +
                    (stage ? "" : ", no GEMV staging") +
                    (skinny_ ? (skinny_rows_ == 16 ? "" : ", skinny GEMM rows 32") : ", no skinny GEMM") +
-                   (split_ || prop_.major < 9 ? "" : ", no split GEMM") + (split_pipe_ ? "" : ", split GEMM without cp.async") +
-                   (attn_pipe_ ? "" : ", no pipelined attention") +
-                   (attn_blocks_ == 4 ? "" : ", attention splits for " + std::to_string(attn_blocks_) + " blocks an SM");
+                   (attn_pipe_ ? "" : ", no pipelined attention");
     gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[1], cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[2], cudaStreamNonBlocking));
     // Flash-decoding workspace, allocated once so that attention never allocates (nor synchronizes)
     // and a decode step stays capturable in a CUDA graph. attention_splits() only splits when
-    // T * nh < B * SMs (B: attn_blocks_), so T * nh * splits < 2 B * SMs partials of at most hd 256
-    // floats: ~1.1 MiB on an H100 for B = 4.
-    const size_t sms = size_t(prop_.multiProcessorCount), B = size_t(attn_blocks_);
-    att_part_.reserve(2 * B * sms * (256 * sizeof(float) + sizeof(float2)), compute());
-    att_counters_.reserve(B * sms * sizeof(unsigned), compute());
+    // T * nh < 4 * SMs, so T * nh * splits < 8 * SMs partials of at most hd 256 floats: ~1.1 MiB on
+    // an H100.
+    const size_t sms = size_t(prop_.multiProcessorCount);
+    att_part_.reserve(8 * sms * (256 * sizeof(float) + sizeof(float2)), compute());
+    att_counters_.reserve(4 * sms * sizeof(unsigned), compute());
     CUDA_CHECK(cudaMemsetAsync(att_counters_.ptr, 0, att_counters_.bytes, compute()));
 
     // cuBLAS for prefill GEMMs; without it the tiled kernel takes over (correct, much slower).
@@ -755,11 +746,7 @@ class CudaBackend final : public Backend {
   bool fused_ = true;                             // fused ops take their kernels (else Backend's chains)
   bool skinny_ = true;                            // T = 2..8 matmuls take gemm_skinny_kernel (tensor cores)
   bool attn_pipe_ = true;                         // decode attention takes the pipelined kernel where it applies
-  int attn_blocks_ = 4;                           // decode attention splits the context until ~this many blocks an SM
   int skinny_rows_ = 16;                          // its output features per block (16 or 32)
-  bool split_ = false;                            // T = 9..32 matmuls take gemm_skinny_split_kernel (sm_90)
-  bool split_pipe_ = true;                        // its weights stream through shared memory (cp.async)
-  int split_slots_ = 1;                           // its blocks resident at once on the GPU
   GemvConfig gemv_cfg_;                           // how the decode GEMVs size their grid
   DeviceBuffer scratch_;                          // matmul: x converted to w's dtype, F32 GEMM output
   DeviceBuffer att_part_;                         // attention: (T, nh, splits, hd) partial o, then (m, l)

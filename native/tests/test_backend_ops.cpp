@@ -409,9 +409,8 @@ std::vector<Case> make_cases() {
   // matmul: out (T, N) = x (T, K) . w (N, K)^T (+ out). On CUDA, T = 2..8 with K % 64 == 0 and x in
   // w's dtype takes the skinny tensor-core GEMM (gemm_skinny.cuh; the shapes below cover T and N off
   // its 8-token and 32-row tiles, and K of 1 to 19 chunks over its 8 warps), other T <= 8 the GEMV,
-  // T = 9..32 the split kernel on sm_90 (N off its 128-row blocks, T off its 8-token tiles, K of 3 to
-  // 64 chunks split 2, 4 or 8 ways, unevenly for 3 and 19), larger T cuBLAS (or the tiled fallback). With BF16 weights and F16 activations cuBLAS needs x
-  // rounded to BF16, hence the 1e-2 floor.
+  // larger T cuBLAS (or the tiled fallback; T = 9..32 are batched decode steps). With BF16 weights and
+  // F16 activations cuBLAS needs x rounded to BF16, hence the 1e-2 floor.
   struct MM { int T, N, K; };
   const MM mms[] = {{1, 96, 256},  {3, 96, 256}, {8, 96, 256},  {37, 96, 256},  {1, 37, 99},
                     {37, 37, 99},  {2, 33, 64},  {5, 100, 192}, {7, 70, 320}, {6, 96, 1216},

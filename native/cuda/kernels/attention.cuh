@@ -599,10 +599,10 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_prefill_kernel(Attn
 // ---------------------------------------------------------------------------------------------------
 
 // How many context splits the decode kernel uses for T queries of nh heads: enough blocks for about
-// `per_sm` an SM, at most ATT_MAX_SPLITS. The workspace (part_o, part_ml, counters) is sized from this.
-inline int attention_splits(int T, int n_heads, int n_sms, int per_sm) {
+// four per SM, at most ATT_MAX_SPLITS. The workspace (part_o, part_ml, counters) is sized from this.
+inline int attention_splits(int T, int n_heads, int n_sms) {
   const int64_t blocks = int64_t(T) * n_heads;
-  const int64_t s = ceil_div(int64_t(per_sm) * n_sms, blocks > 0 ? blocks : 1);
+  const int64_t s = ceil_div(4 * int64_t(n_sms), blocks > 0 ? blocks : 1);
   return int(s < 1 ? 1 : (s > ATT_MAX_SPLITS ? ATT_MAX_SPLITS : s));
 }
 

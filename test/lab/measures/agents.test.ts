@@ -28,7 +28,7 @@ describe('agents: shared, keep-alive and serverless side by side', () => {
     expect(e.rows[5]!['reload_ms'] as number).toBeGreaterThan(0);
     // The batched steps of the shared runs; the other systems run none.
     for (const r of [e.rows[0]!, shared4]) {
-      expect(r['prefill_chunk']).toBe(256);
+      expect(r['prefill_chunk']).toBe(128);
       expect(r['steps'] as number).toBeGreaterThan(0);
       expect(r['step_p50_ms'] as number).toBeGreaterThan(0);
       expect(r['step_p99_ms'] as number).toBeGreaterThanOrEqual(r['step_p50_ms'] as number);
@@ -43,7 +43,7 @@ describe('agents: shared, keep-alive and serverless side by side', () => {
     expect(e.check).toMatchObject({ pass: true });
     // The timeline of the largest shared run: each agent's reason, act and reflect phases, and its pages.
     const timeline = e['agent_timeline'] as { system: string; agents: number; prefill_chunk: number; phases: unknown[][]; paging: unknown[]; steps: (number | null)[][] };
-    expect([timeline.system, timeline.agents, timeline.prefill_chunk, timeline.phases.length]).toEqual(['shared', 4, 256, 4]);
+    expect([timeline.system, timeline.agents, timeline.prefill_chunk, timeline.phases.length]).toEqual(['shared', 4, 128, 4]);
     for (const phases of timeline.phases) expect(phases).toHaveLength(6);
     expect(timeline.paging.length).toBeGreaterThan(0);
     // ... and its batched steps, [at_ms, sessions, decode_tokens, prefill_tokens, wall_ms, device_ms].
