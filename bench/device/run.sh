@@ -2,7 +2,7 @@
 # Runs on the GPU machine (CUDA, cuBLAS, Python with torch and transformers; no Node.js, no network),
 # in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
 # backend, then runs the named suites. Everything worth keeping is written to $OUT.
-#   bash bench/device/run.sh ops|perf|perf-batch|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|all   (or a comma-separated list)
+#   bash bench/device/run.sh ops|perf|perf-batch|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|batch-decode-untuned|all   (or a comma-separated list)
 #   streaming-hf,streaming: STREAM_LAYERS (default 36: 63 GB of fp16 weights), STREAM_BUDGET_GB (20),
 #   STREAM_RING (4GB), STREAM_PLACEMENTS (stream,stream-sync,accelerate,auto); STREAM_HF=FILE merges an HF Accelerate row measured by an earlier streaming-hf.
 set -uo pipefail
@@ -33,13 +33,20 @@ run_suite() {
       native/build/test-backend-ops 2>&1 | tee "$OUT/ops.txt" || status=1
       VRAMLAB_CUDA_SKINNY_ROWS=32 native/build/test-backend-ops -o matmul cuda:0 2>&1 | tee "$OUT/ops-skinny-rows-32.txt" || status=1
       VRAMLAB_CUDA_NO_ATTN_PIPE=1 native/build/test-backend-ops -o attention cuda:0 2>&1 | tee "$OUT/ops-no-attn-pipe.txt" || status=1
+      # The cuBLAS GEMMs through GemmEx (the tuner off): matmul and matmul_pair's batched fallback.
+      for op in matmul matmul_pair; do
+        VRAMLAB_CUDA_NO_GEMM_TUNE=1 native/build/test-backend-ops -o $op cuda:0 2>&1 | tee -a "$OUT/ops-no-gemm-tune.txt" || status=1
+      done
       ;;
     perf) native/build/test-backend-ops --perf 2>&1 | tee "$OUT/perf.txt" || status=1 ;;
-    # A batched decode step's parts against the batch size, as built and with each A/B knob.
+    # A batched decode step's parts against the batch size, as built and with each A/B knob
+    # (PERF_BATCH_KNOBS: which; default all three).
     perf-batch)
       native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch.txt" || status=1
-      VRAMLAB_CUDA_NO_SKINNY=1 native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-no-skinny.txt" || status=1
-      VRAMLAB_CUDA_NO_ATTN_PIPE=1 native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-no-attn-pipe.txt" || status=1
+      for knob in ${PERF_BATCH_KNOBS:-VRAMLAB_CUDA_NO_GEMM_TUNE VRAMLAB_CUDA_NO_SKINNY VRAMLAB_CUDA_NO_ATTN_PIPE}; do
+        name=$(echo "${knob#VRAMLAB_CUDA_}" | tr 'A-Z_' 'a-z-')
+        env "$knob=1" native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-$name.txt" || status=1
+      done
       ;;
     correctness) python3 bench/device/correctness.py --out "$OUT/correctness.json" || status=1 ;;
     decode)
@@ -70,6 +77,9 @@ run_suite() {
         --systems "${AGENTS_SYSTEMS:-shared,keep-alive,serverless}" --prefill-chunk "${PREFILL_CHUNK:-128}" --out "$OUT/agents.json" || status=1
       ;;
     batch-decode) node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode.json" || status=1 ;;
+    # The same with the cuBLAS GEMMs untuned (GemmEx): the tuner's A/B at the engine's level.
+    batch-decode-untuned)
+      VRAMLAB_CUDA_NO_GEMM_TUNE=1 node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-untuned.json" || status=1 ;;
     *) echo "unknown suite $1"; status=1 ;;
   esac
 }

@@ -25,6 +25,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <string>
@@ -33,6 +34,7 @@
 #include "cublas_loader.h"
 #include "cuda_check.h"
 #include "error.h"
+#include "gemm_tuner.h"
 #include "kernels/argmax.cuh"
 #include "kernels/attention.cuh"
 #include "kernels/common.cuh"
@@ -275,6 +277,22 @@ class CudaBackend final : public Backend {
                     int(x.cols), eps, pdl_, compute());
   }
 
+  // out_a, out_b (T, N) = x . w[:N]^T, x . w[N:]^T; w (2N, K) stacked. For T > 8 through cuBLAS one
+  // batched GEMM of both halves: one launch, twice the blocks of each (the batched decode's [gate; up]).
+  // Otherwise, and for outputs that the GEMM cannot write directly, two matmuls (Backend's default).
+  void matmul_pair(Tensor out_a, Tensor out_b, Tensor x, Tensor w) override {
+    const int64_t n = w.rows / 2, e = int64_t(dtype_size(out_a.dtype));
+    const int64_t gap = static_cast<char *>(out_b.data) - static_cast<char *>(out_a.data);
+    const bool direct = out_a.dtype == DType::F32 || (out_a.dtype == w.dtype && w.dtype != DType::F32);
+    if (w.rows % 2 != 0 || out_a.rows != x.rows || out_b.rows != x.rows || out_a.cols != n || out_b.cols != n ||
+        x.cols != w.cols || out_a.dtype != out_b.dtype || x.dtype != w.dtype || !direct || gap % e != 0 || gap / e < x.rows * n ||
+        x.rows <= GEMV_MAX_T || x.rows > INT32_MAX || w.rows > INT32_MAX || w.cols > INT32_MAX || w.cols == 0 || !blas_)
+      return Backend::matmul_pair(out_a, out_b, x, w);
+    std::lock_guard<std::mutex> lock(mu_);
+    make_current();
+    gemm_cublas(out_a, x, Tensor{w.data, w.dtype, n, w.cols}, false, compute(), gap / e);
+  }
+
   // out (T, N) = x (T, K) . w (N, K)^T (+ out).
   void matmul(Tensor out, Tensor x, Tensor w, bool accumulate) override {
     if (x.cols != w.cols || out.rows != x.rows || out.cols != w.rows)
@@ -398,7 +416,7 @@ class CudaBackend final : public Backend {
                                           shape(up) + ")");
     std::lock_guard<std::mutex> lock(mu_);
     make_current();
-    swiglu_forward(out.data, out.dtype, gate.data, up.data, gate.dtype, size_t(gate.rows) * size_t(gate.cols),
+    swiglu_forward(out.data, out.dtype, gate.data, up.data, gate.dtype, size_t(gate.rows) * size_t(gate.cols), pdl_,
                    compute());
   }
 
@@ -599,7 +617,15 @@ class CudaBackend final : public Backend {
           if (cb.GetVersion) CUBLAS_CHECK(cb.GetVersion(blas_, &v));
           blas_note_ = "cuBLAS " + std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." +
                        std::to_string(v % 100);
+          // The GEMMs through cuBLASLt with timed algos (gemm_tuner.h); VRAMLAB_CUDA_NO_GEMM_TUNE=1: GemmEx.
+          std::string why = "VRAMLAB_CUDA_NO_GEMM_TUNE set";
+          if (!env_flag("VRAMLAB_CUDA_NO_GEMM_TUNE")) {
+            tuner_ = std::make_unique<GemmTuner>();
+            if (!tuner_->init(blas_ws_, blas_ws_ ? kCublasWorkspaceBytes : 0, &why)) tuner_.reset();
+          }
+          blas_note_ += tuner_ ? ", tuned GEMMs" : ", untuned GEMMs (" + why + ")";
         } catch (const Error &e) {  // a half set-up handle: drop it, the fallback GEMM still works
+          tuner_.reset();
           (void)cb.Destroy(blas_);
           blas_ = nullptr;
           if (blas_ws_) (void)cudaFree(blas_ws_);
@@ -615,6 +641,7 @@ class CudaBackend final : public Backend {
     if (device_ >= 0) (void)cudaSetDevice(device_);
     for (cudaStream_t s : streams_)
       if (s) (void)cudaStreamSynchronize(s);
+    tuner_.reset();
     if (blas_) (void)cublas().Destroy(blas_);
     blas_ = nullptr;
     if (blas_ws_) (void)cudaFree(blas_ws_);
@@ -712,7 +739,9 @@ class CudaBackend final : public Backend {
   // B = x stored (K x T, ld K): the "TN" GEMM, cuBLAS's fastest layout.
   // GemmEx needs A and B of one dtype: x is converted to w's dtype when they differ. C may be F32 or
   // A's dtype (F32 only for F32 weights); other out dtypes go through an F32 scratch and an epilogue.
-  void gemm_cublas(Tensor out, Tensor x, Tensor w, bool accumulate, cudaStream_t s) {
+  // pair_c > 0: also out + pair_c (elements) = x . (w + its size)^T, in the same launch (matmul_pair;
+  // direct outputs only, x in w's dtype).
+  void gemm_cublas(Tensor out, Tensor x, Tensor w, bool accumulate, cudaStream_t s, int64_t pair_c = 0) {
     const Cublas &cb = cublas();
     const int T = int(x.rows), N = int(w.rows), K = int(w.cols);
     const DType wt = w.dtype;
@@ -729,9 +758,20 @@ class CudaBackend final : public Backend {
     }
     void *cp = direct ? out.data : ws + x_bytes;
     const float alpha = 1.f, beta = (direct && accumulate) ? 1.f : 0.f;
-    CUBLAS_CHECK(cb.GemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &alpha, w.data, cuda_dtype(wt), K, xp,
-                           cuda_dtype(wt), K, &beta, cp, direct ? cuda_dtype(out.dtype) : CUDA_R_32F, N,
-                           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    const cudaDataType_t ct = direct ? cuda_dtype(out.dtype) : CUDA_R_32F;
+    const int batch = pair_c > 0 ? 2 : 1;
+    const int64_t pair_a = batch > 1 ? int64_t(N) * K : 0;
+    if (tuner_ && tuner_->run(LtGemm{N, T, K, w.data, xp, cp, cuda_dtype(wt), ct, beta, batch, pair_a, pair_c}, s)) {
+    } else if (batch > 1 && cb.GemmStridedBatchedEx) {
+      CUBLAS_CHECK(cb.GemmStridedBatchedEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &alpha, w.data, cuda_dtype(wt), K, pair_a,
+                                           xp, cuda_dtype(wt), K, 0, &beta, cp, ct, N, pair_c, 2, CUBLAS_COMPUTE_32F,
+                                           CUBLAS_GEMM_DEFAULT));
+    } else {
+      for (int i = 0; i < batch; i++)
+        CUBLAS_CHECK(cb.GemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &alpha, static_cast<const char *>(w.data) + i * pair_a * dtype_size(wt),
+                               cuda_dtype(wt), K, xp, cuda_dtype(wt), K, &beta, static_cast<char *>(cp) + i * pair_c * dtype_size(out.dtype),
+                               ct, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    }
     if (!direct) add_f32_forward(out.data, out.dtype, static_cast<const float *>(cp), size_t(T) * N, accumulate, s);
   }
 
@@ -739,6 +779,7 @@ class CudaBackend final : public Backend {
   cudaDeviceProp prop_{};
   cudaStream_t streams_[3] = {nullptr, nullptr, nullptr};  // [Compute, Copy, Offload], all non-blocking
   cublasHandle_t blas_ = nullptr;                 // null: no cuBLAS, the tiled GEMM runs prefill
+  std::unique_ptr<GemmTuner> tuner_;              // null: cuBLAS GEMMs through GemmEx (no Lt, or the knob)
   void *blas_ws_ = nullptr;                       // (32 MiB) cuBLAS workspace
   std::string blas_note_;                         // "cuBLAS 13.0.2" or why not
   std::string decode_note_;                       // " / PDL", " / no PDL, no fused ops", ...

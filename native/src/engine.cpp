@@ -160,8 +160,12 @@ void Engine::run_layer(int32_t l, int32_t n, const LayerWeights &w) {
   } else {
     gate = gate_.rows_slice(0, n), up = up_.rows_slice(0, n);
     be_.rmsnorm(h, x, w.mlp_norm, eps);
-    be_.matmul(gate, h, w.w_gate, false);
-    be_.matmul(up, h, w.w_up, false);
+    if (adjacent(w.w_gate, w.w_up)) {
+      be_.matmul_pair(gate, up, h, stacked(w.w_gate, 2 * int64_t(c.intermediate_size)));  // one weight stream (CUDA)
+    } else {
+      be_.matmul(gate, h, w.w_gate, false);
+      be_.matmul(up, h, w.w_up, false);
+    }
   }
   // silu(gate) * up fused into the down GEMV (the default chain: swiglu in place in gate, then matmul).
   be_.swiglu_matmul(x, gate, up, w.w_down, true, gate);

@@ -452,6 +452,23 @@ std::vector<Case> make_cases() {
                      return Result{c.download(out), out.dtype};
                    }});
 
+  // matmul_pair: out_a, out_b (T, N) = x . w[:N]^T, x . w[N:]^T with w (2N, K) stacked ([gate; up]);
+  // out_b a row past out_a's end in one buffer. On CUDA T > 8 is one batched cuBLAS GEMM (T = 40 and
+  // 50 share a tuned bucket: the algo timed at 40 runs 50), T <= 8 two matmuls.
+  for (DType wt : {DType::F16, DType::BF16})
+    for (const MM &mm : {MM{3, 100, 256}, MM{12, 100, 1216}, MM{40, 256, 512}, MM{50, 256, 512}, MM{130, 60, 256}}) {
+      cases.push_back({"matmul_pair", "T=" + std::to_string(mm.T) + " N=2x" + std::to_string(mm.N) + " K=" + std::to_string(mm.K) + " w=" + name(wt),
+                       wt == DType::BF16 ? 1e-2 : 0, [=](Ctx &c) {
+                         Rng rng(12);
+                         Tensor x = c.upload(random_values(rng, size_t(mm.T) * mm.K, 1.f, c.qa), c.act, mm.T, mm.K);
+                         Tensor w = c.upload(random_values(rng, size_t(2 * mm.N) * mm.K, 0.2f, wt), wt, 2 * mm.N, mm.K);
+                         Tensor both = c.empty(c.act, 2 * mm.T + 1, mm.N);
+                         c.be.matmul_pair(both.rows_slice(0, mm.T), both.rows_slice(mm.T + 1, mm.T), x, w);
+                         std::vector<float> a = c.download(both.rows_slice(0, mm.T)), b = c.download(both.rows_slice(mm.T + 1, mm.T));
+                         return Result{concat(a, b), c.act};
+                       }});
+    }
+
   // rope: in place on x (T, heads * hd), positions up to 4000 (large angles)
   for (int hd : {64, 128}) {
     const int T = 9, heads = 4;
@@ -1050,9 +1067,9 @@ int run_perf(const std::string &dev, PerfMode mode) {
 //
 // For T = 1 .. 128 sessions decoding one token each, at context 529 (a 512-token prompt and 16 new
 // tokens, bench/batch-decode.ts's shape), what one decoder layer costs as the engine issues it for
-// T > 1 (engine.cpp run_layer): the five GEMMs ([q; k; v], o, gate, up, down), attention of the T
+// T > 1 (engine.cpp run_layer): the four GEMMs ([q; k; v], o, [gate; up], down), attention of the T
 // queries (read from their q | k | v rows) through their own block tables, and the small kernels
-// (2 rmsnorm, rope_kv_store, swiglu).
+// (2 rmsnorm, rope_kv_store, swiglu). [gate; up] is one matmul_pair.
 // Each part is printed with its bytes' bandwidth against the d2d copy figure, and the sum times 32
 // layers plus lm_head beside the step's HBM floor (weights + the batch's KV read once). The GEMMs cycle
 // over 8 layers' weights (3.2 GB) so that L2 holds none of them. ~5 GB of device memory.
@@ -1064,14 +1081,13 @@ int run_perf_batch(const std::string &dev) {
     const int H = 4096, F = 11008, NH = 32, HD = 128, V = 32000, BT = 16, L = 32, LW = 8, TMAX = 128;
     const int QD = NH * HD, CTX = 529, BPS = (CTX + BT - 1) / BT;  // blocks per session
     const float eps = 1e-5f;
-    struct Layer { Tensor wqkv, wo, wg, wu, wd, n1, n2; };
+    struct Layer { Tensor wqkv, wo, wgu, wd, n1, n2; };
     std::vector<Layer> layers(static_cast<size_t>(LW));
     uint64_t seed = 500;
     for (Layer &l : layers) {
       l.wqkv = p.random(wt, 3 * QD, H, 0.02f, seed++);
       l.wo = p.random(wt, H, QD, 0.02f, seed++);
-      l.wg = p.random(wt, F, H, 0.02f, seed++);
-      l.wu = p.random(wt, F, H, 0.02f, seed++);
+      l.wgu = p.random(wt, 2 * F, H, 0.02f, seed++);
       l.wd = p.random(wt, H, F, 0.02f, seed++);
       l.n1 = p.random(wt, 1, H, 1.0f, seed++);
       l.n2 = p.random(wt, 1, H, 1.0f, seed++);
@@ -1134,8 +1150,7 @@ int run_perf_batch(const std::string &dev) {
         const Layer &l = layers[size_t(i % LW)];
         be.matmul(qkvs, xns, l.wqkv, false);
         be.matmul(xs, as, l.wo, true);
-        be.matmul(gs, xns, l.wg, false);
-        be.matmul(us, xns, l.wu, false);
+        be.matmul_pair(gs, us, xns, l.wgu);
         be.matmul(xs, gs, l.wd, true);
       });
       const double attn_us = 1e3 * p.time_ms(32, [&](int) {

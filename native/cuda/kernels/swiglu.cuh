@@ -13,9 +13,12 @@ inline unsigned elementwise_blocks(size_t n, int threads) {
   return unsigned(blocks < 65536 ? blocks : 65536);
 }
 
-// out (T, F) = silu(gate) * up, silu(g) = g / (1 + exp(-g)); gate, up (T, F) of one dtype.
+// out (T, F) = silu(gate) * up, silu(g) = g / (1 + exp(-g)); gate, up (T, F) of one dtype; n = T * F.
+// Launched with PDL: it waits before reading its inputs, and lets the next kernel launch after that.
 template <typename TI, typename TO>
 __global__ void swiglu_kernel(TO *out, const TI *gate, const TI *up, size_t n) {
+  pdl_wait();
+  pdl_launch_dependents();
   for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
     const float g = to_f32(gate[i]);
     out[i] = from_f32<TO>(g / (1.0f + expf(-g)) * to_f32(up[i]));
@@ -23,13 +26,13 @@ __global__ void swiglu_kernel(TO *out, const TI *gate, const TI *up, size_t n) {
 }
 
 inline void swiglu_forward(void *out, DType out_dtype, const void *gate, const void *up, DType in_dtype, size_t n,
-                           cudaStream_t stream) {
+                           bool pdl, cudaStream_t stream) {
   if (n == 0) return;
   VL_DISPATCH_DTYPE(in_dtype, TI, {
     VL_DISPATCH_DTYPE(out_dtype, TO, {
-      swiglu_kernel<TI, TO><<<elementwise_blocks(n, 256), 256, 0, stream>>>(
-          static_cast<TO *>(out), static_cast<const TI *>(gate), static_cast<const TI *>(up), n);
-      CUDA_CHECK_LAUNCH("swiglu_kernel");
+      check(launch_kernel(pdl, swiglu_kernel<TI, TO>, dim3(elementwise_blocks(n, 256)), dim3(256), stream,
+                          static_cast<TO *>(out), static_cast<const TI *>(gate), static_cast<const TI *>(up), n),
+            "swiglu_kernel launch", __FILE__, __LINE__);
     });
   });
 }

@@ -4,6 +4,7 @@
 // The shared runs record the scheduler's batched steps: every token the agents ran is in one of them.
 import { describe, expect, it } from 'vitest';
 import { buildPlan, modelValue, runPlan } from '../../../lab/index.js';
+import { agreement } from '../../../lab/measures/agents.js';
 
 describe('agents: shared, keep-alive and serverless side by side', () => {
   it('completes every agent on the shared pool with paging, finds keep-alive\'s copies, and the tokens agree', async () => {
@@ -11,14 +12,14 @@ describe('agents: shared, keep-alive and serverless side by side', () => {
     const settings = { model: modelValue('synthetic:tiny'), budget: 5e6, kv_pool: 96, prompt: { tokens: 24 }, new_tokens: 4, observation: 4, act: 40, iterations: 2, repeat: 1, warmup: 0 };
     const plan = buildPlan([{ name: 'a', measure: 'agents', settings: { ...settings, baselines: ['shared', 'keep-alive', 'serverless'] }, sweeps: [{ name: 'agents', values: [2, 4] }] }]);
     const e = (await runPlan(plan)).experiments[0]!;
-    const rows = e.rows.map((r) => [r['system'], r['agents'], r['status'], r['completed'], r['oom'], r['token_match']]);
+    const rows = e.rows.map((r) => [r['system'], r['agents'], r['status'], r['completed'], r['oom'], r['token_match'], r['token_agreement']]);
     expect(rows).toEqual([
-      ['shared', 2, 'ok', 2, false, null],
-      ['keep-alive', 2, 'ok', 2, false, true],
-      ['serverless', 2, 'ok', 2, false, true],
-      ['shared', 4, 'ok', 4, false, null],
-      ['keep-alive', 4, 'ok', 0, true, null],
-      ['serverless', 4, 'ok', 4, false, true],
+      ['shared', 2, 'ok', 2, false, null, null],
+      ['keep-alive', 2, 'ok', 2, false, true, 1],
+      ['serverless', 2, 'ok', 2, false, true, 1],
+      ['shared', 4, 'ok', 4, false, null, null],
+      ['keep-alive', 4, 'ok', 0, true, null, null],
+      ['serverless', 4, 'ok', 4, false, true, 1],
     ]);
     expect(e['keep_alive_copies']).toBe(2);
     const shared4 = e.rows[3]!;
@@ -69,4 +70,12 @@ describe('agents: shared, keep-alive and serverless side by side', () => {
     // In time order.
     expect(timeline.steps.map((r) => r[0])).toEqual([...timeline.steps.map((r) => r[0] as number)].sort((a, b) => a - b));
   }, 120_000);
+});
+
+describe('agents: token agreement', () => {
+  it('counts each agent\'s tokens up to its first difference from the reference', () => {
+    // Agent 0 parts at its third token (2 of 4 agree), agent 1 agrees throughout (3), agent 2 at once (0 of 2).
+    expect(agreement([[1, 2, 3, 4], [5, 6, 7], [8, 9]], [[1, 2, 0, 4], [5, 6, 7], [0, 9]])).toBeCloseTo(5 / 9, 12);
+    expect(agreement([[1]], [[1]])).toBe(1);
+  });
 });
