@@ -2,7 +2,7 @@
 # Runs on the GPU machine (CUDA, cuBLAS, Python with torch and transformers; no Node.js, no network),
 # in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
 # backend, then runs the named suites. Everything worth keeping is written to $OUT.
-#   bash bench/device/run.sh ops|perf|perf-batch|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|batch-decode-untuned|all   (or a comma-separated list)
+#   bash bench/device/run.sh ops|perf|perf-batch|profile|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|batch-decode-untuned|all   (or a comma-separated list)
 #   streaming-hf,streaming: STREAM_LAYERS (default 36: 63 GB of fp16 weights), STREAM_BUDGET_GB (20),
 #   STREAM_RING (4GB), STREAM_PLACEMENTS (stream,stream-sync,accelerate,auto); STREAM_HF=FILE merges an HF Accelerate row measured by an earlier streaming-hf.
 set -uo pipefail
@@ -47,6 +47,16 @@ run_suite() {
         name=$(echo "${knob#VRAMLAB_CUDA_}" | tr 'A-Z_' 'a-z-')
         env "$knob=1" native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-$name.txt" || status=1
       done
+      ;;
+    # Nsight Compute at batch 32 (perf-batch's shape): the decode attention in full, and the layer's four
+    # GEMMs (untuned, so that the first four are the layer's, not the tuner's candidates).
+    profile)
+      VRAMLAB_PERF_BATCH_ONLY=32 ncu --clock-control none -k regex:attention_decode --launch-count 1 --set full \
+        native/build/test-backend-ops --perf-batch > "$OUT/ncu-attention-b32.txt" 2>&1 || status=1
+      VRAMLAB_CUDA_NO_GEMM_TUNE=1 VRAMLAB_PERF_BATCH_ONLY=32 ncu --clock-control none -k regex:'nvjet|gemm|xmma|cutlass' --launch-count 4 \
+        --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats --section WarpStateStats \
+        native/build/test-backend-ops --perf-batch > "$OUT/ncu-gemms-b32.txt" 2>&1 || status=1
+      tail -5 "$OUT/ncu-attention-b32.txt" "$OUT/ncu-gemms-b32.txt"
       ;;
     correctness) python3 bench/device/correctness.py --out "$OUT/correctness.json" || status=1 ;;
     decode)

@@ -154,7 +154,7 @@ void GemmTuner::time_candidates(Plan &p, const LtGemm &g, cublasLtMatrixLayout_t
         continue;
       }
       float ms = 0.f;
-      for (int r = 0; r < 5; r++) {
+      for (int r = 0; r < kTimedRuns; r++) {
         CUDA_CHECK(cudaMemsetAsync(static_cast<char *>(scratch) + c_bytes, r, flush_bytes, s));
         CUDA_CHECK(cudaEventRecord(start.e, s));
         CUBLAS_CHECK(once());
@@ -176,6 +176,7 @@ void GemmTuner::time_candidates(Plan &p, const LtGemm &g, cublasLtMatrixLayout_t
 }
 
 bool GemmTuner::run(const LtGemm &g, cudaStream_t s) {
+  if (g.T > kMaxTunedTokens) return false;  // GemmEx's guess (see gemm_tuner.h)
   const Layout a(g.ab_type, uint64_t(g.K), uint64_t(g.N), g.K, g.batch, g.stride_a),
       b(g.ab_type, uint64_t(g.K), uint64_t(g.T), g.K, g.batch, 0), c(g.c_type, uint64_t(g.N), uint64_t(g.T), g.N, g.batch, g.stride_c);
   const Key key{g.N,

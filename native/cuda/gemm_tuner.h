@@ -12,6 +12,12 @@
 // power of two (at least 16): a scheduler's steps run every T from 9 to a few hundred, and timing each
 // one would stall a step each time. A bucket is timed at the first T that reaches it, and its algo runs
 // every T of it (cuBLASLt refuses an algo that cannot; that call then goes through GemmEx).
+// Only T <= kMaxTunedTokens is tuned. On the H200 (bench/results/batch-decode.json and its untuned
+// twin, one run each) tuning took the 7B step from 5.86 to 5.72 ms at batch 16 and changed nothing
+// measurable at 32 and 64 (7.04 / 7.06, 8.80 / 8.82 ms) or 128 (13.66 / 13.56), while timing a new
+// bucket stalls the step that meets it: about 8 candidates x kTimedRuns synchronised runs for each of
+// the layer's five GEMM shapes, tens of milliseconds at T = 512..1024 (the agents' reflect steps, whose
+// time-to-first-token P99 went from 21 to 54 ms with every bucket tuned).
 // Inside a stream capture nothing is timed: the first candidate runs, and the shape is timed when it
 // next runs outside one (the engine runs every batch size once eagerly before it records its graph).
 #pragma once
@@ -42,6 +48,8 @@ struct LtGemm {
 
 class GemmTuner {
  public:
+  static constexpr int kMaxTunedTokens = 64;  // larger T run GemmEx's guess (run returns false)
+  static constexpr int kTimedRuns = 3;        // timed runs of each candidate
   // Creates the Lt handle. Returns false (and why) when cuBLASLt is missing or fails to start.
   bool init(void *workspace, size_t workspace_bytes, std::string *why);
   ~GemmTuner();

@@ -820,6 +820,28 @@ struct Perf {
     be.event_destroy(b);
     return ms;
   }
+  // The same with the n calls recorded once into a CUDA graph and the graph replayed `reps` times, as the
+  // engine replays a step: no host launch gaps, only the device's own between kernels. The warm-up call
+  // runs outside the recording (the GEMM tuner times its candidates there). time_ms where the backend
+  // records no graphs.
+  double graph_ms(int n, const std::function<void(int)> &fn, int reps = 4) {
+    fn(0);
+    if (!be.graph_begin()) return time_ms(n, fn);
+    for (int i = 0; i < n; i++) fn(i);
+    Graph *g = be.graph_end();
+    if (!g) return time_ms(n, fn);
+    Event *a = be.event_create(), *b = be.event_create();
+    be.graph_launch(g);
+    be.event_record(a, StreamId::Compute);
+    for (int r = 0; r < reps; r++) be.graph_launch(g);
+    be.event_record(b, StreamId::Compute);
+    be.event_synchronize(b);
+    const double ms = be.event_elapsed_ms(a, b) / (double(reps) * n);
+    be.event_destroy(a);
+    be.event_destroy(b);
+    be.graph_destroy(g);
+    return ms;
+  }
 };
 
 // Opens `dev` for a --perf mode and runs `body` on it: SKIP (status 0) when there is no such device,
@@ -1136,47 +1158,80 @@ int run_perf_batch(const std::string &dev) {
     Tensor g = act_buf(F), u = act_buf(F);
     Tensor logits{p.alloc(size_t(TMAX) * V * 4), DType::F32, TMAX, V};
 
-    std::printf("perf %s batch decode parts, Llama-2-7B fp16, context %d, d2d %.2f TB/s; per layer (us) and "
-                "bandwidth (TB/s, %% of d2d)\n", dev.c_str(), CTX, d2d_tbs);
-    std::printf("%6s %10s %7s %10s %7s %9s %10s %10s %10s %8s %8s %6s\n", "batch", "gemms_us", "gemm%", "attn_us", "attn%",
-                "small_us", "lmhead_us", "step_ms", "floor_ms", "x_floor", "hnd_us", "hnd%");
+    std::printf("perf %s batch decode parts, Llama-2-7B fp16, context %d, d2d %.2f TB/s; per layer (us, each part "
+                "replayed from a CUDA graph as the engine does, where the backend records graphs) and bandwidth (TB/s, %% of d2d)\n", dev.c_str(), CTX, d2d_tbs);
+    std::printf("%6s %10s %7s %10s %7s %9s %9s %10s %10s %10s %8s %8s %6s\n", "batch", "gemms_us", "gemm%", "attn_us", "attn%",
+                "small_us", "layer_us", "lmhead_us", "step_ms", "floor_ms", "x_floor", "hnd_us", "hnd%");
+    // Each kernel of the layer alone, printed after the table.
+    struct Parts { int T; double qkv, o, gu, down, norm, rope, swiglu; };
+    std::vector<Parts> parts;
     // VRAMLAB_PERF_BATCH_ONLY=T: that batch size alone (a profiler's run).
     const char *only = std::getenv("VRAMLAB_PERF_BATCH_ONLY");
     for (int T : {1, 2, 4, 8, 16, 32, 64, 128}) {
       if (only && std::atoi(only) != T) continue;
       Tensor xs = x.rows_slice(0, T), xns = xn.rows_slice(0, T), qkvs = qkv.rows_slice(0, T), qs = q.rows_slice(0, T);
       Tensor as = att.rows_slice(0, T), gs = g.rows_slice(0, T), us = u.rows_slice(0, T);
-      const double gemm_us = 1e3 * p.time_ms(32, [&](int i) {
-        const Layer &l = layers[size_t(i % LW)];
+      const auto us_of = [&](const std::function<void(int)> &fn) { return 1e3 * p.graph_ms(32, fn); };
+      const auto layer_of = [&](int i) { return layers[size_t(i % LW)]; };
+      const auto attention = [&] {
+        be.attention(as, qkvs, kv, 0, d_table, d_starts, d_pos, NH, NH, HD, 1.f / std::sqrt(float(HD)));
+      };
+      const double gemm_us = us_of([&](int i) {
+        const Layer &l = layer_of(i);
         be.matmul(qkvs, xns, l.wqkv, false);
         be.matmul(xs, as, l.wo, true);
         be.matmul_pair(gs, us, xns, l.wgu);
         be.matmul(xs, gs, l.wd, true);
       });
-      const double attn_us = 1e3 * p.time_ms(32, [&](int) {
-        be.attention(as, qkvs, kv, 0, d_table, d_starts, d_pos, NH, NH, HD, 1.f / std::sqrt(float(HD)));
-      });
+      const double attn_us = us_of([&](int) { attention(); });
       const Tensor q_h{qs.data, qs.dtype, int64_t(T) * NH, HD}, a_h{as.data, as.dtype, int64_t(T) * NH, HD};
-      const double hnd_us = 1e3 * p.time_ms(32, [&](int) {
+      const double hnd_us = us_of([&](int) {
         be.attention(a_h, q_h, hnd, 0, d_table_h, d_starts_h, d_pos_h, 1, 1, HD, 1.f / std::sqrt(float(HD)));
       });
-      const double small_us = 1e3 * p.time_ms(32, [&](int i) {
-        const Layer &l = layers[size_t(i % LW)];
+      const double small_us = us_of([&](int i) {
+        const Layer &l = layer_of(i);
         be.rmsnorm(xns, xs, l.n1, eps);
         be.rope_kv_store(qkvs, HD, d_pos, d_inv, kv, 0, d_slots);
         be.rmsnorm(xns, xs, l.n2, eps);
         be.swiglu(gs, gs, us);
       });
-      const double lm_us = 1e3 * p.time_ms(8, [&](int) { be.matmul(logits.rows_slice(0, T), xns, lm_head, false); });
+      // The whole layer in the engine's order (run_layer for T > 1): what the parts cost back to back.
+      const double layer_us = us_of([&](int i) {
+        const Layer &l = layer_of(i);
+        be.rmsnorm(xns, xs, l.n1, eps);
+        be.matmul(qkvs, xns, l.wqkv, false);
+        be.rope_kv_store(qkvs, HD, d_pos, d_inv, kv, 0, d_slots);
+        attention();
+        be.matmul(xs, as, l.wo, true);
+        be.rmsnorm(xns, xs, l.n2, eps);
+        be.matmul_pair(gs, us, xns, l.wgu);
+        be.swiglu(gs, gs, us);
+        be.matmul(xs, gs, l.wd, true);
+      });
+      Parts pt{T, 0, 0, 0, 0, 0, 0, 0};
+      pt.qkv = us_of([&](int i) { be.matmul(qkvs, xns, layer_of(i).wqkv, false); });
+      pt.o = us_of([&](int i) { be.matmul(xs, as, layer_of(i).wo, true); });
+      pt.gu = us_of([&](int i) { be.matmul_pair(gs, us, xns, layer_of(i).wgu); });
+      pt.down = us_of([&](int i) { be.matmul(xs, gs, layer_of(i).wd, true); });
+      pt.norm = us_of([&](int i) { be.rmsnorm(xns, xs, layer_of(i).n1, eps); });
+      pt.rope = us_of([&](int) { be.rope_kv_store(qkvs, HD, d_pos, d_inv, kv, 0, d_slots); });
+      pt.swiglu = us_of([&](int) { be.swiglu(gs, gs, us); });
+      parts.push_back(pt);
+      const double lm_us = 1e3 * p.graph_ms(8, [&](int) { be.matmul(logits.rows_slice(0, T), xns, lm_head, false); });
       const double kv_bytes = double(T) * CTX * 2 * QD * dtype_size(kv.dtype);
-      const double step_ms = (L * (gemm_us + attn_us + small_us) + lm_us) * 1e-3;
+      const double step_ms = (L * layer_us + lm_us) * 1e-3;
       const double floor_ms = (weight_bytes + L * kv_bytes) / (d2d_tbs * 1e12) * 1e3;
       const double gemm_pct = 100.0 * layer_bytes / (gemm_us * 1e-6) / 1e12 / d2d_tbs;
       const double attn_pct = 100.0 * kv_bytes / (attn_us * 1e-6) / 1e12 / d2d_tbs;
-      std::printf("%6d %10.1f %6.0f%% %10.1f %6.0f%% %9.1f %10.1f %10.3f %10.3f %7.2fx %8.1f %5.0f%%\n", T, gemm_us, gemm_pct,
-                  attn_us, attn_pct, small_us, lm_us, step_ms, floor_ms, step_ms / floor_ms, hnd_us,
+      std::printf("%6d %10.1f %6.0f%% %10.1f %6.0f%% %9.1f %9.1f %10.1f %10.3f %10.3f %7.2fx %8.1f %5.0f%%\n", T, gemm_us,
+                  gemm_pct, attn_us, attn_pct, small_us, layer_us, lm_us, step_ms, floor_ms, step_ms / floor_ms, hnd_us,
                   100.0 * kv_bytes / (hnd_us * 1e-6) / 1e12 / d2d_tbs);
     }
+    std::printf("\nper kernel (us): the four GEMMs, one rmsnorm, rope_kv_store, swiglu\n%6s %8s %8s %8s %8s %8s %8s %8s\n",
+                "batch", "qkv", "o", "gate_up", "down", "rmsnorm", "rope_kv", "swiglu");
+    for (const Parts &pt : parts)
+      std::printf("%6d %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f\n", pt.T, pt.qkv, pt.o, pt.gu, pt.down, pt.norm, pt.rope,
+                  pt.swiglu);
     return 0;
   });
 }
