@@ -15,9 +15,9 @@
 // Only T <= kMaxTunedTokens is tuned. On the H200 (bench/results/batch-decode.json and its untuned
 // twin, one run each) tuning took the 7B step from 5.86 to 5.72 ms at batch 16 and changed nothing
 // measurable at 32 and 64 (7.04 / 7.06, 8.80 / 8.82 ms) or 128 (13.66 / 13.56), while timing a new
-// bucket stalls the step that meets it: about 8 candidates x kTimedRuns synchronised runs for each of
-// the layer's five GEMM shapes, tens of milliseconds at T = 512..1024 (the agents' reflect steps, whose
-// time-to-first-token P99 went from 21 to 54 ms with every bucket tuned).
+// bucket stalls the step that meets it: 8 candidates x kTimedRuns synchronised runs, each after an L2
+// flush, for each of the layer's five GEMM shapes, tens of milliseconds at T = 512..1024 (a scheduler's
+// steps with many appended prompts), where the GEMMs are compute-bound and GemmEx's guess is sound.
 // Inside a stream capture nothing is timed: the first candidate runs, and the shape is timed when it
 // next runs outside one (the engine runs every batch size once eagerly before it records its graph).
 #pragma once
