@@ -404,7 +404,7 @@ class CudaBackend final : public Backend {
         a.counters = static_cast<unsigned *>(att_counters_.ptr);
       }
     }
-    attention_forward(a, q.dtype, kv.dtype, kernel, splits, pdl_, attn_pipe16_, s);
+    attention_forward(a, q.dtype, kv.dtype, kernel, splits, pdl_, s);
   }
 
   // out (T, F) = silu(gate) * up.
@@ -568,7 +568,6 @@ class CudaBackend final : public Backend {
     if (const char *k = std::getenv("VRAMLAB_CUDA_GEMV_KSPLIT")) gemv_cfg_.ksplit = std::atoi(k);
     skinny_ = !env_flag("VRAMLAB_CUDA_NO_SKINNY");
     attn_pipe_ = !env_flag("VRAMLAB_CUDA_NO_ATTN_PIPE");
-    attn_pipe16_ = env_flag("VRAMLAB_CUDA_ATTN_PIPE16");
     if (attn_pipe_ && prop_.major >= 8) CUDA_CHECK(attention_pipe_configure());
     if (const char *r = std::getenv("VRAMLAB_CUDA_SKINNY_ROWS")) skinny_rows_ = std::atoi(r) == 32 ? 32 : 16;
     const bool stage = !env_flag("VRAMLAB_CUDA_GEMV_NO_STAGE");
@@ -577,7 +576,7 @@ class CudaBackend final : public Backend {
                    (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "") +
                    (stage ? "" : ", no GEMV staging") +
                    (skinny_ ? (skinny_rows_ == 16 ? "" : ", skinny GEMM rows 32") : ", no skinny GEMM") +
-                   (attn_pipe_ ? (attn_pipe16_ ? ", 16-key pipelined attention" : "") : ", no pipelined attention");
+                   (attn_pipe_ ? "" : ", no pipelined attention");
     gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[1], cudaStreamNonBlocking));
@@ -787,7 +786,6 @@ class CudaBackend final : public Backend {
   bool pdl_ = false;                              // programmatic dependent launch of the decode kernels
   bool fused_ = true;                             // fused ops take their kernels (else Backend's chains)
   bool skinny_ = true;                            // T = 2..8 matmuls take gemm_skinny_kernel (tensor cores)
-  bool attn_pipe16_ = false;  // A/B (temporary): the 16-key CUDA-core pipelined kernel
   bool attn_pipe_ = true;                         // decode attention takes the pipelined kernel where it applies
   int skinny_rows_ = 16;                          // its output features per block (16 or 32)
   GemvConfig gemv_cfg_;                           // how the decode GEMVs size their grid

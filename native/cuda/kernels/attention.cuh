@@ -243,20 +243,19 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_kernel(AttnA
 // head dims [64v + 8j, 64v + 8j + 8) for v < hd / 64 (each 8-lane phase of a 16-byte shared load reads
 // 128 contiguous bytes: no bank conflicts), so a score needs 3 shuffles. Same grid, splits and merge as
 // the generic kernel (attention_block_finish).
-// A/B (temporary): the 16-key CUDA-core version, VRAMLAB_CUDA_ATTN_PIPE16=1.
-constexpr int P16_KEYS = 16;   // keys per tile
-constexpr int P16_STAGES = 4;  // tiles in shared memory: the one computed and up to 3 in flight
+constexpr int PIPE_KEYS = 16;   // keys per tile
+constexpr int PIPE_STAGES = 4;  // tiles in shared memory: the one computed and up to 3 in flight
 
 template <typename T, int HD>
-__global__ void __launch_bounds__(ATT_WARPS *WARP, 6) attention_decode_pipe16_kernel(AttnArgs a) {  // 6 blocks an SM: what its shared memory allows
+__global__ void __launch_bounds__(ATT_WARPS *WARP, 6) attention_decode_pipe_kernel(AttnArgs a) {  // 6 blocks an SM: what its shared memory allows
   constexpr int NV = HD / 64;               // 16-byte vectors per lane and row
   constexpr int ROW_CH = HD / 8;            // 16-byte chunks per row
-  constexpr int TILE_CH = P16_KEYS * ROW_CH;  // chunks per tile, K or V
-  static_assert(ATT_WARPS * 4 == P16_KEYS, "4 keys per warp and tile");
+  constexpr int TILE_CH = PIPE_KEYS * ROW_CH;  // chunks per tile, K or V
+  static_assert(ATT_WARPS * 4 == PIPE_KEYS, "4 keys per warp and tile");
   static_assert((2 * TILE_CH) % (ATT_WARPS * WARP) == 0, "whole chunks per thread");
-  __shared__ __align__(16) T ks[P16_STAGES][P16_KEYS * HD];  // (stage, key, hd)
-  __shared__ __align__(16) T vs[P16_STAGES][P16_KEYS * HD];
-  __shared__ bool valid_s[P16_STAGES][P16_KEYS];
+  __shared__ __align__(16) T ks[PIPE_STAGES][PIPE_KEYS * HD];  // (stage, key, hd)
+  __shared__ __align__(16) T vs[PIPE_STAGES][PIPE_KEYS * HD];
+  __shared__ bool valid_s[PIPE_STAGES][PIPE_KEYS];
   __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS];
   __shared__ float sm_o[ATT_WARPS][HD];
   __shared__ bool sm_last;
@@ -272,9 +271,9 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP, 6) attention_decode_pipe16_ke
   const int32_t *table = a.block_table + (a.tables ? a.tables[t] : 0);
   // Whole tiles per split, so that with 16-token blocks a tile is one block: one table entry a tile and
   // no divisions in the copies (the kernel is issue-bound, not memory-bound, at batch 32: ncu).
-  const int chunk = (max((n_ctx + S - 1) / S, ATT_MIN_CHUNK) + P16_KEYS - 1) / P16_KEYS * P16_KEYS;
+  const int chunk = (max((n_ctx + S - 1) / S, ATT_MIN_CHUNK) + PIPE_KEYS - 1) / PIPE_KEYS * PIPE_KEYS;
   const int k_begin = min(s * chunk, n_ctx), k_end = min(n_ctx, k_begin + chunk);
-  const int n_tiles = (k_end - k_begin + P16_KEYS - 1) / P16_KEYS;
+  const int n_tiles = (k_end - k_begin + PIPE_KEYS - 1) / PIPE_KEYS;
 
   const T *pool = static_cast<const T *>(a.kv.base);
   const int bt = a.kv.block_tokens;
@@ -282,13 +281,13 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP, 6) attention_decode_pipe16_ke
   // Copies tile n of this block's keys into stage st: thread tid takes chunks tid, tid + 128, ... of
   // the tile's K rows then V rows; the thread of a row's first K chunk records whether the key exists.
   constexpr int PER = 2 * TILE_CH / (ATT_WARPS * WARP);  // chunks per thread and tile
-  const bool aligned = bt == P16_KEYS;                  // a tile is one block (k_begin is a multiple of 16)
+  const bool aligned = bt == PIPE_KEYS;                  // a tile is one block (k_begin is a multiple of 16)
   const size_t blk_elems = size_t(a.kv.n_layers) * 2 * plane;
   const T *layer0 = pool + size_t(a.kv.layer) * 2 * plane;  // block 0's K plane of this layer
   const auto load_tile = [&](int n, int st) {
-    const int k0 = k_begin + n * P16_KEYS;
+    const int k0 = k_begin + n * PIPE_KEYS;
     int tile_blk = -1;
-    if (aligned) tile_blk = table[k0 / P16_KEYS];
+    if (aligned) tile_blk = table[k0 / PIPE_KEYS];
 #pragma unroll
     for (int i = 0; i < PER; i++) {
       const int c = tid + i * ATT_WARPS * WARP;
@@ -309,7 +308,7 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP, 6) attention_decode_pipe16_ke
     }
   };
 #pragma unroll
-  for (int st = 0; st < P16_STAGES - 1; st++) {
+  for (int st = 0; st < PIPE_STAGES - 1; st++) {
     if (st < n_tiles) load_tile(st, st);
     cp_async_commit();  // empty groups too: the wait below counts groups
   }
@@ -332,12 +331,12 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP, 6) attention_decode_pipe16_ke
 
   const int key = 4 * warp + kg;  // this lane's key within a tile
   for (int n = 0; n < n_tiles; n++) {
-    cp_async_wait<P16_STAGES - 2>();  // this thread's copies of tile n have landed
+    cp_async_wait<PIPE_STAGES - 2>();  // this thread's copies of tile n have landed
     __syncthreads();                   // everyone's have, and everyone is done with tile n - 1
-    if (n + P16_STAGES - 1 < n_tiles) load_tile(n + P16_STAGES - 1, (n + P16_STAGES - 1) % P16_STAGES);
+    if (n + PIPE_STAGES - 1 < n_tiles) load_tile(n + PIPE_STAGES - 1, (n + PIPE_STAGES - 1) % PIPE_STAGES);
     cp_async_commit();
 
-    const int st = n % P16_STAGES;
+    const int st = n % PIPE_STAGES;
     const T *krow = &ks[st][key * HD];
     float sc = 0.f;
 #pragma unroll
@@ -399,178 +398,19 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP, 6) attention_decode_pipe16_ke
   attention_block_finish<T>(a, sm_m, sm_l, &sm_o[0][0], HD, sm_last, s, S, h, t);
 }
 
-
-// The tensor-core version. Tiles of PIPE_KEYS = 64 keys (K and V rows gathered through the block
-// table, rows padded to HD + 8 elements so that ldmatrix's 8-row phases hit distinct banks) come into
-// shared memory with cp.async, PIPE_STAGES - 1 tiles ahead of the one computed. Warp w takes keys
-// [16w, 16w + 16) of each tile with m16n8k16 mma, keys as the M dimension and the query as column 0
-// of N (columns 1..7 zero; GQA's query heads could fill them):
-//   S^T (16 keys, 8) = K_w (16, HD) . Q^T (HD, 8)      A = K rows by ldmatrix, B = q in lanes 0..3
-//   O^T (HD, 8)     += V_w^T (HD, 16) . P^T (16, 8)   A = V rows by ldmatrix.trans, B = P from 4 shuffles
-// so that a tile costs a warp 2 HD / 16 mma and as many ldmatrix, against 4 HD FMAs and conversions a
-// lane on CUDA cores (ncu at batch 32 had the CUDA-core kernel issue-bound: 59 % of issue slots for 66 %
-// of the DRAM rate). P goes into the mma in the activation dtype, as in the prefill kernel; m, l and O
-// stay fp32. Same grid, splits and merge as the generic kernel (attention_block_finish).
-constexpr int PIPE_KEYS = 64;   // keys per tile: 16 per warp
-constexpr int PIPE_STAGES = 3;  // tiles in shared memory: the one computed and up to 2 in flight
-
-// Dynamic shared memory of the kernel below: K and V stages, then a valid flag per key and stage.
-template <typename T, int HD> constexpr size_t attention_pipe_smem() {
-  return size_t(PIPE_STAGES) * 2 * PIPE_KEYS * (HD + 8) * sizeof(T) + size_t(PIPE_STAGES) * PIPE_KEYS;
-}
-
-template <typename T, int HD>
-__global__ void __launch_bounds__(ATT_WARPS *WARP) attention_decode_pipe_kernel(AttnArgs a) {
-  constexpr int LD = HD + 8;                        // shared row stride (elements)
-  constexpr int ROW_CH = HD / 8;                    // 16-byte chunks per row
-  constexpr int PASS_ROWS = ATT_WARPS * WARP / ROW_CH;  // rows the block's threads copy in one pass
-  constexpr int PASSES = PIPE_KEYS / PASS_ROWS;     // passes per tile (K and V each)
-  constexpr int KK = HD / 16;                       // k-steps of S^T, m-tiles of O^T
-  static_assert(ATT_WARPS * 16 == PIPE_KEYS, "16 keys per warp and tile");
-  static_assert(PIPE_KEYS % PASS_ROWS == 0, "whole passes per tile");
-  extern __shared__ __align__(16) unsigned char pipe_smem[];
-  T *ks = reinterpret_cast<T *>(pipe_smem);           // (stage, key, LD)
-  T *vs = ks + PIPE_STAGES * PIPE_KEYS * LD;          // (stage, key, LD)
-  bool *valid_s = reinterpret_cast<bool *>(vs + PIPE_STAGES * PIPE_KEYS * LD);  // (stage, key)
-  __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS];
-  __shared__ float sm_o[ATT_WARPS][HD];
-  __shared__ bool sm_last;
-
-  pdl_wait();  // q, the pool and the counters come from earlier kernels (common.cuh)
-  pdl_launch_dependents();
-  const int s = blockIdx.x, h = blockIdx.y, t = blockIdx.z;
-  const int S = gridDim.x;
-  const int tid = threadIdx.x, lane = tid % WARP, warp = tid / WARP;
-  const int g = lane / 4, c = lane % 4;
-  const int kvh = h / (a.n_heads / a.n_kv_heads);
-  const int n_ctx = a.positions[t] + 1;
-  const int32_t *table = a.block_table + (a.tables ? a.tables[t] : 0);
-  const int chunk = (max((n_ctx + S - 1) / S, 1) + PIPE_KEYS - 1) / PIPE_KEYS * PIPE_KEYS;  // whole tiles
-  const int k_begin = min(s * chunk, n_ctx), k_end = min(n_ctx, k_begin + chunk);
-  const int n_tiles = (k_end - k_begin + PIPE_KEYS - 1) / PIPE_KEYS;
-
-  const T *pool = static_cast<const T *>(a.kv.base);
-  const int bt = a.kv.block_tokens;
-  const size_t plane = a.kv.plane_elems();
-  const size_t blk_elems = size_t(a.kv.n_layers) * 2 * plane;
-  // Thread tid copies chunk tid % ROW_CH of rows tid / ROW_CH + i * PASS_ROWS, K then V.
-  const int row0 = tid / ROW_CH, cc = tid % ROW_CH;
-  const T *head0 = pool + size_t(a.kv.layer) * 2 * plane + size_t(kvh) * HD + cc * 8;  // block 0, token 0, K
-  const auto load_tile = [&](int n, int st) {
-    const int k0 = k_begin + n * PIPE_KEYS;
-#pragma unroll
-    for (int i = 0; i < PASSES; i++) {
-      const int r = row0 + i * PASS_ROWS, p = k0 + r;
-      int blk = -1, off = 0;
-      if (p < k_end) {
-        if (bt == 16) {
-          blk = table[p >> 4];
-          off = p & 15;
-        } else {
-          blk = table[p / bt];
-          off = p % bt;
-        }
-      }
-      const bool ok = blk >= 0 && blk < a.kv.n_blocks;  // a bad table entry is skipped, never dereferenced
-      const T *src = ok ? head0 + size_t(blk) * blk_elems + size_t(off) * a.kv.kv_dim : pool;
-      cp_async16(&ks[(st * PIPE_KEYS + r) * LD + cc * 8], src, ok);
-      cp_async16(&vs[(st * PIPE_KEYS + r) * LD + cc * 8], ok ? src + plane : pool, ok);
-      if (cc == 0) valid_s[st * PIPE_KEYS + r] = ok;
-    }
-  };
-#pragma unroll
-  for (int st = 0; st < PIPE_STAGES - 1; st++) {
-    if (st < n_tiles) load_tile(st, st);
-    cp_async_commit();  // empty groups too: the wait below counts groups
-  }
-
-  // Q^T as B fragments (HD, 8): column 0 is this query, in lanes 0..3 (g = 0); the rest is zero.
-  uint32_t qb[KK][2];
-  const T *qrow = static_cast<const T *>(a.q) + size_t(t) * a.q_stride + size_t(h) * HD;
-#pragma unroll
-  for (int kk = 0; kk < KK; kk++) {
-    qb[kk][0] = g == 0 ? *reinterpret_cast<const uint32_t *>(qrow + 16 * kk + 2 * c) : 0u;
-    qb[kk][1] = g == 0 ? *reinterpret_cast<const uint32_t *>(qrow + 16 * kk + 8 + 2 * c) : 0u;
-  }
-
-  // O^T accumulators: o[mt][0] and o[mt][2] of lane 4g are dims 16 mt + g and 16 mt + g + 8 (column 0).
-  float o[KK][4];
-#pragma unroll
-  for (int mt = 0; mt < KK; mt++) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.f;
-  float m = -INFINITY, l = 0.f;
-  // ldmatrix row addresses. K (A of S^T, k-step kk): lane L gives key 16w + L % 16, dims 16 kk + 8 (L / 16).
-  // V (A of O^T by .trans, m-tile mt): key 16w + L % 8 + 8 (L / 16), dims 16 mt + 8 ((L / 8) % 2).
-  const int k_row = 16 * warp + lane % 16, k_col = 8 * (lane / 16);
-  const int v_row = 16 * warp + lane % 8 + 8 * (lane / 16), v_col = 8 * ((lane / 8) % 2);
-  for (int n = 0; n < n_tiles; n++) {
-    cp_async_wait<PIPE_STAGES - 2>();  // this thread's copies of tile n have landed
-    __syncthreads();                   // everyone's have, and everyone is done with tile n - 1
-    if (n + PIPE_STAGES - 1 < n_tiles) load_tile(n + PIPE_STAGES - 1, (n + PIPE_STAGES - 1) % PIPE_STAGES);
-    cp_async_commit();
-
-    const int st = n % PIPE_STAGES;
-    const T *kt = ks + st * PIPE_KEYS * LD, *vt = vs + st * PIPE_KEYS * LD;
-    // Scores of keys 16w + g (d[0]) and 16w + g + 8 (d[2]) in lane 4g; two accumulators halve the
-    // chain of dependent mma.
-    float sa[4] = {0.f, 0.f, 0.f, 0.f}, sb[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-    for (int kk = 0; kk < KK; kk++) {
-      uint32_t af[4];
-      ldmatrix_x4(af, kt + k_row * LD + 16 * kk + k_col);
-      mma_16816<T>(kk % 2 ? sb : sa, af, qb[kk][0], qb[kk][1]);
-    }
-    const bool *valid = valid_s + st * PIPE_KEYS + 16 * warp;
-    const float s0 = valid[g] ? (sa[0] + sb[0]) * a.scale_log2 : -INFINITY;
-    const float s1 = valid[g + 8] ? (sa[2] + sb[2]) * a.scale_log2 : -INFINITY;
-    float mx = fmaxf(s0, s1);
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 4));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 8));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 16));
-    const float m_new = fmaxf(m, __shfl_sync(0xffffffffu, mx, 0));  // column 0's max, in every lane
-    if (m_new == -INFINITY) continue;  // no valid key yet (warp-uniform)
-    if (m_new != m) {                  // the running max moved: rescale; mostly it holds
-      const float corr = exp2f(m - m_new);  // 0 when m was -inf
-      l *= corr;
-#pragma unroll
-      for (int mt = 0; mt < KK; mt++) o[mt][0] *= corr, o[mt][1] *= corr, o[mt][2] *= corr, o[mt][3] *= corr;
-      m = m_new;
-    }
-    const float p0 = c == 0 ? exp2f(s0 - m) : 0.f, p1 = c == 0 ? exp2f(s1 - m) : 0.f;  // 0 for a missing key
-    l += p0 + p1;
-    // P^T as the B fragment (16 keys, 8): lane c of quad 0 takes keys 2c, 2c+1 (b0) and 2c+8, 2c+9 (b1),
-    // whose probabilities lanes 8c and 8c + 4 hold.
-    const float x0 = __shfl_sync(0xffffffffu, p0, 8 * c), x1 = __shfl_sync(0xffffffffu, p0, 8 * c + 4);
-    const float y0 = __shfl_sync(0xffffffffu, p1, 8 * c), y1 = __shfl_sync(0xffffffffu, p1, 8 * c + 4);
-    const uint32_t pb0 = g == 0 ? pack_floats<T>(x0, x1) : 0u, pb1 = g == 0 ? pack_floats<T>(y0, y1) : 0u;
-#pragma unroll
-    for (int mt = 0; mt < KK; mt++) {
-      uint32_t vf[4];
-      ldmatrix_x4_trans(vf, vt + v_row * LD + 16 * mt + v_col);
-      mma_16816<T>(o[mt], vf, pb0, pb1);
-    }
-  }
-  cp_async_wait<0>();  // no copy may land in shared memory after the block exits
-
-  // The warp's sum over its lanes 4g; its output (column 0) from those lanes.
-  l += __shfl_xor_sync(0xffffffffu, l, 4);
-  l += __shfl_xor_sync(0xffffffffu, l, 8);
-  l += __shfl_xor_sync(0xffffffffu, l, 16);
-  if (lane == 0) {
-    sm_m[warp] = m;
-    sm_l[warp] = l;
-  }
-  if (c == 0)
-#pragma unroll
-    for (int mt = 0; mt < KK; mt++) {
-      sm_o[warp][16 * mt + g] = o[mt][0];
-      sm_o[warp][16 * mt + g + 8] = o[mt][2];
-    }
-  attention_block_finish<T>(a, sm_m, sm_l, &sm_o[0][0], HD, sm_last, s, S, h, t);
-}
-
 // ---------------------------------------------------------------------------------------------------
 // prefill kernel (tensor cores)
 // ---------------------------------------------------------------------------------------------------
+
+__device__ __forceinline__ uint32_t pack_pair(__half lo, __half hi) {
+  return uint32_t(__half_as_ushort(lo)) | (uint32_t(__half_as_ushort(hi)) << 16);
+}
+__device__ __forceinline__ uint32_t pack_pair(__nv_bfloat16 lo, __nv_bfloat16 hi) {
+  return uint32_t(__bfloat16_as_ushort(lo)) | (uint32_t(__bfloat16_as_ushort(hi)) << 16);
+}
+template <typename T> __device__ __forceinline__ uint32_t pack_floats(float lo, float hi) {
+  return pack_pair(from_f32<T>(lo), from_f32<T>(hi));
+}
 
 constexpr int ATT_BM = 64;  // queries per block (16 per warp)
 constexpr int ATT_BN = 64;  // keys per tile
@@ -788,33 +628,23 @@ inline bool attention_pipe_ok(DType q_dtype, DType kv_dtype, int head_dim, const
 // blocks an SM need ~210 KiB), once per device at the backend's start. Returns the first error.
 inline cudaError_t attention_pipe_configure() {
   cudaError_t err = cudaSuccess;
-  const auto set = [&](const void *k, size_t smem) {
-    cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
-    if (e == cudaSuccess && smem) e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+  const auto carve = [&](const void *k) {
+    const cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
     if (err == cudaSuccess) err = e;
   };
-  set(reinterpret_cast<const void *>(attention_decode_pipe_kernel<__half, 64>), attention_pipe_smem<__half, 64>());
-  set(reinterpret_cast<const void *>(attention_decode_pipe_kernel<__half, 128>), attention_pipe_smem<__half, 128>());
-  set(reinterpret_cast<const void *>(attention_decode_pipe_kernel<__nv_bfloat16, 64>), attention_pipe_smem<__nv_bfloat16, 64>());
-  set(reinterpret_cast<const void *>(attention_decode_pipe_kernel<__nv_bfloat16, 128>), attention_pipe_smem<__nv_bfloat16, 128>());
-  set(reinterpret_cast<const void *>(attention_decode_pipe16_kernel<__half, 64>), 0);
-  set(reinterpret_cast<const void *>(attention_decode_pipe16_kernel<__half, 128>), 0);
-  set(reinterpret_cast<const void *>(attention_decode_pipe16_kernel<__nv_bfloat16, 64>), 0);
-  set(reinterpret_cast<const void *>(attention_decode_pipe16_kernel<__nv_bfloat16, 128>), 0);
+  carve(reinterpret_cast<const void *>(attention_decode_pipe_kernel<__half, 64>));
+  carve(reinterpret_cast<const void *>(attention_decode_pipe_kernel<__half, 128>));
+  carve(reinterpret_cast<const void *>(attention_decode_pipe_kernel<__nv_bfloat16, 64>));
+  carve(reinterpret_cast<const void *>(attention_decode_pipe_kernel<__nv_bfloat16, 128>));
   return err;
 }
 
 template <typename T>
-inline void attention_pipe_launch(const AttnArgs &a, int splits, bool pdl, bool pipe16, cudaStream_t stream) {
-  const dim3 grid(unsigned(splits), unsigned(a.n_heads), unsigned(a.T)), block(ATT_WARPS * WARP);
-  cudaError_t err;
-  if (pipe16)
-    err = a.head_dim == 64 ? launch_kernel(pdl, attention_decode_pipe16_kernel<T, 64>, grid, block, stream, a)
-                           : launch_kernel(pdl, attention_decode_pipe16_kernel<T, 128>, grid, block, stream, a);
-  else
-    err = a.head_dim == 64
-              ? launch_kernel_smem(pdl, attention_decode_pipe_kernel<T, 64>, grid, block, attention_pipe_smem<T, 64>(), stream, a)
-              : launch_kernel_smem(pdl, attention_decode_pipe_kernel<T, 128>, grid, block, attention_pipe_smem<T, 128>(), stream, a);
+inline void attention_pipe_launch(const AttnArgs &a, int splits, bool pdl, cudaStream_t stream) {
+  const dim3 grid(unsigned(splits), unsigned(a.n_heads), unsigned(a.T));
+  const cudaError_t err = a.head_dim == 64
+                              ? launch_kernel(pdl, attention_decode_pipe_kernel<T, 64>, grid, dim3(ATT_WARPS * WARP), stream, a)
+                              : launch_kernel(pdl, attention_decode_pipe_kernel<T, 128>, grid, dim3(ATT_WARPS * WARP), stream, a);
   check(err, "attention_decode_pipe_kernel launch", __FILE__, __LINE__);
 }
 
@@ -847,7 +677,7 @@ enum class AttnKernel { Prefill, Pipe, Generic };
 // heads and, for Prefill and Pipe, their _ok(). pdl: launch the decode kernels with programmatic
 // dependent launch (common.cuh).
 inline void attention_forward(const AttnArgs &a, DType q_dtype, DType kv_dtype, AttnKernel kernel, int splits,
-                              bool pdl, bool pipe16, cudaStream_t stream) {
+                              bool pdl, cudaStream_t stream) {
   if (a.T == 0) return;
   if (kernel == AttnKernel::Prefill) {
     if (q_dtype == DType::F16) attention_prefill_launch<__half>(a, stream);
@@ -855,8 +685,8 @@ inline void attention_forward(const AttnArgs &a, DType q_dtype, DType kv_dtype, 
     return;
   }
   if (kernel == AttnKernel::Pipe) {
-    if (q_dtype == DType::F16) attention_pipe_launch<__half>(a, splits, pdl, pipe16, stream);
-    else attention_pipe_launch<__nv_bfloat16>(a, splits, pdl, pipe16, stream);
+    if (q_dtype == DType::F16) attention_pipe_launch<__half>(a, splits, pdl, stream);
+    else attention_pipe_launch<__nv_bfloat16>(a, splits, pdl, stream);
     return;
   }
   VL_DISPATCH_DTYPE(q_dtype, TQ, {

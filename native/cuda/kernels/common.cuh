@@ -2,7 +2,7 @@
 //
 // defines: to_f32, from_f32, dtype_of, load_any, store_any, Vec8, ld8, ld8_stream, cvt8, load8, warp_sum, warp_max,
 //          block_sum, ceil_div, DevKv, dev_kv, pdl_wait, pdl_launch_dependents, launch_kernel(_smem), cp_async16,
-//          cp_async_commit, cp_async_wait, mma_16816, ldmatrix_x4(_trans), pack_pair, pack_floats,
+//          cp_async_commit, cp_async_wait, mma_16816,
 //          VL_DISPATCH_DTYPE
 //
 // Element types: DType::F32 -> float, F16 -> __half, BF16 -> __nv_bfloat16. All arithmetic is fp32;
@@ -227,35 +227,6 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n" VL_MMA_OPERANDS);
 #undef VL_MMA_OPERANDS
 #endif
-}
-
-// Four 8x8 matrices of 2-byte elements from shared memory: lanes 8i .. 8i + 7 give the addresses of
-// matrix i's 8 rows (16 bytes each, 16-byte aligned); r[i] receives, in lane (g, c), matrix i's
-// row g, columns 2c..2c+1 (mma's A and B fragment layout). _trans: rows 2c..2c+1 of column g instead.
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void *row) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(unsigned(__cvta_generic_to_shared(row))));
-#endif
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void *row) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(unsigned(__cvta_generic_to_shared(row))));
-#endif
-}
-
-// Two 2-byte elements as one 32-bit fragment register, lo in the low half.
-__device__ __forceinline__ uint32_t pack_pair(__half lo, __half hi) {
-  return uint32_t(__half_as_ushort(lo)) | (uint32_t(__half_as_ushort(hi)) << 16);
-}
-__device__ __forceinline__ uint32_t pack_pair(__nv_bfloat16 lo, __nv_bfloat16 hi) {
-  return uint32_t(__bfloat16_as_ushort(lo)) | (uint32_t(__bfloat16_as_ushort(hi)) << 16);
-}
-template <typename T> __device__ __forceinline__ uint32_t pack_floats(float lo, float hi) {
-  return pack_pair(from_f32<T>(lo), from_f32<T>(hi));
 }
 
 }  // namespace cuda
