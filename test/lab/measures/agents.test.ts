@@ -38,9 +38,13 @@ describe('agents: shared, keep-alive and serverless side by side', () => {
       expect(r['batch_mean'] as number).toBeGreaterThanOrEqual(1);
       expect(r['batch_mean'] as number).toBeLessThanOrEqual(r['agents'] as number);
       expect(r['host_gap_ms'] as number).toBeGreaterThanOrEqual(0);
+      expect(r['step_max_ms'] as number).toBeGreaterThanOrEqual(r['step_p99_ms'] as number);
+      expect(r['step_host_max_ms'] as number).toBeGreaterThanOrEqual(0);
+      expect(r['step_host_max_ms'] as number).toBeLessThanOrEqual(r['step_max_ms'] as number);
+      expect(r['host_gap_max_ms'] as number).toBeGreaterThanOrEqual(r['host_gap_ms'] as number);
     }
     for (const r of [e.rows[1]!, e.rows[2]!, e.rows[4]!, e.rows[5]!])
-      for (const f of ['steps', 'step_p50_ms', 'step_p99_ms', 'decode_step_p50_ms', 'prefill_step_p50_ms', 'batch_mean', 'host_gap_ms']) expect([r['system'], f, r[f]]).toEqual([r['system'], f, null]);
+      for (const f of ['steps', 'step_p50_ms', 'step_p99_ms', 'step_max_ms', 'step_host_max_ms', 'decode_step_p50_ms', 'prefill_step_p50_ms', 'batch_mean', 'host_gap_ms', 'host_gap_max_ms']) expect([r['system'], f, r[f]]).toEqual([r['system'], f, null]);
     expect(e.check).toMatchObject({ pass: true });
     // The timeline of the largest shared run: each agent's reason, act and reflect phases, and its pages.
     const timeline = e['agent_timeline'] as { system: string; agents: number; prefill_chunk: number; phases: unknown[][]; paging: unknown[]; steps: (number | null)[][] };
