@@ -15,6 +15,11 @@ export function quantile(xs: readonly number[], q: number): number {
   return s.length === 0 ? Number.NaN : (s[Math.min(s.length - 1, Math.floor(q * s.length))] as number);
 }
 
+/** quantile(), but null for no numbers: a result field with no samples. */
+export function quantileOrNull(xs: readonly number[], q: number): number | null {
+  return xs.length === 0 ? null : quantile(xs, q);
+}
+
 /** The interquartile range: how far apart the middle half of the numbers lie (their noise). */
 export function iqr(xs: readonly number[]): number {
   return quantile(xs, 0.75) - quantile(xs, 0.25);

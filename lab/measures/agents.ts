@@ -23,8 +23,9 @@ import type { Measure, StepContext } from '../measure.js';
 import { type LoadPlan, modelOptions, type PromptPlan, promptTokens, type Step } from '../plan.js';
 import type { ResultRow } from '../results.js';
 import { BASELINES_SETTING, MODEL_SETTINGS, NEW_TOKENS_SETTING } from '../settings.js';
-import { quantile } from '../stats.js';
+import { quantileOrNull as p } from '../stats.js';
 import { agentsFigures } from './agents-figures.js';
+import { STEP_METRICS, stepMetrics, stepRows } from './agents-steps.js';
 
 export type AgentSystem = 'shared' | 'keep-alive' | 'serverless';
 
@@ -62,9 +63,6 @@ interface System {
 }
 
 const PARAMETERS = ['budget_bytes', 'prompt_tokens', 'new_tokens', 'observation_tokens', 'act_ms', 'iterations', 'prefill_chunk', 'agents'];
-
-/** The step metrics: the shared system's batched steps (null for the other systems). */
-const STEP_METRICS = ['steps', 'step_p50_ms', 'step_p99_ms', 'step_max_ms', 'step_host_max_ms', 'decode_step_p50_ms', 'prefill_step_p50_ms', 'batch_mean', 'host_gap_ms', 'host_gap_max_ms'] as const;
 
 /** The tokens of an agent's context at the end (the last token picked is not run). */
 export function agentContext(s: { prompt: PromptPlan; newTokens: number; observation: number; iterations: number }): number {
@@ -127,39 +125,6 @@ function shared(model: Model, s: AgentsStep, t0: number): System & { index: Map<
     },
   };
 }
-
-const mean = (xs: number[]) => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
-const most = (xs: number[]) => (xs.length > 0 ? xs.reduce((a, b) => Math.max(a, b)) : null);
-const round3 = (x: number) => Math.round(x * 1e3) / 1e3;
-
-/**
- * The step metrics of a run's batched steps (those that ran a batch: a report of no session is the
- * scheduler waiting). host_gap_ms is the host's time from one step's end to the next one's start
- * (at[i] - at[i-1] - wall[i]), after the steps that left work pending only: after one that left none,
- * the scheduler idles until an agent asks again, which is the agents' time, not the host's. The maxima
- * place a latency tail: a slow step (step_max_ms), host time inside one (step_host_max_ms: its wall
- * minus its device time, e.g. recording a graph or timing GEMMs), or between two (host_gap_max_ms).
- */
-function stepMetrics(all: readonly StepReport[]): Record<(typeof STEP_METRICS)[number], number | null> {
-  const ran = all.filter((r) => r.sessions > 0);
-  const wall = ran.map((r) => r.wallMs);
-  const gaps = ran.slice(1).flatMap((r, i) => ((ran[i] as StepReport).pending > 0 ? [r.atMs - (ran[i] as StepReport).atMs - r.wallMs] : []));
-  return {
-    steps: ran.length,
-    step_p50_ms: p(wall, 0.5),
-    step_p99_ms: p(wall, 0.99),
-    step_max_ms: most(wall),
-    step_host_max_ms: most(ran.flatMap((r) => (r.deviceMs === null ? [] : [r.wallMs - r.deviceMs]))),
-    decode_step_p50_ms: p(ran.filter((r) => r.prefillTokens === 0).map((r) => r.wallMs), 0.5),
-    prefill_step_p50_ms: p(ran.filter((r) => r.prefillTokens > 0).map((r) => r.wallMs), 0.5),
-    batch_mean: mean(ran.filter((r) => r.decodeTokens > 0).map((r) => r.decodeTokens)),
-    host_gap_ms: mean(gaps),
-    host_gap_max_ms: most(gaps),
-  };
-}
-
-/** The timeline's steps: [at ms since the run started, sessions, decode tokens, prefill tokens, wall ms, device ms | null]. */
-const stepRows = (all: readonly StepReport[]) => all.map((r) => [round3(r.atMs), r.sessions, r.decodeTokens, r.prefillTokens, round3(r.wallMs), r.deviceMs === null ? null : round3(r.deviceMs)]);
 
 function keepAlive(copies: Model[]): System {
   const turns = new Turns();
@@ -244,7 +209,6 @@ async function runAgents(sys: System, s: AgentsStep, vocab: number, t0: number, 
 }
 
 const isOom = (e: unknown) => e instanceof VramlabError && e.code === 'VL_ERR_OUT_OF_MEMORY';
-const p = (xs: number[], q: number) => (xs.length > 0 ? quantile(xs, q) : null);
 
 /** Loads the keep-alive copies past the first; the number that fit when the budget runs out. */
 async function loadCopies(first: Model, s: AgentsStep): Promise<{ copies: Model[]; oom: string | null }> {
