@@ -71,6 +71,10 @@ void Engine::ensure_workspace(int32_t tokens) {
   if (tokens <= ws_tokens_) return;
   const ModelConfig &c = m_.config();
   const DType act = be_.activation_dtype();
+  // Where the budget kept room for a max_step_tokens workspace, the first step takes all of it: a
+  // workspace that grows step by step drops every recorded graph each time it grows (their addresses
+  // move), and a scheduler's steps then record each batch size again.
+  if (m_.workspace_reserved()) tokens = std::max(tokens, m_.max_step_tokens());
   const int32_t T = int32_t(align_up(size_t(tokens), 16));
   const int32_t pool_blocks = m_.kv_pool().layout().n_blocks;
   // q_, k_ and v_ back to back: run_layer's fused path writes (tokens, q_dim + 2 kv_dim) rows from q_.

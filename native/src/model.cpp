@@ -164,7 +164,10 @@ ModelPlan Model::plan(const Runtime &rt, const ModelConfig &c, const ModelOption
     const uint64_t margin = std::min<uint64_t>(uint64_t(256) << 20, budget / 32);
     const uint64_t taken = rt.arena.current() + weights + ring + ws + margin;
     const uint64_t per_block = KvLayout{nullptr, kv.dtype, 1, kv.n_layers, kv.block_tokens, kv.kv_dim}.bytes();
-    if (taken < budget) pool_blocks = std::max<int64_t>(pool_blocks, int64_t((budget - taken) / per_block));
+    if (taken < budget) {
+      pool_blocks = std::max<int64_t>(pool_blocks, int64_t((budget - taken) / per_block));
+      plan.workspace_reserved = true;
+    }
   }
   // A slot (block * block_tokens + offset) is an int32 on the device.
   const int64_t max_blocks = INT32_MAX / kv.block_tokens;
@@ -185,6 +188,7 @@ std::vector<Model::Slot> Model::place(const ModelOptions &options) {
   resident_layers_ = plan.resident_layers;
   layer_bytes_ = plan.layer_bytes;
   max_step_tokens_ = plan.max_step_tokens;
+  workspace_reserved_ = plan.workspace_reserved;
   const int K = plan.resident_layers;
   const uint64_t ring = plan.placement.ring_bytes, weights = plan.resident_bytes();
   const KvLayout &kv = plan.kv;

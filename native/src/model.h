@@ -92,6 +92,7 @@ struct ModelPlan {
   KvLayout kv;                  // the device pool (base null): n_blocks of block_tokens positions
   int32_t max_step_tokens = 0;  // steps up to this long find their workspace
   size_t workspace_bytes = 0;   // the activations of a max_step_tokens step (allocated at the first step)
+  bool workspace_reserved = false;  // the pool took the budget's rest, less room for that workspace
   size_t rope_bytes = 0;        // the rotary frequencies the engine keeps on the device, (head_dim / 2) floats
 
   uint64_t resident_bytes() const { return global_bytes + uint64_t(resident_layers) * layer_bytes; }
@@ -150,6 +151,9 @@ class Model {
   // Steps of up to this many tokens always find their workspace: it is set aside when the KV pool is
   // sized from the budget.
   int32_t max_step_tokens() const { return max_step_tokens_; }
+  // True when the budget kept that room (the pool took the rest): the engine then takes the whole
+  // max_step_tokens workspace at its first step instead of growing it.
+  bool workspace_reserved() const { return workspace_reserved_; }
 
  private:
   struct Slot;
@@ -169,6 +173,7 @@ class Model {
   std::unique_ptr<HostWeights> host_;  // streamed layers, when there are any
   std::unique_ptr<HostWeights> resident_copy_;  // the resident weights again, pinned (serverless reloads)
   int32_t max_step_tokens_ = 0;
+  bool workspace_reserved_ = false;
   std::unique_ptr<KvPool> kv_;
   std::unique_ptr<KvPager> pager_;
   std::unique_ptr<Engine> engine_;

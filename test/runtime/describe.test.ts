@@ -76,6 +76,24 @@ describe('describeModel gives the numbers the load then uses', () => {
     });
   });
 
+  // Where the pool took the budget's rest it left room for the whole workspace, which the first step then
+  // takes (a growing workspace would drop the recorded graphs each time it grew); a given pool grows it.
+  it.each([
+    ['the pool from a budget', '64MB', {}, true],
+    ['a given pool', undefined, { kvPoolTokens: 100 }, false],
+  ] as const)('the first step of 3 tokens: %s', async (_, budget, options, whole) => {
+    await withRuntime(budget, async (rt) => {
+      const d = await rt.describeModel(GQA, options);
+      const m = await rt.loadModel(GQA, options);
+      const s = m.createSession();
+      await s.forward([1, 2, 3], { logits: 'last' });
+      const taken = rt.memory().peak - d.vram.need;
+      if (whole) expect(taken).toBe(d.vram.workspaceBytes);
+      else expect([taken > 0, taken < d.vram.workspaceBytes]).toEqual([true, true]);
+      s.dispose();
+    });
+  });
+
   it('sees what the runtime holds already: a second copy under the same budget does not fit, by what the first took', async () => {
     await withRuntime('64MB', async (rt) => {
       const first = await rt.loadModel(GQA, { kvPoolTokens: 4096 });
