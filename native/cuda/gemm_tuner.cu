@@ -138,8 +138,15 @@ void GemmTuner::time_candidates(Plan &p, const LtGemm &g, cublasLtMatrixLayout_t
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
   const size_t c_bytes = size_t(each) * size_t(g.batch) * type_bytes(g.c_type), flush_bytes = 2 * size_t(l2);
+  // Outside the VRAM budget and briefly (about 2 x L2 + one C): where the device has no room for it, the
+  // shape keeps the heuristic's first candidate rather than failing the step that met it.
   void *scratch = nullptr;
-  CUDA_CHECK(cudaMalloc(&scratch, c_bytes + flush_bytes));
+  if (cudaMalloc(&scratch, c_bytes + flush_bytes) != cudaSuccess) {
+    (void)cudaGetLastError();  // an allocation failure is not sticky
+    p.best = 0;
+    p.timed = true;
+    return;
+  }
   float best_ms = -1.f;
   try {
     Event start, stop;
