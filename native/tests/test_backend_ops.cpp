@@ -827,7 +827,12 @@ struct Perf {
   double graph_ms(int n, const std::function<void(int)> &fn, int reps = 4) {
     fn(0);
     if (!be.graph_begin()) return time_ms(n, fn);
-    for (int i = 0; i < n; i++) fn(i);
+    try {
+      for (int i = 0; i < n; i++) fn(i);
+    } catch (...) {
+      be.graph_destroy(be.graph_end());  // the stream leaves capture mode before the error goes on
+      throw;
+    }
     Graph *g = be.graph_end();
     if (!g) return time_ms(n, fn);
     Event *a = be.event_create(), *b = be.event_create();
