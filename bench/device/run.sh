@@ -2,7 +2,7 @@
 # Runs on the GPU machine (CUDA, cuBLAS, Python with torch and transformers; no Node.js, no network),
 # in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
 # backend, then runs the named suites. Everything worth keeping is written to $OUT.
-#   bash bench/device/run.sh ops|perf|perf-batch|profile|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|batch-decode-untuned|all   (or a comma-separated list)
+#   bash bench/device/run.sh ops|perf|perf-batch|profile|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|batch-decode-tuned|all   (or a comma-separated list)
 #   streaming-hf,streaming: STREAM_LAYERS (default 36: 63 GB of fp16 weights), STREAM_BUDGET_GB (20),
 #   STREAM_RING (4GB), STREAM_PLACEMENTS (stream,stream-sync,accelerate,auto); STREAM_HF=FILE merges an HF Accelerate row measured by an earlier streaming-hf.
 set -uo pipefail
@@ -33,9 +33,9 @@ run_suite() {
       native/build/test-backend-ops 2>&1 | tee "$OUT/ops.txt" || status=1
       VRAMLAB_CUDA_SKINNY_ROWS=32 native/build/test-backend-ops -o matmul cuda:0 2>&1 | tee "$OUT/ops-skinny-rows-32.txt" || status=1
       VRAMLAB_CUDA_NO_ATTN_PIPE=1 native/build/test-backend-ops -o attention cuda:0 2>&1 | tee "$OUT/ops-no-attn-pipe.txt" || status=1
-      # The cuBLAS GEMMs through GemmEx (the tuner off): matmul and matmul_pair's batched fallback.
+      # The cuBLAS GEMMs of 9..64 tokens through the cuBLASLt tuner (off by default): matmul and matmul_pair.
       for op in matmul matmul_pair; do
-        VRAMLAB_CUDA_NO_GEMM_TUNE=1 native/build/test-backend-ops -o $op cuda:0 2>&1 | tee -a "$OUT/ops-no-gemm-tune.txt" || status=1
+        VRAMLAB_CUDA_GEMM_TUNE=1 native/build/test-backend-ops -o $op cuda:0 2>&1 | tee -a "$OUT/ops-gemm-tune.txt" || status=1
       done
       ;;
     perf) native/build/test-backend-ops --perf 2>&1 | tee "$OUT/perf.txt" || status=1 ;;
@@ -43,17 +43,17 @@ run_suite() {
     # (PERF_BATCH_KNOBS: which; default all three).
     perf-batch)
       native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch.txt" || status=1
-      for knob in ${PERF_BATCH_KNOBS:-VRAMLAB_CUDA_NO_GEMM_TUNE VRAMLAB_CUDA_NO_SKINNY VRAMLAB_CUDA_NO_ATTN_PIPE}; do
+      for knob in ${PERF_BATCH_KNOBS:-VRAMLAB_CUDA_GEMM_TUNE VRAMLAB_CUDA_NO_SKINNY VRAMLAB_CUDA_NO_ATTN_PIPE}; do
         name=$(echo "${knob#VRAMLAB_CUDA_}" | tr 'A-Z_' 'a-z-')
         env "$knob=1" native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-$name.txt" || status=1
       done
       ;;
     # Nsight Compute at batch 32 (perf-batch's shape): the decode attention in full, and the layer's four
-    # GEMMs (untuned, so that the first four are the layer's, not the tuner's candidates).
+    # GEMMs (the first four are the layer's).
     profile)
       VRAMLAB_PERF_BATCH_ONLY=32 ncu --clock-control none -k regex:attention_decode --launch-count 1 --set full \
         native/build/test-backend-ops --perf-batch > "$OUT/ncu-attention-b32.txt" 2>&1 || status=1
-      VRAMLAB_CUDA_NO_GEMM_TUNE=1 VRAMLAB_PERF_BATCH_ONLY=32 ncu --clock-control none -k regex:'nvjet|gemm|xmma|cutlass' --launch-count 4 \
+      VRAMLAB_PERF_BATCH_ONLY=32 ncu --clock-control none -k regex:'nvjet|gemm|xmma|cutlass' --launch-count 4 \
         --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats --section WarpStateStats \
         native/build/test-backend-ops --perf-batch > "$OUT/ncu-gemms-b32.txt" 2>&1 || status=1
       tail -5 "$OUT/ncu-attention-b32.txt" "$OUT/ncu-gemms-b32.txt"
@@ -87,9 +87,9 @@ run_suite() {
         --systems "${AGENTS_SYSTEMS:-shared,keep-alive,serverless}" --prefill-chunk "${PREFILL_CHUNK:-128}" --out "$OUT/agents.json" || status=1
       ;;
     batch-decode) node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode.json" || status=1 ;;
-    # The same with the cuBLAS GEMMs untuned (GemmEx): the tuner's A/B at the engine's level.
-    batch-decode-untuned)
-      VRAMLAB_CUDA_NO_GEMM_TUNE=1 node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-untuned.json" || status=1 ;;
+    # The same with the cuBLASLt tuner on: its A/B at the engine's level.
+    batch-decode-tuned)
+      VRAMLAB_CUDA_GEMM_TUNE=1 node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-tuned.json" || status=1 ;;
     *) echo "unknown suite $1"; status=1 ;;
   esac
 }

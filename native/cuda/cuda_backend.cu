@@ -617,13 +617,14 @@ class CudaBackend final : public Backend {
           if (cb.GetVersion) CUBLAS_CHECK(cb.GetVersion(blas_, &v));
           blas_note_ = "cuBLAS " + std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." +
                        std::to_string(v % 100);
-          // The GEMMs through cuBLASLt with timed algos (gemm_tuner.h); VRAMLAB_CUDA_NO_GEMM_TUNE=1: GemmEx.
-          std::string why = "VRAMLAB_CUDA_NO_GEMM_TUNE set";
-          if (!env_flag("VRAMLAB_CUDA_NO_GEMM_TUNE")) {
+          // VRAMLAB_CUDA_GEMM_TUNE=1: the GEMMs of 9..64 tokens through cuBLASLt with timed algos
+          // (gemm_tuner.h says why that is not the default); otherwise GemmEx.
+          if (env_flag("VRAMLAB_CUDA_GEMM_TUNE")) {
+            std::string why;
             tuner_ = std::make_unique<GemmTuner>();
             if (!tuner_->init(blas_ws_, blas_ws_ ? kCublasWorkspaceBytes : 0, &why)) tuner_.reset();
+            blas_note_ += tuner_ ? ", tuned GEMMs" : ", untuned GEMMs (" + why + ")";
           }
-          blas_note_ += tuner_ ? ", tuned GEMMs" : ", untuned GEMMs (" + why + ")";
         } catch (const Error &e) {  // a half set-up handle: drop it, the fallback GEMM still works
           tuner_.reset();
           (void)cb.Destroy(blas_);
@@ -779,7 +780,7 @@ class CudaBackend final : public Backend {
   cudaDeviceProp prop_{};
   cudaStream_t streams_[3] = {nullptr, nullptr, nullptr};  // [Compute, Copy, Offload], all non-blocking
   cublasHandle_t blas_ = nullptr;                 // null: no cuBLAS, the tiled GEMM runs prefill
-  std::unique_ptr<GemmTuner> tuner_;              // null: cuBLAS GEMMs through GemmEx (no Lt, or the knob)
+  std::unique_ptr<GemmTuner> tuner_;              // null: cuBLAS GEMMs through GemmEx (the default, or no Lt)
   void *blas_ws_ = nullptr;                       // (32 MiB) cuBLAS workspace
   std::string blas_note_;                         // "cuBLAS 13.0.2" or why not
   std::string decode_note_;                       // " / PDL", " / no PDL, no fused ops", ...

@@ -12,12 +12,17 @@
 // power of two (at least 16): a scheduler's steps run every T from 9 to a few hundred, and timing each
 // one would stall a step each time. A bucket is timed at the first T that reaches it, and its algo runs
 // every T of it (cuBLASLt refuses an algo that cannot; that call then goes through GemmEx).
-// Only T <= kMaxTunedTokens is tuned. On the H200 (bench/results/batch-decode.json and its untuned
-// twin, one run each) tuning took the 7B step from 5.86 to 5.72 ms at batch 16 and changed nothing
-// measurable at 32 and 64 (7.04 / 7.06, 8.80 / 8.82 ms) or 128 (13.66 / 13.56), while timing a new
-// bucket stalls the step that meets it: 8 candidates x kTimedRuns synchronised runs, each after an L2
-// flush, for each of the layer's five GEMM shapes, tens of milliseconds at T = 512..1024 (a scheduler's
-// steps with many appended prompts), where the GEMMs are compute-bound and GemmEx's guess is sound.
+// Off unless VRAMLAB_CUDA_GEMM_TUNE=1: an A/B tool. On the H200, one run each way with every bucket up
+// to 128 tuned (bench/results/logs/batch-decode-{all-buckets-tuned,untuned}-h200.json), tuning took the
+// 7B step from 5.86 to 5.72 ms at batch 16 and changed nothing measurable at 32 and 64 (7.04 / 7.06,
+// 8.80 / 8.82 ms) or 128 (13.66 / 13.56). Timing a new bucket stalls the step that meets it: 8
+// candidates x kTimedRuns synchronised runs, each after an L2 flush, and a scratch allocation, for each
+// of the layer's five GEMM shapes: tens of milliseconds, more at T = 512..1024 (a scheduler's steps with
+// many appended prompts), where the GEMMs are compute-bound and GemmEx's guess is sound; hence only
+// T <= kMaxTunedTokens is tuned. The two 32-agent runs with the tuner on missed the reason and
+// time-to-first-token P99 targets (407 / 54 ms, 462 / 104 ms: bench/results/logs/agents-h200-all-buckets-tuned.json
+// and bench/results/agents.json), where the runs before it had a reason P99 of 364 ms (commit e20d094):
+// for a gain at batch 16 alone it is not the default.
 // Inside a stream capture nothing is timed: the first candidate runs, and the shape is timed when it
 // next runs outside one (the engine runs every batch size once eagerly before it records its graph).
 #pragma once
