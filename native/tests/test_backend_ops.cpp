@@ -1099,7 +1099,7 @@ int run_perf(const std::string &dev, PerfMode mode) {
 // (2 rmsnorm, rope_kv_store, swiglu). [gate; up] is one matmul_pair.
 // Each part is printed with its bytes' bandwidth against the d2d copy figure, and the sum times 32
 // layers plus lm_head beside the step's HBM floor (weights + the batch's KV read once). The GEMMs cycle
-// over 8 layers' weights (3.2 GB) so that L2 holds none of them. ~5 GB of device memory.
+// over 8 layers' weights (3.2 GB) so that L2 holds none of them. ~13 GB of device memory (4 layers of KV in both layouts).
 int run_perf_batch(const std::string &dev) {
   return perf_on(dev, "perf-batch", [&](Backend &be) {
     Perf p(be);
@@ -1123,11 +1123,14 @@ int run_perf_batch(const std::string &dev) {
     const double layer_bytes = (4.0 * H * QD + 3.0 * F * H + 2.0 * H) * 2;
     const double weight_bytes = L * layer_bytes + 2.0 * V * H * 2 + H * 2;
 
-    // One layer of KV for TMAX sessions, each with its own shuffled blocks, all at context CTX.
+    // KVL layers of KV for TMAX sessions, each with its own shuffled blocks, all at context CTX. The
+    // attention reps cycle over the layers, so that up to batch 8 (35 MB a layer) the KV they read is
+    // not still in L2 from the rep before, as it is not in a step, where the GEMMs' weights pass between.
+    constexpr int KVL = 4;
     KvLayout kv;
     kv.dtype = be.kv_dtype();
     kv.n_blocks = TMAX * BPS;
-    kv.n_layers = 1;
+    kv.n_layers = KVL;
     kv.block_tokens = BT;
     kv.kv_dim = QD;
     kv.base = p.alloc(kv.bytes());
@@ -1178,8 +1181,8 @@ int run_perf_batch(const std::string &dev) {
       Tensor as = att.rows_slice(0, T), gs = g.rows_slice(0, T), us = u.rows_slice(0, T);
       const auto us_of = [&](const std::function<void(int)> &fn) { return 1e3 * p.graph_ms(32, fn); };
       const auto layer_of = [&](int i) { return layers[size_t(i % LW)]; };
-      const auto attention = [&] {
-        be.attention(as, qkvs, kv, 0, d_table, d_starts, d_pos, NH, NH, HD, 1.f / std::sqrt(float(HD)));
+      const auto attention = [&](int i) {
+        be.attention(as, qkvs, kv, i % KVL, d_table, d_starts, d_pos, NH, NH, HD, 1.f / std::sqrt(float(HD)));
       };
       const double gemm_us = us_of([&](int i) {
         const Layer &l = layer_of(i);
@@ -1188,15 +1191,15 @@ int run_perf_batch(const std::string &dev) {
         be.matmul_pair(gs, us, xns, l.wgu);
         be.matmul(xs, gs, l.wd, true);
       });
-      const double attn_us = us_of([&](int) { attention(); });
+      const double attn_us = us_of(attention);
       const Tensor q_h{qs.data, qs.dtype, int64_t(T) * NH, HD}, a_h{as.data, as.dtype, int64_t(T) * NH, HD};
-      const double hnd_us = us_of([&](int) {
-        be.attention(a_h, q_h, hnd, 0, d_table_h, d_starts_h, d_pos_h, 1, 1, HD, 1.f / std::sqrt(float(HD)));
+      const double hnd_us = us_of([&](int i) {
+        be.attention(a_h, q_h, hnd, i % KVL, d_table_h, d_starts_h, d_pos_h, 1, 1, HD, 1.f / std::sqrt(float(HD)));
       });
       const double small_us = us_of([&](int i) {
         const Layer &l = layer_of(i);
         be.rmsnorm(xns, xs, l.n1, eps);
-        be.rope_kv_store(qkvs, HD, d_pos, d_inv, kv, 0, d_slots);
+        be.rope_kv_store(qkvs, HD, d_pos, d_inv, kv, i % KVL, d_slots);
         be.rmsnorm(xns, xs, l.n2, eps);
         be.swiglu(gs, gs, us);
       });
@@ -1205,8 +1208,8 @@ int run_perf_batch(const std::string &dev) {
         const Layer &l = layer_of(i);
         be.rmsnorm(xns, xs, l.n1, eps);
         be.matmul(qkvs, xns, l.wqkv, false);
-        be.rope_kv_store(qkvs, HD, d_pos, d_inv, kv, 0, d_slots);
-        attention();
+        be.rope_kv_store(qkvs, HD, d_pos, d_inv, kv, i % KVL, d_slots);
+        attention(i);
         be.matmul(xs, as, l.wo, true);
         be.rmsnorm(xns, xs, l.n2, eps);
         be.matmul_pair(gs, us, xns, l.wgu);
@@ -1219,7 +1222,7 @@ int run_perf_batch(const std::string &dev) {
       pt.gu = us_of([&](int i) { be.matmul_pair(gs, us, xns, layer_of(i).wgu); });
       pt.down = us_of([&](int i) { be.matmul(xs, gs, layer_of(i).wd, true); });
       pt.norm = us_of([&](int i) { be.rmsnorm(xns, xs, layer_of(i).n1, eps); });
-      pt.rope = us_of([&](int) { be.rope_kv_store(qkvs, HD, d_pos, d_inv, kv, 0, d_slots); });
+      pt.rope = us_of([&](int i) { be.rope_kv_store(qkvs, HD, d_pos, d_inv, kv, i % KVL, d_slots); });
       pt.swiglu = us_of([&](int) { be.swiglu(gs, gs, us); });
       parts.push_back(pt);
       const double lm_us = 1e3 * p.graph_ms(8, [&](int) { be.matmul(logits.rows_slice(0, T), xns, lm_head, false); });
