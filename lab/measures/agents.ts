@@ -164,7 +164,6 @@ function serverless(model: Model, n: number, reloads: number[]): System {
   };
 }
 
-/** Runs every agent's cycles on the system; each agent's phases and tokens, or the error that stopped it. */
 /** The share of the agents' tokens that equal the reference's up to each agent's first difference. */
 export function agreement(ref: readonly (readonly number[])[], got: readonly (readonly number[])[]): number {
   let same = 0;
@@ -179,6 +178,7 @@ export function agreement(ref: readonly (readonly number[])[], got: readonly (re
   return all > 0 ? same / all : 1;
 }
 
+/** Runs every agent's cycles on the system; each agent's phases and tokens, or the error that stopped it. */
 async function runAgents(sys: System, s: AgentsStep, vocab: number, t0: number, c: StepContext): Promise<{ phases: Phase[][]; tokens: number[][]; works: Work[][]; errors: unknown[] }> {
   const phases: Phase[][] = Array.from({ length: s.agents }, () => []);
   const tokens: number[][] = Array.from({ length: s.agents }, () => []);

@@ -157,9 +157,7 @@ class Backend {
     rmsnorm(h, x, norm_weight, eps);
     matmul(out, h, w, accumulate);
   }
-  // (optional) out (T, N) = (silu(gate) * up) . w (N, F)^T, plus the old out when accumulate.
-  // gate, up (T, F); scratch (>= T, F), may be gate.
-  // out_a (T, N) = x . w[:N]^T and out_b (T, N) = x . w[N:]^T; w (2N, K): [w_a; w_b] stacked, as the
+  // (optional) out_a (T, N) = x . w[:N]^T and out_b (T, N) = x . w[N:]^T; w (2N, K): [w_a; w_b] stacked, as the
   // MLP's gate and up. Default: two matmuls.
   virtual void matmul_pair(Tensor out_a, Tensor out_b, Tensor x, Tensor w) {
     if (w.rows % 2 != 0)
@@ -170,6 +168,8 @@ class Backend {
     matmul(out_b, x, Tensor{static_cast<char *>(w.data) + size_t(n) * size_t(w.cols) * dtype_size(w.dtype), w.dtype, n, w.cols},
            false);
   }
+  // (optional) out (T, N) = (silu(gate) * up) . w (N, F)^T, plus the old out when accumulate.
+  // gate, up (T, F); scratch (>= T, F), may be gate.
   // Default: swiglu into scratch, then matmul.
   virtual void swiglu_matmul(Tensor out, Tensor gate, Tensor up, Tensor w, bool accumulate, Tensor scratch) {
     Tensor a = scratch_rows(scratch, gate.rows, gate.cols, "swiglu_matmul");
