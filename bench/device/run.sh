@@ -2,7 +2,7 @@
 # Runs on the GPU machine (CUDA, cuBLAS, Python with torch and transformers; no Node.js, no network),
 # in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
 # backend, then runs the named suites. Everything worth keeping is written to $OUT.
-#   bash bench/device/run.sh ops|perf|perf-batch|profile|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|batch-decode-tuned|all   (or a comma-separated list)
+#   bash bench/device/run.sh ops|perf|perf-batch|profile|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|batch-decode-tuned|batch-decode-no-waves|all   (or a comma-separated list)
 #   streaming-hf,streaming: STREAM_LAYERS (default 36: 63 GB of fp16 weights), STREAM_BUDGET_GB (20),
 #   STREAM_RING (4GB), STREAM_PLACEMENTS (stream,stream-sync,accelerate,auto); STREAM_HF=FILE merges an HF Accelerate row measured by an earlier streaming-hf.
 set -uo pipefail
@@ -40,10 +40,10 @@ run_suite() {
       ;;
     perf) native/build/test-backend-ops --perf 2>&1 | tee "$OUT/perf.txt" || status=1 ;;
     # A batched decode step's parts against the batch size, as built and with each A/B knob
-    # (PERF_BATCH_KNOBS: which; default all three).
+    # (PERF_BATCH_KNOBS: which; default all four).
     perf-batch)
       native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch.txt" || status=1
-      for knob in ${PERF_BATCH_KNOBS:-VRAMLAB_CUDA_GEMM_TUNE VRAMLAB_CUDA_NO_SKINNY VRAMLAB_CUDA_NO_ATTN_PIPE}; do
+      for knob in ${PERF_BATCH_KNOBS:-VRAMLAB_CUDA_ATTN_NO_WAVES VRAMLAB_CUDA_GEMM_TUNE VRAMLAB_CUDA_NO_SKINNY VRAMLAB_CUDA_NO_ATTN_PIPE}; do
         name=$(echo "${knob#VRAMLAB_CUDA_}" | tr 'A-Z_' 'a-z-')
         env "$knob=1" native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-$name.txt" || status=1
       done
@@ -87,9 +87,11 @@ run_suite() {
         --systems "${AGENTS_SYSTEMS:-shared,keep-alive,serverless}" --prefill-chunk "${PREFILL_CHUNK:-128}" --out "$OUT/agents.json" || status=1
       ;;
     batch-decode) node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode.json" || status=1 ;;
-    # The same with the cuBLASLt tuner on: its A/B at the engine's level.
+    # The same with the cuBLASLt tuner on, and with attention's wave splits off: their A/Bs at the engine's level.
     batch-decode-tuned)
       VRAMLAB_CUDA_GEMM_TUNE=1 node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-tuned.json" || status=1 ;;
+    batch-decode-no-waves)
+      VRAMLAB_CUDA_ATTN_NO_WAVES=1 node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-no-waves.json" || status=1 ;;
     *) echo "unknown suite $1"; status=1 ;;
   esac
 }

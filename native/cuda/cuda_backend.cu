@@ -391,12 +391,13 @@ class CudaBackend final : public Backend {
                                   : AttnKernel::Generic;
     int splits = 1;
     if (!prefill) {
-      splits = attention_splits(a.T, n_heads, prop_.multiProcessorCount);
+      const int slots = kernel == AttnKernel::Pipe && att_waves_ ? att_pipe_slots_[head_dim == 64 ? 0 : 1] : 0;
+      splits = attention_splits(a.T, n_heads, prop_.multiProcessorCount, slots, att_max_partials_);
       if (splits > 1) {
         const size_t th = size_t(a.T) * size_t(n_heads);
         const size_t o_bytes = th * splits * head_dim * sizeof(float);
         const size_t ml_bytes = th * splits * sizeof(float2);
-        att_part_.reserve(o_bytes + ml_bytes, s);  // never grows (see init)
+        att_part_.reserve(o_bytes + ml_bytes, s);  // never grows: att_max_partials_ bounds it (see init)
         if (att_counters_.reserve(th * sizeof(unsigned), s))
           CUDA_CHECK(cudaMemsetAsync(att_counters_.ptr, 0, att_counters_.bytes, s));
         a.part_o = static_cast<float *>(att_part_.ptr);
@@ -568,7 +569,15 @@ class CudaBackend final : public Backend {
     if (const char *k = std::getenv("VRAMLAB_CUDA_GEMV_KSPLIT")) gemv_cfg_.ksplit = std::atoi(k);
     skinny_ = !env_flag("VRAMLAB_CUDA_NO_SKINNY");
     attn_pipe_ = !env_flag("VRAMLAB_CUDA_NO_ATTN_PIPE");
-    if (attn_pipe_ && prop_.major >= 8) CUDA_CHECK(attention_pipe_configure());
+    if (attn_pipe_ && prop_.major >= 8) {
+      CUDA_CHECK(attention_pipe_configure());
+      for (int i = 0; i < 2; i++) {
+        int per_sm = 0;
+        CUDA_CHECK(attention_pipe_blocks_per_sm(i == 0 ? 64 : 128, &per_sm));
+        att_pipe_slots_[i] = per_sm * prop_.multiProcessorCount;
+      }
+    }
+    att_waves_ = !env_flag("VRAMLAB_CUDA_ATTN_NO_WAVES");
     if (const char *r = std::getenv("VRAMLAB_CUDA_SKINNY_ROWS")) skinny_rows_ = std::atoi(r) == 32 ? 32 : 16;
     const bool stage = !env_flag("VRAMLAB_CUDA_GEMV_NO_STAGE");
     gemv_cfg_.smem_per_sm = stage ? int(prop_.sharedMemPerMultiprocessor) : 0;
@@ -576,18 +585,19 @@ class CudaBackend final : public Backend {
                    (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "") +
                    (stage ? "" : ", no GEMV staging") +
                    (skinny_ ? (skinny_rows_ == 16 ? "" : ", skinny GEMM rows 32") : ", no skinny GEMM") +
-                   (attn_pipe_ ? "" : ", no pipelined attention");
+                   (attn_pipe_ ? "" : ", no pipelined attention") + (att_waves_ ? "" : ", no attention wave splits");
     gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[1], cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[2], cudaStreamNonBlocking));
     // Flash-decoding workspace, allocated once so that attention never allocates (nor synchronizes)
-    // and a decode step stays capturable in a CUDA graph. attention_splits() only splits when
-    // T * nh < 4 * SMs, so T * nh * splits < 8 * SMs partials of at most hd 256 floats: ~1.1 MiB on
-    // an H100.
+    // and a decode step stays capturable in a CUDA graph: attention_splits() keeps T * nh * splits
+    // within att_max_partials_ partials of at most hd 256 floats (~4.3 MiB on an H200), and splits
+    // only with splits >= 2, so T * nh <= half as many counters.
     const size_t sms = size_t(prop_.multiProcessorCount);
-    att_part_.reserve(8 * sms * (256 * sizeof(float) + sizeof(float2)), compute());
-    att_counters_.reserve(4 * sms * sizeof(unsigned), compute());
+    att_max_partials_ = int64_t(32 * sms);  // batch 32 x 32 heads x 3 splits on 132 SMs
+    att_part_.reserve(size_t(att_max_partials_) * (256 * sizeof(float) + sizeof(float2)), compute());
+    att_counters_.reserve(size_t(att_max_partials_ / 2) * sizeof(unsigned), compute());
     CUDA_CHECK(cudaMemsetAsync(att_counters_.ptr, 0, att_counters_.bytes, compute()));
 
     // cuBLAS for prefill GEMMs; without it the tiled kernel takes over (correct, much slower).
@@ -788,6 +798,9 @@ class CudaBackend final : public Backend {
   bool fused_ = true;                             // fused ops take their kernels (else Backend's chains)
   bool skinny_ = true;                            // T = 2..8 matmuls take gemm_skinny_kernel (tensor cores)
   bool attn_pipe_ = true;                         // decode attention takes the pipelined kernel where it applies
+  bool att_waves_ = true;                         // attention_splits fills the pipelined kernel's last wave
+  int att_pipe_slots_[2] = {0, 0};                // the pipelined kernel's resident blocks, hd 64 and 128
+  int64_t att_max_partials_ = 0;                  // attention_splits' bound: the workspace's partials
   int skinny_rows_ = 16;                          // its output features per block (16 or 32)
   GemvConfig gemv_cfg_;                           // how the decode GEMVs size their grid
   DeviceBuffer scratch_;                          // matmul: x converted to w's dtype, F32 GEMM output

@@ -598,12 +598,32 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_prefill_kernel(Attn
 // launcher
 // ---------------------------------------------------------------------------------------------------
 
-// How many context splits the decode kernel uses for T queries of nh heads: enough blocks for about
-// four per SM, at most ATT_MAX_SPLITS. The workspace (part_o, part_ml, counters) is sized from this.
-inline int attention_splits(int T, int n_heads, int n_sms) {
-  const int64_t blocks = int64_t(T) * n_heads;
-  const int64_t s = ceil_div(4 * int64_t(n_sms), blocks > 0 ? blocks : 1);
-  return int(s < 1 ? 1 : (s > ATT_MAX_SPLITS ? ATT_MAX_SPLITS : s));
+// How many context splits the decode kernel uses for T queries of nh heads. At least enough blocks for
+// about four an SM (a single decode token must still fill the GPU); then, where `slots` (the blocks
+// resident at once: SMs x blocks an SM; 0 when unknown) is given, the count up to ATT_WAVE_TRIES more
+// that best fills the last wave: at batch 32 and 32 heads, 1024 blocks over an H200's 792 slots run
+// as 1.29 waves, the second 29 % full, while 3 splits make 3072 blocks, 3.88 waves. At most
+// ATT_MAX_SPLITS, and T * nh * splits <= max_partials (the workspace, sized at the backend's start).
+constexpr int ATT_WAVE_TRIES = 3;
+inline int attention_splits(int T, int n_heads, int n_sms, int slots, int64_t max_partials) {
+  const int64_t blocks = T > 0 && n_heads > 0 ? int64_t(T) * n_heads : 1;
+  const auto fill = [&](int64_t s) {  // the share of the last wave's slots that work, 1 for whole waves
+    const int64_t n = blocks * s, waves = ceil_div(n, int64_t(slots));
+    return double(n) / double(waves * slots);
+  };
+  int64_t s = ceil_div(4 * int64_t(n_sms), blocks);
+  s = s < 1 ? 1 : (s > ATT_MAX_SPLITS ? ATT_MAX_SPLITS : s);
+  if (slots > 0) {
+    const int64_t first = s;
+    double best = fill(s);
+    for (int64_t c = first + 1; c <= first + ATT_WAVE_TRIES && c <= ATT_MAX_SPLITS; c++)
+      if (fill(c) > best + 0.02) {  // worth another split's merge only when it fills clearly more
+        best = fill(c);
+        s = c;
+      }
+  }
+  while (s > 1 && blocks * s > max_partials) s--;
+  return int(s);
 }
 
 // True when every row of q (2-byte elements, q_stride apart) starts 16-byte aligned.
@@ -637,6 +657,13 @@ inline cudaError_t attention_pipe_configure() {
   carve(reinterpret_cast<const void *>(attention_decode_pipe_kernel<__nv_bfloat16, 64>));
   carve(reinterpret_cast<const void *>(attention_decode_pipe_kernel<__nv_bfloat16, 128>));
   return err;
+}
+
+// Blocks of the pipelined kernel for head_dim hd (64 or 128) resident on one SM, into *n (after
+// attention_pipe_configure: the carveout counts), for attention_splits' waves.
+inline cudaError_t attention_pipe_blocks_per_sm(int hd, int *n) {
+  return hd == 64 ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(n, attention_decode_pipe_kernel<__half, 64>, ATT_WARPS * WARP, 0)
+                  : cudaOccupancyMaxActiveBlocksPerMultiprocessor(n, attention_decode_pipe_kernel<__half, 128>, ATT_WARPS * WARP, 0);
 }
 
 template <typename T>
