@@ -2,7 +2,7 @@
 # Runs on the GPU machine (CUDA, cuBLAS, Python with torch and transformers; no Node.js, no network),
 # in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
 # backend, then runs the named suites. Everything worth keeping is written to $OUT.
-#   bash bench/device/run.sh ops|perf|perf-batch|profile|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|batch-decode-tuned|batch-decode-no-waves|all   (or a comma-separated list)
+#   bash bench/device/run.sh ops|perf|perf-batch|profile|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|batch-decode-tuned|batch-decode-waves|all   (or a comma-separated list)
 #   streaming-hf,streaming: STREAM_LAYERS (default 36: 63 GB of fp16 weights), STREAM_BUDGET_GB (20),
 #   STREAM_RING (4GB), STREAM_PLACEMENTS (stream,stream-sync,accelerate,auto); STREAM_HF=FILE merges an HF Accelerate row measured by an earlier streaming-hf.
 set -uo pipefail
@@ -33,6 +33,9 @@ run_suite() {
       native/build/test-backend-ops 2>&1 | tee "$OUT/ops.txt" || status=1
       VRAMLAB_CUDA_SKINNY_ROWS=32 native/build/test-backend-ops -o matmul cuda:0 2>&1 | tee "$OUT/ops-skinny-rows-32.txt" || status=1
       VRAMLAB_CUDA_NO_ATTN_PIPE=1 native/build/test-backend-ops -o attention cuda:0 2>&1 | tee "$OUT/ops-no-attn-pipe.txt" || status=1
+      for splits in waves 3; do
+        VRAMLAB_CUDA_ATTN_SPLITS=$splits native/build/test-backend-ops -o attention cuda:0 2>&1 | tee -a "$OUT/ops-attn-splits.txt" || status=1
+      done
       # The cuBLAS GEMMs of 9..64 tokens through the cuBLASLt tuner (off by default): matmul and matmul_pair.
       for op in matmul matmul_pair; do
         VRAMLAB_CUDA_GEMM_TUNE=1 native/build/test-backend-ops -o $op cuda:0 2>&1 | tee -a "$OUT/ops-gemm-tune.txt" || status=1
@@ -40,12 +43,14 @@ run_suite() {
       ;;
     perf) native/build/test-backend-ops --perf 2>&1 | tee "$OUT/perf.txt" || status=1 ;;
     # A batched decode step's parts against the batch size, as built and with each A/B knob
-    # (PERF_BATCH_KNOBS: which; default all four).
+    # (PERF_BATCH_KNOBS: which; NAME for NAME=1, or NAME=VALUE; default the attention's splits, filling
+    # waves and forced to 2 and 3, and the three switches).
     perf-batch)
       native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch.txt" || status=1
-      for knob in ${PERF_BATCH_KNOBS:-VRAMLAB_CUDA_ATTN_NO_WAVES VRAMLAB_CUDA_GEMM_TUNE VRAMLAB_CUDA_NO_SKINNY VRAMLAB_CUDA_NO_ATTN_PIPE}; do
-        name=$(echo "${knob#VRAMLAB_CUDA_}" | tr 'A-Z_' 'a-z-')
-        env "$knob=1" native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-$name.txt" || status=1
+      for knob in ${PERF_BATCH_KNOBS:-VRAMLAB_CUDA_ATTN_SPLITS=waves VRAMLAB_CUDA_ATTN_SPLITS=2 VRAMLAB_CUDA_ATTN_SPLITS=3 VRAMLAB_CUDA_GEMM_TUNE VRAMLAB_CUDA_NO_SKINNY VRAMLAB_CUDA_NO_ATTN_PIPE}; do
+        case "$knob" in *=*) ;; *) knob="$knob=1" ;; esac
+        name=$(echo "${knob#VRAMLAB_CUDA_}" | sed 's/=1$//' | tr 'A-Z_=' 'a-z--')
+        env "$knob" native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-$name.txt" || status=1
       done
       ;;
     # Nsight Compute at batch 32 (perf-batch's shape): the decode attention in full, and the layer's four
@@ -87,11 +92,11 @@ run_suite() {
         --systems "${AGENTS_SYSTEMS:-shared,keep-alive,serverless}" --prefill-chunk "${PREFILL_CHUNK:-128}" --out "$OUT/agents.json" || status=1
       ;;
     batch-decode) node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode.json" || status=1 ;;
-    # The same with the cuBLASLt tuner on, and with attention's wave splits off: their A/Bs at the engine's level.
+    # The same with the cuBLASLt tuner on, and with attention's splits filling waves: their A/Bs at the engine's level.
     batch-decode-tuned)
       VRAMLAB_CUDA_GEMM_TUNE=1 node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-tuned.json" || status=1 ;;
-    batch-decode-no-waves)
-      VRAMLAB_CUDA_ATTN_NO_WAVES=1 node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-no-waves.json" || status=1 ;;
+    batch-decode-waves)
+      VRAMLAB_CUDA_ATTN_SPLITS=waves node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-waves.json" || status=1 ;;
     *) echo "unknown suite $1"; status=1 ;;
   esac
 }

@@ -391,8 +391,13 @@ class CudaBackend final : public Backend {
                                   : AttnKernel::Generic;
     int splits = 1;
     if (!prefill) {
-      const int slots = kernel == AttnKernel::Pipe && att_waves_ ? att_pipe_slots_[head_dim == 64 ? 0 : 1] : 0;
-      splits = attention_splits(a.T, n_heads, prop_.multiProcessorCount, slots, att_max_partials_);
+      if (att_splits_ > 0) {  // forced (VRAMLAB_CUDA_ATTN_SPLITS=N), within the workspace
+        const int64_t most = att_max_partials_ / (int64_t(a.T) * n_heads);
+        splits = int(std::max<int64_t>(1, std::min<int64_t>(att_splits_, most)));  // att_splits_ <= ATT_MAX_SPLITS (init)
+      } else {
+        const int slots = kernel == AttnKernel::Pipe && att_splits_ < 0 ? att_pipe_slots_[head_dim == 64 ? 0 : 1] : 0;
+        splits = attention_splits(a.T, n_heads, prop_.multiProcessorCount, slots, att_max_partials_);
+      }
       if (splits > 1) {
         const size_t th = size_t(a.T) * size_t(n_heads);
         const size_t o_bytes = th * splits * head_dim * sizeof(float);
@@ -577,7 +582,15 @@ class CudaBackend final : public Backend {
         att_pipe_slots_[i] = per_sm * prop_.multiProcessorCount;
       }
     }
-    att_waves_ = !env_flag("VRAMLAB_CUDA_ATTN_NO_WAVES");
+    // Decode attention's context splits: attention_splits' default, "waves" (it also fills the
+    // pipelined kernel's last wave) or a number forced (A/B measurements; not yet measured on the GPU).
+    if (const char *v = std::getenv("VRAMLAB_CUDA_ATTN_SPLITS"); v && *v) {
+      const int n = std::atoi(v);
+      if (std::string(v) == "waves") att_splits_ = -1;
+      else if (n >= 1 && n <= ATT_MAX_SPLITS) att_splits_ = n;
+      else throw Error(VL_ERR_INVALID_ARGUMENT, std::string("VRAMLAB_CUDA_ATTN_SPLITS must be \"waves\" or 1 to ") +
+                                                    std::to_string(ATT_MAX_SPLITS) + ", got \"" + v + "\"");
+    }
     if (const char *r = std::getenv("VRAMLAB_CUDA_SKINNY_ROWS")) skinny_rows_ = std::atoi(r) == 32 ? 32 : 16;
     const bool stage = !env_flag("VRAMLAB_CUDA_GEMV_NO_STAGE");
     gemv_cfg_.smem_per_sm = stage ? int(prop_.sharedMemPerMultiprocessor) : 0;
@@ -585,7 +598,7 @@ class CudaBackend final : public Backend {
                    (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "") +
                    (stage ? "" : ", no GEMV staging") +
                    (skinny_ ? (skinny_rows_ == 16 ? "" : ", skinny GEMM rows 32") : ", no skinny GEMM") +
-                   (attn_pipe_ ? "" : ", no pipelined attention") + (att_waves_ ? "" : ", no attention wave splits");
+                   (attn_pipe_ ? "" : ", no pipelined attention") + (att_splits_ == 0 ? "" : att_splits_ < 0 ? ", attention splits fill waves" : ", attention splits " + std::to_string(att_splits_));
     gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[1], cudaStreamNonBlocking));
@@ -798,7 +811,7 @@ class CudaBackend final : public Backend {
   bool fused_ = true;                             // fused ops take their kernels (else Backend's chains)
   bool skinny_ = true;                            // T = 2..8 matmuls take gemm_skinny_kernel (tensor cores)
   bool attn_pipe_ = true;                         // decode attention takes the pipelined kernel where it applies
-  bool att_waves_ = true;                         // attention_splits fills the pipelined kernel's last wave
+  int att_splits_ = 0;                            // decode attention's splits: 0 default, -1 fill waves, N forced
   int att_pipe_slots_[2] = {0, 0};                // the pipelined kernel's resident blocks, hd 64 and 128
   int64_t att_max_partials_ = 0;                  // attention_splits' bound: the workspace's partials
   int skinny_rows_ = 16;                          // its output features per block (16 or 32)

@@ -598,31 +598,32 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_prefill_kernel(Attn
 // launcher
 // ---------------------------------------------------------------------------------------------------
 
-// How many context splits the decode kernel uses for T queries of nh heads. At least enough blocks for
-// about four an SM (a single decode token must still fill the GPU); then, where `slots` (the blocks
-// resident at once: SMs x blocks an SM; 0 when unknown) is given, the count up to ATT_WAVE_TRIES more
-// that best fills the last wave: at batch 32 and 32 heads, 1024 blocks over an H200's 792 slots run
-// as 1.29 waves, the second 29 % full, while 3 splits make 3072 blocks, 3.88 waves. At most
-// ATT_MAX_SPLITS, and T * nh * splits <= max_partials (the workspace, sized at the backend's start).
+// How many context splits the decode kernel uses for T queries of nh heads: enough blocks for about
+// four an SM (a single decode token must still fill the GPU), at most ATT_MAX_SPLITS and
+// T * nh * splits <= max_partials (the workspace, sized at the backend's start). Where `slots` (the
+// blocks resident at once: SMs x blocks an SM) is given, up to ATT_WAVE_TRIES more splits where they
+// fill the last wave clearly better: at batch 32 and 32 heads, 1024 blocks over an H200's 792 slots
+// run as 1.29 waves, the second 29 % full, while 3 splits make 3072 blocks, 3.88 waves. (Off by
+// default until measured: VRAMLAB_CUDA_ATTN_SPLITS=waves, cuda_backend.cu.)
 constexpr int ATT_WAVE_TRIES = 3;
 inline int attention_splits(int T, int n_heads, int n_sms, int slots, int64_t max_partials) {
   const int64_t blocks = T > 0 && n_heads > 0 ? int64_t(T) * n_heads : 1;
-  const auto fill = [&](int64_t s) {  // the share of the last wave's slots that work, 1 for whole waves
-    const int64_t n = blocks * s, waves = ceil_div(n, int64_t(slots));
-    return double(n) / double(waves * slots);
-  };
+  const auto fits = [&](int64_t s) { return s <= ATT_MAX_SPLITS && blocks * s <= max_partials; };
   int64_t s = ceil_div(4 * int64_t(n_sms), blocks);
-  s = s < 1 ? 1 : (s > ATT_MAX_SPLITS ? ATT_MAX_SPLITS : s);
+  while (s > 1 && !fits(s)) s--;
+  if (s < 1) s = 1;
   if (slots > 0) {
-    const int64_t first = s;
+    const auto fill = [&](int64_t c) {  // the share of the last wave's slots at work: 1 for whole waves
+      const int64_t n = blocks * c;
+      return double(n) / double(ceil_div(n, int64_t(slots)) * slots);
+    };
     double best = fill(s);
-    for (int64_t c = first + 1; c <= first + ATT_WAVE_TRIES && c <= ATT_MAX_SPLITS; c++)
-      if (fill(c) > best + 0.02) {  // worth another split's merge only when it fills clearly more
+    for (int64_t c = s + 1, last = s + ATT_WAVE_TRIES; c <= last && fits(c); c++)
+      if (fill(c) > best + 0.02) {  // another split's merge is worth it only for a clearly fuller wave
         best = fill(c);
         s = c;
       }
   }
-  while (s > 1 && blocks * s > max_partials) s--;
   return int(s);
 }
 
