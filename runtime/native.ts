@@ -31,7 +31,7 @@ import {
 import { errorCode, VramlabError } from './errors.js';
 
 /** The VL_ABI_VERSION of vramlab.h this file declares. */
-export const ABI_VERSION = 9;
+export const ABI_VERSION = 10;
 
 export type {
   NativeBreakpointStats,
@@ -286,12 +286,23 @@ export const native = {
   sessionCancel(s: Handle): void {
     check(lib().session_cancel(s) as number);
   },
-  /** The session's work, and its first `cap` picked tokens. */
-  sessionWork(s: Handle, cap: number): { info: NativeWorkInfo; tokens: Int32Array; error: string } {
-    const tokens = new Int32Array(Math.max(cap, 0));
-    const info = readStruct<'vl_work_info'>((out) => lib().session_work(s, out, cap > 0 ? tokens : null, cap) as number);
-    const error = info.status !== 0 ? (lib().session_work_error(s) as string) : '';
-    return { info, tokens: tokens.subarray(0, Math.min(cap, info.tokens)), error };
+  /**
+   * The work of sessions[i], and its picked tokens from index from[i] on (what the caller has not read
+   * yet); room: at least the sum of new_tokens - from[i], which they never exceed.
+   */
+  sessionsWork(sessions: Handle[], from: Int32Array, room: number): { info: NativeWorkInfo; tokens: Int32Array; error: string }[] {
+    const n = sessions.length;
+    if (n === 0) return [];
+    const buf = Buffer.alloc(koffi.sizeof('vl_work_info') * n);
+    const tokens = new Int32Array(Math.max(room, 0));
+    check(lib().sessions_work(sessions, n, from, buf, room > 0 ? tokens : null, room) as number);
+    let at = 0;
+    return decodeArray(buf, 'vl_work_info', n).map((info, i) => {
+      const fresh = Math.max(info.tokens - (from[i] as number), 0);
+      const mine = tokens.subarray(at, at + fresh);
+      at += fresh;
+      return { info, tokens: mine, error: info.status !== 0 ? (lib().session_work_error(sessions[i]) as string) : '' };
+    });
   },
   /** The VramlabError of a failed work item. */
   workError(status: number, message: string): VramlabError {

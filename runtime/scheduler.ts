@@ -3,14 +3,15 @@
 // pending the scheduler runs the model's batched steps (native/src/scheduler.h) one after another on a
 // worker thread: each step carries one decode token of every decoding session and prompt chunks of
 // those prefilling (at most `prefillChunk` prompt tokens a step), so that the weights are read once per
-// step for all of them. Between steps it reads each session's progress (the time every token came
-// back), so that latencies are measured where the user sees them.
+// step for all of them. Each step starts as soon as the last one returns, and the last one's results
+// are read while it runs (all sessions in one native call), so that the device does not wait for the
+// host; a token is stamped when it is read, so that latencies are measured where the user sees them.
 //
 //   const sched = model.scheduler({ prefillChunk: 128 });
 //   const [a, b] = await Promise.all([sched.submit(s1, prompt1, 50), sched.submit(s2, prompt2, 50)]);
 //   a.tokens; a.firstTokenMs - a.submittedMs;   // time to first token
 import { VramlabError } from './errors.js';
-import { type Handle, native } from './native.js';
+import { type Handle, native, type NativeScheduleStep } from './native.js';
 
 export interface SchedulerOptions {
   /** Prompt tokens per step, all sessions together (default 256). */
@@ -21,6 +22,8 @@ export interface SchedulerOptions {
 
 /** What one batched step did; times in milliseconds. */
 export interface StepReport {
+  /** Its number among the steps that ran a batch, from 1 (the last one's for a step that ran none). */
+  step: number;
   sessions: number;
   decodeTokens: number;
   prefillTokens: number;
@@ -134,18 +137,22 @@ export class Scheduler {
     p.reject(new VramlabError('VL_ERR_STATE', 'the session was disposed before its work was done'));
   }
 
-  /** Runs steps while any work is pending (one driver at a time). */
+  /**
+   * Runs steps while any work is pending (one driver at a time). The next step is started before the
+   * last one's results are read, so that the device does not wait for the host to read them.
+   */
   async #drive(): Promise<void> {
     if (this.#driving) return;
     this.#driving = true;
+    let next: Promise<NativeScheduleStep> | null = this.#start();
     try {
-      while (this.#work.size > 0) {
+      while (next) {
         let r;
         try {
-          this.#stepping = true;
-          r = await native.modelStep(this.#model());
+          r = await next;
         } catch (e) {
           // The device failed under the step: every pending item fails with it.
+          next = null;
           for (const [s, p] of this.#work) {
             this.#work.delete(s);
             native.sessionCancel(p.handle);
@@ -153,10 +160,15 @@ export class Scheduler {
           }
           return;
         }
-        this.#stepping = false;
         const at = performance.now();
-        this.#collect(at);
+        // Work left after it (r.pending counts every session's, submitted here or not) and a step that
+        // ran: the next one starts now. After a step with nothing runnable (every session with work
+        // paused or busy) the others move first.
+        next = r.pending > 0 && r.sessions > 0 ? this.#start() : null;
+        this.#stepping = next !== null;
+        this.#collect(r.step);
         this.onStep?.({
+          step: r.step,
           sessions: r.sessions,
           decodeTokens: r.decode_tokens,
           prefillTokens: r.prefill_tokens,
@@ -167,8 +179,10 @@ export class Scheduler {
           deviceMs: r.device_ms < 0 ? null : r.device_ms,
           atMs: at,
         });
-        // Nothing runnable (every session with work is paused or busy): let the others move first.
-        if (r.sessions === 0 && this.#work.size > 0) await new Promise((res) => setTimeout(res, 1));
+        if (!next && this.#work.size > 0) {
+          if (r.sessions === 0) await new Promise((res) => setTimeout(res, 1));
+          next = this.#start();
+        }
       }
     } finally {
       this.#stepping = false;
@@ -176,26 +190,42 @@ export class Scheduler {
     }
   }
 
+  #start(): Promise<NativeScheduleStep> {
+    this.#stepping = true;
+    return native.modelStep(this.#model());
+  }
+
   /** @internal Throws the state error of disposing the model while a step runs on a worker thread. */
   _checkDisposable(): void {
     if (this.#stepping) throw new VramlabError('VL_ERR_STATE', 'cannot dispose the model while its scheduler runs a step: await the submitted work first');
   }
 
-  /** Reads every pending item's progress: new tokens get the step's time; ended items settle. */
-  #collect(at: number): void {
-    for (const [s, p] of this.#work) {
-      const { info, tokens, error } = native.sessionWork(p.handle, p.newTokens);
+  /**
+   * Reads every pending item's progress as of step `step` (one native call); a token is stamped with
+   * the time it was read. The step after it may already have run, when the host reads late: an item
+   * that step changed is left for the next read (so that nothing settles while a step is in flight
+   * unawaited). Ended items settle.
+   */
+  #collect(step: number): void {
+    const pending = [...this.#work];
+    const from = Int32Array.from(pending, ([, p]) => p.result.tokens.length);
+    const room = pending.reduce((sum, [, p], i) => sum + Math.max(p.newTokens - (from[i] as number), 0), 0);
+    const works = native.sessionsWork(pending.map(([, p]) => p.handle), from, room);
+    const at = performance.now();
+    pending.forEach(([s, p], i) => {
+      const { info, tokens, error } = works[i] as (typeof works)[number];
+      if (info.step > step) return;
       const res = p.result;
-      for (let i = res.tokens.length; i < tokens.length; i++) {
-        res.tokens.push(tokens[i] as number);
+      for (const t of tokens) {
+        res.tokens.push(t);
         res.tokenMs.push(at);
         res.firstTokenMs ??= at;
       }
-      if (info.active) continue;
+      if (info.active) return;
       this.#work.delete(s);
       res.doneMs = at;
       if (info.status !== 0) p.reject(native.workError(info.status, error));
       else p.resolve(res);
-    }
+    });
   }
 }

@@ -27,7 +27,7 @@ extern "C" {
 #define VL_API __attribute__((visibility("default")))
 #endif
 
-#define VL_ABI_VERSION 9
+#define VL_ABI_VERSION 10
 
 typedef enum vl_status {
   VL_OK = 0,
@@ -227,11 +227,12 @@ typedef struct vl_schedule_step {
   int32_t sessions;       /* in the batch */
   int32_t decode_tokens;  /* one per decoding session */
   int32_t prefill_tokens; /* prompt chunk tokens */
-  int32_t finished;       /* work items that ended in it (done, or failed: vl_session_work says why) */
+  int32_t finished;       /* work items that ended in it (done, or failed: vl_sessions_work says why) */
   int32_t pending;        /* work items still active after it */
   int32_t left_out;       /* sessions with work it did not take (busy, paused, out of memory: tried again) */
   double wall_ms;         /* host time of the step */
   double device_ms;       /* device time of the step, -1 when none ran */
+  int64_t step;           /* its number among the steps that ran a batch (the last one's when it ran none) */
 } vl_schedule_step;
 
 /* A session's submitted work (vl_session_submit). */
@@ -242,6 +243,8 @@ typedef struct vl_work_info {
   int32_t prefilled;      /* of them, run so far */
   int32_t new_tokens;     /* asked for */
   int32_t tokens;         /* picked so far */
+  int64_t step;           /* the step (vl_schedule_step.step) that last changed it, 0 before any: a reader
+                           * that starts the next step before reading the last one's results can tell */
 } vl_work_info;
 
 /* One paging record: what moved, for which session, and the rule that chose it. */
@@ -397,8 +400,11 @@ VL_API int32_t vl_session_generate(vl_session *s, const int32_t *ids, int32_t n,
 VL_API int32_t vl_session_submit(vl_session *s, const int32_t *ids, int32_t n, int32_t new_tokens);
 /* Drops the rest of the session's work (what ran stays in its KV cache). */
 VL_API int32_t vl_session_cancel(vl_session *s);
-/* The session's work; the first cap picked tokens into tokens (may be NULL when cap is 0). */
-VL_API int32_t vl_session_work(vl_session *s, vl_work_info *out, int32_t *tokens, int32_t cap);
+/* The work of n sessions at once (a reader between steps): info[i] is session i's, and its picked
+ * tokens from index from[i] on go to tokens, session after session (at most cap in all: pass the sum of
+ * new_tokens - from[i], which they never exceed; tokens may be NULL when cap is 0). */
+VL_API int32_t vl_sessions_work(vl_session *const *sessions, int32_t n, const int32_t *from, vl_work_info *info,
+                                int32_t *tokens, int32_t cap);
 VL_API const char *vl_session_work_error(vl_session *s);
 /* Pages every device block of the session out to host memory (the copies run asynchronously; the
  * device blocks are free for other sessions at once). Not while a step of it runs. */

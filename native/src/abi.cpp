@@ -482,7 +482,8 @@ VL_API int32_t vl_model_step(vl_model *m, vl_schedule_step *out, vl_error *err) 
     need(m, "model");
     need(out, "out");
     const vl::SchedulerStep r = m->model->scheduler().step();
-    *out = vl_schedule_step{r.sessions, r.decode_tokens, r.prefill_tokens, r.finished, r.pending, r.left_out, r.wall_ms, r.device_ms};
+    *out = vl_schedule_step{r.sessions,  r.decode_tokens, r.prefill_tokens, r.finished,        r.pending,
+                            r.left_out, r.wall_ms,       r.device_ms,      int64_t(r.step)};
   });
 }
 
@@ -638,18 +639,28 @@ VL_API int32_t vl_session_cancel(vl_session *s) {
   });
 }
 
-VL_API int32_t vl_session_work(vl_session *s, vl_work_info *out, int32_t *tokens, int32_t cap) {
-  // Not session_call: the scheduler's step holds the session's `busy` while it runs it, and the work
+VL_API int32_t vl_sessions_work(vl_session *const *sessions, int32_t n, const int32_t *from, vl_work_info *info,
+                                int32_t *tokens, int32_t cap) {
+  // Not session_call: the scheduler's step holds a session's `busy` while it runs it, and the work
   // is read under the scheduler's own lock.
   return guard([&] {
-    need(s, "session");
-    need(out, "out");
-    if (cap < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "cap must be >= 0");
+    if (n < 0 || cap < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "n and cap must be >= 0");
+    if (n == 0) return;
+    need(sessions, "sessions");
+    need(from, "from");
+    need(info, "info");
     if (cap > 0) need(tokens, "tokens");
-    const vl::SessionWork w = s->session->model().scheduler().work(*s->session);
-    *out = vl_work_info{w.active ? 1 : 0, int32_t(w.status), int32_t(w.prompt.size()), int32_t(w.prefilled), w.new_tokens,
-                        int32_t(w.tokens.size())};
-    std::copy_n(w.tokens.begin(), std::min<size_t>(size_t(cap), w.tokens.size()), tokens);
+    int32_t at = 0;
+    for (int32_t i = 0; i < n; i++) {
+      if (!sessions[i]) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "sessions[" + std::to_string(i) + "] is null");
+      if (from[i] < 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "from[" + std::to_string(i) + "] must be >= 0");
+      const int32_t copied = sessions[i]->session->model().scheduler().read(*sessions[i]->session, from[i], info[i],
+                                                                            cap > 0 ? tokens + at : nullptr, cap - at);
+      at += copied;
+      if (copied < info[i].tokens - from[i])
+        throw vl::Error(VL_ERR_INVALID_ARGUMENT, "tokens: cap " + std::to_string(cap) +
+                                                     " is too small for the sessions' new tokens (pass the sum of new_tokens - from)");
+    }
   });
 }
 

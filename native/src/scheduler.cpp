@@ -46,6 +46,17 @@ SessionWork Scheduler::work(const Session &s) const {
   return s.work;
 }
 
+int32_t Scheduler::read(const Session &s, int32_t from, vl_work_info &info, int32_t *tokens, int32_t cap) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const SessionWork &w = s.work;
+  info = vl_work_info{w.active ? 1 : 0, int32_t(w.status), int32_t(w.prompt.size()), int32_t(w.prefilled), w.new_tokens,
+                      int32_t(w.tokens.size()), int64_t(w.step)};
+  const size_t first = std::min(size_t(std::max(from, 0)), w.tokens.size());
+  const size_t n = std::min(w.tokens.size() - first, size_t(std::max(cap, 0)));
+  std::copy_n(w.tokens.begin() + std::ptrdiff_t(first), n, tokens);
+  return int32_t(n);
+}
+
 bool Scheduler::busy(const Session &s) const {
   std::lock_guard<std::mutex> lock(mu_);
   return s.work.active;
@@ -127,7 +138,11 @@ SchedulerStep Scheduler::step() {
       locks.push_back(std::move(busy));
     }
   }
-  if (items.empty()) return report;
+  if (items.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    report.step = steps_;
+    return report;
+  }
   // The work of the chosen sessions is not changed by others meanwhile: submit and cancel need it
   // inactive or leave it be, and their `busy` locks are ours.
   // Released (and marked so) however the step ends.
@@ -144,10 +159,12 @@ SchedulerStep Scheduler::step() {
   report.device_ms = st.device_ms;
   report.sessions = int32_t(items.size());
   std::lock_guard<std::mutex> lock(mu_);
+  report.step = ++steps_;
   const bool alone = items.size() == 1;
   for (BatchItem &it : items) {
     SessionWork &w = it.session->work;
     if (!w.active) continue;  // cancelled meanwhile
+    w.step = report.step;
     if (it.status != VL_OK) {
       // Out of memory beside others: their blocks free up as they finish, so try again; alone, or for
       // any other reason, the work fails.

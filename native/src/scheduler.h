@@ -36,6 +36,7 @@ struct SessionWork {
   vl_status status = VL_OK;     // why it stopped early
   std::string error;
   int32_t failures = 0;         // steps it was left out of, out of memory, in a row
+  uint64_t step = 0;            // the step (SchedulerStep::step) that last changed it; 0 before any
 };
 
 struct SchedulerOptions {
@@ -52,6 +53,7 @@ struct SchedulerStep {
   int32_t pending = 0;         // work items still active after it
   int32_t left_out = 0;        // sessions with work not taken (busy, paused, out of memory)
   double wall_ms = 0, device_ms = -1;
+  uint64_t step = 0;           // its number among the steps that ran a batch (the last one's when it ran none)
 };
 
 class Scheduler {
@@ -69,6 +71,9 @@ class Scheduler {
   SchedulerStep step();
   // The work of s (a copy, for the caller to read).
   SessionWork work(const Session &s) const;
+  // The work's progress into info, and its picked tokens from index `from` on into tokens (at most cap:
+  // returns how many it copied): what a reader has not seen yet, without copying the rest.
+  int32_t read(const Session &s, int32_t from, vl_work_info &info, int32_t *tokens, int32_t cap) const;
   bool busy(const Session &s) const;
 
  private:
@@ -76,6 +81,7 @@ class Scheduler {
   mutable std::mutex mu_;
   SchedulerOptions options_;
   uint64_t order_ = 0;
+  uint64_t steps_ = 0;  // steps that ran a batch
 };
 
 }  // namespace vl

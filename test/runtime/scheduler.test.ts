@@ -3,6 +3,7 @@
 // paged sessions join batches, a paused session leaves them, and bad calls fail cleanly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Logits, type Model, Runtime, type StepReport, VramlabError } from '../../runtime/index.js';
+import { native } from '../../runtime/native.js';
 import { GQA, MHA, relativeError as relErr } from '../helpers.js';
 
 let rt: Runtime;
@@ -165,6 +166,51 @@ describe('disposing under a running step', () => {
     expect((await work).tokens).toHaveLength(4);
     own.dispose();
     expect(m.disposed).toBe(true);
+  });
+});
+
+describe('the step loop: the next step starts before the last one\'s results are read', () => {
+  it('numbers the steps one by one, stamps no token before its step, and has no step in flight once the last work resolves', async () => {
+    for (let round = 0; round < 8; round++) {
+      const own = await Runtime.open({ device: 'cpu' });
+      const m = await own.loadModel(GQA, { kvPoolTokens: 512 });
+      const vocab = m.shape.vocabSize;
+      const sched = m.scheduler();
+      const steps: StepReport[] = [];
+      sched.onStep = (r) => steps.push(r);
+      // Items that end in different steps: each end is read while the step after it may run.
+      const got = await Promise.all([1, 2, 3, 5].map((n, k) => sched.submit(m.createSession(), prompt(k, 4 + k, vocab), n)));
+      expect(got.map((r) => r.tokens.length)).toEqual([1, 2, 3, 5]);
+      const ran = steps.filter((r) => r.sessions > 0);
+      expect(ran.map((r) => r.step)).toEqual(ran.map((_, i) => i + 1));
+      for (const r of got) {
+        expect(r.firstTokenMs as number).toBeGreaterThanOrEqual((ran[0] as StepReport).atMs);
+        expect(r.doneMs).toBe(r.tokenMs[r.tokenMs.length - 1]);
+      }
+      own.dispose(); // throws when a step were still in flight
+    }
+  });
+
+  it('sessionsWork: each item says the step that last changed it; a token buffer too small and a negative start are refused by name', async () => {
+    const m = await rt.loadModel(GQA, { kvPoolTokens: 256 });
+    const vocab = m.shape.vocabSize;
+    // Prompts that fit one step: the item of n tokens picks its last in step n.
+    const sessions = [1, 2, 4].map(() => m.createSession());
+    await Promise.all([1, 2, 4].map((n, k) => m.scheduler().submit(sessions[k]!, prompt(k, 5, vocab), n)));
+    const works = native.sessionsWork(sessions.map((x) => x._handle()), Int32Array.of(0, 0, 0), 7);
+    expect(works.map((w) => [w.info.step, w.info.active, w.tokens.length])).toEqual([
+      [1, 0, 1],
+      [2, 0, 2],
+      [4, 0, 4],
+    ]);
+    const s = m.createSession();
+    await m.scheduler().submit(s, [1, 2, 3], 3);
+    const h = s._handle();
+    expect(native.sessionsWork([h], Int32Array.of(0), 3)[0]!.tokens).toHaveLength(3);
+    expect(native.sessionsWork([h], Int32Array.of(2), 1)[0]!.tokens).toHaveLength(1);
+    expect(() => native.sessionsWork([h], Int32Array.of(0), 2)).toThrow(/^tokens: cap 2 is too small for the sessions' new tokens/);
+    expect(() => native.sessionsWork([h], Int32Array.of(-1), 3)).toThrow(/^from\[0\] must be >= 0$/);
+    m.dispose();
   });
 });
 

@@ -5,6 +5,7 @@ import type { StepReport } from '../../../runtime/scheduler.js';
 
 // A step read at `atMs` after `wallMs` on the host, `deviceMs` of it on the device.
 const step = (atMs: number, wallMs: number, deviceMs: number | null, o: Partial<StepReport> = {}): StepReport => ({
+  step: 1,
   sessions: 2,
   decodeTokens: 2,
   prefillTokens: 0,
