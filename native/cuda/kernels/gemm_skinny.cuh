@@ -22,7 +22,8 @@
 //
 // Work split: a block of SK_WARPS warps owns 16 MT output features (MT m16 tiles, 1 or 2) for all T
 // tokens (NT = ceil(T / 8) n8 tiles); warp w takes chunks w, w + SK_WARPS, ... of K, two at a time
-// (all their loads issued before the first mma). The warps' fp32 partial sums then meet in shared memory
+// (all their loads issued before the first mma; the first two's weight loads before the kernel waits
+// for the one before it). The warps' fp32 partial sums then meet in shared memory
 // and the block's threads add them and store (the dtype conversion, accumulate, bounds of T and N).
 // Rows past N and tokens past T are clamped loads whose results are never stored.
 #pragma once
@@ -79,6 +80,25 @@ __global__ void __launch_bounds__(SK_WARPS *WARP) gemm_skinny_kernel(void *out, 
 #pragma unroll
       for (int e = 0; e < 4; e++) acc[mt][nt][e] = 0.f;
 
+  // The weights of chunks ch and ch2 (ch2 = ch + SK_WARPS where it exists, else ch again).
+  uint4 wa[2][MT][2][2];
+  const auto load_weights = [&](int ch) {
+    const int ch2 = ch + SK_WARPS < n_chunks ? ch + SK_WARPS : ch;
+#pragma unroll
+    for (int u = 0; u < 2; u++) {
+      const size_t off = size_t(u == 0 ? ch : ch2) * SK_CHUNK;
+#pragma unroll
+      for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+          wa[u][mt][h][0] = ld16<true>(reinterpret_cast<const uint4 *>(wr[mt][h] + off));
+          wa[u][mt][h][1] = ld16<true>(reinterpret_cast<const uint4 *>(wr[mt][h] + off + 32));
+        }
+    }
+  };
+  // The first chunks' weights are asked for before the wait (a step never writes weights), so that
+  // they come in while the kernel before finishes, as the GEMV's do (gemv.cuh).
+  if (warp < n_chunks) load_weights(warp);
   pdl_wait();  // x and out come from the kernels before (common.cuh)
   pdl_launch_dependents();
 #pragma unroll
@@ -87,17 +107,11 @@ __global__ void __launch_bounds__(SK_WARPS *WARP) gemm_skinny_kernel(void *out, 
   for (int ch = warp; ch < n_chunks; ch += 2 * SK_WARPS) {
     const int ch2 = ch + SK_WARPS;
     const bool two = ch2 < n_chunks;
-    uint4 wa[2][MT][2][2], xb[2][NT][2];
+    if (ch != warp) load_weights(ch);  // the first ones came before the wait
+    uint4 xb[2][NT][2];
 #pragma unroll
     for (int u = 0; u < 2; u++) {
       const size_t off = size_t(u == 0 ? ch : (two ? ch2 : ch)) * SK_CHUNK;
-#pragma unroll
-      for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-          wa[u][mt][h][0] = ld16<true>(reinterpret_cast<const uint4 *>(wr[mt][h] + off));
-          wa[u][mt][h][1] = ld16<true>(reinterpret_cast<const uint4 *>(wr[mt][h] + off + 32));
-        }
 #pragma unroll
       for (int nt = 0; nt < NT; nt++) {
         xb[u][nt][0] = ld16<false>(reinterpret_cast<const uint4 *>(xr[nt] + off));
