@@ -2,7 +2,7 @@
 # Runs on the GPU machine (CUDA, cuBLAS, Python with torch and transformers; no Node.js, no network),
 # in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
 # backend, then runs the named suites. Everything worth keeping is written to $OUT.
-#   bash bench/device/run.sh ops|perf|perf-batch|profile|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|batch-decode-tuned|batch-decode-waves|all   (or a comma-separated list)
+#   bash bench/device/run.sh ops|perf|perf-batch|profile|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|batch-decode-ab|all   (or a comma-separated list)
 #   streaming-hf,streaming: STREAM_LAYERS (default 36: 63 GB of fp16 weights), STREAM_BUDGET_GB (20),
 #   STREAM_RING (4GB), STREAM_PLACEMENTS (stream,stream-sync,accelerate,auto); STREAM_HF=FILE merges an HF Accelerate row measured by an earlier streaming-hf.
 set -uo pipefail
@@ -44,10 +44,10 @@ run_suite() {
     perf) native/build/test-backend-ops --perf 2>&1 | tee "$OUT/perf.txt" || status=1 ;;
     # A batched decode step's parts against the batch size, as built and with each A/B knob
     # (PERF_BATCH_KNOBS: which; NAME for NAME=1, or NAME=VALUE; default the attention's splits, filling
-    # waves and forced to 2 and 3, and the three switches).
+    # waves and forced to 2 and 3, and the four switches).
     perf-batch)
       native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch.txt" || status=1
-      for knob in ${PERF_BATCH_KNOBS:-VRAMLAB_CUDA_ATTN_SPLITS=waves VRAMLAB_CUDA_ATTN_SPLITS=2 VRAMLAB_CUDA_ATTN_SPLITS=3 VRAMLAB_CUDA_GEMM_TUNE VRAMLAB_CUDA_NO_SKINNY VRAMLAB_CUDA_NO_ATTN_PIPE}; do
+      for knob in ${PERF_BATCH_KNOBS:-VRAMLAB_CUDA_ATTN_SPLITS=waves VRAMLAB_CUDA_ATTN_SPLITS=2 VRAMLAB_CUDA_ATTN_SPLITS=3 VRAMLAB_CUDA_NO_PDL VRAMLAB_CUDA_GEMM_TUNE VRAMLAB_CUDA_NO_SKINNY VRAMLAB_CUDA_NO_ATTN_PIPE}; do
         case "$knob" in *=*) ;; *) knob="$knob=1" ;; esac
         name=$(echo "${knob#VRAMLAB_CUDA_}" | sed 's/=1$//' | tr 'A-Z_=' 'a-z--')
         env "$knob" native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-$name.txt" || status=1
@@ -92,11 +92,16 @@ run_suite() {
         --systems "${AGENTS_SYSTEMS:-shared,keep-alive,serverless}" --prefill-chunk "${PREFILL_CHUNK:-128}" --out "$OUT/agents.json" || status=1
       ;;
     batch-decode) node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode.json" || status=1 ;;
-    # The same with the cuBLASLt tuner on, and with attention's splits filling waves: their A/Bs at the engine's level.
-    batch-decode-tuned)
-      VRAMLAB_CUDA_GEMM_TUNE=1 node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-tuned.json" || status=1 ;;
-    batch-decode-waves)
-      VRAMLAB_CUDA_ATTN_SPLITS=waves node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-waves.json" || status=1 ;;
+    # The same once per A/B knob at the engine's level (BATCH_DECODE_KNOBS, as PERF_BATCH_KNOBS; default
+    # attention's splits filling waves, and no PDL: perf-batch's layer exceeds its parts by 10 to 28 us at
+    # batch 2..8, where the GEMMs are PDL-launched skinny kernels, and matches them at 16).
+    batch-decode-ab)
+      for knob in ${BATCH_DECODE_KNOBS:-VRAMLAB_CUDA_ATTN_SPLITS=waves VRAMLAB_CUDA_NO_PDL}; do
+        case "$knob" in *=*) ;; *) knob="$knob=1" ;; esac
+        name=$(echo "${knob#VRAMLAB_CUDA_}" | sed 's/=1$//' | tr 'A-Z_=' 'a-z--')
+        env "$knob" node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-$name.json" || status=1
+      done
+      ;;
     *) echo "unknown suite $1"; status=1 ;;
   esac
 }
