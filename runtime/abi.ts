@@ -199,6 +199,7 @@ export const FUNCTIONS = {
   model_reload: 'int32_t vl_model_reload(vl_model *m, _Out_ double *ms, _Out_ uint64_t *bytes, _Out_ uint8_t *err)',
   model_set_scheduler: 'int32_t vl_model_set_scheduler(vl_model *m, const vl_scheduler_options *options)',
   model_step: 'int32_t vl_model_step(vl_model *m, _Out_ vl_schedule_step *out, _Out_ uint8_t *err)',
+  model_prepare_scheduler: 'int32_t vl_model_prepare_scheduler(vl_model *m, int32_t max_batch, _Out_ int32_t *recorded, _Out_ uint8_t *err)',
   model_forward_batch: 'int32_t vl_model_forward_batch(vl_model *m, vl_session **sessions, int32_t n, const int32_t *counts, const int32_t *ids, _Out_ float *logits, _Out_ uint8_t *errors, _Out_ vl_step_stats *out, _Out_ uint8_t *err)',
   session_create: 'int32_t vl_session_create(vl_model *m, _Out_ vl_session **out)',
   session_submit: 'int32_t vl_session_submit(vl_session *s, const int32_t *ids, int32_t n, int32_t new_tokens)',

@@ -266,6 +266,12 @@ export const native = {
     await callAsync(lib().model_step, [m, out]);
     return numbers<NativeScheduleStep>(out);
   },
+  /** Records the decode graphs of 1 to maxBatch sessions, on a worker thread; resolves to how many. */
+  async modelPrepareScheduler(m: Handle, maxBatch: number): Promise<number> {
+    const recorded = [0];
+    await callAsync(lib().model_prepare_scheduler, [m, maxBatch, recorded]);
+    return recorded[0] as number;
+  },
   /**
    * One batched forward: session i appends counts[i] of ids; its last logits into logits (row i).
    * errors[i]: null when session i ran, else the VramlabError that left it out.

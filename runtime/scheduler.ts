@@ -75,6 +75,7 @@ export class Scheduler {
   readonly #work = new Map<Schedulable, Pending>();
   #driving = false;
   #stepping = false; // a native step runs on a worker thread: the model must not be freed under it
+  #preparing = 0; // prepare() calls on worker threads, likewise
   /** Called after every step (timings for figures and logs). */
   onStep: ((r: StepReport) => void) | null = null;
 
@@ -88,6 +89,23 @@ export class Scheduler {
     const chunk = whole(options.prefillChunk ?? 256, 'prefillChunk', 1, 1 << 20);
     const batch = whole(options.maxBatch ?? 256, 'maxBatch', 1, 1 << 16);
     native.modelSetScheduler(this.#model(), chunk, batch);
+  }
+
+  /**
+   * Records the CUDA graphs of decode steps of 1 to maxBatch sessions now, as a server does at its
+   * start, so that no step pays for recording one later (each size would otherwise run eagerly once
+   * and record at its second step). Resolves to how many it recorded: 0 on the CPU backend. Call it
+   * while no work is pending.
+   */
+  async prepare(maxBatch: number): Promise<number> {
+    whole(maxBatch, 'maxBatch', 1, 1 << 16);
+    if (this.#driving) throw new VramlabError('VL_ERR_STATE', 'prepare the scheduler while no work is pending: await the submitted work first');
+    this.#preparing++;
+    try {
+      return await native.modelPrepareScheduler(this.#model(), maxBatch);
+    } finally {
+      this.#preparing--;
+    }
   }
 
   /** Work items not finished yet. */
@@ -198,6 +216,7 @@ export class Scheduler {
   /** @internal Throws the state error of disposing the model while a step runs on a worker thread. */
   _checkDisposable(): void {
     if (this.#stepping) throw new VramlabError('VL_ERR_STATE', 'cannot dispose the model while its scheduler runs a step: await the submitted work first');
+    if (this.#preparing > 0) throw new VramlabError('VL_ERR_STATE', 'cannot dispose the model while its scheduler records its graphs: await prepare() first');
   }
 
   /**

@@ -16,7 +16,7 @@
 import type { Logits } from '../../runtime/logits.js';
 import { VramlabError } from '../../runtime/errors.js';
 import type { Model } from '../../runtime/runtime.js';
-import type { StepReport } from '../../runtime/scheduler.js';
+import type { Scheduler, StepReport } from '../../runtime/scheduler.js';
 import type { Session } from '../../runtime/session.js';
 import { promptIds, sessionPrompt } from '../inputs.js';
 import type { Measure, StepContext } from '../measure.js';
@@ -98,9 +98,19 @@ async function tokenByToken(session: Session, ids: number[], n: number, turns: T
 
 const newWork = (): Work => ({ tokens: [], submittedMs: performance.now(), firstTokenMs: null, doneMs: 0, tokenMs: [] });
 
-function shared(model: Model, s: AgentsStep, t0: number): System & { index: Map<number, number>; steps: StepReport[] } {
-  model.setPaging('next-use');
+/**
+ * The shared system's scheduler, its decode graphs of 1 to N agents recorded before the clock starts
+ * (a server records them at its start; else each batch size would record at its second step, inside
+ * the run's latencies).
+ */
+async function sharedScheduler(model: Model, s: AgentsStep): Promise<Scheduler> {
   const sched = model.scheduler({ prefillChunk: s.prefillChunk, maxBatch: Math.max(256, s.agents) });
+  await sched.prepare(s.agents);
+  return sched;
+}
+
+function shared(model: Model, sched: Scheduler, s: AgentsStep, t0: number): System & { index: Map<number, number>; steps: StepReport[] } {
+  model.setPaging('next-use');
   const sessions = Array.from({ length: s.agents }, () => model.createSession());
   // Next-use keys are ms since the run's start: when each agent starts, then when it returns from acting.
   sessions.forEach((x, k) => x.nextUse((k * s.actMs) / s.agents));
@@ -304,8 +314,9 @@ export const agents: Measure<AgentsStep> = {
       }
       sys = keepAlive(got.copies);
     }
+    const sched = s.baseline === 'shared' ? await sharedScheduler(model, s) : null;
     const t0 = performance.now();
-    if (s.baseline === 'shared') sys = shared(model, s, t0);
+    if (sched) sys = shared(model, sched, s, t0);
     else if (s.baseline === 'serverless') sys = serverless(model, s.agents, reloads);
     let run: Awaited<ReturnType<typeof runAgents>>;
     try {

@@ -95,6 +95,7 @@ export const batchDecode: Measure<BatchDecodeStep> = {
     const { model } = await c.model(s.load);
     const info = model.info();
     const sched = model.scheduler();
+    await sched.prepare(s.batch); // every decode step replays its graph, from the first
     const sessions = Array.from({ length: s.batch }, () => model.createSession());
     const decodeSteps: StepReport[] = [];
     try {

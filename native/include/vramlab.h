@@ -364,6 +364,9 @@ VL_API int32_t vl_model_reload(vl_model *m, double *ms, uint64_t *bytes, vl_erro
  * table. A session paused at a breakpoint, or busy in another call, is left out of that step. */
 VL_API int32_t vl_model_set_scheduler(vl_model *m, const vl_scheduler_options *options);
 VL_API int32_t vl_model_step(vl_model *m, vl_schedule_step *out, vl_error *err);
+/* Records the CUDA graphs of decode steps of 1 to max_batch sessions now (a server's start-up), so that
+ * no step records one later; *recorded: how many (0 on a backend without graphs). Between steps. */
+VL_API int32_t vl_model_prepare_scheduler(vl_model *m, int32_t max_batch, int32_t *recorded, vl_error *err);
 /* One batched forward by hand: session i appends counts[i] ids (taken in order from ids) and its last
  * position's logits go to logits + i * vocab. A session that cannot run (out of memory, paused, a
  * non-finite result) is left out: errors[i] says why (status VL_OK when it ran). out: the step's stats

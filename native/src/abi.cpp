@@ -487,6 +487,14 @@ VL_API int32_t vl_model_step(vl_model *m, vl_schedule_step *out, vl_error *err) 
   });
 }
 
+VL_API int32_t vl_model_prepare_scheduler(vl_model *m, int32_t max_batch, int32_t *recorded, vl_error *err) {
+  return guard(err, [&] {
+    need(m, "model");
+    need(recorded, "recorded");
+    *recorded = m->model->scheduler().prepare(max_batch);
+  });
+}
+
 VL_API int32_t vl_model_forward_batch(vl_model *m, vl_session *const *sessions, int32_t n, const int32_t *counts,
                                       const int32_t *ids, float *logits, vl_error *errors, vl_step_stats *out,
                                       vl_error *err) {

@@ -443,11 +443,20 @@ bool Engine::replay_batch(int32_t T) {
     be_.graph_launch(g.graph);
     return true;
   }
-  be_.graph_destroy(g.graph);
+  be_.graph_destroy(g.graph);  // recorded against a workspace that is gone
   g.graph = nullptr;
   if (g.generation != ws_generation_) g.seen = 0;
   g.generation = ws_generation_;
-  if (++g.seen < 2 || !be_.graph_begin()) return false;  // the first time eagerly: buffers find their size
+  if (++g.seen < 2 || !record_batch(g, T)) return false;  // the first time eagerly: buffers find their size
+  be_.graph_launch(g.graph);
+  return true;
+}
+
+bool Engine::record_batch(BatchGraph &g, int32_t T) {
+  be_.graph_destroy(g.graph);
+  g.graph = nullptr;
+  g.generation = ws_generation_;
+  if (!be_.graph_begin()) return false;
   try {
     StepStats unused;
     timeline_ = false;  // no events inside a recorded graph
@@ -463,8 +472,35 @@ bool Engine::replay_batch(int32_t T) {
     g.failed = true;
     return false;
   }
-  be_.graph_launch(g.graph);
   return true;
+}
+
+int32_t Engine::prepare_batch_graphs(int32_t max_T, int32_t tokens) {
+  if (max_T < 0 || tokens < 0) throw Error(VL_ERR_INVALID_ARGUMENT, "the batch sizes and tokens to prepare must be >= 0");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!graphs_ || max_T == 0) return 0;
+  if (unsettled_) settle_locked(*unsettled_);
+  max_T = std::min(max_T, m_.max_step_tokens());
+  ensure_workspace(std::min(std::max(tokens, max_T), m_.max_step_tokens()));
+  int32_t recorded = 0;
+  for (int32_t T = 1; T <= max_T; T++) {
+    BatchGraph &g = batch_graphs_[T];
+    if (g.failed || (g.graph && g.generation == ws_generation_)) continue;
+    groups_.assign(1, AttnGroup{0, T, 0, true});  // a decode-only batch: one run of T tokens, each with its table
+    try {
+      if (!record_batch(g, T)) {
+        if (!g.failed) return recorded;  // the backend records no graphs
+        continue;
+      }
+    } catch (const Error &) {
+      // A buffer the backend sizes at its first eager run (say) cannot grow inside a recording: this
+      // size and the rest record at their second step, as without this.
+      g = BatchGraph{};
+      return recorded;
+    }
+    recorded++;
+  }
+  return recorded;
 }
 
 double Engine::reload_weights() {

@@ -74,6 +74,11 @@ class Engine {
   // item that cannot be, out of memory, is left out with its status; the others run). Decode-only
   // batches of a size seen before replay a recorded graph. Returns the step's stats (tokens: all run).
   StepStats run_batch(std::vector<BatchItem> &items);
+  // Records the graphs of decode-only batches of 1 to max_T tokens ahead of the steps that would
+  // record them (what a server does at its start), over a workspace of at least `tokens` (a step's
+  // most: prompt chunk + decode tokens), so that no step later pays for recording one. Returns how
+  // many it recorded: 0 where the backend has no graphs.
+  int32_t prepare_batch_graphs(int32_t max_T, int32_t tokens);
   // Copies the model's resident weights onto the device again from a pinned host copy of them (made
   // at the first call): what a serverless system pays at every step, at best. Between steps only.
   // Returns the device milliseconds of the copy.
@@ -96,6 +101,7 @@ class Engine {
   void lens(Step &step, int32_t rows, float *out);
 
  private:
+  struct BatchGraph;
   void ensure_workspace(int32_t tokens);
   // Uploads the step's ids, positions, KV slots and the session's block table (one copy).
   void upload_meta(const BlockTable &table, Step &step);
@@ -135,6 +141,9 @@ class Engine {
   // A decode-only batch of T tokens (logits and picks of all), by replaying its graph: recorded the
   // second time T is seen (the first run, eager, lets the backend size its buffers). False: run it eagerly.
   bool replay_batch(int32_t T);
+  // Records g for a decode-only batch of T tokens (groups_ as upload_batch_meta makes them); false,
+  // and g marked failed, when the recording failed; false when the backend records no graphs.
+  bool record_batch(BatchGraph &g, int32_t T);
   // Embedding, layers, logits of every row and their argmax into picks_ (and their non-finite flags
   // into tables_, free once the layers ran): the body of a batch step.
   void batch_body(int32_t T, StepStats &stats);

@@ -41,6 +41,15 @@ void Scheduler::cancel(Session &s) {
   s.work.active = false;
 }
 
+int32_t Scheduler::prepare(int32_t max_batch) {
+  if (max_batch < 1) throw Error(VL_ERR_INVALID_ARGUMENT, "the batch size to prepare must be at least 1 (got " + std::to_string(max_batch) + ")");
+  const SchedulerOptions o = options();
+  const int32_t n = std::min(max_batch, o.max_batch);
+  // A step's tokens: a prompt chunk beside the decode tokens of every other session.
+  const int64_t tokens = std::min<int64_t>(int64_t(o.prefill_chunk) + n, INT32_MAX);
+  return m_.engine().prepare_batch_graphs(n, int32_t(tokens));
+}
+
 SessionWork Scheduler::work(const Session &s) const {
   std::lock_guard<std::mutex> lock(mu_);
   return s.work;

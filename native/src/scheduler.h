@@ -69,6 +69,9 @@ class Scheduler {
   void cancel(Session &s);
   // One batched forward over every runnable session; a no-op report when there is none.
   SchedulerStep step();
+  // Records the graphs of decode steps of 1 to max_batch sessions (at most the batch option) before
+  // any step needs them (Engine::prepare_batch_graphs); returns how many it recorded.
+  int32_t prepare(int32_t max_batch);
   // The work of s (a copy, for the caller to read).
   SessionWork work(const Session &s) const;
   // The work's progress into info, and its picked tokens from index `from` on into tokens (at most cap:

@@ -191,6 +191,23 @@ describe('the step loop: the next step starts before the last one\'s results are
     }
   });
 
+  it('prepare records the decode graphs of 1..N sessions ahead: the steps that replay them give the tokens each session gives alone', async () => {
+    const m = await rt.loadModel(GQA, { kvPoolTokens: 512 });
+    const vocab = m.shape.vocabSize;
+    const prompts = [0, 1, 2, 3].map((k) => prompt(k, 6 + 3 * k, vocab));
+    const want = await alone(m, prompts, 8);
+    const sched = m.scheduler({ prefillChunk: 64, maxBatch: 8 });
+    expect(await sched.prepare(4)).toBe(4); // the CPU backend records graphs too (closures)
+    expect(await sched.prepare(4)).toBe(0); // recorded already
+    const got = await Promise.all(prompts.map((p) => sched.submit(m.createSession(), p, 8)));
+    expect(got.map((r) => r.tokens)).toEqual(want);
+    await expect(sched.prepare(0)).rejects.toThrow(/^maxBatch must be a whole number from 1 to 65536, got 0$/);
+    const work = sched.submit(m.createSession(), [1, 2, 3], 3);
+    await expect(sched.prepare(2)).rejects.toThrow(/^prepare the scheduler while no work is pending: await the submitted work first$/);
+    expect((await work).tokens).toHaveLength(3);
+    m.dispose();
+  });
+
   it('sessionsWork: each item says the step that last changed it; a token buffer too small and a negative start are refused by name', async () => {
     const m = await rt.loadModel(GQA, { kvPoolTokens: 256 });
     const vocab = m.shape.vocabSize;
