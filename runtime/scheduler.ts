@@ -8,6 +8,7 @@
 // host; a token is stamped when it is read, so that latencies are measured where the user sees them.
 //
 //   const sched = model.scheduler({ prefillChunk: 128 });
+//   await sched.prepare(32);   // the decode graphs of 1..32 sessions, recorded now (optional)
 //   const [a, b] = await Promise.all([sched.submit(s1, prompt1, 50), sched.submit(s2, prompt2, 50)]);
 //   a.tokens; a.firstTokenMs - a.submittedMs;   // time to first token
 import { VramlabError } from './errors.js';
