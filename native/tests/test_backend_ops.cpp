@@ -559,7 +559,7 @@ std::vector<Case> make_cases() {
       {7, 90, 4, 2, 80, 7, "7 sessions hd 80, block_tokens 7"},
       {6, 150, 4, 2, 128, 7, "6 sessions, block_tokens 7 (blocks end inside a pipelined tile)"},
       {32, 700, 8, 8, 128, 16, "32 sessions MHA, q | k | v rows", true},
-      {32, 600, 32, 32, 128, 16, "32 sessions x 32 heads (1024 blocks, over a wave)"},
+      {32, 300, 32, 32, 128, 16, "32 sessions x 32 heads (1024 blocks, over a wave)"},
       {7, 90, 4, 2, 80, 7, "7 sessions hd 80, q | k | v rows", true},
   };
   for (const BT &bt : bts) {
