@@ -209,9 +209,14 @@ export class Scheduler {
     }
   }
 
+  /** Starts a step on a worker thread; a model that is gone fails the promise (the loop's catch). */
   #start(): Promise<NativeScheduleStep> {
     this.#stepping = true;
-    return native.modelStep(this.#model());
+    try {
+      return native.modelStep(this.#model());
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** @internal Throws the state error of disposing the model while a step runs on a worker thread. */

@@ -211,14 +211,14 @@ describe('the step loop: the next step starts before the last one\'s results are
   it('sessionsWork: each item says the step that last changed it; a token buffer too small and a negative start are refused by name', async () => {
     const m = await rt.loadModel(GQA, { kvPoolTokens: 256 });
     const vocab = m.shape.vocabSize;
-    // Prompts that fit one step: the item of n tokens picks its last in step n.
+    // One item after the other, each prompt one step: items of 1, 2 and 4 tokens end in steps 1, 3 and 7.
     const sessions = [1, 2, 4].map(() => m.createSession());
-    await Promise.all([1, 2, 4].map((n, k) => m.scheduler().submit(sessions[k]!, prompt(k, 5, vocab), n)));
+    for (const [k, n] of [1, 2, 4].entries()) await m.scheduler().submit(sessions[k]!, prompt(k, 5, vocab), n);
     const works = native.sessionsWork(sessions.map((x) => x._handle()), Int32Array.of(0, 0, 0), 7);
     expect(works.map((w) => [w.info.step, w.info.active, w.tokens.length])).toEqual([
       [1, 0, 1],
-      [2, 0, 2],
-      [4, 0, 4],
+      [3, 0, 2],
+      [7, 0, 4],
     ]);
     const s = m.createSession();
     await m.scheduler().submit(s, [1, 2, 3], 3);
