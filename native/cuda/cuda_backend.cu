@@ -574,22 +574,24 @@ class CudaBackend final : public Backend {
     if (const char *k = std::getenv("VRAMLAB_CUDA_GEMV_KSPLIT")) gemv_cfg_.ksplit = std::atoi(k);
     skinny_ = !env_flag("VRAMLAB_CUDA_NO_SKINNY");
     attn_pipe_ = !env_flag("VRAMLAB_CUDA_NO_ATTN_PIPE");
+    // Decode attention's context splits: attention_splits' default, "waves" (it also fills the
+    // pipelined kernel's last wave) or a number forced (A/B measurements; not yet measured on the GPU).
+    if (const char *v = std::getenv("VRAMLAB_CUDA_ATTN_SPLITS"); v && *v) {
+      const std::string text(v);
+      const bool digits = text.size() <= 2 && text.find_first_not_of("0123456789") == std::string::npos;
+      const int n = digits ? std::stoi(text) : 0;
+      if (text == "waves") att_splits_ = -1;
+      else if (n >= 1 && n <= ATT_MAX_SPLITS) att_splits_ = n;
+      else throw Error(VL_ERR_INVALID_ARGUMENT, "VRAMLAB_CUDA_ATTN_SPLITS must be \"waves\" or 1 to " +
+                                                    std::to_string(ATT_MAX_SPLITS) + ", got \"" + text + "\"");
+    }
     if (attn_pipe_ && prop_.major >= 8) {
       CUDA_CHECK(attention_pipe_configure());
-      for (int i = 0; i < 2; i++) {
+      for (int i = 0; i < 2 && att_splits_ < 0; i++) {  // the resident blocks that "waves" fills
         int per_sm = 0;
         CUDA_CHECK(attention_pipe_blocks_per_sm(i == 0 ? 64 : 128, &per_sm));
         att_pipe_slots_[i] = per_sm * prop_.multiProcessorCount;
       }
-    }
-    // Decode attention's context splits: attention_splits' default, "waves" (it also fills the
-    // pipelined kernel's last wave) or a number forced (A/B measurements; not yet measured on the GPU).
-    if (const char *v = std::getenv("VRAMLAB_CUDA_ATTN_SPLITS"); v && *v) {
-      const int n = std::atoi(v);
-      if (std::string(v) == "waves") att_splits_ = -1;
-      else if (n >= 1 && n <= ATT_MAX_SPLITS) att_splits_ = n;
-      else throw Error(VL_ERR_INVALID_ARGUMENT, std::string("VRAMLAB_CUDA_ATTN_SPLITS must be \"waves\" or 1 to ") +
-                                                    std::to_string(ATT_MAX_SPLITS) + ", got \"" + v + "\"");
     }
     if (const char *r = std::getenv("VRAMLAB_CUDA_SKINNY_ROWS")) skinny_rows_ = std::atoi(r) == 32 ? 32 : 16;
     const bool stage = !env_flag("VRAMLAB_CUDA_GEMV_NO_STAGE");
