@@ -27,6 +27,12 @@ ls native/build/*.so
 layers=${STREAM_LAYERS:-36}
 budget_gb=${STREAM_BUDGET_GB:-20}
 status=0
+# An A/B knob, NAME (for NAME=1) or NAME=VALUE: $setting for env, $name for file names
+# (VRAMLAB_CUDA_ATTN_SPLITS=waves: attn-splits-waves; VRAMLAB_CUDA_NO_PDL: no-pdl).
+knob_split() {
+  case "$1" in *=*) setting=$1 ;; *) setting="$1=1" ;; esac
+  name=$(echo "${setting#VRAMLAB_CUDA_}" | sed 's/=1$//' | tr 'A-Z_=' 'a-z--')
+}
 run_suite() {
   case "$1" in
     ops)
@@ -48,9 +54,8 @@ run_suite() {
     perf-batch)
       native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch.txt" || status=1
       for knob in ${PERF_BATCH_KNOBS:-VRAMLAB_CUDA_ATTN_SPLITS=waves VRAMLAB_CUDA_ATTN_SPLITS=2 VRAMLAB_CUDA_ATTN_SPLITS=3 VRAMLAB_CUDA_NO_PDL VRAMLAB_CUDA_GEMM_TUNE VRAMLAB_CUDA_NO_SKINNY VRAMLAB_CUDA_NO_ATTN_PIPE}; do
-        case "$knob" in *=*) ;; *) knob="$knob=1" ;; esac
-        name=$(echo "${knob#VRAMLAB_CUDA_}" | sed 's/=1$//' | tr 'A-Z_=' 'a-z--')
-        env "$knob" native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-$name.txt" || status=1
+        knob_split "$knob"
+        env "$setting" native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-$name.txt" || status=1
       done
       ;;
     # Nsight Compute at batch 32 (perf-batch's shape): the decode attention in full, and the layer's four
@@ -97,9 +102,8 @@ run_suite() {
     # batch 2..8, where the GEMMs are PDL-launched skinny kernels, and matches them at 16).
     batch-decode-ab)
       for knob in ${BATCH_DECODE_KNOBS:-VRAMLAB_CUDA_ATTN_SPLITS=waves VRAMLAB_CUDA_NO_PDL}; do
-        case "$knob" in *=*) ;; *) knob="$knob=1" ;; esac
-        name=$(echo "${knob#VRAMLAB_CUDA_}" | sed 's/=1$//' | tr 'A-Z_=' 'a-z--')
-        env "$knob" node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-$name.json" || status=1
+        knob_split "$knob"
+        env "$setting" node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-$name.json" || status=1
       done
       ;;
     *) echo "unknown suite $1"; status=1 ;;

@@ -476,9 +476,8 @@ bool Engine::record_batch(BatchGraph &g, int32_t T) {
 }
 
 int32_t Engine::prepare_batch_graphs(int32_t max_T, int32_t tokens) {
-  if (max_T < 0 || tokens < 0) throw Error(VL_ERR_INVALID_ARGUMENT, "the batch sizes and tokens to prepare must be >= 0");
   std::lock_guard<std::mutex> lock(mu_);
-  if (!graphs_ || max_T == 0) return 0;
+  if (!graphs_ || max_T < 1) return 0;
   if (unsettled_) settle_locked(*unsettled_);
   max_T = std::min(max_T, m_.max_step_tokens());
   ensure_workspace(std::min(std::max(tokens, max_T), m_.max_step_tokens()));
