@@ -28,7 +28,7 @@ layers=${STREAM_LAYERS:-36}
 budget_gb=${STREAM_BUDGET_GB:-20}
 status=0
 # An A/B knob, NAME (for NAME=1) or NAME=VALUE: $setting for env, $name for file names
-# (VRAMLAB_CUDA_ATTN_SPLITS=waves: attn-splits-waves; VRAMLAB_CUDA_NO_PDL: no-pdl).
+# (VRAMLAB_CUDA_ATTN_SPLITS=sms: attn-splits-sms; VRAMLAB_CUDA_NO_PDL: no-pdl).
 knob_split() {
   case "$1" in *=*) setting=$1 ;; *) setting="$1=1" ;; esac
   name=$(echo "${setting#VRAMLAB_CUDA_}" | sed 's/=1$//' | tr 'A-Z_=' 'a-z--')
@@ -39,7 +39,7 @@ run_suite() {
       native/build/test-backend-ops 2>&1 | tee "$OUT/ops.txt" || status=1
       VRAMLAB_CUDA_SKINNY_ROWS=32 native/build/test-backend-ops -o matmul cuda:0 2>&1 | tee "$OUT/ops-skinny-rows-32.txt" || status=1
       VRAMLAB_CUDA_NO_ATTN_PIPE=1 native/build/test-backend-ops -o attention cuda:0 2>&1 | tee "$OUT/ops-no-attn-pipe.txt" || status=1
-      for splits in waves 3; do
+      for splits in sms 3; do
         VRAMLAB_CUDA_ATTN_SPLITS=$splits native/build/test-backend-ops -o attention cuda:0 2>&1 | tee -a "$OUT/ops-attn-splits.txt" || status=1
       done
       # The cuBLAS GEMMs of 9..64 tokens through the cuBLASLt tuner (off by default): matmul and matmul_pair.
@@ -49,11 +49,11 @@ run_suite() {
       ;;
     perf) native/build/test-backend-ops --perf 2>&1 | tee "$OUT/perf.txt" || status=1 ;;
     # A batched decode step's parts against the batch size, as built and with each A/B knob
-    # (PERF_BATCH_KNOBS: which; NAME for NAME=1, or NAME=VALUE; default the attention's splits, filling
-    # waves and forced to 2 and 3, and the four switches).
+    # (PERF_BATCH_KNOBS: which; NAME for NAME=1, or NAME=VALUE; default the attention's splits by SMs
+    # only and forced to 2 and 3, and the five switches).
     perf-batch)
       native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch.txt" || status=1
-      for knob in ${PERF_BATCH_KNOBS:-VRAMLAB_CUDA_ATTN_SPLITS=waves VRAMLAB_CUDA_ATTN_SPLITS=2 VRAMLAB_CUDA_ATTN_SPLITS=3 VRAMLAB_CUDA_NO_PDL VRAMLAB_CUDA_GEMM_TUNE VRAMLAB_CUDA_NO_SKINNY VRAMLAB_CUDA_NO_ATTN_PIPE}; do
+      for knob in ${PERF_BATCH_KNOBS:-VRAMLAB_CUDA_ATTN_SPLITS=sms VRAMLAB_CUDA_ATTN_SPLITS=2 VRAMLAB_CUDA_ATTN_SPLITS=3 VRAMLAB_CUDA_NO_PDL VRAMLAB_CUDA_SKINNY_PDL VRAMLAB_CUDA_GEMM_TUNE VRAMLAB_CUDA_NO_SKINNY VRAMLAB_CUDA_NO_ATTN_PIPE}; do
         knob_split "$knob"
         env "$setting" native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-$name.txt" || status=1
       done
@@ -98,10 +98,9 @@ run_suite() {
       ;;
     batch-decode) node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode.json" || status=1 ;;
     # The same once per A/B knob at the engine's level (BATCH_DECODE_KNOBS, as PERF_BATCH_KNOBS; default
-    # attention's splits filling waves, and no PDL: perf-batch's layer exceeds its parts by 10 to 28 us at
-    # batch 2..8, where the GEMMs are PDL-launched skinny kernels, and matches them at 16).
+    # the two choices measured this way: attention's splits by SMs only, and PDL at 2..8 tokens too).
     batch-decode-ab)
-      for knob in ${BATCH_DECODE_KNOBS:-VRAMLAB_CUDA_ATTN_SPLITS=waves VRAMLAB_CUDA_NO_PDL}; do
+      for knob in ${BATCH_DECODE_KNOBS:-VRAMLAB_CUDA_ATTN_SPLITS=sms VRAMLAB_CUDA_SKINNY_PDL}; do
         knob_split "$knob"
         env "$setting" node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-$name.json" || status=1
       done

@@ -17,7 +17,8 @@
 //  - Kernel entry points take a mutex: they share the matmul scratch and the attention workspace. The
 //    fused ops release it before falling back to Backend's default chain (which re-enters).
 //  - Decode kernels (the GEMVs, attention, rmsnorm, rope_kv_store) launch with programmatic dependent
-//    launch on sm_90+ (kernels/common.cuh), unless VRAMLAB_CUDA_NO_PDL=1.
+//    launch on sm_90+ (kernels/common.cuh), unless VRAMLAB_CUDA_NO_PDL=1, except in steps of 2..8
+//    tokens (pdl_at: measured slower there).
 //  - Memory outside the core's VRAM budget, owned by the backend: the cuBLAS workspace (32 MiB), the
 //    matmul conversion scratch (only when x's dtype differs from w's or cuBLAS cannot write out's dtype)
 //    and the flash-decoding partials (< 1 MiB for a decode step). See NOTES.md.
@@ -274,7 +275,7 @@ class CudaBackend final : public Backend {
     std::lock_guard<std::mutex> lock(mu_);
     make_current();
     rmsnorm_forward(out.data, out.dtype, static_cast<const float *>(x.data), weight.data, weight.dtype, int(x.rows),
-                    int(x.cols), eps, pdl_, compute());
+                    int(x.cols), eps, pdl_at(x.rows), compute());
   }
 
   // out_a, out_b (T, N) = x . w[:N]^T, x . w[N:]^T; w (2N, K) stacked. For T > 8 through cuBLAS one
@@ -308,10 +309,10 @@ class CudaBackend final : public Backend {
       return;
     }
     if (skinny_takes(x.dtype, w.dtype, T, K, x.data, w.data)) {
-      gemm_skinny_forward(out.data, out.dtype, accumulate, x.data, w.data, w.dtype, T, N, K, skinny_rows_, pdl_, s);
+      gemm_skinny_forward(out.data, out.dtype, accumulate, x.data, w.data, w.dtype, T, N, K, skinny_rows_, pdl_at(T), s);
     } else if (T <= GEMV_MAX_T) {
       if (gemv_vector_ok(x.data, w.data, K))
-        gemv_forward(GEMV_PLAIN, gemv_args(out, x.data, nullptr, w, T, accumulate), w.dtype, x.dtype, gemv_cfg_, s);
+        gemv_forward(GEMV_PLAIN, gemv_args(out, x.data, nullptr, w, T, accumulate), w.dtype, x.dtype, gemv_cfg(T), s);
       else
         gemv_scalar_forward(out.data, out.dtype, x.data, x.dtype, w.data, w.dtype, T, N, K, accumulate, s);
     } else if (blas_) {
@@ -410,7 +411,7 @@ class CudaBackend final : public Backend {
         a.counters = static_cast<unsigned *>(att_counters_.ptr);
       }
     }
-    attention_forward(a, q.dtype, kv.dtype, kernel, splits, pdl_, s);
+    attention_forward(a, q.dtype, kv.dtype, kernel, splits, pdl_at(a.T), s);
   }
 
   // out (T, F) = silu(gate) * up.
@@ -422,7 +423,7 @@ class CudaBackend final : public Backend {
                                           shape(up) + ")");
     std::lock_guard<std::mutex> lock(mu_);
     make_current();
-    swiglu_forward(out.data, out.dtype, gate.data, up.data, gate.dtype, size_t(gate.rows) * size_t(gate.cols), pdl_,
+    swiglu_forward(out.data, out.dtype, gate.data, up.data, gate.dtype, size_t(gate.rows) * size_t(gate.cols), pdl_at(gate.rows),
                    compute());
   }
 
@@ -458,7 +459,7 @@ class CudaBackend final : public Backend {
     make_current();
     GemvArgs a = gemv_args(out, x.data, norm_weight.data, w, int(x.rows), accumulate);
     a.eps = eps;
-    gemv_forward(GEMV_RMSNORM, a, w.dtype, norm_weight.dtype, gemv_cfg_, compute());
+    gemv_forward(GEMV_RMSNORM, a, w.dtype, norm_weight.dtype, gemv_cfg(x.rows), compute());
   }
 
   // out (T, N) = (silu(gate) * up) . w^T (+ out); gate, up (T, F).
@@ -478,7 +479,7 @@ class CudaBackend final : public Backend {
     std::lock_guard<std::mutex> lock(mu_);
     make_current();
     gemv_forward(GEMV_SWIGLU, gemv_args(out, gate.data, up.data, w, int(T), accumulate), w.dtype, gate.dtype,
-                 gemv_cfg_, compute());
+                 gemv_cfg(T), compute());
   }
 
   // qkv (T, q_dim + 2 kv_dim): rope on q and k, k and v into the pool. One thread per rotation pair.
@@ -489,7 +490,7 @@ class CudaBackend final : public Backend {
     if (qkv.rows == 0) return;
     std::lock_guard<std::mutex> lock(mu_);
     make_current();
-    rope_kv_store_forward(r, qkv.data, qkv.dtype, int(qkv.rows), pdl_, compute());
+    rope_kv_store_forward(r, qkv.data, qkv.dtype, int(qkv.rows), pdl_at(qkv.rows), compute());
   }
 
   // qkv = rmsnorm(x) . wqkv^T, then rope_kv_store(qkv): one GEMV whose epilogue rotates and stores.
@@ -507,7 +508,7 @@ class CudaBackend final : public Backend {
     a.eps = eps;
     a.rope = 1;
     a.rkv = r;
-    gemv_forward(GEMV_RMSNORM, a, wqkv.dtype, norm_weight.dtype, gemv_cfg_, compute());
+    gemv_forward(GEMV_RMSNORM, a, wqkv.dtype, norm_weight.dtype, gemv_cfg(x.rows), compute());
   }
 
   // ---- graphs: stream capture of the Compute stream ----
@@ -568,21 +569,23 @@ class CudaBackend final : public Backend {
     CUDA_CHECK(probe);
     // Decode-path switches, read once (for A/B measurements; the defaults are the fast path).
     pdl_ = prop_.major >= 9 && !env_flag("VRAMLAB_CUDA_NO_PDL");
+    skinny_pdl_ = env_flag("VRAMLAB_CUDA_SKINNY_PDL");
     fused_ = !env_flag("VRAMLAB_CUDA_NO_FUSED");
     gemv_cfg_.n_sms = prop_.multiProcessorCount;
-    gemv_cfg_.pdl = pdl_;
     if (const char *k = std::getenv("VRAMLAB_CUDA_GEMV_KSPLIT")) gemv_cfg_.ksplit = std::atoi(k);
     skinny_ = !env_flag("VRAMLAB_CUDA_NO_SKINNY");
     attn_pipe_ = !env_flag("VRAMLAB_CUDA_NO_ATTN_PIPE");
-    // Decode attention's context splits: attention_splits' default, "waves" (it also fills the
-    // pipelined kernel's last wave) or a number forced (A/B measurements; not yet measured on the GPU).
+    // Decode attention's context splits: "waves" (the default: about four blocks an SM, then more
+    // splits where they fill the pipelined kernel's last wave), "sms" (four blocks an SM only) or a
+    // number forced; the last two for A/B measurements (attention_splits, kernels/attention.cuh).
     if (const char *v = std::getenv("VRAMLAB_CUDA_ATTN_SPLITS"); v && *v) {
       const std::string text(v);
       const bool digits = text.size() <= 2 && text.find_first_not_of("0123456789") == std::string::npos;
       const int n = digits ? std::stoi(text) : 0;
       if (text == "waves") att_splits_ = -1;
+      else if (text == "sms") att_splits_ = 0;
       else if (n >= 1 && n <= ATT_MAX_SPLITS) att_splits_ = n;
-      else throw Error(VL_ERR_INVALID_ARGUMENT, "VRAMLAB_CUDA_ATTN_SPLITS must be \"waves\" or 1 to " +
+      else throw Error(VL_ERR_INVALID_ARGUMENT, "VRAMLAB_CUDA_ATTN_SPLITS must be \"waves\", \"sms\" or 1 to " +
                                                     std::to_string(ATT_MAX_SPLITS) + ", got \"" + text + "\"");
     }
     if (attn_pipe_ && prop_.major >= 8) {
@@ -596,11 +599,11 @@ class CudaBackend final : public Backend {
     if (const char *r = std::getenv("VRAMLAB_CUDA_SKINNY_ROWS")) skinny_rows_ = std::atoi(r) == 32 ? 32 : 16;
     const bool stage = !env_flag("VRAMLAB_CUDA_GEMV_NO_STAGE");
     gemv_cfg_.smem_per_sm = stage ? int(prop_.sharedMemPerMultiprocessor) : 0;
-    decode_note_ = std::string(" / ") + (pdl_ ? "PDL" : "no PDL") + (fused_ ? "" : ", no fused ops") +
+    decode_note_ = std::string(" / ") + (pdl_ ? (skinny_pdl_ ? "PDL" : "PDL but at 2..8 tokens") : "no PDL") + (fused_ ? "" : ", no fused ops") +
                    (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "") +
                    (stage ? "" : ", no GEMV staging") +
                    (skinny_ ? (skinny_rows_ == 16 ? "" : ", skinny GEMM rows 32") : ", no skinny GEMM") +
-                   (attn_pipe_ ? "" : ", no pipelined attention") + (att_splits_ == 0 ? "" : att_splits_ < 0 ? ", attention splits fill waves" : ", attention splits " + std::to_string(att_splits_));
+                   (attn_pipe_ ? "" : ", no pipelined attention") + (att_splits_ < 0 ? "" : att_splits_ == 0 ? ", attention splits by SMs" : ", attention splits " + std::to_string(att_splits_));
     gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[1], cudaStreamNonBlocking));
@@ -700,6 +703,18 @@ class CudaBackend final : public Backend {
   // True when matmul takes gemm_skinny_kernel for x (T, K) . w^T.
   bool skinny_takes(DType x_dtype, DType w_dtype, int T, int K, const void *x, const void *w) const {
     return skinny_ && prop_.major >= 8 && skinny_ok(x_dtype, w_dtype, T, K, x, w);
+  }
+
+  // Whether a kernel of a T-token step is launched with PDL. Not at SKINNY_MIN_T..SKINNY_MAX_T tokens
+  // (VRAMLAB_CUDA_SKINNY_PDL=1 puts it back): there a 7B decode step without PDL took 6.58 ms against
+  // 7.21 at batch 8 and 6.15 against 6.25 at batch 4 (bench/batch-decode.js, H100, 2026-12-05), while
+  // at 1, 16 and 32 tokens PDL saves 0.1 to 0.2 ms. Early-launched skinny GEMM blocks, each asking
+  // for weights before its wait, contend with the kernel before them.
+  bool pdl_at(int64_t T) const { return pdl_ && (skinny_pdl_ || T < SKINNY_MIN_T || T > SKINNY_MAX_T); }
+  GemvConfig gemv_cfg(int64_t T) const {
+    GemvConfig c = gemv_cfg_;
+    c.pdl = pdl_at(T);
+    return c;
   }
 
   GemvArgs gemv_args(const Tensor &out, const void *x, const void *x2, const Tensor &w, int T, bool accumulate) const {
@@ -810,10 +825,11 @@ class CudaBackend final : public Backend {
   std::string blas_note_;                         // "cuBLAS 13.0.2" or why not
   std::string decode_note_;                       // " / PDL", " / no PDL, no fused ops", ...
   bool pdl_ = false;                              // programmatic dependent launch of the decode kernels
+  bool skinny_pdl_ = false;                       // ... at 2..8 tokens too (VRAMLAB_CUDA_SKINNY_PDL: A/B)
   bool fused_ = true;                             // fused ops take their kernels (else Backend's chains)
   bool skinny_ = true;                            // T = 2..8 matmuls take gemm_skinny_kernel (tensor cores)
   bool attn_pipe_ = true;                         // decode attention takes the pipelined kernel where it applies
-  int att_splits_ = 0;                            // decode attention's splits: 0 default, -1 fill waves, N forced
+  int att_splits_ = -1;                           // decode attention's splits: -1 fill waves, 0 by SMs, N forced
   int att_pipe_slots_[2] = {0, 0};                // the pipelined kernel's resident blocks, hd 64 and 128
   int64_t att_max_partials_ = 0;                  // attention_splits' bound: the workspace's partials
   int skinny_rows_ = 16;                          // its output features per block (16 or 32)
