@@ -15,7 +15,7 @@
 // timeline's steps: what the device did, step by step, to diagnose a run offline.
 import type { Logits } from '../../runtime/logits.js';
 import { VramlabError } from '../../runtime/errors.js';
-import type { Model } from '../../runtime/runtime.js';
+import type { Model, Runtime } from '../../runtime/runtime.js';
 import type { Scheduler, StepReport } from '../../runtime/scheduler.js';
 import type { Session } from '../../runtime/session.js';
 import { promptIds, sessionPrompt } from '../inputs.js';
@@ -25,6 +25,7 @@ import type { ResultRow } from '../results.js';
 import { BASELINES_SETTING, MODEL_SETTINGS, NEW_TOKENS_SETTING } from '../settings.js';
 import { quantileOrNull as p } from '../stats.js';
 import { agentsFigures } from './agents-figures.js';
+import { reserveSwap } from './paging.js';
 import { STEP_METRICS, stepMetrics, stepRows } from './agents-steps.js';
 
 export type AgentSystem = 'shared' | 'keep-alive' | 'serverless';
@@ -99,13 +100,15 @@ async function tokenByToken(session: Session, ids: number[], n: number, turns: T
 const newWork = (): Work => ({ tokens: [], submittedMs: performance.now(), firstTokenMs: null, doneMs: 0, tokenMs: [] });
 
 /**
- * The shared system's scheduler, its decode graphs of 1 to N agents recorded before the clock starts
- * (a server records them at its start; else each batch size would record at its second step, inside
- * the run's latencies).
+ * The shared system's scheduler, its decode graphs of 1 to N agents recorded and the host store for
+ * paged-out agents pinned before the clock starts, as a server does both at its start: else each
+ * batch size would record at its second step, and the first page-outs would pin (a few GB/s), inside
+ * the run's latencies. An agent's context ends at its prompt and every cycle's tokens.
  */
-async function sharedScheduler(model: Model, s: AgentsStep): Promise<Scheduler> {
+async function sharedScheduler(rt: Runtime, model: Model, s: AgentsStep): Promise<Scheduler> {
   const sched = model.scheduler({ prefillChunk: s.prefillChunk, maxBatch: Math.max(256, s.agents) });
   await sched.prepare(s.agents);
+  await reserveSwap(rt, model, s.agents, promptTokens(s.prompt) + s.iterations * (2 * s.newTokens + s.observation));
   return sched;
 }
 
@@ -250,7 +253,7 @@ export const agents: Measure<AgentsStep> = {
   baselines: ['shared', 'keep-alive', 'serverless'],
   metrics: [
     'completed', 'oom', 'copies', 'reason_p50_ms', 'reason_p99_ms', 'reflect_p50_ms', 'reflect_p99_ms', 'reflect_ttft_p50_ms', 'reflect_ttft_p99_ms',
-    'per_token_p99_ms', 'tokens_per_s', 'wall_ms', 'paged_out_bytes', 'paged_in_bytes', 'stall_ms', 'reload_ms', 'peak_vram_bytes', 'token_match', 'token_agreement',
+    'per_token_p99_ms', 'tokens_per_s', 'wall_ms', 'paged_out_bytes', 'paged_in_bytes', 'stall_ms', 'host_alloc_ms', 'reload_ms', 'peak_vram_bytes', 'token_match', 'token_agreement',
     ...STEP_METRICS,
   ],
   // Exact on the CPU, where a batched step equals the single ones (test/lab/measures/agents.test.ts).
@@ -295,8 +298,6 @@ export const agents: Measure<AgentsStep> = {
   async *run(s, c): AsyncGenerator<never, ResultRow | null, void> {
     const { rt, model } = await c.model(s.load);
     const vocab = model.shape.vocabSize;
-    const before = model.pagingStats();
-    const seq0 = model.pagingEvents(0).length;
     let sys: System & { index?: Map<number, number>; steps?: StepReport[] };
     let extra: Model[] = [];
     const reloads: number[] = [];
@@ -314,7 +315,9 @@ export const agents: Measure<AgentsStep> = {
       }
       sys = keepAlive(got.copies);
     }
-    const sched = s.baseline === 'shared' ? await sharedScheduler(model, s) : null;
+    const sched = s.baseline === 'shared' ? await sharedScheduler(rt, model, s) : null;
+    const before = model.pagingStats();
+    const seq0 = model.pagingEvents(0).length;
     const t0 = performance.now();
     if (sched) sys = shared(model, sched, s, t0);
     else if (s.baseline === 'serverless') sys = serverless(model, s.agents, reloads);
@@ -367,6 +370,7 @@ export const agents: Measure<AgentsStep> = {
       paged_out_bytes: stats.outBytes - before.outBytes,
       paged_in_bytes: stats.inBytes - before.inBytes,
       stall_ms: stats.stallMs - before.stallMs,
+      host_alloc_ms: stats.hostAllocMs - before.hostAllocMs,
       reload_ms: reloads.length > 0 ? reloads.reduce((a, b) => a + b, 0) / reloads.length : null,
       peak_vram_bytes: rt.memory().peak,
       token_match: match,

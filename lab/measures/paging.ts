@@ -11,7 +11,7 @@
 // pinned copy bandwidth each way and both ways is probed in the same run (the probe step).
 import type { Logits } from '../../runtime/logits.js';
 import { VramlabError } from '../../runtime/errors.js';
-import type { Model } from '../../runtime/runtime.js';
+import type { Model, Runtime } from '../../runtime/runtime.js';
 import type { PagingEvent, PagingPolicy } from '../../runtime/types.js';
 import { sessionPrompt } from '../inputs.js';
 import type { Measure, StepContext } from '../measure.js';
@@ -38,6 +38,23 @@ const PARAMETERS = ['budget_bytes', 'host_budget_bytes', 'kv_pool_tokens', 'prom
 /** The tokens of a session's context at the end of the turns (the last token picked is not run). */
 export function contextTokens(s: { prompt: PromptPlan; newTokens: number; turns: number }): number {
   return promptTokens(s.prompt) + s.turns * s.newTokens;
+}
+
+/**
+ * Pins the host store that `sessions` sessions of up to `contextTokens` tokens each can need at once,
+ * within the host budget, as a serving system reserves its swap space at start: pinning runs at a few
+ * GB/s and would otherwise land inside the steps that first page out. That is every block but the
+ * pool's, plus one session's (its victims go out before its own blocks come back). Resolves with the
+ * ms spent pinning and the bytes the store holds.
+ */
+export async function reserveSwap(rt: Runtime, model: Model, sessions: number, contextTokens: number): Promise<{ ms: number; bytes: number }> {
+  const info = model.info();
+  const blocksPerSession = Math.ceil(contextTokens / info.kvBlockTokens);
+  const hostBlocks = Math.max(0, (sessions + 1) * blocksPerSession - info.kvPoolBlocks);
+  const mem = rt.memory();
+  const held = (await model.reserveHost(0)).bytes; // what the store holds already
+  const room = held + Math.max(0, mem.hostBudget - mem.hostCurrent);
+  return model.reserveHost(Math.min(hostBlocks * info.kvBlockBytes, room));
 }
 
 /** What the turns did: each session's tokens (null: it failed), the wall time, the first out-of-memory error. */
@@ -164,17 +181,9 @@ export const paging: Measure<PagingStep> = {
     const baseline = s.baseline as PagingBaseline;
     model.setPaging(POLICY[baseline]);
     const info = model.info();
-    // The host store is pinned before the turns, as a serving system reserves its swap space at start:
-    // pinning runs at a few GB/s and would otherwise land inside the first policy's turns (and the later
-    // policies would find it pinned). What the copies can need at once: every block but the pool's, plus
-    // one session's (its victims go out before its own blocks come back).
-    const blocksPerSession = Math.ceil(contextTokens(s) / info.kvBlockTokens);
-    const hostBlocks = Math.max(0, (s.sessions + 1) * blocksPerSession - info.kvPoolBlocks);
-    const mem = rt.memory();
-    const held = (await model.reserveHost(0)).bytes; // what the store holds already
-    const room = held + Math.max(0, mem.hostBudget - mem.hostCurrent);
+    // Pinned before the turns (reserveSwap), else inside the first policy's (the later ones would find it pinned).
     const copies = baseline === 'next-use' || baseline === 'lru';
-    const reserve = copies ? await model.reserveHost(Math.min(hostBlocks * info.kvBlockBytes, room)) : { ms: 0, bytes: held };
+    const reserve = copies ? await reserveSwap(rt, model, s.sessions, contextTokens(s)) : { ms: 0, bytes: (await model.reserveHost(0)).bytes };
     const before = model.pagingStats();
     const seq0 = model.pagingEvents(0).length;
     const run = await runTurns(model, s, baseline === 'next-use', c);

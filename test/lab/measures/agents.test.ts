@@ -25,6 +25,7 @@ describe('agents: shared, keep-alive and serverless side by side', () => {
     const shared4 = e.rows[3]!;
     expect(shared4['paged_out_bytes'] as number).toBeGreaterThan(0);
     expect(shared4['paged_in_bytes'] as number).toBeGreaterThan(0);
+    expect(shared4['host_alloc_ms']).toBe(0); // the host store was pinned before the clock
     for (const f of ['reason_p99_ms', 'reflect_p99_ms', 'reflect_ttft_p99_ms', 'per_token_p99_ms', 'tokens_per_s']) expect(shared4[f] as number).toBeGreaterThan(0);
     expect(e.rows[5]!['reload_ms'] as number).toBeGreaterThan(0);
     // The batched steps of the shared runs; the other systems run none.
