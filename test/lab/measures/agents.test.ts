@@ -2,16 +2,22 @@
 // contexts (the acting ones are paged out and back), beside keep-alive (its copies run out under the
 // budget) and serverless (a reload and a re-prefill per step); every agent's tokens agree across systems.
 // The shared runs record the scheduler's batched steps: every token the agents ran is in one of them.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { buildPlan, modelValue, runPlan } from '../../../lab/index.js';
 import { agreement } from '../../../lab/measures/agents.js';
+import { Model } from '../../../runtime/runtime.js';
 
 describe('agents: shared, keep-alive and serverless side by side', () => {
   it('completes every agent on the shared pool with paging, finds keep-alive\'s copies, and the tokens agree', async () => {
     // synthetic:tiny under 5 MB holds two copies; a 96-token shared pool holds two of the four agents' 39-token contexts.
     const settings = { model: modelValue('synthetic:tiny'), budget: 5e6, kv_pool: 96, prompt: { tokens: 24 }, new_tokens: 4, observation: 4, act: 40, iterations: 2, repeat: 1, warmup: 0 };
     const plan = buildPlan([{ name: 'a', measure: 'agents', settings: { ...settings, baselines: ['shared', 'keep-alive', 'serverless'] }, sweeps: [{ name: 'agents', values: [2, 4] }] }]);
+    const reload = vi.spyOn(Model.prototype, 'reload');
     const e = (await runPlan(plan)).experiments[0]!;
+    // Serverless reloads once per step, and once before each run's clock (its host copy pinned then):
+    // 2 and 4 agents of 2 cycles of 2 steps.
+    expect(reload).toHaveBeenCalledTimes(2 * 2 * 2 + 1 + (2 * 2 * 4 + 1));
+    reload.mockRestore();
     const rows = e.rows.map((r) => [r['system'], r['agents'], r['status'], r['completed'], r['oom'], r['token_match'], r['token_agreement']]);
     expect(rows).toEqual([
       ['shared', 2, 'ok', 2, false, null, null],
