@@ -15,7 +15,7 @@ const WORDS: Record<string, string> = {
 const UNITS: Record<string, string> = { ms: 'ms', s: 's', gbps: 'GB/s', gb: 'GB', mb: 'MB', pct: '%' };
 
 /** Field names whose title is not its words (run_id is the run's number within its point; bytes, a copy's size, would have no words left once its unit is). */
-const TITLES: Record<string, string> = { run_id: 'run', x_floor: '× floor', bytes: 'size' };
+const TITLES: Record<string, string> = { run_id: 'run', x_floor: '× floor', bytes: 'size', tokens_per_s_bound: 'tokens/s bound' };
 
 function words(parts: readonly string[]): string {
   return parts.map((w) => WORDS[w] ?? w).join(' ');

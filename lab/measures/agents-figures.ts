@@ -56,12 +56,17 @@ export function latencyFigure(r: Results): Figure {
   };
 }
 
-/** Generated tokens per second against agents, per system. */
+/** Generated tokens per second against agents, per system, under the workload's bound (dashed). */
 export function throughputFigure(r: Results): Figure {
   const ok = r.rows.filter((row) => row['oom'] !== true);
   const got = lines(ok, (row) => String(row['system']), 'agents', 'tokens_per_s', 'tokens/s');
   const data = got.data.map((d) => ({ ...d, line: { color: color(systemIndex(String(d.name))) }, marker: { size: 9, color: color(systemIndex(String(d.name))) } }) as Data);
-  const ys = ok.map((row) => row['tokens_per_s']).filter((v): v is number => typeof v === 'number' && v > 0);
+  // The workload's own cap (steps of no time: the acting alone), the same for every system.
+  const bound = [...new Map(r.rows.flatMap((row) => (typeof row['tokens_per_s_bound'] === 'number' ? [[Number(row['agents']), row['tokens_per_s_bound']] as const] : []))).entries()].sort((a, b) => a[0] - b[0]);
+  if (bound.length > 0) {
+    data.push({ type: 'scatter', mode: 'lines', name: 'bound: acting alone', x: bound.map(([n]) => n), y: bound.map(([, v]) => v), line: { color: '#7f7f7f', dash: 'dash' }, hovertemplate: 'at most %{y:.0f} tokens/s at %{x} agents (steps of no time)<extra></extra>' });
+  }
+  const ys = [...ok.map((row) => row['tokens_per_s']), ...bound.map(([, v]) => v)].filter((v): v is number => typeof v === 'number' && v > 0);
   const bottom = ys.length > 0 ? Math.min(...ys) / 2 : 1;
   data.push(...oomMarks(r.rows, bottom));
   return {

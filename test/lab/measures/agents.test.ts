@@ -34,6 +34,10 @@ describe('agents: shared, keep-alive and serverless side by side', () => {
     expect(shared4['host_alloc_ms']).toBe(0); // the host store was pinned before the clock
     for (const f of ['reason_p99_ms', 'reflect_p99_ms', 'reflect_ttft_p99_ms', 'per_token_p99_ms', 'tokens_per_s']) expect(shared4[f] as number).toBeGreaterThan(0);
     expect(e.rows[5]!['reload_ms'] as number).toBeGreaterThan(0);
+    // The workload's cap on tokens/s, the same for every system at an N: 2 agents of 2 cycles of 2 x 4
+    // tokens over 2.5 acts of 40 ms (the second starts half an act late), 4 agents over 2.75 acts.
+    expect(e.rows.map((r) => r['tokens_per_s_bound'] ?? null)).toEqual([320, 320, 320, 64_000 / 110, null, 64_000 / 110].map((v) => (v === null ? null : expect.closeTo(v, 9))));
+    for (const r of e.rows) if (r['tokens_per_s'] != null) expect(r['tokens_per_s'] as number).toBeLessThan(r['tokens_per_s_bound'] as number);
     // The batched steps of the shared runs; the other systems run none.
     for (const r of [e.rows[0]!, shared4]) {
       expect(r['prefill_chunk']).toBe(128);
