@@ -10,7 +10,7 @@ import type { Placement } from '../runtime/types.js';
 import { type CompileContext, defaultMetrics, type Measure } from './measure.js';
 import type { AddPlan, ExperimentPlan, LoadPlan, Plan, PromptPlan, Step, SweepPoint } from './plan.js';
 import { measureNamed, settingsOf } from './registry.js';
-import { type ModelValue, type Problem, type PromptValue, type Report, type SettingSpecs, type SettingValue, TOLERANCE_SETTING } from './settings.js';
+import { type ModelValue, outOfRange, type Problem, type PromptValue, type Report, type SettingSpecs, type SettingValue, TOLERANCE_SETTING } from './settings.js';
 
 export interface ExperimentDef {
   name: string;
@@ -133,6 +133,13 @@ export function buildExperiment(def: ExperimentDef, report: Report = throwing(de
   const sweeps = def.sweeps ?? [];
   for (const name of [...Object.keys(fixed), ...sweeps.map((s) => s.name)])
     if (!(name in specs) || name === 'measure') report(name, 'unsupported', `${name} is not a setting of measure ${m.name}`);
+  const check = (name: string, v: SettingValue) => {
+    const spec = specs[name];
+    const why = spec ? outOfRange(name, spec.kind, v) : null;
+    if (why !== null) report(name, 'range', why);
+  };
+  for (const [name, v] of Object.entries(fixed)) check(name, v);
+  for (const sw of sweeps) for (const v of sw.values) check(sw.name, v);
 
   let points: { values: Record<string, SettingValue>; point: SweepPoint }[] = [{ values: { ...fixed }, point: {} }];
   for (const sw of sweeps)

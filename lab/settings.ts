@@ -143,6 +143,35 @@ export interface SettingsView {
 }
 
 /** The classes of error a measure reports (the .vlab language's diagnostic codes of the same names). */
+/**
+ * Why a value set in code (buildPlan, the benchmarks' flags) breaks its setting's rule, or null: the
+ * numeric and choice rules that the .vlab language checks as it reads a file (dsl/settings.ts), for
+ * values that come resolved already. Values of the wrong type are refused where they are read.
+ */
+export function outOfRange(name: string, kind: SettingKind, v: SettingValue): string | null {
+  const whole = (n: number, min: number, max = Number.MAX_SAFE_INTEGER, what = name) =>
+    !Number.isInteger(n) ? `${what} must be a whole number, got ${n}` : n < min || n > max ? `${what} must be ${max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`}, got ${n}` : null;
+  if (kind.type === 'choice') return typeof v === 'string' && !kind.options.includes(v) ? `${name} must be one of ${kind.options.join(', ')}, got ${v}` : null;
+  if (kind.type === 'prompt') return typeof v === 'object' && v !== null && 'tokens' in v ? whole(v.tokens, 1, Number.MAX_SAFE_INTEGER, `${name}'s token count`) : null;
+  if (typeof v !== 'number') return null;
+  switch (kind.type) {
+    case 'integer':
+      return whole(v, kind.min, kind.max);
+    case 'layer':
+      return whole(v, 0);
+    case 'generated':
+      return whole(v, 0, kind.max);
+    case 'real':
+      return !Number.isFinite(v) ? `${name} must be a finite number, got ${v}` : kind.positive && !(v > 0) ? `${name} must be larger than 0, got ${v}` : null;
+    case 'size':
+      return !(Number.isFinite(v) && v >= 1) ? `${name} must be at least 1 byte, got ${v}` : null;
+    case 'duration':
+      return !(Number.isFinite(v) && v > 0) ? `${name} must be longer than 0 ms, got ${v}` : null;
+    default:
+      return null;
+  }
+}
+
 export type Problem = 'missing' | 'unsupported' | 'reference' | 'range';
 
 /** Reports an error at a setting (null: at the experiment's name). */

@@ -61,3 +61,29 @@ describe('bench/ on the CPU', () => {
     expect(stdout).toMatch(/^line +runs +median ms +p90 ms +min ms +max ms$/m);
   });
 });
+
+describe('bench/ flags', () => {
+  const run = (name: string, ...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', `${name}.js`), ...args], { encoding: 'utf8', cwd: ROOT });
+
+  it('--help lists every flag with its default, and runs nothing', () => {
+    const r = run('agents', '--help');
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(/^usage: node .*agents\.js \[options\]$/m);
+    expect(r.stdout).toContain('  --agents VALUE (default 1,2,4,8,16,32,64,128)\n');
+    expect(r.stdout).toContain('  --out VALUE\n');
+  });
+
+  it.each([
+    [['--agnets', '3'], "agents.js: Unknown option '--agnets'; options: --device, --model, --budget, --agents, "],
+    [['--device', 'cpu', '--model'], "agents.js: Option '--model <value>' argument missing; options: --device, "],
+    [['--device', 'cpu', '--model', 'synthetic:tiny', '--agents', '2,x'], 'agents.js: experiment agents, agents: agents must be a whole number, got NaN\n'],
+    [['--device', 'cpu', '--model', 'synthetic:tiny', '--act-ms', '0'], 'agents.js: experiment agents, act: act must be longer than 0 ms, got 0\n'],
+    [['--device', 'cpu', '--model', 'synthetic:tiny', '--budget', '5XB'], 'agents.js: size "5XB" is not a size: write a number with a unit, e.g. 512MB or 24GiB\n'],
+  ])('%j: one line on stderr, status 1, nothing on stdout', (args, line) => {
+    const r = run('agents', ...args);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.startsWith(line)).toBe(true);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+});
