@@ -86,10 +86,13 @@ const out = {
 };
 
 const gb = (bytes: unknown) => (typeof bytes === 'number' ? (bytes / 1e9).toFixed(2) : '-');
-console.log(`agents on ${result.device}; ${values.model}, ${gb(result.weight_bytes)} GB weights, budget ${gb(result.budget_bytes)} GB; keep-alive holds ${result['keep_alive_copies'] ?? 'every'} copies`);
+// keep_alive_copies is there once keep-alive ran out of memory; without it every agent had its copy.
+const copies = result['keep_alive_copies'];
+const keepAlive = !systems.includes('keep-alive') ? '' : `; keep-alive ${typeof copies === 'number' ? `holds ${copies} copies` : 'held a copy per agent at every N'}`;
+console.log(`agents on ${result.device}; ${values.model}, ${gb(result.weight_bytes)} GB weights, budget ${gb(result.budget_bytes)} GB${keepAlive}`);
 console.log(`check (${result.check?.what ?? '-'}): ${result.check ? (result.check.pass ? 'passed' : 'FAILED') : 'not run (exact on the CPU backend; here see token_agreement)'}`);
 printTable(
-  ['system', 'agents', ...(chunks.length > 1 ? ['prefill_chunk'] : []), 'completed', 'oom', 'reason_p50_ms', 'reason_p99_ms', 'reflect_p50_ms', 'reflect_p99_ms', 'reflect_ttft_p50_ms', 'reflect_ttft_p99_ms', 'per_token_p99_ms', 'tokens_per_s', 'paged_out_bytes', 'steps', 'step_p50_ms', 'step_p99_ms', 'step_max_ms', 'step_host_max_ms', 'batch_mean', 'host_gap_ms', 'host_gap_max_ms', 'token_match', 'token_agreement'],
+  ['system', 'agents', ...(chunks.length > 1 ? ['prefill_chunk'] : []), 'completed', 'oom', 'reason_p50_ms', 'reason_p99_ms', 'reflect_p50_ms', 'reflect_p99_ms', 'reflect_ttft_p50_ms', 'reflect_ttft_p99_ms', 'per_token_p99_ms', 'tokens_per_s', 'tokens_per_s_bound', 'paged_out_bytes', 'steps', 'step_p50_ms', 'step_p99_ms', 'step_max_ms', 'step_host_max_ms', 'batch_mean', 'host_gap_ms', 'host_gap_max_ms', 'token_match', 'token_agreement'],
   out.rows,
 );
 finish(values.out, out, out.rows, (r) => `${r['system']} with ${r['agents']} agents${chunks.length > 1 ? `, prefill chunk ${r['prefill_chunk']}` : ''}`);
