@@ -37,7 +37,7 @@ export { type Cell, columnsOf, escapeHtml, frameHtml, medians, resultsFrame, row
 export { columnFormat, type ColumnFormat, columnTitle, counted, csvNumber, isBytesField, sizeUnit } from './columns.js';
 export { addVector, promptIds, randomVector } from './inputs.js';
 export { allMetrics, type CompileContext, defaultMetrics, type Loaded, type Measure, type StepContext, type StepPause } from './measure.js';
-export { type AgentsStep, type AgentSystem, agentContext, agents } from './measures/agents.js';
+export { actBoundTokensPerS, type AgentsStep, type AgentSystem, agentContext, agents } from './measures/agents.js';
 export { agentsFigures, latencyFigure, throughputFigure, timelineFigure as agentTimelineFigure } from './measures/agents-figures.js';
 export { batchDecode, type BatchDecodeStep, batchFigure, floorRatioFigure } from './measures/batch-decode.js';
 export { type BreakpointStep, breakpoints, resumeFigure } from './measures/breakpoints.js';
