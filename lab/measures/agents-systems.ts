@@ -51,6 +51,11 @@ export interface System {
   close(): void;
 }
 
+/** The tokens of an agent's context at the end (the last token picked is not run). */
+export function agentContext(s: { prompt: PromptPlan; newTokens: number; observation: number; iterations: number }): number {
+  return promptTokens(s.prompt) + s.iterations * (2 * s.newTokens + s.observation) - 1;
+}
+
 /** Calls run one after another, in the order they were asked for (one device, shared in turn). */
 class Turns {
   #tail: Promise<unknown> = Promise.resolve();
@@ -87,7 +92,7 @@ const newWork = (): Work => ({ tokens: [], submittedMs: performance.now(), first
 export async function sharedScheduler(rt: Runtime, model: Model, s: AgentsStep): Promise<Scheduler> {
   const sched = model.scheduler({ prefillChunk: s.prefillChunk, maxBatch: Math.max(256, s.agents) });
   await sched.prepare(s.agents);
-  await reserveSwap(rt, model, s.agents, promptTokens(s.prompt) + s.iterations * (2 * s.newTokens + s.observation));
+  await reserveSwap(rt, model, s.agents, agentContext(s) + 1);
   return sched;
 }
 

@@ -8,25 +8,20 @@ import type { Model } from '../../runtime/runtime.js';
 import type { StepReport } from '../../runtime/scheduler.js';
 import { promptIds, sessionPrompt } from '../inputs.js';
 import type { Measure, StepContext } from '../measure.js';
-import { type LoadPlan, modelOptions, type PromptPlan, promptTokens } from '../plan.js';
+import { type LoadPlan, modelOptions, promptTokens } from '../plan.js';
 import type { ResultRow } from '../results.js';
 import { BASELINES_SETTING, MODEL_SETTINGS, NEW_TOKENS_SETTING } from '../settings.js';
 import { quantileOrNull as p } from '../stats.js';
 import { agentsFigures } from './agents-figures.js';
 import { STEP_METRICS, stepMetrics, stepRows } from './agents-steps.js';
-import { type AgentsStep, type AgentSystem, keepAlive, serverless, shared, sharedScheduler, type System, warmUp, type Work } from './agents-systems.js';
+import { agentContext, type AgentsStep, type AgentSystem, keepAlive, serverless, shared, sharedScheduler, type System, warmUp, type Work } from './agents-systems.js';
 
-export type { AgentsStep, AgentSystem } from './agents-systems.js';
+export { agentContext, type AgentsStep, type AgentSystem } from './agents-systems.js';
 
 /** What an agent did, in order: [kind (0 reason, 1 act, 2 reflect), start ms, end ms, first token ms]. */
 type Phase = [number, number, number, number | null];
 
 const PARAMETERS = ['budget_bytes', 'prompt_tokens', 'new_tokens', 'observation_tokens', 'act_ms', 'iterations', 'prefill_chunk', 'agents'];
-
-/** The tokens of an agent's context at the end (the last token picked is not run). */
-export function agentContext(s: { prompt: PromptPlan; newTokens: number; observation: number; iterations: number }): number {
-  return promptTokens(s.prompt) + s.iterations * (2 * s.newTokens + s.observation) - 1;
-}
 
 /**
  * The tokens/s of a system whose steps take no time: every agent's tokens over the acting alone, the
