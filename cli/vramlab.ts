@@ -8,7 +8,7 @@
 //   vramlab demo [--device cpu] [--budget SIZE] [--json]
 //   vramlab repl [MODEL] [--device D] [--script FILE]   (cli/repl/)
 //   vramlab report RESULTS.json... --out report.html
-//   vramlab check FILE... | plan FILE [--device D] | run FILE [--device D] [--out DIR] [--json]   (.vlab files)
+//   vramlab check FILE... | plan FILE [--device D] | run FILE [--device D] [--out DIR] [--set NAME=VALUE ...] [--json]   (.vlab files)
 //
 // MODEL is a HuggingFace Llama directory or synthetic:<spec> (see runtime/synthetic.ts).
 import { parseArgs } from 'node:util';
@@ -47,10 +47,10 @@ commands:
   report RESULTS.json... --out report.html
                                    an HTML report (tables, figures) of results files
   check FILE...                    check .vlab experiment files (exit 0 when clean)
-  plan FILE [--device D]           the compiled plan of a .vlab file, as JSON
-  run FILE [--device D] [--out DIR]
-                                   run a .vlab file; results in DIR (default results/)
-                                   as EXPERIMENT.json and EXPERIMENT.csv
+  plan FILE [--device D]           what running a .vlab file would do (--json: the plan)
+  run FILE [--device D] [--out DIR] [--set NAME=VALUE ...]
+                                   run a .vlab file: a table of its rows; results in DIR
+                                   (default results/) as EXPERIMENT.json and EXPERIMENT.csv
 
 options:
   --device cpu|cuda:N              device (default cpu; plan and run: the file's own device)
@@ -109,18 +109,28 @@ const COMMAND_USAGE: Record<string, string> = {
            "vram": {"current_bytes", "peak_bytes", "budget_bytes"}, "tokens": [...]}`,
   report: `usage: vramlab report RESULTS.json... --out report.html [--title TEXT]
   an HTML report (tables, figures) of results files`,
-  check: `usage: vramlab check FILE... [--json]
+  check: `usage: vramlab check FILE... [--set NAME=VALUE ...] [--json]
   checks .vlab files: diagnostics on stderr; exit 0 when every file is clean, 1 otherwise
+  --set NAME=VALUE  a setting in place of the files' own (as run takes it)
   --json   {"files": [{"file", "ok", "error": null | "why it was not read", "diagnostics": [{"file", "line",
            "column", "offset", "length", "severity", "code", "message", "hint"?}, ...]}, ...]} on stdout`,
-  plan: `usage: vramlab plan FILE [--device cpu|cuda:N] [--json]
-  the compiled plan of a .vlab file as JSON, with or without --json (--device: default the file's own)`,
-  run: `usage: vramlab run FILE [--device cpu|cuda:N] [--out DIR] [--json]
-  runs a .vlab file (--device: default the file's own); DIR/EXPERIMENT.json and .csv (default DIR: results/);
-  exit 0 when no row is an error (out_of_memory is a result), 2 when some are, 1 when all are,
-  130 on Ctrl-C, 143 on SIGTERM
+  plan: `usage: vramlab plan FILE [--device cpu|cuda:N] [--set NAME=VALUE ...] [--json]
+  a summary of what running FILE would do: each experiment's steps and runs, its sweeps, the settings it
+  sets away from their defaults, and what a step would hold in device memory (--device: default the file's own)
+  --set NAME=VALUE  a setting in place of the file's own (as run takes it)
+  --json            the compiled plan itself, as JSON, a step a line`,
+  run: `usage: vramlab run FILE [--device cpu|cuda:N] [--out DIR] [--set NAME=VALUE ...] [--json]
+  runs a .vlab file (--device: default the file's own); prints each experiment's rows as a table (a line per
+  configuration, its runs averaged) and writes DIR/EXPERIMENT.json and .csv (default DIR: results/). A run
+  never replaces results: an earlier EXPERIMENT.json/.csv is renamed EXPERIMENT.<its date>.json/.csv first,
+  and an experiment with no measured row (every row an error, or stopped before its first) writes no file.
+  Exit 0 when no row is an error (out_of_memory is a result), 2 when some are, 1 when all are (or a device
+  the plan names is not here); 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP (the rows so far are written)
+  --set NAME=VALUE  a setting in place of the file's own, in every experiment whose measure takes it; a list
+                    or range sweeps it: --set budget=24GB --set sessions=[1,2] (checked as the file is)
   --json   {"experiments": [{"experiment", "rows", "ok_rows", "check": null | {"what", "tolerance", "pass",
-           "worst"}, "stopped": null | "cancelled" | "time_limit", "json", "csv"}, ...]}: those that ended`,
+           "worst"}, "stopped": null | "cancelled" | "time_limit", "json", "csv"}, ...]}: those that ended
+           ("json" and "csv" null where nothing was written)`,
 };
 
 function version(): string {

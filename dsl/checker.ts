@@ -10,7 +10,7 @@ import { tokenizerPath } from './models.js';
 import { type AddSetting, type ModelRef, type PromptSetting, Reader, readSetting, suggest } from './settings.js';
 import type { Measure } from '../lab/measure.js';
 import { allMeasures, findMeasure, measureNames, measuresWith, settingsOf } from '../lab/registry.js';
-import { MEASURE_SETTING, promptLength, type SettingSpec, type SettingSpecs, type SettingsView } from '../lab/settings.js';
+import { MEASURE_SETTING, promptLength, type SettingSpec, type SettingSpecs, type SettingsView, sweepOverflow, sweepOverflowMessage } from '../lab/settings.js';
 import type { DeviceKind } from '../runtime/device.js';
 
 export const DEVICE_KINDS: readonly DeviceKind[] = ['cpu', 'cuda'];
@@ -47,7 +47,7 @@ function knownSettings(): string[] {
 }
 
 /** The items of an experiment as they apply on one device kind, by name. */
-function itemsFor(exp: Experiment, kind: DeviceKind): Map<string, Setting | Sweep> {
+export function itemsFor(exp: Experiment, kind: DeviceKind): Map<string, Setting | Sweep> {
   const out = new Map<string, Setting | Sweep>();
   for (const i of exp.items) if (i.kind !== 'on' && !out.has(i.name)) out.set(i.name, i);
   const block = exp.items.find((i): i is OnBlock => i.kind === 'on' && i.target === kind);
@@ -184,6 +184,12 @@ export function resolveExperiment(exp: Experiment, kind: DeviceKind, sink: Diagn
     }
   }
 
+  const limit = (values.get('max_points') as number | undefined) ?? (specs['max_points']?.default as number);
+  const over = sweepOverflow(sweeps.map((sw) => sw.values.length), limit);
+  if (over) {
+    const { message, hint } = sweepOverflowMessage(sweeps.map((sw) => ({ name: sw.name, count: sw.values.length })), over.points, limit);
+    sink.error((sweeps[over.at] as SweepConfig).pos, 'range', message, hint);
+  }
   const cfg: ExperimentConfig = { name: exp.name, namePos: exp.namePos, measure: m, device: device ?? (values.get('device') as string | undefined) ?? 'cpu', values, sweeps, where };
   crossCheck(cfg, specs, sink);
   return sink.count === before ? cfg : undefined;

@@ -6,8 +6,8 @@ import { type ExperimentConfig, resolveExperiment } from './checker.js';
 import type { DiagnosticSink } from './diagnostics.js';
 import { encodeText } from './models.js';
 import type { AddSetting, ModelRef, PromptSetting } from './settings.js';
-import { buildExperiment } from '../lab/build.js';
-import type { ExperimentPlan } from '../lab/plan.js';
+import { buildExperimentSteps } from '../lab/build.js';
+import type { RunnableExperiment } from '../lab/plan.js';
 import type { ModelValue, PromptValue, SettingSpec, SettingValue } from '../lab/settings.js';
 import { settingsOf } from '../lab/registry.js';
 import { deviceKind, isDeviceName } from '../runtime/device.js';
@@ -63,8 +63,11 @@ function labValue(spec: SettingSpec, v: unknown, cfg: ExperimentConfig, sink: Di
   }
 }
 
-/** The plan of one experiment on `device` (default: the experiment's own), or undefined on errors. */
-export function compileExperiment(exp: Experiment, sink: DiagnosticSink, baseDir: string, device?: string): ExperimentPlan | undefined {
+/**
+ * The plan of one experiment on `device` (default: the experiment's own), its steps made as they are
+ * read (every point compiled once first, for its errors), or undefined on errors.
+ */
+export function compileExperiment(exp: Experiment, sink: DiagnosticSink, baseDir: string, device?: string): RunnableExperiment | undefined {
   const dev = device ?? ownDevice(exp);
   const cfg = resolveExperiment(exp, deviceKind(dev), sink, baseDir, dev);
   if (!cfg) return undefined;
@@ -81,7 +84,7 @@ export function compileExperiment(exp: Experiment, sink: DiagnosticSink, baseDir
     values: sw.values.map((p) => labValue(specs[sw.name] as SettingSpec, p.value, cfg, sink)).filter((x): x is SettingValue => x !== undefined),
   }));
   if (sink.count > before) return undefined;
-  const plan = buildExperiment({ name: cfg.name, measure: cfg.measure.name, settings, sweeps }, (setting, code, message, hint) =>
+  const plan = buildExperimentSteps({ name: cfg.name, measure: cfg.measure.name, settings, sweeps }, (setting, code, message, hint) =>
     sink.error((setting ? cfg.where.get(setting) : undefined) ?? cfg.namePos, code, message, hint),
   );
   return sink.count > before ? undefined : plan;

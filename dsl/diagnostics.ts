@@ -30,6 +30,8 @@ export interface Position {
   column: number;
   offset: number;
   length: number;
+  /** Where the text is when it is not the file's: a command-line flag (`--set budget=24GB`). */
+  source?: string;
 }
 
 export interface Diagnostic extends Position {
@@ -40,9 +42,13 @@ export interface Diagnostic extends Position {
   hint?: string;
 }
 
-/** `FILE:LINE:COL: error: message`, and `  hint: ...` on the next line when there is one. */
+/**
+ * `FILE:LINE:COL: error: message`, and `  hint: ...` on the next line when there is one; a diagnostic of
+ * a command-line flag names the flag instead (`--set budget=24: error: ...`).
+ */
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}` + (d.hint ? `\n  hint: ${d.hint}` : '');
+  const where = d.file.startsWith('--') ? d.file : `${d.file}:${d.line}:${d.column}`;
+  return `${where}: ${d.severity}: ${d.message}` + (d.hint ? `\n  hint: ${d.hint}` : '');
 }
 
 /** Most diagnostics one file reports; past it, one more line says how many were left out. */
@@ -67,10 +73,10 @@ export class DiagnosticSink {
   constructor(readonly file: string) {}
 
   error(at: Position, code: DiagnosticCode, message: string, hint?: string): void {
-    const key = `${at.offset}:${code}:${message}`;
+    const key = `${at.source ?? ''}:${at.offset}:${code}:${message}`;
     if (this.#seen.has(key)) return;
     this.#seen.add(key);
-    const d: Diagnostic = { file: this.file, line: at.line, column: at.column, offset: at.offset, length: at.length, severity: 'error', code, message };
+    const d: Diagnostic = { file: at.source ?? this.file, line: at.line, column: at.column, offset: at.offset, length: at.length, severity: 'error', code, message };
     if (hint) d.hint = hint;
     this.#list.push(d);
   }

@@ -1,6 +1,6 @@
 // build.ts: an experiment's settings -> its ExperimentPlan: defaults filled in, sweeps expanded (every
-// combination of the swept values, the first sweep outermost), and each sweep point handed to the
-// measure's compile(). The .vlab compiler (dsl/compiler.ts) calls it with the values it checked; the
+// combination of the swept values, the first sweep outermost, at most max_points of them), and each
+// sweep point handed to the measure's compile(): all at once, or as the steps are read. The .vlab compiler (dsl/compiler.ts) calls it with the values it checked; the
 // benchmarks call it with values in code.
 //
 //   buildExperiment({ name: 'b', measure: 'breakpoints', settings: { model: modelValue('synthetic:tiny'),
@@ -8,9 +8,9 @@
 import { VramlabError } from '../runtime/errors.js';
 import type { Placement } from '../runtime/types.js';
 import { type CompileContext, defaultMetrics, type Measure } from './measure.js';
-import type { AddPlan, ExperimentPlan, LoadPlan, Plan, PromptPlan, Step, SweepPoint } from './plan.js';
+import type { AddPlan, ExperimentPlan, LoadPlan, Plan, PromptPlan, RunnableExperiment, Step, SweepPoint } from './plan.js';
 import { measureNamed, settingsOf } from './registry.js';
-import { type ModelValue, outOfRange, type Problem, type PromptValue, type Report, type SettingSpecs, type SettingValue, TOLERANCE_SETTING } from './settings.js';
+import { type ModelValue, outOfRange, type Problem, type PromptValue, type Report, type SettingSpecs, type SettingValue, sweepOverflow, sweepOverflowMessage, TOLERANCE_SETTING } from './settings.js';
 
 export interface ExperimentDef {
   name: string;
@@ -122,11 +122,36 @@ class PointContext implements CompileContext {
   }
 }
 
+/** Every combination of the swept values, the first sweep outermost, made one at a time. */
+function* sweepPoints(fixed: Readonly<Record<string, SettingValue>>, sweeps: ExperimentDef['sweeps'] & object): Generator<{ values: Record<string, SettingValue>; point: SweepPoint }> {
+  const index = sweeps.map(() => 0);
+  if (sweeps.some((sw) => sw.values.length === 0)) return;
+  for (;;) {
+    const values: Record<string, SettingValue> = { ...fixed };
+    const point: SweepPoint = {};
+    sweeps.forEach((sw, i) => {
+      const v = sw.values[index[i] as number] as SettingValue;
+      values[sw.name] = v;
+      point[sw.name] = pointValue(v);
+    });
+    yield { values, point };
+    let i = sweeps.length - 1;
+    for (; i >= 0; i--) {
+      index[i] = (index[i] as number) + 1;
+      if ((index[i] as number) < (sweeps[i] as { values: readonly SettingValue[] }).values.length) break;
+      index[i] = 0;
+    }
+    if (i < 0) return;
+  }
+}
+
 /**
- * The plan of one experiment. Errors go to `report` (at a setting, or null for the experiment); by
- * default they throw. A setting the measure does not take is an error.
+ * The plan of one experiment with its steps made as they are read, a sweep point at a time (each
+ * iteration makes them anew, the same each time), so that a plan of many points is never held whole:
+ * `vramlab plan` and `run` read it so. Every point is compiled once here, to report every error before
+ * anything runs; errors go to `report` (at a setting, or null for the experiment), by default thrown.
  */
-export function buildExperiment(def: ExperimentDef, report: Report = throwing(def.name)): ExperimentPlan {
+export function buildExperimentSteps(def: ExperimentDef, report: Report = throwing(def.name)): RunnableExperiment {
   const m = measureNamed(def.measure);
   const specs = settingsOf(m);
   const fixed = def.settings ?? {};
@@ -140,14 +165,19 @@ export function buildExperiment(def: ExperimentDef, report: Report = throwing(de
   };
   for (const [name, v] of Object.entries(fixed)) check(name, v);
   for (const sw of sweeps) for (const v of sw.values) check(sw.name, v);
+  const plain = new PointContext(m, specs, fixed, {}, report, new Set());
+  const limit = plain.number('max_points');
+  const over = sweepOverflow(sweeps.map((sw) => sw.values.length), limit);
+  if (over) {
+    const { message, hint } = sweepOverflowMessage(sweeps.map((sw) => ({ name: sw.name, count: sw.values.length })), over.points, limit);
+    report((sweeps[over.at] as { name: string }).name, 'range', `${message}: ${hint}`);
+  }
 
-  let points: { values: Record<string, SettingValue>; point: SweepPoint }[] = [{ values: { ...fixed }, point: {} }];
-  for (const sw of sweeps)
-    points = points.flatMap(({ values, point }) => sw.values.map((v) => ({ values: { ...values, [sw.name]: v }, point: { ...point, [sw.name]: pointValue(v) } })));
-
-  const firsts = new Set<string>();
-  const steps: Step[] = points.flatMap(({ values, point }) => m.compile(new PointContext(m, specs, values, point, report, firsts)));
-  const plain = new PointContext(m, specs, fixed, {}, report, firsts);
+  const stepsWith = function* (r: Report): Generator<Step, void, undefined> {
+    const firsts = new Set<string>();
+    for (const { values, point } of sweepPoints(fixed, sweeps)) yield* m.compile(new PointContext(m, specs, values, point, r, firsts));
+  };
+  for (const step of stepsWith(report)) void step; // every point compiled once: its errors reported now
   const model = 'model' in specs ? (plain.value('model') as ModelValue | undefined) : undefined;
   return {
     name: def.name,
@@ -159,8 +189,15 @@ export function buildExperiment(def: ExperimentDef, report: Report = throwing(de
     timeLimitMs: plain.optionalNumber('time_limit') ?? null,
     metrics: [...((fixed['metrics'] as readonly string[] | undefined) ?? defaultMetrics(m))],
     tolerance: 'tolerance' in specs ? plain.number('tolerance') : (TOLERANCE_SETTING.default as number),
-    steps,
+    // Compiled once without errors above: compiling again cannot report one.
+    steps: { [Symbol.iterator]: () => stepsWith(throwing(def.name)) },
   };
+}
+
+/** The plan of one experiment, its steps in an array (see buildExperimentSteps). */
+export function buildExperiment(def: ExperimentDef, report: Report = throwing(def.name)): ExperimentPlan {
+  const e = buildExperimentSteps(def, report);
+  return { ...e, steps: [...e.steps] };
 }
 
 /** A plan of experiments built in code (file ""). */

@@ -63,7 +63,8 @@ export { inNotebook, type Progress, progress, show, showHtml, showMarkdown } fro
 export { type AddPlan, type EditPlan, type ExperimentPlan, type LoadPlan, type Plan, type PromptPlan, promptTokens, type Step, type SweepPoint } from './plan.js';
 export { allMeasures, figureSet, figuresFor, findMeasure, measureNamed, measureNames, measuresWith, registerMeasure, settingsOf } from './registry.js';
 export { renderReport, type ReportInput, shortNames } from './report.js';
-export { checkResults, fileErrorReason, prepareOutDir, readResults, readRowLog, resultPaths, RowLog, rowsToCsv, writeFileAtomic, writeResultFiles, writeResultsJson } from './result-files.js';
+export { checkResults, fileErrorReason, readResults, rowsToCsv, writeFileAtomic, writeResultsJson } from './result-files.js';
+export { prepareOutDir, readRowLog, repairResultFiles, resultPaths, RowLog, type WrittenResults, writeResultFiles } from './results-folder.js';
 export type { Check, ExperimentResult, ResultRow, Results, Row, TimelineEntry } from './results.js';
 export { currentCommit } from './run-context.js';
 export { type LoadProgress, type RunEvent, runPlan, type RunOptions, type RunProgress, type RunResult, runSteps, type StepOptions } from './runner.js';

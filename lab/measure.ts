@@ -8,7 +8,7 @@ import type { Model, Runtime } from '../runtime/runtime.js';
 import type { Session } from '../runtime/session.js';
 import type { ModelInfo, Placement } from '../runtime/types.js';
 import type { Figure, FigureNote } from './figures.js';
-import type { AddPlan, ExperimentPlan, LoadPlan, PromptPlan, Step, SweepPoint } from './plan.js';
+import type { AddPlan, LoadPlan, PromptPlan, RunnableExperiment, Step, SweepPoint } from './plan.js';
 import type { ExperimentResult, ResultRow, Results } from './results.js';
 import type { Problem, Report, SettingSpecs, SettingsView } from './settings.js';
 
@@ -54,7 +54,7 @@ export interface Loaded {
 
 /** What one run of a step gets from the runner. */
 export interface StepContext {
-  readonly plan: ExperimentPlan;
+  readonly plan: RunnableExperiment;
   /** The run's index from 0, warm-ups included (measured runs have run >= plan.warmup). */
   readonly run: number;
   /** The experiment's result: a measure adds its evidence fields to it (the rows are the runner's). */

@@ -85,6 +85,20 @@ export interface Plan {
   experiments: ExperimentPlan[];
 }
 
+/**
+ * An experiment as the runner reads it: a plan whose steps may be made as they are read (lab/build.ts
+ * buildExperimentSteps), each iteration anew, so that a plan of many sweep points is never held whole.
+ */
+export interface RunnableExperiment extends Omit<ExperimentPlan, 'steps'> {
+  steps: Iterable<Step>;
+}
+
+/** A Plan, or one whose experiments make their steps as they are read. */
+export interface RunnablePlan {
+  file: string;
+  experiments: readonly RunnableExperiment[];
+}
+
 /** The number of tokens of a prompt. */
 export function promptTokens(p: PromptPlan): number {
   return 'tokens' in p ? p.tokens : p.ids.length;

@@ -1,15 +1,10 @@
-// result-files.ts: results on disk. An experiment's results are written as NAME.json (the whole result:
-// evidence and rows) and NAME.csv (the rows, one column per field in the order they first appear); a
-// results file (what bench/*.ts or a run wrote) is read back with one-line errors that name the file,
-// checked against its measure's row and evidence fields.
-//
-// Faults leave valid files: the output folder is checked (created, writable) before a run starts
-// (prepareOutDir); while an experiment runs, each row is appended to NAME.partial.jsonl as it is measured
-// (RowLog: one JSON row a line, so a crash or a kill keeps every finished row); the final files are
-// written to a temporary name and renamed over the old ones (a full disk or a kill mid-write leaves the
-// previous files as they were), and the partial file is removed then.
-import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+// result-files.ts: one results file on disk. An experiment's results are NAME.json (the whole result:
+// evidence and rows) and NAME.csv (the rows, one column per field in the order they first appear),
+// each written to a temporary name and renamed into place (a full disk or a kill mid-write leaves the
+// file it would replace whole); a results file (what bench/*.ts or a run wrote) is read back with
+// one-line errors that name the file, checked against its measure's row and evidence fields. The
+// folder a run writes into, and how no run loses results there, is results-folder.ts.
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { VramlabError } from '../runtime/errors.js';
 import { csvNumber } from './columns.js';
 import { findMeasure } from './registry.js';
@@ -30,7 +25,8 @@ export function rowsToCsv(rows: readonly ResultRow[]): string {
   return lines.join('\n') + '\n';
 }
 
-function ioError(path: string, what: string, e: unknown): VramlabError {
+/** A one-line VL_ERR_IO error: the path, what could not be done and why. */
+export function ioError(path: string, what: string, e: unknown): VramlabError {
   return new VramlabError('VL_ERR_IO', `${path}: cannot ${what} (${fileErrorReason(e)})`);
 }
 
@@ -56,100 +52,6 @@ export function writeFileAtomic(path: string, text: string): void {
 /** Writes a results object as JSON (what readResults reads; bench/*.ts write theirs so), atomically. */
 export function writeResultsJson(path: string, result: object): void {
   writeFileAtomic(path, JSON.stringify(result, null, 1) + '\n');
-}
-
-/**
- * Makes sure `dir` is a folder this process can write: creates it (and its parents) when missing,
- * then creates and removes a probe file. Throws one-line VL_ERR_IO errors: a path that is a file or
- * lies under one, a folder that cannot be created (/proc/self/nope) or written.
- */
-export function prepareOutDir(dir: string): void {
-  const missing: string[] = [];
-  let at = resolve(dir);
-  for (;;) {
-    let isDir: boolean;
-    try {
-      isDir = statSync(at).isDirectory();
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw ioError(dir, 'use as the output folder', e);
-      const parent = dirname(at);
-      if (parent === at) throw ioError(dir, 'create the output folder', e);
-      missing.push(at);
-      at = parent;
-      continue;
-    }
-    if (!isDir) throw new VramlabError('VL_ERR_IO', `${dir}: cannot use as the output folder (${at === resolve(dir) ? 'it is a file' : `${at} is a file`})`);
-    break;
-  }
-  for (const d of missing.reverse()) {
-    try {
-      mkdirSync(d); // one level at a time: a recursive mkdir can loop on a path the kernel refuses (/proc)
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(dir, 'create the output folder', e);
-    }
-  }
-  const probe = join(dir, `.vramlab-write-test.${process.pid}`);
-  try {
-    closeSync(openSync(probe, 'w'));
-    rmSync(probe, { force: true });
-  } catch (e) {
-    throw ioError(dir, 'write in the output folder', e);
-  }
-}
-
-/** The files of one experiment's results in DIR. */
-export function resultPaths(dir: string, name: string): { json: string; csv: string; partial: string } {
-  return { json: join(dir, `${name}.json`), csv: join(dir, `${name}.csv`), partial: join(dir, `${name}.partial.jsonl`) };
-}
-
-/** Rows appended to DIR/NAME.partial.jsonl as they are measured, one JSON object a line. */
-export class RowLog {
-  readonly path: string;
-  constructor(dir: string, name: string) {
-    this.path = resultPaths(dir, name).partial;
-    try {
-      writeFileSync(this.path, '');
-    } catch (e) {
-      throw ioError(this.path, 'write', e);
-    }
-  }
-
-  append(row: ResultRow): void {
-    try {
-      appendFileSync(this.path, JSON.stringify(row) + '\n');
-    } catch (e) {
-      throw ioError(this.path, 'append a row', e);
-    }
-  }
-
-  /** The final files are written: the partial rows are no longer needed. */
-  remove(): void {
-    rmSync(this.path, { force: true });
-  }
-}
-
-/** Reads the rows of a NAME.partial.jsonl (a run that was killed); a torn last line is left out. */
-export function readRowLog(path: string): ResultRow[] {
-  const rows: ResultRow[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (line === '') continue;
-    try {
-      rows.push(JSON.parse(line) as ResultRow);
-    } catch {
-      break; // the line being written when the process died
-    }
-  }
-  return rows;
-}
-
-/** Writes DIR/NAME.json and DIR/NAME.csv atomically (DIR checked and created); returns the two paths. */
-export function writeResultFiles(dir: string, name: string, result: { rows: readonly ResultRow[] }): { json: string; csv: string } {
-  prepareOutDir(dir);
-  const { json, csv } = resultPaths(dir, name);
-  writeResultsJson(json, result);
-  writeFileAtomic(csv, rowsToCsv(result.rows));
-  return { json, csv };
 }
 
 type FieldType = 'string' | 'number' | 'boolean' | 'object';

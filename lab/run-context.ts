@@ -7,7 +7,7 @@ import { packageRoot } from '../runtime/index.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { ModelInfo } from '../runtime/types.js';
 import type { Loaded, Measure, StepContext } from './measure.js';
-import { type ExperimentPlan, type LoadPlan, modelOptions } from './plan.js';
+import { type LoadPlan, modelOptions, type RunnableExperiment } from './plan.js';
 import { measureNamed } from './registry.js';
 import type { ExperimentResult, ResultRow } from './results.js';
 
@@ -48,7 +48,7 @@ export class ExperimentRun {
   #compared = false;
 
   constructor(
-    readonly plan: ExperimentPlan,
+    readonly plan: RunnableExperiment,
     file: string,
     commit: string,
     readonly signal: AbortSignal | undefined,

@@ -1,4 +1,4 @@
-// runner.ts: runs a Plan (lab/plan.ts): the lifecycle of a run around its measures (lab/measures/):
+// runner.ts: runs a Plan (lab/plan.ts; or a RunnablePlan, whose steps are made as they are read): the lifecycle of a run around its measures (lab/measures/):
 // models, warm-ups and repeats, progress, cancelling, time limits and the evidence of each experiment
 // (device, commit, date, budget, model shape, the correctness check). runSteps() is the run as an async
 // iterator of events: a row as each run is measured, and, when asked for, a pause where a step stops
@@ -18,7 +18,7 @@ import type { Paused } from '../runtime/breakpoint.js';
 import { VramlabError } from '../runtime/errors.js';
 import type { Session } from '../runtime/session.js';
 import type { StepPause } from './measure.js';
-import type { Plan, Step } from './plan.js';
+import type { RunnablePlan, Step } from './plan.js';
 import type { ExperimentResult, ResultRow } from './results.js';
 import { currentCommit, ExperimentRun, Stop } from './run-context.js';
 import { measureNamed } from './registry.js';
@@ -81,11 +81,13 @@ function pointLabel(s: Step): string {
 }
 
 /** How many runs each step of a plan has: warm-ups and measured runs, or one for a step run once. */
-function runsOf(plan: Plan): number {
-  return plan.experiments.reduce((a, e) => {
+function runsOf(plan: RunnablePlan): number {
+  let runs = 0;
+  for (const e of plan.experiments) {
     const m = measureNamed(e.measure);
-    return a + e.steps.reduce((b, s) => b + (m.once?.(s) ? 1 : e.warmup + e.repeat), 0);
-  }, 0);
+    for (const s of e.steps) runs += m.once?.(s) ? 1 : e.warmup + e.repeat;
+  }
+  return runs;
 }
 
 class Progress {
@@ -159,7 +161,7 @@ async function* pausesOf(gen: AsyncGenerator<StepPause, ResultRow | null, void>,
 }
 
 /** Runs every experiment of a plan in order, as events; returns what runPlan returns. */
-export async function* runSteps(plan: Plan, options: StepOptions = {}): AsyncGenerator<RunEvent, RunResult, void> {
+export async function* runSteps(plan: RunnablePlan, options: StepOptions = {}): AsyncGenerator<RunEvent, RunResult, void> {
   const commit = currentCommit();
   const progress = new Progress(runsOf(plan), options.onProgress);
   const out: RunResult = { file: plan.file, experiments: [], cancelled: false };
@@ -184,7 +186,7 @@ export async function* runSteps(plan: Plan, options: StepOptions = {}): AsyncGen
 }
 
 /** Runs every experiment of a plan in order; stops early (keeping the results so far) on the signal. */
-export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<RunResult> {
+export async function runPlan(plan: RunnablePlan, options: RunOptions = {}): Promise<RunResult> {
   const events = runSteps(plan, options);
   for (;;) {
     const r = await events.next();

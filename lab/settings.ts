@@ -83,7 +83,37 @@ export const UNIVERSAL_SETTINGS: SettingSpecs = {
   warmup: { kind: { type: 'integer', min: 0, max: 10000 }, doc: 'unrecorded runs before them (default 1)', sweep: false, default: 1 },
   time_limit: { kind: { type: 'duration' }, doc: 'stop after this long, keeping the rows so far (default: none)', sweep: false },
   metrics: { kind: { type: 'metrics' }, doc: "the metric columns to keep, a list (default: the measure's own)", sweep: false },
+  max_points: {
+    kind: { type: 'integer', min: 1, max: 1_000_000 },
+    doc: 'the most sweep points (the product of the sweeps\' value counts) the experiment may have (default 10000)',
+    sweep: false,
+    default: 10_000,
+  },
 };
+
+/**
+ * Where a product of sweeps passes `limit` points: the index of the first sweep that takes it over, and
+ * the product up to it (in 64-bit floats, exact to 2^53, so a trillion points is still counted right);
+ * null when the whole product is within the limit.
+ */
+export function sweepOverflow(counts: readonly number[], limit: number): { at: number; points: number } | null {
+  let points = 1;
+  for (const [i, n] of counts.entries()) {
+    points *= n;
+    if (points > limit) return { at: i, points: counts.reduce((a, b) => a * b, 1) };
+  }
+  return null;
+}
+
+/** The diagnostic of sweepOverflow: the count, how it is made, and the two ways out. */
+export function sweepOverflowMessage(sweeps: readonly { name: string; count: number }[], points: number, limit: number): { message: string; hint: string } {
+  const made = sweeps.map((s) => `${s.name} ${s.count.toLocaleString('en-US')}`).join(' x ');
+  const most = UNIVERSAL_SETTINGS['max_points']?.kind as { max: number };
+  return {
+    message: `the sweeps make ${points.toLocaleString('en-US')} points (${made}), more than max_points = ${limit.toLocaleString('en-US')}`,
+    hint: `sweep fewer values, or raise max_points (at most ${most.max.toLocaleString('en-US')})`,
+  };
+}
 
 /** The `baselines` setting, which every measure with baselines has. */
 export const BASELINES_SETTING: SettingSpec = { kind: { type: 'baselines' }, doc: "the baselines to compare, a list (default: all of the measure's)", sweep: false };

@@ -43,11 +43,11 @@ describe('--json on every command', () => {
     expect(parsed(clean)).toEqual({ files: [{ file: 'experiments/decode.vlab', ok: true, error: null, diagnostics: [] }] });
   });
 
-  it('plan: the compiled plan, as without --json', () => {
+  it('plan: the compiled plan, where without --json it is a summary', () => {
     const r = vramlab('plan', 'experiments/decode.vlab', '--device', 'cpu', '--json');
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual(JSON.parse(JSON.stringify(compileSource(readVlabFile(join(ROOT, 'experiments/decode.vlab')), { file: 'experiments/decode.vlab', device: 'cpu' }))));
-    expect(r.stdout).toBe(vramlab('plan', 'experiments/decode.vlab', '--device', 'cpu').stdout);
+    expect(vramlab('plan', 'experiments/decode.vlab', '--device', 'cpu').stdout).toMatch(/^experiments\/decode\.vlab on cpu: 2 experiments, 5 steps, 12 runs\n/);
   });
 
   it('run: {"experiments": [{experiment, rows, ok_rows, check, stopped, json, csv}]} instead of the summary lines', () => {

@@ -207,3 +207,15 @@ describe('several errors in one file', () => {
     expect((error as DiagnosticsError).diagnostics.map((d) => d.code)).toEqual(['range', 'unit']);
   });
 });
+
+describe('sweeps without a ceiling', () => {
+  it('range: the product of the sweeps over max_points, at the sweep that passes it; max_points raises it', () => {
+    const sweeps = ['prompt = 4 tokens', 'sweep sessions in 1..1000', 'sweep new_tokens in 1..1000', 'sweep kv_pool in 1000..1999'];
+    expect(diagnose(decode(...sweeps))).toBe(
+      't.vlab:6:3: error: the sweeps make 1,000,000,000 points (sessions 1,000 x new_tokens 1,000 x kv_pool 1,000), more than max_points = 10,000\n  hint: sweep fewer values, or raise max_points (at most 1,000,000)',
+    );
+    expect(codes(decode('max_points = 1000000', ...sweeps))).toEqual(['range']);
+    expect(diagnose(decode('max_points = 1000000', ...sweeps.slice(0, 3)))).toBe('');
+    expect(diagnose(decode('max_points = 0'))).toBe('t.vlab:4:16: error: max_points must be from 1 to 1000000, got 0');
+  });
+});

@@ -3,7 +3,7 @@
 // NaN, or not one of a choice's options is refused with one line naming the experiment and the setting,
 // swept values too; values within the rules build as before.
 import { describe, expect, it } from 'vitest';
-import { buildPlan } from '../../lab/build.js';
+import { buildExperimentSteps, buildPlan } from '../../lab/build.js';
 import type { AgentsStep } from '../../lab/measures/agents.js';
 import { modelValue, type SettingValue } from '../../lab/settings.js';
 import { VramlabError } from '../../runtime/errors.js';
@@ -57,5 +57,31 @@ describe('buildPlan: the settings\' rules for values set in code', () => {
       ['keep-alive', 4096, 1, 0.5],
       ['serverless', 4096, 1, 0.5],
     ]);
+  });
+});
+
+describe('sweeps: at most max_points, their steps made as they are read', () => {
+  const sessions = (n: number) => ({ name: 'sessions', values: Array.from({ length: n }, (_, i) => i + 1) });
+  const tokens = (n: number) => ({ name: 'new_tokens', values: Array.from({ length: n }, (_, i) => i + 1) });
+  const decode = (settings: Record<string, SettingValue>, sweeps: { name: string; values: SettingValue[] }[]) => ({ name: 'd', measure: 'decode', settings: { model: modelValue('synthetic:tiny'), prompt: { tokens: 4 }, baselines: ['kv-cache'], ...settings }, sweeps });
+
+  it('refuses a product of sweeps over max_points at the sweep that passes it, counted exactly at a trillion', () => {
+    expect(refusal(() => buildPlan([decode({}, [sessions(200), tokens(100)])]))).toBe(
+      'experiment d, new_tokens: the sweeps make 20,000 points (sessions 200 x new_tokens 100), more than max_points = 10,000: sweep fewer values, or raise max_points (at most 1,000,000)',
+    );
+    const big = { name: 'kv_pool', values: Array.from({ length: 1000 }, (_, i) => i + 4096) };
+    expect(refusal(() => buildPlan([decode({ max_points: 1_000_000 }, [sessions(1000), tokens(1000), big])]))).toMatch(/^experiment d, kv_pool: the sweeps make 1,000,000,000 points .* more than max_points = 1,000,000/);
+    expect(refusal(() => buildPlan([decode({ max_points: 2_000_000 }, [])]))).toBe('experiment d, max_points: max_points must be from 1 to 1000000, got 2000000');
+  });
+
+  it('max_points raises the limit; the steps iterate anew, the same as the array, in the sweeps\' order', () => {
+    const def = decode({ max_points: 20_000 }, [sessions(200), tokens(100)]);
+    const lazy = buildExperimentSteps(def);
+    const first = [...lazy.steps];
+    expect(first).toHaveLength(20_000);
+    expect([...lazy.steps]).toEqual(first);
+    expect(buildPlan([def]).experiments[0]!.steps).toEqual(first);
+    expect(first.slice(0, 3).map((s) => s.point)).toEqual([{ sessions: 1, new_tokens: 1 }, { sessions: 1, new_tokens: 2 }, { sessions: 1, new_tokens: 3 }]);
+    expect(first[100]!.point).toEqual({ sessions: 2, new_tokens: 1 });
   });
 });

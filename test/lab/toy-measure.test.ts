@@ -6,7 +6,8 @@ import { type Figure, layout, lines, measured, rowLabel, swept } from '../../lab
 import type { Measure } from '../../lab/measure.js';
 import type { Step } from '../../lab/plan.js';
 import { figuresFor, measureNames, registerMeasure } from '../../lab/registry.js';
-import { readResults, writeResultFiles } from '../../lab/result-files.js';
+import { readResults } from '../../lab/result-files.js';
+import { writeResultFiles } from '../../lab/results-folder.js';
 import type { Results } from '../../lab/results.js';
 import { runPlan } from '../../lab/runner.js';
 import { BASELINES_SETTING } from '../../lab/settings.js';
@@ -86,7 +87,7 @@ describe('a measure registered at run time', () => {
         't.vlab:1:12: error: experiment t (measure toy) has no value\n  hint: add value = N',
         't.vlab:3:11: error: times must be from 1 to 5, got 9',
         't.vlab:4:3: error: size does not apply to measure toy\n  hint: size is for copy_bandwidth',
-        't.vlab:5:3: error: unknown setting valeu\n  hint: settings of toy: measure, device, budget, repeat, warmup, time_limit, metrics, baselines, value, times (did you mean value?)',
+        't.vlab:5:3: error: unknown setting valeu\n  hint: settings of toy: measure, device, budget, repeat, warmup, time_limit, metrics, max_points, baselines, value, times (did you mean value?)',
       ].join('\n'),
     );
     expect(formatDiagnostics(checkSource('experiment t {\n  measure = toy\n  value = 0\n}', { file: 't.vlab' }))).toBe('t.vlab:3:3: error: value 0 multiplies to nothing worth measuring');
