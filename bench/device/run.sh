@@ -2,7 +2,7 @@
 # Runs on the GPU machine (CUDA, cuBLAS, Python with torch and transformers; no Node.js, no network),
 # in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
 # backend, then runs the named suites. Everything worth keeping is written to $OUT.
-#   bash bench/device/run.sh ops|perf|perf-batch|profile|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|batch-decode-ab|all   (or a comma-separated list)
+#   bash bench/device/run.sh ops|perf|perf-batch|profile|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|all   (or a comma-separated list)
 #   streaming-hf,streaming: STREAM_LAYERS (default 36: 63 GB of fp16 weights), STREAM_BUDGET_GB (20),
 #   STREAM_RING (4GB), STREAM_PLACEMENTS (stream,stream-sync,accelerate,auto); STREAM_HF=FILE merges an HF Accelerate row measured by an earlier streaming-hf.
 set -uo pipefail
@@ -27,37 +27,12 @@ ls native/build/*.so
 layers=${STREAM_LAYERS:-36}
 budget_gb=${STREAM_BUDGET_GB:-20}
 status=0
-# An A/B knob, NAME (for NAME=1) or NAME=VALUE: $setting for env, $name for file names
-# (VRAMLAB_CUDA_ATTN_SPLITS=sms: attn-splits-sms; VRAMLAB_CUDA_NO_PDL: no-pdl).
-knob_split() {
-  case "$1" in *=*) setting=$1 ;; *) setting="$1=1" ;; esac
-  name=$(echo "${setting#VRAMLAB_CUDA_}" | sed 's/=1$//' | tr 'A-Z_=' 'a-z--')
-}
 run_suite() {
   case "$1" in
-    ops)
-      native/build/test-backend-ops 2>&1 | tee "$OUT/ops.txt" || status=1
-      VRAMLAB_CUDA_SKINNY_ROWS=32 native/build/test-backend-ops -o matmul cuda:0 2>&1 | tee "$OUT/ops-skinny-rows-32.txt" || status=1
-      VRAMLAB_CUDA_NO_ATTN_PIPE=1 native/build/test-backend-ops -o attention cuda:0 2>&1 | tee "$OUT/ops-no-attn-pipe.txt" || status=1
-      for splits in sms 3; do
-        VRAMLAB_CUDA_ATTN_SPLITS=$splits native/build/test-backend-ops -o attention cuda:0 2>&1 | tee -a "$OUT/ops-attn-splits.txt" || status=1
-      done
-      # The cuBLAS GEMMs of 9..64 tokens through the cuBLASLt tuner (off by default): matmul and matmul_pair.
-      for op in matmul matmul_pair; do
-        VRAMLAB_CUDA_GEMM_TUNE=1 native/build/test-backend-ops -o $op cuda:0 2>&1 | tee -a "$OUT/ops-gemm-tune.txt" || status=1
-      done
-      ;;
+    ops) native/build/test-backend-ops 2>&1 | tee "$OUT/ops.txt" || status=1 ;;
     perf) native/build/test-backend-ops --perf 2>&1 | tee "$OUT/perf.txt" || status=1 ;;
-    # A batched decode step's parts against the batch size, as built and with each A/B knob
-    # (PERF_BATCH_KNOBS: which; NAME for NAME=1, or NAME=VALUE; default the attention's splits by SMs
-    # only and forced to 2 and 3, and the five switches).
-    perf-batch)
-      native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch.txt" || status=1
-      for knob in ${PERF_BATCH_KNOBS:-VRAMLAB_CUDA_ATTN_SPLITS=sms VRAMLAB_CUDA_ATTN_SPLITS=2 VRAMLAB_CUDA_ATTN_SPLITS=3 VRAMLAB_CUDA_NO_PDL VRAMLAB_CUDA_SKINNY_PDL VRAMLAB_CUDA_GEMM_TUNE VRAMLAB_CUDA_NO_SKINNY VRAMLAB_CUDA_NO_ATTN_PIPE}; do
-        knob_split "$knob"
-        env "$setting" native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch-$name.txt" || status=1
-      done
-      ;;
+    # A batched decode step's parts against the batch size.
+    perf-batch) native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch.txt" || status=1 ;;
     # Nsight Compute at batch 32 (perf-batch's shape): the decode attention in full, and the layer's four
     # GEMMs (the first four are the layer's).
     profile)
@@ -97,14 +72,6 @@ run_suite() {
         --systems "${AGENTS_SYSTEMS:-shared,keep-alive,serverless}" --prefill-chunk "${PREFILL_CHUNK:-128}" --out "$OUT/agents.json" || status=1
       ;;
     batch-decode) node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode.json" || status=1 ;;
-    # The same once per A/B knob at the engine's level (BATCH_DECODE_KNOBS, as PERF_BATCH_KNOBS; default
-    # the two choices measured this way: attention's splits by SMs only, and PDL at 2..8 tokens too).
-    batch-decode-ab)
-      for knob in ${BATCH_DECODE_KNOBS:-VRAMLAB_CUDA_ATTN_SPLITS=sms VRAMLAB_CUDA_SKINNY_PDL}; do
-        knob_split "$knob"
-        env "$setting" node dist/bench/batch-decode.js --device cuda:0 --out "$OUT/batch-decode-$name.json" || status=1
-      done
-      ;;
     *) echo "unknown suite $1"; status=1 ;;
   esac
 }

@@ -15,8 +15,8 @@ namespace cuda {
 namespace {
 
 // Opens libcublasLt then libcublas from `dir` ("" = the loader's search path). Returns the libcublas
-// handle or null, with dlerror() text in *why; *lt_out: the libcublasLt handle (null if not opened).
-void *open_pair(const std::string &dir, const char *lt_name, const char *blas_name, std::string *why, void **lt_out) {
+// handle or null, with dlerror() text in *why.
+void *open_pair(const std::string &dir, const char *lt_name, const char *blas_name, std::string *why) {
   std::string lt = dir.empty() ? lt_name : dir + "/" + lt_name;
   std::string blas = dir.empty() ? blas_name : dir + "/" + blas_name;
   // libcublasLt first: once loaded, libcublas's DT_NEEDED entry is matched by soname even when
@@ -30,7 +30,6 @@ void *open_pair(const std::string &dir, const char *lt_name, const char *blas_na
     if (lt_handle) dlclose(lt_handle);
     return nullptr;
   }
-  *lt_out = lt_handle;
   return h;  // lt_handle stays open for the life of the process, like h
 }
 
@@ -53,11 +52,11 @@ Cublas load() {
   dirs.push_back("/usr/local/cuda-13/lib64");
 
   std::string why;
-  void *h = nullptr, *lt = nullptr;
+  void *h = nullptr;
   const char *names[][2] = {{"libcublasLt.so.13", "libcublas.so.13"}, {"libcublasLt.so", "libcublas.so"}};
   for (auto &pair : names) {
     for (const std::string &dir : dirs) {
-      h = open_pair(dir, pair[0], pair[1], &why, &lt);
+      h = open_pair(dir, pair[0], pair[1], &why);
       if (h) {
         c.library = dir.empty() ? pair[1] : dir + "/" + pair[1];
         break;
@@ -84,24 +83,6 @@ Cublas load() {
     return c;  // the handle stays open; harmless
   }
   c.loaded = true;
-  // cuBLASLt (optional: without it the GEMMs run through cublasGemmEx untuned). libcublas found it
-  // when we did not open it ourselves: look there.
-  void *l = lt ? lt : h;
-  std::string lt_missing;
-  sym(l, "cublasLtCreate", &c.LtCreate, &lt_missing);
-  sym(l, "cublasLtDestroy", &c.LtDestroy, &lt_missing);
-  sym(l, "cublasLtMatmulDescCreate", &c.LtMatmulDescCreate, &lt_missing);
-  sym(l, "cublasLtMatmulDescDestroy", &c.LtMatmulDescDestroy, &lt_missing);
-  sym(l, "cublasLtMatmulDescSetAttribute", &c.LtMatmulDescSetAttribute, &lt_missing);
-  sym(l, "cublasLtMatrixLayoutCreate", &c.LtMatrixLayoutCreate, &lt_missing);
-  sym(l, "cublasLtMatrixLayoutDestroy", &c.LtMatrixLayoutDestroy, &lt_missing);
-  sym(l, "cublasLtMatrixLayoutSetAttribute", &c.LtMatrixLayoutSetAttribute, &lt_missing);
-  sym(l, "cublasLtMatmulPreferenceCreate", &c.LtMatmulPreferenceCreate, &lt_missing);
-  sym(l, "cublasLtMatmulPreferenceDestroy", &c.LtMatmulPreferenceDestroy, &lt_missing);
-  sym(l, "cublasLtMatmulPreferenceSetAttribute", &c.LtMatmulPreferenceSetAttribute, &lt_missing);
-  sym(l, "cublasLtMatmulAlgoGetHeuristic", &c.LtMatmulAlgoGetHeuristic, &lt_missing);
-  sym(l, "cublasLtMatmul", &c.LtMatmul, &lt_missing);
-  c.lt_loaded = lt_missing.empty();
   return c;
 }
 

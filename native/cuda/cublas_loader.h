@@ -48,34 +48,6 @@ typedef enum {
 } cublasComputeType_t;
 typedef enum { CUBLAS_GEMM_DEFAULT = -1 } cublasGemmAlgo_t;
 
-// ---- the subset of cublasLt.h we use (values from the public header) ----
-typedef struct cublasLtContext *cublasLtHandle_t;
-typedef struct cublasLtMatmulDescOpaque *cublasLtMatmulDesc_t;      // opaque to us: created and destroyed by Lt
-typedef struct cublasLtMatrixLayoutOpaque *cublasLtMatrixLayout_t;
-typedef struct cublasLtMatmulPreferenceOpaque *cublasLtMatmulPreference_t;
-typedef struct {
-  uint64_t data[8];
-} cublasLtMatmulAlgo_t;
-typedef struct {
-  cublasLtMatmulAlgo_t algo;
-  size_t workspaceSize;
-  cublasStatus_t state;
-  float wavesCount;
-  int reserved[4];
-} cublasLtMatmulHeuristicResult_t;
-typedef enum { CUBLASLT_MATMUL_DESC_TRANSA = 3, CUBLASLT_MATMUL_DESC_TRANSB = 4 } cublasLtMatmulDescAttributes_t;
-typedef enum {
-  CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT = 5,          // int32_t
-  CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET = 6  // int64_t, elements
-} cublasLtMatrixLayoutAttribute_t;
-typedef enum {
-  CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,   // uint64_t
-  CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK = 3,  // uint32_t
-  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5,  // uint32_t, and B, C, D after it
-  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES = 6,
-  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7,
-  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8
-} cublasLtMatmulPreferenceAttributes_t;
 // Split-K partial sums kept in the compute type (fp32), as CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION.
 constexpr uint32_t CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE = 2;
 
@@ -102,32 +74,6 @@ struct Cublas {
                                          int batchCount, cublasComputeType_t computeType, cublasGemmAlgo_t algo) = nullptr;
   cublasStatus_t (*SetWorkspace)(cublasHandle_t handle, void *workspace, size_t bytes) = nullptr;  // _v2
   const char *(*GetStatusString)(cublasStatus_t status) = nullptr;
-
-  // cuBLASLt, for the tuned GEMMs (gemm_tuner.h); lt_loaded says whether all of them were found.
-  bool lt_loaded = false;
-  cublasStatus_t (*LtCreate)(cublasLtHandle_t *handle) = nullptr;
-  cublasStatus_t (*LtDestroy)(cublasLtHandle_t handle) = nullptr;
-  cublasStatus_t (*LtMatmulDescCreate)(cublasLtMatmulDesc_t *desc, cublasComputeType_t compute, cudaDataType_t scale) = nullptr;
-  cublasStatus_t (*LtMatmulDescDestroy)(cublasLtMatmulDesc_t desc) = nullptr;
-  cublasStatus_t (*LtMatmulDescSetAttribute)(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr, const void *buf,
-                                             size_t bytes) = nullptr;
-  cublasStatus_t (*LtMatrixLayoutCreate)(cublasLtMatrixLayout_t *layout, cudaDataType_t type, uint64_t rows, uint64_t cols,
-                                         int64_t ld) = nullptr;
-  cublasStatus_t (*LtMatrixLayoutDestroy)(cublasLtMatrixLayout_t layout) = nullptr;
-  cublasStatus_t (*LtMatrixLayoutSetAttribute)(cublasLtMatrixLayout_t layout, cublasLtMatrixLayoutAttribute_t attr,
-                                               const void *buf, size_t bytes) = nullptr;
-  cublasStatus_t (*LtMatmulPreferenceCreate)(cublasLtMatmulPreference_t *pref) = nullptr;
-  cublasStatus_t (*LtMatmulPreferenceDestroy)(cublasLtMatmulPreference_t pref) = nullptr;
-  cublasStatus_t (*LtMatmulPreferenceSetAttribute)(cublasLtMatmulPreference_t pref, cublasLtMatmulPreferenceAttributes_t attr,
-                                                   const void *buf, size_t bytes) = nullptr;
-  cublasStatus_t (*LtMatmulAlgoGetHeuristic)(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
-                                             cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d,
-                                             cublasLtMatmulPreference_t pref, int requested,
-                                             cublasLtMatmulHeuristicResult_t results[], int *returned) = nullptr;
-  cublasStatus_t (*LtMatmul)(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const void *alpha, const void *A,
-                             cublasLtMatrixLayout_t a, const void *B, cublasLtMatrixLayout_t b, const void *beta, const void *C,
-                             cublasLtMatrixLayout_t c, void *D, cublasLtMatrixLayout_t d, const cublasLtMatmulAlgo_t *algo,
-                             void *workspace, size_t workspace_bytes, cudaStream_t stream) = nullptr;
 };
 
 // Loads once per process (thread-safe); never throws. Check .loaded / .error.

@@ -17,8 +17,7 @@
 //  - Kernel entry points take a mutex: they share the matmul scratch and the attention workspace. The
 //    fused ops release it before falling back to Backend's default chain (which re-enters).
 //  - Decode kernels (the GEMVs, attention, rmsnorm, rope_kv_store) launch with programmatic dependent
-//    launch on sm_90+ (kernels/common.cuh), unless VRAMLAB_CUDA_NO_PDL=1, except in steps of 2..8
-//    tokens (pdl_at: measured slower there).
+//    launch on sm_90+ (kernels/common.cuh), except in steps of 2..8 tokens (pdl_at: measured slower there).
 //  - Memory outside the core's VRAM budget, owned by the backend: the cuBLAS workspace (32 MiB), the
 //    matmul conversion scratch (only when x's dtype differs from w's or cuBLAS cannot write out's dtype)
 //    and the flash-decoding partials (< 1 MiB for a decode step). See NOTES.md.
@@ -35,7 +34,6 @@
 #include "cublas_loader.h"
 #include "cuda_check.h"
 #include "error.h"
-#include "gemm_tuner.h"
 #include "kernels/argmax.cuh"
 #include "kernels/attention.cuh"
 #include "kernels/common.cuh"
@@ -309,7 +307,7 @@ class CudaBackend final : public Backend {
       return;
     }
     if (skinny_takes(x.dtype, w.dtype, T, K, x.data, w.data)) {
-      gemm_skinny_forward(out.data, out.dtype, accumulate, x.data, w.data, w.dtype, T, N, K, skinny_rows_, pdl_at(T), s);
+      gemm_skinny_forward(out.data, out.dtype, accumulate, x.data, w.data, w.dtype, T, N, K, pdl_at(T), s);
     } else if (T <= GEMV_MAX_T) {
       if (gemv_vector_ok(x.data, w.data, K))
         gemv_forward(GEMV_PLAIN, gemv_args(out, x.data, nullptr, w, T, accumulate), w.dtype, x.dtype, gemv_cfg(T), s);
@@ -387,18 +385,14 @@ class CudaBackend final : public Backend {
     const bool prefill = !tables && attention_prefill_ok(q.dtype, out.dtype, kv.dtype, a.T, head_dim, q.data, a.q_stride,
                                                          out.data, kv.base, prop_.major);
     const AttnKernel kernel = prefill ? AttnKernel::Prefill
-                              : attn_pipe_ && attention_pipe_ok(q.dtype, kv.dtype, head_dim, q.data, a.q_stride, kv.base, prop_.major)
+                              : attention_pipe_ok(q.dtype, kv.dtype, head_dim, q.data, a.q_stride, kv.base, prop_.major)
                                   ? AttnKernel::Pipe
                                   : AttnKernel::Generic;
     int splits = 1;
     if (!prefill) {
-      if (att_splits_ > 0) {  // forced (VRAMLAB_CUDA_ATTN_SPLITS=N), within the workspace
-        const int64_t most = att_max_partials_ / (int64_t(a.T) * n_heads);
-        splits = int(std::max<int64_t>(1, std::min<int64_t>(att_splits_, most)));  // att_splits_ <= ATT_MAX_SPLITS (init)
-      } else {
-        const int slots = kernel == AttnKernel::Pipe && att_splits_ < 0 ? att_pipe_slots_[head_dim == 64 ? 0 : 1] : 0;
-        splits = attention_splits(a.T, n_heads, prop_.multiProcessorCount, slots, att_max_partials_);
-      }
+      // About four blocks an SM, then more splits where they fill the pipelined kernel's last wave.
+      const int slots = kernel == AttnKernel::Pipe ? att_pipe_slots_[head_dim == 64 ? 0 : 1] : 0;
+      splits = attention_splits(a.T, n_heads, prop_.multiProcessorCount, slots, att_max_partials_);
       if (splits > 1) {
         const size_t th = size_t(a.T) * size_t(n_heads);
         const size_t o_bytes = th * splits * head_dim * sizeof(float);
@@ -471,7 +465,7 @@ class CudaBackend final : public Backend {
     const int64_t T = gate.rows, K = gate.cols;
     // Where the skinny GEMM takes the down projection, swiglu then the GEMM beats the fused GEMV (its T
     // FMAs a weight on the CUDA cores read the weights at 26 % of the d2d rate at T = 8 on the H200).
-    if (!fused_ || T < 1 || T > GEMV_MAX_T || K < 1 || K > INT32_MAX || w.rows > INT32_MAX ||
+    if (T < 1 || T > GEMV_MAX_T || K < 1 || K > INT32_MAX || w.rows > INT32_MAX ||
         gate.dtype != up.dtype || !gemv_vector_ok(gate.data, w.data, int(K)) ||
         reinterpret_cast<uintptr_t>(up.data) % 16 != 0 || skinny_takes(gate.dtype, w.dtype, int(T), int(K), gate.data, w.data))
       return Backend::swiglu_matmul(out, gate, up, w, accumulate, scratch);
@@ -486,7 +480,6 @@ class CudaBackend final : public Backend {
   void rope_kv_store(Tensor qkv, int32_t head_dim, const int32_t *positions, const float *inv_freq,
                      const KvLayout &kv, int32_t layer, const int32_t *slots) override {
     RopeKv r = rope_kv_args("rope_kv_store", qkv, head_dim, positions, inv_freq, kv, layer, slots);
-    if (!fused_) return Backend::rope_kv_store(qkv, head_dim, positions, inv_freq, kv, layer, slots);
     if (qkv.rows == 0) return;
     std::lock_guard<std::mutex> lock(mu_);
     make_current();
@@ -567,43 +560,18 @@ class CudaBackend final : public Backend {
                       std::to_string(prop_.minor) + "-real");
     }
     CUDA_CHECK(probe);
-    // Decode-path switches, read once (for A/B measurements; the defaults are the fast path).
-    pdl_ = prop_.major >= 9 && !env_flag("VRAMLAB_CUDA_NO_PDL");
-    skinny_pdl_ = env_flag("VRAMLAB_CUDA_SKINNY_PDL");
-    fused_ = !env_flag("VRAMLAB_CUDA_NO_FUSED");
+    pdl_ = prop_.major >= 9;
     gemv_cfg_.n_sms = prop_.multiProcessorCount;
-    if (const char *k = std::getenv("VRAMLAB_CUDA_GEMV_KSPLIT")) gemv_cfg_.ksplit = std::atoi(k);
-    skinny_ = !env_flag("VRAMLAB_CUDA_NO_SKINNY");
-    attn_pipe_ = !env_flag("VRAMLAB_CUDA_NO_ATTN_PIPE");
-    // Decode attention's context splits: "waves" (the default: about four blocks an SM, then more
-    // splits where they fill the pipelined kernel's last wave), "sms" (four blocks an SM only) or a
-    // number forced; the last two for A/B measurements (attention_splits, kernels/attention.cuh).
-    if (const char *v = std::getenv("VRAMLAB_CUDA_ATTN_SPLITS"); v && *v) {
-      const std::string text(v);
-      const bool digits = text.size() <= 2 && text.find_first_not_of("0123456789") == std::string::npos;
-      const int n = digits ? std::stoi(text) : 0;
-      if (text == "waves") att_splits_ = -1;
-      else if (text == "sms") att_splits_ = 0;
-      else if (n >= 1 && n <= ATT_MAX_SPLITS) att_splits_ = n;
-      else throw Error(VL_ERR_INVALID_ARGUMENT, "VRAMLAB_CUDA_ATTN_SPLITS must be \"waves\", \"sms\" or 1 to " +
-                                                    std::to_string(ATT_MAX_SPLITS) + ", got \"" + text + "\"");
-    }
-    if (attn_pipe_ && prop_.major >= 8) {
+    gemv_cfg_.smem_per_sm = int(prop_.sharedMemPerMultiprocessor);
+    if (prop_.major >= 8) {
       CUDA_CHECK(attention_pipe_configure());
-      for (int i = 0; i < 2 && att_splits_ < 0; i++) {  // the resident blocks that "waves" fills
+      for (int i = 0; i < 2; i++) {  // the resident blocks the attention splits fill (hd 64, 128)
         int per_sm = 0;
         CUDA_CHECK(attention_pipe_blocks_per_sm(i == 0 ? 64 : 128, &per_sm));
         att_pipe_slots_[i] = per_sm * prop_.multiProcessorCount;
       }
     }
-    if (const char *r = std::getenv("VRAMLAB_CUDA_SKINNY_ROWS")) skinny_rows_ = std::atoi(r) == 32 ? 32 : 16;
-    const bool stage = !env_flag("VRAMLAB_CUDA_GEMV_NO_STAGE");
-    gemv_cfg_.smem_per_sm = stage ? int(prop_.sharedMemPerMultiprocessor) : 0;
-    decode_note_ = std::string(" / ") + (pdl_ ? (skinny_pdl_ ? "PDL" : "PDL but at 2..8 tokens") : "no PDL") + (fused_ ? "" : ", no fused ops") +
-                   (gemv_cfg_.ksplit ? ", GEMV ksplit " + std::to_string(gemv_cfg_.ksplit) : "") +
-                   (stage ? "" : ", no GEMV staging") +
-                   (skinny_ ? (skinny_rows_ == 16 ? "" : ", skinny GEMM rows 32") : ", no skinny GEMM") +
-                   (attn_pipe_ ? "" : ", no pipelined attention") + (att_splits_ < 0 ? "" : att_splits_ == 0 ? ", attention splits by SMs" : ", attention splits " + std::to_string(att_splits_));
+    decode_note_ = pdl_ ? " / PDL but at 2..8 tokens" : " / no PDL";
     gemv_prepare();  // occupancy of the decode GEMVs, asked now rather than inside a graph capture
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[1], cudaStreamNonBlocking));
@@ -645,16 +613,7 @@ class CudaBackend final : public Backend {
           if (cb.GetVersion) CUBLAS_CHECK(cb.GetVersion(blas_, &v));
           blas_note_ = "cuBLAS " + std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." +
                        std::to_string(v % 100);
-          // VRAMLAB_CUDA_GEMM_TUNE=1: the GEMMs of 9..64 tokens through cuBLASLt with timed algos
-          // (gemm_tuner.h says why that is not the default); otherwise GemmEx.
-          if (env_flag("VRAMLAB_CUDA_GEMM_TUNE")) {
-            std::string why;
-            tuner_ = std::make_unique<GemmTuner>();
-            if (!tuner_->init(blas_ws_, blas_ws_ ? kCublasWorkspaceBytes : 0, &why)) tuner_.reset();
-            blas_note_ += tuner_ ? ", tuned GEMMs" : ", untuned GEMMs (" + why + ")";
-          }
         } catch (const Error &e) {  // a half set-up handle: drop it, the fallback GEMM still works
-          tuner_.reset();
           (void)cb.Destroy(blas_);
           blas_ = nullptr;
           if (blas_ws_) (void)cudaFree(blas_ws_);
@@ -670,7 +629,6 @@ class CudaBackend final : public Backend {
     if (device_ >= 0) (void)cudaSetDevice(device_);
     for (cudaStream_t s : streams_)
       if (s) (void)cudaStreamSynchronize(s);
-    tuner_.reset();
     if (blas_) (void)cublas().Destroy(blas_);
     blas_ = nullptr;
     if (blas_ws_) (void)cudaFree(blas_ws_);
@@ -702,15 +660,13 @@ class CudaBackend final : public Backend {
 
   // True when matmul takes gemm_skinny_kernel for x (T, K) . w^T.
   bool skinny_takes(DType x_dtype, DType w_dtype, int T, int K, const void *x, const void *w) const {
-    return skinny_ && prop_.major >= 8 && skinny_ok(x_dtype, w_dtype, T, K, x, w);
+    return prop_.major >= 8 && skinny_ok(x_dtype, w_dtype, T, K, x, w);
   }
 
-  // Whether a kernel of a T-token step is launched with PDL. Not at SKINNY_MIN_T..SKINNY_MAX_T tokens
-  // (VRAMLAB_CUDA_SKINNY_PDL=1 puts it back): there a 7B decode step without PDL took 6.58 ms against
-  // 7.21 at batch 8 and 6.15 against 6.25 at batch 4 (bench/batch-decode.js, H100, 2026-12-05), while
-  // at 1, 16 and 32 tokens PDL saves 0.1 to 0.2 ms. Early-launched skinny GEMM blocks, each asking
-  // for weights before its wait, contend with the kernel before them.
-  bool pdl_at(int64_t T) const { return pdl_ && (skinny_pdl_ || T < SKINNY_MIN_T || T > SKINNY_MAX_T); }
+  // Whether a kernel of a T-token step is launched with PDL: not at SKINNY_MIN_T..SKINNY_MAX_T tokens,
+  // where early-launched skinny GEMM blocks, each asking for weights before its wait, contend with the
+  // kernel before them (NOTES.md has the measurements).
+  bool pdl_at(int64_t T) const { return pdl_ && (T < SKINNY_MIN_T || T > SKINNY_MAX_T); }
   GemvConfig gemv_cfg(int64_t T) const {
     GemvConfig c = gemv_cfg_;
     c.pdl = pdl_at(T);
@@ -744,7 +700,7 @@ class CudaBackend final : public Backend {
   // and the chain's GEMM (over the normed rows in scratch) would not be the skinny one: that reads the
   // weights at 77-79 % of the d2d rate at T = 2..8, the GEMV's T FMAs a weight at 26-65 %.
   bool rmsnorm_gemv_ok(const Tensor &x, const Tensor &nw, const Tensor &w, const Tensor &scratch) const {
-    return fused_ && x.rows >= 1 && x.rows <= GEMV_MAX_T && w.cols > 0 && gemv_vector_ok(x.data, w.data, int(w.cols)) &&
+    return x.rows >= 1 && x.rows <= GEMV_MAX_T && w.cols > 0 && gemv_vector_ok(x.data, w.data, int(w.cols)) &&
            reinterpret_cast<uintptr_t>(nw.data) % 16 == 0 &&
            !(x.rows >= 2 && skinny_takes(activation_dtype(), w.dtype, int(x.rows), int(w.cols), scratch.data, w.data));
   }
@@ -802,8 +758,7 @@ class CudaBackend final : public Backend {
     const cudaDataType_t ct = direct ? cuda_dtype(out.dtype) : CUDA_R_32F;
     const int batch = pair_c > 0 ? 2 : 1;
     const int64_t pair_a = batch > 1 ? int64_t(N) * K : 0;
-    if (tuner_ && tuner_->run(LtGemm{N, T, K, w.data, xp, cp, cuda_dtype(wt), ct, beta, batch, pair_a, pair_c}, s)) {
-    } else if (batch > 1 && cb.GemmStridedBatchedEx) {
+    if (batch > 1 && cb.GemmStridedBatchedEx) {
       CUBLAS_CHECK(cb.GemmStridedBatchedEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &alpha, w.data, cuda_dtype(wt), K, pair_a,
                                            xp, cuda_dtype(wt), K, 0, &beta, cp, ct, N, pair_c, 2, CUBLAS_COMPUTE_32F,
                                            CUBLAS_GEMM_DEFAULT));
@@ -820,19 +775,12 @@ class CudaBackend final : public Backend {
   cudaDeviceProp prop_{};
   cudaStream_t streams_[3] = {nullptr, nullptr, nullptr};  // [Compute, Copy, Offload], all non-blocking
   cublasHandle_t blas_ = nullptr;                 // null: no cuBLAS, the tiled GEMM runs prefill
-  std::unique_ptr<GemmTuner> tuner_;              // null: cuBLAS GEMMs through GemmEx (the default, or no Lt)
   void *blas_ws_ = nullptr;                       // (32 MiB) cuBLAS workspace
   std::string blas_note_;                         // "cuBLAS 13.0.2" or why not
-  std::string decode_note_;                       // " / PDL", " / no PDL, no fused ops", ...
+  std::string decode_note_;                       // " / PDL but at 2..8 tokens" or " / no PDL"
   bool pdl_ = false;                              // programmatic dependent launch of the decode kernels
-  bool skinny_pdl_ = false;                       // ... at 2..8 tokens too (VRAMLAB_CUDA_SKINNY_PDL: A/B)
-  bool fused_ = true;                             // fused ops take their kernels (else Backend's chains)
-  bool skinny_ = true;                            // T = 2..8 matmuls take gemm_skinny_kernel (tensor cores)
-  bool attn_pipe_ = true;                         // decode attention takes the pipelined kernel where it applies
-  int att_splits_ = -1;                           // decode attention's splits: -1 fill waves, 0 by SMs, N forced
   int att_pipe_slots_[2] = {0, 0};                // the pipelined kernel's resident blocks, hd 64 and 128
   int64_t att_max_partials_ = 0;                  // attention_splits' bound: the workspace's partials
-  int skinny_rows_ = 16;                          // its output features per block (16 or 32)
   GemvConfig gemv_cfg_;                           // how the decode GEMVs size their grid
   DeviceBuffer scratch_;                          // matmul: x converted to w's dtype, F32 GEMM output
   DeviceBuffer att_part_;                         // attention: (T, nh, splits, hd) partial o, then (m, l)

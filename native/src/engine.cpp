@@ -22,8 +22,7 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 }  // namespace
 
 Engine::Engine(Model &model) : m_(model), be_(*model.runtime().backend) {
-  const char *no_graphs = std::getenv("VRAMLAB_NO_GRAPHS");
-  graphs_ = !(no_graphs && *no_graphs && std::string(no_graphs) != "0") && !m_.streams();
+  graphs_ = !m_.streams();
   const int32_t L = m_.config().num_layers;
   for (auto *evs : {&copy_start_, &copy_done_, &compute_start_, &compute_done_, &saved_})
     for (int32_t l = 0; l < L; l++) evs->push_back(be_.event_create());

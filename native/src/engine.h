@@ -231,7 +231,7 @@ class Engine {
     bool failed = false;      // recording failed: this size always runs eagerly
   };
   std::map<int32_t, BatchGraph> batch_graphs_;  // decode-only batches, by size
-  bool graphs_ = true;             // false once the backend said it has none (or VRAMLAB_NO_GRAPHS)
+  bool graphs_ = true;             // false for streamed placements, and once the backend said it has none
   bool timeline_ = true;           // record per-layer events (not while recording a graph)
 };
 

@@ -605,7 +605,7 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP) attention_prefill_kernel(Attn
 // fill the last wave clearly better: at batch 32 and 32 heads, 1024 blocks over an H200's 792 slots
 // run as 1.29 waves, the second 29 % full, while 3 splits make 3072 blocks, 3.88 waves. The backend
 // passes slots by default: a 7B decode step at batch 32 took 9.24 ms against 9.48 without, at 16
-// 7.65 against 7.86 (H100, 2026-12-05; VRAMLAB_CUDA_ATTN_SPLITS=sms leaves them out, cuda_backend.cu).
+// 7.65 against 7.86 (H100, 2026-12-05).
 constexpr int ATT_WAVE_TRIES = 3;
 inline int attention_splits(int T, int n_heads, int n_sms, int slots, int64_t max_partials) {
   const int64_t blocks = T > 0 && n_heads > 0 ? int64_t(T) * n_heads : 1;

@@ -170,21 +170,14 @@ inline void gemm_skinny_launch(void *out, DType out_dtype, bool accumulate, cons
         "gemm_skinny_kernel launch", __FILE__, __LINE__);
 }
 
-// The caller has checked skinny_ok(). w_dtype is x's too. rows: output features per block, 16 or 32
-// (32 reads each x fragment for two weight tiles; 16 puts twice the blocks in the grid).
+// The caller has checked skinny_ok(). w_dtype is x's too. 16 output features per block (one m tile:
+// twice the blocks in the grid of two tiles a block, which read each x fragment for both).
 inline void gemm_skinny_forward(void *out, DType out_dtype, bool accumulate, const void *x, const void *w,
-                                DType w_dtype, int T, int N, int K, int rows, bool pdl, cudaStream_t stream) {
-  auto go = [&](auto tag, auto mt) {
-    using TW = decltype(tag);
-    constexpr int MT = decltype(mt)::value;
-    // One 8-token tile covers SKINNY_MAX_T (the kernel takes NT tiles: 2 to 4 were measured, slower than cuBLAS).
-    static_assert(SKINNY_MAX_T <= 8, "gemm_skinny_forward launches one 8-token tile");
-    gemm_skinny_launch<TW, 1, MT>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
-  };
-  using One = std::integral_constant<int, 1>;
-  using Two = std::integral_constant<int, 2>;
-  if (w_dtype == DType::F16) rows == 16 ? go(__half{}, One{}) : go(__half{}, Two{});
-  else rows == 16 ? go(__nv_bfloat16{}, One{}) : go(__nv_bfloat16{}, Two{});
+                                DType w_dtype, int T, int N, int K, bool pdl, cudaStream_t stream) {
+  // One 8-token tile covers SKINNY_MAX_T (the kernel takes NT tiles: 2 to 4 were measured, slower than cuBLAS).
+  static_assert(SKINNY_MAX_T <= 8, "gemm_skinny_forward launches one 8-token tile");
+  if (w_dtype == DType::F16) gemm_skinny_launch<__half, 1, 1>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
+  else gemm_skinny_launch<__nv_bfloat16, 1, 1>(out, out_dtype, accumulate, x, w, T, N, K, pdl, stream);
 }
 
 }  // namespace cuda

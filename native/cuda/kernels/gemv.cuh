@@ -75,9 +75,8 @@ constexpr int GEMV_STAGE_MAX = 56 * 1024;
 // How gemv_forward sizes its launch.
 struct GemvConfig {
   int n_sms = 1;
-  int ksplit = 0;    // 0: chosen per shape; 1, 2 or 4: forced (VRAMLAB_CUDA_GEMV_KSPLIT)
   bool pdl = false;  // launch with programmatic stream serialization
-  int smem_per_sm = 0;  // shared memory per SM (bytes); 0: never stage (VRAMLAB_CUDA_GEMV_NO_STAGE)
+  int smem_per_sm = 0;  // shared memory per SM (bytes): bounds the blocks that stage x
 };
 
 __device__ __forceinline__ float silu(float g) { return __fdividef(g, 1.0f + __expf(-g)); }
@@ -404,21 +403,17 @@ inline void gemv_launch(GemvArgs a, const GemvConfig &cfg, cudaStream_t stream) 
     bgroups = ceil_div(a.n_groups, GEMV_WARPS / ks);
     return ceil_div(bgroups, ceil_div(bgroups, resident));
   };
+  // Split K between more warps (1, 2 or 4 a row group) while that puts > 10 % more blocks in the wave
+  // and every lane still gets a whole step of its slice.
   int ks = 1;
   int64_t bgroups = 0;
-  if (cfg.ksplit == 1 || cfg.ksplit == 2 || cfg.ksplit == 4) {
-    ks = cfg.ksplit;
-  } else {
-    // Split K between more warps while that puts > 10 % more blocks in the wave and every lane still
-    // gets a whole step of its slice.
-    int64_t best = blocks_for(1, bgroups);
-    for (int k = 2; k <= 4; k *= 2) {
-      if (a.K / 8 < k * WARP * U) break;
-      const int64_t b = blocks_for(k, bgroups);
-      if (b * 10 > best * 11) {
-        best = b;
-        ks = k;
-      }
+  int64_t best = blocks_for(1, bgroups);
+  for (int k = 2; k <= 4; k *= 2) {
+    if (a.K / 8 < k * WARP * U) break;
+    const int64_t b = blocks_for(k, bgroups);
+    if (b * 10 > best * 11) {
+      best = b;
+      ks = k;
     }
   }
   const int64_t blocks = blocks_for(ks, bgroups);
