@@ -2,7 +2,7 @@
 # Runs on the GPU machine (CUDA, cuBLAS, Python with torch and transformers; no Node.js, no network),
 # in a copy of the working tree with .device/ carried (see prepare.sh). Builds native/ with the CUDA
 # backend, then runs the named suites. Everything worth keeping is written to $OUT.
-#   bash bench/device/run.sh ops|perf|perf-batch|profile|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|all   (or a comma-separated list)
+#   bash bench/device/run.sh ops|perf|perf-batch|perf-prefill|profile|correctness|decode|streaming|breakpoints|paging|agents|batch-decode|all   (or a comma-separated list)
 #   streaming-hf,streaming: STREAM_LAYERS (default 36: 63 GB of fp16 weights), STREAM_BUDGET_GB (20),
 #   STREAM_RING (4GB), STREAM_PLACEMENTS (stream,stream-sync,accelerate,auto); STREAM_HF=FILE merges an HF Accelerate row measured by an earlier streaming-hf.
 set -uo pipefail
@@ -33,6 +33,11 @@ run_suite() {
     perf) native/build/test-backend-ops --perf 2>&1 | tee "$OUT/perf.txt" || status=1 ;;
     # A batched decode step's parts against the batch size.
     perf-batch) native/build/test-backend-ops --perf-batch 2>&1 | tee "$OUT/perf-batch.txt" || status=1 ;;
+    # A prefill's ops against the large-GEMM rate: the 7B shape at 128..8192 tokens, the 13B at 2048.
+    perf-prefill)
+      native/build/test-backend-ops --perf-prefill cuda:0 7b 128,512,2048,8192 2>&1 | tee "$OUT/perf-prefill.txt" || status=1
+      native/build/test-backend-ops --perf-prefill cuda:0 13b 2048 2>&1 | tee -a "$OUT/perf-prefill.txt" || status=1
+      ;;
     # Nsight Compute at batch 32 (perf-batch's shape): the decode attention in full, and the layer's four
     # GEMMs (the first four are the layer's).
     profile)

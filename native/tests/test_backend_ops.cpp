@@ -21,6 +21,8 @@
 //        test-backend-ops --perf-gemv [DEVICE]     only the copy bandwidth and the GEMVs (~3.5 GB, seconds)
 //        test-backend-ops --perf-tiny [DEVICE]     everything on a toy shape (a smoke test, e.g. on cpu)
 //        test-backend-ops --perf-batch [DEVICE]    a batched decode step's parts against the batch size
+//        test-backend-ops --perf-prefill [DEVICE [7b|13b|tiny [T,...]]]   a prefill's ops, each with its
+//        TFLOP/s and share of a large GEMM's rate, and the pass against its FLOP floor
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -1237,6 +1239,142 @@ int run_perf_batch(const std::string &dev) {
   });
 }
 
+// ---- --perf-prefill: a prefill's parts against the tensor cores' rate ----
+//
+// For a Llama shape (7B: hidden 4096, ffn 11008, 32 heads of 128, 32 layers; 13B: 5120, 13824, 40
+// heads, 40 layers) and a prompt of T tokens in one sequence, what each op of a decoder layer costs as
+// the engine issues it for T > 1 (engine.cpp run_layer): rmsnorm, the GEMM over [q; k; v], rope and
+// the KV store, attention (causal, through a non-contiguous block table), the o GEMM accumulating into
+// the F32 residual, rmsnorm, [gate; up] (matmul_pair), swiglu, the down GEMM. Each op is timed alone
+// (events around it, summed over the layers) and printed with its FLOPs, TFLOP/s and share of the
+// large-GEMM rate measured first in the same run (an 8192^3 F16 GEMM); the line "prefill" is the whole
+// pass (the layers, the final norm and lm_head on the last row) back to back, against the floor: its
+// FLOPs at that rate. Layers cycle over 4 allocated layers' weights (L2 holds none of them).
+int run_perf_prefill(const std::string &dev, const std::string &shape, const std::vector<int> &tokens) {
+  return perf_on(dev, "perf-prefill", [&](Backend &be) {
+    Perf p(be);
+    const DType act = be.activation_dtype(), wt = DType::F16;
+    const bool b13 = shape == "13b", tiny = shape == "tiny";
+    if (!b13 && !tiny && shape != "7b") throw Error(VL_ERR_INVALID_ARGUMENT, "--perf-prefill: shape must be 7b, 13b or tiny, got " + shape);
+    const int H = tiny ? 256 : b13 ? 5120 : 4096, F = tiny ? 688 : b13 ? 13824 : 11008, NH = tiny ? 4 : b13 ? 40 : 32;
+    const int NKV = tiny ? 2 : NH, HD = tiny ? 64 : 128, V = tiny ? 1000 : 32000, BT = 16, L = tiny ? 2 : b13 ? 40 : 32;
+    const int LA = std::min(L, 4), QD = NH * HD, KVD = NKV * HD, WQKV = QD + 2 * KVD;
+    const float eps = 1e-5f;
+
+    // The large GEMM's rate: out (8192, 8192) F32 = x (8192, 8192) . w^T, F16 inputs.
+    const int G = tiny ? 512 : 8192;
+    const Tensor gx = p.random(wt, G, G, 0.5f, 1), gw = p.random(wt, G, G, 0.02f, 2);
+    const Tensor gout{p.alloc(size_t(G) * G * 4), DType::F32, G, G};
+    const double gemm_ms = p.time_ms(5, [&](int) { be.matmul(gout, gx, gw, false); });
+    const double peak = 2.0 * G * G * double(G) / (gemm_ms * 1e-3) / 1e12;
+    std::printf("perf %s large GEMM %dx%dx%d F16: %.3f ms, %.0f TFLOP/s (the floor's rate)\n", dev.c_str(), G, G, G, gemm_ms, peak);
+
+    struct Layer { Tensor wqkv, wo, wgu, wd, n1, n2; };
+    std::vector<Layer> layers(static_cast<size_t>(LA));
+    uint64_t seed = 300;
+    for (Layer &l : layers) {
+      l.wqkv = p.random(wt, WQKV, H, 0.02f, seed++);
+      l.wo = p.random(wt, H, QD, 0.02f, seed++);
+      l.wgu = p.random(wt, 2 * F, H, 0.02f, seed++);
+      l.wd = p.random(wt, H, F, 0.02f, seed++);
+      l.n1 = p.random(wt, 1, H, 1.0f, seed++);
+      l.n2 = p.random(wt, 1, H, 1.0f, seed++);
+    }
+    const Tensor lm_head = p.random(wt, V, H, 0.02f, seed++), norm_f = p.random(wt, 1, H, 1.0f, seed++);
+    std::vector<float> inv_freq(size_t(HD / 2));
+    for (int i = 0; i < HD / 2; i++) inv_freq[size_t(i)] = std::pow(10000.f, -2.f * i / float(HD));
+    const float *d_inv = p.upload(inv_freq);
+
+    for (const int T : tokens) {
+      // The KV pool of LA layers for T positions, a non-contiguous block table, positions and slots.
+      KvLayout kv;
+      kv.dtype = be.kv_dtype();
+      kv.n_blocks = (T + BT - 1) / BT;
+      kv.n_layers = LA;
+      kv.block_tokens = BT;
+      kv.kv_dim = KVD;
+      kv.base = p.alloc(kv.bytes());
+      std::vector<int32_t> pos(static_cast<size_t>(T)), table(static_cast<size_t>(kv.n_blocks)), slots(static_cast<size_t>(T));
+      std::iota(pos.begin(), pos.end(), 0);
+      std::iota(table.begin(), table.end(), 0);
+      for (size_t i = 0; i < table.size(); i++) std::swap(table[i], table[(i * 7) % table.size()]);
+      for (int t = 0; t < T; t++) slots[size_t(t)] = table[size_t(t / BT)] * BT + t % BT;
+      const int32_t *d_pos = p.upload(pos), *d_table = p.upload(table), *d_slots = p.upload(slots);
+      auto buf = [&](DType dt, int64_t cols) { return Tensor{p.alloc(size_t(T) * size_t(cols) * dtype_size(dt)), dt, T, cols}; };
+      const Tensor x = buf(DType::F32, H), h = buf(act, H), qkv = buf(act, WQKV), att = buf(act, QD);
+      const Tensor gate = buf(act, F), up = buf(act, F);
+      const Tensor logits{p.alloc(size_t(V) * 4), DType::F32, 1, V};
+      const std::vector<float> x_init(size_t(T) * H, 0.25f);
+      be.copy(x.data, x_init.data(), x_init.size() * 4, CopyKind::HostToDevice, StreamId::Compute);
+      be.synchronize(StreamId::Compute);
+      const float scale = 1.f / std::sqrt(float(HD));
+      const double t = T, causal = t * (t + 1) / 2;  // query-key pairs a causal pass computes
+      struct Op {
+        const char *name;
+        double flops;  // per layer
+        std::function<void(const Layer &, int)> run;
+      };
+      const std::vector<Op> ops = {
+          {"rmsnorm", 0, [&](const Layer &l, int) { be.rmsnorm(h, x, l.n1, eps); }},
+          {"qkv GEMM", 2 * t * H * WQKV, [&](const Layer &l, int) { be.matmul(qkv, h, l.wqkv, false); }},
+          {"rope_kv_store", 0, [&](const Layer &, int li) { be.rope_kv_store(qkv, HD, d_pos, d_inv, kv, li, d_slots); }},
+          {"attention", 4 * causal * NH * HD,
+           [&](const Layer &, int li) { be.attention(att, qkv, kv, li, d_table, nullptr, d_pos, NH, NKV, HD, scale); }},
+          {"o GEMM (+= x)", 2 * t * QD * H, [&](const Layer &l, int) { be.matmul(x, att, l.wo, true); }},
+          {"rmsnorm", 0, [&](const Layer &l, int) { be.rmsnorm(h, x, l.n2, eps); }},
+          {"[gate; up] GEMM", 2 * t * H * 2 * F, [&](const Layer &l, int) { be.matmul_pair(gate, up, h, l.wgu); }},
+          {"swiglu", 0, [&](const Layer &, int) { be.swiglu(gate, gate, up); }},
+          {"down GEMM (+= x)", 2 * t * F * H, [&](const Layer &l, int) { be.matmul(x, gate, l.wd, true); }},
+      };
+      const double head_flops = 2.0 * H * V;  // lm_head on the last row
+      double layer_flops = 0;
+      for (const Op &o : ops) layer_flops += o.flops;
+      const double flops = L * layer_flops + head_flops;
+      auto pass = [&]() {
+        for (int li = 0; li < L; li++)
+          for (const Op &o : ops) o.run(layers[size_t(li % LA)], li % LA);
+        be.rmsnorm(h.rows_slice(T - 1, 1), x.rows_slice(T - 1, 1), norm_f, eps);
+        be.matmul(logits, h.rows_slice(T - 1, 1), lm_head, false);
+      };
+      pass();  // warm-up: cuBLAS's first calls, the pool written once
+      be.synchronize(StreamId::Compute);
+      // Each op alone: an event pair around it in every layer of a pass.
+      std::vector<double> op_ms(ops.size(), 0.0);
+      std::vector<Event *> ev(2 * ops.size() * size_t(L));
+      for (Event *&e : ev) e = be.event_create();
+      for (int li = 0; li < L; li++)
+        for (size_t i = 0; i < ops.size(); i++) {
+          const size_t k = 2 * (size_t(li) * ops.size() + i);
+          be.event_record(ev[k], StreamId::Compute);
+          ops[i].run(layers[size_t(li % LA)], li % LA);
+          be.event_record(ev[k + 1], StreamId::Compute);
+        }
+      be.synchronize(StreamId::Compute);
+      for (int li = 0; li < L; li++)
+        for (size_t i = 0; i < ops.size(); i++) {
+          const size_t k = 2 * (size_t(li) * ops.size() + i);
+          op_ms[i] += be.event_elapsed_ms(ev[k], ev[k + 1]);
+        }
+      for (Event *e : ev) be.event_destroy(e);
+      const double total_ms = p.time_ms(3, [&](int) { pass(); });
+      const double floor_ms = flops / (peak * 1e12) * 1e3;
+      std::printf("perf %s prefill %s T=%d: %.2f ms, floor %.2f ms (%.2f TFLOP at %.0f TFLOP/s) -> %.2fx\n", dev.c_str(),
+                  shape.c_str(), T, total_ms, floor_ms, flops / 1e12, peak, total_ms / floor_ms);
+      for (size_t i = 0; i < ops.size(); i++) {
+        const double ms = op_ms[i];
+        if (ops[i].flops > 0)
+          std::printf("perf %s prefill %s T=%d   %-18s %8.3f ms (%4.1f%%)  %6.0f TFLOP/s  %5.1f%% of the GEMM rate\n", dev.c_str(),
+                      shape.c_str(), T, ops[i].name, ms, 100 * ms / total_ms, L * ops[i].flops / (ms * 1e-3) / 1e12,
+                      100 * L * ops[i].flops / (ms * 1e-3) / 1e12 / peak);
+        else
+          std::printf("perf %s prefill %s T=%d   %-18s %8.3f ms (%4.1f%%)\n", dev.c_str(), shape.c_str(), T, ops[i].name, ms,
+                      100 * ms / total_ms);
+      }
+    }
+    return 0;
+  });
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -1249,10 +1387,25 @@ int main(int argc, char **argv) {
       return run_perf(i + 1 < argc ? argv[i + 1] : "cuda:0", mode);
     } else if (a == "--perf-batch") {
       return run_perf_batch(i + 1 < argc ? argv[i + 1] : "cuda:0");
+    } else if (a == "--perf-prefill") {
+      // --perf-prefill [DEVICE [SHAPE [T,T,...]]]: default cuda:0, 7b, 128,512,2048,8192
+      const std::string dev = i + 1 < argc ? argv[i + 1] : "cuda:0", shape = i + 2 < argc ? argv[i + 2] : "7b";
+      std::vector<int> tokens;
+      for (std::string list = i + 3 < argc ? argv[i + 3] : "128,512,2048,8192"; !list.empty();) {
+        const size_t comma = list.find(',');
+        const int n = std::atoi(list.substr(0, comma).c_str());
+        if (n < 2 || n > 65536) {
+          std::printf("--perf-prefill: token counts are 2..65536, got \"%s\"\n", list.substr(0, comma).c_str());
+          return 1;
+        }
+        tokens.push_back(n);
+        list = comma == std::string::npos ? "" : list.substr(comma + 1);
+      }
+      return run_perf_prefill(dev, shape, tokens);
     } else if (a == "-o" && i + 1 < argc) only = argv[++i];
     else if (a == "-h" || a == "--help") {
       std::printf("usage: %s [-o OP] [DEVICE...] | --perf [DEVICE] | --perf-gemv [DEVICE] | --perf-tiny [DEVICE] | "
-                  "--perf-batch [DEVICE]\n",
+                  "--perf-batch [DEVICE] | --perf-prefill [DEVICE [7b|13b|tiny [T,...]]]\n",
                   argv[0]);
       return 0;
     } else devices.push_back(a);

@@ -34,3 +34,17 @@ describe('test-backend-ops', () => {
 
   for (const skip of skips) it.skip(skip.slice(5), () => {});
 });
+
+describe('test-backend-ops --perf-prefill', () => {
+  it('times each op of a prefill layer and the pass against its FLOP floor (a smoke test on the CPU)', () => {
+    const r = spawnSync(BIN, ['--perf-prefill', 'cpu', 'tiny', '16'], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status).toBe(0);
+    const out = r.stdout.split('\n');
+    expect(out.some((l) => /^perf cpu large GEMM 512x512x512 F16: [\d.]+ ms/.test(l))).toBe(true);
+    expect(out.some((l) => /^perf cpu prefill tiny T=16: [\d.]+ ms, floor [\d.]+ ms .* -> [\d.]+x$/.test(l))).toBe(true);
+    for (const op of ['rmsnorm', 'qkv GEMM', 'rope_kv_store', 'attention', 'o GEMM \\(\\+= x\\)', '\\[gate; up\\] GEMM', 'swiglu', 'down GEMM \\(\\+= x\\)'])
+      expect(out.some((l) => new RegExp(`^perf cpu prefill tiny T=16 +${op} +[\\d.]+ ms`).test(l)), op).toBe(true);
+    const bad = spawnSync(BIN, ['--perf-prefill', 'cpu', 'tiny', '16,x'], { encoding: 'utf8' });
+    expect([bad.status, bad.stdout]).toEqual([1, '--perf-prefill: token counts are 2..65536, got "x"\n']);
+  });
+});
