@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Annotation, BarData, Data, ErrorBar, Layout, LayoutAxis, Shape } from 'plotly.js-dist-min';
 import { columnTitle, sizeUnit } from './columns.js';
-import { type BarTop, CHAR_PX, FIGURE_HEIGHT, integerTicks, lineObstacle, MARGIN_BOTTOM, MARGIN_TOP, type Obstacle, placeBarLabels, plotHeightPx, stackShifts } from './placement.js';
+import { integerTicks } from './axes.js';
+import { type BarTop, CHAR_PX, FIGURE_HEIGHT, lineObstacle, MARGIN_BOTTOM, MARGIN_TOP, type Obstacle, placeBarLabels, PLOT_WIDTH_PX, plotHeightPx, stackShifts } from './placement.js';
 import type { Results, Row } from './results.js';
 import { median } from './stats.js';
 
@@ -91,6 +92,11 @@ export function points(groups: Map<string, Row[]>, metric: string): { points: Po
     else missing.push(`${name} (${[...new Set(rows.map((r) => String(r['status'] ?? 'not measured')))].join(', ')})`);
   }
   return { points: out, missing };
+}
+
+/** Points in another unit: each value divided by `scale` (bytes to MB: 1e6). */
+export function inUnit(ps: readonly Point[], scale: number): Point[] {
+  return ps.map((p) => ({ ...p, median: p.median / scale, min: p.min / scale, max: p.max / scale }));
 }
 
 /** Error bars from each point's smallest to largest run, when any point has more than one run. */
@@ -205,8 +211,8 @@ export function barLayout(tops: readonly BarTop[], refs: readonly RefLine[] = []
   return { shapes: lines.shapes ?? [], annotations: [...(placed.annotations as Annotation[]), ...(lines.annotations ?? [])], range: [0, placed.top] };
 }
 
-/** Each point's bar top (its median, or the top of its error bar) and its label. */
-export function barTops(ps: readonly Point[], text: (p: Point) => string): BarTop[] {
+/** Each point's bar top (its median, or the top of its error bar) and its label (or the label's parts: placeBarLabels). */
+export function barTops(ps: readonly Point[], text: (p: Point) => string | readonly string[]): BarTop[] {
   return ps.map((p) => ({ x: p.name, top: Math.max(p.median, p.max), label: text(p) }));
 }
 
@@ -295,15 +301,52 @@ function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 
+/** The height of a row of a horizontal legend, and the width of an entry besides its text (the symbol, the gaps), in pixels. */
+const LEGEND_ROW_PX = 20;
+const LEGEND_ITEM_PX = 46;
+/** The width of one character of a 12 px legend entry, in pixels (an upper bound). */
+const LEGEND_CHAR_PX = 7;
+
+/** The rows a horizontal legend of `names` takes in `widthPx`. */
+function legendRows(names: readonly string[], widthPx: number): number {
+  let rows = names.length > 0 ? 1 : 0;
+  let used = 0;
+  for (const name of names) {
+    const w = name.length * LEGEND_CHAR_PX + LEGEND_ITEM_PX;
+    if (used > 0 && used + w > widthPx) {
+      rows++;
+      used = 0;
+    }
+    used += w;
+  }
+  return rows;
+}
+
 /**
- * A figure as a <div> and the <script> that draws it once plotly.js is on the page (it waits up to
- * 10 s for it, then says so in the div).
+ * A figure's layout as drawn, and the least width it is drawn at (its plot PLOT_WIDTH_PX wide, which
+ * the labels were placed for): the bottom margin and the height grown by the legend's rows past the
+ * first at that width, so that a legend of many entries stays under the x axis title and the plot
+ * keeps its height.
+ */
+export function drawnLayout(f: Figure): { layout: Layout; minWidth: number } {
+  const margin = f.layout.margin as { l: number; r: number; b: number };
+  const names = f.layout.showlegend === false ? [] : f.data.map((t) => t as { showlegend?: boolean; name?: string }).filter((t) => t.showlegend !== false && t.name).map((t) => String(t.name));
+  const extra = Math.max(0, legendRows(names, PLOT_WIDTH_PX) - 1) * LEGEND_ROW_PX;
+  const layout = extra > 0 ? { ...f.layout, height: (f.layout.height ?? FIGURE_HEIGHT) + extra, margin: { ...f.layout.margin, b: margin.b + extra } } : f.layout;
+  return { layout, minWidth: PLOT_WIDTH_PX + margin.l + margin.r };
+}
+
+/**
+ * A figure as a <div> (never narrower than drawnLayout's least width: a narrower page scrolls it)
+ * and the <script> that draws it once plotly.js is on the page (it waits up to 10 s for it, then
+ * says so in the div).
  */
 export function figureHtml(figure: Figure, id = `vramlab-figure-${randomUUID()}`): string {
-  return `<div class="vramlab-figure" id="${id}"></div>
+  const { layout, minWidth } = drawnLayout(figure);
+  return `<div class="vramlab-figure" id="${id}" style="min-width: ${minWidth}px"></div>
 <script>(function draw(tries) {
   var div = document.getElementById(${scriptJson(id)});
-  if (window.Plotly) return window.Plotly.newPlot(div, ${scriptJson(figure.data)}, ${scriptJson(figure.layout)}, { responsive: true, displaylogo: false });
+  if (window.Plotly) return window.Plotly.newPlot(div, ${scriptJson(figure.data)}, ${scriptJson(layout)}, { responsive: true, displaylogo: false });
   if (tries > 200) { div.textContent = 'plotly.js did not load: this page needs the plotly.js script that vramlab embeds once per notebook or report'; return; }
   setTimeout(function () { draw(tries + 1); }, 50);
 })(0);</script>`;

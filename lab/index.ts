@@ -6,6 +6,7 @@ export {
   barLabel,
   bars,
   color,
+  drawnLayout,
   evidence,
   type Figure,
   figureHtml,
@@ -18,6 +19,7 @@ export {
   type RefLine,
   type Mark,
   hline,
+  inUnit,
   layout,
   modelName,
   lines,
@@ -34,7 +36,8 @@ export {
   withLines,
 } from './figures.js';
 export { type Cell, columnsOf, escapeHtml, frameHtml, medians, resultsFrame, rowsFrame } from './frames.js';
-export { columnFormat, type ColumnFormat, columnTitle, counted, csvNumber, isBytesField, sizeUnit } from './columns.js';
+export { fullNumber, integerTicks, linearRange, logAxis } from './axes.js';
+export { columnFormat, columnFormats, type ColumnFormat, columnTitle, counted, csvNumber, isBytesField, numberFormat, sizeUnit, timeUnit } from './columns.js';
 export { addVector, promptIds, randomVector } from './inputs.js';
 export { allMetrics, type CompileContext, defaultMetrics, type Loaded, type Measure, type StepContext, type StepPause } from './measure.js';
 export { actBoundTokensPerS, type AgentsStep, type AgentSystem, agentContext, agents } from './measures/agents.js';

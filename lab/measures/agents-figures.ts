@@ -5,7 +5,7 @@
 import type { Data } from 'plotly.js-dist-min';
 import { columnTitle } from '../columns.js';
 import { color, type Figure, type FigureNote, groupBy, layout, lines, measured } from '../figures.js';
-import { integerTicks, logTicks } from '../placement.js';
+import { integerTicks, logAxis } from '../axes.js';
 import type { Results, Row } from '../results.js';
 
 const SYSTEMS = ['shared', 'keep-alive', 'serverless'];
@@ -51,7 +51,7 @@ export function latencyFigure(r: Results): Figure {
     data,
     layout: layout('P99 step latency against agents (x: out of memory)', r, {
       xaxis: agentsAxis(r.rows),
-      yaxis: { title: { text: `${columnTitle('reason_p99_ms')}, ${columnTitle('reflect_p99_ms')}` }, type: 'log', ...logTicks([...ys, bottom]) },
+      yaxis: { title: { text: `${columnTitle('reason_p99_ms')}, ${columnTitle('reflect_p99_ms')}` }, ...logAxis([...ys, bottom]) },
     }),
   };
 }
@@ -71,7 +71,7 @@ export function throughputFigure(r: Results): Figure {
   data.push(...oomMarks(r.rows, bottom));
   return {
     data,
-    layout: layout('Tokens per second against agents', r, { xaxis: agentsAxis(r.rows), yaxis: { title: { text: columnTitle('tokens_per_s') }, type: 'log', ...logTicks([...ys, bottom]) } }),
+    layout: layout('Tokens per second against agents', r, { xaxis: agentsAxis(r.rows), yaxis: { title: { text: columnTitle('tokens_per_s') }, ...logAxis([...ys, bottom]) } }),
   };
 }
 

@@ -9,8 +9,8 @@ import { VramlabError } from '../../runtime/errors.js';
 import type { Logits } from '../../runtime/logits.js';
 import type { Session } from '../../runtime/session.js';
 import type { MemoryInfo, Placement, StepStats } from '../../runtime/types.js';
-import { columnTitle } from '../columns.js';
-import { barLabel, barLayout, bars, barTops, type Figure, fixed, groupBy, hline, layout, measured, missingNote, points, runsNote, swept } from '../figures.js';
+import { columnTitle, numberFormat, sizeUnit } from '../columns.js';
+import { barLabel, barLayout, bars, barTops, type Figure, fixed, groupBy, hline, inUnit, layout, measured, missingNote, points, runsNote, swept } from '../figures.js';
 import { promptIds } from '../inputs.js';
 import type { Measure } from '../measure.js';
 import { type LoadPlan, type PromptPlan, promptTokens, type Step } from '../plan.js';
@@ -68,9 +68,10 @@ export function bandwidthFigure(r: Results): Figure {
   const { points: ps, missing } = points(groupBy(r.rows, (row) => barLabel(row, String(row['placement']), fields)), 'effective_bandwidth_gbps');
   const pinned = r.pinned_h2d_gbps ?? null;
   const refs = [];
-  if (pinned !== null) refs.push(hline(pinned, `pinned H2D ${fixed(pinned)} GB/s`, '#444'));
-  if (typeof r.pageable_h2d_gbps === 'number') refs.push(hline(r.pageable_h2d_gbps, `pageable H2D ${fixed(r.pageable_h2d_gbps)} GB/s`, '#999'));
-  const placed = barLayout(barTops(ps, (p) => `${fixed(p.median)} GB/s${pinned ? ` (${fixed((100 * p.median) / pinned, 0)}% of pinned)` : ''}`), refs);
+  if (pinned !== null) refs.push(hline(pinned, `pinned H2D ${numberFormat(pinned)(pinned)} GB/s`, '#444'));
+  if (typeof r.pageable_h2d_gbps === 'number') refs.push(hline(r.pageable_h2d_gbps, `pageable H2D ${numberFormat(r.pageable_h2d_gbps)(r.pageable_h2d_gbps)} GB/s`, '#999'));
+  const text = numberFormat(Math.max(0, ...ps.map((p) => p.median)));
+  const placed = barLayout(barTops(ps, (p) => [`${text(p.median)} GB/s`, ...(pinned ? [`(${fixed((100 * p.median) / pinned, 0)}% of pinned)`] : [])]), refs);
   return {
     data: [bars('effective bandwidth', ps)],
     layout: layout('Effective bandwidth per placement', r, {
@@ -138,19 +139,20 @@ export function timelineFigure(r: Results, placement: string, pass = 'prefill'):
 
 /**
  * streaming: peak VRAM per placement against the budget (and the resident run without a budget), in
- * GB, or in MB when the budget is under 1 GB (the CPU runs of tiny models).
+ * the size unit of the largest of them (GB on a GPU, MB for the CPU runs of tiny models).
  */
 export function vramFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS);
   const { points: gb, missing } = points(groupBy(r.rows, (row) => barLabel(row, String(row['placement']), fields)), 'peak_vram_gb');
   const budgetBytes = r.budget_bytes ?? null;
-  const [unit, scale] = (budgetBytes ?? Math.max(0, ...gb.map((p) => p.max * 1e9))) >= 1e9 ? ['GB', 1] : ['MB', 1e3];
-  const ps = gb.map((p) => ({ ...p, median: p.median * scale, min: p.min * scale, max: p.max * scale }));
+  const resident = typeof r.resident_reference?.peak_vram_gb === 'number' ? r.resident_reference.peak_vram_gb * 1e9 : null;
+  const { unit, scale } = sizeUnit(Math.max(0, budgetBytes ?? 0, resident ?? 0, ...gb.map((p) => p.max * 1e9)));
+  const ps = inUnit(gb, scale / 1e9);
+  const text = numberFormat(Math.max(0, budgetBytes ?? 0, resident ?? 0, ...gb.map((p) => p.median * 1e9)) / scale);
   const refs = [];
-  if (budgetBytes !== null) refs.push(hline((budgetBytes / 1e9) * scale, `budget ${fixed((budgetBytes / 1e9) * scale)} ${unit}`, '#d62728'));
-  const ref = r.resident_reference;
-  if (typeof ref?.peak_vram_gb === 'number') refs.push(hline(ref.peak_vram_gb * scale, `resident, no budget: ${fixed(ref.peak_vram_gb * scale)} ${unit}`, '#444'));
-  const placed = barLayout(barTops(ps, (p) => `${fixed(p.median, 2)} ${unit}`), refs);
+  if (budgetBytes !== null) refs.push(hline(budgetBytes / scale, `budget ${text(budgetBytes / scale)} ${unit}`, '#d62728'));
+  if (resident !== null) refs.push(hline(resident / scale, `resident, no budget: ${text(resident / scale)} ${unit}`, '#444'));
+  const placed = barLayout(barTops(ps, (p) => `${text(p.median)} ${unit}`), refs);
   return {
     data: [{ ...bars('peak VRAM', ps), marker: { color: '#2ca02c' } }],
     layout: layout('Peak VRAM per placement', r, {

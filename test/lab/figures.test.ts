@@ -259,7 +259,8 @@ describe('figures as HTML', () => {
   it('figureHtml draws into its own div and keeps the data inside the script safe', () => {
     const f = decodeFigure({ benchmark: 'decode', device: '</script><b>', commit: 'c', hbm_floor_ms: null, rows: [{ baseline: 'x', per_token_ms: 1 }] });
     const html = figureHtml(f, 'fig-7');
-    expect(html).toContain('<div class="vramlab-figure" id="fig-7"></div>');
+    // never narrower than an 800 px plot and its margins (the labels were placed for that)
+    expect(html).toContain(`<div class="vramlab-figure" id="fig-7" style="min-width: ${800 + 70 + 30}px"></div>`);
     expect(html.match(/<\/script>/g)).toHaveLength(1);
     expect(html).toContain('\\u003c/script>\\u003cb>');
   });
