@@ -142,7 +142,35 @@ export function evidence(r: Results): string {
 }
 
 function note(text: string): Annotation {
-  return { xref: 'paper', x: 0, xanchor: 'left', yref: 'paper', y: 1.02, yanchor: 'bottom', showarrow: false, font: { size: 11 }, text };
+  return { xref: 'paper', x: 0, xanchor: 'left', yref: 'paper', y: 1.02, yanchor: 'bottom', showarrow: false, font: { size: 11 }, align: 'left', text };
+}
+
+/** The most characters of an 11 px line of text over the plot (notes, the evidence) at its least width. */
+const LINE_CHARS = Math.floor(PLOT_WIDTH_PX / CHAR_PX);
+/** The height of a line of 11 px text in a note, and in the title, in pixels. */
+const NOTE_LINE_PX = 15;
+const TITLE_LINE_PX = 20;
+
+/** The title's pad from the top of the figure: plotly anchors a title of several lines by its first baseline, so its top is 14 px above (12 px from the top). */
+const TITLE_PAD_PX = 26;
+
+/**
+ * Text in lines of at most `chars` characters, broken at its `separator`s (a broken line keeps the
+ * separator's mark, ";" or "·", at its end), a part longer than a line at its spaces.
+ */
+export function wrapText(text: string, chars: number, separator = ' '): string[] {
+  const mark = separator.trimEnd();
+  const lines: string[] = [];
+  for (const part of text.split(separator)) {
+    const last = lines.length - 1;
+    // A line keeps room for the mark it ends with when the next part goes on a line of its own.
+    if (last >= 0 && (lines[last] as string).length + separator.length + part.length + mark.length <= chars) lines[last] += separator + part;
+    else {
+      if (last >= 0) lines[last] += mark;
+      lines.push(...(part.length > chars && separator !== ' ' ? wrapText(part, chars) : [part]));
+    }
+  }
+  return lines;
 }
 
 /** The right margin: room for the labels of reference lines, which sit right of the plot. */
@@ -152,20 +180,25 @@ function rightMargin(annotations: readonly Partial<Annotation>[]): number {
 }
 
 /**
- * A figure's layout: the title with the run's evidence, notes above the plot, the legend at the
- * bottom of the figure under the x axis title (never between the ticks and the title), and a right
- * margin that holds the labels of reference lines.
+ * A figure's layout: the title with the run's evidence at the top, notes above the plot (both
+ * wrapped to the plot's least width, the top margin and the height grown by their lines past the
+ * first, so that the plot keeps its height), the legend at the bottom of the figure under the x
+ * axis title (never between the ticks and the title), and a right margin that holds the labels of
+ * reference lines.
  */
 export function layout(title: string, r: Results, extra: Layout, notes: string[] = []): Layout {
-  const annotations = [...(extra.annotations ?? []), ...(notes.filter(Boolean).length > 0 ? [note(notes.filter(Boolean).join('; '))] : [])];
+  const noteLines = notes.some(Boolean) ? wrapText(notes.filter(Boolean).join('; '), LINE_CHARS, '; ') : [];
+  const evidenceLines = wrapText(evidence(r), LINE_CHARS, ' · ');
+  const grow = Math.max(0, noteLines.length - 1) * NOTE_LINE_PX + (evidenceLines.length - 1) * TITLE_LINE_PX;
+  const annotations = [...(extra.annotations ?? []), ...(noteLines.length > 0 ? [note(noteLines.join('<br>'))] : [])];
   return {
-    title: { text: `${title}<br><span style="font-size:11px;color:#666">${evidence(r)}</span>`, font: { size: 15 } },
-    height: FIGURE_HEIGHT,
+    title: { text: `${title}<br><span style="font-size:11px;color:#666">${evidenceLines.join('<br>')}</span>`, font: { size: 15 }, yref: 'container', y: 1, yanchor: 'top', pad: { t: TITLE_PAD_PX } },
     // Without a legend the bottom margin holds the x axis title only (labels were placed for the larger one).
-    margin: { t: MARGIN_TOP, l: 70, r: rightMargin(annotations), b: extra.showlegend === false ? 70 : MARGIN_BOTTOM },
+    margin: { t: MARGIN_TOP + grow, l: 70, r: rightMargin(annotations), b: extra.showlegend === false ? 70 : MARGIN_BOTTOM },
     showlegend: true,
     legend: { orientation: 'h', yref: 'container', y: 0, yanchor: 'bottom', x: 0, xanchor: 'left' },
     ...extra,
+    height: (extra.height ?? FIGURE_HEIGHT) + grow,
     annotations,
   };
 }
@@ -196,19 +229,33 @@ export interface Mark {
   sizePx: number;
 }
 
+/** How many times the tallest bar a reference line may be and still be drawn: above that the bars would be drawn flat. */
+const FAR_LINE = 10;
+
 /**
  * The layout of a bar figure: each bar's label above it and its error bar, moved past the reference
  * lines and markers it would cover, the lines labelled right of the plot, and the y range from 0 that
- * holds it all (lab/placement.ts).
+ * holds it all (lab/placement.ts). A line more than FAR_LINE times the tallest bar is left off the
+ * axis and its label returned in `note` instead (a CPU run's bars under a copy bandwidth 20 times
+ * them would be drawn flat).
  */
-export function barLayout(tops: readonly BarTop[], refs: readonly RefLine[] = [], marks: readonly Mark[] = [], height = FIGURE_HEIGHT): { shapes: Shape[]; annotations: Annotation[]; range: [number, number] } {
+export function barLayout(tops: readonly BarTop[], refs: readonly RefLine[] = [], marks: readonly Mark[] = [], height = FIGURE_HEIGHT): { shapes: Shape[]; annotations: Annotation[]; range: [number, number]; note: string } {
+  const tallest = Math.max(0, ...tops.map((t) => t.top), ...marks.map((m) => m.y));
+  const far = (l: RefLine) => tallest > 0 && (l.shape.y0 as number) > FAR_LINE * tallest;
+  const drawn = refs.filter((l) => !far(l));
   const obstacles = (unit: number): Obstacle[] => [
-    ...refs.map((l) => lineObstacle(l.shape.y0 as number, unit)),
+    ...drawn.map((l) => lineObstacle(l.shape.y0 as number, unit)),
     ...marks.map((m) => ({ x: m.x, y0: m.y - (m.sizePx / 2 + 1) * unit, y1: m.y + (m.sizePx / 2 + 1) * unit })),
   ];
   const placed = placeBarLabels(tops, obstacles, height);
-  const lines = withLines(refs, placed.top / plotHeightPx(height));
-  return { shapes: lines.shapes ?? [], annotations: [...(placed.annotations as Annotation[]), ...(lines.annotations ?? [])], range: [0, placed.top] };
+  const lines = withLines(drawn, placed.top / plotHeightPx(height));
+  const offAxis = refs.filter(far).map((l) => String(l.annotation.text));
+  return {
+    shapes: lines.shapes ?? [],
+    annotations: [...(placed.annotations as Annotation[]), ...(lines.annotations ?? [])],
+    range: [0, placed.top],
+    note: offAxis.length > 0 ? `off the axis, over ${FAR_LINE}x the tallest bar: ${offAxis.join(', ')}` : '',
+  };
 }
 
 /** Each point's bar top (its median, or the top of its error bar) and its label (or the label's parts: placeBarLabels). */

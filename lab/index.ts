@@ -34,6 +34,7 @@ export {
   spread,
   swept,
   withLines,
+  wrapText,
 } from './figures.js';
 export { type Cell, columnsOf, escapeHtml, frameHtml, medians, resultsFrame, rowsFrame } from './frames.js';
 export { fullNumber, integerTicks, linearRange, logAxis } from './axes.js';

@@ -42,19 +42,30 @@ export const lineObstacle = (y: number, unitsPerPx: number): Obstacle => ({ y0: 
 /** Pixels a label keeps from either edge of its bar's slot. */
 const SLOT_PAD_PX = 4;
 
-/**
- * The lines of a label that fit a slot `slotPx` wide: its parts on one line, else a part a line,
- * else its first part alone; null when not even that fits (the label is left out; the hover has it).
- */
-export function fitLabel(label: string | readonly string[], slotPx: number): string[] | null {
+/** A label's forms, widest first: its parts on one line, a part a line, its first part alone. */
+const forms = (label: string | readonly string[]): string[][] => {
   const parts = typeof label === 'string' ? [label] : [...label];
-  const room = slotPx - 2 * SLOT_PAD_PX;
-  const fits = (lines: readonly string[]) => Math.max(...lines.map((l) => l.length)) * CHAR_PX <= room;
-  return [[parts.join(' ')], parts, parts.slice(0, 1)].find((lines) => lines.length > 0 && fits(lines)) ?? null;
+  return [[parts.join(' ')], parts, parts.slice(0, 1)];
+};
+
+/** True when every line fits a slot `slotPx` wide. */
+const fits = (lines: readonly string[], slotPx: number): boolean => lines.length > 0 && Math.max(...lines.map((l) => l.length)) * CHAR_PX <= slotPx - 2 * SLOT_PAD_PX;
+
+/**
+ * The lines of the labels of bars in slots `slotPx` wide: each label's parts on one line, else a
+ * part a line, else its first part alone, all labels in one form (the widest that every label that
+ * fits at all fits in, so that the bars read alike); null for a label whose first part does not fit
+ * (it is left out; the bar's hover has its value).
+ */
+export function fitLabels(labels: readonly (string | readonly string[])[], slotPx: number): (string[] | null)[] {
+  const all = labels.map(forms);
+  const shown = all.filter((f) => fits(f[2] as string[], slotPx));
+  const form = [0, 1, 2].find((k) => shown.every((f) => fits(f[k] as string[], slotPx))) ?? 2;
+  return all.map((f) => (fits(f[2] as string[], slotPx) ? (f[form] as string[]) : null));
 }
 
 /**
- * Labels above bars (and their error bars), each inside its bar's slot (fitLabel) and moved up past
+ * Labels above bars (and their error bars), each inside its bar's slot (fitLabels) and moved up past
  * any line or marker of its slot it would cover, and the top of the y axis that holds them all.
  * `obstacles(unitsPerPx)` gives what to keep clear at a scale, since pixel sizes of lines and markers
  * are data sizes only once the range is known. The annotations are at the bars' category indices.
@@ -62,7 +73,7 @@ export function fitLabel(label: string | readonly string[], slotPx: number): str
 export function placeBarLabels(bars: readonly BarTop[], obstacles: (unitsPerPx: number) => Obstacle[], height = FIGURE_HEIGHT): { annotations: Partial<Annotation>[]; top: number } {
   const px = plotHeightPx(height);
   const slotPx = PLOT_WIDTH_PX / Math.max(1, bars.length);
-  const lines = bars.map((b) => fitLabel(b.label, slotPx));
+  const lines = fitLabels(bars.map((b) => b.label), slotPx);
   const highest = Math.max(0, ...bars.map((b) => b.top), ...obstacles(0).map((o) => o.y1));
   let range = highest > 0 ? highest * 1.1 : 1;
   const heightPx = lines.map((l) => (l?.length ?? 0) * LABEL_PX);

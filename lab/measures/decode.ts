@@ -129,7 +129,7 @@ export function decodeFigure(r: Results): Figure {
       xaxis: { title: { text: columnTitle('baseline') } },
       yaxis: { title: { text: columnTitle('per_token_ms') }, range: placed.range },
       showlegend: false,
-    }, [runsNote(ps), missingNote(missing)]),
+    }, [runsNote(ps), missingNote(missing), placed.note]),
   };
 }
 

@@ -80,7 +80,7 @@ export function bandwidthFigure(r: Results): Figure {
       xaxis: { title: { text: columnTitle('placement') } },
       yaxis: { title: { text: columnTitle('effective_bandwidth_gbps') }, range: placed.range },
       showlegend: false,
-    }, [runsNote(ps), missingNote(missing)]),
+    }, [runsNote(ps), missingNote(missing), placed.note]),
   };
 }
 
@@ -161,7 +161,7 @@ export function vramFigure(r: Results): Figure {
       xaxis: { title: { text: columnTitle('placement') } },
       yaxis: { title: { text: columnTitle('peak_vram_gb', unit) }, range: placed.range },
       showlegend: false,
-    }, [runsNote(ps), missingNote(missing)]),
+    }, [runsNote(ps), missingNote(missing), placed.note]),
   };
 }
 

@@ -2,7 +2,7 @@
 // log axes read "2 3 4 ... 10 2 3", so that 300 tokens/s read "3"), value ranges that hold what is
 // drawn, and bar labels that fit their bar's slot or are left out.
 import { describe, expect, it } from 'vitest';
-import { fitLabel, placeBarLabels } from '../../lab/placement.js';
+import { fitLabels, placeBarLabels } from '../../lab/placement.js';
 import { fullNumber, integerTicks, linearRange, logAxis } from '../../lab/index.js';
 
 describe('logAxis', () => {
@@ -68,11 +68,17 @@ describe('integerTicks', () => {
 describe('bar labels fit their slot', () => {
   it('on one line, else a part a line, else the first part, else none', () => {
     const parts = ['0.29 s', '(0.96x bound)'];
-    expect(fitLabel(parts, 200)).toEqual(['0.29 s (0.96x bound)']);
-    expect(fitLabel(parts, 100)).toEqual(['0.29 s', '(0.96x bound)']);
-    expect(fitLabel(parts, 60)).toEqual(['0.29 s']);
-    expect(fitLabel(parts, 40)).toBeNull();
-    expect(fitLabel('1.23 MB', 80)).toEqual(['1.23 MB']);
+    expect(fitLabels([parts], 200)).toEqual([['0.29 s (0.96x bound)']]);
+    expect(fitLabels([parts], 100)).toEqual([['0.29 s', '(0.96x bound)']]);
+    expect(fitLabels([parts], 60)).toEqual([['0.29 s']]);
+    expect(fitLabels([parts], 40)).toEqual([null]);
+    expect(fitLabels(['1.23 MB'], 80)).toEqual([['1.23 MB']]);
+  });
+
+  it('the labels of a figure in one form: the widest every label fits', () => {
+    const labels = [['0.416 GB/s', '(7% of pinned)'], ['0.636 GB/s', '(10% of pinned)'], ['a label too wide for any slot here']];
+    expect(fitLabels(labels, 100)).toEqual([['0.416 GB/s'], ['0.636 GB/s'], null]);
+    expect(fitLabels(labels, 120)).toEqual([['0.416 GB/s', '(7% of pinned)'], ['0.636 GB/s', '(10% of pinned)'], null]);
   });
 
   it('12 bars on an 800 px plot: short labels, each at its bar\'s index, above its bar; a label too wide for every form left out', () => {
