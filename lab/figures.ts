@@ -1,15 +1,12 @@
 // figures.ts: what every measure's figures are made of: plotly.js figures (plain data: traces and a
 // layout), titled with the run's evidence (device, commit, model, budget, the correctness check), rows
 // grouped by what a sweep varied and drawn at their median with an error bar from the smallest to the
-// largest run, reference lines, notes; and the HTML that draws a figure on a page that has plotly.js
-// (plotlyScript embeds it, offline). Each measure's own figures are in its module (lab/measures/).
+// largest run, reference lines, notes (the HTML that draws a figure: figure-html.ts). Each measure's
+// own figures are in its module (lab/measures/).
 //
 // Results come from bench/*.ts (one row per baseline, medians) or from an experiment run (one row per
 // measured run, parameters swept): rows with the same parameters are one point, at their median;
 // runs that failed (status out_of_memory, ...) are named in a note instead.
-import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Annotation, BarData, Data, ErrorBar, Layout, LayoutAxis, Shape } from 'plotly.js-dist-min';
 import { columnTitle, sizeUnit } from './columns.js';
 import { integerTicks } from './axes.js';
@@ -151,6 +148,8 @@ const LINE_CHARS = Math.floor(PLOT_WIDTH_PX / CHAR_PX);
 const NOTE_LINE_PX = 15;
 const TITLE_LINE_PX = 20;
 
+const FULL_NUMBERS: Partial<LayoutAxis> = { exponentformat: 'none', separatethousands: true };
+
 /** The title's pad from the top of the figure: plotly anchors a title of several lines by its first baseline, so its top is 14 px above (12 px from the top). */
 const TITLE_PAD_PX = 26;
 
@@ -198,6 +197,9 @@ export function layout(title: string, r: Results, extra: Layout, notes: string[]
     showlegend: true,
     legend: { orientation: 'h', yref: 'container', y: 0, yanchor: 'bottom', x: 0, xanchor: 'left' },
     ...extra,
+    // Numbers in full on every axis: "10,000", not plotly's "10k".
+    xaxis: { ...FULL_NUMBERS, ...extra.xaxis },
+    yaxis: { ...FULL_NUMBERS, ...extra.yaxis },
     height: (extra.height ?? FIGURE_HEIGHT) + grow,
     annotations,
   };
@@ -331,70 +333,4 @@ export function figureTitle(f: Figure): string {
   const title = f.layout.title;
   const text = typeof title === 'string' ? title : (title?.text ?? 'figure');
   return text.replace(/<br>.*$/s, '');
-}
-
-// --- HTML --------------------------------------------------------------------------------------------
-
-let plotlySource: string | undefined;
-
-/** A <script> element holding plotly.js (plotly.js-dist-min, about 4.7 MB): a page needs it once. */
-export function plotlyScript(): string {
-  plotlySource ??= readFileSync(createRequire(import.meta.url).resolve('plotly.js-dist-min'), 'utf8').replace(/<\/script/gi, '<\\/script');
-  return `<script>${plotlySource}</script>`;
-}
-
-/** JSON that is safe inside a <script> element. */
-function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-}
-
-/** The height of a row of a horizontal legend, and the width of an entry besides its text (the symbol, the gaps), in pixels. */
-const LEGEND_ROW_PX = 20;
-const LEGEND_ITEM_PX = 46;
-/** The width of one character of a 12 px legend entry, in pixels (an upper bound). */
-const LEGEND_CHAR_PX = 7;
-
-/** The rows a horizontal legend of `names` takes in `widthPx`. */
-function legendRows(names: readonly string[], widthPx: number): number {
-  let rows = names.length > 0 ? 1 : 0;
-  let used = 0;
-  for (const name of names) {
-    const w = name.length * LEGEND_CHAR_PX + LEGEND_ITEM_PX;
-    if (used > 0 && used + w > widthPx) {
-      rows++;
-      used = 0;
-    }
-    used += w;
-  }
-  return rows;
-}
-
-/**
- * A figure's layout as drawn, and the least width it is drawn at (its plot PLOT_WIDTH_PX wide, which
- * the labels were placed for): the bottom margin and the height grown by the legend's rows past the
- * first at that width, so that a legend of many entries stays under the x axis title and the plot
- * keeps its height.
- */
-export function drawnLayout(f: Figure): { layout: Layout; minWidth: number } {
-  const margin = f.layout.margin as { l: number; r: number; b: number };
-  const names = f.layout.showlegend === false ? [] : f.data.map((t) => t as { showlegend?: boolean; name?: string }).filter((t) => t.showlegend !== false && t.name).map((t) => String(t.name));
-  const extra = Math.max(0, legendRows(names, PLOT_WIDTH_PX) - 1) * LEGEND_ROW_PX;
-  const layout = extra > 0 ? { ...f.layout, height: (f.layout.height ?? FIGURE_HEIGHT) + extra, margin: { ...f.layout.margin, b: margin.b + extra } } : f.layout;
-  return { layout, minWidth: PLOT_WIDTH_PX + margin.l + margin.r };
-}
-
-/**
- * A figure as a <div> (never narrower than drawnLayout's least width: a narrower page scrolls it)
- * and the <script> that draws it once plotly.js is on the page (it waits up to 10 s for it, then
- * says so in the div).
- */
-export function figureHtml(figure: Figure, id = `vramlab-figure-${randomUUID()}`): string {
-  const { layout, minWidth } = drawnLayout(figure);
-  return `<div class="vramlab-figure" id="${id}" style="min-width: ${minWidth}px"></div>
-<script>(function draw(tries) {
-  var div = document.getElementById(${scriptJson(id)});
-  if (window.Plotly) return window.Plotly.newPlot(div, ${scriptJson(figure.data)}, ${scriptJson(layout)}, { responsive: true, displaylogo: false });
-  if (tries > 200) { div.textContent = 'plotly.js did not load: this page needs the plotly.js script that vramlab embeds once per notebook or report'; return; }
-  setTimeout(function () { draw(tries + 1); }, 50);
-})(0);</script>`;
 }

@@ -6,10 +6,8 @@ export {
   barLabel,
   bars,
   color,
-  drawnLayout,
   evidence,
   type Figure,
-  figureHtml,
   fixed,
   groupBy,
   measured,
@@ -24,7 +22,6 @@ export {
   modelName,
   lines,
   missingNote,
-  plotlyScript,
   type Point,
   point,
   points,
@@ -36,6 +33,7 @@ export {
   withLines,
   wrapText,
 } from './figures.js';
+export { drawnLayout, figureHtml, plotlyScript } from './figure-html.js';
 export { type Cell, columnsOf, escapeHtml, frameHtml, medians, resultsFrame, rowsFrame } from './frames.js';
 export { fullNumber, integerTicks, linearRange, logAxis } from './axes.js';
 export { columnFormat, columnFormats, type ColumnFormat, columnTitle, counted, csvNumber, isBytesField, numberFormat, sizeUnit, timeUnit } from './columns.js';

@@ -103,11 +103,13 @@ export function memoryTimeFigure(r: Results): Figure | null {
     };
   });
   const axis = memoryAxis(r, series.flatMap((s) => [...s.physical, ...s.demand]));
+  const end = Math.max(0, ...series.flatMap((s) => s.x));
+  const time = timeUnit(end);
   const data: Data[] = series.flatMap((s, i) => {
     const dash = ['solid', 'dot', 'dash', 'longdash'][i % 4] as 'solid';
     return [
-      { type: 'scatter', mode: 'lines', name: `${s.policy}: physical VRAM`, x: s.x, y: s.physical.map((b) => b / axis.scale), line: { color: '#1f77b4', dash, shape: 'hv' } },
-      { type: 'scatter', mode: 'lines', name: `${s.policy}: logical demand`, x: s.x, y: s.demand.map((b) => b / axis.scale), line: { color: '#d62728', dash, shape: 'hv' } },
+      { type: 'scatter', mode: 'lines', name: `${s.policy}: physical VRAM`, x: s.x.map((ms) => ms / time.scale), y: s.physical.map((b) => b / axis.scale), line: { color: '#1f77b4', dash, shape: 'hv' } },
+      { type: 'scatter', mode: 'lines', name: `${s.policy}: logical demand`, x: s.x.map((ms) => ms / time.scale), y: s.demand.map((b) => b / axis.scale), line: { color: '#d62728', dash, shape: 'hv' } },
     ] as Data[];
   });
   const n = Math.max(...timelines.map(([, t]) => t.sessions));
@@ -115,7 +117,8 @@ export function memoryTimeFigure(r: Results): Figure | null {
     data,
     layout: layout(`Memory over one run of ${n} sessions: the KV pool in use against the demand (what the host holds is the gap)`, r, {
       ...axis.lines,
-      xaxis: { title: { text: 'ms since the first paging record' } },
+      // From just before 0, so that its 0 clears the y axis's lowest tick.
+      xaxis: { title: { text: `${time.unit} since the first paging record` }, range: [-0.02 * (end / time.scale), 1.02 * (end / time.scale)] },
       yaxis: { title: { text: axis.unit }, range: axis.range },
     }),
   };
@@ -218,6 +221,7 @@ export function residencyFigure(r: Results): Figure | null {
   if (!entry) return null;
   const [policy, t] = entry;
   const end = Math.max(...t.events.map((e) => e[0] as number));
+  const { unit, scale } = timeUnit(end);
   const bins = 200;
   const width = end > 0 ? end / bins : 1;
   // z[session][bin]: the state after the session's last record at or before the bin's end; null before its first.
@@ -237,18 +241,18 @@ export function residencyFigure(r: Results): Figure | null {
     data: [
       {
         type: 'heatmap',
-        x: Array.from({ length: bins }, (_, b) => (b + 0.5) * width),
+        x: Array.from({ length: bins }, (_, b) => ((b + 0.5) * width) / scale),
         y: Array.from({ length: t.sessions }, (_, k) => k),
         z,
         zmin: 0,
         zmax: 1,
         colorscale: [[0, '#ff7f0e'], [1, '#1f77b4']],
         colorbar: { tickvals: [0, 1], ticktext: ['on host', 'on device'] },
-        hovertemplate: 'session %{y}, %{x:.0f} ms: %{z:.2f} of its blocks on the device<extra></extra>',
+        hovertemplate: `session %{y}, %{x:.3~f} ${unit}: %{z:.2f} of its blocks on the device<extra></extra>`,
       },
     ],
     layout: layout(`Where each session's KV lives over the run (${policy}, ${t.sessions} sessions)`, r, {
-      xaxis: { title: { text: 'ms since the first paging record' } },
+      xaxis: { title: { text: `${unit} since the first paging record` } },
       yaxis: { title: { text: 'session' }, autorange: 'reversed', ...integerTicks(Array.from({ length: t.sessions }, (_, k) => k)) },
       showlegend: false,
     }),

@@ -9,7 +9,7 @@ import { VramlabError } from '../../runtime/errors.js';
 import type { Logits } from '../../runtime/logits.js';
 import type { Session } from '../../runtime/session.js';
 import type { MemoryInfo, Placement, StepStats } from '../../runtime/types.js';
-import { columnTitle, numberFormat, sizeUnit } from '../columns.js';
+import { columnTitle, numberFormat, sizeUnit, timeUnit } from '../columns.js';
 import { barLabel, barLayout, bars, barTops, type Figure, fixed, groupBy, hline, inUnit, layout, measured, missingNote, points, runsNote, swept } from '../figures.js';
 import { promptIds } from '../inputs.js';
 import type { Measure } from '../measure.js';
@@ -101,25 +101,26 @@ export function overlapMs(t: readonly TimelineEntry[]): number {
   return sum;
 }
 
-/** streaming: when each layer's weights were copied (copy stream) and computed (compute stream) in one pass. */
+/** streaming: when each layer's weights were copied (copy stream) and computed (compute stream) in one pass (in ms, or s from a second up). */
 export function timelineFigure(r: Results, placement: string, pass = 'prefill'): Figure {
   const t = timeline(r, placement, pass);
   const copies = t.filter((e) => e.copyStartMs !== null && e.copyEndMs !== null);
   const computeMs = t.reduce((a, e) => a + e.computeEndMs - e.computeStartMs, 0);
+  const { unit, scale } = timeUnit(Math.max(0, ...t.map((e) => Math.max(e.computeEndMs, e.copyEndMs ?? 0))));
   const lane = (name: string, entries: TimelineEntry[], start: (e: TimelineEntry) => number, end: (e: TimelineEntry) => number, laneColor: string): Data => ({
     type: 'bar',
     orientation: 'h',
     name,
     y: entries.map(() => name),
-    base: entries.map(start),
-    x: entries.map((e) => end(e) - start(e)),
+    base: entries.map((e) => start(e) / scale),
+    x: entries.map((e) => (end(e) - start(e)) / scale),
     text: entries.map((e) => `L${e.layer}`),
     // Layer labels read level, never turned on their side in a narrow bar (plotly's default), and
     // a label that would have to shrink under uniformtext.minsize is left out (the hover names it).
     textposition: 'inside',
     textangle: 0,
     customdata: entries.map((e) => e.layer),
-    hovertemplate: `${name} layer %{customdata}: %{base:.2f} ms + %{x:.2f} ms<extra></extra>`,
+    hovertemplate: `${name} layer %{customdata}: %{base:.3~f} ${unit} + %{x:.3~f} ${unit}<extra></extra>`,
     marker: { color: laneColor, line: { color: '#fff', width: 1 } },
   });
   return {
@@ -131,7 +132,7 @@ export function timelineFigure(r: Results, placement: string, pass = 'prefill'):
       barmode: 'overlay',
       uniformtext: { mode: 'hide', minsize: 9 },
       height: 300,
-      xaxis: { title: { text: 'ms from the start of the pass' } },
+      xaxis: { title: { text: `${unit} from the start of the pass` } },
       yaxis: { categoryorder: 'array', categoryarray: ['compute', 'copy (H2D)'] },
     }, [`${copies.length} of ${t.length} layers copied; compute overlapped with copies ${fixed(overlapMs(t), 2)} of ${fixed(computeMs, 2)} ms`]),
   };
