@@ -8,9 +8,10 @@ import { dirname, resolve } from 'node:path';
 import { checkFile, checkStructure } from './checker.js';
 import { compileExperiment } from './compiler.js';
 import { type Diagnostic, DiagnosticSink, DiagnosticsError, notTextDiagnostic } from './diagnostics.js';
-import { firstNonText, readRegularFile } from './files.js';
+import { firstNonText } from './text.js';
 import { MAX_FILE_BYTES, parseVlab } from './parse.js';
 import type { ExperimentPlan, Plan } from '../lab/plan.js';
+import { readRegularFile } from '../runtime/files.js';
 import { type RunOptions, type RunResult, runPlan } from '../lab/runner.js';
 
 export { type Diagnostic, type DiagnosticCode, DiagnosticsError, formatDiagnostic, formatDiagnostics } from './diagnostics.js';

@@ -8,9 +8,9 @@
 // measured run, parameters swept): rows with the same parameters are one point, at their median;
 // runs that failed (status out_of_memory, ...) are named in a note instead.
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Annotation, BarData, Data, ErrorBar, Layout, LayoutAxis, Shape } from 'plotly.js-dist-min';
+import { readTextFile } from '../runtime/files.js';
 import { columnTitle, sizeUnit } from './columns.js';
 import { type BarTop, CHAR_PX, FIGURE_HEIGHT, integerTicks, lineObstacle, MARGIN_BOTTOM, MARGIN_TOP, type Obstacle, placeBarLabels, plotHeightPx, stackShifts } from './placement.js';
 import type { Results, Row } from './results.js';
@@ -286,7 +286,7 @@ let plotlySource: string | undefined;
 
 /** A <script> element holding plotly.js (plotly.js-dist-min, about 4.7 MB): a page needs it once. */
 export function plotlyScript(): string {
-  plotlySource ??= readFileSync(createRequire(import.meta.url).resolve('plotly.js-dist-min'), 'utf8').replace(/<\/script/gi, '<\\/script');
+  plotlySource ??= readTextFile(createRequire(import.meta.url).resolve('plotly.js-dist-min'), 64 * 2 ** 20, 'plotly.js').replace(/<\/script/gi, '<\\/script');
   return `<script>${plotlySource}</script>`;
 }
 

@@ -8,12 +8,18 @@
 // (RowLog: one JSON row a line, so a crash or a kill keeps every finished row); the final files are
 // written to a temporary name and renamed over the old ones (a full disk or a kill mid-write leaves the
 // previous files as they were), and the partial file is removed then.
-import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { VramlabError } from '../runtime/errors.js';
+import { fileErrorReason, readJsonFile, readTextFile, writeRegularFile } from '../runtime/files.js';
 import { csvNumber } from './columns.js';
 import { findMeasure } from './registry.js';
 import type { ResultRow, Results, Row } from './results.js';
+
+export { fileErrorReason };
+
+/** The largest results file read (a run's rows; a report's inputs). */
+const MAX_RESULTS_BYTES = 256 * 2 ** 20;
 
 function csvCell(v: number | string | boolean | null | undefined): string {
   if (v === null || v === undefined) return '';
@@ -41,7 +47,7 @@ function ioError(path: string, what: string, e: unknown): VramlabError {
 export function writeFileAtomic(path: string, text: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
   try {
-    writeFileSync(tmp, text);
+    writeRegularFile(tmp, text, { shownAs: path });
     renameSync(tmp, path);
   } catch (e) {
     try {
@@ -49,7 +55,7 @@ export function writeFileAtomic(path: string, text: string): void {
     } catch {
       // the temporary name is not a file we can remove (a folder in its place): leave it
     }
-    throw ioError(path, 'write', e);
+    throw e instanceof VramlabError ? e : ioError(path, 'write', e);
   }
 }
 
@@ -91,10 +97,10 @@ export function prepareOutDir(dir: string): void {
   }
   const probe = join(dir, `.vramlab-write-test.${process.pid}`);
   try {
-    closeSync(openSync(probe, 'w'));
+    writeRegularFile(probe, '', { shownAs: dir, doing: 'write in the output folder' });
     rmSync(probe, { force: true });
   } catch (e) {
-    throw ioError(dir, 'write in the output folder', e);
+    throw e instanceof VramlabError ? e : ioError(dir, 'write in the output folder', e);
   }
 }
 
@@ -108,19 +114,11 @@ export class RowLog {
   readonly path: string;
   constructor(dir: string, name: string) {
     this.path = resultPaths(dir, name).partial;
-    try {
-      writeFileSync(this.path, '');
-    } catch (e) {
-      throw ioError(this.path, 'write', e);
-    }
+    writeRegularFile(this.path, '');
   }
 
   append(row: ResultRow): void {
-    try {
-      appendFileSync(this.path, JSON.stringify(row) + '\n');
-    } catch (e) {
-      throw ioError(this.path, 'append a row', e);
-    }
+    writeRegularFile(this.path, JSON.stringify(row) + '\n', { append: true, doing: 'append a row' });
   }
 
   /** The final files are written: the partial rows are no longer needed. */
@@ -132,7 +130,7 @@ export class RowLog {
 /** Reads the rows of a NAME.partial.jsonl (a run that was killed); a torn last line is left out. */
 export function readRowLog(path: string): ResultRow[] {
   const rows: ResultRow[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
+  for (const line of readTextFile(path, MAX_RESULTS_BYTES, 'a partial results file').split('\n')) {
     if (line === '') continue;
     try {
       rows.push(JSON.parse(line) as ResultRow);
@@ -216,31 +214,7 @@ export function checkResults(value: unknown, source: string): Results {
   return v as unknown as Results;
 }
 
-/** Why a file operation failed, in a few words ("no such file", "permission denied", ...). */
-export function fileErrorReason(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file or directory';
-  if (code === 'EISDIR') return 'is a directory';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'ENOTDIR') return 'a part of the path is a file';
-  if (code === 'ENOSPC') return 'no space left on the device';
-  if (code === 'EROFS') return 'read-only file system';
-  return (e as Error).message.replace(/\s+/g, ' ');
-}
-
 /** Reads and checks a results file; errors name the file and say what is wrong. */
 export function readResults(path: string): Results {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new VramlabError('VL_ERR_IO', `${path}: cannot read (${fileErrorReason(e)})`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new VramlabError('VL_ERR_FORMAT', `${path}: not JSON (${(e as Error).message.replace(/\s+/g, ' ')})`);
-  }
-  return checkResults(value, path);
+  return checkResults(readJsonFile(path, MAX_RESULTS_BYTES, 'a results file'), path);
 }

@@ -1,0 +1,16 @@
+// output.ts: the command's stdout and stderr when writing to them fails, installed once at the entry
+// (vramlab.ts) for every command. A reader that goes away early (`vramlab logits --json | head -c 20`:
+// EPIPE) ends the command quietly, with status 141 (128 + SIGPIPE, what a shell reports for a tool a
+// closed pipe stopped), as head expects. Any other write error (ENOSPC: `> /dev/full`, a full disk) is
+// one line on stderr and status 1.
+import { fileErrorReason } from '../runtime/files.js';
+
+export function guardOutput(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(141);
+    process.stderr.write(`vramlab: cannot write the output to stdout (${fileErrorReason(e)})\n`);
+    process.exit(1);
+  });
+  // Nothing is left to say a failure on: stderr's own errors end the command with its status.
+  process.stderr.on('error', (e: NodeJS.ErrnoException) => process.exit(e.code === 'EPIPE' ? 141 : 1));
+}
