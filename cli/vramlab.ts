@@ -97,7 +97,8 @@ const COMMAND_USAGE: Record<string, string> = {
   --top-p P         sample among the most likely tokens that make up P of the probability, in (0, 1]
   --seed S          the sampler's seed (an integer; default a random one, printed): same seed, same tokens
   --ids-file FILE   one prompt a line (comma-separated ids), each its own session; batched through the
-                    scheduler, or with --turns prefilled and then decoded round robin, one token a turn (greedy)
+                    scheduler, or with --turns prefilled and then decoded round robin, one token a turn (greedy);
+                    a file of at most 64 MiB, or a pipe read to its end up to as much (--ids-file <(cmd))
   --json            {"tokens": [...], "text": "..." | null (no tokenizer.json), "timings": {"prefill_ms",
                     "prefill_tokens", "prefill_tokens_per_s", "decode_ms", "decode_tokens", "decode_ms_per_token",
                     "decode_tokens_per_s"}}; with --ids-file {"tokens": [[...], ...], "paging": {"out_bytes",

@@ -177,28 +177,42 @@ export function sampler(o: GenerateOptions): (row: Float32Array) => number {
   };
 }
 
-function eosOf(path: string, json: Record<string, unknown>, vocab: number): number[] | undefined {
+/** EOS ids and the file that gave them. */
+interface EosIds {
+  ids: number[];
+  file: string;
+}
+
+function eosOf(path: string, json: Record<string, unknown>): EosIds | undefined {
   const v = json['eos_token_id'];
   if (v === undefined) return undefined;
-  if (v === null) return [];
+  if (v === null) return { ids: [], file: path };
   const ids = Array.isArray(v) ? (v as unknown[]) : [v];
   if (!ids.every((id) => typeof id === 'number' && Number.isInteger(id) && id >= 0))
     throw new VramlabError('VL_ERR_FORMAT', `${path}: eos_token_id must be a token id or a list of token ids, got ${JSON.stringify(v)}`);
-  const outside = (ids as number[]).find((id) => id >= vocab);
-  if (outside !== undefined)
-    throw new VramlabError('VL_ERR_FORMAT', `${path}: eos_token_id ${outside} is outside the vocabulary (0..${vocab - 1}, config.json's vocab_size): generation could never stop at it`);
-  return ids as number[];
+  return { ids: ids as number[], file: path };
+}
+
+/**
+ * generation_config.json's eos_token_id, when the file has one: read before a model's weights load,
+ * so that a bad file fails at once rather than after the load (config.json is the native loader's to
+ * check first).
+ */
+export function generationEos(dir: string): EosIds | undefined {
+  const gen = join(dir, 'generation_config.json');
+  return fileExists(gen) ? eosOf(gen, readJsonObject(gen, MAX_CONFIG_BYTES, 'a generation_config.json')) : undefined;
 }
 
 /**
  * A model directory's EOS ids, as transformers finds them: generation_config.json's eos_token_id when
- * the file has one, else config.json's (an id, a list of ids, or none); each inside the model's
- * vocabulary of `vocab` tokens.
+ * the file has one (`gen`), else config.json's (an id, a list of ids, or none); each inside the
+ * vocabulary of `vocab` tokens, as one outside it could never stop a generation.
  */
-export function eosTokenIds(dir: string, vocab: number): number[] {
-  const gen = join(dir, 'generation_config.json');
-  const fromGen = fileExists(gen) ? eosOf(gen, readJsonObject(gen, MAX_CONFIG_BYTES, 'a generation_config.json'), vocab) : undefined;
-  if (fromGen !== undefined) return fromGen;
+export function eosTokenIds(dir: string, vocab: number, gen = generationEos(dir)): number[] {
   const config = join(dir, 'config.json');
-  return eosOf(config, readJsonObject(config, MAX_CONFIG_BYTES, 'a config.json'), vocab) ?? [];
+  const eos = gen ?? eosOf(config, readJsonObject(config, MAX_CONFIG_BYTES, 'a config.json')) ?? { ids: [], file: config };
+  const outside = eos.ids.find((id) => id >= vocab);
+  if (outside !== undefined)
+    throw new VramlabError('VL_ERR_FORMAT', `${eos.file}: eos_token_id ${outside} is outside the vocabulary (0..${vocab - 1}, config.json's vocab_size): generation could never stop at it`);
+  return eos.ids;
 }

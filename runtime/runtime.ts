@@ -14,7 +14,7 @@
 //   rt.dispose();   // disposes its models and their sessions
 import { checkCallback, checkedInt, deviceArg, invalid, listOf, modelSource, nativeOptions, optionsOf, policyIndex, tokenIds } from './args.js';
 import { shown, VramlabError } from './errors.js';
-import { eosTokenIds } from './generation.js';
+import { eosTokenIds, generationEos } from './generation.js';
 import { Logits } from './logits.js';
 import { descriptionOf, nativeConfig, shapeOf } from './describe.js';
 import { watchLoad } from './load-progress.js';
@@ -292,6 +292,7 @@ export class Runtime {
     const opts = nativeOptions(options);
     const src = modelSource(source);
     checkCallback(options.onProgress, 'onProgress');
+    const gen = 'dir' in src ? generationEos(src.dir) : undefined;
     const watch = watchLoad(rt, options.onProgress);
     let handle: Handle;
     try {
@@ -301,7 +302,7 @@ export class Runtime {
     }
     let eos: number[] = [];
     try {
-      if ('dir' in src) eos = eosTokenIds(src.dir, native.modelInfo(handle).config.vocab_size);
+      if ('dir' in src) eos = eosTokenIds(src.dir, native.modelInfo(handle).config.vocab_size, gen);
       watch.finish(native.modelInfo(handle).weight_bytes);
       if (watch.error !== undefined) throw watch.error;
     } catch (e) {

@@ -1,10 +1,11 @@
 // Session.generate's options (runtime/generation.ts): stop tokens as transformers stops at EOS, the
 // model's EOS ids from its files, sampling (temperature, top-k, top-p) with a seeded PRNG checked
 // against its reference outputs, and the options' errors.
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type GenerateOptions, type Logits, type Model, sampler, splitmix64, uniform, VramlabError, xoshiro128ss } from '../../runtime/index.js';
+import { type GenerateOptions, type Logits, type Model, Runtime, sampler, splitmix64, uniform, VramlabError, xoshiro128ss } from '../../runtime/index.js';
 import { cpuRuntime, editConfig, GQA, MHA, reference, Temps } from '../helpers.js';
 
 const temps = new Temps();
@@ -203,6 +204,20 @@ describe("Model.eosTokenIds: generation_config.json's eos_token_id, else config.
     const broken = withEos(2);
     writeFileSync(join(broken, 'generation_config.json'), '{"eos_token_id": ');
     await expect(rt.loadModel(broken)).rejects.toThrow(`${join(broken, 'generation_config.json')}: not JSON`);
+  });
+
+  it('a generation_config.json that cannot be read fails before the weights load, at once', async () => {
+    const dir = withEos(2);
+    const path = join(dir, 'generation_config.json');
+    rmSync(path);
+    expect(spawnSync('mkfifo', [path]).status).toBe(0);
+    const own = await Runtime.open({ device: 'cpu' });
+    try {
+      await expect(own.loadModel(dir)).rejects.toThrow(new VramlabError('VL_ERR_IO', `${path}: is a FIFO, not a generation_config.json`));
+      expect(own.memory().peak).toBe(0); // no weight was placed
+    } finally {
+      own.dispose();
+    }
   });
 
   it.each([
