@@ -11,6 +11,7 @@ export function guardOutput(): void {
     process.stderr.write(`vramlab: cannot write the output to stdout (${fileErrorReason(e)})\n`);
     process.exit(1);
   });
-  // Nothing is left to say a failure on: stderr's own errors end the command with its status.
-  process.stderr.on('error', (e: NodeJS.ErrnoException) => process.exit(e.code === 'EPIPE' ? 141 : 1));
+  // stderr's own failures (2>&- or 2>/dev/full) are let go: the output and the status do not depend
+  // on the diagnostics reaching anyone, and nothing is left to report them on.
+  process.stderr.on('error', () => {});
 }

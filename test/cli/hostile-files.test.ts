@@ -5,7 +5,7 @@
 // (each command runs under a time limit: a hang fails the test rather than blocking it); check finds in
 // a .vlab's model what plan and run would meet. Writes (report --out, the REPL's save, run's partial
 // rows) to a FIFO, /dev/full or a directory are refused; a closed or full stdout ends a command with
-// EPIPE quietly, with ENOSPC in one line.
+// EPIPE quietly, with ENOSPC in one line; a full stderr changes neither the output nor the status.
 import { type ChildProcess, spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import { closeSync, cpSync, mkdirSync, openSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -242,6 +242,17 @@ describe('stdout that goes away or fills up', () => {
     const r = await bash(`node "$@" | head -c 20 >/dev/null; echo "\${PIPESTATUS[0]}"`, CLI, ...args);
     expect(r.stderr.split('\n').filter((l) => !/^ *(prefill|decode) time/.test(l) && l !== '')).toEqual([]);
     expect(r.stdout).toBe('141\n');
+  });
+
+  it('2> /dev/full: the timings are lost, the output and the status are not', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const r = await run(['generate', GQA, '--ids', '1,2', '--max-new-tokens', '3'], { stdio: ['ignore', 'pipe', full] });
+      expect([r.status, r.stdout]).toEqual([0, '224 362 141\n']);
+      expect((await run(['generate', GQA, '--ids', '999', '--max-new-tokens', '3'], { stdio: ['ignore', 'pipe', full] })).status).toBe(1);
+    } finally {
+      closeSync(full);
+    }
   });
 
   it.each(commands)('%s > /dev/full: one line, status 1', async (_, args) => {
