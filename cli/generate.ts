@@ -11,12 +11,10 @@
 // --json: {"tokens": [...], "text": "..." | null, "timings": {...}} (text: null without a tokenizer.json);
 // with --ids-file {"tokens": [[...], ...], "paging": {...}, "text": [...] | null, "timings": {...}}.
 import { randomInt } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseCount, parseInteger, parseNumber, usage } from './args.js';
 import { generateMany, readIdsFile } from './multi.js';
 import { progressBar } from './progress.js';
-import { decodeIds, encodeText } from '../dsl/models.js';
+import { decodeIds, encodeText, hasTokenizer } from '../dsl/models.js';
 import { VramlabError } from '../runtime/errors.js';
 import type { GenerateOptions } from '../runtime/generation.js';
 import type { Model, Runtime } from '../runtime/runtime.js';
@@ -48,7 +46,7 @@ function parseIds(text: string): number[] {
 
 /** MODEL's directory when it has a tokenizer.json; null for a synthetic model or a directory without one. */
 function tokenizerDir(modelArg: string): string | null {
-  return !modelArg.startsWith('synthetic:') && existsSync(join(modelArg, 'tokenizer.json')) ? modelArg : null;
+  return !modelArg.startsWith('synthetic:') && hasTokenizer(modelArg) ? modelArg : null;
 }
 
 /** Checks that one of --ids and --prompt is given (before the model loads). */
@@ -187,7 +185,7 @@ export async function runGenerate(model: Model, rt: Runtime, modelArg: string, f
   const dir = tokenizerDir(modelArg);
   const decode = dir === null ? null : (ids: number[]) => decodeIds(dir, ids, { skipSpecialTokens: true });
   if (values['ids-file'] !== undefined) {
-    const prompts = readIdsFile(values['ids-file']);
+    const prompts = await readIdsFile(values['ids-file']);
     prompts.forEach((p, i) => checkLength(model, p.length, n, `${values['ids-file']}:${i + 1}: `));
     const start = performance.now();
     const { firstMs, ...out } = await generateMany(rt, model, prompts, n, values.turns ?? false, stopAt);

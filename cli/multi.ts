@@ -7,21 +7,21 @@
 // A session's tokens end at the first stop token (the model's EOS), which is its last.
 //
 //   {"tokens": [[...], ...], "paging": {"out_bytes", "in_bytes", "peak_vram_bytes", "budget_bytes", "evictions"}}
-import { readFileSync } from 'node:fs';
 import { VramlabError } from '../runtime/errors.js';
 import type { Model, Runtime } from '../runtime/runtime.js';
 import type { WorkResult } from '../runtime/scheduler.js';
 import type { Session } from '../runtime/session.js';
-import { fileErrorReason } from '../lab/result-files.js';
+import { readFileOrPipe } from '../runtime/files.js';
 
-/** The prompts of an ids file: one a line, comma-separated ids; errors say FILE:LINE. A final newline is fine. */
-export function readIdsFile(path: string): number[][] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new VramlabError('VL_ERR_IO', `--ids-file ${path}: cannot read (${fileErrorReason(e)})`);
-  }
+/** The largest ids file read: some 10 million ids. */
+const MAX_IDS_FILE_BYTES = 64 * 2 ** 20;
+
+/**
+ * The prompts of an ids file: one a line, comma-separated ids; errors say FILE:LINE. A final newline is
+ * fine. The file may be a pipe (`--ids-file <(cmd)`), read to its end, at most MAX_IDS_FILE_BYTES.
+ */
+export async function readIdsFile(path: string): Promise<number[][]> {
+  const text = (await readFileOrPipe(path, MAX_IDS_FILE_BYTES, 'an ids file')).toString('utf8');
   const lines = text.split(/\r?\n/);
   if (lines[lines.length - 1] === '') lines.pop();
   if (lines.length === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `${path}: no prompts (one a line: comma-separated token ids)`);

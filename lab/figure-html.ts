@@ -2,17 +2,17 @@
 // offline): a <div> never narrower than the plot width its labels were placed for, its layout's
 // bottom margin grown by the rows its legend takes there.
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Layout } from 'plotly.js-dist-min';
 import type { Figure } from './figures.js';
 import { FIGURE_HEIGHT, PLOT_WIDTH_PX } from './placement.js';
+import { readTextFile } from '../runtime/files.js';
 
 let plotlySource: string | undefined;
 
 /** A <script> element holding plotly.js (plotly.js-dist-min, about 4.7 MB): a page needs it once. */
 export function plotlyScript(): string {
-  plotlySource ??= readFileSync(createRequire(import.meta.url).resolve('plotly.js-dist-min'), 'utf8').replace(/<\/script/gi, '<\\/script');
+  plotlySource ??= readTextFile(createRequire(import.meta.url).resolve('plotly.js-dist-min'), 64 * 2 ** 20, 'plotly.js').replace(/<\/script/gi, '<\\/script');
   return `<script>${plotlySource}</script>`;
 }
 

@@ -1,12 +1,12 @@
 // commands.ts: the REPL's commands, one entry each (name, aliases, usage, help, run), wired in one
 // table; anything that is not a command is JavaScript (evaluate.ts). A command's user error is a
 // VramlabError: the REPL prints its message on one line and goes on.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { compileSource, readVlabFile } from '../../dsl/index.js';
-import { decodeIds, encodeText } from '../../dsl/models.js';
+import { decodeIds, encodeText, hasTokenizer } from '../../dsl/models.js';
 import { runSteps } from '../../lab/runner.js';
 import { VramlabError } from '../../runtime/errors.js';
+import { fileExists, readJsonFile, readRegularFile, writeRegularFile } from '../../runtime/files.js';
 import type { Logits } from '../../runtime/logits.js';
 import { Runtime } from '../../runtime/runtime.js';
 import { loadingBar } from '../progress.js';
@@ -58,7 +58,7 @@ function where(slot: SessionSlot, L: number): string {
 
 function tokenText(ctx: CommandContext): ((id: number) => string) | null {
   const dir = ctx.state.modelDir;
-  return dir && existsSync(`${dir}/tokenizer.json`) ? (id) => decodeIds(dir, [id]) : null;
+  return dir && hasTokenizer(dir) ? (id) => decodeIds(dir, [id]) : null;
 }
 
 function printTop(ctx: CommandContext, row: Float32Array, k: number): void {
@@ -108,29 +108,28 @@ function parseIdsText(rest: string, ctx: CommandContext): number[] {
 }
 
 function readVector(text: string, what: string): Float32Array {
-  if (existsSync(text)) return readValues(text, what);
+  if (fileExists(text)) return readValues(text, what);
   const parts = text.split(',').map((s) => s.trim());
   const v = parts.map(Number);
   if (parts.some((p) => p === '') || v.some((x) => !Number.isFinite(x))) throw new VramlabError('VL_ERR_IO', `${text}: no such file, and not a list of numbers a,b,c`);
   return Float32Array.from(v);
 }
 
+/** The largest files of values read: a .npy of 2^28 float32 values, a JSON text of 256 MiB. */
+const MAX_NPY_BYTES = 2 ** 30;
+const MAX_JSON_BYTES = 256 * 2 ** 20;
+
 /** Floats from a .npy file or a JSON file (a flat array, an array of rows, or {"activation": rows}). */
 function readValues(path: string, what: string): Float32Array {
-  if (!existsSync(path)) throw new VramlabError('VL_ERR_IO', `${path}: no such file`);
   if (path.endsWith('.npy')) {
+    const bytes = readRegularFile(path, MAX_NPY_BYTES, 'a .npy file');
     try {
-      return readNpy(readFileSync(path)).data;
+      return readNpy(bytes).data;
     } catch (e) {
       throw new VramlabError('VL_ERR_FORMAT', `${path}: ${(e as Error).message}`);
     }
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new VramlabError('VL_ERR_FORMAT', `${path} is not JSON: ${(e as Error).message}`);
-  }
+  let json = readJsonFile(path, MAX_JSON_BYTES, 'a JSON file of values');
   if (json && typeof json === 'object' && !Array.isArray(json)) json = Object.values(json)[0];
   const flat = Array.isArray(json) ? (json as unknown[]).flat(2) : [];
   if (flat.length === 0 || flat.some((x) => typeof x !== 'number')) throw new VramlabError('VL_ERR_FORMAT', `${path}: ${what} must be numbers (a list, or a list of rows)`);
@@ -138,12 +137,8 @@ function readValues(path: string, what: string): Float32Array {
 }
 
 function saveMatrix(file: string, key: string, data: Float32Array, rows: number, cols: number): void {
-  try {
-    if (file.endsWith('.npy')) writeFileSync(file, npyBytes(data, rows, cols));
-    else writeFileSync(file, JSON.stringify({ [key]: Array.from({ length: rows }, (_, r) => Array.from(data.subarray(r * cols, (r + 1) * cols))) }) + '\n');
-  } catch (e) {
-    throw new VramlabError('VL_ERR_IO', `cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const bytes = file.endsWith('.npy') ? npyBytes(data, rows, cols) : JSON.stringify({ [key]: Array.from({ length: rows }, (_, r) => Array.from(data.subarray(r * cols, (r + 1) * cols))) }) + '\n';
+  writeRegularFile(file, bytes, { doing: `save the ${key}` });
 }
 
 /** Makes an edit on the pause (and records it, reading the base activation before the first one). */

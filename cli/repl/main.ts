@@ -3,12 +3,12 @@
 // overrides the path), Ctrl-C stops the running step at the next layer (not the REPL), Ctrl-D or quit
 // ends it. With --script FILE, or when stdin is not a terminal: the lines run in order without
 // prompts and the first error ends it with exit status 1.
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { VramlabError } from '../../runtime/errors.js';
+import { fileExists, readFileOrPipe, readStream, readTextFile, writeRegularFile } from '../../runtime/files.js';
 import type { CommandContext } from './commands.js';
 import { complete } from './completion.js';
 import { runLine } from './line.js';
@@ -20,9 +20,20 @@ export function historyPath(): string {
   return process.env['VRAMLAB_REPL_HISTORY'] || join(homedir(), '.vramlab_repl_history');
 }
 
+/** The largest history file and script read (a script may be a pipe: --script <(cmd), or stdin). */
+const MAX_HISTORY_BYTES = 16 * 2 ** 20;
+const MAX_SCRIPT_BYTES = 16 * 2 ** 20;
+
+/** The history, newest first; a file that cannot be read (a FIFO, a loop of links) is said once, and the REPL goes on without it. */
 function readHistory(path: string): string[] {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter(Boolean).slice(-HISTORY_SIZE).reverse(); // newest first
+  try {
+    if (!fileExists(path)) return [];
+    return readTextFile(path, MAX_HISTORY_BYTES, 'a history file').split('\n').filter(Boolean).slice(-HISTORY_SIZE).reverse();
+  } catch (e) {
+    if (!(e instanceof VramlabError)) throw e;
+    process.stderr.write(`vramlab: no history: ${e.message}\n`);
+    return [];
+  }
 }
 
 function prompt(state: ReplState): string {
@@ -95,7 +106,7 @@ function interactive(state: ReplState, ctx: CommandContext): Promise<number> {
         const line = queue.shift() as string;
         if (line.trim() !== '') {
           try {
-            appendFileSync(path, `${line}\n`);
+            writeRegularFile(path, `${line}\n`, { append: true });
           } catch {
             /* history is a convenience: an unwritable file is not an error */
           }
@@ -154,13 +165,12 @@ export async function runRepl(argv: string[]): Promise<number> {
   const first = positionals[0] ? [`load ${positionals[0]}${values.budget ? ` --budget ${values.budget}` : ''}`] : [];
   try {
     if (values.script !== undefined) {
-      if (!existsSync(values.script)) throw new VramlabError('VL_ERR_IO', `${values.script}: no such file`);
-      return await runScript(state, [...first, ...readFileSync(values.script, 'utf8').split('\n')], ctx);
+      const script = await readFileOrPipe(values.script, MAX_SCRIPT_BYTES, 'a script');
+      return await runScript(state, [...first, ...script.toString('utf8').split('\n')], ctx);
     }
     if (!process.stdin.isTTY) {
-      const chunks: Buffer[] = [];
-      for await (const c of process.stdin) chunks.push(c as Buffer);
-      return await runScript(state, [...first, ...Buffer.concat(chunks).toString('utf8').split('\n')], ctx);
+      const script = await readStream(process.stdin, MAX_SCRIPT_BYTES, 'stdin', 'a script');
+      return await runScript(state, [...first, ...script.toString('utf8').split('\n')], ctx);
     }
     if (first.length > 0 && (await runScript(state, first, ctx)) !== 0) return 1;
     return await interactive(state, ctx);
