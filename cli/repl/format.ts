@@ -1,8 +1,7 @@
 // format.ts: how the REPL prints numbers: an activation's statistics (per position or over all), the
-// top tokens of a logits row with probabilities, sizes and milliseconds, a plan's result rows (each
-// column titled and its numbers in one format, as tables and the report show them: lab/columns.ts).
+// top tokens of a logits row with probabilities, sizes and milliseconds, a plan's result row on a line
+// (each value titled and written as tables and the report write its column: lab/columns.ts).
 import { columnFormat } from '../../lab/columns.js';
-import { columnsOf } from '../../lab/frames.js';
 import type { ResultRow } from '../../lab/results.js';
 import { formatSize } from '../../runtime/units.js';
 
@@ -98,17 +97,4 @@ export function formatRow(row: ResultRow): string {
       return `${c.title} ${cellText(c.format, v)}`;
     })
     .join(', ');
-}
-
-/** Result rows as a table: a header of column titles, then a line per row (numbers right-aligned). */
-export function formatRows(rows: readonly ResultRow[]): string[] {
-  const columns = columnsOf(rows).map((field) => {
-    const values = rows.map((r) => r[field]);
-    const c = columnFormat(field, values);
-    const cells = values.map((v) => cellText(c.format, v));
-    const width = Math.max(c.title.length, ...cells.map((t) => t.length));
-    const right = values.some((v) => typeof v === 'number');
-    return { cells: [c.title, ...cells].map((t) => (right ? t.padStart(width) : t.padEnd(width))) };
-  });
-  return [...Array(rows.length + 1).keys()].map((i) => columns.map((c) => c.cells[i]).join('  ').trimEnd());
 }

@@ -1,15 +1,16 @@
 // plan-commands.ts: a .vlab plan stepped through in the REPL. open compiles it for the REPL's device;
 // next runs it on to its next pause (a breakpoints or steering run holding its step paused: stats,
 // lens, edits work on it as on a step of the REPL's own), finish runs it to its end past its pauses,
-// close drops it; results shows its rows, a table per experiment. The plan runs in a runtime of its
-// own (lab/runner.ts), beside the REPL's model.
+// close drops it; results shows its rows, a table per experiment as `vramlab run` prints it. The plan
+// runs in a runtime of its own (lab/runner.ts), beside the REPL's model.
 import { compileSource, readVlabFile } from '../../dsl/index.js';
 import { counted } from '../../lab/columns.js';
 import type { LoadPlan, Step } from '../../lab/plan.js';
 import { runSteps } from '../../lab/runner.js';
 import { VramlabError } from '../../runtime/errors.js';
+import { resultsTable } from '../results-table.js';
 import type { Command, CommandContext } from './command.js';
-import { formatRow, formatRows } from './format.js';
+import { formatRow } from './format.js';
 import { newSlot, type PlanCursor, type ReplState, usage } from './state.js';
 
 /** What Ctrl-C does to a running plan. */
@@ -76,7 +77,8 @@ export const PLAN_COMMANDS: Command[] = [
       const text = readVlabFile(file);
       const plan = compileSource(text, { file, device: ctx.state.device });
       await ctx.state.closePlan();
-      ctx.state.plan = { file, events: runSteps(plan, { pauses: true }), rows: [], done: false, slot: null };
+      const metrics = new Map(plan.experiments.map((e) => [e.name, e.metrics]));
+      ctx.state.plan = { file, events: runSteps(plan, { pauses: true }), metrics, rows: [], done: false, slot: null };
       ctx.print(`opened ${file}: ${plan.experiments.length} experiment(s), ${plan.experiments.reduce((a, e) => a + e.steps.length, 0)} steps; next to run to its first pause`);
     },
   },
@@ -95,7 +97,7 @@ export const PLAN_COMMANDS: Command[] = [
   {
     name: 'results',
     usage: 'results',
-    help: "the open plan's rows so far, a table per experiment",
+    help: "the open plan's rows so far: a table per experiment, a line per configuration (its runs averaged)",
     run(_a, ctx) {
       const plan = needPlan(ctx.state);
       if (plan.rows.length === 0) ctx.print('no rows yet');
@@ -103,7 +105,7 @@ export const PLAN_COMMANDS: Command[] = [
       for (const name of experiments) {
         const rows = plan.rows.filter((r) => r.experiment === name).map((r) => r.row);
         ctx.print(`${name}: ${counted(rows.length, 'row')}`);
-        for (const line of formatRows(rows)) ctx.print(`  ${line}`);
+        for (const line of resultsTable({ rows }, plan.metrics.get(name) ?? []).trimEnd().split('\n')) ctx.print(`  ${line}`);
       }
     },
   },

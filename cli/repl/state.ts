@@ -35,6 +35,8 @@ export interface SessionSlot {
 export interface PlanCursor {
   file: string;
   events: AsyncGenerator<RunEvent, RunResult, void>;
+  /** Each experiment's metrics (its results table's columns after the parameters that vary). */
+  metrics: Map<string, string[]>;
   rows: { experiment: string; row: ResultRow }[];
   done: boolean;
   /** The session a plan's pause belongs to (not one of the REPL's). */
