@@ -2,7 +2,7 @@
 // HuggingFace references (hidden states, steered logits), the logit lens at the last layer against the
 // model's own logits, sessions, a .vlab plan stepped through, and the one-line errors that end a script
 // with status 1.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -180,6 +180,26 @@ describe('sessions, steps and plans', () => {
     expect(table[0]).toMatch(/^ {2}baseline +resume \((ms|us)\) +to logits \((ms|us)\) +pause \((ms|us)\) +moved \(KB\) +logit rel\. error +token match$/);
     expect(table[1]).toMatch(/^ {2}resume +\d[\d.]* +\d[\d.]* +\d[\d.]* +8\.19 +0 +yes$/);
   });
+
+  it('Ctrl-C stops a plan at its next row; finish then goes on to its end', async () => {
+    const child = spawn(process.execPath, [CLI, 'repl'], { env: { ...process.env, VRAMLAB_REPL_HISTORY: join(dir, 'history') } });
+    let stdout = '';
+    let signalled = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!signalled && stdout.includes('\nrow 1: ')) {
+        signalled = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.stdin.end(['open experiments/breakpoints.vlab', 'finish', 'results', 'finish'].join('\n'));
+    const status = await new Promise((done) => child.on('close', done));
+    expect(status).toBe(0);
+    const stopped = /\ninterrupted: (\d+) rows? so far \(next or finish goes on\)\nbreakpoints: \1 rows?\n/.exec(stdout);
+    expect(stopped, stdout).not.toBeNull();
+    expect(Number(stopped?.[1])).toBeLessThan(18);
+    expect(stdout).toMatch(/\nrow 18: .*\nplan done: 18 rows, \d+ pauses passed\n$/);
+  }, 60_000);
 
   it('runs a plan to its end past its pauses (finish), and closes it', () => {
     const r = repl(['open experiments/breakpoints.vlab', 'next', 'run-to-end', 'results', 'close', 'open experiments/breakpoints.vlab', 'next', 'close', 'results'].join('\n'));
