@@ -7,7 +7,7 @@
 // rows) to a FIFO, /dev/full or a directory are refused; a closed or full stdout ends a command with
 // EPIPE quietly, with ENOSPC in one line; a full stderr changes neither the output nor the status.
 import { type ChildProcess, spawn, spawnSync, type StdioOptions } from 'node:child_process';
-import { closeSync, cpSync, mkdirSync, openSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, mkdirSync, openSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BENCH_RESULTS } from '../results-fixtures.js';
@@ -217,15 +217,19 @@ describe('writes go to regular files only', () => {
     expect(r.status).toBe(1);
   });
 
-  it("run's rows file (NAME.partial.jsonl) as a FIFO", async () => {
+  it("FIFOs where a run's files go (the row log's old name, NAME.json, NAME.csv): never written, kept aside, the run ends", async () => {
     const out = fresh('results');
     mkdirSync(out);
-    expect(spawnSync('mkfifo', [join(out, 'tiny.partial.jsonl')]).status).toBe(0);
+    for (const f of ['tiny.partial.jsonl', 'tiny.json', 'tiny.csv']) expect(spawnSync('mkfifo', [join(out, f)]).status).toBe(0);
     const vlab = fresh('tiny.vlab');
     writeFileSync(vlab, 'experiment tiny {\n  measure = decode\n  model = synthetic(tiny)\n  prompt = 4 tokens\n  new_tokens = 1\n  repeat = 1\n}\n');
     const r = await run(['run', vlab, '--out', out]);
-    expect(r.stderr).toContain(`${join(out, 'tiny.partial.jsonl')}: cannot write (is a FIFO, not a regular file)`);
-    expect(r.status).not.toBe(0);
+    expect(r.status).toBe(0);
+    const files = readdirSync(out);
+    // the run's own row log is created exclusively under its own name; the FIFOs it would replace are renamed aside
+    expect(files).toContain('tiny.partial.jsonl');
+    expect(files.filter((f) => /^tiny\.\d{4}-.*\.(json|csv)$/.test(f))).toHaveLength(2);
+    expect(statSync(join(out, 'tiny.json')).isFile()).toBe(true);
   });
 });
 
