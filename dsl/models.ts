@@ -74,9 +74,12 @@ function tokenizerOf(dir: string): Tokenizer {
   return tok;
 }
 
-/** The ids of `text` under the directory's tokenizer.json (with its special tokens, e.g. BOS). */
-export function encodeText(dir: string, text: string): number[] {
-  return tokenizerOf(dir).encode(text).ids;
+/**
+ * The ids of `text` under the directory's tokenizer.json, with its special tokens (e.g. BOS) unless
+ * addSpecialTokens is false (a chat template's text, which writes them itself).
+ */
+export function encodeText(dir: string, text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
+  return tokenizerOf(dir).encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
 }
 
 /** The text of token ids under the directory's tokenizer.json (skipSpecialTokens: without EOS, BOS, ...). */

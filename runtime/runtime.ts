@@ -12,17 +12,17 @@
 //   const sampled = await s.generate([3, 17, 42], 8, { temperature: 0.8, seed: 1, stopAt: model.eosTokenIds });
 //   const p = await s.forward([5], { breakpoints: [2] });   // a Paused (see breakpoint.ts)
 //   rt.dispose();   // disposes its models and their sessions
-import { existsSync, statSync } from 'node:fs';
 import { VramlabError } from './errors.js';
 import { eosTokenIds } from './generation.js';
 import { Logits } from './logits.js';
 import { descriptionOf, nativeConfig, shapeOf } from './describe.js';
 import { watchLoad } from './load-progress.js';
-import { type Handle, native, type NativeModelOptions } from './native.js';
+import { checkedInt, nativeOptions, nativeSource, policyIndex, resolveSource } from './model-options.js';
+import { type Handle, native } from './native.js';
 import { pagingEvents, pagingStats } from './paging.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { Session, type SessionModel, stateError, toIds } from './session.js';
-import { type ModelShape, parseSyntheticSpec, type SyntheticSpec } from './synthetic.js';
+import type { ModelShape, SyntheticSpec } from './synthetic.js';
 import {
   type LoadOptions,
   type MemoryInfo,
@@ -30,59 +30,14 @@ import {
   type ModelInfo,
   type ModelOptions,
   PAGING_POLICIES,
+  type PlanTargetOptions,
   type PagingEvent,
   type PagingPolicy,
   type PagingStats,
   PLACEMENTS,
   type RuntimeOptions,
 } from './types.js';
-import { parseSize } from './units.js';
-
-/** A whole number in [min, max] (the C ABI narrows it: checked before it crosses). */
-export function checkedInt(v: number, name: string, min: number, max: number): number {
-  if (!Number.isInteger(v) || v < min || v > max) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `${name} must be a whole number from ${min} to ${max}, got ${v}`);
-  return v;
-}
-
-function positiveInt(v: number | undefined, name: string, max = 2 ** 31 - 1): number {
-  return v === undefined ? 0 : checkedInt(v, name, 1, max);
-}
-
-function policyIndex(p: PagingPolicy): number {
-  const i = PAGING_POLICIES.indexOf(p);
-  if (i < 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `unknown paging policy "${String(p)}" (use ${PAGING_POLICIES.join(', ')})`);
-  return i;
-}
-
-/** ModelOptions checked and as the C ABI takes them (vl_model_options). */
-function nativeOptions(options: ModelOptions): NativeModelOptions {
-  const placement = options.placement ?? 'resident';
-  if (!PLACEMENTS.includes(placement))
-    throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `unknown placement "${String(placement)}" (use ${PLACEMENTS.join(', ')})`);
-  if (options.prefetch !== undefined && (!Number.isInteger(options.prefetch) || options.prefetch < 1 || options.prefetch > 2 ** 31 - 1))
-    throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `prefetch must be a positive number of layers up to ${2 ** 31 - 1}, got ${options.prefetch}`);
-  const opts = {
-    kv_block_tokens: positiveInt(options.kvBlockTokens, 'kvBlockTokens', 1 << 20),
-    placement: PLACEMENTS.indexOf(placement),
-    kv_pool_tokens: positiveInt(options.kvPoolTokens, 'kvPoolTokens'),
-    prefetch: options.prefetch ?? 0,
-    paging: policyIndex(options.paging ?? 'lru'),
-    ring_bytes: options.ring === undefined ? 0 : parseSize(options.ring),
-  };
-  if (options.ring !== undefined && opts.ring_bytes === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', 'the ring must be larger than 0');
-  return opts;
-}
-
-/** A model source: a directory (checked to be one) or a synthetic spec, and the model's name. */
-function resolveSource(source: string | SyntheticSpec): { dir: string; name: string } | { spec: SyntheticSpec; name: string } {
-  if (typeof source === 'string' && !source.startsWith('synthetic:')) {
-    if (!existsSync(source)) throw new VramlabError('VL_ERR_IO', `${source}: no such model directory`);
-    if (!statSync(source).isDirectory()) throw new VramlabError('VL_ERR_IO', `${source}: not a directory (a model is a directory with config.json and safetensors)`);
-    return { dir: source, name: source.replace(/\/+$/, '').split('/').pop() ?? source };
-  }
-  const spec = typeof source === 'string' ? parseSyntheticSpec(source.slice('synthetic:'.length)) : source;
-  return { spec, name: `synthetic:${spec.name}` };
-}
+import { formatSize, parseSize } from './units.js';
 
 const COPY_DIRECTIONS = { h2d: 0, d2h: 1, both: 2, d2d: 3 } as const;
 
@@ -359,8 +314,23 @@ export class Runtime {
     const rt = this.#live();
     const opts = nativeOptions(options);
     const src = resolveSource(source);
-    const d = await this.#onWorker(() => ('dir' in src ? native.modelDescribe(rt, src.dir, opts) : native.modelDescribeSynthetic(rt, nativeConfig(src.spec.shape), opts)));
+    const d = await this.#onWorker(() => native.modelDescribe(rt, nativeSource(src), opts));
     return descriptionOf(src.name, d);
+  }
+
+  /**
+   * The same for a device this machine need not have, none opened: `device` names the backend whose
+   * dtypes the plan uses (cpu, cuda:N: its KV cache and activations), `memory` its memory (all free,
+   * the budget's default) and `budget` the VRAM budget, sizes as Runtime.open takes them.
+   */
+  static async describeModelFor(source: string | SyntheticSpec, target: PlanTargetOptions, options: ModelOptions = {}): Promise<ModelDescription> {
+    const memory = parseSize(target.memory);
+    const budget = target.budget === undefined ? 0 : parseSize(target.budget);
+    if (memory === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', "the device's memory must be larger than 0");
+    if (target.budget !== undefined && (budget === 0 || budget > memory))
+      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `the VRAM budget must be larger than 0 and at most the device's memory (${formatSize(memory)}), got ${formatSize(budget)}`);
+    const src = resolveSource(source);
+    return descriptionOf(src.name, await native.modelDescribeFor(target.device, memory, budget, nativeSource(src), nativeOptions(options)));
   }
 
   /** Runs a native call that uses the runtime on a worker thread: dispose() must not close it meanwhile. */

@@ -39,10 +39,14 @@ vl_cuda_backend_create_fn load_cuda_plugin() {
   return fn;
 }
 
-}  // namespace
+// A device name: "cpu", or "cuda" / "cuda:N" (cuda, the GPU's index).
+struct DeviceName {
+  bool cuda = false;
+  int index = 0;
+};
 
-std::unique_ptr<Backend> open_backend(const std::string &device) {
-  if (device == "cpu") return std::unique_ptr<Backend>(create_cpu_backend());
+DeviceName parse_device(const std::string &device) {
+  if (device == "cpu") return {};
   if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
     int index = 0;
     if (device.size() > 5) {
@@ -53,14 +57,24 @@ std::unique_ptr<Backend> open_backend(const std::string &device) {
         throw Error(VL_ERR_INVALID_ARGUMENT, "device \"" + device + "\": expected cuda:N with N a GPU index");
       index = int(v);
     }
-    vl_cuda_backend_create_fn create = load_cuda_plugin();
-    Backend *b = nullptr;
-    char err[512] = {0};
-    int32_t st = create(index, &b, err, sizeof err);
-    if (st != VL_OK || !b) throw Error(vl_status(st ? st : VL_ERR_NO_DEVICE), err[0] ? err : "cuda: cannot open the device");
-    return std::unique_ptr<Backend>(b);
+    return {true, index};
   }
   throw Error(VL_ERR_INVALID_ARGUMENT, "unknown device \"" + device + "\" (use cpu or cuda:N)");
+}
+
+}  // namespace
+
+BackendDtypes backend_dtypes(const std::string &device) { return parse_device(device).cuda ? kCudaDtypes : kCpuDtypes; }
+
+std::unique_ptr<Backend> open_backend(const std::string &device) {
+  const DeviceName name = parse_device(device);
+  if (!name.cuda) return std::unique_ptr<Backend>(create_cpu_backend());
+  vl_cuda_backend_create_fn create = load_cuda_plugin();
+  Backend *b = nullptr;
+  char err[512] = {0};
+  int32_t st = create(name.index, &b, err, sizeof err);
+  if (st != VL_OK || !b) throw Error(vl_status(st ? st : VL_ERR_NO_DEVICE), err[0] ? err : "cuda: cannot open the device");
+  return std::unique_ptr<Backend>(b);
 }
 
 }  // namespace vl
