@@ -95,9 +95,16 @@ export interface GenerateFlags {
   sampling: GenerateOptions;
 }
 
+/** --max-new-tokens: a positive integer, or null for -1 or none (to the context's end). */
+function maxNewTokens(text: string | undefined): number | null {
+  if (text === undefined || text.trim() === '-1') return null;
+  if (!/^\s*\d+\s*$/.test(text)) throw usage(`--max-new-tokens: "${text}" must be a positive integer, or -1 (the default: to the context's end)`);
+  return parseCount(text, '--max-new-tokens', 1) as number;
+}
+
 /** The generate flags checked, every one before the model loads. */
 export function generateFlags(values: GenerateValues): GenerateFlags {
-  const n = values['max-new-tokens']?.trim() === '-1' ? null : (parseCount(values['max-new-tokens'], '--max-new-tokens', 1) ?? null);
+  const n = maxNewTokens(values['max-new-tokens']);
   const temperature = parseNumber(values.temperature, '--temperature', '>= 0', (v) => v >= 0);
   const topK = parseCount(values['top-k'], '--top-k', 1);
   const topP = parseNumber(values['top-p'], '--top-p', 'in (0, 1]', (v) => v > 0 && v <= 1);

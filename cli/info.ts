@@ -33,33 +33,39 @@ const cardKey = (name: string) => name.toLowerCase().replace(/[^a-z0-9]/g, '');
 export function deviceMemory(text: string): { bytes: number; label: string } {
   const card = Object.keys(CARDS).find((c) => cardKey(c) === cardKey(text));
   if (card !== undefined) return { bytes: (CARDS[card] as number) * 2 ** 20, label: `${card}, ${CARDS[card]} MiB` };
+  let bytes: number | undefined;
   try {
-    const bytes = parseSize(text);
-    if (bytes > 0) return { bytes, label: formatSize(bytes) };
+    bytes = parseSize(text);
   } catch {
     // neither a card nor a size: said below
   }
-  throw usage(`--device-memory: "${text}" is neither a size (e.g. 80GB) nor a card (${Object.keys(CARDS).join(', ')})${suggest(text, Object.keys(CARDS))}`);
+  if (bytes === 0) throw usage(`--device-memory: "${text}" must be larger than 0`);
+  if (bytes !== undefined) return { bytes, label: formatSize(bytes) };
+  const sizes = Object.keys(CARDS).filter((c) => cardKey(c).startsWith(cardKey(text)) && cardKey(text) !== '');
+  const hint = sizes.length > 0 ? ` (did you mean ${sizes.join(' or ')}?)` : suggest(text, Object.keys(CARDS));
+  throw usage(`--device-memory: "${text}" is neither a size (e.g. 80GB) nor a card (${Object.keys(CARDS).join(', ')})${hint}`);
 }
 
-export const INFO_USAGE = `usage: vramlab info MODEL [--device cpu|cuda:N] [--device-memory SIZE|CARD] [--budget SIZE] [--kv-pool-tokens N]
-                    [--placement P] [--ring SIZE] [--prefetch N] [--json]
+export const INFO_USAGE = `usage: vramlab info MODEL [--device cpu|cuda:N] [--device-memory SIZE|CARD] [--budget SIZE]
+                    [--kv-pool-tokens N] [--placement P] [--ring SIZE] [--prefetch N] [--json]
   the model's shape, dtypes, weights, KV bytes per token, and what a load would place where under the
   budget (layers resident, ring, KV pool tokens), read from config.json and the safetensors headers (or the
   synthetic spec) without loading the weights; a model that does not fit is described too, with a line
-  saying by how much and what would make it fit; exit status 0 when the model is described, whether or not
-  it fits ("vram.fits" in --json), 1 for a bad MODEL or flag
-  --device-memory SIZE|CARD  plan for a --device this machine need not have, with that much memory (all
-          free; the budget's default): what its backend would hold (cuda: the KV cache and activations in
-          F16), nothing opened; CARD is one of ${Object.keys(CARDS).join(', ')} (nvidia-smi's memory.total)
+  saying by how much and what would make it fit;
+  exit status 0 when the model is described, whether or not it fits ("vram.fits" in --json), 1 for a bad
+  MODEL or flag
+  --device-memory SIZE|CARD
+          plan for a --device this machine need not have, with that much memory (all free; the budget's
+          default): what its backend would hold (cuda: the KV cache and activations in F16), nothing
+          opened; CARD: ${Object.keys(CARDS).join(', ')} (nvidia-smi's memory.total)
   --json  {"device", "name", "shape": {vocabSize, hiddenSize, intermediateSize, numLayers, numHeads,
           numKvHeads, headDim, maxPositionEmbeddings, tieWordEmbeddings, dtype, rmsNormEps, ropeTheta},
           "parameters", "weights": {dtype, bytesPerElement, bytes, layerBytes}, "kv": {dtype,
           bytesPerElement, bytesPerToken, blockTokens, blockBytes, poolBlocks, poolTokens, poolBytes},
           "placement": {placement, residentLayers, streamedLayers, residentBytes, hostBytes, ringBytes,
           prefetch}, "vram": {budget, free, need, fits, short, workspaceBytes, maxStepTokens,
-          activationDtype, fitKvPoolTokens}} (sizes in bytes; fitKvPoolTokens: the largest KV pool with which the
-          rest and a 512-token step's activations fit, 0 when none does)`;
+          activationDtype, fitKvPoolTokens}} (sizes in bytes; fitKvPoolTokens: the largest KV pool with
+          which the rest and a 512-token step's activations fit, 0 when none does)`;
 
 /** 824448 -> "824,448"; 68976648192 -> "68.98 B". */
 function formatCount(n: number): string {
