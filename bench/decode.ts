@@ -12,10 +12,10 @@
 //   {"benchmark": "decode", "device", "driver", "commit", "date", "hbm_floor_ms", "rows": [...]}
 //
 //   node dist/bench/decode.js --device cuda:0 --hf hf_decode.json --out decode.json [--model synthetic:llama-7b]
-import { readFileSync } from 'node:fs';
 import { benchPlan, flags } from './args.js';
 import { finish, printTable, ratio } from './table.js';
 import { medians, type Row, runPlan } from '../lab/index.js';
+import { readJsonFile } from '../runtime/files.js';
 
 interface HfResult {
   device: string;
@@ -42,7 +42,7 @@ const decoded = at(PROMPT);
 const prefilled = at(PREFILL);
 const rows: Row[] = decoded.map((r) => ({ baseline: r['baseline'], per_token_ms: r['per_token_ms'], prefill_ms: prefilled.find((p) => p['baseline'] === r['baseline'])?.['prefill_ms'] ?? null }));
 
-const hf = values.hf ? (JSON.parse(readFileSync(values.hf, 'utf8')) as HfResult) : undefined;
+const hf = values.hf ? (readJsonFile(values.hf, 2 ** 20, 'a HuggingFace baseline') as HfResult) : undefined;
 if (hf) rows.push({ baseline: 'hf-transformers', per_token_ms: hf.hf.per_token_ms, prefill_ms: hf.hf.prefill_ms });
 const hbmFloorMs = hf && result.weight_bytes !== null ? (result.weight_bytes / (hf.d2d_gbps * 1e9)) * 1e3 : null;
 const out = { ...result, driver: hf?.driver ?? null, d2d_gbps: hf?.d2d_gbps ?? null, hbm_floor_ms: hbmFloorMs, prompt_tokens: PROMPT, new_tokens: NEW_TOKENS, prefill_tokens: PREFILL, rows };

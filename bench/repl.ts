@@ -11,7 +11,7 @@
 import { resolve } from 'node:path';
 import { flags } from './args.js';
 import { printTable } from './table.js';
-import type { CommandContext } from '../cli/repl/commands.js';
+import type { CommandContext } from '../cli/repl/command.js';
 import { runLine } from '../cli/repl/line.js';
 import { ReplState } from '../cli/repl/state.js';
 import { currentCommit, type Row, writeResultsJson } from '../lab/index.js';

@@ -14,12 +14,12 @@
 // prefill's token). --hf merges the HF Accelerate row that bench/device/hf_accelerate.py measured on
 // the same shape and budget in the same device command (a separate process: host RAM holds one copy
 // of the weights).
-import { readFileSync } from 'node:fs';
 import { benchPlan, flags } from './args.js';
 import { finish, printTable, ratio } from './table.js';
 import { defaultMetrics, type ExperimentResult, type Row, runSteps, writeResultsJson } from '../lab/index.js';
 import { streaming } from '../lab/measures/streaming.js';
 import { parseSize } from '../runtime/units.js';
+import { readJsonFile } from '../runtime/files.js';
 
 const values = flags(
   { device: 'cuda:0', model: 'synthetic:llama-70b,layers=20', budget: '12GB', ring: '4GB', prefetch: '2', prefill: '512', decode: '16', placements: 'stream,stream-sync,accelerate,auto', probe: '1GiB' },
@@ -40,7 +40,7 @@ const plan = benchPlan('streaming', values, {
 });
 if (!values.reference) plan.experiments[0]!.steps = plan.experiments[0]!.steps.filter((s) => s.op !== 'reference');
 
-const hf = values.hf ? (JSON.parse(readFileSync(values.hf, 'utf8')) as { row: Row; weight_bytes: number }) : null;
+const hf = values.hf ? (readJsonFile(values.hf, 2 ** 20, 'a HuggingFace baseline') as { row: Row; weight_bytes: number }) : null;
 let result: ExperimentResult | null = null;
 /** The run so far, with the HF Accelerate row first. */
 const output = (r: ExperimentResult) => ({ ...r, rows: [...(hf ? [hf.row] : []), ...r.rows], hf_accelerate: hf });

@@ -6,25 +6,15 @@
 // eos_token, ...). The text is then tokenized without adding special tokens: the template writes them.
 //
 //   chatPrompt('models/tinyllama-chat', 'Hello')   // "<|user|>\nHello</s>\n<|assistant|>\n"
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { VramlabError } from '../runtime/errors.js';
-
-function readJson(path: string): Record<string, unknown> {
-  try {
-    const v = JSON.parse(readFileSync(path, 'utf8')) as unknown;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
-    return v as Record<string, unknown>;
-  } catch (e) {
-    throw new VramlabError('VL_ERR_FORMAT', `--chat: ${path} is not a JSON object: ${(e as Error).message}`);
-  }
-}
+import { fileExists, MAX_CONFIG_BYTES, readJsonObject, readTextFile } from '../runtime/files.js';
 
 /** The template's source and the file it came from. */
 function chatTemplate(dir: string, config: Record<string, unknown>): { source: string; file: string } {
   const jinja = join(dir, 'chat_template.jinja');
-  if (existsSync(jinja)) return { source: readFileSync(jinja, 'utf8'), file: jinja };
+  if (fileExists(jinja)) return { source: readTextFile(jinja, MAX_CONFIG_BYTES, 'a chat template'), file: jinja };
   const file = join(dir, 'tokenizer_config.json');
   const t = config['chat_template'];
   if (typeof t === 'string') return { source: t, file };
@@ -48,7 +38,7 @@ function specialTokens(config: Record<string, unknown>): Record<string, string> 
 /** The chat's text for one user message, as the model directory's chat template writes it. */
 export function chatPrompt(dir: string, message: string): string {
   const configPath = join(dir, 'tokenizer_config.json');
-  const config = existsSync(configPath) ? readJson(configPath) : {};
+  const config = fileExists(configPath) ? readJsonObject(configPath, MAX_CONFIG_BYTES, 'a tokenizer_config.json') : {};
   const { source, file } = chatTemplate(dir, config);
   let template: Template;
   try {

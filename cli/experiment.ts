@@ -33,6 +33,7 @@ import type { RunnablePlan } from '../lab/plan.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { planSummary } from './plan-summary.js';
 import type { ExperimentResult, ResultRow } from '../lab/results.js';
+import { silenceOutput, whenOutputBreaks } from './output.js';
 import { resultsTable } from './results-table.js';
 import { type LoadProgress, type RunProgress, type RunResult, runSteps } from '../lab/runner.js';
 
@@ -181,8 +182,8 @@ async function checkDevices(plan: RunnablePlan, text: string, file: string, flag
   }
 }
 
-/** The exit status of a run stopped by a signal: 128 + its number. */
-const SIGNAL_STATUS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+/** The exit status of a run stopped by a signal (SIGPIPE: its stdout broke): 128 + its number. */
+const SIGNAL_STATUS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGPIPE: 141, SIGTERM: 143 };
 
 /**
  * vramlab run FILE: checks the output folder and the devices, runs the plan with a progress bar,
@@ -222,7 +223,7 @@ async function run(argv: string[]): Promise<number> {
     return written;
   };
   const onSignal = (sig: NodeJS.Signals) => {
-    if (sig === 'SIGHUP') for (const s of [process.stdout, process.stderr]) s.on('error', () => {}); // the terminal is gone
+    if (sig === 'SIGHUP' || sig === 'SIGPIPE') silenceOutput(); // the terminal, or stdout's reader, is gone
     if (controller.signal.aborted) {
       // the second signal: the finished rows go to the result files now, then stop at once
       if (current) {
@@ -233,10 +234,11 @@ async function run(argv: string[]): Promise<number> {
     }
     signalled = sig;
     controller.abort();
-    if (sig !== 'SIGHUP') process.stderr.write(`\nvramlab: stopping after the step in progress (${sig === 'SIGINT' ? 'Ctrl-C' : sig} again to quit now)\n`);
+    if (sig === 'SIGINT' || sig === 'SIGTERM') process.stderr.write(`\nvramlab: stopping after the step in progress (${sig === 'SIGINT' ? 'Ctrl-C' : sig} again to quit now)\n`);
   };
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const sig of signals) process.on(sig, onSignal);
+  whenOutputBreaks(() => onSignal('SIGPIPE')); // `vramlab run ... | head`: stop, and keep the results
   const bar = progressBar(process.stderr, { timed: true });
   let result: RunResult;
   let failed = 0;
@@ -278,6 +280,7 @@ async function run(argv: string[]): Promise<number> {
   } finally {
     bar.end();
     for (const sig of signals) process.off(sig, onSignal);
+    whenOutputBreaks(null);
   }
   if (values.json) process.stdout.write(JSON.stringify({ experiments: ended }) + '\n');
   if (signalled !== null) return SIGNAL_STATUS[signalled] ?? 130;

@@ -14,13 +14,11 @@
 // --json: {"tokens": [...], "text": "..." | null, "timings": {...}} (text: null without a tokenizer.json);
 // with --ids-file {"tokens": [[...], ...], "paging": {...}, "text": [...] | null, "timings": {...}}.
 import { randomInt } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseCount, parseIds, parseInteger, parseNumber, usage } from './args.js';
 import { chatPrompt } from './chat.js';
 import { generateMany, readIdsFile } from './multi.js';
 import { progressBar } from './progress.js';
-import { decodeIds, encodeText } from '../dsl/models.js';
+import { decodeIds, encodeText, hasTokenizer } from '../dsl/models.js';
 import { VramlabError } from '../runtime/errors.js';
 import type { GenerateOptions } from '../runtime/generation.js';
 import type { Model, Runtime } from '../runtime/runtime.js';
@@ -51,7 +49,7 @@ export interface Prompt {
 
 /** MODEL's directory when it has a tokenizer.json; null for a synthetic model or a directory without one. */
 export function tokenizerDir(modelArg: string): string | null {
-  return !modelArg.startsWith('synthetic:') && existsSync(join(modelArg, 'tokenizer.json')) ? modelArg : null;
+  return !modelArg.startsWith('synthetic:') && hasTokenizer(modelArg) ? modelArg : null;
 }
 
 /**
@@ -229,7 +227,7 @@ export async function runGenerate(model: Model, rt: Runtime, modelArg: string, f
   if (values['ids-file'] !== undefined) {
     const file = values['ids-file'];
     const text = textPrompt(modelArg, values.chat ?? false);
-    const prompts = readIdsFile(file, text && ((line) => text(line).ids));
+    const prompts = await readIdsFile(file, text && ((line) => text(line).ids));
     const longest = prompts.reduce((a, p, i) => (p.length > (prompts[a] as number[]).length ? i : a), 0);
     const n = flags.n ?? toContextEnd(model, (prompts[longest] as number[]).length, `${file}:${longest + 1}: `);
     prompts.forEach((p, i) => checkLength(model, p.length, n, `${file}:${i + 1}: `));

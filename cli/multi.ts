@@ -8,7 +8,6 @@
 // EOS), which is its last.
 //
 //   {"tokens": [[...], ...], "paging": {"out_bytes", "in_bytes", "peak_vram_bytes", "budget_bytes", "evictions"}}
-import { readFileSync } from 'node:fs';
 import { parseIds } from './args.js';
 import { VramlabError } from '../runtime/errors.js';
 import { type GenerateOptions, sampler } from '../runtime/generation.js';
@@ -16,19 +15,18 @@ import type { Logits } from '../runtime/logits.js';
 import type { Model, Runtime } from '../runtime/runtime.js';
 import type { WorkResult } from '../runtime/scheduler.js';
 import type { Session } from '../runtime/session.js';
-import { fileErrorReason } from '../lab/result-files.js';
+import { readFileOrPipe } from '../runtime/files.js';
+
+/** The largest ids file read: some 10 million ids. */
+const MAX_IDS_FILE_BYTES = 64 * 2 ** 20;
 
 /**
  * The prompts of an ids file, one a line: token ids (parseIds), or, where `text` is given (MODEL has a
- * tokenizer.json), any other line is a text and `text` its ids. Errors say FILE:LINE. A final newline is fine.
+ * tokenizer.json), any other line is a text and `text` its ids. Errors say FILE:LINE. A final newline is
+ * fine. The file may be a pipe (`--ids-file <(cmd)`), read to its end, at most MAX_IDS_FILE_BYTES.
  */
-export function readIdsFile(path: string, text: ((line: string) => number[]) | null): number[][] {
-  let content: string;
-  try {
-    content = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new VramlabError('VL_ERR_IO', `--ids-file ${path}: cannot read (${fileErrorReason(e)})`);
-  }
+export async function readIdsFile(path: string, text: ((line: string) => number[]) | null): Promise<number[][]> {
+  const content = (await readFileOrPipe(path, MAX_IDS_FILE_BYTES, 'an ids file')).toString('utf8');
   const lines = content.split(/\r?\n/);
   if (lines[lines.length - 1] === '') lines.pop();
   const form = text ? 'token ids separated by commas or spaces, or a text' : 'token ids separated by commas or spaces; text lines need a model with a tokenizer.json';

@@ -1,11 +1,11 @@
 // report.ts: `vramlab report RESULTS.json... --out report.html`: the HTML report of results files.
-import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { VramlabError } from '../runtime/errors.js';
+import { writeRegularFile } from '../runtime/files.js';
 import { argsErrorText } from './args.js';
 import { counted } from '../lab/columns.js';
 import { renderReport } from '../lab/report.js';
-import { fileErrorReason, readResults } from '../lab/result-files.js';
+import { readResults } from '../lab/result-files.js';
 
 export const REPORT_USAGE = 'vramlab report RESULTS.json... --out report.html [--title TEXT]';
 
@@ -25,10 +25,6 @@ export function runReport(argv: string[]): void {
   if (!values.out) throw usage('--out is required');
   const inputs = positionals.map((source) => ({ source, results: readResults(source) }));
   const html = renderReport(inputs, { title: values.title });
-  try {
-    writeFileSync(values.out, html);
-  } catch (e) {
-    throw new VramlabError('VL_ERR_IO', `${values.out}: cannot write the report (${fileErrorReason(e)})`);
-  }
+  writeRegularFile(values.out, html, { doing: 'write the report' });
   console.log(`wrote ${values.out}: ${counted(inputs.length, 'results file')}`);
 }

@@ -12,13 +12,13 @@
 //
 // MODEL is a HuggingFace Llama directory or synthetic:<spec> (see runtime/synthetic.ts).
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { argsError, parseCount, usage } from './args.js';
 import { runDemo } from './demo.js';
 import { generateFlags, checkPromptFlags, runGenerate } from './generate.js';
 import { INFO_USAGE, runInfo } from './info.js';
 import { runLogits, topFlag } from './logits.js';
+import { guardOutput } from './output.js';
 import { loadingBar } from './progress.js';
 import { runReport } from './report.js';
 import { suggest } from '../dsl/settings.js';
@@ -26,6 +26,7 @@ import { VramlabError } from '../runtime/errors.js';
 import type { Steer } from '../runtime/types.js';
 import { type Model, Runtime } from '../runtime/runtime.js';
 import { type ModelOptions, PAGING_POLICIES, type PagingPolicy, type Placement, PLACEMENTS } from '../runtime/types.js';
+import { readJsonFile } from '../runtime/files.js';
 import { packageRoot } from '../runtime/native.js';
 
 const USAGE = `usage: vramlab <command> [options]
@@ -123,6 +124,7 @@ const COMMAND_USAGE: Record<string, string> = {
                     (greedy), or with --turns prefilled and then decoded round robin, one token a turn
                     (greedy, or sampled: each session with its own sampler of the flags above, so that a
                     line's tokens are those of --ids with the same flags)
+                    a file of at most 64 MiB, or a pipe read to its end up to as much (--ids-file <(cmd))
   --json            {"tokens": [...], "text": "..." | null (no tokenizer.json), "timings": {"prefill_ms",
                     "prefill_tokens", "prefill_tokens_per_s", "decode_ms", "decode_tokens", "decode_ms_per_token",
                     "decode_tokens_per_s"}}; with --ids-file {"tokens": [[...], ...], "paging": {"out_bytes",
@@ -160,7 +162,7 @@ const COMMAND_USAGE: Record<string, string> = {
 };
 
 function version(): string {
-  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  return (readJsonFile(join(packageRoot(), 'package.json'), 2 ** 20, 'a package.json') as { version: string }).version;
 }
 
 /** Options that take a value, so that a negative number after one is its value, not an option. */
@@ -317,6 +319,7 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+guardOutput();
 main(process.argv.slice(2)).catch((e: unknown) => {
   if (e instanceof VramlabError) {
     process.stderr.write(`vramlab: ${e.message}\n`);

@@ -3,15 +3,15 @@
 // files) and combinations the runtime does not support. An experiment has one configuration per
 // device kind it can run on: its settings, with those of `on cpu { ... }` or `on cuda { ... }`
 // replacing them when it runs there.
-import { existsSync } from 'node:fs';
 import type { Experiment, Item, OnBlock, Setting, Sweep, Value, VlabFile } from './ast.js';
 import { type DiagnosticSink, type Position } from './diagnostics.js';
-import { tokenizerPath } from './models.js';
+import { encodeText, hasTokenizer, tokenizerPath } from './models.js';
 import { type AddSetting, type ModelRef, type PromptSetting, Reader, readSetting, suggest } from './settings.js';
 import type { Measure } from '../lab/measure.js';
 import { allMeasures, findMeasure, measureNames, measuresWith, settingsOf } from '../lab/registry.js';
 import { MEASURE_SETTING, promptLength, type SettingSpec, type SettingSpecs, type SettingsView, sweepOverflow, sweepOverflowMessage } from '../lab/settings.js';
 import type { DeviceKind } from '../runtime/device.js';
+import { VramlabError } from '../runtime/errors.js';
 
 export const DEVICE_KINDS: readonly DeviceKind[] = ['cpu', 'cuda'];
 
@@ -207,16 +207,38 @@ function viewOf(cfg: ExperimentConfig): SettingsView {
   return { experiment: cfg.name, has: (name) => cfg.where.has(name), values: (name) => allValues(cfg, name).map((p) => p.value) };
 }
 
-/** Token ids inside the vocabulary; a text only with a tokenizer. */
+/**
+ * A text prompt's ids under its model's tokenizer.json, or undefined with the problem reported at the
+ * prompt: no tokenizer, one that cannot be read (what compiling would otherwise meet first), ids
+ * outside the vocabulary, no tokens.
+ */
+export function textIds(p: { text: string; pos: Position }, model: ModelRef, sink: DiagnosticSink): number[] | undefined {
+  if (!model.dir) {
+    sink.error(p.pos, 'unsupported', `a text prompt needs a tokenizer, and ${model.label} has none`, 'synthetic models take a token count (512 tokens) or ids ([3, 17, 42])');
+    return undefined;
+  }
+  try {
+    if (!hasTokenizer(model.dir)) {
+      sink.error(p.pos, 'reference', `a text prompt needs ${tokenizerPath(model.dir)}, which does not exist`, 'give a token count (512 tokens) or ids ([3, 17, 42])');
+      return undefined;
+    }
+    const ids = encodeText(model.dir, p.text);
+    if (ids.length > 0) return ids;
+    sink.error(p.pos, 'range', 'the text tokenizes to no tokens');
+  } catch (e) {
+    if (!(e instanceof VramlabError)) throw e;
+    sink.error(p.pos, 'reference', e.message);
+  }
+  return undefined;
+}
+
+/** Token ids inside the vocabulary; a text only through a tokenizer that reads and gives such ids. */
 function checkPrompt(p: PromptSetting, model: ModelRef, sink: DiagnosticSink): void {
   if ('ids' in p)
     p.ids.forEach((id, i) => {
       if (id >= model.facts.vocab) sink.error(p.idPositions[i] as Position, 'reference', `token id ${id} is outside the vocabulary of ${model.label} (0..${model.facts.vocab - 1})`);
     });
-  if ('text' in p) {
-    if (!model.dir) sink.error(p.pos, 'unsupported', `a text prompt needs a tokenizer, and ${model.label} has none`, 'synthetic models take a token count (512 tokens) or ids ([3, 17, 42])');
-    else if (!existsSync(tokenizerPath(model.dir))) sink.error(p.pos, 'reference', `a text prompt needs ${tokenizerPath(model.dir)}, which does not exist`, 'give a token count (512 tokens) or ids ([3, 17, 42])');
-  }
+  if ('text' in p) textIds(p, model, sink);
 }
 
 /**

@@ -2,16 +2,14 @@
 // them (lab/build.ts fills in the defaults, expands the sweeps and hands each point to the measure),
 // text prompts tokenized with the model's tokenizer.json first.
 import type { Experiment, Setting } from './ast.js';
-import { type ExperimentConfig, resolveExperiment } from './checker.js';
+import { type ExperimentConfig, resolveExperiment, textIds } from './checker.js';
 import type { DiagnosticSink } from './diagnostics.js';
-import { encodeText } from './models.js';
 import type { AddSetting, ModelRef, PromptSetting } from './settings.js';
 import { buildExperimentSteps } from '../lab/build.js';
 import type { RunnableExperiment } from '../lab/plan.js';
 import type { ModelValue, PromptValue, SettingSpec, SettingValue } from '../lab/settings.js';
 import { settingsOf } from '../lab/registry.js';
 import { deviceKind, isDeviceName } from '../runtime/device.js';
-import { VramlabError } from '../runtime/errors.js';
 
 /** The device an experiment names (its `device` setting), or cpu. */
 export function ownDevice(exp: Experiment): string {
@@ -23,25 +21,8 @@ export function ownDevice(exp: Experiment): string {
 function promptValue(p: PromptSetting, model: ModelRef | undefined, sink: DiagnosticSink): PromptValue | undefined {
   if ('tokens' in p) return { tokens: p.tokens };
   if ('ids' in p) return { ids: p.ids };
-  if (!model?.dir) return undefined; // the checker reported it
-  let ids: number[];
-  try {
-    ids = encodeText(model.dir, p.text);
-  } catch (e) {
-    if (!(e instanceof VramlabError)) throw e;
-    sink.error(p.pos, 'reference', e.message);
-    return undefined;
-  }
-  const bad = ids.find((id) => id >= model.facts.vocab);
-  if (bad !== undefined) {
-    sink.error(p.pos, 'reference', `the tokenizer gives id ${bad}, outside the vocabulary of ${model.label} (0..${model.facts.vocab - 1})`, 'the tokenizer.json does not belong to this model');
-    return undefined;
-  }
-  if (ids.length === 0) {
-    sink.error(p.pos, 'range', 'the text tokenizes to no tokens');
-    return undefined;
-  }
-  return { ids, text: p.text };
+  const ids = model && textIds(p, model, sink);
+  return ids && { ids, text: p.text };
 }
 
 /** A checked value as the lab takes it: positions and model facts left behind. */

@@ -10,10 +10,11 @@ import { compileExperiment, ownDevice } from './compiler.js';
 import { type Diagnostic, DiagnosticSink, DiagnosticsError, notTextDiagnostic, type Position } from './diagnostics.js';
 import { settingsOf } from '../lab/registry.js';
 import { deviceKind } from '../runtime/device.js';
-import { firstNonText, readRegularFile } from './files.js';
+import { firstNonText } from './text.js';
 import { applyOverrides } from './overrides.js';
 import { MAX_FILE_BYTES, parseVlab } from './parse.js';
 import type { ExperimentPlan, Plan, RunnableExperiment, RunnablePlan } from '../lab/plan.js';
+import { readRegularFile } from '../runtime/files.js';
 import { type RunOptions, type RunResult, runPlan } from '../lab/runner.js';
 
 export { type Diagnostic, type DiagnosticCode, DiagnosticsError, formatDiagnostic, formatDiagnostics } from './diagnostics.js';

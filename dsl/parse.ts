@@ -5,7 +5,7 @@ import { EOF, type IToken, type TokenType } from 'chevrotain';
 import type { Item, VlabFile } from './ast.js';
 import { buildAst } from './ast-builder.js';
 import { type Diagnostic, DiagnosticSink, notTextDiagnostic, type Position } from './diagnostics.js';
-import { firstNonText } from './files.js';
+import { firstNonText } from './text.js';
 import { LBracket, LCurly, lexer, LParen, RBracket, RCurly, RParen, significantTokens, UnterminatedComment } from './lexer.js';
 import { parser, tokenPosition } from './parser.js';
 

@@ -1,7 +1,8 @@
 // columns.ts: what a results column is called where people read it (table headers, axis titles) and how
 // its numbers are written: its unit from the field name's suffix (per_token_ms: "per token (ms)"), byte
-// columns in one size unit for the whole column (GB, MB, KB), every number of a column in one format,
-// and CSV numbers at 6 significant digits.
+// columns in one size unit for the whole column (GB, MB, KB), and size columns side by side in one
+// unit for the group, every number of a column in one format, and CSV numbers at 6 significant
+// digits; the units and number formats figures pick from their data (sizeUnit, timeUnit, numberFormat).
 //
 //   columnTitle('peak_vram_gb')                    // "peak VRAM (GB)"
 //   columnFormat('budget_bytes', [2e10, 8e10])     // { title: 'budget (GB)', format: (v) => '20.0' ... }
@@ -57,6 +58,22 @@ export function sizeUnit(maxBytes: number): { unit: string; scale: number } {
   return { unit: 'bytes', scale: 1 };
 }
 
+/** The unit a duration is written in, from the largest in milliseconds: s from 1 s up, else ms (`scale`: ms per unit). */
+export function timeUnit(maxMs: number): { unit: string; scale: number } {
+  return maxMs >= 1000 ? { unit: 's', scale: 1000 } : { unit: 'ms', scale: 1 };
+}
+
+/**
+ * Numbers read side by side (an axis's labels, a column), written alike: with the decimals that show
+ * the largest magnitude to `digits` significant digits (0 to 6), thousands separated.
+ *
+ *   numberFormat(0.742)(0.541)   // "0.541"        numberFormat(983)(100)   // "100"
+ */
+export function numberFormat(maxAbs: number, digits = 3): (x: number) => string {
+  const decimals = maxAbs > 0 && Number.isFinite(maxAbs) ? Math.max(0, Math.min(6, digits - 1 - Math.floor(Math.log10(maxAbs)))) : 0;
+  return (x) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals }) : String(x));
+}
+
 /**
  * A column's title as tables and axes show it: its words and its unit ("prefill (ms)"); a byte column
  * takes `sizeUnit` when given ("budget (GB)"), else its words alone.
@@ -67,12 +84,6 @@ export function columnTitle(field: string, sizeUnitName?: string): string {
   return unit ? `${p.name} (${unit})` : p.name;
 }
 
-/** Decimals that show the largest magnitude of a column to 4 significant digits (0 to 6). */
-function decimalsFor(maxAbs: number): number {
-  if (maxAbs === 0) return 0;
-  return Math.max(0, Math.min(6, 3 - Math.floor(Math.log10(maxAbs))));
-}
-
 export interface ColumnFormat {
   title: string;
   /** A cell as text: numbers in the column's one format, null empty, other values as they are. */
@@ -80,29 +91,53 @@ export interface ColumnFormat {
 }
 
 /**
- * The title and number format of one column from its values: size columns (bytes, GB) in one size unit,
- * integer columns with thousands separators, other numbers at the decimals that show the column's
- * largest value to 4 significant digits, or in exponent form when every value is under 0.001.
+ * The title and number format of one column from its values: size columns (bytes, GB) in one size
+ * unit (`size`: the unit of its group, else its own largest value's), integer columns with thousands
+ * separators, other numbers at the decimals that show the column's largest value to 4 significant
+ * digits, or in exponent form when every value is under 0.001.
  */
-export function columnFormat(field: string, values: readonly unknown[]): ColumnFormat {
-  const nums = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+export function columnFormat(field: string, values: readonly unknown[], size?: { unit: string; scale: number }): ColumnFormat {
+  const nums = numbers(values);
   const maxAbs = Math.max(0, ...nums.map(Math.abs));
   const perValue = bytesPerValue(field);
-  const size = perValue !== null && nums.length > 0 ? sizeUnit(maxAbs * perValue) : null;
-  const scale = size ? size.scale / (perValue as number) : 1;
+  const unit = perValue === null ? null : (size ?? (nums.length > 0 ? sizeUnit(maxAbs * perValue) : null));
+  const scale = unit ? unit.scale / (perValue as number) : 1;
   const integers = nums.every((x) => Number.isInteger(x / scale));
   const exponent = !integers && maxAbs / scale < 1e-3;
-  const decimals = integers ? 0 : decimalsFor(maxAbs / scale);
+  const plain = numberFormat(integers ? 0 : maxAbs / scale, 4);
   const number = (x: number): string => {
     if (!Number.isFinite(x)) return String(x);
     const y = x / scale;
     if (exponent) return y === 0 ? '0' : y.toExponential(2);
-    return y.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+    return plain(y);
   };
   return {
-    title: columnTitle(field, size?.unit),
+    title: columnTitle(field, unit?.unit),
     format: (v) => (v === null || v === undefined ? '' : typeof v === 'number' ? number(v) : String(v)),
   };
+}
+
+const numbers = (values: readonly unknown[]): number[] => values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+
+/**
+ * The formats of a table's columns (`columns[i]` the values of `fields[i]`): size columns side by
+ * side are one group, in the unit of the group's largest value, so that "paged out" and "paged in"
+ * read in the same unit.
+ */
+export function columnFormats(fields: readonly string[], columns: readonly (readonly unknown[])[]): ColumnFormat[] {
+  const sizes = new Array<{ unit: string; scale: number } | undefined>(fields.length);
+  for (let i = 0; i < fields.length; ) {
+    let j = i;
+    while (j < fields.length && bytesPerValue(fields[j] as string) !== null) j++;
+    if (j === i) {
+      i++;
+      continue;
+    }
+    const group = fields.slice(i, j).flatMap((f, k) => numbers(columns[i + k] ?? []).map((v) => Math.abs(v) * (bytesPerValue(f) as number)));
+    if (group.length > 0) sizes.fill(sizeUnit(Math.max(...group)), i, j);
+    i = j;
+  }
+  return fields.map((f, i) => columnFormat(f, columns[i] ?? [], sizes[i]));
 }
 
 /** A number as a CSV cell: integers in full, others to 6 significant digits (1.75150 is written 1.7515). */

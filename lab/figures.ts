@@ -1,18 +1,16 @@
 // figures.ts: what every measure's figures are made of: plotly.js figures (plain data: traces and a
 // layout), titled with the run's evidence (device, commit, model, budget, the correctness check), rows
 // grouped by what a sweep varied and drawn at their median with an error bar from the smallest to the
-// largest run, reference lines, notes; and the HTML that draws a figure on a page that has plotly.js
-// (plotlyScript embeds it, offline). Each measure's own figures are in its module (lab/measures/).
+// largest run, reference lines, notes (the HTML that draws a figure: figure-html.ts). Each measure's
+// own figures are in its module (lab/measures/).
 //
 // Results come from bench/*.ts (one row per baseline, medians) or from an experiment run (one row per
 // measured run, parameters swept): rows with the same parameters are one point, at their median;
 // runs that failed (status out_of_memory, ...) are named in a note instead.
-import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Annotation, BarData, Data, ErrorBar, Layout, LayoutAxis, Shape } from 'plotly.js-dist-min';
 import { columnTitle, sizeUnit } from './columns.js';
-import { type BarTop, CHAR_PX, FIGURE_HEIGHT, integerTicks, lineObstacle, MARGIN_BOTTOM, MARGIN_TOP, type Obstacle, placeBarLabels, plotHeightPx, stackShifts } from './placement.js';
+import { integerTicks } from './axes.js';
+import { type BarTop, CHAR_PX, FIGURE_HEIGHT, lineObstacle, MARGIN_BOTTOM, MARGIN_TOP, type Obstacle, placeBarLabels, PLOT_WIDTH_PX, plotHeightPx, stackShifts } from './placement.js';
 import type { Results, Row } from './results.js';
 import { median } from './stats.js';
 
@@ -93,6 +91,11 @@ export function points(groups: Map<string, Row[]>, metric: string): { points: Po
   return { points: out, missing };
 }
 
+/** Points in another unit: each value divided by `scale` (bytes to MB: 1e6). */
+export function inUnit(ps: readonly Point[], scale: number): Point[] {
+  return ps.map((p) => ({ ...p, median: p.median / scale, min: p.min / scale, max: p.max / scale }));
+}
+
 /** Error bars from each point's smallest to largest run, when any point has more than one run. */
 export function spread(ps: readonly Point[]): { error_y?: Partial<ErrorBar> } {
   if (!ps.some((p) => p.runs > 1)) return {};
@@ -136,7 +139,37 @@ export function evidence(r: Results): string {
 }
 
 function note(text: string): Annotation {
-  return { xref: 'paper', x: 0, xanchor: 'left', yref: 'paper', y: 1.02, yanchor: 'bottom', showarrow: false, font: { size: 11 }, text };
+  return { xref: 'paper', x: 0, xanchor: 'left', yref: 'paper', y: 1.02, yanchor: 'bottom', showarrow: false, font: { size: 11 }, align: 'left', text };
+}
+
+/** The most characters of an 11 px line of text over the plot (notes, the evidence) at its least width. */
+const LINE_CHARS = Math.floor(PLOT_WIDTH_PX / CHAR_PX);
+/** The height of a line of 11 px text in a note, and in the title, in pixels. */
+const NOTE_LINE_PX = 15;
+const TITLE_LINE_PX = 20;
+
+const FULL_NUMBERS: Partial<LayoutAxis> = { exponentformat: 'none', separatethousands: true };
+
+/** The title's pad from the top of the figure: plotly anchors a title of several lines by its first baseline, so its top is 14 px above (12 px from the top). */
+const TITLE_PAD_PX = 26;
+
+/**
+ * Text in lines of at most `chars` characters, broken at its `separator`s (a broken line keeps the
+ * separator's mark, ";" or "·", at its end), a part longer than a line at its spaces.
+ */
+export function wrapText(text: string, chars: number, separator = ' '): string[] {
+  const mark = separator.trimEnd();
+  const lines: string[] = [];
+  for (const part of text.split(separator)) {
+    const last = lines.length - 1;
+    // A line keeps room for the mark it ends with when the next part goes on a line of its own.
+    if (last >= 0 && (lines[last] as string).length + separator.length + part.length + mark.length <= chars) lines[last] += separator + part;
+    else {
+      if (last >= 0) lines[last] += mark;
+      lines.push(...(part.length > chars && separator !== ' ' ? wrapText(part, chars) : [part]));
+    }
+  }
+  return lines;
 }
 
 /** The right margin: room for the labels of reference lines, which sit right of the plot. */
@@ -146,20 +179,28 @@ function rightMargin(annotations: readonly Partial<Annotation>[]): number {
 }
 
 /**
- * A figure's layout: the title with the run's evidence, notes above the plot, the legend at the
- * bottom of the figure under the x axis title (never between the ticks and the title), and a right
- * margin that holds the labels of reference lines.
+ * A figure's layout: the title with the run's evidence at the top, notes above the plot (both
+ * wrapped to the plot's least width, the top margin and the height grown by their lines past the
+ * first, so that the plot keeps its height), the legend at the bottom of the figure under the x
+ * axis title (never between the ticks and the title), and a right margin that holds the labels of
+ * reference lines.
  */
 export function layout(title: string, r: Results, extra: Layout, notes: string[] = []): Layout {
-  const annotations = [...(extra.annotations ?? []), ...(notes.filter(Boolean).length > 0 ? [note(notes.filter(Boolean).join('; '))] : [])];
+  const noteLines = notes.some(Boolean) ? wrapText(notes.filter(Boolean).join('; '), LINE_CHARS, '; ') : [];
+  const evidenceLines = wrapText(evidence(r), LINE_CHARS, ' · ');
+  const grow = Math.max(0, noteLines.length - 1) * NOTE_LINE_PX + (evidenceLines.length - 1) * TITLE_LINE_PX;
+  const annotations = [...(extra.annotations ?? []), ...(noteLines.length > 0 ? [note(noteLines.join('<br>'))] : [])];
   return {
-    title: { text: `${title}<br><span style="font-size:11px;color:#666">${evidence(r)}</span>`, font: { size: 15 } },
-    height: FIGURE_HEIGHT,
+    title: { text: `${title}<br><span style="font-size:11px;color:#666">${evidenceLines.join('<br>')}</span>`, font: { size: 15 }, yref: 'container', y: 1, yanchor: 'top', pad: { t: TITLE_PAD_PX } },
     // Without a legend the bottom margin holds the x axis title only (labels were placed for the larger one).
-    margin: { t: MARGIN_TOP, l: 70, r: rightMargin(annotations), b: extra.showlegend === false ? 70 : MARGIN_BOTTOM },
+    margin: { t: MARGIN_TOP + grow, l: 70, r: rightMargin(annotations), b: extra.showlegend === false ? 70 : MARGIN_BOTTOM },
     showlegend: true,
     legend: { orientation: 'h', yref: 'container', y: 0, yanchor: 'bottom', x: 0, xanchor: 'left' },
     ...extra,
+    // Numbers in full on every axis: "10,000", not plotly's "10k".
+    xaxis: { ...FULL_NUMBERS, ...extra.xaxis },
+    yaxis: { ...FULL_NUMBERS, ...extra.yaxis },
+    height: (extra.height ?? FIGURE_HEIGHT) + grow,
     annotations,
   };
 }
@@ -190,23 +231,37 @@ export interface Mark {
   sizePx: number;
 }
 
+/** How many times the tallest bar a reference line may be and still be drawn: above that the bars would be drawn flat. */
+const FAR_LINE = 10;
+
 /**
  * The layout of a bar figure: each bar's label above it and its error bar, moved past the reference
  * lines and markers it would cover, the lines labelled right of the plot, and the y range from 0 that
- * holds it all (lab/placement.ts).
+ * holds it all (lab/placement.ts). A line more than FAR_LINE times the tallest bar is left off the
+ * axis and its label returned in `note` instead (a CPU run's bars under a copy bandwidth 20 times
+ * them would be drawn flat).
  */
-export function barLayout(tops: readonly BarTop[], refs: readonly RefLine[] = [], marks: readonly Mark[] = [], height = FIGURE_HEIGHT): { shapes: Shape[]; annotations: Annotation[]; range: [number, number] } {
+export function barLayout(tops: readonly BarTop[], refs: readonly RefLine[] = [], marks: readonly Mark[] = [], height = FIGURE_HEIGHT): { shapes: Shape[]; annotations: Annotation[]; range: [number, number]; note: string } {
+  const tallest = Math.max(0, ...tops.map((t) => t.top), ...marks.map((m) => m.y));
+  const far = (l: RefLine) => tallest > 0 && (l.shape.y0 as number) > FAR_LINE * tallest;
+  const drawn = refs.filter((l) => !far(l));
   const obstacles = (unit: number): Obstacle[] => [
-    ...refs.map((l) => lineObstacle(l.shape.y0 as number, unit)),
+    ...drawn.map((l) => lineObstacle(l.shape.y0 as number, unit)),
     ...marks.map((m) => ({ x: m.x, y0: m.y - (m.sizePx / 2 + 1) * unit, y1: m.y + (m.sizePx / 2 + 1) * unit })),
   ];
   const placed = placeBarLabels(tops, obstacles, height);
-  const lines = withLines(refs, placed.top / plotHeightPx(height));
-  return { shapes: lines.shapes ?? [], annotations: [...(placed.annotations as Annotation[]), ...(lines.annotations ?? [])], range: [0, placed.top] };
+  const lines = withLines(drawn, placed.top / plotHeightPx(height));
+  const offAxis = refs.filter(far).map((l) => String(l.annotation.text));
+  return {
+    shapes: lines.shapes ?? [],
+    annotations: [...(placed.annotations as Annotation[]), ...(lines.annotations ?? [])],
+    range: [0, placed.top],
+    note: offAxis.length > 0 ? `off the axis, over ${FAR_LINE}x the tallest bar: ${offAxis.join(', ')}` : '',
+  };
 }
 
-/** Each point's bar top (its median, or the top of its error bar) and its label. */
-export function barTops(ps: readonly Point[], text: (p: Point) => string): BarTop[] {
+/** Each point's bar top (its median, or the top of its error bar) and its label (or the label's parts: placeBarLabels). */
+export function barTops(ps: readonly Point[], text: (p: Point) => string | readonly string[]): BarTop[] {
   return ps.map((p) => ({ x: p.name, top: Math.max(p.median, p.max), label: text(p) }));
 }
 
@@ -278,33 +333,4 @@ export function figureTitle(f: Figure): string {
   const title = f.layout.title;
   const text = typeof title === 'string' ? title : (title?.text ?? 'figure');
   return text.replace(/<br>.*$/s, '');
-}
-
-// --- HTML --------------------------------------------------------------------------------------------
-
-let plotlySource: string | undefined;
-
-/** A <script> element holding plotly.js (plotly.js-dist-min, about 4.7 MB): a page needs it once. */
-export function plotlyScript(): string {
-  plotlySource ??= readFileSync(createRequire(import.meta.url).resolve('plotly.js-dist-min'), 'utf8').replace(/<\/script/gi, '<\\/script');
-  return `<script>${plotlySource}</script>`;
-}
-
-/** JSON that is safe inside a <script> element. */
-function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-}
-
-/**
- * A figure as a <div> and the <script> that draws it once plotly.js is on the page (it waits up to
- * 10 s for it, then says so in the div).
- */
-export function figureHtml(figure: Figure, id = `vramlab-figure-${randomUUID()}`): string {
-  return `<div class="vramlab-figure" id="${id}"></div>
-<script>(function draw(tries) {
-  var div = document.getElementById(${scriptJson(id)});
-  if (window.Plotly) return window.Plotly.newPlot(div, ${scriptJson(figure.data)}, ${scriptJson(figure.layout)}, { responsive: true, displaylogo: false });
-  if (tries > 200) { div.textContent = 'plotly.js did not load: this page needs the plotly.js script that vramlab embeds once per notebook or report'; return; }
-  setTimeout(function () { draw(tries + 1); }, 50);
-})(0);</script>`;
 }

@@ -6,7 +6,7 @@
 //   const html = frameHtml(df, { caption: 'streaming' });
 import { createRequire } from 'node:module';
 import type { DataFrame } from 'danfojs-node';
-import { type ColumnFormat, columnFormat } from './columns.js';
+import { type ColumnFormat, columnFormats } from './columns.js';
 import type { Results, Row } from './results.js';
 import { median } from './stats.js';
 
@@ -117,14 +117,14 @@ function columnParts(titles: readonly string[], cells: readonly string[][], widt
 
 /**
  * A DataFrame as HTML tables (escaped; numbers right-aligned, each column in one format, its header
- * with its unit: lab/columns.ts), for notebooks and the report. A table wider than about 120
- * characters goes on in further tables, each repeating the first column, so that a static page (a
- * screenshot, a print, an exported notebook) shows every column.
+ * with its unit, size columns side by side in one unit: lab/columns.ts), for notebooks and the
+ * report. A table wider than about 120 characters goes on in further tables, each repeating the first
+ * column, so that a static page (a screenshot, a print, an exported notebook) shows every column.
  */
 export function frameHtml(frame: DataFrame, options: { caption?: string; width?: number } = {}): string {
   const columns = frame.columns;
   const values = frame.values as unknown[][];
-  const formats = columns.map((c, i) => columnFormat(c, values.map((row) => row[i])));
+  const formats = columnFormats(columns, columns.map((_, i) => values.map((row) => row[i])));
   const titles = formats.map((f) => f.title);
   const cells = values.map((row) => row.map((v, i) => (typeof v === 'number' && Number.isNaN(v) ? '' : (formats[i] as ColumnFormat).format(v))));
   const parts = columnParts(titles, cells, options.width ?? TABLE_CHARS);

@@ -8,7 +8,6 @@ export {
   color,
   evidence,
   type Figure,
-  figureHtml,
   fixed,
   groupBy,
   measured,
@@ -18,11 +17,11 @@ export {
   type RefLine,
   type Mark,
   hline,
+  inUnit,
   layout,
   modelName,
   lines,
   missingNote,
-  plotlyScript,
   type Point,
   point,
   points,
@@ -32,9 +31,12 @@ export {
   spread,
   swept,
   withLines,
+  wrapText,
 } from './figures.js';
+export { drawnLayout, figureHtml, plotlyScript } from './figure-html.js';
 export { type Cell, columnsOf, escapeHtml, frameHtml, medians, resultsFrame, rowsFrame } from './frames.js';
-export { columnFormat, type ColumnFormat, columnTitle, counted, csvNumber, isBytesField, sizeUnit } from './columns.js';
+export { fullNumber, integerTicks, linearRange, logAxis } from './axes.js';
+export { columnFormat, columnFormats, type ColumnFormat, columnTitle, counted, csvNumber, isBytesField, numberFormat, sizeUnit, timeUnit } from './columns.js';
 export { addVector, promptIds, randomVector } from './inputs.js';
 export { allMetrics, type CompileContext, defaultMetrics, type Loaded, type Measure, type StepContext, type StepPause } from './measure.js';
 export { actBoundTokensPerS, type AgentsStep, type AgentSystem, agentContext, agents } from './measures/agents.js';

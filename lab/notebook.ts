@@ -9,7 +9,8 @@
 import { createRequire } from 'node:module';
 import type { DataFrame } from 'danfojs-node';
 import { escapeHtml, frameHtml, isFrame, resultsFrame } from './frames.js';
-import { type Figure, figureHtml, figureTitle, plotlyScript } from './figures.js';
+import { figureHtml, plotlyScript } from './figure-html.js';
+import { type Figure, figureTitle } from './figures.js';
 import { figureSet } from './registry.js';
 import type { Results } from './results.js';
 

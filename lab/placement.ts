@@ -1,8 +1,9 @@
 // placement.ts: where a figure's labels go so that no label covers a bar, a reference line, a marker
-// or another label, and integer ticks for integer axes. Positions are computed in data coordinates
-// from the figure's own size: a figure is FIGURE_HEIGHT px high with MARGIN_TOP and MARGIN_BOTTOM
-// px of margins, so a label LABEL_PX high spans LABEL_PX * (y range) / (plot px) of the y axis.
-import type { Annotation, LayoutAxis } from 'plotly.js-dist-min';
+// or another label, nor leaves its bar's slot. Positions are computed in data coordinates from the
+// figure's own size: a figure is FIGURE_HEIGHT px high with MARGIN_TOP and MARGIN_BOTTOM px of
+// margins, so a label LABEL_PX high spans LABEL_PX * (y range) / (plot px) of the y axis; it is
+// drawn at least PLOT_WIDTH_PX wide (figureHtml), so a bar's slot is at least PLOT_WIDTH_PX / bars.
+import type { Annotation } from 'plotly.js-dist-min';
 
 export const FIGURE_HEIGHT = 420;
 export const MARGIN_TOP = 90;
@@ -12,7 +13,7 @@ export const LABEL_PX = 16;
 /** Pixels kept free around a label. */
 const PAD_PX = 3;
 /** The narrowest plot a figure is drawn in (a notebook cell), in pixels: labels are placed for it. */
-const PLOT_WIDTH_PX = 800;
+export const PLOT_WIDTH_PX = 800;
 /** The width of one character of an 11 px label, in pixels (an upper bound for digits and letters). */
 export const CHAR_PX = 6.5;
 
@@ -23,7 +24,8 @@ export interface BarTop {
   x: string;
   /** The highest thing drawn for the bar: its top, or the top of its error bar. */
   top: number;
-  label: string;
+  /** The label, or its parts: on one line when that fits the slot, else a part a line, else the first part alone. */
+  label: string | readonly string[];
 }
 
 /** Something a label must not cover on the y axis: a reference line (every x) or a marker (one x). */
@@ -37,28 +39,52 @@ export interface Obstacle {
 /** A horizontal reference line as an obstacle: its width and a few pixels either side. */
 export const lineObstacle = (y: number, unitsPerPx: number): Obstacle => ({ y0: y - 2 * unitsPerPx, y1: y + 2 * unitsPerPx });
 
+/** Pixels a label keeps from either edge of its bar's slot. */
+const SLOT_PAD_PX = 4;
+
+/** A label's forms, widest first: its parts on one line, a part a line, its first part alone. */
+const forms = (label: string | readonly string[]): string[][] => {
+  const parts = typeof label === 'string' ? [label] : [...label];
+  return [[parts.join(' ')], parts, parts.slice(0, 1)];
+};
+
+/** True when every line fits a slot `slotPx` wide. */
+const fits = (lines: readonly string[], slotPx: number): boolean => lines.length > 0 && Math.max(...lines.map((l) => l.length)) * CHAR_PX <= slotPx - 2 * SLOT_PAD_PX;
+
 /**
- * Labels above bars (and their error bars), each moved up past any line, marker or neighbouring bar
- * it would cover, and the top of the y axis that holds them all. `obstacles(unitsPerPx)` gives what
- * to keep clear at a scale, since pixel sizes of lines and markers are data sizes only once the range
- * is known.
+ * The lines of the labels of bars in slots `slotPx` wide: each label's parts on one line, else a
+ * part a line, else its first part alone, all labels in one form (the widest that every label that
+ * fits at all fits in, so that the bars read alike); null for a label whose first part does not fit
+ * (it is left out; the bar's hover has its value).
+ */
+export function fitLabels(labels: readonly (string | readonly string[])[], slotPx: number): (string[] | null)[] {
+  const all = labels.map(forms);
+  const shown = all.filter((f) => fits(f[2] as string[], slotPx));
+  const form = [0, 1, 2].find((k) => shown.every((f) => fits(f[k] as string[], slotPx))) ?? 2;
+  return all.map((f) => (fits(f[2] as string[], slotPx) ? (f[form] as string[]) : null));
+}
+
+/**
+ * Labels above bars (and their error bars), each inside its bar's slot (fitLabels) and moved up past
+ * any line or marker of its slot it would cover, and the top of the y axis that holds them all.
+ * `obstacles(unitsPerPx)` gives what to keep clear at a scale, since pixel sizes of lines and markers
+ * are data sizes only once the range is known. The annotations are at the bars' category indices.
  */
 export function placeBarLabels(bars: readonly BarTop[], obstacles: (unitsPerPx: number) => Obstacle[], height = FIGURE_HEIGHT): { annotations: Partial<Annotation>[]; top: number } {
   const px = plotHeightPx(height);
   const slotPx = PLOT_WIDTH_PX / Math.max(1, bars.length);
+  const lines = fitLabels(bars.map((b) => b.label), slotPx);
   const highest = Math.max(0, ...bars.map((b) => b.top), ...obstacles(0).map((o) => o.y1));
   let range = highest > 0 ? highest * 1.1 : 1;
+  const heightPx = lines.map((l) => (l?.length ?? 0) * LABEL_PX);
   let ys: number[] = [];
   for (let round = 0; round < 20; round++) {
     const unit = range / px;
-    const h = LABEL_PX * unit;
     const pad = PAD_PX * unit;
     const all = obstacles(unit);
     ys = bars.map((b, i) => {
-      // A label wider than its bar (80% of its slot) reaches over the neighbouring bars.
-      const spill = (b.label.length * CHAR_PX - 0.8 * slotPx) / 2 > 0.1 * slotPx;
-      const near = spill ? bars.filter((_, j) => Math.abs(j - i) === 1).map((n) => ({ y0: 0, y1: n.top })) : [];
-      const clear = [...all.filter((o) => o.x === undefined || o.x === b.x), ...near];
+      const h = (heightPx[i] as number) * unit;
+      const clear = all.filter((o) => o.x === undefined || o.x === b.x);
       let y = b.top + pad;
       for (let moved = true; moved; ) {
         moved = false;
@@ -72,13 +98,13 @@ export function placeBarLabels(bars: readonly BarTop[], obstacles: (unitsPerPx: 
       }
       return y;
     });
-    const need = Math.max(...ys.map((y) => y + h + pad), highest) * 1.02;
+    const need = Math.max(...ys.map((y, i) => y + ((heightPx[i] as number) + PAD_PX) * unit), highest) * 1.02;
     if (need <= range) break;
     range = need;
   }
   return {
     // x is the bar's place on the category axis: plotly reads a category name that looks like a number ("128") as a position.
-    annotations: bars.map((b, i) => ({ xref: 'x', x: i, yref: 'y', y: ys[i], yanchor: 'bottom', text: b.label, showarrow: false, font: { size: 11 } })),
+    annotations: lines.flatMap((l, i) => (l ? [{ xref: 'x', x: i, yref: 'y', y: ys[i], yanchor: 'bottom', text: l.join('<br>'), showarrow: false, font: { size: 11 } }] : [])),
     top: range,
   };
 }
@@ -98,26 +124,4 @@ export function stackShifts(ys: readonly number[], unitsPerPx: number): number[]
     lastPx = want;
   }
   return shifts;
-}
-
-/**
- * Ticks for an axis of integers (sessions, layers, batch sizes): each value when there are at most 12,
- * else a whole-number step (1, 2, 5, 10, ...) giving at most 10 ticks.
- */
-export function integerTicks(values: readonly number[]): Partial<LayoutAxis> {
-  const xs = [...new Set(values)].sort((a, b) => a - b);
-  if (xs.length <= 12) return { tickmode: 'array', tickvals: xs, ticktext: xs.map(String) };
-  const span = (xs[xs.length - 1] as number) - (xs[0] as number);
-  let step = 1;
-  for (let k = 0; span / step > 10; k++) step = ([1, 2, 5][k % 3] as number) * 10 ** Math.floor(k / 3);
-  return { tickmode: 'linear', tick0: 0, dtick: step, tickformat: 'd' };
-}
-
-/**
- * Ticks of a log axis over `values`: at powers of ten alone when they span two decades or more
- * (plotly's default adds bare 2s and 5s between them, which read as values), else plotly's own.
- */
-export function logTicks(values: readonly number[]): Partial<LayoutAxis> {
-  const positive = values.filter((v) => Number.isFinite(v) && v > 0);
-  return positive.length > 0 && Math.max(...positive) / Math.min(...positive) >= 100 ? { dtick: 1 } : {};
 }

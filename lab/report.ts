@@ -2,7 +2,8 @@
 // table and its figures; plotly.js embedded once, so the page needs no network.
 import { counted } from './columns.js';
 import { frameHtml, escapeHtml, resultsFrame } from './frames.js';
-import { evidence, figureHtml, modelName, plotlyScript } from './figures.js';
+import { figureHtml, plotlyScript } from './figure-html.js';
+import { evidence, modelName } from './figures.js';
 import { figureSet } from './registry.js';
 import type { Results } from './results.js';
 

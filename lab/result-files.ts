@@ -4,11 +4,17 @@
 // file it would replace whole); a results file (what bench/*.ts or a run wrote) is read back with
 // one-line errors that name the file, checked against its measure's row and evidence fields. The
 // folder a run writes into, and how no run loses results there, is results-folder.ts.
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { VramlabError } from '../runtime/errors.js';
+import { fileErrorReason, readJsonFile, writeRegularFile } from '../runtime/files.js';
 import { csvNumber } from './columns.js';
 import { findMeasure } from './registry.js';
 import type { ResultRow, Results, Row } from './results.js';
+
+export { fileErrorReason };
+
+/** The largest results file read (a run's rows; a report's inputs). */
+export const MAX_RESULTS_BYTES = 256 * 2 ** 20;
 
 function csvCell(v: number | string | boolean | null | undefined): string {
   if (v === null || v === undefined) return '';
@@ -37,7 +43,7 @@ export function ioError(path: string, what: string, e: unknown): VramlabError {
 export function writeFileAtomic(path: string, text: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
   try {
-    writeFileSync(tmp, text);
+    writeRegularFile(tmp, text, { shownAs: path });
     renameSync(tmp, path);
   } catch (e) {
     try {
@@ -45,7 +51,7 @@ export function writeFileAtomic(path: string, text: string): void {
     } catch {
       // the temporary name is not a file we can remove (a folder in its place): leave it
     }
-    throw ioError(path, 'write', e);
+    throw e instanceof VramlabError ? e : ioError(path, 'write', e);
   }
 }
 
@@ -118,31 +124,7 @@ export function checkResults(value: unknown, source: string): Results {
   return v as unknown as Results;
 }
 
-/** Why a file operation failed, in a few words ("no such file", "permission denied", ...). */
-export function fileErrorReason(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file or directory';
-  if (code === 'EISDIR') return 'is a directory';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'ENOTDIR') return 'a part of the path is a file';
-  if (code === 'ENOSPC') return 'no space left on the device';
-  if (code === 'EROFS') return 'read-only file system';
-  return (e as Error).message.replace(/\s+/g, ' ');
-}
-
 /** Reads and checks a results file; errors name the file and say what is wrong. */
 export function readResults(path: string): Results {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new VramlabError('VL_ERR_IO', `${path}: cannot read (${fileErrorReason(e)})`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new VramlabError('VL_ERR_FORMAT', `${path}: not JSON (${(e as Error).message.replace(/\s+/g, ' ')})`);
-  }
-  return checkResults(value, path);
+  return checkResults(readJsonFile(path, MAX_RESULTS_BYTES, 'a results file'), path);
 }

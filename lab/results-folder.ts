@@ -11,10 +11,11 @@
 //   (or, between the two renames of an archive, a CSV without its JSON): repairResultFiles, at the
 //   start of the next run into the folder, writes the missing CSV from its JSON, puts the stray CSV
 //   beside its archived JSON and removes the temporaries of processes that are gone.
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { VramlabError } from '../runtime/errors.js';
-import { ioError, rowsToCsv, writeFileAtomic, writeResultsJson } from './result-files.js';
+import { createNewFile, readJsonFile, readTextFile, writeRegularFile } from '../runtime/files.js';
+import { ioError, MAX_RESULTS_BYTES, rowsToCsv, writeFileAtomic, writeResultsJson } from './result-files.js';
 import type { ResultRow } from './results.js';
 
 /**
@@ -50,10 +51,10 @@ export function prepareOutDir(dir: string): void {
   }
   const probe = join(dir, `.vramlab-write-test.${process.pid}`);
   try {
-    closeSync(openSync(probe, 'w'));
+    writeRegularFile(probe, '', { shownAs: dir, doing: 'write in the output folder' });
     rmSync(probe, { force: true });
   } catch (e) {
-    throw ioError(dir, 'write in the output folder', e);
+    throw e instanceof VramlabError ? e : ioError(dir, 'write in the output folder', e);
   }
 }
 
@@ -72,23 +73,6 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Creates `path` exclusively; false when it exists. */
-function createExclusive(path: string, text: string): boolean {
-  let fd: number;
-  try {
-    fd = openSync(path, 'wx');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw ioError(path, 'create', e);
-  }
-  try {
-    writeSync(fd, text);
-  } finally {
-    closeSync(fd);
-  }
-  return true;
-}
-
 /**
  * Rows appended to DIR/NAME.PID.partial.jsonl as they are measured, one JSON object a line: this run's
  * own file (another run of the same experiment into the same folder has its own).
@@ -97,16 +81,12 @@ export class RowLog {
   readonly path: string;
   constructor(dir: string, name: string) {
     let path = join(dir, `${name}.${process.pid}.partial.jsonl`);
-    for (let k = 2; !createExclusive(path, ''); k++) path = join(dir, `${name}.${process.pid}-${k}.partial.jsonl`);
+    for (let k = 2; !createNewFile(path, ''); k++) path = join(dir, `${name}.${process.pid}-${k}.partial.jsonl`);
     this.path = path;
   }
 
   append(row: ResultRow): void {
-    try {
-      appendFileSync(this.path, JSON.stringify(row) + '\n');
-    } catch (e) {
-      throw ioError(this.path, 'append a row', e);
-    }
+    writeRegularFile(this.path, JSON.stringify(row) + '\n', { append: true, doing: 'append a row' });
   }
 
   /** The final files are written (or nothing is to be kept): the partial rows are no longer needed. */
@@ -118,7 +98,7 @@ export class RowLog {
 /** Reads the rows of a NAME.PID.partial.jsonl (a run that was killed); a torn last line is left out. */
 export function readRowLog(path: string): ResultRow[] {
   const rows: ResultRow[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
+  for (const line of readTextFile(path, MAX_RESULTS_BYTES, 'a partial results file').split('\n')) {
     if (line === '') continue;
     try {
       rows.push(JSON.parse(line) as ResultRow);
@@ -137,9 +117,14 @@ function sleepSync(ms: number): void {
 /** Most time a run waits for another to finish writing the same experiment's files. */
 const LOCK_WAIT_MS = 10_000;
 
-/** A lock file (its holder's pid, nothing else) whose holder is gone. */
+/** A lock file (its holder's pid, nothing else) whose holder is gone; false for anything else there (or nothing). */
 function isStaleLock(path: string): boolean {
-  const text = readFileSync(path, 'utf8');
+  let text: string;
+  try {
+    text = readTextFile(path, 64, 'a lock file');
+  } catch {
+    return false; // gone (its holder finished), or not a lock of ours
+  }
   return /^\d+$/.test(text) && !alive(Number(text));
 }
 
@@ -147,14 +132,8 @@ function isStaleLock(path: string): boolean {
 function withLock<T>(dir: string, name: string, body: () => T): T {
   const path = join(dir, `${name}.lock`);
   const t0 = Date.now();
-  while (!createExclusive(path, String(process.pid))) {
-    let stale = false;
-    try {
-      stale = isStaleLock(path);
-    } catch {
-      continue; // removed in between (its holder finished): try again
-    }
-    if (stale) rmSync(path, { force: true });
+  while (!createNewFile(path, String(process.pid))) {
+    if (isStaleLock(path)) rmSync(path, { force: true });
     else if (Date.now() - t0 > LOCK_WAIT_MS) throw new VramlabError('VL_ERR_IO', `${path}: another run has been writing ${name}'s results for ${LOCK_WAIT_MS / 1000} s; remove the file if no run is writing there`);
     else sleepSync(20);
   }
@@ -173,7 +152,7 @@ function dateStamp(date: Date): string {
 /** A results JSON's own date (its "date" field), else the file's modification time; null when unreadable. */
 function resultsDate(path: string): Date | null {
   try {
-    const v = JSON.parse(readFileSync(path, 'utf8')) as { date?: unknown };
+    const v = readJsonFile(path, MAX_RESULTS_BYTES, 'a results file') as { date?: unknown };
     const d = typeof v.date === 'string' ? new Date(v.date) : null;
     if (d && Number.isFinite(d.getTime())) return d;
   } catch {
@@ -203,7 +182,7 @@ function ensureCsv(json: string): boolean {
   if (existsSync(csv)) return false;
   let value: { benchmark?: unknown; rows?: unknown };
   try {
-    value = JSON.parse(readFileSync(json, 'utf8')) as typeof value;
+    value = readJsonFile(json, MAX_RESULTS_BYTES, 'a results file') as typeof value;
   } catch {
     return false; // not a results file: nothing to derive
   }

@@ -60,10 +60,16 @@ export interface RunResult {
   cancelled: boolean;
 }
 
+/**
+ * T's named fields only, without the index signature (Results has one for the fields files may add):
+ * reading a field T does not name, a misspelt one, is a compile error.
+ */
+export type NamedFields<T> = { [K in keyof T as string extends K ? never : K]: T[K] };
+
 /** What a run reports as it goes. */
 export type RunEvent =
   /** An experiment starts: its result, which fills in as it runs. */
-  | { kind: 'experiment'; result: ExperimentResult }
+  | { kind: 'experiment'; result: NamedFields<ExperimentResult> }
   /** A measured run's row (a step that could not run: one row with its status). */
   | { kind: 'row'; experiment: string; step: Step; row: ResultRow }
   /**
@@ -72,7 +78,7 @@ export type RunEvent =
    */
   | { kind: 'paused'; experiment: string; step: Step; run: number; measured: boolean; paused: Paused; session: Session }
   /** An experiment ended: its check and summary are in; `stopped` says why when it ended early. */
-  | { kind: 'end'; result: ExperimentResult };
+  | { kind: 'end'; result: NamedFields<ExperimentResult> };
 
 function pointLabel(s: Step): string {
   return Object.entries(s.point)

@@ -11,6 +11,7 @@
 //   p.scale(0.9);                                                   // applied on the device at resume
 //   const logits = await p.resume();
 //   await session.forward(ids, { steer: [{ layer: 10, scale: 0.9 }] });  // the same, in one call
+import { invalid } from './args.js';
 import { VramlabError } from './errors.js';
 import type { Logits } from './logits.js';
 import type { BreakpointStats } from './types.js';
@@ -27,10 +28,6 @@ export interface StepDriver {
   lens(rows: number): Promise<Logits>;
   /** Whether the session still holds this step paused after `layer` (after a failed resume). */
   stillPaused(layer: number): boolean;
-}
-
-function invalid(message: string): VramlabError {
-  return new VramlabError('VL_ERR_INVALID_ARGUMENT', message);
 }
 
 /** Checks a scale: a finite number. */

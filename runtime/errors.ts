@@ -24,6 +24,15 @@ export function errorCode(name: string): ErrorCode {
   return (ERROR_CODES as readonly string[]).includes(name) ? (name as ErrorCode) : 'VL_ERR_INTERNAL';
 }
 
+/** A value as an error message shows it: 42, "cpu", null, undefined, an object, an array, a function. */
+export function shown(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'function') return 'a function';
+  if (typeof v === 'object' && v !== null) return 'an object';
+  if (typeof v === 'bigint' || typeof v === 'symbol') return `a ${typeof v}`;
+  return JSON.stringify(v) ?? String(v);
+}
+
 export class VramlabError extends Error {
   readonly code: ErrorCode;
 

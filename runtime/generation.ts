@@ -5,9 +5,10 @@
 //   const pick = sampler({ temperature: 0.8, topK: 40, topP: 0.95, seed: 7 });
 //   pick(logits.row(0));   // a token id; the same ids for the same seed and logits
 import { randomInt } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkCallback, invalid, listOf } from './args.js';
 import { VramlabError } from './errors.js';
+import { fileExists, MAX_CONFIG_BYTES, readJsonObject } from './files.js';
 import { argmax } from './logits.js';
 
 export interface GenerateOptions {
@@ -26,10 +27,6 @@ export interface GenerateOptions {
   stopAt?: readonly number[];
   /** Called with each token as it is picked (index: its place among the new tokens). */
   onToken?: (token: number, index: number) => void;
-}
-
-function invalid(message: string): VramlabError {
-  return new VramlabError('VL_ERR_INVALID_ARGUMENT', message);
 }
 
 const MASK64 = (1n << 64n) - 1n;
@@ -74,15 +71,18 @@ export function uniform(seed: number): () => number {
   return () => ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992;
 }
 
-/** The options checked; throws VL_ERR_INVALID_ARGUMENT naming the option. */
-export function checkGenerateOptions(o: GenerateOptions): void {
+/** The options checked for a model of `vocab` tokens; throws VL_ERR_INVALID_ARGUMENT naming the option. */
+export function checkGenerateOptions(o: GenerateOptions, vocab: number): void {
   const t = o.temperature;
   if (t !== undefined && !(typeof t === 'number' && Number.isFinite(t) && t >= 0)) throw invalid(`temperature must be a finite number >= 0, got ${String(t)}`);
   if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 1)) throw invalid(`topK must be a positive integer, got ${String(o.topK)}`);
   if (o.topP !== undefined && !(typeof o.topP === 'number' && o.topP > 0 && o.topP <= 1)) throw invalid(`topP must be a number in (0, 1], got ${String(o.topP)}`);
   if (o.seed !== undefined && !Number.isSafeInteger(o.seed)) throw invalid(`seed must be an integer (at most 2^53 - 1 in size), got ${String(o.seed)}`);
-  // Not bounded by the vocabulary: a config's EOS outside it (an id the model never picks) never stops it.
-  for (const id of o.stopAt ?? []) if (!Number.isInteger(id) || id < 0) throw invalid(`stopAt: ${String(id)} is not a token id (a non-negative integer)`);
+  checkCallback(o.onToken, 'onToken');
+  for (const id of listOf(o.stopAt, 'stopAt')) {
+    if (!Number.isInteger(id) || id < 0) throw invalid(`stopAt: ${String(id)} is not a token id (a non-negative integer)`);
+    if (id >= vocab) throw invalid(`stopAt: ${id} is outside the vocabulary (0..${vocab - 1}): the model never picks it, so it would never stop`);
+  }
 }
 
 /**
@@ -177,35 +177,42 @@ export function sampler(o: GenerateOptions): (row: Float32Array) => number {
   };
 }
 
-function eosOf(path: string, json: Record<string, unknown>): number[] | undefined {
+/** EOS ids and the file that gave them. */
+interface EosIds {
+  ids: number[];
+  file: string;
+}
+
+function eosOf(path: string, json: Record<string, unknown>): EosIds | undefined {
   const v = json['eos_token_id'];
   if (v === undefined) return undefined;
-  if (v === null) return [];
+  if (v === null) return { ids: [], file: path };
   const ids = Array.isArray(v) ? (v as unknown[]) : [v];
   if (!ids.every((id) => typeof id === 'number' && Number.isInteger(id) && id >= 0))
     throw new VramlabError('VL_ERR_FORMAT', `${path}: eos_token_id must be a token id or a list of token ids, got ${JSON.stringify(v)}`);
-  return ids as number[];
+  return { ids: ids as number[], file: path };
 }
 
-function readJson(path: string): Record<string, unknown> {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new VramlabError('VL_ERR_FORMAT', `${path}: not JSON (${(e as Error).message})`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new VramlabError('VL_ERR_FORMAT', `${path}: not a JSON object`);
-  return json as Record<string, unknown>;
+/**
+ * generation_config.json's eos_token_id, when the file has one: read before a model's weights load,
+ * so that a bad file fails at once rather than after the load (config.json is the native loader's to
+ * check first).
+ */
+export function generationEos(dir: string): EosIds | undefined {
+  const gen = join(dir, 'generation_config.json');
+  return fileExists(gen) ? eosOf(gen, readJsonObject(gen, MAX_CONFIG_BYTES, 'a generation_config.json')) : undefined;
 }
 
 /**
  * A model directory's EOS ids, as transformers finds them: generation_config.json's eos_token_id when
- * the file has one, else config.json's (an id, a list of ids, or none).
+ * the file has one (`gen`), else config.json's (an id, a list of ids, or none); each inside the
+ * vocabulary of `vocab` tokens, as one outside it could never stop a generation.
  */
-export function eosTokenIds(dir: string): number[] {
-  const gen = join(dir, 'generation_config.json');
-  const fromGen = existsSync(gen) ? eosOf(gen, readJson(gen)) : undefined;
-  if (fromGen !== undefined) return fromGen;
+export function eosTokenIds(dir: string, vocab: number, gen = generationEos(dir)): number[] {
   const config = join(dir, 'config.json');
-  return eosOf(config, readJson(config)) ?? [];
+  const eos = gen ?? eosOf(config, readJsonObject(config, MAX_CONFIG_BYTES, 'a config.json')) ?? { ids: [], file: config };
+  const outside = eos.ids.find((id) => id >= vocab);
+  if (outside !== undefined)
+    throw new VramlabError('VL_ERR_FORMAT', `${eos.file}: eos_token_id ${outside} is outside the vocabulary (0..${vocab - 1}, config.json's vocab_size): generation could never stop at it`);
+  return eos.ids;
 }

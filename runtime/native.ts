@@ -4,7 +4,7 @@
 // vl_status_name, the native message), and runs long calls (model loads, forward passes, page-ins) as
 // koffi async calls on worker threads so that Node's thread never blocks. Nothing else in vramlab
 // touches koffi.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
@@ -29,6 +29,7 @@ import {
   type StructOf,
 } from './abi.js';
 import { errorCode, VramlabError } from './errors.js';
+import { fileExists, readJsonFile } from './files.js';
 
 /** The VL_ABI_VERSION of vramlab.h this file declares. */
 export const ABI_VERSION = 11;
@@ -58,7 +59,7 @@ export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'vramlab') return dir;
+    if (fileExists(pkg) && (readJsonFile(pkg, 2 ** 20, 'a package.json') as { name?: string } | null)?.name === 'vramlab') return dir;
     const up = dirname(dir);
     if (up === dir) throw new VramlabError('VL_ERR_NOT_BUILT', 'cannot find the vramlab package root above ' + fileURLToPath(import.meta.url));
     dir = up;

@@ -12,16 +12,16 @@
 //   const sampled = await s.generate([3, 17, 42], 8, { temperature: 0.8, seed: 1, stopAt: model.eosTokenIds });
 //   const p = await s.forward([5], { breakpoints: [2] });   // a Paused (see breakpoint.ts)
 //   rt.dispose();   // disposes its models and their sessions
-import { VramlabError } from './errors.js';
-import { eosTokenIds } from './generation.js';
+import { checkCallback, checkedInt, deviceArg, invalid, listOf, modelSource, nativeOptions, nativeSource, optionsOf, policyIndex, tokenIds } from './args.js';
+import { shown, VramlabError } from './errors.js';
+import { eosTokenIds, generationEos } from './generation.js';
 import { Logits } from './logits.js';
 import { descriptionOf, nativeConfig, shapeOf } from './describe.js';
 import { watchLoad } from './load-progress.js';
-import { checkedInt, nativeOptions, nativeSource, policyIndex, resolveSource } from './model-options.js';
 import { type Handle, native } from './native.js';
 import { pagingEvents, pagingStats } from './paging.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
-import { Session, type SessionModel, stateError, toIds } from './session.js';
+import { Session, type SessionModel, stateError } from './session.js';
 import type { ModelShape, SyntheticSpec } from './synthetic.js';
 import {
   type LoadOptions,
@@ -38,6 +38,11 @@ import {
   type RuntimeOptions,
 } from './types.js';
 import { formatSize, parseSize } from './units.js';
+
+function sessionArg(s: Session, name: string): Session {
+  if (!(s instanceof Session)) throw invalid(`${name} must be a Session, got ${shown(s)}`);
+  return s;
+}
 
 const COPY_DIRECTIONS = { h2d: 0, d2h: 1, both: 2, d2d: 3 } as const;
 
@@ -98,7 +103,7 @@ export class Model implements SessionModel {
 
   /** The next-use keys of an upcoming order of turns: sessions[i] runs i-th (for the next-use policy). */
   planTurns(sessions: readonly Session[]): void {
-    sessions.forEach((s, i) => s.nextUse(i));
+    listOf(sessions, 'planTurns: sessions').forEach((s, i) => sessionArg(s, `planTurns: sessions[${i}]`).nextUse(i));
   }
 
   pagingStats(): PagingStats {
@@ -119,7 +124,7 @@ export class Model implements SessionModel {
 
   /** The pager's records from the `from`-th on (0: all), in order: every decision it made. */
   pagingEvents(from = 0): PagingEvent[] {
-    return pagingEvents(this.#live(), from);
+    return pagingEvents(this.#live(), checkedInt(from, 'pagingEvents: from', 0, Number.MAX_SAFE_INTEGER));
   }
 
   #scheduler: Scheduler | null = null;
@@ -131,7 +136,7 @@ export class Model implements SessionModel {
   scheduler(options?: SchedulerOptions): Scheduler {
     this.#live();
     this.#scheduler ??= new Scheduler(() => this.#live(), this.shape.vocabSize);
-    if (options) this.#scheduler.configure(options);
+    if (options !== undefined) this.#scheduler.configure(options);
     return this.#scheduler;
   }
 
@@ -142,15 +147,15 @@ export class Model implements SessionModel {
    */
   async forwardBatch(items: readonly { session: Session; ids: ArrayLike<number> }[]): Promise<({ logits: Logits; error: null } | { logits: null; error: VramlabError })[]> {
     const h = this.#live();
-    if (items.length === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', 'a batch needs at least one session');
+    if (listOf(items, 'forwardBatch: items').length === 0) throw invalid('a batch needs at least one session');
     const vocab = this.shape.vocabSize;
-    const parts = items.map((it) => toIds(it.ids, vocab));
+    const parts = items.map((it, i) => tokenIds(optionsOf(it, `forwardBatch: items[${i}]`).ids as ArrayLike<number>, vocab));
     const ids = new Int32Array(parts.reduce((a, p) => a + p.length, 0));
     let at = 0;
     for (const p of parts) ids.set(p, (at += p.length) - p.length);
     const counts = Int32Array.from(parts, (p) => p.length);
     const logits = new Float32Array(items.length * vocab);
-    const handles = items.map((it) => it.session._handle());
+    const handles = items.map((it, i) => sessionArg(it.session, `forwardBatch: items[${i}].session`)._handle());
     const { errors } = await native.modelForwardBatch(h, handles, counts, ids, logits);
     return items.map((_, i) => {
       const error = errors[i] ?? null;
@@ -229,8 +234,9 @@ export class Runtime {
     this.device = device;
   }
 
-  static async open(options: RuntimeOptions = {}): Promise<Runtime> {
-    const device = options.device ?? 'cpu';
+  static async open(given?: RuntimeOptions): Promise<Runtime> {
+    const options = optionsOf(given, 'the runtime options');
+    const device = deviceArg(options.device ?? 'cpu');
     const budget = options.budget === undefined ? 0 : parseSize(options.budget);
     if (options.budget !== undefined && budget === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', 'the VRAM budget must be larger than 0');
     const hostBudget = options.hostBudget === undefined ? 0 : parseSize(options.hostBudget);
@@ -266,10 +272,12 @@ export class Runtime {
    * memory, host to device (default), device to host, or both at once (the bytes of both directions
    * over the time of the pair); or device to device (bytes read plus written: the memory's bandwidth).
    */
-  async copyBandwidth(options: { bytes?: number | string; pinned?: boolean; reps?: number; direction?: 'h2d' | 'd2h' | 'both' | 'd2d' } = {}): Promise<number> {
+  async copyBandwidth(given?: { bytes?: number | string; pinned?: boolean; reps?: number; direction?: 'h2d' | 'd2h' | 'both' | 'd2d' }): Promise<number> {
+    const options = optionsOf(given, 'copyBandwidth options');
     const bytes = parseSize(options.bytes ?? 2 ** 30);
-    const direction = COPY_DIRECTIONS[options.direction ?? 'h2d'];
-    if (direction === undefined) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `unknown copy direction "${String(options.direction)}" (h2d, d2h, both or d2d)`);
+    const name = options.direction ?? 'h2d';
+    const direction = Object.hasOwn(COPY_DIRECTIONS, name) ? COPY_DIRECTIONS[name] : undefined;
+    if (direction === undefined) throw invalid(`unknown copy direction "${String(options.direction)}" (h2d, d2h, both or d2d)`);
     const reps = checkedInt(options.reps ?? 5, 'reps', 1, 100000);
     return native.runtimeCopyBandwidth(this.#live(), bytes, options.pinned ?? true, reps, direction);
   }
@@ -279,10 +287,13 @@ export class Runtime {
    * SyntheticSpec. options.onProgress is called with the weight bytes placed and in all as the load
    * runs (polled every ~100 ms; load-progress.ts), and with done === total once it has succeeded.
    */
-  async loadModel(source: string | SyntheticSpec, options: LoadOptions = {}): Promise<Model> {
+  async loadModel(source: string | SyntheticSpec, given?: LoadOptions): Promise<Model> {
     const rt = this.#live();
+    const options = optionsOf(given, 'the load options');
     const opts = nativeOptions(options);
-    const src = resolveSource(source);
+    const src = modelSource(source);
+    checkCallback(options.onProgress, 'onProgress');
+    const gen = 'dir' in src ? generationEos(src.dir) : undefined;
     const watch = watchLoad(rt, options.onProgress);
     let handle: Handle;
     try {
@@ -292,7 +303,7 @@ export class Runtime {
     }
     let eos: number[] = [];
     try {
-      if ('dir' in src) eos = eosTokenIds(src.dir);
+      if ('dir' in src) eos = eosTokenIds(src.dir, native.modelInfo(handle).config.vocab_size, gen);
       watch.finish(native.modelInfo(handle).weight_bytes);
       if (watch.error !== undefined) throw watch.error;
     } catch (e) {
@@ -310,10 +321,10 @@ export class Runtime {
    * spec, and the native planner's placement, ring and KV pool under the budget. Nothing is allocated;
    * a model the budget cannot hold is described too (vram.fits false, vram.short the shortfall).
    */
-  async describeModel(source: string | SyntheticSpec, options: ModelOptions = {}): Promise<ModelDescription> {
+  async describeModel(source: string | SyntheticSpec, options?: ModelOptions): Promise<ModelDescription> {
     const rt = this.#live();
     const opts = nativeOptions(options);
-    const src = resolveSource(source);
+    const src = modelSource(source);
     const d = await this.#onWorker(() => native.modelDescribe(rt, nativeSource(src), opts));
     return descriptionOf(src.name, d);
   }
@@ -329,7 +340,7 @@ export class Runtime {
     if (memory === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', "the device's memory must be larger than 0");
     if (target.budget !== undefined && (budget === 0 || budget > memory))
       throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `the VRAM budget must be larger than 0 and at most the device's memory (${formatSize(memory)}), got ${formatSize(budget)}`);
-    const src = resolveSource(source);
+    const src = modelSource(source);
     return descriptionOf(src.name, await native.modelDescribeFor(target.device, memory, budget, nativeSource(src), nativeOptions(options)));
   }
 

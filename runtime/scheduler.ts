@@ -11,6 +11,7 @@
 //   await sched.prepare(32);   // the decode graphs of 1..32 sessions, recorded now (optional)
 //   const [a, b] = await Promise.all([sched.submit(s1, prompt1, 50), sched.submit(s2, prompt2, 50)]);
 //   a.tokens; a.firstTokenMs - a.submittedMs;   // time to first token
+import { checkedInt, invalid, optionsOf, tokenIds } from './args.js';
 import { VramlabError } from './errors.js';
 import { type Handle, native, type NativeScheduleStep } from './native.js';
 
@@ -65,11 +66,6 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-function whole(v: number, name: string, min: number, max: number): number {
-  if (!Number.isInteger(v) || v < min || v > max) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `${name} must be a whole number from ${min} to ${max}, got ${v}`);
-  return v;
-}
-
 export class Scheduler {
   readonly #model: () => Handle;
   readonly #vocab: number;
@@ -86,9 +82,10 @@ export class Scheduler {
     this.#vocab = vocab;
   }
 
-  configure(options: SchedulerOptions): void {
-    const chunk = whole(options.prefillChunk ?? 256, 'prefillChunk', 1, 1 << 20);
-    const batch = whole(options.maxBatch ?? 256, 'maxBatch', 1, 1 << 16);
+  configure(given: SchedulerOptions): void {
+    const options = optionsOf(given, 'the scheduler options');
+    const chunk = checkedInt(options.prefillChunk ?? 256, 'prefillChunk', 1, 1 << 20);
+    const batch = checkedInt(options.maxBatch ?? 256, 'maxBatch', 1, 1 << 16);
     native.modelSetScheduler(this.#model(), chunk, batch);
   }
 
@@ -99,7 +96,7 @@ export class Scheduler {
    * while no work is pending.
    */
   async prepare(maxBatch: number): Promise<number> {
-    whole(maxBatch, 'maxBatch', 1, 1 << 16);
+    checkedInt(maxBatch, 'maxBatch', 1, 1 << 16);
     if (this.#driving) throw new VramlabError('VL_ERR_STATE', 'prepare the scheduler while no work is pending: await the submitted work first');
     this.#preparing++;
     try {
@@ -120,20 +117,15 @@ export class Scheduler {
    */
   submit(session: Schedulable, ids: ArrayLike<number>, newTokens: number): Promise<WorkResult> {
     let handle: Handle;
+    let input: Int32Array;
     try {
+      if (typeof (session as Partial<Schedulable> | null)?._handle !== 'function') throw invalid('submit: the first argument must be a Session of this model');
       handle = session._handle();
-      whole(newTokens, 'newTokens', 0, 2 ** 31 - 1);
+      checkedInt(newTokens, 'newTokens', 0, 2 ** 31 - 1);
+      if (this.#work.has(session)) throw new VramlabError('VL_ERR_STATE', 'the session already has work submitted: await it first');
+      input = tokenIds(ids, this.#vocab);
     } catch (e) {
       return Promise.reject(e);
-    }
-    if (this.#work.has(session)) return Promise.reject(new VramlabError('VL_ERR_STATE', 'the session already has work submitted: await it first'));
-    if (ids.length === 0) return Promise.reject(new VramlabError('VL_ERR_INVALID_ARGUMENT', 'submitted work needs at least one token id'));
-    const input = new Int32Array(ids.length);
-    for (let i = 0; i < ids.length; i++) {
-      const v = ids[i] as number;
-      if (!Number.isInteger(v) || v < 0 || v >= this.#vocab)
-        return Promise.reject(new VramlabError('VL_ERR_INVALID_ARGUMENT', `token id ${String(v)} at position ${i} is outside the vocabulary (0..${this.#vocab - 1})`));
-      input[i] = v;
     }
     try {
       native.sessionSubmit(handle, input, newTokens);

@@ -7,8 +7,9 @@
 //   const logits = await s.forward([3, 17, 42], { logits: 'all' });
 //   const p = await s.forward([5], { breakpoints: [2] });   // a Paused
 //   s.dispose();
+import { invalid, listOf, oneOf, optionsOf, tokenIds } from './args.js';
 import { checkScale, checkVector, Paused, type StepDriver } from './breakpoint.js';
-import { VramlabError } from './errors.js';
+import { shown, VramlabError } from './errors.js';
 import { checkGenerateOptions, type GenerateOptions, sampler } from './generation.js';
 import { Logits } from './logits.js';
 import { type Handle, native, type NativeBreakpointStats } from './native.js';
@@ -34,21 +35,6 @@ export interface SessionModel {
 /** @internal */
 export function stateError(what: string): VramlabError {
   return new VramlabError('VL_ERR_STATE', what);
-}
-
-/** @internal checked token ids. */
-export function toIds(ids: ArrayLike<number>, vocab: number): Int32Array {
-  if (ids.length === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', 'no token ids given');
-  const out = new Int32Array(ids.length);
-  for (let i = 0; i < ids.length; i++) {
-    const v = ids[i] as number;
-    if (typeof v !== 'number')
-      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `token id ${JSON.stringify(v)} at position ${i} is a ${typeof v}, not a number`);
-    if (!Number.isInteger(v) || v < 0 || v >= vocab)
-      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `token id ${v} at position ${i} is outside the vocabulary (0..${vocab - 1})`);
-    out[i] = v;
-  }
-  return out;
 }
 
 /** A step with breakpoints in progress: what its segments share. */
@@ -148,10 +134,11 @@ export class Session {
   forward(ids: ArrayLike<number>, options: ForwardOptions & { steer: readonly Steer[]; breakpoints?: undefined }): Promise<Logits>;
   forward(ids: ArrayLike<number>, options?: { logits?: LogitsSelection }): Promise<Logits | null>;
   forward(ids: ArrayLike<number>, options?: ForwardOptions): Promise<Logits | Paused | null>;
-  async forward(ids: ArrayLike<number>, options: ForwardOptions = {}): Promise<Logits | Paused | null> {
-    const sel = options.logits ?? 'last';
+  async forward(ids: ArrayLike<number>, given?: ForwardOptions): Promise<Logits | Paused | null> {
+    const options = optionsOf(given, 'the forward options');
+    const sel = oneOf(options.logits, ['none', 'last', 'all'], 'logits', 'last');
     const vocab = this.model.shape.vocabSize;
-    const input = toIds(ids, vocab);
+    const input = tokenIds(ids, vocab);
     const rows = sel === 'none' ? 0 : sel === 'last' ? 1 : input.length;
     const out = rows > 0 ? new Float32Array(rows * vocab) : null;
     if (options.breakpoints === undefined && options.steer === undefined && options.offload === undefined) {
@@ -159,14 +146,14 @@ export class Session {
       return out ? new Logits(rows, vocab, out) : null;
     }
     const L = this.model.shape.numLayers;
-    const stops = options.breakpoints === 'all' ? Array.from({ length: L }, (_, l) => l) : [...(options.breakpoints ?? [])];
+    const stops = options.breakpoints === 'all' ? Array.from({ length: L }, (_, l) => l) : [...listOf(options.breakpoints, 'breakpoints (an array of layers, or "all")')];
     for (const b of stops)
-      if (!Number.isInteger(b) || b < 0 || b >= L) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `breakpoint layer ${b} is outside the model's layers (0..${L - 1})`);
-    const steer = (options.steer ?? []).map((e, i) => this.#checkSteer(e, i));
+      if (!Number.isInteger(b) || b < 0 || b >= L) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `breakpoint layer ${shown(b)} is outside the model's layers (0..${L - 1})`);
+    const steer = listOf(options.steer, 'steer').map((e, i) => this.#checkSteer(e, i));
     const step: StepRun = { tokens: input.length, rows, out, stops: new Set(stops), steer };
     const layers = Int32Array.from(new Set([...stops, ...steer.map((e) => e.layer)]));
     return this.#run(async () => {
-      const layer = await native.sessionForwardBreakpoints(this.#live(), input, rows, out, layers, options.offload ?? false);
+      const layer = await native.sessionForwardBreakpoints(this.#live(), input, rows, out, layers, options.offload === true);
       return this.#continue(step, layer);
     });
   }
@@ -188,14 +175,14 @@ export class Session {
     // count would allocate its output first (2**32 + 3 threw a bare RangeError).
     const maxPos = this.model.shape.maxPositionEmbeddings;
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0 || maxNewTokens > maxPos)
-      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `maxNewTokens must be a whole number from 0 to ${maxPos} (the model's positions), got ${maxNewTokens}`);
-    const input = toIds(ids, this.model.shape.vocabSize);
+      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `maxNewTokens must be a whole number from 0 to ${maxPos} (the model's positions), got ${shown(maxNewTokens)}`);
+    const input = tokenIds(ids, this.model.shape.vocabSize);
     if (options === undefined) {
       const out = new Int32Array(maxNewTokens);
       await this.#run(() => native.sessionGenerate(this.#live(), input, maxNewTokens, out));
       return Array.from(out);
     }
-    checkGenerateOptions(options);
+    checkGenerateOptions(optionsOf(options, 'the generate options'), this.model.shape.vocabSize);
     const pick = sampler(options);
     const stop = new Set(options.stopAt ?? []);
     const tokens: number[] = [];
@@ -277,8 +264,9 @@ export class Session {
   }
 
   #checkSteer(e: Steer, i: number): Steer {
+    if (typeof e !== 'object' || e === null) throw invalid(`steer ${i} must be an object { layer, scale?, add? }, got ${shown(e)}`);
     const L = this.model.shape.numLayers;
-    if (!Number.isInteger(e.layer) || e.layer < 0 || e.layer >= L) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `steer layer ${e.layer} is outside the model's layers (0..${L - 1})`);
+    if (!Number.isInteger(e.layer) || e.layer < 0 || e.layer >= L) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `steer layer ${shown(e.layer)} is outside the model's layers (0..${L - 1})`);
     const scale = e.scale === undefined ? undefined : checkScale(e.scale, `steer ${i} (layer ${e.layer}): scale`);
     const add = e.add === undefined ? undefined : checkVector(e.add, this.model.shape.hiddenSize, `steer ${i} (layer ${e.layer}): add`);
     return { layer: e.layer, scale, add };

@@ -187,7 +187,10 @@ export interface ModelDescription {
 
 export interface LayerTiming {
   layer: number;
-  /** Milliseconds from the start of the pass's device work; null for a layer with no copy. */
+  /**
+   * Milliseconds from the start of the pass's device work (a paused pass: on the clock of deviceMs, the
+   * waits for its resumes left out); null for a layer with no copy.
+   */
   copyStartMs: number | null;
   copyEndMs: number | null;
   computeStartMs: number;
@@ -203,8 +206,9 @@ export interface StepStats {
   h2dBytes: number;
   wallMs: number;
   /**
-   * Device time from the call's first work to its last logits on the host, a paused step's pauses
-   * included; null when another step ran on the model while this one was paused.
+   * Device time from the call's first work to its last logits on the host; for a paused step, the device
+   * time of its segments (each up to its pause's save, or to the logits), the waits for a resume left
+   * out; null before any step.
    */
   deviceMs: number | null;
   /** The last pass, per layer; empty when it was replayed from a graph. */

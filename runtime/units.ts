@@ -1,5 +1,5 @@
 // units.ts: byte sizes as users write them ("512MB", "24GiB", "1.5 GB") and back.
-import { VramlabError } from './errors.js';
+import { shown, VramlabError } from './errors.js';
 
 const UNITS: Record<string, number> = {
   b: 1,
@@ -31,9 +31,10 @@ export function parseSize(text: string | number): number {
     if (!Number.isFinite(text) || text < 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `size ${text} must be a non-negative number of bytes`);
     return bounded(Math.floor(text), text);
   }
+  if (typeof text !== 'string') throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `a size must be a number of bytes or a string such as "512MB", got ${shown(text)}`);
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const unit = m ? (m[2] ?? '').toLowerCase() || 'b' : '';
-  const scale = UNITS[unit];
+  const scale = Object.hasOwn(UNITS, unit) ? UNITS[unit] : undefined;
   if (!m || scale === undefined)
     throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `size "${text}" is not a size: write a number with a unit, e.g. 512MB or 24GiB`);
   return bounded(Math.floor(Number(m[1]) * scale), text);

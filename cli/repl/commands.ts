@@ -1,36 +1,24 @@
 // commands.ts: the REPL's commands, one entry each (name, aliases, usage, help, run), wired in one
-// table; anything that is not a command is JavaScript (evaluate.ts). A command's user error is a
-// VramlabError: the REPL prints its message on one line and goes on.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+// table (a plan's: plan-commands.ts); anything that is not a command is JavaScript (evaluate.ts). A
+// command's user error is a VramlabError: the REPL prints its message on one line and goes on.
 import { parseArgs } from 'node:util';
-import { compileSource, readVlabFile } from '../../dsl/index.js';
-import { decodeIds, encodeText } from '../../dsl/models.js';
-import { runSteps } from '../../lab/runner.js';
+import { decodeIds, encodeText, hasTokenizer } from '../../dsl/models.js';
+import { suggest } from '../../dsl/settings.js';
 import { VramlabError } from '../../runtime/errors.js';
+import { fileExists, readJsonFile, readRegularFile, writeRegularFile } from '../../runtime/files.js';
 import type { Logits } from '../../runtime/logits.js';
-import { Runtime } from '../../runtime/runtime.js';
-import { parseIds } from '../args.js';
+import { type Model, Runtime } from '../../runtime/runtime.js';
+import { argsErrorText, parseIds } from '../args.js';
 import { loadingBar } from '../progress.js';
 import { type Placement, PLACEMENTS } from '../../runtime/types.js';
+import type { Command, CommandContext } from './command.js';
 import { activationStats, formatSize, formatStats, formatTop, ms, topTokens } from './format.js';
 import { npyBytes, readNpy } from './npy.js';
-import { type Edit, type ReplState, type SessionSlot, usage } from './state.js';
+import { PLAN_COMMANDS, runPlan } from './plan-commands.js';
+import { type Edit, type SessionSlot, usage } from './state.js';
 
-export interface CommandContext {
-  state: ReplState;
-  print(line: string): void;
-}
-
-export interface Command {
-  name: string;
-  aliases?: string[];
-  usage: string;
-  help: string;
-  /** What its arguments complete to (completion.ts). */
-  completes?: 'layers' | 'files' | 'sessions' | 'save';
-  /** `rest` is the text after the command word, untouched (run "text"). */
-  run(args: string[], ctx: CommandContext, rest: string): Promise<void> | void;
-}
+/** What Ctrl-C does to a running step. */
+const STOPS_STEP = 'the step stops at the next layer';
 
 function layerArg(text: string, ctx: CommandContext): number {
   const L = ctx.state.needModel().shape.numLayers;
@@ -45,6 +33,13 @@ function intArg(text: string | undefined, name: string, dflt: number): number {
   return Number(text);
 }
 
+/** How many top tokens `top`/`lens` show: 1 to the vocabulary's size (default 5). */
+function topArg(text: string | undefined, name: string, vocab: number): number {
+  const k = intArg(text, name, 5);
+  if (k < 1 || k > vocab) throw usage(`${name}: k must be 1..${vocab} (the vocabulary), got ${text}`);
+  return k;
+}
+
 function numberArg(text: string | undefined, name: string): number {
   const v = Number(text);
   if (text === undefined || text.trim() === '' || !Number.isFinite(v)) throw usage(`${name}: "${text ?? ''}" is not a number`);
@@ -57,9 +52,10 @@ function where(slot: SessionSlot, L: number): string {
   return p ? `paused after layer ${p.layer} (of 0..${L - 1}): ${p.tokens} tokens, ${ms(slot.stepMs)} so far` : 'not paused';
 }
 
+/** Token ids as text through the tokenizer of the current slot's model (a plan step's own, when paused). */
 function tokenText(ctx: CommandContext): ((id: number) => string) | null {
-  const dir = ctx.state.modelDir;
-  return dir && existsSync(`${dir}/tokenizer.json`) ? (id) => decodeIds(dir, [id]) : null;
+  const dir = ctx.state.slot().modelDir;
+  return dir && hasTokenizer(dir) ? (id) => decodeIds(dir, [id]) : null;
 }
 
 function printTop(ctx: CommandContext, row: Float32Array, k: number): void {
@@ -80,7 +76,7 @@ function report(ctx: CommandContext, slot: SessionSlot): void {
 
 async function advance(ctx: CommandContext, stopAtNext: boolean): Promise<void> {
   const { state } = ctx;
-  if (state.plan?.slot) return nextPlanEvent(ctx);
+  if (state.plan?.slot) return runPlan(ctx, true);
   const slot = state.slot();
   const p = state.needPaused(stopAtNext ? 'step' : 'continue');
   await state.drive(slot, () => p.resume(), stopAtNext);
@@ -105,29 +101,28 @@ function parseIdsText(rest: string, ctx: CommandContext): number[] {
 }
 
 function readVector(text: string, what: string): Float32Array {
-  if (existsSync(text)) return readValues(text, what);
+  if (fileExists(text)) return readValues(text, what);
   const parts = text.split(',').map((s) => s.trim());
   const v = parts.map(Number);
   if (parts.some((p) => p === '') || v.some((x) => !Number.isFinite(x))) throw new VramlabError('VL_ERR_IO', `${text}: no such file, and not a list of numbers a,b,c`);
   return Float32Array.from(v);
 }
 
+/** The largest files of values read: a .npy of 2^28 float32 values, a JSON text of 256 MiB. */
+const MAX_NPY_BYTES = 2 ** 30;
+const MAX_JSON_BYTES = 256 * 2 ** 20;
+
 /** Floats from a .npy file or a JSON file (a flat array, an array of rows, or {"activation": rows}). */
 function readValues(path: string, what: string): Float32Array {
-  if (!existsSync(path)) throw new VramlabError('VL_ERR_IO', `${path}: no such file`);
   if (path.endsWith('.npy')) {
+    const bytes = readRegularFile(path, MAX_NPY_BYTES, 'a .npy file');
     try {
-      return readNpy(readFileSync(path)).data;
+      return readNpy(bytes).data;
     } catch (e) {
       throw new VramlabError('VL_ERR_FORMAT', `${path}: ${(e as Error).message}`);
     }
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new VramlabError('VL_ERR_FORMAT', `${path} is not JSON: ${(e as Error).message}`);
-  }
+  let json = readJsonFile(path, MAX_JSON_BYTES, 'a JSON file of values');
   if (json && typeof json === 'object' && !Array.isArray(json)) json = Object.values(json)[0];
   const flat = Array.isArray(json) ? (json as unknown[]).flat(2) : [];
   if (flat.length === 0 || flat.some((x) => typeof x !== 'number')) throw new VramlabError('VL_ERR_FORMAT', `${path}: ${what} must be numbers (a list, or a list of rows)`);
@@ -135,12 +130,8 @@ function readValues(path: string, what: string): Float32Array {
 }
 
 function saveMatrix(file: string, key: string, data: Float32Array, rows: number, cols: number): void {
-  try {
-    if (file.endsWith('.npy')) writeFileSync(file, npyBytes(data, rows, cols));
-    else writeFileSync(file, JSON.stringify({ [key]: Array.from({ length: rows }, (_, r) => Array.from(data.subarray(r * cols, (r + 1) * cols))) }) + '\n');
-  } catch (e) {
-    throw new VramlabError('VL_ERR_IO', `cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const bytes = file.endsWith('.npy') ? npyBytes(data, rows, cols) : JSON.stringify({ [key]: Array.from({ length: rows }, (_, r) => Array.from(data.subarray(r * cols, (r + 1) * cols))) }) + '\n';
+  writeRegularFile(file, bytes, { doing: `save the ${key}` });
 }
 
 /** Makes an edit on the pause (and records it, reading the base activation before the first one). */
@@ -192,30 +183,15 @@ function posArg(text: string | undefined, ctx: CommandContext): number | null {
   return v;
 }
 
-async function nextPlanEvent(ctx: CommandContext): Promise<void> {
-  const { state } = ctx;
-  const plan = state.plan;
-  if (!plan) throw new VramlabError('VL_ERR_STATE', 'no plan open: open FILE.vlab first');
-  if (plan.done) throw new VramlabError('VL_ERR_STATE', `the plan of ${plan.file} has run to its end (results shows its rows)`);
-  plan.slot = null;
-  for (;;) {
-    const r = await plan.events.next();
-    if (r.done) {
-      plan.done = true;
-      ctx.print(`plan done: ${plan.rows.length} rows${r.value.cancelled ? ' (cancelled)' : ''}`);
-      return;
-    }
-    const e = r.value;
-    if (e.kind === 'row') {
-      plan.rows.push({ experiment: e.experiment, row: e.row });
-      ctx.print(`row ${plan.rows.length}: ${e.experiment} ${JSON.stringify(e.row)}`);
-    } else if (e.kind === 'experiment') {
-      ctx.print(`experiment ${e.result.name}`);
-    } else if (e.kind === 'paused') {
-      plan.slot = { session: e.session, paused: e.paused, stepMs: 0, edits: [], base: null, logits: null };
-      ctx.print(`${e.experiment}: ${e.step.op}${e.step.baseline ? ` ${e.step.baseline}` : ''} ${e.measured ? `run ${e.run}` : 'warm-up'} paused after layer ${e.paused.layer} (${e.paused.tokens} tokens): inspect it, next to go on`);
-      return;
-    }
+/** The options of a command's words, an unknown one named with the nearest of them. */
+function options<O extends Record<string, { type: 'string' }>>(command: string, args: string[], known: O) {
+  try {
+    return parseArgs({ args, allowPositionals: true, strict: true, options: known });
+  } catch (e) {
+    const text = argsErrorText(e);
+    const unknown = /^unknown option '(.*)'$/.exec(text)?.[1];
+    const flags = Object.keys(known).map((o) => `--${o}`);
+    throw usage(`${command}: ${text}${unknown === undefined ? '' : `${suggest(unknown, flags)}; its options: ${flags.join(', ')}`}`);
   }
 }
 
@@ -223,42 +199,39 @@ export const COMMANDS: Command[] = [
   {
     name: 'load',
     usage: 'load MODEL [--budget SIZE] [--placement P] [--ring SIZE] [--prefetch N] [--kv-pool-tokens N]',
-    help: 'load a model (a HuggingFace Llama directory or synthetic:<spec>) with one session; drops the one before',
+    help: 'load a model (a HuggingFace Llama directory or synthetic:<spec>) with one session; once it is loaded, the one before goes (a failed load leaves it)',
     completes: 'files',
+    interrupt: 'a load cannot stop midway: when it ends, its model is dropped and the one before it stays',
     async run(args, ctx) {
-      let parsed;
-      try {
-        parsed = parseArgs({ args, allowPositionals: true, strict: true, options: { budget: { type: 'string' }, placement: { type: 'string' }, ring: { type: 'string' }, prefetch: { type: 'string' }, 'kv-pool-tokens': { type: 'string' } } });
-      } catch (e) {
-        throw usage(`load: ${(e as Error).message.split('\n')[0] ?? ''}`);
-      }
+      const parsed = options('load', args, { budget: { type: 'string' }, placement: { type: 'string' }, ring: { type: 'string' }, prefetch: { type: 'string' }, 'kv-pool-tokens': { type: 'string' } });
       const [source, ...extra] = parsed.positionals;
       if (!source || extra.length) throw usage('usage: load MODEL [--budget SIZE] [--placement P]');
       const v = parsed.values;
       if (v.placement !== undefined && !PLACEMENTS.includes(v.placement as Placement)) throw usage(`--placement: "${v.placement}" is not one of ${PLACEMENTS.join(', ')}`);
+      const modelOptions = {
+        placement: v.placement as Placement | undefined,
+        ring: v.ring,
+        prefetch: v.prefetch === undefined ? undefined : intArg(v.prefetch, '--prefetch', 1),
+        kvPoolTokens: v['kv-pool-tokens'] === undefined ? undefined : intArg(v['kv-pool-tokens'], '--kv-pool-tokens', 0),
+      };
+      // The new model in a runtime of its own first: until it is loaded, the one before, its sessions
+      // and paused steps stay as they are (a failed or interrupted load leaves them so).
       const { state } = ctx;
-      await state.dispose();
-      state.rt = await Runtime.open({ device: state.device, budget: v.budget });
+      const rt = await Runtime.open({ device: state.device, budget: v.budget });
       const bar = loadingBar(source); // on a terminal's stderr
+      let model: Model;
       try {
-        state.model = await state.rt.loadModel(source, {
-          placement: v.placement as Placement | undefined,
-          ring: v.ring,
-          prefetch: v.prefetch === undefined ? undefined : intArg(v.prefetch, '--prefetch', 1),
-          kvPoolTokens: v['kv-pool-tokens'] === undefined ? undefined : intArg(v['kv-pool-tokens'], '--kv-pool-tokens', 0),
-          onProgress: bar.onProgress,
-        });
+        model = await rt.loadModel(source, { ...modelOptions, onProgress: bar.onProgress });
+        if (state.interrupted) throw new VramlabError('VL_ERR_STATE', `the load of ${source} was interrupted (Ctrl-C): ${state.model ? `${state.model.name} stays loaded` : 'no model is loaded'}`);
       } catch (e) {
-        await state.dispose();
+        rt.dispose();
         throw e;
       } finally {
         bar.end();
       }
-      state.modelDir = source.startsWith('synthetic:') ? null : source;
-      state.breakpoints.clear();
-      state.current = state.newSession();
-      const s = state.model.shape;
-      ctx.print(`loaded ${state.model.name}: ${s.numLayers} layers, hidden ${s.hiddenSize}, vocab ${s.vocabSize} on ${state.rt.deviceName()}; session 0`);
+      state.adopt(rt, model, source.startsWith('synthetic:') ? null : source);
+      const s = model.shape;
+      ctx.print(`loaded ${model.name}: ${s.numLayers} layers, hidden ${s.hiddenSize}, vocab ${s.vocabSize} on ${rt.deviceName()}; session 0`);
     },
   },
   {
@@ -292,6 +265,7 @@ export const COMMANDS: Command[] = [
     name: 'run',
     usage: 'run IDS | "text"',
     help: 'start a forward pass of the current session (ids 3,17,42 or a quoted text through tokenizer.json); stops at the first armed layer',
+    interrupt: STOPS_STEP,
     async run(_args, ctx, rest) {
       const { state } = ctx;
       if (state.plan?.slot) throw new VramlabError('VL_ERR_STATE', 'a plan step is paused: next to go on, or open another plan');
@@ -303,8 +277,8 @@ export const COMMANDS: Command[] = [
       report(ctx, slot);
     },
   },
-  { name: 'continue', aliases: ['c'], usage: 'continue', help: 'run to the next armed layer, or to the end (then the top next tokens)', run: (_a, ctx) => advance(ctx, false) },
-  { name: 'step', aliases: ['s'], usage: 'step', help: 'run one layer on', run: (_a, ctx) => advance(ctx, true) },
+  { name: 'continue', aliases: ['c'], usage: 'continue', help: 'run to the next armed layer, or to the end (then the top next tokens)', interrupt: STOPS_STEP, run: (_a, ctx) => advance(ctx, false) },
+  { name: 'step', aliases: ['s'], usage: 'step', help: 'run one layer on', interrupt: STOPS_STEP, run: (_a, ctx) => advance(ctx, true) },
   {
     name: 'abort',
     usage: 'abort',
@@ -334,7 +308,7 @@ export const COMMANDS: Command[] = [
     help: 'the top-k next tokens (default 5) of the last completed pass, with probabilities',
     run(args, ctx) {
       const l = ctx.state.needLogits();
-      printTop(ctx, l.row(l.rows - 1), intArg(args[0], 'top', 5));
+      printTop(ctx, l.row(l.rows - 1), topArg(args[0], 'top', l.vocab));
     },
   },
   {
@@ -343,7 +317,7 @@ export const COMMANDS: Command[] = [
     help: 'the logit lens at the paused layer: final norm and output head on the paused residual, top-k',
     async run(args, ctx) {
       const p = ctx.state.needPaused('lens');
-      const k = intArg(args[0], 'lens', 5);
+      const k = topArg(args[0], 'lens', ctx.state.slot().session.model.shape.vocabSize);
       const l = await p.lens();
       ctx.print(`logit lens after layer ${p.layer}, last position:`);
       printTop(ctx, l.row(0), k);
@@ -464,7 +438,7 @@ export const COMMANDS: Command[] = [
   {
     name: 'timeline',
     usage: 'timeline',
-    help: "the last pass's per-layer compute (and copy) times",
+    help: "the last pass's per-layer compute (and copy) times, in device time from its start (a paused pass's waits left out)",
     run(_a, ctx) {
       const slot = ctx.state.slot();
       if (slot.paused) throw new VramlabError('VL_ERR_STATE', 'the step is paused: its timeline is ready when it ends (continue)');
@@ -474,33 +448,7 @@ export const COMMANDS: Command[] = [
         ctx.print(`layer ${String(t.layer).padStart(3)}  compute ${ms(t.computeEndMs - t.computeStartMs).padStart(9)} (at ${t.computeStartMs.toFixed(2)})${t.copyStartMs === null || t.copyEndMs === null ? '' : `  copy ${ms(t.copyEndMs - t.copyStartMs)}`}`);
     },
   },
-  {
-    name: 'open',
-    usage: 'open FILE.vlab',
-    help: 'compile a .vlab file for this device; next runs its plan step by step, pausing at its breakpoints',
-    completes: 'files',
-    async run(args, ctx) {
-      const file = args[0];
-      if (!file) throw usage('usage: open FILE.vlab');
-      const text = readVlabFile(file);
-      const plan = compileSource(text, { file, device: ctx.state.device });
-      await ctx.state.closePlan();
-      ctx.state.plan = { file, events: runSteps(plan, { pauses: true }), rows: [], done: false, slot: null };
-      ctx.print(`opened ${file}: ${plan.experiments.length} experiment(s), ${plan.experiments.reduce((a, e) => a + e.steps.length, 0)} steps; next to run to its first pause`);
-    },
-  },
-  { name: 'next', usage: 'next', help: "run the open plan on to its next pause (or its end)", run: (_a, ctx) => nextPlanEvent(ctx) },
-  {
-    name: 'results',
-    usage: 'results',
-    help: "the open plan's rows so far",
-    run(_a, ctx) {
-      const plan = ctx.state.plan;
-      if (!plan) throw new VramlabError('VL_ERR_STATE', 'no plan open: open FILE.vlab first');
-      if (plan.rows.length === 0) ctx.print('no rows yet');
-      plan.rows.forEach((r, i) => ctx.print(`${i + 1}. ${r.experiment} ${JSON.stringify(r.row)}`));
-    },
-  },
+  ...PLAN_COMMANDS,
   {
     name: 'help',
     usage: 'help [command]',
@@ -508,7 +456,7 @@ export const COMMANDS: Command[] = [
     run(args, ctx) {
       if (args[0]) {
         const c = findCommand(args[0]);
-        if (!c) throw usage(`no command "${args[0]}" (help lists them)`);
+        if (!c) throw usage(`no command "${args[0]}"${suggest(args[0], commandWords())} (help lists them)`);
         ctx.print(`${c.usage}${c.aliases ? `  (also ${c.aliases.join(', ')})` : ''}`);
         ctx.print(`  ${c.help}`);
         return;
@@ -526,4 +474,9 @@ async function edit(ctx: CommandContext, e: Edit): Promise<void> {
 
 export function findCommand(word: string): Command | undefined {
   return COMMANDS.find((c) => c.name === word || c.aliases?.includes(word));
+}
+
+/** Every word that names a command (its name and aliases), and quit. */
+export function commandWords(): string[] {
+  return [...COMMANDS.flatMap((c) => [c.name, ...(c.aliases ?? [])]), 'quit'];
 }

@@ -2,10 +2,10 @@
 // model's layer numbers, file paths, session numbers (or "new"), save's activation|logits then a path.
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { COMMANDS, findCommand } from './commands.js';
+import { commandWords, findCommand } from './commands.js';
 import type { ReplState } from './state.js';
 
-const WORDS = [...COMMANDS.flatMap((c) => [c.name, ...(c.aliases ?? [])]), 'quit'].sort();
+const WORDS = commandWords().sort();
 
 function paths(prefix: string): string[] {
   const dir = prefix.endsWith('/') ? prefix : dirname(prefix);

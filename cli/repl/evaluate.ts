@@ -8,9 +8,14 @@
 // await cannot run as a script, so it is rewritten as node's REPL does: its declarations are hoisted
 // into a script of their own (const becomes let) and the rest runs in an async function that assigns
 // them and returns the last expression's value.
+//
+// Ctrl-C stops a line that computes (`while (true) {}`): its synchronous part runs with breakOnSigint,
+// the terminal out of raw mode meanwhile so that Ctrl-C is a SIGINT (node's REPL does the same); a line
+// that awaits is no longer awaited (what it started goes on).
 import { type Node, type Pattern, type Program, parse } from 'acorn';
 import { inspect } from 'node:util';
-import { runInThisContext } from 'node:vm';
+import { Script } from 'node:vm';
+import { VramlabError } from '../../runtime/errors.js';
 import type { ReplState } from './state.js';
 
 const FILENAME = 'repl';
@@ -29,6 +34,32 @@ function bind(state: ReplState): void {
 }
 
 const OPTIONS = { ecmaVersion: 'latest', sourceType: 'script' } as const;
+
+/** Why the line is not JavaScript (acorn's "Unexpected token (1:4)"), or null when it is. */
+export function syntaxError(code: string): string | null {
+  try {
+    parse(code, { ...OPTIONS, allowAwaitOutsideFunction: true });
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/**
+ * Runs a script in this realm; Ctrl-C stops it (ERR_SCRIPT_EXECUTION_INTERRUPTED). A terminal in raw
+ * mode (readline's) turns Ctrl-C into a key, which no one reads while the script runs: it is left
+ * meanwhile.
+ */
+function runScript(code: string): unknown {
+  const script = new Script(code, { filename: FILENAME });
+  const tty = process.stdin.isTTY && process.stdin.isRaw;
+  if (tty) process.stdin.setRawMode(false);
+  try {
+    return script.runInThisContext({ breakOnSigint: true });
+  } finally {
+    if (tty) process.stdin.setRawMode(true);
+  }
+}
 
 /** The line as a plain script, or null when it is not one (it has top-level await, or is invalid). */
 function asScript(code: string): Program | null {
@@ -86,21 +117,44 @@ function rewriteAwait(code: string, program: Program): { hoisted: string; body: 
   return { hoisted: hoisted.join('\n'), body: `(async () => {\n${body.join('\n')}\n})()` };
 }
 
-/** Runs `code` and gives its completion value (awaited when the line has top-level await). */
-async function run(code: string): Promise<unknown> {
+/** Runs `code` and gives its completion value (a promise when the line has top-level await). */
+function run(code: string): unknown {
   // `{ a: 1 }` is an object, not a block, as in node's REPL.
   const object = `(${code.replace(/;\s*$/, '')})`;
-  if (/^\s*\{/.test(code) && asScript(object)) return runInThisContext(object, { filename: FILENAME });
-  if (asScript(code)) return runInThisContext(code, { filename: FILENAME });
+  if (/^\s*\{/.test(code) && asScript(object)) return runScript(object);
+  if (asScript(code)) return runScript(code);
   // Top-level await; a SyntaxError here is the user's, e.g. "Unexpected token (1:4)".
   const { hoisted, body } = rewriteAwait(code, parse(code, { ...OPTIONS, allowAwaitOutsideFunction: true }));
-  if (hoisted) runInThisContext(hoisted, { filename: FILENAME });
-  return await (runInThisContext(body, { filename: FILENAME }) as Promise<unknown>);
+  if (hoisted) runScript(hoisted);
+  return runScript(body);
+}
+
+/** Awaits `value` (a line's value that is a promise too), unless Ctrl-C comes first: the line is then over, and what it started goes on. */
+async function awaited(value: unknown, state: ReplState): Promise<unknown> {
+  if (!(value instanceof Promise)) return value;
+  const interrupt = state.interruption();
+  const stopped = Symbol('interrupted');
+  try {
+    const v = await Promise.race([value, interrupt.promise.then(() => stopped)]);
+    if (v === stopped) {
+      value.catch(() => {}); // its failure, if it comes, is no one's now
+      throw new VramlabError('VL_ERR_STATE', 'interrupted (Ctrl-C): the line is no longer awaited; what it started goes on');
+    }
+    return v;
+  } finally {
+    interrupt.cancel();
+  }
 }
 
 /** Runs `code`; returns what to print (undefined: nothing). Throws what the code throws. */
 export async function evaluate(code: string, state: ReplState): Promise<string | undefined> {
   bind(state);
-  const value = await run(code);
+  let value: unknown;
+  try {
+    value = await awaited(run(code), state);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED') throw new VramlabError('VL_ERR_STATE', 'interrupted (Ctrl-C): the line stopped');
+    throw e;
+  }
   return value === undefined ? undefined : inspect(value, { depth: 2, maxArrayLength: 16, colors: false });
 }

@@ -1,5 +1,8 @@
 // format.ts: how the REPL prints numbers: an activation's statistics (per position or over all), the
-// top tokens of a logits row with probabilities, sizes and milliseconds.
+// top tokens of a logits row with probabilities, sizes and milliseconds, a plan's result row on a line
+// (each value titled and written as tables and the report write its column: lab/columns.ts).
+import { columnFormat } from '../../lab/columns.js';
+import type { ResultRow } from '../../lab/results.js';
 import { formatSize } from '../../runtime/units.js';
 
 export interface ActivationStats {
@@ -79,4 +82,19 @@ export function topTokens(row: Float32Array, k: number): TopToken[] {
 
 export function formatTop(top: TopToken[], text: ((id: number) => string) | null): string[] {
   return top.map((t, i) => `${String(i + 1).padStart(3)}. ${String(t.id).padStart(6)}${text ? `  ${JSON.stringify(text(t.id)).padEnd(12)}` : ''}  p=${t.prob.toFixed(4)}  logit ${num(t.logit)}`);
+}
+
+/** A cell of a result row: a missing value or null as "-". */
+function cellText(format: (v: unknown) => string, v: unknown): string {
+  return v === null || v === undefined ? '-' : format(v);
+}
+
+/** One result row on a line: "baseline resume, layer 1, resume (ms) 0.0123, ...". */
+export function formatRow(row: ResultRow): string {
+  return Object.entries(row)
+    .map(([field, v]) => {
+      const c = columnFormat(field, [v]);
+      return `${c.title} ${cellText(c.format, v)}`;
+    })
+    .join(', ');
 }

@@ -1,17 +1,20 @@
 // main.ts: `vramlab repl [MODEL] [--device D] [--script FILE]`: interactive breakpoint inspection. On a
 // terminal: a prompt, Tab completion, history in ~/.vramlab_repl_history (VRAMLAB_REPL_HISTORY
-// overrides the path), Ctrl-C stops the running step at the next layer (not the REPL), Ctrl-D or quit
-// ends it. With --script FILE, or when stdin is not a terminal: the lines run in order without
-// prompts and the first error ends it with exit status 1.
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+// overrides the path), Ctrl-C stops what the line runs (a step at the next layer, a plan at its next
+// row, a JavaScript line; a load drops its model when it ends), never the REPL; Ctrl-D or quit ends it.
+// With --script FILE, or when stdin is not a terminal: the lines run in order without prompts and the
+// first error (FILE:LINE: error: ... for a script's line) ends it with exit status 1. An error the
+// user's JavaScript throws later (a timer's, a promise's nobody awaits) is one line too, and the REPL
+// goes on with its model and paused steps (a script ends at its next line, with status 1).
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { VramlabError } from '../../runtime/errors.js';
-import type { CommandContext } from './commands.js';
+import { fileExists, readFileOrPipe, readStream, readTextFile, writeRegularFile } from '../../runtime/files.js';
+import type { CommandContext } from './command.js';
 import { complete } from './completion.js';
-import { runLine } from './line.js';
+import { errorLine, runLine } from './line.js';
 import { ReplState } from './state.js';
 
 const HISTORY_SIZE = 1000;
@@ -20,9 +23,20 @@ export function historyPath(): string {
   return process.env['VRAMLAB_REPL_HISTORY'] || join(homedir(), '.vramlab_repl_history');
 }
 
+/** The largest history file and script read (a script may be a pipe: --script <(cmd), or stdin). */
+const MAX_HISTORY_BYTES = 16 * 2 ** 20;
+const MAX_SCRIPT_BYTES = 16 * 2 ** 20;
+
+/** The history, newest first; a file that cannot be read (a FIFO, a loop of links) is said once, and the REPL goes on without it. */
 function readHistory(path: string): string[] {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter(Boolean).slice(-HISTORY_SIZE).reverse(); // newest first
+  try {
+    if (!fileExists(path)) return [];
+    return readTextFile(path, MAX_HISTORY_BYTES, 'a history file').split('\n').filter(Boolean).slice(-HISTORY_SIZE).reverse();
+  } catch (e) {
+    if (!(e instanceof VramlabError)) throw e;
+    process.stderr.write(`vramlab: no history: ${e.message}\n`);
+    return [];
+  }
 }
 
 function prompt(state: ReplState): string {
@@ -30,7 +44,10 @@ function prompt(state: ReplState): string {
   return p ? `vramlab:L${p.layer}> ` : 'vramlab> ';
 }
 
-/** Progress of a long step on a terminal (stderr): "[layer 12/32] 840 ms", once a step runs 200 ms. */
+/**
+ * Progress of a long step on a terminal (stderr): "[layer 12/32] 840 ms", once a step runs 200 ms;
+ * returns what erases it (before anything else is printed).
+ */
 function progress(state: ReplState): () => void {
   const err = process.stderr;
   let drawn = false;
@@ -47,17 +64,38 @@ function progress(state: ReplState): () => void {
   };
 }
 
-async function runScript(state: ReplState, lines: string[], ctx: CommandContext): Promise<number> {
-  const clear = progress(state);
-  const onSigint = () => {
-    state.interrupted = true;
+/** A line of the REPL's input: its text and, for a script file's, its FILE:LINE. */
+interface InputLine {
+  text: string;
+  where?: string;
+}
+
+/** The errors the user's JavaScript threw after its line, and how one is shown (a terminal shows its prompt again). */
+interface LateErrors {
+  count: number;
+  show(line: string): void;
+}
+
+/**
+ * Errors the user's JavaScript throws after its line (a timer's, a rejection nobody awaits): counted and
+ * shown as one line instead of the end of the process, for the REPL's whole life, as node's REPL does.
+ */
+function catchLateErrors(late: LateErrors): void {
+  const onError = (e: unknown) => {
+    late.count++;
+    late.show(errorLine(e).replace(/^error: /, 'error: uncaught, after its line: '));
   };
+  process.on('uncaughtException', onError);
+  process.on('unhandledRejection', onError);
+}
+
+async function runScript(state: ReplState, lines: InputLine[], ctx: CommandContext, late: LateErrors): Promise<number> {
+  const onSigint = () => state.interrupt();
   process.on('SIGINT', onSigint);
   try {
     for (const line of lines) {
-      const r = await runLine(line, state, ctx, (e) => process.stderr.write(`${e}\n`));
-      clear();
-      if (r === 'error') return 1;
+      const r = await runLine(line.text, state, ctx, (e) => process.stderr.write(`${e}\n`), line.where);
+      if (r === 'error' || late.count > 0) return 1;
       if (r === 'quit') return 0;
     }
     return 0;
@@ -66,7 +104,7 @@ async function runScript(state: ReplState, lines: string[], ctx: CommandContext)
   }
 }
 
-function interactive(state: ReplState, ctx: CommandContext): Promise<number> {
+function interactive(state: ReplState, ctx: CommandContext, clear: () => void, late: LateErrors): Promise<number> {
   const path = historyPath();
   const rl = createInterface({
     input: process.stdin,
@@ -77,9 +115,13 @@ function interactive(state: ReplState, ctx: CommandContext): Promise<number> {
     removeHistoryDuplicates: true,
     completer: (line: string) => complete(line, state),
   });
-  const clear = progress(state);
   let busy = false;
   const queue: string[] = [];
+  late.show = (line) => {
+    process.stdout.write('\r\x1b[K'); // over the prompt and what was typed after it, drawn again below
+    ctx.print(line);
+    if (!busy) rl.prompt(true);
+  };
   return new Promise((resolve) => {
     let closed = false;
     const finish = () => {
@@ -95,13 +137,12 @@ function interactive(state: ReplState, ctx: CommandContext): Promise<number> {
         const line = queue.shift() as string;
         if (line.trim() !== '') {
           try {
-            appendFileSync(path, `${line}\n`);
+            writeRegularFile(path, `${line}\n`, { append: true });
           } catch {
             /* history is a convenience: an unwritable file is not an error */
           }
         }
-        const r = await runLine(line, state, ctx, (e) => process.stdout.write(`${e}\n`));
-        clear();
+        const r = await runLine(line, state, ctx, (e) => ctx.print(e));
         if (r === 'quit') return finish();
       }
       busy = false;
@@ -115,8 +156,10 @@ function interactive(state: ReplState, ctx: CommandContext): Promise<number> {
     });
     rl.on('SIGINT', () => {
       if (busy) {
-        state.interrupted = true;
-        process.stdout.write('^C (the step stops at the next layer)\n');
+        state.interrupt();
+        clear();
+        if (process.stderr.isTTY) process.stderr.write('\r\x1b[K'); // a load's bar, redrawn below
+        process.stdout.write(state.running === '' ? '^C\n' : `^C (${state.running ?? 'the line runs to its end'})\n`);
         return;
       }
       rl.write(null, { ctrl: true, name: 'u' }); // drop the line typed so far
@@ -150,22 +193,41 @@ export async function runRepl(argv: string[]): Promise<number> {
   }
   if (positionals.length > 1) throw new VramlabError('VL_ERR_USAGE', `repl: unexpected argument "${positionals[1]}" (see vramlab --help)`);
   const state = new ReplState(values.device ?? 'cpu');
-  const ctx: CommandContext = { state, print: (l) => process.stdout.write(`${l}\n`) };
-  const first = positionals[0] ? [`load ${positionals[0]}${values.budget ? ` --budget ${values.budget}` : ''}`] : [];
+  const clear = progress(state);
+  const ctx: CommandContext = {
+    state,
+    print: (l) => {
+      clear();
+      process.stdout.write(`${l}\n`);
+    },
+  };
+  const first: InputLine[] = positionals[0] ? [{ text: `load ${positionals[0]}${values.budget ? ` --budget ${values.budget}` : ''}` }] : [];
+  const late: LateErrors = {
+    count: 0,
+    show: (line) => {
+      clear();
+      process.stderr.write(`${line}\n`);
+    },
+  };
+  catchLateErrors(late);
   try {
     if (values.script !== undefined) {
-      if (!existsSync(values.script)) throw new VramlabError('VL_ERR_IO', `${values.script}: no such file`);
-      return await runScript(state, [...first, ...readFileSync(values.script, 'utf8').split('\n')], ctx);
+      const script = await readFileOrPipe(values.script, MAX_SCRIPT_BYTES, 'a script');
+      const file = values.script;
+      const lines = script.toString('utf8').split('\n').map((text, i) => ({ text, where: `${file}:${i + 1}` }));
+      return await runScript(state, [...first, ...lines], ctx, late);
     }
     if (!process.stdin.isTTY) {
-      const chunks: Buffer[] = [];
-      for await (const c of process.stdin) chunks.push(c as Buffer);
-      return await runScript(state, [...first, ...Buffer.concat(chunks).toString('utf8').split('\n')], ctx);
+      const script = await readStream(process.stdin, MAX_SCRIPT_BYTES, 'stdin', 'a script');
+      return await runScript(state, [...first, ...script.toString('utf8').split('\n').map((text) => ({ text }))], ctx, late);
     }
-    if (first.length > 0 && (await runScript(state, first, ctx)) !== 0) return 1;
-    return await interactive(state, ctx);
+    if (first.length > 0 && (await runScript(state, first, ctx, late)) !== 0) return 1;
+    return await interactive(state, ctx, clear, late);
   } finally {
     await state.dispose();
+    // The user's JavaScript may have left timers or servers running: the process ends with the REPL, as
+    // node's REPL's does, once its exit status is set (at once anyway when nothing else holds it).
+    setImmediate(() => process.exit()).unref();
   }
 }
 

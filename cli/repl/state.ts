@@ -20,6 +20,8 @@ export type Edit =
 
 export interface SessionSlot {
   session: Session;
+  /** The directory of the session's model (its tokenizer.json), null for a synthetic one. */
+  modelDir: string | null;
   /** The paused step's Paused (the session's own, or a plan's). */
   paused: Paused | null;
   /** Milliseconds the current step has run so far (its segments' wall time). */
@@ -33,10 +35,17 @@ export interface SessionSlot {
 export interface PlanCursor {
   file: string;
   events: AsyncGenerator<RunEvent, RunResult, void>;
+  /** Each experiment's metrics (its results table's columns after the parameters that vary). */
+  metrics: Map<string, string[]>;
   rows: { experiment: string; row: ResultRow }[];
   done: boolean;
   /** The session a plan's pause belongs to (not one of the REPL's). */
   slot: SessionSlot | null;
+}
+
+/** A session's slot with nothing run yet. */
+export function newSlot(session: Session, modelDir: string | null): SessionSlot {
+  return { session, modelDir, paused: null, stepMs: 0, edits: [], base: null, logits: null };
 }
 
 export function usage(message: string): VramlabError {
@@ -52,8 +61,17 @@ export class ReplState {
   current = 0;
   readonly breakpoints = new Set<number>();
   plan: PlanCursor | null = null;
-  /** Set by Ctrl-C while a step runs: it stops at the next layer. */
+  /**
+   * Set by Ctrl-C (interrupt()) while a line runs: a step stops at the next layer, a plan at its next
+   * row or pause, a load drops its model when it ends; a JavaScript line is no longer awaited.
+   */
   interrupted = false;
+  /**
+   * What Ctrl-C does to the line running now: its command's `interrupt`; '' for JavaScript (its error
+   * says it); null for a command that runs to its end, or when idle.
+   */
+  running: string | null = null;
+  #onInterrupt: (() => void)[] = [];
   /** Called after each layer of a running step (progress). */
   onLayer: ((layer: number, layers: number, ms: number) => void) | null = null;
 
@@ -75,8 +93,38 @@ export class ReplState {
 
   newSession(): number {
     const session = this.needModel().createSession();
-    this.sessions.push({ session, paused: null, stepMs: 0, edits: [], base: null, logits: null });
+    this.sessions.push(newSlot(session, this.modelDir));
     return this.sessions.length - 1;
+  }
+
+  /** Ctrl-C: sets `interrupted` and settles the promises of interruption(). */
+  interrupt(): void {
+    this.interrupted = true;
+    const waiting = this.#onInterrupt;
+    this.#onInterrupt = [];
+    for (const f of waiting) f();
+  }
+
+  /** A promise that settles at the next interrupt(), and its cancel (call it once the wait is over). */
+  interruption(): { promise: Promise<void>; cancel(): void } {
+    let done: () => void = () => {};
+    const promise = new Promise<void>((resolve) => (done = resolve));
+    this.#onInterrupt.push(done);
+    return { promise, cancel: () => (this.#onInterrupt = this.#onInterrupt.filter((f) => f !== done)) };
+  }
+
+  /**
+   * A model loaded in its own runtime takes the place of the one before (disposed now, with its sessions
+   * and paused steps): one session, no breakpoints. An open plan has its own runtime and stays.
+   */
+  adopt(rt: Runtime, model: Model, dir: string | null): void {
+    this.sessions.length = 0;
+    this.rt?.dispose();
+    this.rt = rt;
+    this.model = model;
+    this.modelDir = dir;
+    this.breakpoints.clear();
+    this.current = this.newSession();
   }
 
   needPaused(what: string): Paused {
@@ -131,7 +179,6 @@ export class ReplState {
    */
   async drive(slot: SessionSlot, start: () => Promise<Logits | Paused>, stopAtNext: boolean): Promise<Logits | Paused> {
     const L = this.needModel().shape.numLayers;
-    this.interrupted = false;
     const timed = async (f: () => Promise<Logits | Paused>): Promise<Logits | Paused> => {
       const t = performance.now();
       try {

@@ -3,9 +3,9 @@
 // agents, and a timeline of one run of the shared system: which agents reason, act (resident, or paged
 // out) and reflect when.
 import type { Data } from 'plotly.js-dist-min';
-import { columnTitle } from '../columns.js';
+import { columnTitle, timeUnit } from '../columns.js';
 import { color, type Figure, type FigureNote, groupBy, layout, lines, measured } from '../figures.js';
-import { integerTicks, logTicks } from '../placement.js';
+import { integerTicks, logAxis } from '../axes.js';
 import type { Results, Row } from '../results.js';
 
 const SYSTEMS = ['shared', 'keep-alive', 'serverless'];
@@ -51,7 +51,7 @@ export function latencyFigure(r: Results): Figure {
     data,
     layout: layout('P99 step latency against agents (x: out of memory)', r, {
       xaxis: agentsAxis(r.rows),
-      yaxis: { title: { text: `${columnTitle('reason_p99_ms')}, ${columnTitle('reflect_p99_ms')}` }, type: 'log', ...logTicks([...ys, bottom]) },
+      yaxis: { title: { text: `${columnTitle('reason_p99_ms')}, ${columnTitle('reflect_p99_ms')}` }, ...logAxis([...ys, bottom]) },
     }),
   };
 }
@@ -71,7 +71,7 @@ export function throughputFigure(r: Results): Figure {
   data.push(...oomMarks(r.rows, bottom));
   return {
     data,
-    layout: layout('Tokens per second against agents', r, { xaxis: agentsAxis(r.rows), yaxis: { title: { text: columnTitle('tokens_per_s') }, type: 'log', ...logTicks([...ys, bottom]) } }),
+    layout: layout('Tokens per second against agents', r, { xaxis: agentsAxis(r.rows), yaxis: { title: { text: columnTitle('tokens_per_s') }, ...logAxis([...ys, bottom]) } }),
   };
 }
 
@@ -84,7 +84,7 @@ interface AgentTimeline {
   paging: number[][];
 }
 
-/** One run: per agent, its reason, act and reflect phases as bars; an act during which it was paged out in its own colour. */
+/** One run: per agent, its reason, act and reflect phases as bars (in ms, or s from a second up); an act during which it was paged out in its own colour. */
 export function timelineFigure(r: Results): Figure | null {
   const t = r['agent_timeline'] as AgentTimeline | undefined;
   if (!t || t.phases.every((p) => p.length === 0)) return null;
@@ -97,22 +97,23 @@ export function timelineFigure(r: Results): Figure | null {
     { name: 'reflect', colour: '#2ca02c' },
   ];
   const bars = kinds.map(() => ({ y: [] as number[], base: [] as number[], x: [] as number[] }));
+  const { unit, scale } = timeUnit(Math.max(0, ...t.phases.flatMap((p) => p.map((ph) => (typeof ph[2] === 'number' ? ph[2] : 0)))));
   t.phases.forEach((phases, agent) => {
     for (const [kind, start, end] of phases) {
       if (typeof kind !== 'number' || typeof start !== 'number' || typeof end !== 'number') continue;
       const paged = kind === 1 && (outs.get(agent) ?? []).some((at) => at >= start && at <= end);
       const b = bars[kind === 0 ? 0 : kind === 2 ? 3 : paged ? 2 : 1] as (typeof bars)[number];
       b.y.push(agent);
-      b.base.push(start);
-      b.x.push(Math.max(end - start, 0.5));
+      b.base.push(start / scale);
+      b.x.push(Math.max(end - start, 0.5) / scale);
     }
   });
   return {
-    data: kinds.map((k, i) => ({ type: 'bar', orientation: 'h', name: k.name, marker: { color: k.colour }, hovertemplate: `agent %{y}: ${k.name} from %{base:.0f} ms for %{x:.0f} ms<extra></extra>`, ...bars[i] }) as Data),
+    data: kinds.map((k, i) => ({ type: 'bar', orientation: 'h', name: k.name, marker: { color: k.colour }, hovertemplate: `agent %{y}: ${k.name} from %{base:.3~f} ${unit} for %{x:.3~f} ${unit}<extra></extra>`, ...bars[i] }) as Data),
     layout: layout(`What each of ${t.agents} agents does over one run (${t.system})`, r, {
       barmode: 'overlay',
       bargap: 0.15,
-      xaxis: { title: { text: 'ms since the run started' } },
+      xaxis: { title: { text: `${unit} since the run started` } },
       yaxis: { title: { text: 'agent' }, autorange: 'reversed', ...integerTicks(Array.from({ length: t.agents }, (_, k) => k)) },
       height: Math.min(900, 240 + 6 * t.agents),
     }),

@@ -2,7 +2,8 @@
 // on-request metrics. In a resume run that asks for them, an uninterrupted pass and a pass paused
 // after the layer and resumed at once (no edit) run back to back, their order alternating from run to
 // run so that clock and thermal drift cancel; each is timed on the device (first work to logits on the
-// host, pauses included: the host's own scheduling noise, an IQR of 1 to 4 ms on the H200, is left out)
+// host, the pause's save and restore included and the device's wait for the resume call left out, which
+// pause_gap_ms holds: the host's own scheduling noise, an IQR of 1 to 4 ms on the H200, is left out)
 // and on the host (wall clock). Per run:
 //   pause_overhead_ms       paused pass - uninterrupted pass, device time (wall: pause_overhead_wall_ms)
 //   pause_gap_ms            the device time from the breakpoint layer done to the next layer ready to

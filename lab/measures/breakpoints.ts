@@ -19,7 +19,7 @@ import { applyEdit, describeEdit, editPlan, expectLogits, expectPaused, steerOf 
 import { columnTitle } from '../columns.js';
 import { type Figure, layout, measured, lines, missingNote, rowLabel, runsNote, swept } from '../figures.js';
 import { promptIds } from '../inputs.js';
-import { logTicks } from '../placement.js';
+import { logAxis } from '../axes.js';
 import type { Measure } from '../measure.js';
 import { type EditPlan, type LoadPlan, type PromptPlan, promptTokens, type Step } from '../plan.js';
 import type { ResultRow, Results } from '../results.js';
@@ -60,7 +60,7 @@ export function resumeFigure(r: Results): Figure {
     data,
     layout: layout('Resume latency against breakpoint depth', r, {
       xaxis,
-      yaxis: log ? { title: { text: `${columnTitle('resume_ms')}, log scale` }, type: 'log', ...logTicks(positive) } : { title: { text: columnTitle('resume_ms') }, rangemode: 'tozero' },
+      yaxis: log ? { title: { text: `${columnTitle('resume_ms')}, log scale` }, ...logAxis(ps.flatMap((p) => [p.min, p.max])) } : { title: { text: columnTitle('resume_ms') }, rangemode: 'tozero' },
     }, [typeof pause === 'number' ? `pause overhead ${pause.toFixed(3)} ms` : '', typeof gap === 'number' ? `device gap per pause ${gap.toFixed(3)} ms` : '', runsNote(ps), missingNote(missing)]),
   };
 }

@@ -1,9 +1,11 @@
 // copy-bandwidth.ts: the copy_bandwidth measure (seed 000): host-to-device copies of `size` bytes
 // from pinned or pageable host memory, `copies` timed per run: the link every streaming result is
 // read against.
-import { columnTitle } from '../columns.js';
+import { logAxis } from '../axes.js';
+import { columnTitle, sizeUnit } from '../columns.js';
 import { type Figure, layout, measured, lines, missingNote, rowLabel, runsNote, swept } from '../figures.js';
 import type { Measure } from '../measure.js';
+import { PLOT_WIDTH_PX } from '../placement.js';
 import type { Step } from '../plan.js';
 import type { Results } from '../results.js';
 import { BASELINES_SETTING } from '../settings.js';
@@ -18,15 +20,17 @@ export interface CopyStep extends Step {
 
 const PARAMETERS = ['copies'];
 
-/** Host-to-device bandwidth against copy size, one line per baseline (pinned, pageable). */
+/** Host-to-device bandwidth against copy size (in the size unit of the largest), one line per baseline (pinned, pageable). */
 export function copyBandwidthFigure(r: Results): Figure {
-  const rows = r.rows.map((row) => ({ ...row, size_mb: typeof row['bytes'] === 'number' ? row['bytes'] / 1e6 : null }));
+  const sizes = r.rows.map((row) => row['bytes']).filter((b): b is number => typeof b === 'number');
+  const { unit, scale } = sizeUnit(Math.max(0, ...sizes));
+  const rows = r.rows.map((row) => ({ ...row, size: typeof row['bytes'] === 'number' ? row['bytes'] / scale : null }));
   const fields = swept(r.rows, PARAMETERS);
-  const { data, ps, missing } = lines(rows, (row) => rowLabel(row, String(row['baseline']), fields), 'size_mb', 'bandwidth_gbps', 'GB/s');
+  const { data, ps, missing } = lines(rows, (row) => rowLabel(row, String(row['baseline']), fields), 'size', 'bandwidth_gbps', 'GB/s');
   return {
     data,
     layout: layout('Host-to-device copy bandwidth', r, {
-      xaxis: { title: { text: columnTitle('bytes', 'MB') }, type: 'log' },
+      xaxis: { title: { text: columnTitle('bytes', unit) }, ...logAxis(sizes.map((b) => b / scale), PLOT_WIDTH_PX) },
       yaxis: { title: { text: columnTitle('bandwidth_gbps') }, rangemode: 'tozero' },
     }, [runsNote(ps), missingNote(missing)]),
   };

@@ -7,8 +7,8 @@
 import type { Logits } from '../../runtime/logits.js';
 import type { Session } from '../../runtime/session.js';
 import type { Placement } from '../../runtime/types.js';
-import { columnTitle, sizeUnit } from '../columns.js';
-import { barLabel, barLayout, bars, barTops, type Figure, fixed, groupBy, hline, layout, lines, measured, missingNote, points, rowLabel, runsNote, swept } from '../figures.js';
+import { columnTitle, numberFormat, sizeUnit } from '../columns.js';
+import { barLabel, barLayout, bars, barTops, type Figure, fixed, groupBy, hline, inUnit, layout, lines, measured, missingNote, points, rowLabel, runsNote, swept } from '../figures.js';
 import { promptIds } from '../inputs.js';
 import type { Measure } from '../measure.js';
 import { type LoadPlan, type PromptPlan, promptTokens, type Step } from '../plan.js';
@@ -116,9 +116,10 @@ export function decodeFigure(r: Results): Figure {
   }
   const { points: ps, missing } = points(groupBy(r.rows, (row) => barLabel(row, String(row['baseline']), fields)), 'per_token_ms');
   const floor = r.hbm_floor_ms ?? null;
+  const text = numberFormat(Math.max(0, ...ps.map((p) => p.median)));
   const placed = barLayout(
-    barTops(ps, (p) => (floor ? `${fixed(p.median, 2)} ms (${fixed(p.median / floor, 2)}x floor)` : `${fixed(p.median, 2)} ms`)),
-    floor ? [hline(floor, `HBM floor ${fixed(floor, 2)} ms`, '#444')] : [],
+    barTops(ps, (p) => [`${text(p.median)} ms`, ...(floor ? [`(${fixed(p.median / floor, 2)}x floor)`] : [])]),
+    floor ? [hline(floor, `HBM floor ${numberFormat(floor)(floor)} ms`, '#444')] : [],
   );
   return {
     data: [bars('per-token latency', ps)],
@@ -128,7 +129,7 @@ export function decodeFigure(r: Results): Figure {
       xaxis: { title: { text: columnTitle('baseline') } },
       yaxis: { title: { text: columnTitle('per_token_ms') }, range: placed.range },
       showlegend: false,
-    }, [runsNote(ps), missingNote(missing)]),
+    }, [runsNote(ps), missingNote(missing), placed.note]),
   };
 }
 
@@ -137,8 +138,9 @@ export function bytesPerTokenFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS);
   const { points: ps, missing } = points(groupBy(r.rows, (row) => barLabel(row, String(row['baseline']), fields)), 'h2d_bytes_per_token');
   const { unit, scale } = sizeUnit(Math.max(...ps.map((p) => p.max)));
-  const scaled = ps.map((p) => ({ ...p, median: p.median / scale, min: p.min / scale, max: p.max / scale }));
-  const placed = barLayout(barTops(scaled, (p) => `${fixed(p.median, 3)} ${unit}`));
+  const scaled = inUnit(ps, scale);
+  const text = numberFormat(Math.max(0, ...scaled.map((p) => p.median)));
+  const placed = barLayout(barTops(scaled, (p) => `${text(p.median)} ${unit}`));
   return {
     data: [bars('bytes per token', scaled)],
     layout: layout('Host-to-device bytes per decoded token', r, {

@@ -9,8 +9,8 @@ import { VramlabError } from '../../runtime/errors.js';
 import type { Logits } from '../../runtime/logits.js';
 import type { Session } from '../../runtime/session.js';
 import type { MemoryInfo, Placement, StepStats } from '../../runtime/types.js';
-import { columnTitle } from '../columns.js';
-import { barLabel, barLayout, bars, barTops, type Figure, fixed, groupBy, hline, layout, measured, missingNote, points, runsNote, swept } from '../figures.js';
+import { columnTitle, numberFormat, sizeUnit, timeUnit } from '../columns.js';
+import { barLabel, barLayout, bars, barTops, type Figure, fixed, groupBy, hline, inUnit, layout, measured, missingNote, points, runsNote, swept } from '../figures.js';
 import { promptIds } from '../inputs.js';
 import type { Measure } from '../measure.js';
 import { type LoadPlan, type PromptPlan, promptTokens, type Step } from '../plan.js';
@@ -68,9 +68,10 @@ export function bandwidthFigure(r: Results): Figure {
   const { points: ps, missing } = points(groupBy(r.rows, (row) => barLabel(row, String(row['placement']), fields)), 'effective_bandwidth_gbps');
   const pinned = r.pinned_h2d_gbps ?? null;
   const refs = [];
-  if (pinned !== null) refs.push(hline(pinned, `pinned H2D ${fixed(pinned)} GB/s`, '#444'));
-  if (typeof r.pageable_h2d_gbps === 'number') refs.push(hline(r.pageable_h2d_gbps, `pageable H2D ${fixed(r.pageable_h2d_gbps)} GB/s`, '#999'));
-  const placed = barLayout(barTops(ps, (p) => `${fixed(p.median)} GB/s${pinned ? ` (${fixed((100 * p.median) / pinned, 0)}% of pinned)` : ''}`), refs);
+  if (pinned !== null) refs.push(hline(pinned, `pinned H2D ${numberFormat(pinned)(pinned)} GB/s`, '#444'));
+  if (typeof r.pageable_h2d_gbps === 'number') refs.push(hline(r.pageable_h2d_gbps, `pageable H2D ${numberFormat(r.pageable_h2d_gbps)(r.pageable_h2d_gbps)} GB/s`, '#999'));
+  const text = numberFormat(Math.max(0, ...ps.map((p) => p.median)));
+  const placed = barLayout(barTops(ps, (p) => [`${text(p.median)} GB/s`, ...(pinned ? [`(${fixed((100 * p.median) / pinned, 0)}% of pinned)`] : [])]), refs);
   return {
     data: [bars('effective bandwidth', ps)],
     layout: layout('Effective bandwidth per placement', r, {
@@ -79,7 +80,7 @@ export function bandwidthFigure(r: Results): Figure {
       xaxis: { title: { text: columnTitle('placement') } },
       yaxis: { title: { text: columnTitle('effective_bandwidth_gbps') }, range: placed.range },
       showlegend: false,
-    }, [runsNote(ps), missingNote(missing)]),
+    }, [runsNote(ps), missingNote(missing), placed.note]),
   };
 }
 
@@ -100,25 +101,26 @@ export function overlapMs(t: readonly TimelineEntry[]): number {
   return sum;
 }
 
-/** streaming: when each layer's weights were copied (copy stream) and computed (compute stream) in one pass. */
+/** streaming: when each layer's weights were copied (copy stream) and computed (compute stream) in one pass (in ms, or s from a second up). */
 export function timelineFigure(r: Results, placement: string, pass = 'prefill'): Figure {
   const t = timeline(r, placement, pass);
   const copies = t.filter((e) => e.copyStartMs !== null && e.copyEndMs !== null);
   const computeMs = t.reduce((a, e) => a + e.computeEndMs - e.computeStartMs, 0);
+  const { unit, scale } = timeUnit(Math.max(0, ...t.map((e) => Math.max(e.computeEndMs, e.copyEndMs ?? 0))));
   const lane = (name: string, entries: TimelineEntry[], start: (e: TimelineEntry) => number, end: (e: TimelineEntry) => number, laneColor: string): Data => ({
     type: 'bar',
     orientation: 'h',
     name,
     y: entries.map(() => name),
-    base: entries.map(start),
-    x: entries.map((e) => end(e) - start(e)),
+    base: entries.map((e) => start(e) / scale),
+    x: entries.map((e) => (end(e) - start(e)) / scale),
     text: entries.map((e) => `L${e.layer}`),
     // Layer labels read level, never turned on their side in a narrow bar (plotly's default), and
     // a label that would have to shrink under uniformtext.minsize is left out (the hover names it).
     textposition: 'inside',
     textangle: 0,
     customdata: entries.map((e) => e.layer),
-    hovertemplate: `${name} layer %{customdata}: %{base:.2f} ms + %{x:.2f} ms<extra></extra>`,
+    hovertemplate: `${name} layer %{customdata}: %{base:.3~f} ${unit} + %{x:.3~f} ${unit}<extra></extra>`,
     marker: { color: laneColor, line: { color: '#fff', width: 1 } },
   });
   return {
@@ -130,7 +132,7 @@ export function timelineFigure(r: Results, placement: string, pass = 'prefill'):
       barmode: 'overlay',
       uniformtext: { mode: 'hide', minsize: 9 },
       height: 300,
-      xaxis: { title: { text: 'ms from the start of the pass' } },
+      xaxis: { title: { text: `${unit} from the start of the pass` } },
       yaxis: { categoryorder: 'array', categoryarray: ['compute', 'copy (H2D)'] },
     }, [`${copies.length} of ${t.length} layers copied; compute overlapped with copies ${fixed(overlapMs(t), 2)} of ${fixed(computeMs, 2)} ms`]),
   };
@@ -138,19 +140,20 @@ export function timelineFigure(r: Results, placement: string, pass = 'prefill'):
 
 /**
  * streaming: peak VRAM per placement against the budget (and the resident run without a budget), in
- * GB, or in MB when the budget is under 1 GB (the CPU runs of tiny models).
+ * the size unit of the largest of them (GB on a GPU, MB for the CPU runs of tiny models).
  */
 export function vramFigure(r: Results): Figure {
   const fields = swept(r.rows, PARAMETERS);
   const { points: gb, missing } = points(groupBy(r.rows, (row) => barLabel(row, String(row['placement']), fields)), 'peak_vram_gb');
   const budgetBytes = r.budget_bytes ?? null;
-  const [unit, scale] = (budgetBytes ?? Math.max(0, ...gb.map((p) => p.max * 1e9))) >= 1e9 ? ['GB', 1] : ['MB', 1e3];
-  const ps = gb.map((p) => ({ ...p, median: p.median * scale, min: p.min * scale, max: p.max * scale }));
+  const resident = typeof r.resident_reference?.peak_vram_gb === 'number' ? r.resident_reference.peak_vram_gb * 1e9 : null;
+  const { unit, scale } = sizeUnit(Math.max(0, budgetBytes ?? 0, resident ?? 0, ...gb.map((p) => p.max * 1e9)));
+  const ps = inUnit(gb, scale / 1e9);
+  const text = numberFormat(Math.max(0, budgetBytes ?? 0, resident ?? 0, ...gb.map((p) => p.median * 1e9)) / scale);
   const refs = [];
-  if (budgetBytes !== null) refs.push(hline((budgetBytes / 1e9) * scale, `budget ${fixed((budgetBytes / 1e9) * scale)} ${unit}`, '#d62728'));
-  const ref = r.resident_reference;
-  if (typeof ref?.peak_vram_gb === 'number') refs.push(hline(ref.peak_vram_gb * scale, `resident, no budget: ${fixed(ref.peak_vram_gb * scale)} ${unit}`, '#444'));
-  const placed = barLayout(barTops(ps, (p) => `${fixed(p.median, 2)} ${unit}`), refs);
+  if (budgetBytes !== null) refs.push(hline(budgetBytes / scale, `budget ${text(budgetBytes / scale)} ${unit}`, '#d62728'));
+  if (resident !== null) refs.push(hline(resident / scale, `resident, no budget: ${text(resident / scale)} ${unit}`, '#444'));
+  const placed = barLayout(barTops(ps, (p) => `${text(p.median)} ${unit}`), refs);
   return {
     data: [{ ...bars('peak VRAM', ps), marker: { color: '#2ca02c' } }],
     layout: layout('Peak VRAM per placement', r, {
@@ -159,7 +162,7 @@ export function vramFigure(r: Results): Figure {
       xaxis: { title: { text: columnTitle('placement') } },
       yaxis: { title: { text: columnTitle('peak_vram_gb', unit) }, range: placed.range },
       showlegend: false,
-    }, [runsNote(ps), missingNote(missing)]),
+    }, [runsNote(ps), missingNote(missing), placed.note]),
   };
 }
 

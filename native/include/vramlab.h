@@ -177,8 +177,9 @@ typedef struct vl_step_stats {
   int32_t steps;      /* forward passes (a generate call runs several) */
   uint64_t h2d_bytes; /* weight bytes copied host -> device (streamed layers) */
   double wall_ms;     /* host wall time of the passes */
-  double device_ms;   /* device time from the first pass's start to the last one's logits on the host (a
-                         step's pauses included); -1 when another step ran on the model while it paused */
+  double device_ms;   /* device time from the first pass's start to the last one's logits on the host; a
+                         paused step's waits for its resumes left out (its segments' device time); -1
+                         before any step */
 } vl_step_stats;
 
 /* One layer of the last pass: milliseconds from the start of its device work; -1 where the layer
@@ -432,8 +433,8 @@ VL_API int32_t vl_session_set_next_use(vl_session *s, double key);
 VL_API int32_t vl_session_set_quota(vl_session *s, int32_t max_device_blocks);
 VL_API int32_t vl_session_last_step(vl_session *s, vl_step_stats *out);
 /* Copies up to cap layer timings of the last pass into out; *n receives how many there are. A pass
- * that paused at breakpoints times each layer from the start of the segment (start or resume) that ran
- * it. */
+ * that paused at breakpoints times its layers on the clock of device_ms: from the pass's start, the
+ * waits for its resumes left out. */
 VL_API int32_t vl_session_timeline(vl_session *s, vl_layer_timing *out, int32_t cap, int32_t *n);
 
 /* Breakpoints. vl_session_forward_breakpoints starts a step as vl_session_forward does, with layers to

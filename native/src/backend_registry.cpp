@@ -48,16 +48,11 @@ struct DeviceName {
 DeviceName parse_device(const std::string &device) {
   if (device == "cpu") return {};
   if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
-    int index = 0;
-    if (device.size() > 5) {
-      std::string n = device.substr(5);
-      char *end = nullptr;
-      long v = std::strtol(n.c_str(), &end, 10);
-      if (n.empty() || *end != '\0' || v < 0 || v > 1024)
-        throw Error(VL_ERR_INVALID_ARGUMENT, "device \"" + device + "\": expected cuda:N with N a GPU index");
-      index = int(v);
-    }
-    return {true, index};
+    // "cuda:N", N decimal digits only: "cuda", "cuda:", "cuda: 1" or "cuda:+1" name no GPU.
+    const std::string n = device.size() > 5 ? device.substr(5) : "";
+    if (n.empty() || n.size() > 4 || n.find_first_not_of("0123456789") != std::string::npos || std::stoi(n) > 1024)
+      throw Error(VL_ERR_INVALID_ARGUMENT, "device \"" + device + "\": expected cuda:N with N a GPU index");
+    return {true, std::stoi(n)};
   }
   throw Error(VL_ERR_INVALID_ARGUMENT, "unknown device \"" + device + "\" (use cpu or cuda:N)");
 }

@@ -1,4 +1,4 @@
-// backend_registry.h: device names -> backends. "cpu" is built in; "cuda" / "cuda:N" loads the
+// backend_registry.h: device names -> backends. "cpu" is built in; "cuda:N" loads the
 // CUDA plugin libvramlab_cuda.so from the directory of libvramlab itself.
 #pragma once
 #include <memory>

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
-#include <unistd.h>
 
 #include "error.h"
 #include "files.h"
@@ -219,13 +218,8 @@ std::vector<float> ModelConfig::rope_inv_freq() const {
 
 ModelConfig load_config(const std::string &path) {
   // config.json is a few KB; 16 MiB leaves room for any real one and stops /dev/zero and friends.
-  std::string text;
-  try {
-    text = read_regular_file(path, uint64_t(16) << 20);
-  } catch (const Error &e) {
-    if (e.status() != VL_ERR_IO || access(path.c_str(), F_OK) == 0) throw;
-    throw Error(VL_ERR_IO, path + ": cannot open (a model directory needs a config.json)");
-  }
+  if (!file_present(path)) throw Error(VL_ERR_IO, path + ": cannot open (a model directory needs a config.json)");
+  const std::string text = read_regular_file(path, uint64_t(16) << 20);
   simdjson::dom::parser parser;
   const json::Element root = json::parse(parser, text.data(), text.size(), path, "not valid JSON");
   if (!root.is_object()) config_error(VL_ERR_FORMAT, path, "must hold a JSON object");

@@ -572,7 +572,7 @@ StepStats Engine::run_batch(std::vector<BatchItem> &items) {
     }
     be_.event_record(step_end_, StreamId::Compute);
     be_.synchronize(StreamId::Compute);
-    if (!replayed && timeline_) read_timeline(0, m_.config().num_layers - 1, stats);
+    if (!replayed && timeline_) read_timeline(0, m_.config().num_layers - 1, 0, stats);
     stats.device_ms = be_.event_elapsed_ms(segment_start_[0], step_end_);
     // An item whose rows' logits hold a NaN or an infinity is left out (VL_ERR_NUMERIC), the others
     // are not affected (rows of a batch never mix). Each is re-run alone to say where; all before any
@@ -640,12 +640,11 @@ void Engine::run_locked(Session &s, Step &st, float *out, bool recompute) {
   // A resume right after its pause: nothing ran on the model in between, so the workspace still holds
   // the step's ids, positions, slots and block table (unless its blocks moved meanwhile).
   const bool consecutive = resuming && st.paused_segment_ + 1 == segment;
-  if (resuming && !consecutive) st.spans_ = false;
   try {
     ensure_workspace(n);
     const int32_t first = resuming ? st.layer_ + 1 : 0;
     be_.event_record(segment_start_[size_t(first)], StreamId::Compute);
-    Step::Segment seg{first, -1, false, consecutive, ms_since(t0)};  // last and paused once known
+    Step::Segment seg{first, first - 1, false, consecutive, ms_since(t0)};  // the layers run and paused once known
     if (!consecutive || st.paused_table_ != table.generation()) upload_meta(table, st);
     if (resuming) {
       restore(st);
@@ -661,8 +660,8 @@ void Engine::run_locked(Session &s, Step &st, float *out, bool recompute) {
       run_layers(n, first, last, st.stats_);
       seg.last = last;
       seg.paused = bp >= 0;
-      st.unread_.push_back(seg);
     }
+    st.unread_.push_back(seg);
     if (bp >= 0) {
       st.clear_edit();  // applied by the restore above; the next pause's edits start afresh
       save(s, st, bp);
@@ -684,7 +683,6 @@ void Engine::run_locked(Session &s, Step &st, float *out, bool recompute) {
     check_finite(st, first, out);  // a NaN or an infinity: VL_ERR_NUMERIC, the step dropped below
     st.clear_edit();
     settle_locked(st, true);
-    if (st.spans_) st.stats_.device_ms = be_.event_elapsed_ms(segment_start_[0], step_end_);
     release_stash(st);
     s.commit(st.ids_.data(), n);
     st.added_ = 0;
@@ -720,9 +718,12 @@ void Engine::settle_locked(Step &st, bool synced) {
   segs.swap(st.unread_);
   if (!synced) be_.synchronize(StreamId::Compute);  // compute waited for every copy: the events below are complete
   for (const Step::Segment &g : segs) {
-    read_timeline(g.first, g.last, st.stats_);
+    const size_t f = size_t(g.first);
+    // The step's device time so far: its segments' own, the waits for a resume between them left out.
+    const double before = std::max(st.stats_.device_ms, 0.0);
+    if (g.last >= g.first) read_timeline(g.first, g.last, before, st.stats_);
+    st.stats_.device_ms = before + be_.event_elapsed_ms(segment_start_[f], g.paused ? saved_[size_t(g.last)] : step_end_);
     if (g.first > 0) {  // a resume
-      const size_t f = size_t(g.first);
       st.bp_.restore_ms = g.host_ms + be_.event_elapsed_ms(segment_start_[f], resumed_[f]);
       // compute_done_[first - 1] is the pausing segment's only if no other step ran in between.
       st.bp_.gap_ms = g.consecutive ? be_.event_elapsed_ms(compute_done_[f - 1], resumed_[f]) : -1;
@@ -784,7 +785,7 @@ void Engine::restore(Step &st) {
   }
 }
 
-void Engine::read_timeline(int32_t first, int32_t last, StepStats &stats) {
+void Engine::read_timeline(int32_t first, int32_t last, double offset, StepStats &stats) {
   Event *start = segment_start_[size_t(first)];
   const int32_t L = m_.config().num_layers;
   if (stats.layers.empty()) stats.layers.resize(size_t(L));
@@ -793,11 +794,12 @@ void Engine::read_timeline(int32_t first, int32_t last, StepStats &stats) {
     const size_t ul = size_t(l);
     LayerTiming &t = stats.layers[ul];
     t = LayerTiming{};
-    t.compute_start = be_.event_elapsed_ms(start, compute_start_[ul]);
-    t.compute_end = be_.event_elapsed_ms(start, compute_done_[ul]);
+    const auto at = [&](Event *e) { return float(offset + be_.event_elapsed_ms(start, e)); };
+    t.compute_start = at(compute_start_[ul]);
+    t.compute_end = at(compute_done_[ul]);
     if (streams && l >= m_.resident_layers()) {
-      t.copy_start = be_.event_elapsed_ms(start, copy_start_[ul]);
-      t.copy_end = be_.event_elapsed_ms(start, copy_done_[ul]);
+      t.copy_start = at(copy_start_[ul]);
+      t.copy_end = at(copy_done_[ul]);
     }
   }
 }

@@ -133,8 +133,9 @@ class Engine {
   // caller has just synchronized the compute stream.
   void settle_locked(Step &step, bool synced = false);
   // The timeline of layers [first, last] of the segment that began at segment_start_[first] (completed
-  // events).
-  void read_timeline(int32_t first, int32_t last, StepStats &stats);
+  // events), `offset` ms (the step's device time before the segment) added: a paused step's layers lie on
+  // one clock of its device work, the waits for its resumes left out.
+  void read_timeline(int32_t first, int32_t last, double offset, StepStats &stats);
   // Runs a one-token step (logits of it) by replaying the recorded decode graph, recording it first
   // when the workspace changed. Returns false when the backend has no graphs.
   bool replay_decode();

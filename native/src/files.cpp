@@ -23,6 +23,13 @@ const char *kind_of(mode_t m) {
 }
 }  // namespace
 
+bool file_present(const std::string &path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  throw Error(VL_ERR_IO, path + ": cannot open (" + std::strerror(errno) + ")");
+}
+
 int open_regular_file(const std::string &path, uint64_t max_bytes, uint64_t &size) {
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);

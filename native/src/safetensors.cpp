@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include "error.h"
@@ -63,11 +62,6 @@ std::string shape_string(const std::vector<int64_t> &shape) {
 namespace {
 
 [[noreturn]] void bad(const std::string &path, const std::string &what) { throw Error(VL_ERR_FORMAT, path + ": " + what); }
-
-bool file_exists(const std::string &p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0;  // open_regular_file says what is wrong with a non-regular one
-}
 
 // The safetensors library's limit on the JSON header (safetensors/src/tensor.rs MAX_HEADER_SIZE).
 // A shard index lists one short entry per tensor: 64 MiB is thousands of times a 405B model's.
@@ -214,13 +208,13 @@ WeightFiles WeightFiles::open_dir(const std::string &dir) {
   WeightFiles w;
   std::string single = dir + "/model.safetensors";
   std::string index = dir + "/model.safetensors.index.json";
-  if (file_exists(single)) {
+  if (file_present(single)) {
     w.origin_ = single;
     w.files_.push_back(std::make_unique<MappedFile>(single));
     read_header(*w.files_.back(), w.tensors_);
     return w;
   }
-  if (!file_exists(index))
+  if (!file_present(index))
     throw Error(VL_ERR_IO, dir + ": no model.safetensors or model.safetensors.index.json (vramlab reads safetensors weights)");
   w.origin_ = index;
   const std::string text = read_regular_file(index, kMaxIndexBytes);
@@ -239,6 +233,9 @@ WeightFiles WeightFiles::open_dir(const std::string &dir) {
     const std::string file(view);
     if (file.find('/') != std::string::npos || file.find("..") != std::string::npos)
       bad(index, "weight_map entry '" + name + "' names a file outside the model directory");
+    // A C path ends at a NUL: "a.safetensors\u0000x" would open a.safetensors.
+    if (file.empty() || file.find('\0') != std::string::npos)
+      bad(index, "weight_map entry '" + name.substr(0, name.find('\0')) + "' names no file (an empty name, or one with a NUL byte)");
     wanted[name] = file;
     bool seen = false;
     for (const auto &s : shards) seen |= s == file;

@@ -13,8 +13,9 @@
 
 namespace vl {
 
-// Milliseconds from the start of a segment's device work (the start of the step, or a resume); -1
-// where a layer had no copy.
+// Milliseconds of the step's device time from its start: a segment's offsets from its own start (the
+// step's, or a resume's) plus the device time of the segments before it, so that the time a paused step
+// waited for its resume is left out; -1 where a layer had no copy.
 struct LayerTiming {
   float copy_start = -1, copy_end = -1, compute_start = -1, compute_end = -1;
 };
@@ -24,8 +25,9 @@ struct StepStats {
   int32_t tokens = 0;
   uint64_t h2d_bytes = 0;          // weight bytes copied host -> device
   double wall_ms = 0;              // host wall time of the segments (not the time spent paused)
-  double device_ms = -1;           // device time from the step's first work to its logits (pauses included);
-                                   // -1 when another step ran on the model while it was paused
+  double device_ms = -1;           // device time of its segments, each from its first work to its pause's
+                                   // save or to the logits on the host (the waits for a resume left out);
+                                   // -1 before any segment was read
   std::vector<LayerTiming> layers; // per layer; empty when the step was a replayed graph
 };
 
@@ -91,13 +93,13 @@ class Step {
   // A segment whose device times are not read yet (Engine::settle): a pause returns without waiting
   // for the device, so that a prompt resume leaves it no idle time.
   struct Segment {
-    int32_t first, last;   // the layers it ran
+    int32_t first, last;   // the layers it ran with events (none when last < first: a replayed graph, or
+                           // the logits only, resuming after the last layer)
     bool paused;           // it ended in a pause after `last`
     bool consecutive;      // a resume right after its pause: the pausing layer's events still hold
     double host_ms;        // host time from the call to its first device work enqueued
   };
   std::vector<Segment> unread_;
-  bool spans_ = true;           // no other step ran on the model between its segments (device_ms holds)
   Buffer residual_;             // (n, H) F32 the residual stream after layer_, held on the device
   std::vector<int32_t> stash_;  // offloaded: the pager's host slots holding the same
   float edit_scale_ = 1.f;      // the pending edit x * edit_scale_ + edit_add_

@@ -362,6 +362,15 @@ describe('vramlab run never loses results', () => {
     expect(readdirSync(dir).sort()).toEqual(['notes.tmp', 'other.csv', 'other.json', `t.${gone}.partial.jsonl`, 't.csv', 't.json', 't.vlab']);
   });
 
+  it('a reader of stdout that goes away (run | head -1) stops the run, and its results are still written (exit 141)', () => {
+    const dir = temp();
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${CLI}" run experiments/decode.vlab --device cpu --out "${dir}" | head -1; echo "status \${PIPESTATUS[0]}"`], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.stdout.split('\n')[0]).toMatch(/^baseline +per token/);
+    expect(r.stdout).toContain('status 141');
+    expect(results(dir, 'decode').json.rows.length).toBeGreaterThan(0);
+    expect(readdirSync(dir).some((f) => f.includes('partial'))).toBe(false);
+  });
+
   it('the default --out (results/) and what notebooks write are git-ignored', () => {
     const r = spawnSync('git', ['check-ignore', 'results/decode.json', 'notebooks/results/x.csv', 'notebooks/.ipynb_checkpoints/a.ipynb', 'notebooks/executed/a.ipynb'], { cwd: ROOT, encoding: 'utf8' });
     expect(r.stdout.trimEnd().split('\n')).toEqual(['results/decode.json', 'notebooks/results/x.csv', 'notebooks/.ipynb_checkpoints/a.ipynb', 'notebooks/executed/a.ipynb']);

@@ -70,7 +70,7 @@ describe('vramlab generate: EOS', () => {
   });
 
   it("stops at any of generation_config.json's eos_token_id list (the reference prompt: 216 is its 3rd greedy token)", () => {
-    const dir = withEos([600, 216]);
+    const dir = withEos([511, 216]);
     const r = vramlab('generate', dir, '--ids', IDS, '--max-new-tokens', '24');
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('339 339 216\n');
@@ -238,6 +238,17 @@ describe('vramlab generate: flag errors, one line naming the flag', () => {
     expectUserError(['generate', GQA, '--max-new-tokens', '2'], '--ids or --prompt is required, e.g. --ids 3,17,42 or --prompt "The cat"');
     expectUserError(['generate', 'synthetic:tiny', '--prompt', 'hi', '--max-new-tokens', '2'], '--prompt: a synthetic model has no tokenizer.json: give token ids with --ids');
     expectUserError(['logits', MHA, '--prompt', 'hi'], `--prompt: ${MHA} has no tokenizer.json: give token ids with --ids`);
+  });
+
+  it("--prompt through a tokenizer.json that gives an id past the model's vocabulary names the tokenizer.json", () => {
+    const dir = temps.copy(GQA);
+    const path = join(dir, 'tokenizer.json');
+    writeFileSync(path, readFileSync(path, 'utf8').replace('"The": 267', '"The": 700'));
+    const message = `${path} gives token id 700, outside the vocabulary of ${dir} (0..511, config.json's vocab_size): is it this model's tokenizer?`;
+    for (const args of [['generate', dir, '--prompt', 'The cat', '--max-new-tokens', '2'], ['logits', dir, '--prompt', 'The cat']]) {
+      const r = vramlab(...args);
+      expect([r.status, r.stderr]).toEqual([1, `vramlab: ${message}\n`]);
+    }
   });
 
   it('--ids-file: sampled only in turns, no --prompt; --chat needs a text', () => {

@@ -39,7 +39,7 @@ describe('vramlab report', () => {
 
   it('rejects a missing file, a non-results file and bad arguments with one line', () => {
     const out = join(dir, 'x.html');
-    expectUserError(vramlab('report', join(dir, 'nope.json'), '--out', out), `${join(dir, 'nope.json')}: cannot read (no such file or directory)`);
+    expectUserError(vramlab('report', join(dir, 'nope.json'), '--out', out), `${join(dir, 'nope.json')}: no such file`);
     const hf = join(BENCH_RESULTS, 'logs', 'hf-decode-h200.json');
     expectUserError(vramlab('report', hf, '--out', out), `${hf}: not a vramlab results file: "benchmark" is missing (expected the JSON that bench/*.ts or an experiment run writes)`);
     const bad = join(dir, 'bad.json');

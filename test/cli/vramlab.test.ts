@@ -148,7 +148,7 @@ describe('user errors: exit status 1 and one line', () => {
     expect(need).not.toBe(free);
     expect(least).not.toBe(budget);
   });
-  it('an unknown device', () => expectUserError(vramlab('logits', MHA, '--ids', '1', '--device', 'tpu:0'), /unknown device "tpu:0"/));
+  it('an unknown device', () => expectUserError(vramlab('logits', MHA, '--ids', '1', '--device', 'tpu:0'), /device must be "cpu" or "cuda:N" \(N a GPU index\), got "tpu:0"/));
   it('a bad synthetic spec', () => expectUserError(vramlab('logits', 'synthetic:llama-9b', '--ids', '1'), /unknown shape "llama-9b"/));
   it('a truncated safetensors file', () => {
     const dir = copyModel(MHA);

@@ -7,7 +7,7 @@ import { readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource, compileSource, DiagnosticsError, readVlabFile } from '../../dsl/index.js';
-import { firstNonText } from '../../dsl/files.js';
+import { firstNonText } from '../../dsl/text.js';
 import { Temps, vramlabError } from '../helpers.js';
 
 const temps = new Temps();

@@ -4,7 +4,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { allMeasures, columnFormat, columnTitle, counted, csvNumber, frameHtml, readResults, resultsFrame, rowsFrame, rowsToCsv } from '../../lab/index.js';
+import { allMeasures, columnFormat, columnFormats, columnTitle, counted, csvNumber, frameHtml, numberFormat, readResults, resultsFrame, rowsFrame, rowsToCsv, timeUnit } from '../../lab/index.js';
 import { BENCH_RESULTS } from '../results-fixtures.js';
 
 describe('columnTitle', () => {
@@ -62,6 +62,45 @@ describe('columnFormat', () => {
     const err = columnFormat('logit_rel_err', [0.00011768, 0, 3e-7]);
     expect([0.00011768, 0, 3e-7].map(err.format)).toEqual(['1.18e-4', '0', '3.00e-7']);
     expect(columnFormat('status', ['ok', 'out_of_memory']).format('out_of_memory')).toBe('out_of_memory');
+  });
+});
+
+describe('columnFormats: size columns side by side share a unit', () => {
+  it('paged out and paged in in one unit, not "paged out (MB)" beside "paged in (KB)"', () => {
+    const fields = ['policy', 'paged_out_bytes', 'paged_in_bytes', 'wall_ms', 'host_store_bytes'];
+    const columns = [['lru', 'next-use'], [2_539_520, 0], [854_016, 0], [420.5, 96.1], [1_048_576, 1_048_576]];
+    const formats = columnFormats(fields, columns);
+    expect(formats.map((f) => f.title)).toEqual(['policy', 'paged out (MB)', 'paged in (MB)', 'wall (ms)', 'host store (MB)']);
+    expect(formats.map((f, i) => f.format(columns[i]![0]))).toEqual(['lru', '2.540', '0.8540', '420.5', '1.049']);
+    // Alone, each column picks its own unit.
+    expect(columnFormat('paged_in_bytes', columns[2]!).title).toBe('paged in (KB)');
+  });
+
+  it('a group takes the unit of its largest value; a column of no numbers takes its group\'s', () => {
+    const formats = columnFormats(['budget_bytes', 'host_budget_bytes', 'ring_bytes'], [[4_000_000], [12_884_901_888], [null]]);
+    expect(formats.map((f) => f.title)).toEqual(['budget (GB)', 'host budget (GB)', 'ring (GB)']);
+    expect(formats[0]!.format(4_000_000)).toBe('0.004000');
+  });
+
+  it('in a table of the paging CPU results: every byte column beside another in one unit', () => {
+    const rows = [{ policy: 'lru', logical_demand_bytes: 2_828_544, peak_vram_bytes: 3_868_568, peak_kv_device_bytes: 393_216, kv_pool_bytes: 393_216, paged_out_bytes: 3_014_656, paged_in_bytes: 2_228_224 }];
+    const html = frameHtml(rowsFrame(rows));
+    expect([...html.matchAll(/<th>([^<]*)<\/th>/g)].map((m) => m[1])).toEqual(['policy', 'logical demand (MB)', 'peak VRAM (MB)', 'peak KV device (MB)', 'KV pool (MB)', 'paged out (MB)', 'paged in (MB)']);
+  });
+});
+
+describe('numberFormat and timeUnit: numbers of an axis or a label set, alike', () => {
+  it('the decimals that show the largest to 3 significant digits, for every number', () => {
+    const f = numberFormat(0.742);
+    expect([0.742, 0.541, 0].map(f)).toEqual(['0.742', '0.541', '0.000']);
+    expect([983, 100.4].map(numberFormat(983))).toEqual(['983', '100']);
+    expect(numberFormat(2540)(2540)).toBe('2,540');
+    expect(numberFormat(4, 3)(4)).toBe('4.00');
+  });
+
+  it('ms under a second, s from a second up', () => {
+    expect(timeUnit(983)).toEqual({ unit: 'ms', scale: 1 });
+    expect(timeUnit(2330)).toEqual({ unit: 's', scale: 1000 });
   });
 });
 

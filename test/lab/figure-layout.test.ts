@@ -77,10 +77,11 @@ function labels(f: Figure, unit: number): Box[] {
   for (const a of f.layout.annotations ?? []) {
     if (a.yref !== 'y' || (a.xref === 'paper' && (a.x as number) >= 1 && a.xanchor === 'left')) continue; // notes above the plot, labels right of it
     const text = String(a.text ?? '');
-    const h = LABEL_PX * unit;
+    const lines = text.split('<br>');
+    const h = lines.length * LABEL_PX * unit;
     const y = (a.y as number) + (a.yshift ?? 0) * unit;
     const [y0, y1] = a.yanchor === 'bottom' ? [y, y + h] : a.yanchor === 'top' ? [y - h, y] : [y - h / 2, y + h / 2];
-    const w = (text.length * CHAR_PX) / slot;
+    const w = (Math.max(...lines.map((l) => l.length)) * CHAR_PX) / slot;
     const xc = a.xref === 'paper' ? -0.5 + (a.x as number) * cats.length : typeof a.x === 'number' ? a.x : cats.indexOf(String(a.x));
     const [x0, x1] = a.xanchor === 'right' ? [xc - w, xc] : a.xanchor === 'left' ? [xc, xc + w] : [xc - w / 2, xc + w / 2];
     out.push({ x0, x1, y0, y1, what: `label "${text}"` });
@@ -117,6 +118,8 @@ describe('every figure of the H200 results and of a CPU run', () => {
     const hits = ls.flatMap((l) => [...obs, ...ls.filter((o) => o !== l)].filter((o) => overlap(l, o)).map((o) => `${l.what} covers ${o.what}`));
     expect(hits).toEqual([]);
     for (const l of ls) expect(l.y1).toBeLessThanOrEqual(scale!.range[1]); // inside the plot
+    // Each label over a bar is inside the bar's slot (a category is 1 wide).
+    for (const l of ls.filter((b) => b.what.startsWith('label'))) expect(l.x1 - l.x0, l.what).toBeLessThanOrEqual(1);
   });
 
   it.each(figureCases)('%s: reference line labels right of the plot, a label height apart', (_, f) => {
@@ -143,14 +146,23 @@ describe('every figure of the H200 results and of a CPU run', () => {
     expect(uniform?.minsize).toBeGreaterThanOrEqual(9);
   });
 
-  it.each(figureCases)('%s: no zero line through the markers at x = 0; a log axis of two decades or more ticks powers of ten', (_, f) => {
+  it.each(figureCases)('%s: no zero line through the markers at x = 0; a log axis ticks 1, 2, 5 x 10^k (or a 1, 2, 5 x 10^k step) in full', (_, f) => {
     // (plotly pads the x range around markers, so a marker at x = 0 has the zero line through it)
     const markerAtZero = traces(f).some((t) => t.type === 'scatter' && String(t.mode).includes('markers') && (t.x ?? []).some((x) => x === 0));
     if (f.layout.xaxis?.type !== 'log' && markerAtZero) expect(f.layout.xaxis?.zeroline).toBe(false);
     const y = f.layout.yaxis;
     if (y?.type !== 'log') return;
+    const vals = y.tickvals as number[];
+    expect(vals.length).toBeGreaterThanOrEqual(2);
+    expect(y.ticktext).toEqual(vals.map((v) => v.toLocaleString('en-US', { maximumFractionDigits: 12 })));
+    const mantissa = (v: number) => Number((v / 10 ** Math.floor(Math.log10(v) + 1e-9)).toPrecision(6));
+    const step = vals[1]! - vals[0]!;
+    const oneTwoFive = vals.every((v) => [1, 2, 5].includes(mantissa(v)));
+    const steps = [1, 2, 5].includes(mantissa(step)) && vals.every((v, i) => Math.abs(v - vals[0]! - i * step) < step * 1e-9);
+    expect(oneTwoFive || steps).toBe(true);
     const ys = traces(f).flatMap((t) => (t.y ?? []).filter((v): v is number => typeof v === 'number' && v > 0));
-    if (Math.max(...ys) / Math.min(...ys) >= 100) expect(y.dtick).toBe(1);
+    expect(10 ** (y.range as number[])[0]!).toBeLessThanOrEqual(Math.min(...ys)); // every value inside the range
+    expect(10 ** (y.range as number[])[1]!).toBeGreaterThanOrEqual(Math.max(...ys));
   });
 
   it.each(figureCases)('%s: the legend under the x axis title; count axes with integer ticks', (_, f) => {

@@ -9,6 +9,7 @@ import {
   type Figure,
   figureHtml,
   figuresFor,
+  layout,
   overlapMs,
   plotlyScript,
   readResults,
@@ -19,6 +20,7 @@ import {
   type TimelineEntry,
   timelineFigure,
   vramFigure,
+  wrapText,
 } from '../../lab/index.js';
 import { VramlabError } from '../../runtime/index.js';
 import { BENCH_RESULTS, breakpointsResults, cpuStreamingResults } from '../results-fixtures.js';
@@ -53,7 +55,13 @@ describe('streaming figures (measured on the CPU backend)', () => {
     expect(bars!['type']).toBe('bar');
     expect(bars!.x).toEqual(streaming.rows.map((r) => r['placement']));
     expect(bars!.y).toEqual(streaming.rows.map((r) => r['effective_bandwidth_gbps']));
-    expect(f.layout.shapes!.map((s) => s.y0)).toEqual([streaming['pinned_h2d_gbps'], streaming['pageable_h2d_gbps']]);
+    // The lines within 10x the tallest bar are drawn; one further up is named in a note instead (it would flatten the bars).
+    const tallest = Math.max(...(bars!.y as number[]));
+    const lines = [['pinned H2D', streaming['pinned_h2d_gbps']], ['pageable H2D', streaming['pageable_h2d_gbps']]] as [string, number][];
+    expect(f.layout.shapes!.map((s) => s.y0)).toEqual(lines.filter(([, v]) => v <= 10 * tallest).map(([, v]) => v));
+    const far = lines.filter(([, v]) => v > 10 * tallest).map(([name]) => name);
+    const notes = String(f.layout.annotations!.at(-1)!.text);
+    for (const name of far) expect(notes).toMatch(new RegExp(`off the axis, over 10x the tallest bar: .*${name} [\\d.]+ GB/s`));
     expect(titleOf(f)).toContain(streaming.device);
     expect(titleOf(f)).toContain(streaming.model);
   });
@@ -91,9 +99,14 @@ describe('streaming figures (measured on the CPU backend)', () => {
     const budget = f.layout.shapes![0]!.y0 as number;
     expect(budget).toBe((streaming['budget_bytes'] as number) / 1e6);
     for (const y of bars!.y as number[]) expect(y).toBeLessThanOrEqual(budget);
-    const h100 = vramFigure({ ...streaming, budget_bytes: 12e9, resident_reference: { peak_vram_gb: 35.5 } });
+    const h100 = vramFigure({ ...streaming, rows: streaming.rows.map((r) => ({ ...r, peak_vram_gb: 11.5 })), budget_bytes: 12e9, resident_reference: { peak_vram_gb: 35.5 } });
     expect(h100.layout.yaxis!.title).toEqual({ text: 'peak VRAM (GB)' });
     expect(h100.layout.shapes!.map((s) => s.y0)).toEqual([12, 35.5]);
+    expect(h100.layout.annotations!.filter((a) => a.xref === 'paper' && a.x === 1).map((a) => a.text)).toEqual(['budget 12.0 GB', 'resident, no budget: 35.5 GB']);
+    // A resident run 20 times the bars: named in a note, not drawn (the bars would be flat under it).
+    const far = vramFigure({ ...streaming, resident_reference: { peak_vram_gb: 0.1 } });
+    expect(far.layout.shapes!.map((s) => s.y0)).toEqual([budget]);
+    expect(String(far.layout.annotations!.at(-1)!.text)).toContain('off the axis, over 10x the tallest bar: resident, no budget: 100 MB');
   });
 
   it('figuresFor: bandwidth, a timeline per placement that copies, and VRAM', () => {
@@ -247,6 +260,29 @@ describe('results of experiment runs: repeats, failed runs, sweeps', () => {
   });
 });
 
+describe('text over the plot wraps to its least width', () => {
+  it('wrapText breaks at the separators, keeping their mark, and a part longer than a line at its spaces', () => {
+    expect(wrapText('cpu · commit 6ab91b5 · budget 4.0 MB', 20, ' · ')).toEqual(['cpu ·', 'commit 6ab91b5 ·', 'budget 4.0 MB']);
+    expect(wrapText('(median of 2 runs); not measured: resident', 25, '; ')).toEqual(['(median of 2 runs);', 'not measured: resident']);
+    expect(wrapText('(median of 2 runs); not measured: resident', 60, '; ')).toEqual(['(median of 2 runs); not measured: resident']);
+    expect(wrapText('nothing moved: recompute, no-paging', 16, '; ')).toEqual(['nothing moved:', 'recompute,', 'no-paging']);
+  });
+
+  it('a long evidence line and long notes take more lines, and the figure grows by them above the plot', () => {
+    const r: Results = { benchmark: 'decode', device: 'NVIDIA H200 (141 GB)', driver: '570.124.06', commit: '56db451aaaa', date: '2026-12-02T10:00:00Z', model: 'synthetic:llama-70b,layers=36,dtype=bf16', weight_bytes: 25e9, budget_bytes: 20e9, check: { what: 'x', tolerance: 1e-2, pass: true, worst: 1.2e-3 }, rows: [] };
+    const long = layout('t', r, {}, ['(median of 5 runs, bars from min to max)', `not measured: ${'resident (out_of_memory), '.repeat(4)}`]);
+    const short = layout('t', { ...r, driver: undefined, model: undefined, check: undefined }, {}, []);
+    expect(short.margin).toMatchObject({ t: 90 });
+    expect(short.height).toBe(420);
+    const lines = (long.title as { text: string }).text.split('<br>').length - 1; // evidence lines
+    const noteLines = String(long.annotations!.at(-1)!.text).split('<br>').length;
+    expect(lines).toBe(2);
+    expect(noteLines).toBe(2);
+    expect(long.margin).toMatchObject({ t: 90 + 20 + 15 });
+    expect(long.height).toBe(420 + 20 + 15); // the plot keeps its 220 px
+  });
+});
+
 describe('figures as HTML', () => {
   it('plotlyScript embeds plotly.js itself, no URL', () => {
     const s = plotlyScript();
@@ -259,7 +295,8 @@ describe('figures as HTML', () => {
   it('figureHtml draws into its own div and keeps the data inside the script safe', () => {
     const f = decodeFigure({ benchmark: 'decode', device: '</script><b>', commit: 'c', hbm_floor_ms: null, rows: [{ baseline: 'x', per_token_ms: 1 }] });
     const html = figureHtml(f, 'fig-7');
-    expect(html).toContain('<div class="vramlab-figure" id="fig-7"></div>');
+    // never narrower than an 800 px plot and its margins (the labels were placed for that)
+    expect(html).toContain(`<div class="vramlab-figure" id="fig-7" style="min-width: ${800 + 70 + 30}px"></div>`);
     expect(html.match(/<\/script>/g)).toHaveLength(1);
     expect(html).toContain('\\u003c/script>\\u003cb>');
   });

@@ -41,7 +41,7 @@ describe('renderReport', () => {
   it('numbers the figures in order and draws every figure of every result', () => {
     const expected = [decode, streaming, breakpointsResults(), correctness].reduce((n, r) => n + figuresFor(r).length, 0);
     expect(expected).toBe(1 + 6 + 1 + 0);
-    const ids = [...html.matchAll(/<div class="vramlab-figure" id="([^"]+)">/g)].map((m) => m[1]);
+    const ids = [...html.matchAll(/<div class="vramlab-figure" id="([^"]+)"/g)].map((m) => m[1]);
     expect(ids).toEqual(Array.from({ length: expected }, (_, i) => `figure-${i + 1}`));
     expect(html).toContain(`${expected} figures`);
   });

@@ -37,8 +37,8 @@ describe('readResults', () => {
   });
 
   it('names the file when it is missing, a directory, or unreadable', () => {
-    expectError(() => readResults(join(dir, 'nope.json')), 'VL_ERR_IO', `${join(dir, 'nope.json')}: cannot read (no such file or directory)`);
-    expectError(() => readResults(dir), 'VL_ERR_IO', `${dir}: cannot read (is a directory)`);
+    expectError(() => readResults(join(dir, 'nope.json')), 'VL_ERR_IO', `${join(dir, 'nope.json')}: no such file`);
+    expectError(() => readResults(dir), 'VL_ERR_IO', `${dir}: is a directory, not a results file`);
     if (process.getuid?.() !== 0) {
       const locked = file('locked.json', '{}');
       chmodSync(locked, 0);

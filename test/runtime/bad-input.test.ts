@@ -604,6 +604,45 @@ describe('model files that are not regular files or too large', () => {
   });
 });
 
+describe('model files behind a loop of symbolic links are not missing files; a shard name with a NUL names no file', () => {
+  afterEach(() => stillUsable());
+
+  /** A sharded copy of the mha fixture (two shards). */
+  function sharded(): { dir: string; index: string; first: string } {
+    const dir = temps.copy(MHA);
+    writeSharded(dir, readSafetensors(join(dir, ST)), 2, (_n, i) => (i < 5 ? 0 : 1));
+    return { dir, index: join(dir, 'model.safetensors.index.json'), first: join(dir, 'model-00001-of-00002.safetensors') };
+  }
+  const loop = (path: string) => {
+    rmSync(path, { force: true });
+    symlinkSync(path, path);
+  };
+
+  it.each(['config.json', ST])('%s as a loop', async (file) => {
+    const dir = temps.copy(MHA);
+    const path = join(dir, file);
+    loop(path);
+    await failure(rt.loadModel(dir), 'VL_ERR_IO', `${path}: cannot open (Too many levels of symbolic links)`);
+  });
+
+  it('the shard index, and a shard, as a loop', async () => {
+    const a = sharded();
+    loop(a.index);
+    await failure(rt.loadModel(a.dir), 'VL_ERR_IO', `${a.index}: cannot open (Too many levels of symbolic links)`);
+    const b = sharded();
+    loop(b.first);
+    await failure(rt.loadModel(b.dir), 'VL_ERR_IO', `${b.first}: cannot open (Too many levels of symbolic links)`);
+  });
+
+  it('a shard name with a NUL byte (C would open the name before it), and an empty one', async () => {
+    for (const name of ['model-00001-of-00002.safetensors\\u0000.evil', '']) {
+      const { dir, index } = sharded();
+      writeFileSync(index, readFileSync(index, 'utf8').replace(/"model-00001-of-00002\.safetensors"/g, `"${name}"`));
+      await failure(rt.loadModel(dir), 'VL_ERR_FORMAT', `${index}: weight_map entry '`, `' names no file (an empty name, or one with a NUL byte)`);
+    }
+  });
+});
+
 describe('config.json values: bounds computed in 64 bits, ranges checked', () => {
   afterEach(() => stillUsable());
 

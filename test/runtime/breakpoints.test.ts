@@ -217,21 +217,55 @@ describe('the paused state', () => {
     expect(p.stats()).toMatchObject({ layer: null, pauses: 2 });
     expect(p.stats()).toEqual(q.stats());
   });
-  it('times the whole step on the device, its pause included, unless another step ran while it paused', async () => {
-    const s = newSession();
-    await s.forward(IDS);
-    const whole = s.lastStep().deviceMs as number;
-    expect(whole).toBeGreaterThan(0);
-    s.reset();
-    const p = paused(await s.forward(IDS, { breakpoints: [1] }));
-    await new Promise((r) => setTimeout(r, 20));
-    await p.resume();
-    expect(s.lastStep().deviceMs).toBeGreaterThanOrEqual(20);
-    s.reset();
-    const q = paused(await s.forward(IDS, { breakpoints: [1] }));
-    await newSession().forward(IDS.slice(0, 5));
-    await q.resume();
-    expect(s.lastStep().deviceMs).toBeNull();
+  describe('a paused step is timed on the device without its pauses, its layers on one clock from its start', () => {
+    const PAUSE = 400; // ms waited at each pause below: many times the tiny pass
+    /** The timeline's layers in order on the Compute stream, each after the one before, within deviceMs. */
+    function oneClock(s: Session): void {
+      const st = s.lastStep();
+      const t = st.timeline;
+      expect(t).toHaveLength(4);
+      expect(t[0]?.computeStartMs).toBeGreaterThanOrEqual(0);
+      for (const [l, x] of t.entries()) {
+        expect(x.computeEndMs).toBeGreaterThanOrEqual(x.computeStartMs);
+        if (l > 0) expect(x.computeStartMs).toBeGreaterThanOrEqual((t[l - 1]?.computeEndMs as number) - 1e-3);
+      }
+      expect(t[3]?.computeEndMs).toBeLessThanOrEqual((st.deviceMs as number) + 1e-3);
+    }
+    it.each([
+      ['after layer 1', [1]],
+      ["at every layer ('all')", 'all'],
+    ] as const)('%s', async (_name, breakpoints) => {
+      const s = newSession();
+      await s.forward(IDS);
+      const whole = s.lastStep().deviceMs as number;
+      expect(whole).toBeGreaterThan(0);
+      s.reset();
+      let r: Logits | Paused = paused(await s.forward(IDS, { breakpoints }));
+      let pauses = 0;
+      while (r instanceof Paused) {
+        const p: Paused = r;
+        await new Promise((done) => setTimeout(done, PAUSE));
+        pauses++;
+        r = await p.resume();
+      }
+      expect(pauses).toBe(breakpoints === 'all' ? 4 : 1);
+      const st = s.lastStep();
+      // Left out: pauses x PAUSE ms at the prompt. The pass itself takes a few ms (whole).
+      expect(st.deviceMs).toBeGreaterThan(0);
+      expect(st.deviceMs).toBeLessThan(PAUSE / 4);
+      expect(st.wallMs).toBeLessThan(PAUSE / 4);
+      oneClock(s);
+    });
+    it('also when another step ran on the model while it was paused', async () => {
+      const s = newSession();
+      const q = paused(await s.forward(IDS, { breakpoints: [1] }));
+      await new Promise((done) => setTimeout(done, PAUSE));
+      await newSession().forward(IDS.slice(0, 5));
+      await q.resume();
+      expect(s.lastStep().deviceMs).toBeGreaterThan(0);
+      expect(s.lastStep().deviceMs).toBeLessThan(PAUSE / 4);
+      oneClock(s);
+    });
   });
   it('measures no gap when another step ran on the model while paused (its events were reused)', async () => {
     const p = paused(await newSession().forward(IDS, { breakpoints: [1] }));

@@ -1,10 +1,11 @@
 // Session.generate's options (runtime/generation.ts): stop tokens as transformers stops at EOS, the
 // model's EOS ids from its files, sampling (temperature, top-k, top-p) with a seeded PRNG checked
 // against its reference outputs, and the options' errors.
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type GenerateOptions, type Logits, type Model, sampler, splitmix64, uniform, xoshiro128ss } from '../../runtime/index.js';
+import { type GenerateOptions, type Logits, type Model, Runtime, sampler, splitmix64, uniform, VramlabError, xoshiro128ss } from '../../runtime/index.js';
 import { cpuRuntime, editConfig, GQA, MHA, reference, Temps } from '../helpers.js';
 
 const temps = new Temps();
@@ -130,7 +131,7 @@ describe('Session.generate options on the fixture', () => {
   it('stops at the first stop token, which it returns last (as transformers stops at EOS)', async () => {
     expect(ref.greedy.slice(0, 3)).toEqual([339, 339, 216]);
     expect(await generate(gqa, 24, { stopAt: [216] })).toEqual([339, 339, 216]);
-    expect(await generate(gqa, 24, { stopAt: [600, 111] })).toEqual([339, 339, 216, 111]);
+    expect(await generate(gqa, 24, { stopAt: [511, 111] })).toEqual([339, 339, 216, 111]);
     expect(await generate(gqa, 24, { stopAt: [] })).toEqual(ref.greedy);
   });
 
@@ -174,6 +175,8 @@ describe('Session.generate options on the fixture', () => {
       [{ topP: 1.01 }, 'topP must be a number in (0, 1], got 1.01'],
       [{ seed: 0.5 }, 'seed must be an integer (at most 2^53 - 1 in size), got 0.5'],
       [{ stopAt: [-1] }, 'stopAt: -1 is not a token id (a non-negative integer)'],
+      // an id the model never picks could never stop it
+      [{ stopAt: [2, 512] }, 'stopAt: 512 is outside the vocabulary (0..511): the model never picks it, so it would never stop'],
     ];
     for (const [o, message] of cases) await expect(s.generate([1, 2], 2, o)).rejects.toThrow(message);
     expect(s.tokens).toBe(0);
@@ -189,7 +192,7 @@ describe("Model.eosTokenIds: generation_config.json's eos_token_id, else config.
   });
 
   it('a list, one id, null, and config.json when generation_config.json has none', async () => {
-    expect((await rt.loadModel(withEos([600, 216]))).eosTokenIds).toEqual([600, 216]);
+    expect((await rt.loadModel(withEos([511, 216]))).eosTokenIds).toEqual([511, 216]);
     expect((await rt.loadModel(withEos(216, 2))).eosTokenIds).toEqual([216]);
     expect((await rt.loadModel(withEos(null, 2))).eosTokenIds).toEqual([]);
     expect((await rt.loadModel(withEos(undefined, [111, 2]))).eosTokenIds).toEqual([111, 2]);
@@ -201,5 +204,34 @@ describe("Model.eosTokenIds: generation_config.json's eos_token_id, else config.
     const broken = withEos(2);
     writeFileSync(join(broken, 'generation_config.json'), '{"eos_token_id": ');
     await expect(rt.loadModel(broken)).rejects.toThrow(`${join(broken, 'generation_config.json')}: not JSON`);
+  });
+
+  it('a generation_config.json that cannot be read fails before the weights load, at once', async () => {
+    const dir = withEos(2);
+    const path = join(dir, 'generation_config.json');
+    rmSync(path);
+    expect(spawnSync('mkfifo', [path]).status).toBe(0);
+    const own = await Runtime.open({ device: 'cpu' });
+    try {
+      await expect(own.loadModel(dir)).rejects.toThrow(new VramlabError('VL_ERR_IO', `${path}: is a FIFO, not a generation_config.json`));
+      expect(own.memory().peak).toBe(0); // no weight was placed
+    } finally {
+      own.dispose();
+    }
+  });
+
+  it.each([
+    ['generation_config.json, one id', 512, undefined, 'generation_config.json', 512],
+    ['generation_config.json, in a list', [2, 70000], undefined, 'generation_config.json', 70000],
+    ["config.json's, when generation_config.json has none", undefined, [2, 513], 'config.json', 513],
+  ])('an EOS id outside the vocabulary (generation could never stop at it) is refused, naming the file: %s', async (_, eos, configEos, file, id) => {
+    const dir = withEos(eos, configEos);
+    const before = rt.memory().current;
+    const e = await rt.loadModel(dir).then(
+      () => null,
+      (x: unknown) => x as VramlabError,
+    );
+    expect([e?.code, e?.message]).toEqual(['VL_ERR_FORMAT', `${join(dir, file)}: eos_token_id ${id} is outside the vocabulary (0..511, config.json's vocab_size): generation could never stop at it`]);
+    expect(rt.memory().current).toBe(before); // the model it had loaded is freed
   });
 });

@@ -141,7 +141,7 @@ describe('scheduling with paging, breakpoints and errors', () => {
     const sched = m.scheduler();
     const s = m.createSession();
     await expect(sched.submit(s, [99999], 1)).rejects.toThrow(/token id 99999 at position 0 is outside the vocabulary/);
-    await expect(sched.submit(s, [], 1)).rejects.toThrow(/at least one token/);
+    await expect(sched.submit(s, [], 1)).rejects.toThrow(/no token ids given/);
     const first = sched.submit(s, [1, 2, 3], 50);
     await expect(sched.submit(s, [4], 1)).rejects.toThrow(/already has work/);
     s.dispose();

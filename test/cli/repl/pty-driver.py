@@ -1,7 +1,7 @@
 # pty-driver.py: runs a command under a pseudo-terminal and plays a script against its screen, for the
-# REPL's terminal tests. argv: the command; stdin: a JSON list of steps {"send": text, "expect": regex,
-# "timeout": seconds}; each step sends its text, then reads until the regex matches the output since
-# the send. Prints a JSON list of {"output": text since the send, "ms": time to the match} (or
+# REPL's terminal tests. argv: the command; stdin: a JSON list of steps {"wait": seconds, "send": text,
+# "expect": regex, "timeout": seconds}; each step waits (when it says so), sends its text, then reads
+# until the regex matches the output since the send. Prints a JSON list of {"output": text since the send, "ms": time to the match} (or
 # {"error": ...} at the first step that timed out), then the exit status of the command.
 import fcntl, json, os, pty, re, select, struct, sys, termios, time
 
@@ -41,6 +41,7 @@ def read_until(pattern, timeout):
 for step in steps:
     # Typed one key at a time (a chunk of several keys reads as a paste, where Tab is a plain tab); the
     # time runs from the last key.
+    time.sleep(step.get('wait', 0))
     text = step.get('send', '')
     for i, ch in enumerate(text):
         if i:

@@ -2,7 +2,7 @@
 // HuggingFace references (hidden states, steered logits), the logit lens at the last layer against the
 // model's own logits, sessions, a .vlab plan stepped through, and the one-line errors that end a script
 // with status 1.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -139,6 +139,22 @@ describe('sessions, steps and plans', () => {
     expect(out).toContain('* 0  3 tokens  idle\n  1  0 tokens  idle\n');
   });
 
+  it('times a paused step on the device without the time it waited at the prompt, its layers from its start', () => {
+    const PAUSE = 2000; // ms at the prompt: many times the tiny pass, even on a busy machine
+    const r = repl([`load ${GQA}`, 'break 1', `run ${reference(GQA).input_ids.join(',')}`, `await new Promise((r) => setTimeout(r, ${PAUSE}))`, 'c', 'timeline'].join('\n'));
+    expect(r.stderr).toBe('');
+    const head = /last pass: 24 tokens, ([\d.]+) ms wall, ([\d.]+) ms device\n/.exec(r.stdout);
+    expect(head, r.stdout).not.toBeNull();
+    expect(Number(head?.[1])).toBeLessThan(PAUSE / 2);
+    expect(Number(head?.[2])).toBeGreaterThan(0);
+    expect(Number(head?.[2])).toBeLessThan(PAUSE / 2);
+    const layers = [...r.stdout.matchAll(/layer +(\d)  compute +([\d.]+) ms \(at ([\d.]+)\)/g)].map((m) => ({ layer: Number(m[1]), ms: Number(m[2]), at: Number(m[3]) }));
+    expect(layers.map((l) => l.layer)).toEqual([0, 1, 2, 3]);
+    // One clock from the pass's start: each layer starts after the one before ends, the resumed ones too.
+    for (let l = 1; l < 4; l++) expect(layers[l]!.at).toBeGreaterThanOrEqual(layers[l - 1]!.at + layers[l - 1]!.ms - 0.02);
+    expect(layers[3]!.at + layers[3]!.ms).toBeLessThanOrEqual(Number(head?.[2]) + 0.02);
+  });
+
   it('runs text through the tokenizer, and prints mem and timeline', () => {
     const r = repl([`load ${GQA}`, 'run "Hello world"', 'mem', 'timeline'].join('\n'));
     expect(r.stderr).toBe('');
@@ -148,16 +164,56 @@ describe('sessions, steps and plans', () => {
     expect(r.stdout).toMatch(/layer   3  compute +[\d.]+ ms/);
   });
 
-  it('steps through a .vlab plan: next pauses at its breakpoints, results shows the rows', () => {
+  it('steps through a .vlab plan: next pauses at its breakpoints, lens reads the plan model\'s tokens, results shows the rows', () => {
     const vlab = tmp('bp.vlab');
     writeFileSync(vlab, ['experiment bp {', '  measure = breakpoints', `  model = "${GQA}"`, '  baselines = [resume]', '  prompt = 8 tokens', '  scale = 0.9', '  repeat = 1', '  warmup = 0', '  layer = 1', '}', ''].join('\n'));
-    const r = repl([`open ${vlab}`, 'next', 'stats 0', 'lens 1', 'next', 'results'].join('\n'));
+    // The REPL's own model is synthetic (no tokenizer): the plan's pause is the fixture's, which has one.
+    const r = repl(['load synthetic:tiny', `open ${vlab}`, 'next', 'stats 0', 'lens 1', 'next', 'results'].join('\n'));
     expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/opened .*bp\.vlab: 1 experiment\(s\), 1 steps/);
+    expect(r.stdout).toMatch(/opened .*bp\.vlab: 1 experiment\(s\), 1 steps; next to run to its first pause\nexperiment bp\n/);
     expect(r.stdout).toMatch(/bp: breakpoint resume run 0 paused after layer 1 \(8 tokens\)/);
     expect(r.stdout).toMatch(/shape 1 x 128 .*\nL2 norm per position  0:/);
-    expect(r.stdout).toMatch(/\n1\. bp \{.*"baseline":"resume"/);
+    expect(r.stdout).toMatch(/logit lens after layer 1, last position:\n {2}1\. +\d+ {2}".*" +p=0\.\d{4}  logit /);
+    expect(r.stdout).toMatch(/\nrow 1: bp: baseline resume, layer 1, placement resident, prompt tokens 8, edit scale 0\.9, run 0, resume \(ms\) \d\.\d{3,}, .*, status ok\nplan done: 1 row\n/);
+    // The table `vramlab run` prints: the parameters that vary (here none: the first), the metrics.
+    const table = r.stdout.split('bp: 1 row\n')[1]?.split('\n') ?? [];
+    expect(table[0]).toMatch(/^ {2}baseline +resume \((ms|us)\) +to logits \((ms|us)\) +pause \((ms|us)\) +moved \(KB\) +logit rel\. error +token match$/);
+    expect(table[1]).toMatch(/^ {2}resume +\d[\d.]* +\d[\d.]* +\d[\d.]* +8\.19 +0 +yes$/);
   });
+
+  it('Ctrl-C stops a plan at its next row; finish then goes on to its end', async () => {
+    const child = spawn(process.execPath, [CLI, 'repl'], { env: { ...process.env, VRAMLAB_REPL_HISTORY: join(dir, 'history') } });
+    let stdout = '';
+    let signalled = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!signalled && stdout.includes('\nrow 1: ')) {
+        signalled = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.stdin.end(['open experiments/breakpoints.vlab', 'finish', 'results', 'finish'].join('\n'));
+    const status = await new Promise((done) => child.on('close', done));
+    expect(status).toBe(0);
+    const stopped = /\ninterrupted: (\d+) rows? so far \(next or finish goes on\)\nbreakpoints: \1 rows?\n/.exec(stdout);
+    expect(stopped, stdout).not.toBeNull();
+    expect(Number(stopped?.[1])).toBeLessThan(18);
+    expect(stdout).toMatch(/\nrow 18: .*\nplan done: 18 rows, \d+ pauses passed\n$/);
+  }, 60_000);
+
+  it('runs a plan to its end past its pauses (finish), and closes it', () => {
+    const r = repl(['open experiments/breakpoints.vlab', 'next', 'run-to-end', 'results', 'close', 'open experiments/breakpoints.vlab', 'next', 'close', 'results'].join('\n'));
+    expect(r.stdout).toContain('breakpoints: breakpoint resume warm-up paused after layer 0 (32 tokens): inspect it, next to go on\n');
+    // 3 baselines x 3 layers x (a warm-up and 2 runs) pause 27 times: the first at next, the others passed.
+    expect(r.stdout).toMatch(/\nrow 18: breakpoints: baseline offload, layer 3, .*\nplan done: 18 rows, 26 pauses passed\nbreakpoints: 18 rows\n {2}baseline +layer +resume .* runs\n/);
+    // A line per configuration, its two runs averaged
+    const lines = r.stdout.split('breakpoints: 18 rows\n')[1]?.split('\n').slice(1, 10) ?? [];
+    expect(lines.map((l) => l.trim().split(/ +/).slice(0, 2).join(' '))).toEqual([0, 1, 3].flatMap((layer) => ['resume', 'recompute', 'offload'].map((b) => `${b} ${layer}`)));
+    for (const l of lines) expect(l).toMatch(/ yes +2$/);
+    expect(r.stdout).toContain('closed experiments/breakpoints.vlab after 18 rows\n');
+    expect(r.stdout).toMatch(/closed experiments\/breakpoints\.vlab after 0 rows \(it had not run to its end\)\n$/);
+    expect(r.stderr).toBe('error: no plan open: open FILE.vlab first\n');
+  }, 60_000);
 });
 
 describe('errors', () => {
@@ -172,11 +228,36 @@ describe('errors', () => {
     ['add /nonexistent.json', 'error: /nonexistent.json: no such file, and not a list of numbers a,b,c'],
     ['nosuchthing + 1', 'error: ReferenceError: nosuchthing is not defined'],
     ['session 4', 'error: bad session "4": use session new or 0..0'],
+    ['brak 2', 'error: unknown command "brak" (did you mean break?): help lists the commands (as JavaScript: SyntaxError: Unexpected token (1:5))'],
+    ['contnue', 'error: unknown command "contnue" (did you mean continue?): help lists the commands (as JavaScript: ReferenceError: contnue is not defined)'],
+    ['frobnicate --all', 'error: unknown command "frobnicate": help lists the commands (as JavaScript: SyntaxError: Unexpected token (1:13))'],
+    ['help brak', 'error: no command "brak" (did you mean break?) (help lists them)'],
+    [`load ${GQA} --budgte 1GB`, "error: load: unknown option '--budgte' (did you mean --budget?); its options: --budget, --placement, --ring, --prefetch, --kv-pool-tokens"],
   ])('%s: one line, exit status 1, the lines before it run', (line, message) => {
     const r = repl([`load ${GQA}`, 'break 1', line, 'break 2'].join('\n'));
     expect(r.status).toBe(1);
     expect(r.stderr).toBe(`${message}\n`);
     expect(r.stdout).toMatch(/breakpoints after layers 1\n$/); // the line after the error did not run
+  });
+
+  it.each([
+    ['top 0', 'error: top: k must be 1..512 (the vocabulary), got 0'],
+    ['top 1000', 'error: top: k must be 1..512 (the vocabulary), got 1000'],
+    ['lens 0', 'error: lens: k must be 1..512 (the vocabulary), got 0'],
+    ['lens 513', 'error: lens: k must be 1..512 (the vocabulary), got 513'],
+  ])('%s: refused with the range', (line, message) => {
+    const r = repl([`load ${GQA}`, 'break 1', 'run 1,2,3', line.startsWith('top') ? 'c' : '# paused', line].join('\n'));
+    expect(r.stderr).toBe(`${message}\n`);
+    expect(r.status).toBe(1);
+  });
+
+  it('JavaScript that throws after its line is one line too, and ends a script (status 1)', () => {
+    for (const late of ['setTimeout(() => { throw new TypeError("late") }, 20)', 'void Promise.reject(new TypeError("late"))']) {
+      const r = repl([`load ${GQA}`, late, 'await new Promise((r) => setTimeout(r, 200))', 'break 2'].join('\n'));
+      expect(r.stderr).toBe('error: uncaught, after its line: TypeError: late\n');
+      expect(r.status).toBe(1);
+      expect(r.stdout).not.toContain('breakpoints after layers 2'); // the script ended there
+    }
   });
 
   it('a wrong state is an error and the session stays usable (interactive use goes on)', () => {
@@ -193,6 +274,11 @@ describe('errors', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1 + 1 + 1 + 1 + 5 + 1);
+    // An error names the script's line
+    writeFileSync(file, ['break 0', '', 'frobnicate 3', 'break 1'].join('\n'));
+    const bad = spawnSync(process.execPath, [CLI, 'repl', GQA, '--script', file], { encoding: 'utf8' });
+    expect(bad.stderr).toBe(`${file}:3: error: unknown command "frobnicate": help lists the commands (as JavaScript: SyntaxError: Unexpected token (1:11))\n`);
+    expect(bad.status).toBe(1);
     expect(spawnSync(process.execPath, [CLI, 'repl', '--script', tmp('none.txt')], { encoding: 'utf8' }).stderr).toBe(`vramlab: ${tmp('none.txt')}: no such file\n`);
   });
 });

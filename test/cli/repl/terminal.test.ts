@@ -14,6 +14,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const hasPython = spawnSync('python3', ['-c', 'import pty']).status === 0;
 
 interface Step {
+  /** Seconds to wait before the send. */
+  wait?: number;
   send?: string;
   expect: string;
   timeout?: number;
@@ -100,6 +102,51 @@ describe.skipIf(!hasPython)('in a terminal', () => {
     );
     const layer = Number(/interrupted: paused after layer (\d+)/.exec(p.steps[3]?.output ?? '')?.[1]);
     expect(layer).toBeLessThan(15);
+    // The progress line is erased before each message: they begin a line of their own.
+    const output = p.steps[3]?.output ?? '';
+    expect(output).toMatch(/(^|[\r\n])\^C \(the step stops at the next layer\)\r?\n/);
+    expect(output).toMatch(/[\r\n]interrupted: paused after layer/);
+    expect(p.status).toBe(0);
+  });
+
+  it('Ctrl-C during a load says it cannot stop it: the load ends, and the model before it stays, its step paused', async () => {
+    const spec = 'synthetic:hidden=512,layers=16,heads=8,ffn=1376,vocab=1000'; // seconds to load
+    const p = await play(
+      [
+        { expect: PROMPT },
+        { send: 'break 1\r', expect: PROMPT },
+        { send: 'run 1,2,3\r', expect: PAUSED(1) },
+        { send: `load ${spec}\r`, expect: '\\[#*\\.+\\] [^\r]*loading synthetic:hidden=512', timeout: 30 }, // the bar, not yet full
+        { send: '\x03', expect: '\\^C \\(a load cannot stop midway: when it ends, its model is dropped and the one before it stays\\)\r?\n' },
+        { expect: `error: the load of ${spec} was interrupted \\(Ctrl-C\\): tiny-llama-gqa stays loaded\r?\n${PAUSED(1)}`, timeout: 60 },
+        { send: 'stats 0\r', expect: `shape 1 x 128[\\s\\S]*${PAUSED(1)}` },
+        { send: 'c\r', expect: `done: 3 rows of logits[\\s\\S]*${PROMPT}` },
+        { send: 'quit\r', expect: '' },
+      ],
+      GQA,
+    );
+    expect(p.steps[4]?.output).toMatch(/[\r\n]\^C \(a load/); // the loading bar erased first
+    expect(p.status).toBe(0);
+  });
+
+  it("survives its user's JavaScript: a late throw is one line, Ctrl-C stops a loop and an endless await", async () => {
+    const p = await play(
+      [
+        { expect: PROMPT },
+        { send: 'break 1\r', expect: PROMPT },
+        { send: 'run 1,2,3\r', expect: PAUSED(1) },
+        { send: 'void setTimeout(() => { throw new RangeError("later") }, 200)\r', expect: `error: uncaught, after its line: RangeError: later\r?\n${PAUSED(1)}` },
+        // Each line says when it runs: Ctrl-C typed before would be a key of the line before it.
+        { send: 'console.log("looping"); while (true) {}\r', expect: '\nlooping\r?\n' },
+        { wait: 0.2, send: '\x03', expect: `error: interrupted \\(Ctrl-C\\): the line stopped\r?\n${PAUSED(1)}` },
+        { send: 'await new Promise(() => console.log("waiting"))\r', expect: '\nwaiting\r?\n' },
+        { wait: 0.2, send: '\x03', expect: `error: interrupted \\(Ctrl-C\\): the line is no longer awaited; what it started goes on\r?\n${PAUSED(1)}` },
+        { send: 'stats 0\r', expect: `shape 1 x 128[\\s\\S]*${PAUSED(1)}` },
+        { send: 'c\r', expect: `done: 3 rows of logits[\\s\\S]*${PROMPT}` },
+        { send: 'quit\r', expect: '' },
+      ],
+      GQA,
+    );
     expect(p.status).toBe(0);
   });
 });

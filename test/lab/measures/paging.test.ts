@@ -5,7 +5,7 @@
 // pager's records on performance.now()'s clock.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkSource, formatDiagnostics } from '../../../dsl/index.js';
-import { buildPlan, type ExperimentResult, type Figure, modelValue, pagingFigures, type ResidencyTimeline, type ResultRow, runPlan } from '../../../lab/index.js';
+import { buildPlan, type ExperimentResult, type Figure, modelValue, pagingFigures, type ResidencyTimeline, type ResultRow, runPlan, sizeUnit } from '../../../lab/index.js';
 import { Runtime } from '../../../runtime/index.js';
 import { cpuRuntime } from '../../helpers.js';
 
@@ -150,7 +150,13 @@ describe('paging: a pool that holds two sessions, a sessions sweep', () => {
     expect(demand.layout.shapes).toHaveLength(1); // the budget
     expect(time.data.map((d) => d.name)).toEqual(POLICIES.flatMap((p) => [`${p}: physical VRAM`, `${p}: logical demand`]));
     expect(bytes.data.map((d) => d.name)).toEqual(['paged out (device to host)', 'paged in (host to device)']);
-    expect((bytes.data[0] as { x: string[] }).x).toHaveLength(12); // a bar per policy and sessions
+    // A bar per policy and point that moved bytes; the rest named in a note.
+    expect((bytes.data[0] as { x: string[] }).x).toEqual(['next-use<br>sessions=4', 'lru<br>sessions=4', 'next-use<br>sessions=8', 'lru<br>sessions=8']);
+    expect(bytes.layout.annotations!.at(-1)!.text).toBe('nothing moved: recompute, no-paging; next-use, lru at sessions=2');
+    // One size unit for the axis and every label: that of the most moved (a run of one, so its bytes).
+    const unit = sizeUnit(Math.max(...e.rows.map(moved))).unit;
+    expect((bytes.layout.yaxis!.title as { text: string }).text).toBe(`paged out + paged in (${unit})`);
+    for (const a of bytes.layout.annotations!.slice(0, -1)) expect(String(a.text)).toMatch(new RegExp(`^[\\d.,]+ ${unit} out,(<br>| )[\\d.,]+ ${unit} in$`));
     expect(wall.data.map((d) => d.name)).toEqual(['wall time', 'compute only (everything resident, full card)', 'bound: max(compute, bytes moved / pinned both-ways bandwidth)']);
     const heat = residency.data[0] as { type: string; y: number[]; z: (number | null)[][] };
     expect(heat.type).toBe('heatmap');
