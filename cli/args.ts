@@ -1,5 +1,6 @@
 // args.ts: the command line's flag readers, shared by its commands: each bad value is a one-line
 // VL_ERR_USAGE error naming the flag and what it must be.
+import { suggest } from '../dsl/settings.js';
 import { VramlabError } from '../runtime/errors.js';
 
 export function usage(message: string): VramlabError {
@@ -8,17 +9,32 @@ export function usage(message: string): VramlabError {
 
 /**
  * A node:util parseArgs error as one line: an unknown option named alone (Node's own text goes on
- * with advice about '--' that ends in an unbalanced quote), pointing to the command's own help.
+ * with advice about '--' that ends in an unbalanced quote), with the nearest of `options` (parseArgs's
+ * options) when one is near, pointing to the command's own help.
  */
-export function argsError(e: unknown, command?: string): VramlabError {
-  return new VramlabError('VL_ERR_USAGE', `${argsErrorText(e)} (see vramlab ${command ? `${command} ` : ''}--help)`);
+export function argsError(e: unknown, command?: string, options?: Readonly<Record<string, unknown>>): VramlabError {
+  return new VramlabError('VL_ERR_USAGE', `${argsErrorText(e, options)} (see vramlab ${command ? `${command} ` : ''}--help)`);
 }
 
 /** The one line of argsError, without the pointer to the help. */
-export function argsErrorText(e: unknown): string {
+export function argsErrorText(e: unknown, options?: Readonly<Record<string, unknown>>): string {
   const message = (e as Error).message;
   const unknown = /^Unknown option '([^']*)'/.exec(message);
-  return unknown ? `unknown option '${unknown[1]}'` : (message.split('\n')[0] ?? 'bad arguments');
+  if (!unknown) return message.split('\n')[0] ?? 'bad arguments';
+  const name = unknown[1] as string;
+  return `unknown option '${name}'${options && name.startsWith('--') ? suggest(name, Object.keys(options).map((o) => `--${o}`)) : ''}`;
+}
+
+/**
+ * Token ids as the command line and the REPL take them: non-negative integers separated by commas or
+ * spaces (3,17,42 or 3 17 42); an empty one (1,,2) is refused. `what` names where the text came from
+ * (--ids, FILE:LINE, run), `form` what it should be.
+ */
+export function parseIds(text: string, what: string, form = 'non-negative integers separated by commas or spaces'): number[] {
+  const parts = text.trim().split(/\s*,\s*|\s+/);
+  const bad = parts.find((p) => !/^\d+$/.test(p) || !Number.isSafeInteger(Number(p)));
+  if (bad !== undefined) throw new VramlabError('VL_ERR_USAGE', `${what}: "${bad}" is not a token id (${form})`);
+  return parts.map(Number);
 }
 
 export function parseCount(text: string | undefined, name: string, min = 0): number | undefined {

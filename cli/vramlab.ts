@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // vramlab: the command line. User errors print one line on stderr and exit with status 1.
 //
-//   vramlab logits MODEL --ids 3,17,42|--prompt TEXT [--steer L:S ...] [--device cpu] [--budget SIZE] [--placement P --ring SIZE --prefetch N] [--json]
-//   vramlab generate MODEL --ids 3,17,42|--prompt TEXT --max-new-tokens N [--temperature T --top-k K --top-p P --seed S] [--ignore-eos] [--json]
-//   vramlab generate MODEL --ids-file FILE --max-new-tokens N [--turns] [--paging P] [--host-budget SIZE] [--json]   (cli/generate.ts)
-//   vramlab info MODEL [--device cpu] [--budget SIZE] [--placement P] [--json]   (cli/info.ts)
+//   vramlab logits MODEL --ids 3,17,42|--prompt TEXT [--chat] [--top K] [--steer L:S ...] [--device cpu] [--budget SIZE] [--placement P --ring SIZE --prefetch N] [--json]   (cli/logits.ts)
+//   vramlab generate MODEL --ids 3,17,42|--prompt TEXT [--chat] [--max-new-tokens N] [--temperature T --top-k K --top-p P --seed S] [--ignore-eos] [--json]
+//   vramlab generate MODEL --ids-file FILE [--max-new-tokens N] [--turns] [--paging P] [--host-budget SIZE] [--json]   (cli/generate.ts)
+//   vramlab info MODEL [--device cpu|cuda:N] [--device-memory SIZE|CARD] [--budget SIZE] [--placement P] [--json]   (cli/info.ts)
 //   vramlab demo [--device cpu] [--budget SIZE] [--json]
 //   vramlab repl [MODEL] [--device D] [--script FILE]   (cli/repl/)
 //   vramlab report RESULTS.json... --out report.html
@@ -15,11 +15,13 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { argsError, parseCount, usage } from './args.js';
 import { runDemo } from './demo.js';
-import { generateFlags, promptIds, checkPromptFlags, runGenerate } from './generate.js';
+import { generateFlags, checkPromptFlags, runGenerate } from './generate.js';
 import { INFO_USAGE, runInfo } from './info.js';
+import { runLogits, topFlag } from './logits.js';
 import { guardOutput } from './output.js';
 import { loadingBar } from './progress.js';
 import { runReport } from './report.js';
+import { suggest } from '../dsl/settings.js';
 import { VramlabError } from '../runtime/errors.js';
 import type { Steer } from '../runtime/types.js';
 import { type Model, Runtime } from '../runtime/runtime.js';
@@ -30,18 +32,22 @@ import { packageRoot } from '../runtime/native.js';
 const USAGE = `usage: vramlab <command> [options]
 
 commands:
-  logits MODEL --ids 3,17,42       logits at every input position (or --prompt TEXT)
+  logits MODEL --ids 3,17,42       logits at every input position (or --prompt TEXT): each
+         [--top K]                 position's token and its K most likely next ones, with their text
          [--steer L:S ...]         with decoder layer L's output scaled by S (through a
                                    breakpoint after layer L; repeatable)
-  generate MODEL --ids 3,17,42 --max-new-tokens N
-                                   continuation (new tokens only) up to the model's EOS: greedy,
-                                   or sampled with --temperature T [--top-k K] [--top-p P] [--seed S]
-  generate MODEL --prompt TEXT --max-new-tokens N
-                                   the same for a text, through the model's tokenizer.json
-  generate MODEL --ids-file FILE --max-new-tokens N [--turns]
-                                   one session per line of FILE, batched (or in turns)
+  generate MODEL --ids 3,17,42 [--max-new-tokens N]
+                                   continuation up to the model's EOS, at most N new tokens (default:
+                                   to the context's end, said on stderr): greedy, or sampled with
+                                   --temperature T [--top-k K] [--top-p P] [--seed S]
+  generate MODEL --prompt TEXT [--chat]
+                                   the same for a text, through the model's tokenizer.json (--chat:
+                                   as the user's message, through its chat template)
+  generate MODEL --ids-file FILE [--turns]
+                                   one session per line of FILE (ids, or a text), batched (or in turns)
   info MODEL                       the model's shape, dtypes, KV bytes per token and what fits
-                                   the budget, without loading the weights
+                                   the budget, without loading the weights (for a GPU this machine
+                                   need not have: --device cuda:0 --device-memory 80GB or H100)
   demo                             a short run on the built-in tiny model
   repl [MODEL] [--script FILE]     interactive breakpoint inspection: break, run, step,
                                    stats, lens, edits, save (help inside the REPL)
@@ -75,29 +81,49 @@ synthetic:hidden=256,layers=2,heads=4,ffn=688,vocab=1000`;
 
 /** Each command's own usage (`vramlab COMMAND --help`). */
 const COMMAND_USAGE: Record<string, string> = {
-  logits: `usage: vramlab logits MODEL (--ids 3,17,42 | --prompt TEXT) [--steer L:S ...] [--device cpu|cuda:N]
-                      [--budget SIZE] [--kv-pool-tokens N] [--placement P] [--ring SIZE] [--prefetch N] [--json]
-  the logits at every input position (argmax and max logit a row)
+  logits: `usage: vramlab logits MODEL (--ids 3,17,42 | --prompt TEXT [--chat]) [--top K] [--steer L:S ...]
+                      [--device cpu|cuda:N] [--budget SIZE] [--kv-pool-tokens N] [--placement P] [--ring SIZE]
+                      [--prefetch N] [--json]
+  the logits at every input position (at most the model's max_position_embeddings): a row a position,
+  its token and the most likely next tokens with their logits, each with its text when MODEL has a
+  tokenizer.json
   --prompt TEXT    the prompt as text, through MODEL's tokenizer.json (with its special tokens, e.g. BOS)
+  --chat           the --prompt as the user's message, through MODEL's chat template (tokenizer_config.json's
+                   chat_template, or chat_template.jinja), as transformers' apply_chat_template renders it
+  --top K          the K most likely next tokens a position (default 1, the argmax)
   --steer L:S      scale decoder layer L's output by S (repeatable)
-  --json           {"logits": [[...], ...]}: every logit, a row per position`,
-  generate: `usage: vramlab generate MODEL (--ids 3,17,42 | --prompt TEXT) --max-new-tokens N [--temperature T]
-                        [--top-k K] [--top-p P] [--seed S] [--ignore-eos] [--device cpu|cuda:N] [--budget SIZE]
-                        [--kv-pool-tokens N] [--placement P] [--ring SIZE] [--prefetch N] [--json]
-       vramlab generate MODEL --ids-file FILE --max-new-tokens N [--turns] [--ignore-eos] [--budget SIZE]
-                        [--host-budget SIZE] [--kv-pool-tokens N] [--paging lru|next-use|recompute|none] [--json]
-  continues the prompt by at most N new tokens (prompt + N at most the model's max_position_embeddings),
-  printed as they come: the text for a --prompt, else the token ids; then the prefill and decode times,
-  ms per token and tokens per second on stderr (and a progress bar there when stdout is not a terminal)
+  --json           {"logits": [[...], ...]}: every logit, a row per position; with --top also "top":
+                   [[{"id", "text" (null without a tokenizer.json), "logit", "prob"}, ...], ...]`,
+  generate: `usage: vramlab generate MODEL (--ids 3,17,42 | --prompt TEXT [--chat]) [--max-new-tokens N]
+                        [--temperature T] [--top-k K] [--top-p P] [--seed S] [--ignore-eos] [--device cpu|cuda:N]
+                        [--budget SIZE] [--kv-pool-tokens N] [--placement P] [--ring SIZE] [--prefetch N] [--json]
+       vramlab generate MODEL --ids-file FILE [--chat] [--max-new-tokens N] [--turns [--temperature T ...]]
+                        [--ignore-eos] [--budget SIZE] [--host-budget SIZE] [--kv-pool-tokens N]
+                        [--paging lru|next-use|recompute|none] [--json]
+  continues the prompt up to the model's EOS, printed as it comes: on a terminal the prompt first and the
+  continuation after it, else the continuation alone; the text for a --prompt, else the token ids; then
+  the prefill and decode times, ms per token and tokens per second on stderr (and a progress bar there
+  when stdout is not a terminal)
+  --max-new-tokens N  at most N new tokens (prompt + N at most the model's max_position_embeddings); the
+                    default, -1 as llama.cpp's, stops at the context's end: the model's positions, or the
+                    KV pool's tokens if it holds fewer (--kv-pool-tokens), less the prompt, at most that
+                    many new tokens (stderr says how many)
   --prompt TEXT     the prompt as text, through MODEL's tokenizer.json (with its special tokens, e.g. BOS)
+  --chat            the --prompt (or each text line of --ids-file) as the user's message, through MODEL's
+                    chat template (tokenizer_config.json's chat_template, or chat_template.jinja) as
+                    transformers' apply_chat_template renders it with add_generation_prompt, tokenized
+                    without adding special tokens (the template writes them)
   --ignore-eos      go on past the model's EOS (eos_token_id of generation_config.json, else config.json);
                     without it the EOS ends the continuation and is its last token, as in transformers
   --temperature T   sample, from the logits divided by T (a number >= 0; default 0: greedy, the argmax)
   --top-k K         sample among the K most likely tokens (a positive integer; needs --temperature)
   --top-p P         sample among the most likely tokens that make up P of the probability, in (0, 1]
   --seed S          the sampler's seed (an integer; default a random one, printed): same seed, same tokens
-  --ids-file FILE   one prompt a line (comma-separated ids), each its own session; batched through the
-                    scheduler, or with --turns prefilled and then decoded round robin, one token a turn (greedy);
+  --ids-file FILE   one prompt a line, each its own session: token ids (3,17,42), or, when MODEL has a
+                    tokenizer.json, any other line is a text (as --prompt); batched through the scheduler
+                    (greedy), or with --turns prefilled and then decoded round robin, one token a turn
+                    (greedy, or sampled: each session with its own sampler of the flags above, so that a
+                    line's tokens are those of --ids with the same flags)
                     a file of at most 64 MiB, or a pipe read to its end up to as much (--ids-file <(cmd))
   --json            {"tokens": [...], "text": "..." | null (no tokenizer.json), "timings": {"prefill_ms",
                     "prefill_tokens", "prefill_tokens_per_s", "decode_ms", "decode_tokens", "decode_ms_per_token",
@@ -156,6 +182,9 @@ function joinNegativeValues(argv: string[], takesValue: (name: string) => boolea
 const OPTIONS = {
   ids: { type: 'string' },
   'ids-file': { type: 'string' },
+  chat: { type: 'boolean' },
+  top: { type: 'string' },
+  'device-memory': { type: 'string' },
   'host-budget': { type: 'string' },
   paging: { type: 'string' },
   turns: { type: 'boolean' },
@@ -177,6 +206,9 @@ const OPTIONS = {
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** Options that only one command reads: given to another, they are refused rather than ignored. */
+const ONE_COMMAND_FLAGS: Record<string, string> = { top: 'logits', 'device-memory': 'info' };
 
 /** --steer L:S (repeatable): scale decoder layer L's output by S. */
 function parseSteer(texts: string[] | undefined): Steer[] | undefined {
@@ -243,7 +275,7 @@ async function main(argv: string[]): Promise<void> {
     const takesValue = (name: string) => (OPTIONS as Record<string, { type: string }>)[name]?.type === 'string';
     parsed = parseArgs({ args: joinNegativeValues(argv, takesValue), options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
-    throw argsError(e, commandUsage ? argv[0] : undefined);
+    throw argsError(e, commandUsage ? argv[0] : undefined, OPTIONS);
   }
   const { values, positionals } = parsed;
   const [command, modelArg, ...rest] = positionals;
@@ -255,29 +287,22 @@ async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
+  if (!(['logits', 'generate', 'info', 'demo'] as (string | undefined)[]).includes(command)) {
+    const commands = [...Object.keys(COMMAND_USAGE), 'repl', 'help'];
+    throw usage(commands.includes(command) ? `the command comes first: vramlab ${command} ...` : `unknown command "${command}"${suggest(command, commands)}`);
+  }
   const extra = command === 'demo' ? [modelArg, ...rest].filter((x) => x !== undefined) : rest;
   if (extra.length > 0) throw usage(`unexpected argument "${extra[0]}"`);
+  for (const [flag, only] of Object.entries(ONE_COMMAND_FLAGS))
+    if (values[flag as keyof typeof values] !== undefined && command !== only) throw usage(`--${flag} is an option of vramlab ${only}, not ${command}`);
   const json = values.json ?? false;
 
   switch (command) {
     case 'logits': {
       checkPromptFlags(values);
+      topFlag(values);
       const steer = parseSteer(values.steer);
-      await withModel(values, modelArg, async (model) => {
-        const ids = promptIds(values, modelArg as string);
-        const s = model.createSession();
-        const logits = steer ? await s.forward(ids, { logits: 'all', steer }) : await s.forward(ids, { logits: 'all' });
-        if (!logits) throw new VramlabError('VL_ERR_INTERNAL', 'no logits returned');
-        if (json) {
-          process.stdout.write(JSON.stringify({ logits: logits.toArrays() }) + '\n');
-        } else {
-          console.log('position  token  argmax  max logit');
-          ids.forEach((id, i) => {
-            const top = logits.argmax(i);
-            console.log(`${String(i).padStart(8)}  ${String(id).padStart(5)}  ${String(top).padStart(6)}  ${(logits.row(i)[top] as number).toFixed(4)}`);
-          });
-        }
-      });
+      await withModel(values, modelArg, (model) => runLogits(model, modelArg as string, values, steer, json));
       return;
     }
     case 'generate': {
@@ -286,13 +311,11 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'info':
-      await runInfo(modelArg, { device: values.device ?? 'cpu', budget: values.budget }, modelOptions(values), json);
+      await runInfo(modelArg, { device: values.device ?? 'cpu', budget: values.budget, memory: values['device-memory'] }, modelOptions(values), json);
       return;
     case 'demo':
       await runDemo({ device: values.device ?? 'cpu', budget: values.budget, json });
       return;
-    default:
-      throw usage(`unknown command "${command}"`);
   }
 }
 

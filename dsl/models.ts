@@ -95,12 +95,13 @@ function tokenizerOf(dir: string): LoadedTokenizer {
 }
 
 /**
- * The ids of `text` under the directory's tokenizer.json (with its special tokens, e.g. BOS); an id
- * outside the model's vocabulary is an error naming the tokenizer.json (it is not the model's).
+ * The ids of `text` under the directory's tokenizer.json, with its special tokens (e.g. BOS) unless
+ * addSpecialTokens is false (a chat template's text, which writes them itself); an id outside the
+ * model's vocabulary is an error naming the tokenizer.json (it is not the model's).
  */
-export function encodeText(dir: string, text: string): number[] {
+export function encodeText(dir: string, text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
   const { tokenizer, vocab } = tokenizerOf(dir);
-  const ids: number[] = tokenizer.encode(text).ids;
+  const ids: number[] = tokenizer.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
   const bad = ids.find((id) => id >= vocab);
   if (bad !== undefined)
     throw new VramlabError('VL_ERR_FORMAT', `${tokenizerPath(dir)} gives token id ${bad}, outside the vocabulary of ${dir} (0..${vocab - 1}, config.json's vocab_size): is it this model's tokenizer?`);

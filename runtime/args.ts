@@ -6,7 +6,8 @@ import { statSync } from 'node:fs';
 import { isDeviceName } from './device.js';
 import { shown, VramlabError } from './errors.js';
 import { fileExists } from './files.js';
-import type { NativeModelOptions } from './native.js';
+import { nativeConfig } from './describe.js';
+import type { NativeModelConfig, NativeModelOptions } from './native.js';
 import { parseSyntheticSpec, type SyntheticSpec } from './synthetic.js';
 import { type ModelOptions, PAGING_POLICIES, type PagingPolicy, PLACEMENTS } from './types.js';
 import { parseSize } from './units.js';
@@ -135,4 +136,9 @@ export function modelSource(source: string | SyntheticSpec): { dir: string; name
     throw invalid(`a model source must be a directory, "synthetic:<spec>" or a SyntheticSpec, got ${shown(source)}`);
   const spec = typeof source === 'string' ? parseSyntheticSpec(source.slice('synthetic:'.length)) : syntheticSpec(source);
   return { spec, name: `synthetic:${spec.name}` };
+}
+
+/** A model source as the C ABI's describe calls take it: the directory, or the synthetic shape's config. */
+export function nativeSource(src: ReturnType<typeof modelSource>): { dir: string } | { config: NativeModelConfig } {
+  return 'dir' in src ? { dir: src.dir } : { config: nativeConfig(src.spec.shape) };
 }

@@ -88,6 +88,7 @@ export function descriptionOf(name: string, d: NativeModelDescription): ModelDes
       workspaceBytes: d.workspace_bytes,
       maxStepTokens: d.max_step_tokens,
       activationDtype: dtypeOf(d.activation_dtype),
+      fitKvPoolTokens: d.fit_kv_pool_tokens,
     },
   };
 }

@@ -32,7 +32,7 @@ import { errorCode, VramlabError } from './errors.js';
 import { fileExists, readJsonFile } from './files.js';
 
 /** The VL_ABI_VERSION of vramlab.h this file declares. */
-export const ABI_VERSION = 10;
+export const ABI_VERSION = 11;
 
 export type {
   NativeBreakpointStats,
@@ -212,15 +212,16 @@ export const native = {
     await callAsync(lib().model_synthetic, [rt, config, BigInt(seed), options, out]);
     return handleOf(out);
   },
-  /** A model directory's description (config.json and safetensors headers only: nothing is loaded). */
-  async modelDescribe(rt: Handle, dir: string, options: NativeModelOptions): Promise<NativeModelDescription> {
+  /** A model's description on rt (a directory's config.json and safetensors headers, or a synthetic config: nothing is loaded). */
+  async modelDescribe(rt: Handle, src: { dir: string } | { config: NativeModelConfig }, options: NativeModelOptions): Promise<NativeModelDescription> {
     const out = {};
-    await callAsync(lib().model_describe, [rt, dir, options, out]);
+    await callAsync('dir' in src ? lib().model_describe : lib().model_describe_synthetic, [rt, 'dir' in src ? src.dir : src.config, options, out]);
     return numbers<NativeModelDescription>(out);
   },
-  async modelDescribeSynthetic(rt: Handle, config: NativeModelConfig, options: NativeModelOptions): Promise<NativeModelDescription> {
+  /** The same for a device this machine need not have (its dtypes, its memory): no runtime. */
+  async modelDescribeFor(device: string, memory: number, budget: number, src: { dir: string } | { config: NativeModelConfig }, options: NativeModelOptions): Promise<NativeModelDescription> {
     const out = {};
-    await callAsync(lib().model_describe_synthetic, [rt, config, options, out]);
+    await callAsync(lib().model_describe_for, [device, BigInt(memory), BigInt(budget), 'dir' in src ? src.dir : null, 'config' in src ? src.config : null, options, out]);
     return numbers<NativeModelDescription>(out);
   },
   modelInfo(m: Handle): NativeModelInfo {

@@ -12,7 +12,7 @@
 //   const sampled = await s.generate([3, 17, 42], 8, { temperature: 0.8, seed: 1, stopAt: model.eosTokenIds });
 //   const p = await s.forward([5], { breakpoints: [2] });   // a Paused (see breakpoint.ts)
 //   rt.dispose();   // disposes its models and their sessions
-import { checkCallback, checkedInt, deviceArg, invalid, listOf, modelSource, nativeOptions, optionsOf, policyIndex, tokenIds } from './args.js';
+import { checkCallback, checkedInt, deviceArg, invalid, listOf, modelSource, nativeOptions, nativeSource, optionsOf, policyIndex, tokenIds } from './args.js';
 import { shown, VramlabError } from './errors.js';
 import { eosTokenIds, generationEos } from './generation.js';
 import { Logits } from './logits.js';
@@ -30,13 +30,14 @@ import {
   type ModelInfo,
   type ModelOptions,
   PAGING_POLICIES,
+  type PlanTargetOptions,
   type PagingEvent,
   type PagingPolicy,
   type PagingStats,
   PLACEMENTS,
   type RuntimeOptions,
 } from './types.js';
-import { parseSize } from './units.js';
+import { formatSize, parseSize } from './units.js';
 
 function sessionArg(s: Session, name: string): Session {
   if (!(s instanceof Session)) throw invalid(`${name} must be a Session, got ${shown(s)}`);
@@ -324,8 +325,23 @@ export class Runtime {
     const rt = this.#live();
     const opts = nativeOptions(options);
     const src = modelSource(source);
-    const d = await this.#onWorker(() => ('dir' in src ? native.modelDescribe(rt, src.dir, opts) : native.modelDescribeSynthetic(rt, nativeConfig(src.spec.shape), opts)));
+    const d = await this.#onWorker(() => native.modelDescribe(rt, nativeSource(src), opts));
     return descriptionOf(src.name, d);
+  }
+
+  /**
+   * The same for a device this machine need not have, none opened: `device` names the backend whose
+   * dtypes the plan uses (cpu, cuda:N: its KV cache and activations), `memory` its memory (all free,
+   * the budget's default) and `budget` the VRAM budget, sizes as Runtime.open takes them.
+   */
+  static async describeModelFor(source: string | SyntheticSpec, target: PlanTargetOptions, options: ModelOptions = {}): Promise<ModelDescription> {
+    const memory = parseSize(target.memory);
+    const budget = target.budget === undefined ? 0 : parseSize(target.budget);
+    if (memory === 0) throw new VramlabError('VL_ERR_INVALID_ARGUMENT', "the device's memory must be larger than 0");
+    if (target.budget !== undefined && (budget === 0 || budget > memory))
+      throw new VramlabError('VL_ERR_INVALID_ARGUMENT', `the VRAM budget must be larger than 0 and at most the device's memory (${formatSize(memory)}), got ${formatSize(budget)}`);
+    const src = modelSource(source);
+    return descriptionOf(src.name, await native.modelDescribeFor(target.device, memory, budget, nativeSource(src), nativeOptions(options)));
   }
 
   /** Runs a native call that uses the runtime on a worker thread: dispose() must not close it meanwhile. */

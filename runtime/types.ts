@@ -153,6 +153,15 @@ export interface ModelInfo {
   maxStepTokens: number;
 }
 
+/** A device to plan for (Runtime.describeModelFor): its name (cpu, cuda:N), its memory, the VRAM budget under it. */
+export interface PlanTargetOptions {
+  device: string;
+  /** The device's memory, e.g. '80GB' or bytes: all free (a real device reports a little less). */
+  memory: string | number;
+  /** Default: the device's memory. */
+  budget?: string | number;
+}
+
 /**
  * A model as a load would place it on a runtime now, decided without loading it (Runtime.describeModel,
  * `vramlab info`): the native planner's own numbers. Bytes are the loader's (each tensor 256-byte aligned).
@@ -169,9 +178,11 @@ export interface ModelDescription {
   /**
    * The VRAM budget: `need` is what the load allocates (resident weights, ring, KV pool), `free` what the
    * budget has free now, `short` how much more it needs (0 when it fits); a step of up to maxStepTokens
-   * tokens then allocates workspaceBytes of activations (in activationDtype).
+   * tokens then allocates workspaceBytes of activations (in activationDtype); fitKvPoolTokens is the
+   * largest KV pool (whole blocks) with which the rest and a 512-token step's activations fit what is
+   * free (0: none).
    */
-  vram: { budget: number; free: number; need: number; fits: boolean; short: number; workspaceBytes: number; maxStepTokens: number; activationDtype: DType };
+  vram: { budget: number; free: number; need: number; fits: boolean; short: number; workspaceBytes: number; maxStepTokens: number; activationDtype: DType; fitKvPoolTokens: number };
 }
 
 export interface LayerTiming {

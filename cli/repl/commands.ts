@@ -8,7 +8,7 @@ import { VramlabError } from '../../runtime/errors.js';
 import { fileExists, readJsonFile, readRegularFile, writeRegularFile } from '../../runtime/files.js';
 import type { Logits } from '../../runtime/logits.js';
 import { type Model, Runtime } from '../../runtime/runtime.js';
-import { argsErrorText } from '../args.js';
+import { argsErrorText, parseIds } from '../args.js';
 import { loadingBar } from '../progress.js';
 import { type Placement, PLACEMENTS } from '../../runtime/types.js';
 import type { Command, CommandContext } from './command.js';
@@ -97,11 +97,7 @@ function parseIdsText(rest: string, ctx: CommandContext): number[] {
     if (!dir) throw new VramlabError('VL_ERR_UNSUPPORTED', 'a synthetic model has no tokenizer: run token ids (run 3,17,42)');
     return encodeText(dir, text);
   }
-  const parts = t.split(/[\s,]+/).filter(Boolean);
-  return parts.map((x) => {
-    if (!/^\d+$/.test(x)) throw usage(`run: "${x}" is not a token id (ids separated by commas or spaces, or a quoted text)`);
-    return Number(x);
-  });
+  return parseIds(t, 'run', 'ids separated by commas or spaces, or a quoted text');
 }
 
 function readVector(text: string, what: string): Float32Array {

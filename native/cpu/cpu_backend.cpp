@@ -144,8 +144,8 @@ class CpuBackend final : public Backend {
     d.free_bytes = uint64_t(avail) * uint64_t(page);
     return d;
   }
-  DType activation_dtype() const override { return DType::F32; }
-  DType kv_dtype() const override { return DType::F32; }
+  DType activation_dtype() const override { return kCpuDtypes.activation; }
+  DType kv_dtype() const override { return kCpuDtypes.kv; }
 
   void *device_alloc(size_t bytes) override { return aligned(bytes, "device"); }
   void device_free(void *p) override { std::free(p); }

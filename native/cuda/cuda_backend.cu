@@ -154,8 +154,8 @@ class CudaBackend final : public Backend {
 
   // F16 activations and KV: half the bytes of F32 and full tensor-core speed. Weights may be F16, BF16
   // or F32; matmul converts x to the weight dtype where cuBLAS needs matching inputs.
-  DType activation_dtype() const override { return DType::F16; }
-  DType kv_dtype() const override { return DType::F16; }
+  DType activation_dtype() const override { return kCudaDtypes.activation; }
+  DType kv_dtype() const override { return kCudaDtypes.kv; }
 
   // ---- memory ----
 

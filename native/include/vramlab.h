@@ -27,7 +27,7 @@ extern "C" {
 #define VL_API __attribute__((visibility("default")))
 #endif
 
-#define VL_ABI_VERSION 10
+#define VL_ABI_VERSION 11
 
 typedef enum vl_status {
   VL_OK = 0,
@@ -167,6 +167,8 @@ typedef struct vl_model_description {
   uint64_t device_bytes;    /* VRAM the load allocates: resident weights, ring, KV pool, rotary frequencies */
   uint64_t budget;          /* the runtime's VRAM budget */
   uint64_t free_bytes;      /* of it, free now */
+  int64_t fit_kv_pool_tokens; /* the largest KV pool (whole blocks) with which the rest and a 512-token
+                                 step's workspace fit what is free; 0 when not one block does */
 } vl_model_description;
 
 /* What the last step (forward call, or the whole of a generate call) did. */
@@ -342,6 +344,13 @@ VL_API int32_t vl_model_describe(vl_runtime *rt, const char *dir, const vl_model
                                  vl_model_description *out, vl_error *err);
 VL_API int32_t vl_model_describe_synthetic(vl_runtime *rt, const vl_model_config *config, const vl_model_options *options,
                                            vl_model_description *out, vl_error *err);
+/* The same for a device that this machine need not have: device ("cpu", "cuda" or "cuda:N") names the
+ * backend whose dtypes the plan uses (its KV cache, its activations), nothing is opened; device_memory
+ * is its memory in bytes, all free, and budget the VRAM budget (0: device_memory). Give dir (a model
+ * directory) or config (a synthetic shape), not both. */
+VL_API int32_t vl_model_describe_for(const char *device, uint64_t device_memory, uint64_t budget, const char *dir,
+                                     const vl_model_config *config, const vl_model_options *options,
+                                     vl_model_description *out, vl_error *err);
 VL_API int32_t vl_model_info_get(vl_model *m, vl_model_info *out);
 VL_API int32_t vl_model_free(vl_model *m);
 

@@ -188,10 +188,10 @@ vl_breakpoint_stats breakpoints_to_abi(const vl::BreakpointView &v) {
                              b.restore_ms, b.to_logits_ms, b.gap_ms, b.d2h_bytes,         b.h2d_bytes};
 }
 
-// A model's description: its config and the plan a load would run now on rt (see vl_model_description).
-vl_model_description describe(const vl::Runtime &rt, const vl::ModelConfig &c, const vl_model_options *options) {
-  const vl::ModelPlan p = vl::Model::plan(rt, c, options_from_abi(options));
-  const uint64_t budget = rt.arena.budget(), used = rt.arena.current();
+// A model's description: its config and the plan a load would run on the target (a runtime now, or a
+// device this machine need not have; see vl_model_description).
+vl_model_description describe(const vl::PlanTarget &target, const vl::ModelConfig &c, const vl_model_options *options) {
+  const vl::ModelPlan p = vl::Model::plan(target, c, options_from_abi(options));
   vl_model_description d{};
   d.config = config_to_abi(c);
   d.placement = int32_t(p.placement.placement);
@@ -200,9 +200,9 @@ vl_model_description describe(const vl::Runtime &rt, const vl::ModelConfig &c, c
   d.kv_block_tokens = p.kv.block_tokens;
   d.kv_pool_blocks = p.kv.n_blocks;
   d.kv_dtype = int32_t(p.kv.dtype);
-  d.activation_dtype = int32_t(rt.backend->activation_dtype());
+  d.activation_dtype = int32_t(target.dtypes.activation);
   d.max_step_tokens = p.max_step_tokens;
-  d.free_bytes = budget > used ? budget - used : 0;
+  d.free_bytes = target.free();
   d.fits = p.device_bytes() <= d.free_bytes ? 1 : 0;
   d.parameters = p.parameters;
   d.weight_bytes = p.resident_bytes() + p.host_bytes();
@@ -215,8 +215,16 @@ vl_model_description describe(const vl::Runtime &rt, const vl::ModelConfig &c, c
   d.kv_pool_bytes = p.kv.bytes();
   d.workspace_bytes = p.workspace_bytes;
   d.device_bytes = p.device_bytes();
-  d.budget = budget;
+  d.budget = target.budget;
+  d.fit_kv_pool_tokens = vl::Model::fitting_pool_tokens(target, c, p);
   return d;
+}
+
+// A synthetic shape from the ABI, checked.
+vl::ModelConfig synthetic_config(const vl_model_config &config) {
+  const vl::ModelConfig c = config_from_abi(config);
+  c.validate("synthetic model");
+  return c;
 }
 
 // Runs the session's step (fresh or paused) to its next breakpoint or its end; keeps it only while it
@@ -374,7 +382,7 @@ VL_API int32_t vl_model_describe(vl_runtime *rt, const char *dir, const vl_model
     need(rt, "runtime");
     need(dir, "dir");
     need(out, "out");
-    *out = describe(*rt->rt, vl::Model::open_dir(dir).config, options);
+    *out = describe(vl::PlanTarget::of(*rt->rt), vl::Model::open_dir(dir).config, options);
   });
 }
 
@@ -384,9 +392,20 @@ VL_API int32_t vl_model_describe_synthetic(vl_runtime *rt, const vl_model_config
     need(rt, "runtime");
     need(config, "config");
     need(out, "out");
-    const vl::ModelConfig c = config_from_abi(*config);
-    c.validate("synthetic model");
-    *out = describe(*rt->rt, c, options);
+    *out = describe(vl::PlanTarget::of(*rt->rt), synthetic_config(*config), options);
+  });
+}
+
+VL_API int32_t vl_model_describe_for(const char *device, uint64_t device_memory, uint64_t budget, const char *dir,
+                                     const vl_model_config *config, const vl_model_options *options,
+                                     vl_model_description *out, vl_error *err) {
+  return guard(err, [&] {
+    need(device, "device");
+    need(out, "out");
+    if ((dir == nullptr) == (config == nullptr)) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "give a model directory or a synthetic config, not both or neither");
+    if (device_memory == 0) throw vl::Error(VL_ERR_INVALID_ARGUMENT, "device_memory must be above 0 bytes");
+    const vl::PlanTarget target{vl::backend_dtypes(device), budget > 0 ? budget : device_memory, 0, budget > 0};
+    *out = describe(target, dir ? vl::Model::open_dir(dir).config : synthetic_config(*config), options);
   });
 }
 

@@ -67,6 +67,15 @@ struct DeviceInfo {
   uint64_t free_bytes = 0;
 };
 
+// The dtypes a backend computes in (its activation_dtype() and kv_dtype()), known without opening a
+// device, so that a model can be planned for one this machine does not have (vl_model_describe_for).
+struct BackendDtypes {
+  DType activation;
+  DType kv;
+};
+inline constexpr BackendDtypes kCpuDtypes{DType::F32, DType::F32};
+inline constexpr BackendDtypes kCudaDtypes{DType::F16, DType::F16};
+
 // Opaque to the core; each backend defines its own.
 struct Event;
 struct Graph;

@@ -39,24 +39,37 @@ vl_cuda_backend_create_fn load_cuda_plugin() {
   return fn;
 }
 
-}  // namespace
+// A device name: "cpu", or "cuda" / "cuda:N" (cuda, the GPU's index).
+struct DeviceName {
+  bool cuda = false;
+  int index = 0;
+};
 
-std::unique_ptr<Backend> open_backend(const std::string &device) {
-  if (device == "cpu") return std::unique_ptr<Backend>(create_cpu_backend());
+DeviceName parse_device(const std::string &device) {
+  if (device == "cpu") return {};
   if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
     // "cuda:N", N decimal digits only: "cuda", "cuda:", "cuda: 1" or "cuda:+1" name no GPU.
     const std::string n = device.size() > 5 ? device.substr(5) : "";
     if (n.empty() || n.size() > 4 || n.find_first_not_of("0123456789") != std::string::npos || std::stoi(n) > 1024)
       throw Error(VL_ERR_INVALID_ARGUMENT, "device \"" + device + "\": expected cuda:N with N a GPU index");
-    const int index = std::stoi(n);
-    vl_cuda_backend_create_fn create = load_cuda_plugin();
-    Backend *b = nullptr;
-    char err[512] = {0};
-    int32_t st = create(index, &b, err, sizeof err);
-    if (st != VL_OK || !b) throw Error(vl_status(st ? st : VL_ERR_NO_DEVICE), err[0] ? err : "cuda: cannot open the device");
-    return std::unique_ptr<Backend>(b);
+    return {true, std::stoi(n)};
   }
   throw Error(VL_ERR_INVALID_ARGUMENT, "unknown device \"" + device + "\" (use cpu or cuda:N)");
+}
+
+}  // namespace
+
+BackendDtypes backend_dtypes(const std::string &device) { return parse_device(device).cuda ? kCudaDtypes : kCpuDtypes; }
+
+std::unique_ptr<Backend> open_backend(const std::string &device) {
+  const DeviceName name = parse_device(device);
+  if (!name.cuda) return std::unique_ptr<Backend>(create_cpu_backend());
+  vl_cuda_backend_create_fn create = load_cuda_plugin();
+  Backend *b = nullptr;
+  char err[512] = {0};
+  int32_t st = create(name.index, &b, err, sizeof err);
+  if (st != VL_OK || !b) throw Error(vl_status(st ? st : VL_ERR_NO_DEVICE), err[0] ? err : "cuda: cannot open the device");
+  return std::unique_ptr<Backend>(b);
 }
 
 }  // namespace vl

@@ -12,4 +12,8 @@ namespace vl {
 // Error(VL_ERR_INVALID_ARGUMENT) for a malformed name.
 std::unique_ptr<Backend> open_backend(const std::string &device);
 
+// The dtypes the backend of `device` computes in, without opening it (the CUDA plugin need not be
+// there); Error(VL_ERR_INVALID_ARGUMENT) for a malformed name, as open_backend.
+BackendDtypes backend_dtypes(const std::string &device);
+
 }  // namespace vl

@@ -98,7 +98,7 @@ std::array<Part, LayerWeights::kTensors> layer_parts(const ModelConfig &c) {
 size_t tensor_bytes(const ModelConfig &c, int64_t rows, int64_t cols) { return align256(size_t(rows) * size_t(cols) * dtype_size(c.dtype)); }
 }  // namespace
 
-ModelPlan Model::plan(const Runtime &rt, const ModelConfig &c, const ModelOptions &options) {
+ModelPlan Model::plan(const PlanTarget &target, const ModelConfig &c, const ModelOptions &options) {
   ModelPlan plan;
   const int L = c.num_layers;
   plan.num_layers = L;
@@ -131,7 +131,7 @@ ModelPlan Model::plan(const Runtime &rt, const ModelConfig &c, const ModelOption
     throw Error(VL_ERR_INVALID_ARGUMENT, "kv_block_tokens " + std::to_string(options.kv_block_tokens) +
                                              " is above the limit of 1048576 tokens per block");
   KvLayout &kv = plan.kv;
-  kv.dtype = rt.backend->kv_dtype();
+  kv.dtype = target.dtypes.kv;
   kv.block_tokens = options.kv_block_tokens > 0 ? options.kv_block_tokens : 16;
   kv.n_layers = L;
   kv.kv_dim = c.kv_dim();
@@ -139,18 +139,18 @@ ModelPlan Model::plan(const Runtime &rt, const ModelConfig &c, const ModelOption
   const auto blocks_for = [&](int64_t tokens) { return (tokens + kv.block_tokens - 1) / kv.block_tokens; };
   // Steps up to a 2048-token prefill (or the model's positions) find room for their workspace.
   plan.max_step_tokens = std::min(c.max_position_embeddings, 2048);
-  const size_t ws = Engine::workspace_bytes(c, rt.backend->activation_dtype(), plan.max_step_tokens, int32_t(blocks_for(default_tokens)));
+  const size_t ws = Engine::workspace_bytes(c, target.dtypes.activation, plan.max_step_tokens, int32_t(blocks_for(default_tokens)));
   plan.rope_bytes = c.rope_inv_freq().size() * sizeof(float);
 
   // How many layers stay resident; everything is checked against the budget before any allocation.
   int K = p == Placement::Resident ? L : 0;
-  const uint64_t budget = rt.arena.budget();
+  const uint64_t budget = target.budget;
   if (p == Placement::Auto) {
     // Leave room for the KV pool asked for (or a default one) and the activations of a prompt of up to 512 tokens.
     KvLayout least = kv;
     least.n_blocks = int32_t(std::min<int64_t>(blocks_for(options.kv_pool_tokens > 0 ? options.kv_pool_tokens : default_tokens), INT32_MAX / kv.block_tokens));
-    const size_t ws512 = Engine::workspace_bytes(c, rt.backend->activation_dtype(), std::min(c.max_position_embeddings, 512), least.n_blocks);
-    const uint64_t used = rt.arena.current() + plan.global_bytes + least.bytes() + ring + ws512;
+    const size_t ws512 = Engine::workspace_bytes(c, target.dtypes.activation, std::min(c.max_position_embeddings, 512), least.n_blocks);
+    const uint64_t used = target.used + plan.global_bytes + least.bytes() + ring + ws512;
     K = used >= budget ? 0 : int(std::min<uint64_t>(uint64_t(L), (budget - used) / layer_bytes));
     if (K == L) ring = 0;  // it all fits: no ring needed
   }
@@ -158,11 +158,11 @@ ModelPlan Model::plan(const Runtime &rt, const ModelConfig &c, const ModelOption
   plan.placement.ring_bytes = ring;
   const uint64_t weights = plan.resident_bytes();
   int64_t pool_blocks = blocks_for(options.kv_pool_tokens > 0 ? options.kv_pool_tokens : default_tokens);
-  if (options.kv_pool_tokens == 0 && rt.budget_given) {
+  if (options.kv_pool_tokens == 0 && target.budget_given) {
     // The pool takes what the budget leaves after the weights, the ring and a step's workspace, less a
     // margin for the small buffers of steps (a paused step's residual, a generation's tokens).
     const uint64_t margin = std::min<uint64_t>(uint64_t(256) << 20, budget / 32);
-    const uint64_t taken = rt.arena.current() + weights + ring + ws + margin;
+    const uint64_t taken = target.used + weights + ring + ws + margin;
     const uint64_t per_block = KvLayout{nullptr, kv.dtype, 1, kv.n_layers, kv.block_tokens, kv.kv_dim}.bytes();
     if (taken < budget) {
       pool_blocks = std::max<int64_t>(pool_blocks, int64_t((budget - taken) / per_block));
@@ -176,14 +176,38 @@ ModelPlan Model::plan(const Runtime &rt, const ModelConfig &c, const ModelOption
                                              std::to_string(max_blocks * kv.block_tokens) + " tokens)");
   kv.n_blocks = int32_t(std::min(pool_blocks, max_blocks));
   // The workspace a max_step_tokens step then allocates (its block table sized by this pool).
-  plan.workspace_bytes = Engine::workspace_bytes(c, rt.backend->activation_dtype(), plan.max_step_tokens, kv.n_blocks);
+  plan.workspace_bytes = Engine::workspace_bytes(c, target.dtypes.activation, plan.max_step_tokens, kv.n_blocks);
   return plan;
+}
+
+int64_t Model::fitting_pool_tokens(const PlanTarget &target, const ModelConfig &c, const ModelPlan &plan) {
+  const size_t ws512 = Engine::workspace_bytes(c, target.dtypes.activation, std::min(c.max_position_embeddings, 512), plan.kv.n_blocks);
+  const uint64_t free = target.free(), rest = plan.device_bytes() - plan.kv.bytes() + ws512;
+  const uint64_t blocks = free > rest ? std::min<uint64_t>((free - rest) / plan.kv.block_bytes(), INT32_MAX / plan.kv.block_tokens) : 0;
+  return int64_t(blocks) * plan.kv.block_tokens;
+}
+
+std::string Model::other_fits(const PlanTarget &target, const ModelConfig &c, const ModelOptions &options, const ModelPlan &plan) {
+  std::string out;
+  const int64_t tokens = fitting_pool_tokens(target, c, plan);
+  if (tokens > 0 && tokens < int64_t(plan.kv.n_blocks) * plan.kv.block_tokens)
+    out += ", or a KV pool of at most " + std::to_string(tokens) + " tokens fits (--kv-pool-tokens " + std::to_string(tokens) + ")";
+  if (plan.placement.placement != Placement::Auto) {
+    ModelOptions automatic = options;
+    automatic.placement = Placement::Auto;
+    const ModelPlan a = Model::plan(target, c, automatic);
+    if (a.device_bytes() <= target.free())
+      out += ", or --placement auto fits with " + std::to_string(a.resident_layers) + " of " + std::to_string(a.num_layers) +
+             " layers resident";
+  }
+  return out;
 }
 
 std::vector<Model::Slot> Model::place(const ModelOptions &options) {
   const ModelConfig &c = config_;
   const int L = c.num_layers;
-  const ModelPlan plan = Model::plan(rt_, c, options);
+  const PlanTarget target = PlanTarget::of(rt_);
+  const ModelPlan plan = Model::plan(target, c, options);
   placement_ = plan.placement;
   resident_layers_ = plan.resident_layers;
   layer_bytes_ = plan.layer_bytes;
@@ -192,10 +216,14 @@ std::vector<Model::Slot> Model::place(const ModelOptions &options) {
   const int K = plan.resident_layers;
   const uint64_t ring = plan.placement.ring_bytes, weights = plan.resident_bytes();
   const KvLayout &kv = plan.kv;
-  rt_.arena.check_fits(plan.device_bytes(), std::string("placing ") + name_ + " (" + placement_name(plan.placement.placement) + ": " + std::to_string(K) +
-                                 " of " + std::to_string(L) + " layers resident" +
-                                 (ring ? ", a " + format_bytes(ring) + " ring" : "") + ", a KV pool of " +
-                                 std::to_string(int64_t(kv.n_blocks) * kv.block_tokens) + " tokens)");
+  try {
+    rt_.arena.check_fits(plan.device_bytes(), std::string("placing ") + name_ + " (" + placement_name(plan.placement.placement) + ": " +
+                                                  std::to_string(K) + " of " + std::to_string(L) + " layers resident" +
+                                                  (ring ? ", a " + format_bytes(ring) + " ring" : "") + ", a KV pool of " +
+                                                  std::to_string(int64_t(kv.n_blocks) * kv.block_tokens) + " tokens)");
+  } catch (const Error &e) {
+    throw Error(e.status(), e.what() + other_fits(target, c, options, plan));
+  }
 
   // A layer's tensors, with their offsets inside the layer.
   const std::array<Part, LayerWeights::kTensors> parts = layer_parts(c);

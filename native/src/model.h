@@ -102,6 +102,19 @@ struct ModelPlan {
   uint64_t device_bytes() const { return resident_bytes() + placement.ring_bytes + kv.bytes() + rope_bytes; }
 };
 
+// What a plan is made for: the dtypes a device computes in and its VRAM budget, a runtime's (of()) or
+// those of a device this machine need not have (vl_model_describe_for).
+struct PlanTarget {
+  BackendDtypes dtypes;
+  uint64_t budget = 0;        // the VRAM budget
+  uint64_t used = 0;          // of it, allocated already
+  bool budget_given = false;  // the budget was asked for: the default KV pool takes what it leaves
+  static PlanTarget of(const Runtime &rt) {
+    return {{rt.backend->activation_dtype(), rt.backend->kv_dtype()}, rt.arena.budget(), rt.arena.current(), rt.budget_given};
+  }
+  uint64_t free() const { return budget > used ? budget - used : 0; }
+};
+
 class Model {
  public:
   static std::unique_ptr<Model> load_dir(Runtime &rt, const std::string &dir, const ModelOptions &options);
@@ -115,9 +128,17 @@ class Model {
     std::string name;  // the directory's last component
   };
   static Dir open_dir(const std::string &dir);
-  // The placement a load on rt would choose now (its budget and what is allocated already), without
+  // The placement a load on the target would choose (its budget and what is allocated already), without
   // allocating; throws only for options the load rejects too. The load itself also checks the budget.
-  static ModelPlan plan(const Runtime &rt, const ModelConfig &config, const ModelOptions &options);
+  static ModelPlan plan(const PlanTarget &target, const ModelConfig &config, const ModelOptions &options);
+  // The largest KV pool, in tokens (whole blocks), with which the rest of the plan and the activations
+  // of a prompt of up to 512 tokens (the room the auto placement leaves them) fit what the target has
+  // free; 0 when not even one block does.
+  static int64_t fitting_pool_tokens(const PlanTarget &target, const ModelConfig &config, const ModelPlan &plan);
+  // For a plan that does not fit the target's free VRAM: what else would make it fit besides a larger
+  // budget, as text to follow "raise the budget ...": a smaller KV pool (fitting_pool_tokens) and the
+  // auto placement, each only when it fits; "" when neither does.
+  static std::string other_fits(const PlanTarget &target, const ModelConfig &config, const ModelOptions &options, const ModelPlan &plan);
   ~Model();
 
   Runtime &runtime() { return rt_; }

@@ -1,10 +1,12 @@
 // vramlab generate MODEL --ids-file FILE: one session per line, batched through the scheduler or in
 // round-robin turns; greedy tokens must not depend on paging (a pool that holds every session or two).
+// Lines of ids, or of text through the model's tokenizer.json; sampled in turns, each line's tokens
+// are those of --ids with the same flags; without --max-new-tokens, to the context's end.
 import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GQA, tempDir } from '../helpers.js';
+import { GQA, MHA, tempDir } from '../helpers.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'vramlab.js');
 const dir = tempDir();
@@ -73,16 +75,19 @@ describe('vramlab generate --ids-file', () => {
     expect(r.stderr).toMatch(/KV pool exhausted.*--kv-pool-tokens/);
   });
 
+  // MHA has no tokenizer.json: every line must be ids, read as --ids reads them (one parser).
   it.each([
-    ['1,2\n3,x\n', /^vramlab: .*bad\.txt:2: "x" is not a token id/],
+    ['1,2\n3,x\n', /^vramlab: .*bad\.txt:2: "x" is not a token id \(token ids separated by commas or spaces; text lines need a model with a tokenizer\.json\)\n$/],
     ['1,2\n\n3\n', /^vramlab: .*bad\.txt:2: empty line/],
     ['1,,2\n', /^vramlab: .*bad\.txt:1: "" is not a token id/],
     ['1\n-4\n', /^vramlab: .*bad\.txt:2: "-4" is not a token id/],
+    ['1\n0x10\n', /^vramlab: .*bad\.txt:2: "0x10" is not a token id/],
+    ['1e3\n', /^vramlab: .*bad\.txt:1: "1e3" is not a token id/],
     ['', /^vramlab: .*bad\.txt: no prompts/],
   ])('a bad line gives a line-numbered one-line error (%j)', (text, pattern) => {
     const bad = join(dir, 'bad.txt');
     writeFileSync(bad, text);
-    const r = vramlab('generate', GQA, '--ids-file', bad, '--max-new-tokens', '2');
+    const r = vramlab('generate', MHA, '--ids-file', bad, '--max-new-tokens', '2');
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(pattern);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
@@ -94,5 +99,46 @@ describe('vramlab generate --ids-file', () => {
     const r = vramlab('generate', GQA, '--ids-file', bad, '--max-new-tokens', '2');
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/99999.*outside the vocabulary/);
+  });
+});
+
+describe('vramlab generate --ids-file: text lines, sampling in turns, the default length', () => {
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const json = (...args: string[]) => {
+    const r = vramlab('generate', ...args, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as Out;
+  };
+
+  it('a line that is not ids is a text through tokenizer.json, as --prompt: "3,x" and "0x10" too', () => {
+    const texts = ['The capital of France is', '3,x', '0x10'];
+    const out = json(GQA, '--ids-file', file('text.txt', `${texts[0]}\n${prompts[0]!.join(', ')}\n${texts[1]}\n${texts[2]}\n`), '--max-new-tokens', '5');
+    const one = (flag: string, v: string) => json(GQA, flag, v, '--max-new-tokens', '5').tokens as unknown as number[];
+    expect(out.tokens).toEqual([one('--prompt', texts[0]!), one('--ids', prompts[0]!.join(',')), one('--prompt', texts[1]!), one('--prompt', texts[2]!)]);
+    // each text prefilled as its --prompt tokens (logits: a row a token), <s> first
+    const tokensOf = (t: string) => (JSON.parse(vramlab('logits', GQA, '--prompt', t, '--json').stdout) as { logits: unknown[] }).logits.length;
+    expect(tokensOf(texts[0]!)).toBe(6);
+    expect(out.timings['prefill_tokens']).toBe(6 + 20 + tokensOf(texts[1]!) + tokensOf(texts[2]!));
+  });
+
+  it('--turns with --temperature: each line samples as --ids with the same seed; batched, sampling is refused', () => {
+    const flags = ['--max-new-tokens', '12', '--ignore-eos', '--temperature', '1', '--seed', '7'];
+    const out = json(GQA, '--ids-file', FILE, '--turns', ...flags);
+    expect(out.tokens).toEqual(prompts.map((p) => json(GQA, '--ids', p.join(','), ...flags).tokens));
+    expect(out.tokens).not.toEqual(prompts.map((p) => json(GQA, '--ids', p.join(','), '--max-new-tokens', '12', '--ignore-eos').tokens));
+    const r = vramlab('generate', GQA, '--ids-file', FILE, ...flags);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('vramlab: --temperature: the batched scheduler of --ids-file picks the argmax on the device: sample in turns (--turns) (see vramlab --help)\n');
+  });
+
+  it('without --max-new-tokens: to the context (a 64-token KV pool) less the longest prompt, said on stderr', () => {
+    const r = vramlab('generate', 'synthetic:tiny', '--ids-file', file('short.txt', '1,2,3\n4,5,6,7,8\n'), '--kv-pool-tokens', '64', '--json');
+    expect(r.status).toBe(0);
+    expect(r.stderr.split('\n')[0]).toBe("max-new-tokens: to the EOS or the context's end: at most 59 new tokens, the KV pool's 64 tokens (fewer than the model's 1024 positions: --kv-pool-tokens) less the 5-token prompt");
+    expect((JSON.parse(r.stdout) as Out).tokens.map((t) => t.length)).toEqual([59, 59]);
   });
 });

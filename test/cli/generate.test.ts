@@ -1,7 +1,8 @@
 // vramlab generate (and logits) through the real binary: EOS stops as in transformers unless
 // --ignore-eos, sampling flags (seeded, top-k 1 and a tiny top-p greedy), --prompt through the
-// fixture's tokenizer.json with the exact text, the --json shape, the timings on stderr, the progress
-// bar on a terminal, and one-line flag errors.
+// fixture's tokenizer.json with the exact text, --chat through a chat template as transformers
+// renders it, the default length (to the context's end), the --json shape, the timings on stderr,
+// the prompt echoed and the progress bar on a terminal, and one-line flag errors.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -192,10 +193,16 @@ describe('vramlab generate on a terminal', () => {
     expect(readFileSync(file, 'utf8')).toBe(`${ref.greedy.join(' ')}\n`);
   });
 
-  it('stdout on the terminal: the tokens stream there, and no bar overwrites them', () => {
+  it('stdout on the terminal: the prompt first, then the tokens stream after it, and no bar overwrites them', () => {
     const screen = onTerminal(cmd);
     expect(screen).not.toContain('tokens\x1b[K');
-    expect(screen).toContain(`${ref.greedy.join(' ')}\r\n`);
+    expect(screen).toContain(`${ref.input_ids.join(' ')} ${ref.greedy.join(' ')}\r\n`);
+    const text = onTerminal(`${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} generate ${JSON.stringify(GQA)} --prompt ${JSON.stringify(PROMPT)} --max-new-tokens 20`);
+    expect(text).toContain(`${PROMPT}${byteLevelText(TO_EOS)}\r\n`);
+  });
+
+  it('stdout elsewhere: the continuation alone', () => {
+    expect(vramlab('generate', GQA, '--prompt', PROMPT, '--max-new-tokens', '20').stdout).toBe(`${byteLevelText(TO_EOS)}\n`);
   });
 
   it('stderr not a terminal: no bar', () => {
@@ -244,10 +251,121 @@ describe('vramlab generate: flag errors, one line naming the flag', () => {
     }
   });
 
-  it('--ids-file decodes greedily: no sampling, no --prompt', () => {
+  it('--ids-file: sampled only in turns, no --prompt; --chat needs a text', () => {
     const file = join(temps.make(), 'p.txt');
     writeFileSync(file, '1,2\n');
-    expectUserError(['generate', GQA, '--ids-file', file, '--max-new-tokens', '2', '--temperature', '1'], '--temperature: --ids-file sessions decode greedily (the batched scheduler picks the argmax): sample with --ids or --prompt');
+    expectUserError(['generate', GQA, '--ids-file', file, '--max-new-tokens', '2', '--temperature', '1'], '--temperature: the batched scheduler of --ids-file picks the argmax on the device: sample in turns (--turns)');
     expectUserError(['generate', GQA, '--ids-file', file, '--max-new-tokens', '2', '--prompt', 'hi'], 'give --prompt or --ids-file, not both');
+    expectUserError(['generate', GQA, '--ids', '1', '--chat'], "--chat needs --prompt (the user's message)");
+  });
+
+});
+
+describe('vramlab generate without --max-new-tokens: to the EOS or the context\'s end', () => {
+  it("stops at the EOS, and says on stderr what it would have stopped at: the model's positions less the prompt", () => {
+    const r = vramlab('generate', GQA, '--prompt', PROMPT, '--json');
+    expect(r.status).toBe(0);
+    expect((JSON.parse(r.stdout) as Out).tokens).toEqual(TO_EOS);
+    expect(r.stderr.split('\n')[0]).toBe("max-new-tokens: to the EOS or the context's end: at most 1018 new tokens, the model's 1024 positions less the 6-token prompt");
+    expect(json('generate', GQA, '--prompt', PROMPT, '--max-new-tokens', '-1').tokens).toEqual(TO_EOS);
+  });
+
+  it('without an EOS: every token to the context, here a 64-token KV pool, fewer than the positions', () => {
+    const r = vramlab('generate', GQA, '--ids', IDS, '--ignore-eos', '--kv-pool-tokens', '64', '--json');
+    expect(r.status).toBe(0);
+    expect(r.stderr.split('\n')[0]).toBe(
+      "max-new-tokens: to the EOS or the context's end: at most 40 new tokens, the KV pool's 64 tokens (fewer than the model's 1024 positions: --kv-pool-tokens) less the 24-token prompt",
+    );
+    const tokens = (JSON.parse(r.stdout) as Out).tokens;
+    expect(tokens).toHaveLength(40);
+    expect(tokens.slice(0, 24)).toEqual(ref.greedy);
+  });
+
+  it('a prompt that fills the context: one line', () => {
+    const full = Array.from({ length: 64 }, (_, i) => i + 3).join(',');
+    const r = vramlab('generate', GQA, '--ids', full, '--kv-pool-tokens', '64');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("vramlab: a 64-token prompt fills the context, the KV pool's 64 tokens (fewer than the model's 1024 positions: --kv-pool-tokens): no room for a new token\n");
+  });
+
+  it('--help states the default and its cap', () => {
+    const help = vramlab('generate', '--help').stdout;
+    expect(help).toContain("the\n                    default, -1 as llama.cpp's, stops at the context's end: the model's positions, or the\n                    KV pool's tokens if it holds fewer (--kv-pool-tokens), less the prompt");
+  });
+});
+
+describe('vramlab generate / logits --chat: the chat template as transformers renders it', () => {
+  // A Zephyr-style template (TinyLlama-Chat's, with BOS first), bos_token as an added token's content
+  // (as Llama's tokenizer_config.json writes it), eos_token as a text.
+  const TEMPLATE =
+    "{{ bos_token }}{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\\n' + message['content'] + eos_token }}\n" +
+    "{% elif message['role'] == 'system' %}\n{{ '<|system|>\\n' + message['content'] + eos_token }}\n{% endif %}\n" +
+    "{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}";
+  const MESSAGE = 'What is the capital of France?';
+  // What transformers' apply_chat_template(messages, add_generation_prompt=True, tokenize=False) returns
+  // for it: Jinja with trim_blocks drops the newline after each {% %} tag, keeps those after {{ }}.
+  const RENDERED = '<s><|user|>\nWhat is the capital of France?</s>\n<|assistant|>\n';
+  function chatModel(config: object): string {
+    const dir = temps.copy(GQA);
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(config));
+    return dir;
+  }
+  const dir = chatModel({ bos_token: { content: '<s>', lstrip: false, normalized: false, rstrip: false, single_word: false }, eos_token: '</s>', chat_template: TEMPLATE });
+
+  /** The prompt's tokens as `logits` prints them: [id, text] a position. */
+  function promptTokens(...args: string[]): [number, string][] {
+    const r = vramlab('logits', ...args);
+    expect(r.status, r.stderr).toBe(0);
+    return r.stdout
+      .trimEnd()
+      .split('\n')
+      .slice(1)
+      .map((l) => {
+        const m = /^ +\d+ {2}(\d+) ("(?:[^"\\]|\\.)*")/.exec(l) as RegExpExecArray;
+        return [Number(m[1]), JSON.parse(m[2] as string) as string];
+      });
+  }
+
+  it('renders the exact text, echoed on a terminal before the reply', () => {
+    const r = spawnSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} generate ${JSON.stringify(dir)} --chat --prompt ${JSON.stringify(MESSAGE)} --max-new-tokens 3`, '/dev/null'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    // after the loading bar's line is cleared (stderr, the same terminal)
+    expect(r.stdout).toContain(`\r\x1b[K${RENDERED.replaceAll('\n', '\r\n')}`);
+  });
+
+  it('tokenizes it without adding special tokens: one <s> (the template\'s), the </s> after the message', () => {
+    const tokens = promptTokens(dir, '--chat', '--prompt', MESSAGE);
+    expect(tokens[0]).toEqual([1, '<s>']);
+    expect(tokens.filter(([id]) => id === 1)).toHaveLength(1);
+    expect(tokens.filter(([id]) => id === 2)).toHaveLength(1);
+    expect(tokens.map(([, text]) => text).join('')).toBe(RENDERED);
+    // the same ids as the rendered text given as a prompt, less the BOS that --prompt adds to it
+    expect(promptTokens(dir, '--prompt', RENDERED).slice(1)).toEqual(tokens);
+  });
+
+  it('the reply is the continuation of those ids', () => {
+    const ids = promptTokens(dir, '--chat', '--prompt', MESSAGE).map(([id]) => id);
+    const chat = json('generate', dir, '--chat', '--prompt', MESSAGE, '--max-new-tokens', '8');
+    expect(chat.tokens).toEqual(json('generate', dir, '--ids', ids.join(','), '--max-new-tokens', '8').tokens);
+  });
+
+  it('chat_template.jinja wins over tokenizer_config.json, as in transformers; a list of templates gives its "default"', () => {
+    const jinja = chatModel({ bos_token: '<s>', eos_token: '</s>', chat_template: 'ignored' });
+    writeFileSync(join(jinja, 'chat_template.jinja'), TEMPLATE);
+    expect(promptTokens(jinja, '--chat', '--prompt', MESSAGE)).toEqual(promptTokens(dir, '--chat', '--prompt', MESSAGE));
+    const named = chatModel({ bos_token: '<s>', eos_token: '</s>', chat_template: [{ name: 'tool_use', template: 'x' }, { name: 'default', template: TEMPLATE }] });
+    expect(promptTokens(named, '--chat', '--prompt', MESSAGE)).toEqual(promptTokens(dir, '--chat', '--prompt', MESSAGE));
+  });
+
+  it.each([
+    [{ bos_token: '<s>' }, `--chat: DIR has no chat template (tokenizer_config.json's chat_template or chat_template.jinja): give the prompt as it is, without --chat`],
+    [{ chat_template: '{% for m in messages %}' }, '--chat: the chat template of DIR/tokenizer_config.json does not parse: '],
+    [{ chat_template: "{{ raise_exception('Conversation roles must alternate') }}" }, '--chat: the chat template of DIR/tokenizer_config.json failed: Conversation roles must alternate'],
+  ])('a template it cannot use: one line (%j)', (config, message) => {
+    const bad = chatModel(config);
+    const r = vramlab('generate', bad, '--chat', '--prompt', MESSAGE, '--max-new-tokens', '2');
+    expect(r.status).toBe(1);
+    expect(r.stderr.startsWith(`vramlab: ${message.replaceAll('DIR', bad)}`)).toBe(true);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
   });
 });

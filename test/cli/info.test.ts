@@ -209,3 +209,42 @@ describe('vramlab info: bad input is the load\'s one-line error', () => {
     expect(r.stderr).toBe('vramlab: missing MODEL (a model directory or synthetic:<spec>) (see vramlab info --help)\n');
   });
 });
+
+describe('vramlab info --device cuda:0 --device-memory: a GPU planned from a machine without one', () => {
+  it("what the CUDA backend would hold: the F16 KV cache and activations, under the card's memory", () => {
+    const j = infoJson('synthetic:llama-70b', '--device', 'cuda:0', '--device-memory', 'H100');
+    expect(j.device).toBe('cuda:0 with H100, 81559 MiB of memory, planned (not opened)');
+    // 80 layers x (K, V) x 8 KV heads x 128 x 2 bytes (the CPU's are F32: 655,360 bytes a token)
+    expect(j.kv).toEqual({ dtype: 'f16', bytesPerElement: 2, bytesPerToken: 327_680, blockTokens: 16, blockBytes: 5_242_880, poolBlocks: 256, poolTokens: 4096, poolBytes: 1_342_177_280 });
+    const need = 137_953_296_384 + 1_342_177_280 + 256;
+    expect(j.vram).toMatchObject({ budget: 81559 * 2 ** 20, free: 81559 * 2 ** 20, need, fits: false, short: need - 81559 * 2 ** 20, activationDtype: 'f16', maxStepTokens: 2048 });
+    const text = vramlab('info', 'synthetic:llama-70b', '--device', 'cuda:0', '--device-memory', 'H100').stdout.trimEnd().split('\n');
+    expect(text[3]).toBe('KV cache   F16 (2 bytes each): 320.00 KiB per token, 5.00 MiB per 16-token block');
+    expect(text.pop()).toMatch(/^does not fit: resident \(80 of 80 layers resident, a 4096-token KV pool\) needs 129\.73 GiB of VRAM but 79\.65 GiB is free: 50\.08 GiB short; a device with more memory \(--device-memory\), or --placement auto fits with \d+ of 80 layers resident$/);
+  });
+
+  it('a size, or a card named in any case; --budget under it', () => {
+    expect(infoJson(GQA, '--device', 'cuda:0', '--device-memory', 'rtx4090').device).toBe('cuda:0 with RTX-4090, 24564 MiB of memory, planned (not opened)');
+    const j = infoJson(GQA, '--device', 'cuda:1', '--device-memory', '80GB', '--budget', '1GB');
+    expect(j.device).toBe('cuda:1 with 74.51 GiB of memory, planned (not opened)');
+    expect(j.vram).toMatchObject({ budget: 1e9, activationDtype: 'f16' });
+    expect(j.kv.dtype).toBe('f16');
+  });
+
+  it.each([
+    [['--device-memory', 'H10'], '--device-memory: "H10" is neither a size (e.g. 80GB) nor a card (H100, H200, A100-80GB, A100-40GB, L40S, L4, RTX-4090, T4) (did you mean H100?) (see vramlab --help)'],
+    [['--device-memory', '0'], '--device-memory: "0" must be larger than 0 (see vramlab --help)'],
+    [['--device-memory', 'a100'], '--device-memory: "a100" is neither a size (e.g. 80GB) nor a card (H100, H200, A100-80GB, A100-40GB, L40S, L4, RTX-4090, T4) (did you mean A100-80GB or A100-40GB?) (see vramlab --help)'],
+    [['--device-memory', '10GB', '--budget', '20GB'], "the VRAM budget must be larger than 0 and at most the device's memory (9.31 GiB), got 18.63 GiB"],
+  ])('%j: one line', (flags, message) => {
+    const r = vramlab('info', GQA, '--device', 'cuda:0', ...flags);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`vramlab: ${message}\n`);
+  });
+
+  const cuda = vramlab('info', GQA, '--device', 'cuda:0');
+  it.skipIf(cuda.status === 0)('without --device-memory on a machine without the CUDA backend: the error says how to plan for it', () => {
+    expect(cuda.status).toBe(1);
+    expect(cuda.stderr).toMatch(/^vramlab: the CUDA backend is not available \(.*\); it is built only where nvcc is found at install time; to plan for it from here, give its memory: --device-memory 80GB, or a card \(H100, H200, A100-80GB, A100-40GB, L40S, L4, RTX-4090, T4\)\n$/);
+  });
+});

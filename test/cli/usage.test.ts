@@ -43,10 +43,11 @@ describe('argument errors', () => {
   });
 
 
-  it('--max-new-tokens -1 must be a positive integer', () => {
-    const r = vramlab('generate', GQA, '--ids', '1', '--max-new-tokens', '-1');
+  it('--max-new-tokens: a positive integer, or -1 (the default)', () => {
+    const r = vramlab('generate', GQA, '--ids', '1', '--max-new-tokens', '-2');
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe('vramlab: --max-new-tokens: "-1" must be a positive integer (see vramlab --help)\n');
+    expect(r.stderr).toBe('vramlab: --max-new-tokens: "-2" must be a positive integer, or -1 (the default: to the context\'s end) (see vramlab --help)\n');
+    expect(vramlab('generate', GQA, '--ids', '1', '--max-new-tokens', '0').stderr).toBe('vramlab: --max-new-tokens: "0" must be a positive integer (see vramlab --help)\n');
   });
 
   it('prompt plus new tokens past max_position_embeddings is one line naming both numbers', () => {

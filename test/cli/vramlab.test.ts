@@ -111,11 +111,36 @@ describe('user errors: exit status 1 and one line', () => {
   it('missing --ids', () => expectUserError(vramlab('logits', MHA), /--ids or --prompt is required/));
   it('a malformed --ids', () => expectUserError(vramlab('logits', MHA, '--ids', '1,x'), /"x" is not a token id/));
   it('a token id outside the vocabulary', () => expectUserError(vramlab('logits', MHA, '--ids', '1,256', '--json'), /token id 256 at position 1 is outside the vocabulary \(0\.\.255\)/));
-  it('an unknown option', () => expectUserError(vramlab('logits', MHA, '--idz', '1'), /^vramlab: unknown option '--idz' \(see vramlab logits --help\)\n$/));
-  it('an unknown command', () => expectUserError(vramlab('frobnicate'), /unknown command "frobnicate"/));
+  it('an unknown option, with the nearest one', () => {
+    expectUserError(vramlab('logits', MHA, '--idz', '1'), /^vramlab: unknown option '--idz' \(did you mean --ids\?\) \(see vramlab logits --help\)\n$/);
+    expectUserError(vramlab('generate', MHA, '--ids', '1', '--max-new-token', '2'), /^vramlab: unknown option '--max-new-token' \(did you mean --max-new-tokens\?\) \(see vramlab generate --help\)\n$/);
+    expectUserError(vramlab('info', MHA, '--frobnicate'), /^vramlab: unknown option '--frobnicate' \(see vramlab info --help\)\n$/);
+  });
+  it('an unknown command, with the nearest one', () => {
+    expectUserError(vramlab('frobnicate'), /^vramlab: unknown command "frobnicate" \(see vramlab --help\)\n$/);
+    expectUserError(vramlab('generat', MHA), /^vramlab: unknown command "generat" \(did you mean generate\?\) \(see vramlab --help\)\n$/);
+    expectUserError(vramlab('lgoits', MHA), /^vramlab: unknown command "lgoits" \(did you mean logits\?\) \(see vramlab --help\)\n$/);
+    expectUserError(vramlab('--json', 'run', 'x.vlab'), /^vramlab: the command comes first: vramlab run \.\.\. \(see vramlab --help\)\n$/);
+  });
+  it("an option of another command is refused, not ignored", () => {
+    expectUserError(vramlab('generate', MHA, '--ids', '1', '--top', '3'), /^vramlab: --top is an option of vramlab logits, not generate \(see vramlab --help\)\n$/);
+    expectUserError(vramlab('logits', MHA, '--ids', '1', '--device-memory', 'H100'), /^vramlab: --device-memory is an option of vramlab info, not logits/);
+  });
   it('an unparseable budget', () => expectUserError(vramlab('logits', MHA, '--ids', '1', '--budget', '12 parsecs'), /size "12 parsecs" is not a size/));
   it('a budget too small for the weights', () =>
     expectUserError(vramlab('logits', MHA, '--ids', '1', '--budget', '100KB'), /VRAM budget too small: placing tiny-llama-mha \(resident: 2 of 2 layers resident, a KV pool of \d+ tokens\) needs .*--budget/));
+  it('a budget too small: every lever that would make it fit is named, and following one loads it', () => {
+    // a KV pool of 4096 tokens (16 MiB of F32) is most of what this shape needs
+    const shape = 'synthetic:hidden=64,layers=8,heads=2,ffn=128,vocab=64,max_pos=4096';
+    const pool = vramlab('logits', shape, '--ids', '1,2', '--budget', '8MB', '--kv-pool-tokens', '4096');
+    expectUserError(pool, /^vramlab: VRAM budget too small: placing synthetic-h64-l8 .* needs 16\.64 MiB but 7\.63 MiB of the 7\.63 MiB budget is free; raise the budget \(--budget\) to at least 16\.64 MiB, or a KV pool of at most 1424 tokens fits \(--kv-pool-tokens 1424\)\n$/);
+    // what info says of the same load
+    expect(vramlab('info', shape, '--budget', '8MB', '--kv-pool-tokens', '4096').stdout).toContain('raise --budget, or a KV pool of at most 1424 tokens fits (--kv-pool-tokens 1424)');
+    expect(vramlab('logits', shape, '--ids', Array.from({ length: 512 }, (_, i) => i % 64).join(','), '--budget', '8MB', '--kv-pool-tokens', '1424', '--json').status).toBe(0);
+    const auto = vramlab('logits', 'synthetic:tiny', '--ids', '1,2', '--budget', '2200KB', '--kv-pool-tokens', '1024');
+    expectUserError(auto, /; raise the budget \(--budget\) to at least 2\.57 MiB, or --placement auto fits with 0 of 4 layers resident\n$/);
+    expect(vramlab('logits', 'synthetic:tiny', '--ids', '1,2', '--budget', '2200KB', '--kv-pool-tokens', '1024', '--placement', 'auto', '--json').status).toBe(0);
+  });
   it('a budget just short of what is needed: the sizes in the message read differently', () => {
     const r = vramlab('generate', 'synthetic:tiny', '--ids', '1', '--max-new-tokens', '1', '--placement', 'auto', '--budget', '2MB');
     expectUserError(r, /VRAM budget too small: /);
@@ -132,7 +157,6 @@ describe('user errors: exit status 1 and one line', () => {
     truncateSync(file, Math.floor(statSync(file).size / 2));
     expectUserError(vramlab('generate', dir, '--ids', '1', '--max-new-tokens', '2'), new RegExp(`${file}: tensor '.*': bytes .* lie outside the data .*truncated`));
   });
-  it('--max-new-tokens missing', () => expectUserError(vramlab('generate', MHA, '--ids', '1'), /--max-new-tokens is required/));
   it('a malformed --steer', () => expectUserError(vramlab('logits', MHA, '--ids', '1', '--steer', '1'), /--steer: "1" is not LAYER:SCALE \(e\.g\. --steer 2:0\.9\)/));
   it('a --steer layer past the last', () => expectUserError(vramlab('logits', MHA, '--ids', '1', '--steer', '2:0.9'), /steer layer 2 is outside the model's layers \(0\.\.1\)/));
 });

@@ -149,3 +149,78 @@ describe('describeModel checks a directory as the load does', () => {
     });
   });
 });
+
+// Runtime.describeModelFor: the same plan for a device this machine need not have. On the CPU it is
+// the CPU runtime's plan to the byte; for CUDA its backend's dtypes (an F16 KV cache and F16
+// activations); where a GPU is present, what a CUDA runtime describes and then allocates.
+describe('describeModelFor: a device described without opening it', () => {
+  const cases: [string, string | undefined, ModelOptions][] = [
+    [GQA, undefined, {}],
+    [GQA, '64MB', {}],
+    [GQA, '6500KB', { placement: 'auto' }],
+    ['synthetic:llama-70b', '24GB', { placement: 'auto', kvPoolTokens: 1000 }],
+  ];
+  it.each(cases)('cpu: %s under %s, %j: the CPU runtime\'s own description', async (source, budget, options) => {
+    await withRuntime(budget, async (rt) => {
+      const d = await rt.describeModel(source, options);
+      expect(await Runtime.describeModelFor(source, { device: 'cpu', memory: rt.memory().budget, budget }, options)).toEqual(d);
+    });
+  });
+
+  it("cuda: the CUDA backend's F16 KV cache and activations, everything else the CPU's plan", async () => {
+    const cpu = await Runtime.describeModelFor('synthetic:llama-70b', { device: 'cpu', memory: '80GB' });
+    const cuda = await Runtime.describeModelFor('synthetic:llama-70b', { device: 'cuda:0', memory: '80GB' });
+    // 80 layers x (K, V) x 8 KV heads x 128 x 2 bytes; a 2048-token step: per token 4 x 8192 (F32 residual)
+    // + 2 x (8192 + 2 x 8192 + 2 x 1024 + 2 x 28672) (F16 h, q, attn, k, v, gate, up) + 4 x 32000 (F32 logits),
+    // and the step's int arrays (9 x 256 + 5 x 8192 + 1024 bytes): engine.cpp's workspace.
+    expect(cuda.kv).toEqual({ ...cpu.kv, dtype: 'f16', bytesPerElement: 2, bytesPerToken: 327_680, blockBytes: 5_242_880, poolBytes: 1_342_177_280 });
+    expect(cuda.vram).toEqual({ ...cpu.vram, need: cpu.vram.need - 1_342_177_280, workspaceBytes: 2048 * 328_704 + 44_288, activationDtype: 'f16', fitKvPoolTokens: 0, fits: false, short: cpu.vram.short - 1_342_177_280 });
+    expect([cuda.shape, cuda.weights, cuda.placement]).toEqual([cpu.shape, cpu.weights, cpu.placement]);
+    expect(cuda.vram).toMatchObject({ budget: 80e9, free: 80e9 });
+  });
+
+  it('fitKvPoolTokens: the pool that leaves room for a 512-token step fits, a block more does not', async () => {
+    const d = await Runtime.describeModelFor(GQA, { device: 'cpu', memory: '6MB' });
+    const fit = d.vram.fitKvPoolTokens;
+    expect([fit > 0, fit < d.kv.poolTokens, fit % d.kv.blockTokens]).toEqual([true, true, 0]);
+    await withRuntime('6MB', async (rt) => {
+      const m = await rt.loadModel(GQA, { kvPoolTokens: fit });
+      await m.createSession().forward(Array.from({ length: 512 }, (_, i) => i % 400), { logits: 'last' });
+      m.dispose();
+      const more = await rt.loadModel(GQA, { kvPoolTokens: fit + d.kv.blockTokens });
+      await expect(more.createSession().forward(Array.from({ length: 512 }, (_, i) => i % 400), { logits: 'last' })).rejects.toThrow(/^VRAM budget too small: the activation workspace/);
+    });
+  });
+
+  it.each([
+    [{ device: 'tpu:0', memory: '80GB' }, 'unknown device "tpu:0" (use cpu or cuda:N)'],
+    [{ device: 'cuda:x', memory: '80GB' }, 'device "cuda:x": expected cuda:N with N a GPU index'],
+    [{ device: 'cuda:0', memory: 0 }, "the device's memory must be larger than 0"],
+    [{ device: 'cuda:0', memory: '10GB', budget: '20GB' }, "the VRAM budget must be larger than 0 and at most the device's memory (9.31 GiB), got 18.63 GiB"],
+  ])('%j: %s', async (target, message) => {
+    await expect(Runtime.describeModelFor(GQA, target)).rejects.toThrow(message);
+  });
+});
+
+const gpu = await Runtime.open({ device: 'cuda:0' }).then(
+  (rt) => (rt.dispose(), true),
+  () => false,
+);
+describe.skipIf(!gpu)('describeModelFor(cuda:0) on a machine with the GPU', () => {
+  it.each([
+    [GQA, {}],
+    ['synthetic:llama-7b,layers=2', { placement: 'auto' as const }],
+  ])('%s: what the CUDA runtime describes, allocates, and a whole step adds', async (source, options) => {
+    const rt = await Runtime.open({ device: 'cuda:0', budget: '2GB' });
+    try {
+      const d = await rt.describeModel(source, options);
+      expect(await Runtime.describeModelFor(source, { device: 'cuda:0', memory: '2GB', budget: '2GB' }, options)).toEqual(d);
+      const m = await rt.loadModel(source, options);
+      expect(rt.memory().current).toBe(d.vram.need);
+      await m.createSession().forward(Array.from({ length: d.vram.maxStepTokens }, (_, k) => k % d.shape.vocabSize), { logits: 'last' });
+      expect(rt.memory().peak - d.vram.need).toBe(d.vram.workspaceBytes);
+    } finally {
+      rt.dispose();
+    }
+  });
+});

@@ -222,6 +222,8 @@ describe('errors', () => {
     ['stats', 'error: nothing is paused: stats needs a paused step (break L, then run)'],
     ['top', 'error: no logits yet: run a pass to the end first (run, then continue)'],
     ['run 5,x', 'error: run: "x" is not a token id (ids separated by commas or spaces, or a quoted text)'],
+    ['run 1,,2', 'error: run: "" is not a token id (ids separated by commas or spaces, or a quoted text)'],
+    ['run 0x10', 'error: run: "0x10" is not a token id (ids separated by commas or spaces, or a quoted text)'],
     ['run 999', 'error: token id 999 at position 0 is outside the vocabulary (0..511)'],
     ['add /nonexistent.json', 'error: /nonexistent.json: no such file, and not a list of numbers a,b,c'],
     ['nosuchthing + 1', 'error: ReferenceError: nosuchthing is not defined'],
