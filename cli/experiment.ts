@@ -29,9 +29,8 @@ import { isDeviceName } from '../runtime/device.js';
 import { VramlabError } from '../runtime/errors.js';
 import { counted } from '../lab/columns.js';
 import { prepareOutDir, repairResultFiles, RowLog, type WrittenResults, writeResultFiles } from '../lab/results-folder.js';
-import type { RunnablePlan } from '../lab/plan.js';
-import type { Runtime } from '../runtime/runtime.js';
-import { planSummary } from './plan-summary.js';
+import { modelOptions, type RunnablePlan } from '../lab/plan.js';
+import { type Describe, planSummary } from './plan-summary.js';
 import type { ExperimentResult, ResultRow } from '../lab/results.js';
 import { silenceOutput, whenOutputBreaks } from './output.js';
 import { resultsTable } from './results-table.js';
@@ -98,14 +97,25 @@ async function writePlanJson(plan: RunnablePlan): Promise<void> {
   await write('\n  ]\n}\n');
 }
 
-/** The device's runtime for the summary's memory figures, or the CPU's when the machine lacks it (said so). */
-async function plannerFor(device: string): Promise<{ rt: Runtime; note: string }> {
+/** A GPU's memory the summary assumes for a plan without a budget on a machine that lacks the GPU. */
+const ASSUMED_GPU_BYTES = 80e9;
+
+/**
+ * The summary's memory figures for `device`: its own runtime's plan, or, when this machine lacks it,
+ * the native planner's for that kind of device (its dtypes), of the load's budget (80 GB without one).
+ */
+async function plannerFor(device: string): Promise<{ describe: Describe; note: string; release: () => void }> {
   const { Runtime } = await import('../runtime/runtime.js');
   try {
-    return { rt: await Runtime.open({ device }), note: '' };
+    const rt = await Runtime.open({ device });
+    return { describe: (load) => rt.describeModel(load.model, modelOptions(load)), note: '', release: () => rt.dispose() };
   } catch (e) {
     if (!(e instanceof VramlabError) || e.code !== 'VL_ERR_NO_DEVICE') throw e;
-    return { rt: await Runtime.open({ device: 'cpu' }), note: ` (as the CPU backend would hold it: ${device} is not here)` };
+    return {
+      describe: (load) => Runtime.describeModelFor(load.model, { device, memory: load.budget ?? ASSUMED_GPU_BYTES }, modelOptions(load)),
+      note: ` (${device} is not here: planned for its kind of device, of the budget or else ${ASSUMED_GPU_BYTES / 1e9} GB)`,
+      release: () => {},
+    };
   }
 }
 

@@ -10,18 +10,21 @@
 //     memory     a step holds about 1.91 MB: weights 1.21 MB, KV pool 64 tokens 0.13 MB, ...
 import type { ExperimentSummary } from '../dsl/index.js';
 import { counted } from '../lab/columns.js';
-import { modelOptions, type LoadPlan, type RunnablePlan, type Step } from '../lab/plan.js';
+import { type LoadPlan, type RunnablePlan, type Step } from '../lab/plan.js';
 import { measureNamed } from '../lab/registry.js';
 import { VramlabError } from '../runtime/errors.js';
-import type { Runtime } from '../runtime/runtime.js';
+import type { ModelDescription } from '../runtime/types.js';
 import { formatSize } from '../runtime/units.js';
 
 /** Most distinct loads of an experiment whose memory is described (a sweep of budgets has one each). */
 const MOST_LOADS = 4;
 
+/** Describes a load as the plan's device would hold it. */
+export type Describe = (load: LoadPlan) => Promise<ModelDescription>;
+
 /** What a load of `load` holds on the device and what a step adds, in a line. */
-async function memoryLine(rt: Runtime, load: LoadPlan): Promise<string> {
-  const d = await rt.describeModel(load.model, modelOptions(load));
+async function memoryLine(describe: Describe, load: LoadPlan): Promise<string> {
+  const d = await describe(load);
   const ring = d.placement.streamedLayers > 0 ? `, a ${formatSize(d.placement.ringBytes)} ring for ${d.placement.streamedLayers} streamed layers` : '';
   const fits = d.vram.fits ? '' : `; does not fit the budget: ${formatSize(d.vram.short)} short`;
   return `${formatSize(d.vram.need)} (weights ${formatSize(d.placement.residentBytes)}${ring}, KV pool ${d.kv.poolTokens} tokens ${formatSize(d.kv.poolBytes)}), and a step of up to ${d.vram.maxStepTokens} tokens ${formatSize(d.vram.workspaceBytes)} of activations${fits}`;
@@ -40,8 +43,11 @@ function loadsOf(steps: Iterable<Step>): { loads: { load: LoadPlan; label: strin
   return { loads: [...seen.values()].slice(0, MOST_LOADS), count: seen.size };
 }
 
-/** The plan in lines; `open` opens the device's runtime (or a CPU one, when the device is absent, said so). */
-export async function planSummary(plan: RunnablePlan, summaries: readonly ExperimentSummary[], openDevice: (device: string) => Promise<{ rt: Runtime; note: string }>): Promise<string> {
+/**
+ * The plan in lines; `planner` gives a device's describe (the device's own runtime, or a plan for a
+ * device this machine lacks, said in `note`) and a release for it.
+ */
+export async function planSummary(plan: RunnablePlan, summaries: readonly ExperimentSummary[], planner: (device: string) => Promise<{ describe: Describe; note: string; release: () => void }>): Promise<string> {
   const lines: string[] = [];
   let steps = 0;
   let runs = 0;
@@ -66,13 +72,13 @@ export async function planSummary(plan: RunnablePlan, summaries: readonly Experi
     if (summary && summary.settings.length > 0) lines.push(`  settings   ${summary.settings.map((x) => `${x.name} = ${x.text}`).join(', ')}`);
     const { loads, count } = loadsOf(e.steps);
     if (loads.length > 0) {
-      const { rt, note } = await openDevice(e.device);
+      const { describe, note, release } = await planner(e.device);
       lines.push(`  memory     what the model's load holds on the device${note}:`);
       try {
         for (const { load, label } of loads) {
           let line: string;
           try {
-            line = await memoryLine(rt, load);
+            line = await memoryLine(describe, load);
           } catch (err) {
             if (!(err instanceof VramlabError)) throw err;
             line = `cannot be planned: ${err.message}`;
@@ -80,7 +86,7 @@ export async function planSummary(plan: RunnablePlan, summaries: readonly Experi
           lines.push(`             ${label}: ${line}`);
         }
       } finally {
-        rt.dispose();
+        release();
       }
       if (count > loads.length) lines.push(`             and ${counted(count - loads.length, 'other load')}`);
     }
