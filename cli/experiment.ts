@@ -42,7 +42,7 @@ function parse<O extends Record<string, { type: 'string' | 'boolean'; multiple?:
   try {
     return parseArgs({ args: argv, options: { ...options, ...JSON_FLAG }, allowPositionals: true, strict: true });
   } catch (e) {
-    throw argsError(e, command);
+    throw argsError(e, command, { ...options, ...JSON_FLAG });
   }
 }
 

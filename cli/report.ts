@@ -13,12 +13,14 @@ function usage(message: string): VramlabError {
   return new VramlabError('VL_ERR_USAGE', `${message} (usage: ${REPORT_USAGE})`);
 }
 
+const REPORT_OPTIONS = { out: { type: 'string' }, title: { type: 'string' } } as const;
+
 export function runReport(argv: string[]): void {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { out: { type: 'string' }, title: { type: 'string' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: REPORT_OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
-    throw usage(argsErrorText(e));
+    throw usage(argsErrorText(e, REPORT_OPTIONS));
   }
   const { values, positionals } = parsed;
   if (positionals.length === 0) throw usage('no results files given');

@@ -30,7 +30,7 @@ describe('vramlab --version and COMMAND --help', () => {
 
 describe('argument errors', () => {
   it.each([
-    ['check', ['x.vlab', '--out', 'd'], "unknown option '--out' (see vramlab check --help)"],
+    ['check', ['x.vlab', '--out', 'd'], "unknown option '--out' (did you mean --set?) (see vramlab check --help)"],
     ['plan', ['x.vlab', '--bogus'], "unknown option '--bogus' (see vramlab plan --help)"],
     ['run', ['x.vlab', '--bogus'], "unknown option '--bogus' (see vramlab run --help)"],
     ['generate', [GQA, '--bogus'], "unknown option '--bogus' (see vramlab generate --help)"],

@@ -115,6 +115,9 @@ describe('user errors: exit status 1 and one line', () => {
     expectUserError(vramlab('logits', MHA, '--idz', '1'), /^vramlab: unknown option '--idz' \(did you mean --ids\?\) \(see vramlab logits --help\)\n$/);
     expectUserError(vramlab('generate', MHA, '--ids', '1', '--max-new-token', '2'), /^vramlab: unknown option '--max-new-token' \(did you mean --max-new-tokens\?\) \(see vramlab generate --help\)\n$/);
     expectUserError(vramlab('info', MHA, '--frobnicate'), /^vramlab: unknown option '--frobnicate' \(see vramlab info --help\)\n$/);
+    expectUserError(vramlab('run', 'experiments/decode.vlab', '--devise', 'cpu'), /^vramlab: unknown option '--devise' \(did you mean --device\?\) \(see vramlab run --help\)\n$/);
+    expectUserError(vramlab('plan', 'experiments/decode.vlab', '--jsn'), /^vramlab: unknown option '--jsn' \(did you mean --json\?\) \(see vramlab plan --help\)\n$/);
+    expectUserError(vramlab('report', 'x.json', '--ot', 'r.html'), /^vramlab: unknown option '--ot' \(did you mean --out\?\) \(usage: .*\)\n$/);
   });
   it('an unknown command, with the nearest one', () => {
     expectUserError(vramlab('frobnicate'), /^vramlab: unknown command "frobnicate" \(see vramlab --help\)\n$/);
